@@ -1,0 +1,207 @@
+//! The command line: clap derive types only. Nothing here runs; `lib.rs` turns these into work.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::sockets::filter::{PortRange, StateFilter};
+use crate::sockets::model::PortClass;
+
+/// See, use and debug TCP/UDP sockets.
+#[derive(Parser, Debug)]
+#[command(
+    name = "soquete",
+    version,
+    about = "See, use and debug TCP/UDP sockets",
+    long_about = "See, use and debug TCP/UDP sockets.\n\n\
+        soquete lists sockets like netstat -tunp (and explains them), runs the chat of the \
+        socket labs, and probes whether a host and port are reachable.",
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List TCP/UDP endpoints with PID/program, state, queues, port class and service (like netstat -tunp)
+    Sockets(SocketsArgs),
+    /// Run the chat server: group (thread per client), single-client or echo [not built yet]
+    Serve(PendingArgs),
+    /// Chat with a soquete server or any plain TCP server (like nc) [not built yet]
+    Chat(PendingArgs),
+    /// Check that a host and port are reachable, on every address it resolves to [not built yet]
+    Probe(PendingArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout
+    Completions {
+        /// The shell to write completions for
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of a subcommand that is not built yet: accepted, so its error can say so clearly.
+#[derive(Args, Debug)]
+pub struct PendingArgs {
+    /// Ignored until the subcommand is built
+    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub rest: Vec<String>,
+}
+
+/// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.
+#[derive(Args, Debug, Default, Clone)]
+#[command(
+    after_long_help = "Without -l or -a, listening sockets are left out, as netstat does. \
+        Without -t or -u, both TCP and UDP are shown.\n\n\
+        Examples:\n  soquete sockets -tunp          connections with their programs\n  \
+        soquete sockets -tulpn         who listens where\n  \
+        soquete sockets -ta --port 65432 --json\n  \
+        soquete sockets -tan --state established --watch"
+)]
+pub struct SocketsArgs {
+    /// Show TCP sockets
+    #[arg(short = 't', long = "tcp")]
+    pub tcp: bool,
+
+    /// Show UDP sockets
+    #[arg(short = 'u', long = "udp")]
+    pub udp: bool,
+
+    /// Show only listening sockets (and unconnected UDP sockets)
+    #[arg(short = 'l', long = "listening")]
+    pub listening: bool,
+
+    /// Show listening and non-listening sockets
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+
+    /// Numeric addresses and ports (accepted for netstat habit: soquete never resolves names)
+    #[arg(short = 'n', long = "numeric")]
+    pub numeric: bool,
+
+    /// Show the PID and program that own each socket
+    #[arg(short = 'p', long = "programs")]
+    pub programs: bool,
+
+    /// IPv4 only
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// IPv6 only
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Only sockets in this TCP state (established, listen, time-wait, close-wait, syn-sent,
+    /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close); repeatable
+    #[arg(long = "state", value_name = "STATE")]
+    pub states: Vec<StateFilter>,
+
+    /// Only sockets whose local or remote port is N, or within N-M; repeatable
+    #[arg(long = "port", value_name = "N|N-M")]
+    pub ports: Vec<PortRange>,
+
+    /// Only sockets owned by this PID; repeatable (implies looking up owners)
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Only sockets whose program name contains NAME (case-insensitive; implies looking up owners)
+    #[arg(long = "process", value_name = "NAME")]
+    pub process: Option<String>,
+
+    /// Only sockets whose port is of this IANA class
+    #[arg(long = "class", value_name = "CLASS")]
+    pub classes: Vec<PortClass>,
+
+    /// Print one JSON array instead of a table
+    #[arg(long = "json", conflicts_with = "watch")]
+    pub json: bool,
+
+    /// Sort rows by this key
+    #[arg(long = "sort", value_enum, value_name = "KEY")]
+    pub sort: Option<SortKey>,
+
+    /// Redraw every SECS seconds (default 1), marking sockets that appeared (+) and closed (-)
+    #[arg(
+        long = "watch",
+        value_name = "SECS",
+        num_args = 0..=1,
+        default_missing_value = "1",
+        value_parser = parse_interval
+    )]
+    pub watch: Option<f64>,
+}
+
+/// The keys `--sort` accepts.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Local port, then remote port
+    Port,
+    /// First owning PID
+    Pid,
+    /// TCP state
+    State,
+    /// Protocol (tcp before udp), then IPv4 before IPv6
+    Proto,
+    /// Receive queue, largest first
+    RecvQ,
+    /// Send queue, largest first
+    SendQ,
+}
+
+fn parse_interval(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.05..=86_400.0).contains(&secs) {
+        return Err(format!("{secs} s is out of range (0.05 to 86400 seconds)"));
+    }
+    Ok(secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn sockets(args: &[&str]) -> SocketsArgs {
+        let mut argv = vec!["soquete", "sockets"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Sockets(args) => args,
+            other => panic!("not sockets: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn combined_netstat_flags_parse() {
+        let a = sockets(&["-tunp"]);
+        assert!(a.tcp && a.udp && a.numeric && a.programs && !a.listening);
+        let a = sockets(&["-tulpn"]);
+        assert!(a.tcp && a.udp && a.listening && a.programs && a.numeric);
+        let a = sockets(&["-tuna"]);
+        assert!(a.tcp && a.udp && a.numeric && a.all);
+        let a = sockets(&["-ltn"]);
+        assert!(a.tcp && !a.udp && a.listening && a.numeric);
+        let a = sockets(&["-ta6"]);
+        assert!(a.tcp && a.all && a.ipv6);
+    }
+
+    #[test]
+    fn watch_takes_an_optional_interval() {
+        assert_eq!(sockets(&["--watch"]).watch, Some(1.0));
+        assert_eq!(sockets(&["--watch", "2.5"]).watch, Some(2.5));
+        assert_eq!(sockets(&["-t"]).watch, None);
+        assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "0"]).is_err());
+        assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "x"]).is_err());
+    }
+
+    #[test]
+    fn four_families_are_exclusive() {
+        assert!(Cli::try_parse_from(["soquete", "sockets", "-4", "-6"]).is_err());
+    }
+}

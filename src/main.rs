@@ -1,0 +1,46 @@
+//! The `soquete` binary: parse the command line, run it, map the outcome to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+fn main() -> ExitCode {
+    let cli = match soquete::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    match soquete::run(cli) {
+        Ok(()) => ExitCode::from(soquete::error::EXIT_OK as u8),
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("soquete: {err}");
+            ExitCode::from(err.exit_code() as u8)
+        }
+    }
+}
+
+/// Help and version go out as clap writes them; a real usage error is said in one line.
+fn usage_error(err: clap::Error) -> ExitCode {
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(err.exit_code() as u8)
+        }
+        _ => {
+            // clap's message, its "possible values" and "tip" lines, folded into one line.
+            let rendered = err.render().to_string();
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty() && !line.starts_with("Usage:"))
+                .filter(|line| !line.starts_with("For more information"))
+                .map(|line| line.strip_prefix("error: ").unwrap_or(line))
+                .collect();
+            eprintln!("soquete: {} (see --help)", message.join("; "));
+            ExitCode::from(soquete::error::EXIT_USAGE as u8)
+        }
+    }
+}

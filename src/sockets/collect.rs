@@ -1,0 +1,146 @@
+//! Gathers one snapshot of sockets: asks the OS backend, explains each socket (class, service,
+//! ephemeral), filters, and looks up owners only when asked. Never prints.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::RangeInclusive;
+
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+use super::filter::Filters;
+use super::model::{PortClass, RawSocket, SocketRow};
+use super::ports;
+use crate::error::Result;
+use crate::platform::{self, Query};
+
+/// What one look at the system should gather.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub query: Query,
+    pub filters: Filters,
+    /// Look up owning PIDs and program names even if no filter needs them (`-p`).
+    pub show_owners: bool,
+}
+
+/// The result of one look.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub rows: Vec<SocketRow>,
+    /// Some owners could not be seen (processes of other users, when not root).
+    pub owners_hidden: bool,
+}
+
+/// Takes one snapshot.
+pub fn snapshot(request: &Request) -> Result<Snapshot> {
+    let ephemeral = platform::ephemeral_port_range();
+    let mut rows: Vec<SocketRow> = platform::list_sockets(&request.query)?
+        .into_iter()
+        .map(|socket| explain(socket, ephemeral.as_ref()))
+        .filter(|row| request.filters.keep_by_socket(row))
+        .collect();
+
+    let mut owners_hidden = false;
+    if request.show_owners || request.filters.need_owners() {
+        owners_hidden = attach_owners(&mut rows);
+        attach_program_names(&mut rows);
+        rows.retain(|row| request.filters.keep_by_owner(row));
+    } else {
+        for row in &mut rows {
+            // netstat2 backends hand owners over for free, but they were not asked for.
+            row.pids = None;
+        }
+    }
+    Ok(Snapshot {
+        rows,
+        owners_hidden,
+    })
+}
+
+/// Adds soquete's explanations to a raw socket.
+fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> SocketRow {
+    let service_port =
+        ports::service_port(socket.proto, socket.local_port, socket.remote, ephemeral);
+    SocketRow {
+        proto: socket.proto,
+        family: if socket.local_addr.is_ipv4() {
+            "ipv4"
+        } else {
+            "ipv6"
+        },
+        local_addr: socket.local_addr,
+        local_port: socket.local_port,
+        remote_addr: socket.remote.map(|(addr, _)| addr),
+        remote_port: socket.remote.map(|(_, port)| port),
+        state: socket.state,
+        recv_q: socket.recv_q,
+        send_q: socket.send_q,
+        pids: socket.pids,
+        programs: None,
+        class: PortClass::of(service_port),
+        service_port,
+        service: ports::service_name(socket.proto, service_port).map(str::to_string),
+        ephemeral: ephemeral.map(|range| range.contains(&socket.local_port)),
+        uid: socket.uid,
+        inode: socket.inode,
+    }
+}
+
+/// Fills `pids` where the backend did not. Returns whether some owners are hidden from us.
+fn attach_owners(rows: &mut [SocketRow]) -> bool {
+    let inodes: HashSet<u64> = rows
+        .iter()
+        .filter(|row| row.pids.is_none())
+        .filter_map(|row| row.inode)
+        .collect();
+    let owners = if inodes.is_empty() {
+        platform::Owners::default()
+    } else {
+        platform::socket_owners(&inodes)
+    };
+    for row in rows.iter_mut().filter(|row| row.pids.is_none()) {
+        row.pids = match row.inode.map(|inode| owners.by_inode.get(&inode)) {
+            // No inode (TIME_WAIT, for one): no process holds the socket any more.
+            None => Some(Vec::new()),
+            Some(Some(pids)) => Some(pids.clone()),
+            // Not found: either nobody holds it, or somebody we may not look at.
+            Some(None) if owners.hidden => None,
+            Some(None) => Some(Vec::new()),
+        };
+    }
+    owners.hidden
+}
+
+/// Looks up the program name of every PID that will be shown, and only those.
+fn attach_program_names(rows: &mut [SocketRow]) {
+    let pids: Vec<Pid> = rows
+        .iter()
+        .flat_map(|row| row.pids.iter().flatten())
+        .copied()
+        .collect::<HashSet<u32>>()
+        .into_iter()
+        .map(Pid::from_u32)
+        .collect();
+    let mut names: HashMap<u32, String> = HashMap::new();
+    if !pids.is_empty()
+        && let Ok(mut system) = System::new()
+    {
+        {
+            system.refresh_processes_specifics(
+                ProcessesToUpdate::Some(&pids),
+                true,
+                ProcessRefreshKind::nothing(),
+            );
+            for pid in pids {
+                if let Some(process) = system.process(pid) {
+                    names.insert(pid.as_u32(), process.name().to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    for row in rows {
+        row.programs = row.pids.as_ref().map(|pids| {
+            pids.iter()
+                .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
+                .collect()
+        });
+    }
+}

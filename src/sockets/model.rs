@@ -1,0 +1,237 @@
+//! soquete's own socket types: what the OS backends produce and what every renderer reads.
+//! Crate types (netstat2, netlink) are converted into these at the edge, in `platform/`.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// TCP connection state, as the kernel reports it. UDP sockets have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+}
+
+impl TcpState {
+    /// Every state, in the kernel's numbering order.
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+    ];
+
+    /// The name netstat prints.
+    pub fn netstat_name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+        }
+    }
+
+    /// The kebab-case name the `--state` filter takes.
+    pub fn filter_name(self) -> &'static str {
+        match self {
+            TcpState::Established => "established",
+            TcpState::SynSent => "syn-sent",
+            TcpState::SynRecv => "syn-recv",
+            TcpState::FinWait1 => "fin-wait-1",
+            TcpState::FinWait2 => "fin-wait-2",
+            TcpState::TimeWait => "time-wait",
+            TcpState::Close => "close",
+            TcpState::CloseWait => "close-wait",
+            TcpState::LastAck => "last-ack",
+            TcpState::Listen => "listen",
+            TcpState::Closing => "closing",
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.netstat_name())
+    }
+}
+
+/// IANA port class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PortClass {
+    /// 0-1023, assigned by IANA to well-known services
+    WellKnown,
+    /// 1024-49151, registered with IANA by applications
+    Registered,
+    /// 49152-65535, free for private and temporary use
+    Dynamic,
+}
+
+impl PortClass {
+    /// The IANA class of `port`.
+    pub fn of(port: u16) -> PortClass {
+        match port {
+            0..=1023 => PortClass::WellKnown,
+            1024..=49151 => PortClass::Registered,
+            _ => PortClass::Dynamic,
+        }
+    }
+
+    /// The name shown in tables and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            PortClass::WellKnown => "well-known",
+            PortClass::Registered => "registered",
+            PortClass::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// One socket as an OS backend reports it, before soquete adds owners and explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSocket {
+    pub proto: Proto,
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    /// None when the socket has no peer (a listener, an unconnected UDP socket).
+    pub remote: Option<(IpAddr, u16)>,
+    /// None for UDP.
+    pub state: Option<TcpState>,
+    /// Kernel queue figures; None where the OS does not give them.
+    pub recv_q: Option<u32>,
+    pub send_q: Option<u32>,
+    pub uid: Option<u32>,
+    /// The socket's inode (Linux); 0 from the kernel means "no inode" and is stored as None.
+    pub inode: Option<u64>,
+    /// Owning PIDs when the backend already knows them (netstat2 on macOS and Windows).
+    pub pids: Option<Vec<u32>>,
+}
+
+impl RawSocket {
+    /// True for a socket that waits for peers: a TCP listener or an unconnected UDP socket.
+    pub fn is_listening(&self) -> bool {
+        match self.proto {
+            Proto::Tcp => self.state == Some(TcpState::Listen),
+            Proto::Udp => self.remote.is_none(),
+        }
+    }
+
+    /// The key under which a socket is recognised from one look to the next (watch mode).
+    pub fn identity(&self) -> (Proto, IpAddr, u16, Option<(IpAddr, u16)>) {
+        (self.proto, self.local_addr, self.local_port, self.remote)
+    }
+}
+
+/// One row of `soquete sockets`: a socket with its owners and explanations.
+/// This is the documented JSON schema (docs/JSON.md); fields are only ever added.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SocketRow {
+    /// "tcp" or "udp".
+    pub proto: Proto,
+    /// "ipv4" or "ipv6".
+    pub family: &'static str,
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    /// null when the socket has no peer.
+    pub remote_addr: Option<IpAddr>,
+    pub remote_port: Option<u16>,
+    /// TCP state in snake_case; null for UDP.
+    pub state: Option<TcpState>,
+    pub recv_q: Option<u32>,
+    pub send_q: Option<u32>,
+    /// null when owners were not looked up, or are hidden from this user.
+    pub pids: Option<Vec<u32>>,
+    pub programs: Option<Vec<String>>,
+    /// IANA class of the service port (see `service_port`).
+    pub class: PortClass,
+    /// The port that names the service: the local port of a listener, the service side of a connection.
+    pub service_port: u16,
+    pub service: Option<String>,
+    /// Whether the local port lies in the OS's ephemeral (client) port range; null if unknown.
+    pub ephemeral: Option<bool>,
+    pub uid: Option<u32>,
+    pub inode: Option<u64>,
+}
+
+impl SocketRow {
+    /// `IP:PORT` of the local end, IPv6 bracketed.
+    pub fn local_endpoint(&self) -> String {
+        endpoint(self.local_addr, Some(self.local_port))
+    }
+
+    /// `IP:PORT` of the remote end, or `0.0.0.0:*` / `[::]:*` when there is no peer.
+    pub fn remote_endpoint(&self) -> String {
+        match self.remote_addr {
+            Some(addr) => endpoint(addr, self.remote_port),
+            None if self.local_addr.is_ipv4() => "0.0.0.0:*".to_string(),
+            None => "[::]:*".to_string(),
+        }
+    }
+}
+
+/// Formats `IP:PORT` with IPv6 in brackets, `*` for no port.
+pub fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
+    let port = port.map_or_else(|| "*".to_string(), |p| p.to_string());
+    match addr {
+        IpAddr::V4(v4) => format!("{v4}:{port}"),
+        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iana_classes_have_the_documented_bounds() {
+        assert_eq!(PortClass::of(0), PortClass::WellKnown);
+        assert_eq!(PortClass::of(1023), PortClass::WellKnown);
+        assert_eq!(PortClass::of(1024), PortClass::Registered);
+        assert_eq!(PortClass::of(49151), PortClass::Registered);
+        assert_eq!(PortClass::of(49152), PortClass::Dynamic);
+        assert_eq!(PortClass::of(65535), PortClass::Dynamic);
+    }
+
+    #[test]
+    fn ipv6_endpoints_are_bracketed() {
+        assert_eq!(endpoint("::1".parse().unwrap(), Some(22)), "[::1]:22");
+        assert_eq!(
+            endpoint("10.0.0.1".parse().unwrap(), Some(80)),
+            "10.0.0.1:80"
+        );
+        assert_eq!(endpoint("::".parse().unwrap(), None), "[::]:*");
+    }
+}

@@ -1,0 +1,199 @@
+//! Port knowledge: service names (a built-in table, then the system's services database) and the
+//! rule that picks which end of a connection names its service.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::sync::OnceLock;
+
+use super::model::Proto;
+
+/// Services every student meets first; they win over the system database so that names are the
+/// same on every OS.
+const BUILT_IN_SERVICES: &[(u16, &str)] = &[
+    (20, "ftp-data"),
+    (21, "ftp"),
+    (22, "ssh"),
+    (23, "telnet"),
+    (25, "smtp"),
+    (53, "domain"),
+    (67, "dhcp"),
+    (68, "dhcp"),
+    (80, "http"),
+    (110, "pop3"),
+    (123, "ntp"),
+    (143, "imap"),
+    (161, "snmp"),
+    (443, "https"),
+    (3306, "mysql"),
+    (5004, "rtp"),
+    (5938, "teamviewer"),
+    (65432, "soquete"),
+];
+
+/// Where the system keeps its services database.
+#[cfg(unix)]
+const SERVICES_FILE: Option<&str> = Some("/etc/services");
+#[cfg(windows)]
+const SERVICES_FILE: Option<&str> = Some(r"C:\Windows\System32\drivers\etc\services");
+#[cfg(not(any(unix, windows)))]
+const SERVICES_FILE: Option<&str> = None;
+
+/// The service name of `port` for `proto`, if known.
+pub fn service_name(proto: Proto, port: u16) -> Option<&'static str> {
+    if let Some((_, name)) = BUILT_IN_SERVICES.iter().find(|(p, _)| *p == port) {
+        return Some(name);
+    }
+    system_services().get(&(proto, port)).map(String::as_str)
+}
+
+/// The system database, read once, on first use.
+fn system_services() -> &'static HashMap<(Proto, u16), String> {
+    static SERVICES: OnceLock<HashMap<(Proto, u16), String>> = OnceLock::new();
+    SERVICES.get_or_init(|| {
+        SERVICES_FILE
+            .and_then(|path| std::fs::read_to_string(path).ok())
+            .map(|text| parse_services(&text))
+            .unwrap_or_default()
+    })
+}
+
+/// Parses the `/etc/services` format: `name port/proto [aliases...] [# comment]`.
+pub fn parse_services(text: &str) -> HashMap<(Proto, u16), String> {
+    let mut services = HashMap::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("");
+        let mut fields = line.split_whitespace();
+        let (Some(name), Some(port_proto)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        let Some((port, proto)) = port_proto.split_once('/') else {
+            continue;
+        };
+        let proto = match proto {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            _ => continue,
+        };
+        if let Ok(port) = port.parse::<u16>() {
+            // The first entry for a port is its canonical name.
+            services
+                .entry((proto, port))
+                .or_insert_with(|| name.to_string());
+        }
+    }
+    services
+}
+
+/// Which port of a socket names its service, by these rules in order:
+/// 1. no peer (a listener, an unconnected UDP socket): the local port;
+/// 2. exactly one end's port has a known service name: that port;
+/// 3. exactly one end's port lies outside the OS's ephemeral range: that port, since the other end
+///    is a client port the OS handed out;
+/// 4. otherwise the lower-numbered port.
+pub fn service_port(
+    proto: Proto,
+    local_port: u16,
+    remote: Option<(IpAddr, u16)>,
+    ephemeral: Option<&RangeInclusive<u16>>,
+) -> u16 {
+    let Some((_, remote_port)) = remote else {
+        return local_port;
+    };
+    let named = |port| service_name(proto, port).is_some();
+    match (named(local_port), named(remote_port)) {
+        (true, false) => return local_port,
+        (false, true) => return remote_port,
+        _ => {}
+    }
+    if let Some(range) = ephemeral {
+        match (range.contains(&local_port), range.contains(&remote_port)) {
+            (false, true) => return local_port,
+            (true, false) => return remote_port,
+            _ => {}
+        }
+    }
+    local_port.min(remote_port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> Option<(IpAddr, u16)> {
+        Some(("127.0.0.1".parse().unwrap(), port))
+    }
+
+    #[test]
+    fn built_in_names_cover_the_course_table() {
+        for (port, name) in [
+            (20, "ftp-data"),
+            (21, "ftp"),
+            (22, "ssh"),
+            (23, "telnet"),
+            (25, "smtp"),
+            (53, "domain"),
+            (67, "dhcp"),
+            (68, "dhcp"),
+            (80, "http"),
+            (110, "pop3"),
+            (143, "imap"),
+            (161, "snmp"),
+            (443, "https"),
+            (3306, "mysql"),
+            (5004, "rtp"),
+            (5938, "teamviewer"),
+        ] {
+            assert_eq!(service_name(Proto::Tcp, port), Some(name), "port {port}");
+        }
+    }
+
+    #[test]
+    fn services_file_is_parsed_per_protocol() {
+        let text = "# comment\nfoo 7000/tcp alias # x\nbar 7000/udp\nbad line\nbaz 7001/sctp\nfoo2 7000/tcp\n";
+        let parsed = parse_services(text);
+        assert_eq!(
+            parsed.get(&(Proto::Tcp, 7000)).map(String::as_str),
+            Some("foo")
+        );
+        assert_eq!(
+            parsed.get(&(Proto::Udp, 7000)).map(String::as_str),
+            Some("bar")
+        );
+        assert_eq!(parsed.len(), 2);
+    }
+
+    #[test]
+    fn listener_is_named_by_its_local_port() {
+        assert_eq!(service_port(Proto::Tcp, 41000, None, None), 41000);
+    }
+
+    #[test]
+    fn named_end_wins() {
+        assert_eq!(service_port(Proto::Tcp, 52000, peer(443), None), 443);
+        assert_eq!(service_port(Proto::Tcp, 22, peer(50000), None), 22);
+    }
+
+    #[test]
+    fn non_ephemeral_end_wins_over_a_client_port() {
+        let linux = 32768..=60999;
+        // The chat server on 65432 talks to a client the OS gave port 41000.
+        assert_eq!(
+            service_port(Proto::Tcp, 41000, peer(61234), Some(&linux)),
+            61234
+        );
+        assert_eq!(
+            service_port(Proto::Tcp, 61234, peer(41000), Some(&linux)),
+            61234
+        );
+    }
+
+    #[test]
+    fn otherwise_the_lower_port() {
+        assert_eq!(
+            service_port(Proto::Tcp, 40000, peer(41000), Some(&(32768..=60999))),
+            40000
+        );
+        assert_eq!(service_port(Proto::Tcp, 9000, peer(8000), None), 8000);
+    }
+}

@@ -1,0 +1,177 @@
+//! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-).
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use crossterm::{cursor, execute, terminal};
+
+use super::model::SocketRow;
+use super::view::{self, Change};
+use super::{Config, collect, sort_rows, warn_if_owners_hidden};
+use crate::error::{Error, Result};
+use crate::output::{self, Style};
+
+type Identity = (
+    super::model::Proto,
+    std::net::IpAddr,
+    u16,
+    Option<std::net::IpAddr>,
+    Option<u16>,
+);
+
+fn identity(row: &SocketRow) -> Identity {
+    (
+        row.proto,
+        row.local_addr,
+        row.local_port,
+        row.remote_addr,
+        row.remote_port,
+    )
+}
+
+/// Redraws until Ctrl-C, then restores the terminal and returns Ok.
+pub fn run(config: &Config, interval: Duration) -> Result<()> {
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    ctrlc::set_handler(move || {
+        let _ = stop_tx.try_send(());
+    })
+    .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C: {err}")))?;
+
+    let mut screen = Screen::open()?;
+    let mut previous: Vec<SocketRow> = Vec::new();
+    let mut first = true;
+    let mut warned = false;
+    loop {
+        let mut snapshot = collect::snapshot(&config.request)?;
+        sort_rows(&mut snapshot.rows, config.sort);
+        if !warned && !screen.is_terminal {
+            warn_if_owners_hidden(&snapshot);
+            warned = true;
+        }
+        let frame = frame(
+            config,
+            &previous,
+            &snapshot.rows,
+            first,
+            interval,
+            screen.style(),
+        );
+        screen.draw(&frame)?;
+        previous = snapshot.rows;
+        first = false;
+        if stop_rx.recv_timeout(interval).is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+/// One frame: a header line with counts, then the table with marks.
+fn frame(
+    config: &Config,
+    previous: &[SocketRow],
+    current: &[SocketRow],
+    first: bool,
+    interval: Duration,
+    style: Style,
+) -> String {
+    let before: HashSet<Identity> = previous.iter().map(identity).collect();
+    let now: HashSet<Identity> = current.iter().map(identity).collect();
+    let mut rows: Vec<SocketRow> = current.to_vec();
+    let mut changes: Vec<Change> = current
+        .iter()
+        .map(|row| match first || before.contains(&identity(row)) {
+            true => Change::Same,
+            false => Change::Appeared,
+        })
+        .collect();
+    let appeared = changes.iter().filter(|c| **c == Change::Appeared).count();
+    let closed: Vec<&SocketRow> = previous
+        .iter()
+        .filter(|row| !now.contains(&identity(row)))
+        .collect();
+    for row in &closed {
+        rows.push((*row).clone());
+        changes.push(Change::Closed);
+    }
+    let header = format!(
+        "Every {:.1}s  {}  total {}  (+{} -{})  {}\n",
+        interval.as_secs_f64(),
+        clock(),
+        current.len(),
+        appeared,
+        closed.len(),
+        view::state_counts(current),
+    );
+    let table = view::socket_table(&rows, config.request.show_owners, Some(&changes));
+    header + &output::render_table(&table, style)
+}
+
+/// Wall-clock time of day (UTC), for the header.
+fn clock() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// The terminal while watching: the alternate screen, restored on drop (so also on errors).
+struct Screen {
+    is_terminal: bool,
+}
+
+impl Screen {
+    fn open() -> Result<Screen> {
+        let is_terminal = std::io::stdout().is_terminal();
+        if is_terminal {
+            execute!(
+                std::io::stdout(),
+                terminal::EnterAlternateScreen,
+                cursor::Hide
+            )?;
+        }
+        Ok(Screen { is_terminal })
+    }
+
+    fn style(&self) -> Style {
+        Style::for_stdout()
+    }
+
+    fn draw(&mut self, frame: &str) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.is_terminal {
+            let height = terminal::size().map_or(usize::MAX, |(_, rows)| usize::from(rows));
+            execute!(
+                out,
+                cursor::MoveTo(0, 0),
+                terminal::Clear(terminal::ClearType::All)
+            )?;
+            // Keep within the screen so the header never scrolls away; lines end in CR LF
+            // because the cursor may be anywhere after the clear.
+            for line in frame.lines().take(height.saturating_sub(1).max(1)) {
+                write!(out, "{line}\r\n")?;
+            }
+        } else {
+            writeln!(out, "{frame}")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        if self.is_terminal {
+            let _ = execute!(
+                std::io::stdout(),
+                cursor::Show,
+                terminal::LeaveAlternateScreen
+            );
+        }
+    }
+}

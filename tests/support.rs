@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: running the binary and reading what it prints.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A `soquete` command ready to run.
+pub fn soquete() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("soquete").expect("the soquete binary is built")
+}
+
+/// The path of the built binary, for tests that need a long-running child.
+pub fn soquete_path() -> std::path::PathBuf {
+    assert_cmd::cargo::cargo_bin("soquete")
+}
+
+/// Runs `soquete ARGS --json` and parses the array it prints.
+pub fn sockets_json(args: &[&str]) -> Vec<serde_json::Value> {
+    let output = soquete()
+        .arg("sockets")
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("soquete runs");
+    assert!(output.status.success(), "soquete failed: {output:?}");
+    match serde_json::from_slice(&output.stdout).expect("stdout is JSON") {
+        serde_json::Value::Array(rows) => rows,
+        other => panic!("expected an array, got {other}"),
+    }
+}
+
+/// Rows whose local port is `port`.
+pub fn with_local_port(rows: &[serde_json::Value], port: u16) -> Vec<serde_json::Value> {
+    rows.iter()
+        .filter(|row| row["local_port"] == port)
+        .cloned()
+        .collect()
+}
+
+/// A child process whose stdout lines arrive on a channel, killed when dropped.
+pub struct Running {
+    pub child: Child,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Running {
+    /// Starts `soquete ARGS` with stdout piped and stdin closed.
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = Command::new(soquete_path())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("soquete starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// Waits (at most `limit`) for a line that satisfies `wanted`; returns it.
+    pub fn wait_for(&self, limit: Duration, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(std::time::Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if wanted(&line) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends SIGINT (Ctrl-C) and waits, at most `limit`, for the exit status.
+    pub fn interrupt(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill() with a PID we own and a valid signal number has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGINT);
+        }
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
