@@ -27,10 +27,10 @@ pub struct Cli {
 pub enum Command {
     /// List TCP/UDP endpoints with PID/program, state, queues, port class and service (like netstat -tunp)
     Sockets(SocketsArgs),
-    /// Run the chat server: group (thread per client), single-client or echo [not built yet]
-    Serve(PendingArgs),
-    /// Chat with a soquete server or any plain TCP server (like nc) [not built yet]
-    Chat(PendingArgs),
+    /// Run the chat server: group (thread per client), single-client or echo
+    Serve(ServeArgs),
+    /// Chat with a soquete server, or with any plain TCP server (like nc)
+    Chat(ChatArgs),
     /// Check that a host and port are reachable, on every address it resolves to [not built yet]
     Probe(PendingArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout
@@ -46,6 +46,71 @@ pub struct PendingArgs {
     /// Ignored until the subcommand is built
     #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub rest: Vec<String>,
+}
+
+/// How `soquete serve` serves.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServeMode {
+    /// Group chat among N clients, a thread per client (lab 07-03)
+    #[default]
+    Group,
+    /// One client at a time talks with the server console; others queue (labs 07-01, 07-02)
+    Single,
+    /// Send every line back to its sender
+    Echo,
+}
+
+/// `soquete serve`: the chat server.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 or :: serves every interface)
+    #[arg(
+        short = 'b',
+        long = "bind",
+        value_name = "ADDR",
+        default_value = "127.0.0.1"
+    )]
+    pub bind: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one; the chosen port is printed)
+    #[arg(short = 'p', long = "port", value_name = "PORT", default_value_t = crate::chat::protocol::DEFAULT_PORT)]
+    pub port: u16,
+
+    /// What the server does with its clients
+    #[arg(short = 'm', long = "mode", value_enum, default_value_t = ServeMode::Group)]
+    pub mode: ServeMode,
+
+    /// Strict question/answer turn-taking (single mode): a side that has sent waits for the answer
+    #[arg(long = "sync")]
+    pub sync: bool,
+
+    /// The name the server console speaks under
+    #[arg(long = "name", value_name = "NAME", default_value = "server")]
+    pub name: String,
+}
+
+/// `soquete chat`: the client.
+#[derive(Args, Debug, Clone)]
+pub struct ChatArgs {
+    /// Server to talk to: HOST, HOST:PORT, :PORT, IPv4, or [IPv6]:PORT (default 127.0.0.1:65432)
+    #[arg(value_name = "[HOST][:PORT]")]
+    pub target: Option<String>,
+
+    /// Name to chat under (default: your login name)
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Plain text lines to any TCP server (nc -l, ncat -l, a Python server), no soquete protocol
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+
+    /// Strict question/answer turn-taking: after sending, wait for the answer before sending again
+    #[arg(long = "sync")]
+    pub sync: bool,
+
+    /// Print every received event as one JSON line on stdout (for scripts and tests)
+    #[arg(long = "json")]
+    pub json: bool,
 }
 
 /// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.

@@ -1,5 +1,6 @@
 //! soquete: see, use and debug TCP/UDP sockets. `run` is the one place that dispatches subcommands.
 
+pub mod chat;
 pub mod cli;
 pub mod error;
 pub mod manual;
@@ -14,8 +15,8 @@ use error::{Error, Result};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Sockets(args) => sockets::run(&args),
-        Command::Serve(_) => Err(not_built("serve")),
-        Command::Chat(_) => Err(not_built("chat")),
+        Command::Serve(args) => chat::server::run(&args),
+        Command::Chat(args) => chat::client::run(&args),
         Command::Probe(_) => Err(not_built("probe")),
         Command::Completions { shell } => manual::write_completions(shell, &mut std::io::stdout()),
     }

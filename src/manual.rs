@@ -23,7 +23,10 @@ pub fn man_pages() -> Vec<(String, Vec<u8>)> {
     let mut root = Cli::command();
     root.build();
     let mut pages = vec![render("soquete.1", root.clone())];
-    for sub in root.get_subcommands().filter(|sub| !sub.is_hide_set() && sub.get_name() != "help") {
+    for sub in root
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set() && sub.get_name() != "help")
+    {
         let name = format!("soquete-{}", sub.get_name());
         let page = sub.clone().name(name.clone()).bin_name(name.clone());
         pages.push(render(&format!("{name}.1"), page));

@@ -103,3 +103,22 @@ impl Drop for Running {
         let _ = self.child.wait();
     }
 }
+
+/// Starts `soquete serve --port 0 ARGS` and returns it with the address it printed
+/// (`listening on IP:PORT`).
+#[allow(dead_code)] // first used by tests/serve.rs, being written
+pub fn start_server(args: &[&str]) -> (Running, std::net::SocketAddr) {
+    let mut all = vec!["serve", "--port", "0"];
+    all.extend_from_slice(args);
+    let server = Running::start(&all);
+    let line = server
+        .wait_for(Duration::from_secs(10), |line| {
+            line.starts_with("listening on ")
+        })
+        .expect("the server prints the socket it listens on");
+    let addr = line["listening on ".len()..]
+        .trim()
+        .parse()
+        .expect("listening on IP:PORT");
+    (server, addr)
+}
