@@ -117,7 +117,22 @@ pub struct ChatArgs {
 #[derive(Args, Debug, Default, Clone)]
 #[command(
     after_long_help = "Without -l or -a, listening sockets are left out, as netstat does. \
-        Without -t or -u, both TCP and UDP are shown.\n\n\
+        Without -t or -u, both TCP and UDP are shown. A UDP socket has no TCP state (shown as -); \
+        it counts as listening while it has no connected peer, and --state leaves UDP out.\n\n\
+        Recv-Q and Send-Q are the kernel's figures (for a listener: the accept queue and its \
+        limit); - where the OS does not give them (macOS, Windows).\n\n\
+        Class is the IANA class of the service port: well-known 0-1023, registered 1024-49151, \
+        dynamic 49152-65535. The service port is the local port of a listener; for a connection \
+        it is the end with a known service name, else the end outside the OS's ephemeral range, \
+        else the lower-numbered port.\n\n\
+        Ephemeral ports: IANA's dynamic range is 49152-65535, but Linux hands client ports out of \
+        net.ipv4.ip_local_port_range (32768-60999 by default). The JSON field `ephemeral` marks a \
+        local port inside the OS's range, so a client port of 41000 is registered by class yet \
+        ephemeral in fact.\n\n\
+        Owners (-p, --pid, --process) are looked up only when asked for. When not root, sockets of \
+        other users' processes show - and a note says so once on stderr.\n\n\
+        Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
+        2 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \
         soquete sockets -tulpn         who listens where\n  \
         soquete sockets -ta --port 65432 --json\n  \

@@ -44,7 +44,7 @@ pub fn render_table(table: &Table, style: Style) -> String {
         Style::Terminal { width } => {
             let mut comfy = ComfyTable::new();
             comfy
-                .load_style(presets::UTF8_HORIZONTAL_ONLY)
+                .load_style(presets::UTF8_FULL_CONDENSED)
                 .set_content_arrangement(ContentArrangement::Dynamic)
                 .set_header(&table.header);
             if let Some(width) = width {

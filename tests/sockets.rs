@@ -350,3 +350,27 @@ fn watch_marks_new_sockets_and_exits_0_on_ctrl_c() {
     let status = watch.interrupt(limit).expect("exits after Ctrl-C");
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn hidden_owners_show_dash_and_one_note() {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and setpriv to look as another user");
+        return;
+    }
+    let pair = Pair::open();
+    let output = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(soquete_path())
+        .args(["sockets", "-tlp", "--port", &pair.server_port().to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let row = stdout.lines().nth(1).expect("the listener row");
+    assert_eq!(row.split_whitespace().nth(6), Some("-"), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("root"), "{stderr}");
+}

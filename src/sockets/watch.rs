@@ -107,17 +107,9 @@ fn frame(
     header + &output::render_table(&table, style)
 }
 
-/// Wall-clock time of day (UTC), for the header.
+/// Local time of day, for the header.
 fn clock() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    format!(
-        "{:02}:{:02}:{:02} UTC",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
+    chrono::Local::now().format("%H:%M:%S").to_string()
 }
 
 /// The terminal while watching: the alternate screen, restored on drop (so also on errors).
