@@ -31,8 +31,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Chat with a soquete server, or with any plain TCP server (like nc)
     Chat(ChatArgs),
-    /// Check that a host and port are reachable, on every address it resolves to [not built yet]
-    Probe(PendingArgs),
+    /// Check that a host and port are reachable, on every address it resolves to
+    Probe(ProbeArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout
     Completions {
         /// The shell to write completions for
@@ -40,12 +40,74 @@ pub enum Command {
     },
 }
 
-/// Arguments of a subcommand that is not built yet: accepted, so its error can say so clearly.
-#[derive(Args, Debug)]
-pub struct PendingArgs {
-    /// Ignored until the subcommand is built
-    #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub rest: Vec<String>,
+/// `soquete probe`: reachability of (dynamic-DNS) hosts, address by address.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "Verdicts, per address: open (the handshake completed), closed (a reset \
+    came back: nothing listens there, or only on 127.0.0.1), filtered (no answer before the \
+    timeout: a firewall or security group drops it, or DNS points at an old IP), unreachable (an \
+    ICMP error: no route, host down, administratively prohibited), error (a local failure).\n\n\
+    Exit status: 0 every target reachable (and, with --chat, a soquete server on each); 1 some \
+    targets reachable, not all; 2 none reachable; 3 a name did not resolve; 4 reachable, but \
+    the --chat check failed; 2 also for bad arguments.\n\n\
+    Examples:\n  soquete probe meuchat.ddns.net\n  \
+    soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
+    soquete probe localhost:22 --count 5 --interval 0.5\n  \
+    soquete probe example.org:443 --server 8.8.8.8 --json"
+)]
+pub struct ProbeArgs {
+    #[arg(
+        value_name = "HOST[:PORT]",
+        required = true,
+        help = "Targets: HOST, HOST:PORT, IPv4, [IPv6]:PORT (port 65432 when not given)"
+    )]
+    pub targets: Vec<String>,
+
+    /// Seconds to wait for each connection before calling it filtered
+    #[arg(short = 'w', long = "timeout", value_name = "SECS", default_value = "3", value_parser = parse_timeout)]
+    pub timeout: f64,
+
+    /// IPv4 addresses only
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// IPv6 addresses only
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    pub count: Option<u32>,
+
+    /// Seconds between rounds
+    #[arg(short = 'i', long = "interval", value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: f64,
+
+    /// After connecting, speak the soquete protocol and report what server is there
+    #[arg(long = "chat")]
+    pub chat: bool,
+
+    /// Also ask this DNS server directly (IP or IP:PORT), show its answers and TTLs, flag disagreement
+    #[arg(long = "server", value_name = "IP")]
+    pub dns_server: Option<String>,
+
+    /// The address the host really has (repeatable); DNS answers are compared with it
+    #[arg(long = "expect-ip", value_name = "IP")]
+    pub expect_ip: Vec<std::net::IpAddr>,
+
+    /// One JSON document (NDJSON, one line per attempt, with --count)
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.001..=300.0).contains(&secs) {
+        return Err(format!("{secs} s is out of range (0.001 to 300 seconds)"));
+    }
+    Ok(secs)
 }
 
 /// How `soquete serve` serves.
@@ -91,9 +153,31 @@ pub struct ServeArgs {
 
 /// `soquete chat`: the client.
 #[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "A host name (a dynamic-DNS name too) is resolved and each address tried in \
+        turn, 5 seconds each. A bare IPv6 address (::1) takes the default port; give a port with \
+        brackets: [::1]:65432.\n\n\
+        Output: what the server sends goes to stdout; connection state (connected, with both \
+        IP:PORT ends; half-closed; closed; lost) and the client's own notes go to stderr. With a \
+        terminal, a line editor keeps the line being typed intact while messages print above it.\n\n\
+        End of input (a pipe or file, or Ctrl-D): everything typed is sent, then the client \
+        leaves as with /quit and exits once the server confirms. With --raw it half-closes \
+        instead (FIN) and prints what arrives until the server closes. `exit` or /quit ends the \
+        session at any time.\n\n\
+        Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
+        server closed), 1 when the connection fails or is lost, 2 bad usage.\n\n\
+        Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
+        soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
+        echo 'Hello Server' | soquete chat --raw :65432\n  \
+        soquete chat --json :65432 | jq .     every event as JSON"
+)]
 pub struct ChatArgs {
-    /// Server to talk to: HOST, HOST:PORT, :PORT, IPv4, or [IPv6]:PORT (default 127.0.0.1:65432)
-    #[arg(value_name = "[HOST][:PORT]")]
+    /// The server to talk to (help text in the attribute: rustdoc would read its brackets as links).
+    #[arg(
+        value_name = "[HOST][:PORT]",
+        help = "Server to talk to: HOST, HOST:PORT, :PORT, IPv4, [IPv6]:PORT or a bare IPv6 address \
+            (default 127.0.0.1:65432)"
+    )]
     pub target: Option<String>,
 
     /// Name to chat under (default: your login name)

@@ -6,24 +6,23 @@ pub mod error;
 pub mod manual;
 pub mod output;
 pub mod platform;
+pub mod probe;
 pub mod sockets;
 
 use cli::{Cli, Command};
-use error::{Error, Result};
+use error::Result;
 
-/// Runs one parsed command line to completion.
-pub fn run(cli: Cli) -> Result<()> {
+/// Runs one parsed command line to completion and returns its exit code. Failures that end the
+/// command come back as `Err`, printed once by `main`.
+pub fn run(cli: Cli) -> Result<i32> {
+    let done = |result: Result<()>| result.map(|()| error::EXIT_OK);
     match cli.command {
-        Command::Sockets(args) => sockets::run(&args),
-        Command::Serve(args) => chat::server::run(&args),
-        Command::Chat(args) => chat::client::run(&args),
-        Command::Probe(_) => Err(not_built("probe")),
-        Command::Completions { shell } => manual::write_completions(shell, &mut std::io::stdout()),
+        Command::Sockets(args) => done(sockets::run(&args)),
+        Command::Serve(args) => done(chat::server::run(&args)),
+        Command::Chat(args) => done(chat::client::run(&args)),
+        Command::Probe(args) => probe::run(&args),
+        Command::Completions { shell } => {
+            done(manual::write_completions(shell, &mut std::io::stdout()))
+        }
     }
-}
-
-fn not_built(name: &str) -> Error {
-    Error::Unsupported(format!(
-        "`soquete {name}` is not built yet in this version; see `soquete --help`"
-    ))
 }

@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Err(err) => return usage_error(err),
     };
     match soquete::run(cli) {
-        Ok(()) => ExitCode::from(soquete::error::EXIT_OK as u8),
+        Ok(code) => ExitCode::from(code as u8),
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("soquete: {err}");

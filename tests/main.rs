@@ -3,6 +3,7 @@
 
 mod chat;
 mod cli;
+mod probe;
 mod serve;
 mod sockets;
 mod support;

@@ -36,6 +36,14 @@ impl Pair {
     }
 }
 
+/// Rows of the connection from local port `local` to remote port `remote`.
+fn connection(rows: &[Value], local: u16, remote: u16) -> Vec<Value> {
+    with_local_port(rows, local)
+        .into_iter()
+        .filter(|row| row["remote_port"] == remote)
+        .collect()
+}
+
 fn stdout_of(args: &[&str]) -> String {
     let output = soquete().arg("sockets").args(args).output().unwrap();
     assert!(output.status.success(), "{output:?}");
@@ -134,8 +142,9 @@ fn json_carries_the_documented_fields() {
     assert_eq!(listener["pids"], Value::Null, "owners not asked for");
     assert!(listener["recv_q"].is_u64() && listener["send_q"].is_u64());
 
-    let client = with_local_port(&rows, pair.client_port());
-    assert_eq!(client.len(), 1);
+    // The same local port may also belong to an old TIME_WAIT socket: match both ends.
+    let client = connection(&rows, pair.client_port(), pair.server_port());
+    assert_eq!(client.len(), 1, "{client:?}");
     assert_eq!(client[0]["state"], "established");
     assert_eq!(client[0]["remote_port"], pair.server_port());
 }
@@ -151,7 +160,7 @@ fn client_port_is_marked_ephemeral() {
         .collect();
     let pair = Pair::open();
     let rows = sockets_json(&["-t"]);
-    let client = &with_local_port(&rows, pair.client_port())[0];
+    let client = &connection(&rows, pair.client_port(), pair.server_port())[0];
     let expected = (bounds[0]..=bounds[1]).contains(&pair.client_port());
     assert_eq!(client["ephemeral"], expected);
 }

@@ -47,9 +47,18 @@ pub struct Running {
 impl Running {
     /// Starts `soquete ARGS` with stdout piped and stdin closed.
     pub fn start(args: &[&str]) -> Running {
+        Running::spawn(args, Stdio::null())
+    }
+
+    /// Starts `soquete ARGS` with stdout piped and stdin a pipe (`child.stdin`), to type into.
+    pub fn start_with_stdin(args: &[&str]) -> Running {
+        Running::spawn(args, Stdio::piped())
+    }
+
+    fn spawn(args: &[&str], stdin: Stdio) -> Running {
         let mut child = Command::new(soquete_path())
             .args(args)
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -106,11 +115,22 @@ impl Drop for Running {
 
 /// Starts `soquete serve --port 0 ARGS` and returns it with the address it printed
 /// (`listening on IP:PORT`).
-#[allow(dead_code)] // first used by tests/serve.rs, being written
 pub fn start_server(args: &[&str]) -> (Running, std::net::SocketAddr) {
+    listening(Running::start(&serve_args(args)))
+}
+
+/// As [`start_server`], with the server's console (stdin) a pipe to type into.
+pub fn start_server_with_console(args: &[&str]) -> (Running, std::net::SocketAddr) {
+    listening(Running::start_with_stdin(&serve_args(args)))
+}
+
+fn serve_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
     let mut all = vec!["serve", "--port", "0"];
     all.extend_from_slice(args);
-    let server = Running::start(&all);
+    all
+}
+
+fn listening(server: Running) -> (Running, std::net::SocketAddr) {
     let line = server
         .wait_for(Duration::from_secs(10), |line| {
             line.starts_with("listening on ")
@@ -121,4 +141,74 @@ pub fn start_server(args: &[&str]) -> (Running, std::net::SocketAddr) {
         .parse()
         .expect("listening on IP:PORT");
     (server, addr)
+}
+
+/// Lines read from `source` on a thread, as they come.
+fn line_channel(source: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(source).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Waits (at most `limit`) on `lines` for a line that satisfies `wanted`; returns it.
+pub fn wait_line(
+    lines: &mpsc::Receiver<String>,
+    limit: Duration,
+    wanted: impl Fn(&str) -> bool,
+) -> Option<String> {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let left = deadline.checked_duration_since(std::time::Instant::now())?;
+        match lines.recv_timeout(left) {
+            Ok(line) if wanted(&line) => return Some(line),
+            Ok(_) => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+impl Running {
+    /// Starts any program (nc, python3, …) with stdin and stdout piped, killed when dropped.
+    pub fn program(program: &str, args: &[&str]) -> Running {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{program} starts: {err}"));
+        let lines = line_channel(child.stdout.take().expect("stdout is piped"));
+        Running { child, lines }
+    }
+
+    /// The child's stderr lines on a channel (once: the pipe is taken).
+    pub fn stderr_lines(&mut self) -> mpsc::Receiver<String> {
+        line_channel(
+            self.child
+                .stderr
+                .take()
+                .expect("stderr is piped, taken once"),
+        )
+    }
+
+    /// Waits, at most `limit`, for the child to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
 }

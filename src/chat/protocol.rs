@@ -26,6 +26,10 @@ pub enum ClientFrame {
         /// Last sequence number this client saw (for resuming after a reconnect).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// A reachability probe (`soquete probe --chat`): the server answers `welcome` and
+        /// `bye`, and the probe never joins the room.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        probe: bool,
     },
     /// A chat line; text starting with `/` is a command, as for raw clients.
     Msg { text: String },
@@ -164,7 +168,11 @@ impl ServerFrame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Greeting {
     /// A soquete client: JSON from now on.
-    Structured { name: String, last_seq: Option<u64> },
+    Structured {
+        name: String,
+        last_seq: Option<u64>,
+        probe: bool,
+    },
     /// Anything else (nc, telnet, a Python socket): plain text, and this line is its first message.
     Raw(String),
 }
@@ -172,9 +180,18 @@ pub enum Greeting {
 /// Tells a structured client from a raw one by its first line, without any flag on either side.
 pub fn classify_first_line(line: &str) -> Greeting {
     if line.trim_start().starts_with('{')
-        && let Ok(ClientFrame::Hello { name, last_seq, .. }) = serde_json::from_str(line)
+        && let Ok(ClientFrame::Hello {
+            name,
+            last_seq,
+            probe,
+            ..
+        }) = serde_json::from_str(line)
     {
-        return Greeting::Structured { name, last_seq };
+        return Greeting::Structured {
+            name,
+            last_seq,
+            probe,
+        };
     }
     Greeting::Raw(line.to_string())
 }
@@ -436,9 +453,15 @@ mod tests {
             classify_first_line(hello),
             Greeting::Structured {
                 name: "ana".into(),
-                last_seq: None
+                last_seq: None,
+                probe: false
             }
         );
+        let probe = r#"{"type":"hello","version":1,"name":"p","probe":true}"#;
+        assert!(matches!(
+            classify_first_line(probe),
+            Greeting::Structured { probe: true, .. }
+        ));
         assert_eq!(
             classify_first_line("Hello Server"),
             Greeting::Raw("Hello Server".into())

@@ -1,17 +1,18 @@
 //! Linux: sockets from one netlink sock_diag dump per family and protocol (queues, UDP peers, uid and
 //! inode included, state filtered in the kernel), owners from a walk of `/proc/*/fd`.
 
-use std::collections::{HashMap, HashSet};
 use std::io;
 use std::ops::RangeInclusive;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    ErrorBuffer, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
+    NetlinkMessage, Parseable,
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP},
-    inet::{ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags},
+    constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY},
+    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{CWD, Dir, Mode, OFlags};
@@ -23,9 +24,8 @@ use crate::sockets::model::{Proto, RawSocket, TcpState};
 /// Kernel dumps come in chunks of up to 32 KiB; a larger buffer lets one recv take a whole chunk.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
 
-/// Lists the sockets the query asks for, one kernel dump per (family, protocol).
-pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
-    let mut sockets = Vec::new();
+/// Hands every socket the query asks for to `sink`, one kernel dump per (family, protocol).
+pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     for (family, wanted) in [(AF_INET, query.ipv4), (AF_INET6, query.ipv6)] {
         if !wanted {
             continue;
@@ -35,7 +35,7 @@ pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
                 .tcp_states
                 .iter()
                 .fold(0u32, |mask, state| mask | 1 << kernel_state_number(*state));
-            dump(family, IPPROTO_TCP, states, &mut sockets)?;
+            dump(family, IPPROTO_TCP, states, sink)?;
         }
         if query.udp {
             // A UDP socket's kernel state is ESTABLISHED once connected, CLOSE otherwise.
@@ -44,13 +44,13 @@ pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
                 Some(false) => StateFlags::CLOSE.bits(),
                 None => StateFlags::all().bits(),
             };
-            dump(family, IPPROTO_UDP, states, &mut sockets)?;
+            dump(family, IPPROTO_UDP, states, sink)?;
         }
     }
-    Ok(sockets)
+    Ok(())
 }
 
-fn dump(family: u8, protocol: u8, states: u32, into: &mut Vec<RawSocket>) -> Result<()> {
+fn dump(family: u8, protocol: u8, states: u32, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     let what = format!(
         "listing {} sockets (netlink sock_diag)",
         describe(family, protocol)
@@ -90,6 +90,9 @@ fn dump(family: u8, protocol: u8, states: u32, into: &mut Vec<RawSocket>) -> Res
         Proto::Udp
     };
     let mut buffer = vec![0u8; RECV_BUFFER_BYTES];
+    let invalid = |err: netlink_packet_core::DecodeError| {
+        fail(io::Error::new(io::ErrorKind::InvalidData, err.to_string()))
+    };
     loop {
         let size = socket.recv(&mut &mut buffer[..], 0).map_err(fail)?;
         if size == 0 {
@@ -97,24 +100,28 @@ fn dump(family: u8, protocol: u8, states: u32, into: &mut Vec<RawSocket>) -> Res
         }
         let mut offset = 0;
         while offset < size {
-            let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buffer[offset..size])
-                .map_err(|err| fail(io::Error::new(io::ErrorKind::InvalidData, err.to_string())))?;
-            let length = message.header.length as usize;
-            match message.payload {
-                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                    into.push(convert(proto, &response));
+            // Only the fixed inet_diag_msg header is read: attributes are not asked for, and
+            // skipping the generic message types keeps a 20,000-socket dump cheap.
+            let message = NetlinkBuffer::new_checked(&buffer[offset..size]).map_err(invalid)?;
+            let length = message.length() as usize;
+            match message.message_type() {
+                SOCK_DIAG_BY_FAMILY => {
+                    let header = InetResponseHeader::parse(message.payload()).map_err(invalid)?;
+                    sink(convert(proto, &header));
                 }
-                NetlinkPayload::Done(_) => return Ok(()),
-                NetlinkPayload::Error(err) => {
-                    let source = err.to_io();
-                    return Err(fail(source));
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let error = ErrorBuffer::new_checked(message.payload()).map_err(invalid)?;
+                    let code = error.code().map_or(0, |c| -c.get());
+                    return Err(fail(io::Error::from_raw_os_error(code)));
                 }
                 _ => {}
             }
             if length == 0 {
                 break;
             }
-            offset += length;
+            // Messages are 4-byte aligned.
+            offset += (length + 3) & !3;
         }
     }
 }
@@ -128,8 +135,7 @@ fn describe(family: u8, protocol: u8) -> &'static str {
     }
 }
 
-fn convert(proto: Proto, response: &InetResponse) -> RawSocket {
-    let header = &response.header;
+fn convert(proto: Proto, header: &InetResponseHeader) -> RawSocket {
     let id = &header.socket_id;
     let remote = (id.destination_port != 0 || !id.destination_address.is_unspecified())
         .then_some((id.destination_address, id.destination_port));
@@ -170,60 +176,81 @@ fn state_from_kernel(number: u8) -> TcpState {
     }
 }
 
-/// Finds the processes that hold the given socket inodes by reading every `/proc/PID/fd` link.
-pub fn owners(inodes: &HashSet<u64>) -> Owners {
+/// Finds the processes that hold each socket, by reading every `/proc/PID/fd` link. The walk is
+/// the expensive part of `-p` (one readlink per open file in the system), so it is shared out
+/// among one thread per core.
+pub fn owners() -> Owners {
     let mut owners = Owners::default();
-    if inodes.is_empty() {
+    let Some(pids) = list_pids() else {
+        owners.hidden = true;
         return owners;
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let next = AtomicUsize::new(0);
+    let walk = || {
+        let mut found: Vec<(u64, u32)> = Vec::new();
+        let mut hidden = false;
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&pid) = pids.get(index) else {
+                return (found, hidden);
+            };
+            match socket_inodes_of(pid, &mut found) {
+                Ok(()) => {}
+                Err(err) if err == rustix::io::Errno::ACCESS || err == rustix::io::Errno::PERM => {
+                    hidden = true;
+                }
+                // The process ended while we looked: nothing to report.
+                Err(_) => {}
+            }
+        }
+    };
+    let results: Vec<(Vec<(u64, u32)>, bool)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(walk)).collect();
+        let mut results = vec![walk()];
+        results.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
+        results
+    });
+    for (found, hidden) in results {
+        owners.hidden |= hidden;
+        for (inode, pid) in found {
+            let holders = owners.by_inode.entry(inode).or_default();
+            if !holders.contains(&pid) {
+                holders.push(pid);
+            }
+        }
     }
-    let Ok(proc_dir) = rustix::fs::openat(
+    owners
+}
+
+/// Every PID in `/proc`, or None when `/proc` cannot be read.
+fn list_pids() -> Option<Vec<u32>> {
+    let proc_dir = rustix::fs::openat(
         CWD,
         "/proc",
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
-    ) else {
-        owners.hidden = true;
-        return owners;
-    };
-    let Ok(entries) = Dir::read_from(&proc_dir) else {
-        owners.hidden = true;
-        return owners;
-    };
-    let pids: Vec<u32> = entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| entry.file_name().to_str().ok()?.parse().ok())
-        .collect();
-    let mut found: HashMap<u64, Vec<u32>> = HashMap::new();
-    for pid in pids {
-        match socket_inodes_of(pid) {
-            Ok(held) => {
-                for inode in held.into_iter().filter(|inode| inodes.contains(inode)) {
-                    let holders = found.entry(inode).or_default();
-                    if !holders.contains(&pid) {
-                        holders.push(pid);
-                    }
-                }
-            }
-            Err(err) if err == rustix::io::Errno::ACCESS || err == rustix::io::Errno::PERM => {
-                owners.hidden = true;
-            }
-            // The process ended while we looked: nothing to report.
-            Err(_) => {}
-        }
-    }
-    owners.by_inode = found;
-    owners
+    )
+    .ok()?;
+    let entries = Dir::read_from(&proc_dir).ok()?;
+    Some(
+        entries
+            .filter_map(|entry| entry.ok())
+            .filter_map(|entry| entry.file_name().to_str().ok()?.parse().ok())
+            .collect(),
+    )
 }
 
-/// The inodes of every socket process `pid` has open.
-fn socket_inodes_of(pid: u32) -> rustix::io::Result<Vec<u64>> {
+/// Adds `(inode, pid)` for every socket process `pid` has open.
+fn socket_inodes_of(pid: u32, found: &mut Vec<(u64, u32)>) -> rustix::io::Result<()> {
     let fd_dir = rustix::fs::openat(
         CWD,
         format!("/proc/{pid}/fd"),
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
-    let mut inodes = Vec::new();
     let mut link = [0u8; 64];
     for entry in Dir::read_from(&fd_dir)? {
         let Ok(entry) = entry else { continue };
@@ -239,10 +266,10 @@ fn socket_inodes_of(pid: u32) -> rustix::io::Result<Vec<u64>> {
             .and_then(|rest| rest.strip_suffix(b"]"))
             .and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok())
         {
-            inodes.push(inode);
+            found.push((inode, pid));
         }
     }
-    Ok(inodes)
+    Ok(())
 }
 
 /// The range Linux hands client ports out of (`net.ipv4.ip_local_port_range`).

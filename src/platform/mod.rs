@@ -6,7 +6,7 @@
 //! The netstat2 path (`portable`) is built on Linux too, and a test checks it against the Linux
 //! backend, so the code other OSes run is exercised here.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use crate::error::Result;
@@ -39,24 +39,22 @@ pub struct Owners {
     pub hidden: bool,
 }
 
-/// Lists sockets with the OS's best backend.
-pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
+/// Hands every socket the query asks for to `sink`, with the OS's best backend. Streaming lets
+/// the caller filter and convert as sockets arrive, without a copy of the whole list.
+pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     #[cfg(target_os = "linux")]
-    return linux::list_sockets(query);
+    return linux::for_each_socket(query, sink);
     #[cfg(not(target_os = "linux"))]
-    return portable::list_sockets(query);
+    return portable::for_each_socket(query, sink);
 }
 
-/// Finds which processes hold the given socket inodes. Only Linux needs this: elsewhere the
-/// socket listing already carries its owners.
-pub fn socket_owners(inodes: &HashSet<u64>) -> Owners {
+/// Finds which processes hold each socket, by inode. Only Linux needs this: elsewhere the socket
+/// listing already carries its owners, and this returns nothing.
+pub fn socket_owners() -> Owners {
     #[cfg(target_os = "linux")]
-    return linux::owners(inodes);
+    return linux::owners();
     #[cfg(not(target_os = "linux"))]
-    return Owners {
-        by_inode: HashMap::new(),
-        hidden: !inodes.is_empty(),
-    };
+    return Owners::default();
 }
 
 /// The range the OS hands client (ephemeral) ports out of, if it can be read.
@@ -72,6 +70,12 @@ mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream, UdpSocket};
 
+    fn listed(lister: fn(&Query, &mut dyn FnMut(RawSocket)) -> Result<()>) -> Vec<RawSocket> {
+        let mut sockets = Vec::new();
+        lister(&everything(), &mut |socket| sockets.push(socket)).unwrap();
+        sockets
+    }
+
     fn everything() -> Query {
         Query {
             tcp: true,
@@ -83,12 +87,9 @@ mod tests {
         }
     }
 
-    type Key = (
-        crate::sockets::model::Proto,
-        std::net::IpAddr,
-        u16,
-        Option<TcpState>,
-    );
+    use crate::sockets::model::Proto;
+
+    type Key = (Proto, std::net::IpAddr, u16, Option<TcpState>);
 
     fn key(socket: &RawSocket) -> Key {
         (
@@ -104,44 +105,66 @@ mod tests {
     fn portable_backend_agrees_with_linux_backend() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (_server_side, _) = listener.accept().unwrap();
+        let (server_side, _) = listener.accept().unwrap();
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let ours = [
-            listener.local_addr().unwrap().port(),
-            client.local_addr().unwrap().port(),
-            udp.local_addr().unwrap().port(),
+        let expected: Vec<Key> = vec![
+            (
+                Proto::Tcp,
+                ip(&listener.local_addr()),
+                port(&listener.local_addr()),
+                Some(TcpState::Listen),
+            ),
+            (
+                Proto::Tcp,
+                ip(&client.local_addr()),
+                port(&client.local_addr()),
+                Some(TcpState::Established),
+            ),
+            (
+                Proto::Tcp,
+                ip(&server_side.local_addr()),
+                port(&server_side.local_addr()),
+                Some(TcpState::Established),
+            ),
+            (
+                Proto::Udp,
+                ip(&udp.local_addr()),
+                port(&udp.local_addr()),
+                None,
+            ),
         ];
-        let mine = |sockets: Vec<RawSocket>| -> Vec<Key> {
-            let mut kept: Vec<_> = sockets
-                .iter()
-                .filter(|s| ours.contains(&s.local_port))
-                .map(key)
-                .collect();
-            kept.sort();
-            kept
-        };
-        let linux = mine(linux::list_sockets(&everything()).unwrap());
-        let portable = mine(portable::list_sockets(&everything()).unwrap());
-        assert_eq!(
-            linux.len(),
-            4,
-            "listener, both ends of the connection, UDP: {linux:?}"
-        );
-        assert_eq!(linux, portable);
+        // Other tests open and close sockets meanwhile: check that ours are in both listings,
+        // rather than comparing whole listings taken at two different moments.
+        let linux: Vec<Key> = listed(linux::for_each_socket).iter().map(key).collect();
+        let portable: Vec<Key> = listed(portable::for_each_socket).iter().map(key).collect();
+        for socket in &expected {
+            assert!(linux.contains(socket), "Linux backend lists {socket:?}");
+            assert!(
+                portable.contains(socket),
+                "netstat2 backend lists {socket:?}"
+            );
+        }
+    }
+
+    fn ip(addr: &std::io::Result<std::net::SocketAddr>) -> std::net::IpAddr {
+        addr.as_ref().unwrap().ip()
+    }
+
+    fn port(addr: &std::io::Result<std::net::SocketAddr>) -> u16 {
+        addr.as_ref().unwrap().port()
     }
 
     #[test]
     fn owners_of_our_own_sockets_are_this_process() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let sockets: Vec<_> = linux::list_sockets(&everything())
-            .unwrap()
+        let sockets: Vec<_> = listed(linux::for_each_socket)
             .into_iter()
             .filter(|s| s.local_port == port)
             .collect();
         assert_eq!(sockets.len(), 1);
         let inode = sockets[0].inode.expect("a listener has an inode");
-        let owners = socket_owners(&HashSet::from([inode]));
+        let owners = socket_owners();
         assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
     }
 }

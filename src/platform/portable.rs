@@ -7,8 +7,8 @@ use super::Query;
 use crate::error::{Error, Result};
 use crate::sockets::model::{Proto, RawSocket, TcpState};
 
-/// Lists sockets through netstat2, with their owning PIDs, and applies the query's TCP states.
-pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
+/// Hands every socket to `sink`, through netstat2, with owning PIDs and the query's TCP states.
+pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     let mut families = AddressFamilyFlags::empty();
     if query.ipv4 {
         families |= AddressFamilyFlags::IPV4;
@@ -24,11 +24,11 @@ pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
         protocols |= ProtocolFlags::UDP;
     }
     if families.is_empty() || protocols.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let sockets = netstat2::get_sockets_info(families, protocols)
         .map_err(|err| Error::Unsupported(format!("listing sockets (netstat2): {err}")))?;
-    Ok(sockets
+    sockets
         .into_iter()
         .filter_map(convert)
         .filter(|socket| match socket.proto {
@@ -36,7 +36,8 @@ pub fn list_sockets(query: &Query) -> Result<Vec<RawSocket>> {
             // netstat2 does not tell a connected UDP socket from an unconnected one: keep them all.
             Proto::Udp => true,
         })
-        .collect())
+        .for_each(sink);
+    Ok(())
 }
 
 fn convert(info: SocketInfo) -> Option<RawSocket> {

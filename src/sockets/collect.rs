@@ -32,21 +32,39 @@ pub struct Snapshot {
 /// Takes one snapshot.
 pub fn snapshot(request: &Request) -> Result<Snapshot> {
     let ephemeral = platform::ephemeral_port_range();
-    let mut rows: Vec<SocketRow> = platform::list_sockets(&request.query)?
-        .into_iter()
-        .map(|socket| explain(socket, ephemeral.as_ref()))
-        .filter(|row| request.filters.keep_by_socket(row))
-        .collect();
+    let want_owners = request.show_owners || request.filters.need_owners();
+    let (rows, owners) = std::thread::scope(|scope| {
+        // The walk for owners does not need the socket list: both run at once.
+        let walker = want_owners.then(|| scope.spawn(platform::socket_owners));
+        let mut rows: Vec<SocketRow> = Vec::new();
+        let listed = platform::for_each_socket(&request.query, &mut |socket| {
+            let row = explain(socket, ephemeral.as_ref());
+            if request.filters.keep_by_socket(&row) {
+                rows.push(row);
+            }
+        });
+        let owners = walker.map(|walker| {
+            walker.join().unwrap_or_else(|_| platform::Owners {
+                by_inode: HashMap::new(),
+                hidden: true,
+            })
+        });
+        (listed.map(|()| rows), owners)
+    });
+    let mut rows = rows?;
 
     let mut owners_hidden = false;
-    if request.show_owners || request.filters.need_owners() {
-        owners_hidden = attach_owners(&mut rows);
-        attach_program_names(&mut rows);
-        rows.retain(|row| request.filters.keep_by_owner(row));
-    } else {
-        for row in &mut rows {
-            // netstat2 backends hand owners over for free, but they were not asked for.
-            row.pids = None;
+    match owners {
+        Some(owners) => {
+            owners_hidden = attach_owners(&mut rows, &owners);
+            attach_program_names(&mut rows);
+            rows.retain(|row| request.filters.keep_by_owner(row));
+        }
+        None => {
+            for row in &mut rows {
+                // netstat2 backends hand owners over for free, but they were not asked for.
+                row.pids = None;
+            }
         }
     }
     Ok(Snapshot {
@@ -57,8 +75,8 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
 
 /// Adds soquete's explanations to a raw socket.
 fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> SocketRow {
-    let service_port =
-        ports::service_port(socket.proto, socket.local_port, socket.remote, ephemeral);
+    let (service_port, service) =
+        ports::service_of(socket.proto, socket.local_port, socket.remote, ephemeral);
     SocketRow {
         proto: socket.proto,
         family: if socket.local_addr.is_ipv4() {
@@ -77,7 +95,7 @@ fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> Socket
         programs: None,
         class: PortClass::of(service_port),
         service_port,
-        service: ports::service_name(socket.proto, service_port).map(str::to_string),
+        service,
         ephemeral: ephemeral.map(|range| range.contains(&socket.local_port)),
         uid: socket.uid,
         inode: socket.inode,
@@ -85,28 +103,22 @@ fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> Socket
 }
 
 /// Fills `pids` where the backend did not. Returns whether some owners are hidden from us.
-fn attach_owners(rows: &mut [SocketRow]) -> bool {
-    let inodes: HashSet<u64> = rows
-        .iter()
-        .filter(|row| row.pids.is_none())
-        .filter_map(|row| row.inode)
-        .collect();
-    let owners = if inodes.is_empty() {
-        platform::Owners::default()
-    } else {
-        platform::socket_owners(&inodes)
-    };
+fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
+    let mut hidden = false;
     for row in rows.iter_mut().filter(|row| row.pids.is_none()) {
         row.pids = match row.inode.map(|inode| owners.by_inode.get(&inode)) {
             // No inode (TIME_WAIT, for one): no process holds the socket any more.
             None => Some(Vec::new()),
             Some(Some(pids)) => Some(pids.clone()),
             // Not found: either nobody holds it, or somebody we may not look at.
-            Some(None) if owners.hidden => None,
+            Some(None) if owners.hidden => {
+                hidden = true;
+                None
+            }
             Some(None) => Some(Vec::new()),
         };
     }
-    owners.hidden
+    hidden
 }
 
 /// Looks up the program name of every PID that will be shown, and only those.

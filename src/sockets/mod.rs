@@ -8,7 +8,6 @@ pub mod view;
 mod watch;
 
 use std::cmp::Reverse;
-use std::io::Write;
 
 use collect::{Request, Snapshot};
 use filter::Filters;
@@ -86,11 +85,10 @@ pub fn run(args: &SocketsArgs) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if config.json {
-        output::write_json(&mut out, &snapshot.rows)
+        output::write_json_rows(&mut out, &snapshot.rows)
     } else {
         let table = view::socket_table(&snapshot.rows, config.request.show_owners, None);
-        out.write_all(output::render_table(&table, Style::for_stdout()).as_bytes())?;
-        out.flush()?;
+        output::write_table(&mut out, &table, Style::for_stdout())?;
         Ok(())
     }
 }
@@ -105,27 +103,39 @@ fn warn_if_owners_hidden(snapshot: &Snapshot) {
     }
 }
 
+fn address_bits(addr: std::net::IpAddr) -> u128 {
+    match addr {
+        std::net::IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        std::net::IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
 /// Sorts rows by `key`; without a key, by protocol, family, then local and remote endpoint.
 pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
+    // Protocol, family, local end, remote end: as plain integers, which compare fast.
     let natural = |row: &SocketRow| {
         (
-            row.proto,
-            row.family,
-            row.local_addr,
+            (row.proto as u8) << 1 | u8::from(row.local_addr.is_ipv6()),
+            address_bits(row.local_addr),
             row.local_port,
-            row.remote_addr,
+            row.remote_addr.map_or(0, address_bits),
             row.remote_port,
         )
     };
+    // Cached keys: rows are large, so sorting moves indices and permutes the rows once.
     match key {
-        None | Some(SortKey::Proto) => rows.sort_by_key(natural),
-        Some(SortKey::Port) => rows.sort_by_key(|r| (r.local_port, r.remote_port, natural(r))),
-        Some(SortKey::Pid) => rows.sort_by_key(|r| {
+        None | Some(SortKey::Proto) => rows.sort_by_cached_key(natural),
+        Some(SortKey::Port) => {
+            rows.sort_by_cached_key(|r| (r.local_port, r.remote_port, natural(r)))
+        }
+        Some(SortKey::Pid) => rows.sort_by_cached_key(|r| {
             let first = r.pids.as_ref().and_then(|p| p.first().copied());
             (first.is_none(), first, natural(r))
         }),
-        Some(SortKey::State) => rows.sort_by_key(|r| (r.state.is_none(), r.state, natural(r))),
-        Some(SortKey::RecvQ) => rows.sort_by_key(|r| (Reverse(r.recv_q), natural(r))),
-        Some(SortKey::SendQ) => rows.sort_by_key(|r| (Reverse(r.send_q), natural(r))),
+        Some(SortKey::State) => {
+            rows.sort_by_cached_key(|r| (r.state.is_none(), r.state, natural(r)))
+        }
+        Some(SortKey::RecvQ) => rows.sort_by_cached_key(|r| (Reverse(r.recv_q), natural(r))),
+        Some(SortKey::SendQ) => rows.sort_by_cached_key(|r| (Reverse(r.send_q), natural(r))),
     }
 }

@@ -179,7 +179,7 @@ pub struct SocketRow {
     pub class: PortClass,
     /// The port that names the service: the local port of a listener, the service side of a connection.
     pub service_port: u16,
-    pub service: Option<String>,
+    pub service: Option<&'static str>,
     /// Whether the local port lies in the OS's ephemeral (client) port range; null if unknown.
     pub ephemeral: Option<bool>,
     pub uid: Option<u32>,
@@ -188,27 +188,60 @@ pub struct SocketRow {
 
 impl SocketRow {
     /// `IP:PORT` of the local end, IPv6 bracketed.
-    pub fn local_endpoint(&self) -> String {
-        endpoint(self.local_addr, Some(self.local_port))
+    pub fn local_endpoint(&self) -> Endpoint {
+        Endpoint(self.local_addr, Some(self.local_port))
     }
 
     /// `IP:PORT` of the remote end, or `0.0.0.0:*` / `[::]:*` when there is no peer.
-    pub fn remote_endpoint(&self) -> String {
+    pub fn remote_endpoint(&self) -> Endpoint {
         match self.remote_addr {
-            Some(addr) => endpoint(addr, self.remote_port),
-            None if self.local_addr.is_ipv4() => "0.0.0.0:*".to_string(),
-            None => "[::]:*".to_string(),
+            Some(addr) => Endpoint(addr, self.remote_port),
+            None if self.local_addr.is_ipv4() => Endpoint(IpAddr::from([0, 0, 0, 0]), None),
+            None => Endpoint(IpAddr::from([0u16; 8]), None),
+        }
+    }
+}
+
+/// `IP:PORT` with IPv6 in brackets, `*` for no port; formatted without allocating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint(pub IpAddr, pub Option<u16>);
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // IPv4 endpoints are most of what a busy host lists: format them by hand into one
+        // buffer, which is several times cheaper than the formatting machinery.
+        if let IpAddr::V4(v4) = self.0 {
+            let mut text = [0u8; 21];
+            let mut length = 0;
+            let mut push = |bytes: &[u8]| {
+                text[length..length + bytes.len()].copy_from_slice(bytes);
+                length += bytes.len();
+            };
+            let mut digits = itoa::Buffer::new();
+            for (index, octet) in v4.octets().into_iter().enumerate() {
+                if index > 0 {
+                    push(b".");
+                }
+                push(digits.format(octet).as_bytes());
+            }
+            push(b":");
+            match self.1 {
+                Some(port) => push(digits.format(port).as_bytes()),
+                None => push(b"*"),
+            }
+            return f.write_str(std::str::from_utf8(&text[..length]).map_err(|_| fmt::Error)?);
+        }
+        write!(f, "[{}]:", self.0)?;
+        match self.1 {
+            Some(port) => write!(f, "{port}"),
+            None => f.write_str("*"),
         }
     }
 }
 
 /// Formats `IP:PORT` with IPv6 in brackets, `*` for no port.
 pub fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
-    let port = port.map_or_else(|| "*".to_string(), |p| p.to_string());
-    match addr {
-        IpAddr::V4(v4) => format!("{v4}:{port}"),
-        IpAddr::V6(v6) => format!("[{v6}]:{port}"),
-    }
+    Endpoint(addr, port).to_string()
 }
 
 #[cfg(test)]

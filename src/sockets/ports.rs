@@ -41,20 +41,56 @@ const SERVICES_FILE: Option<&str> = None;
 
 /// The service name of `port` for `proto`, if known.
 pub fn service_name(proto: Proto, port: u16) -> Option<&'static str> {
-    if let Some((_, name)) = BUILT_IN_SERVICES.iter().find(|(p, _)| *p == port) {
-        return Some(name);
-    }
-    system_services().get(&(proto, port)).map(String::as_str)
+    let table = match proto {
+        Proto::Tcp => &services().tcp,
+        Proto::Udp => &services().udp,
+    };
+    let index = table.ports.binary_search(&port).ok()?;
+    Some(table.names[index].as_str())
 }
 
-/// The system database, read once, on first use.
-fn system_services() -> &'static HashMap<(Proto, u16), String> {
-    static SERVICES: OnceLock<HashMap<(Proto, u16), String>> = OnceLock::new();
+/// Service names for one protocol, sorted by port: searched once or twice per socket listed, so
+/// a lookup is a binary search over plain integers.
+#[derive(Default)]
+struct ServiceTable {
+    ports: Vec<u16>,
+    names: Vec<String>,
+}
+
+impl ServiceTable {
+    fn build(system: &HashMap<(Proto, u16), String>, proto: Proto) -> ServiceTable {
+        let mut entries: HashMap<u16, String> = system
+            .iter()
+            .filter(|((p, _), _)| *p == proto)
+            .map(|((_, port), name)| (*port, name.clone()))
+            .collect();
+        for (port, name) in BUILT_IN_SERVICES {
+            entries.insert(*port, (*name).to_string());
+        }
+        let mut sorted: Vec<(u16, String)> = entries.into_iter().collect();
+        sorted.sort_unstable();
+        let (ports, names) = sorted.into_iter().unzip();
+        ServiceTable { ports, names }
+    }
+}
+
+struct Services {
+    tcp: ServiceTable,
+    udp: ServiceTable,
+}
+
+/// The built-in table merged over the system database, built once, on first use.
+fn services() -> &'static Services {
+    static SERVICES: OnceLock<Services> = OnceLock::new();
     SERVICES.get_or_init(|| {
-        SERVICES_FILE
+        let system = SERVICES_FILE
             .and_then(|path| std::fs::read_to_string(path).ok())
             .map(|text| parse_services(&text))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        Services {
+            tcp: ServiceTable::build(&system, Proto::Tcp),
+            udp: ServiceTable::build(&system, Proto::Udp),
+        }
     })
 }
 
@@ -83,6 +119,34 @@ pub fn parse_services(text: &str) -> HashMap<(Proto, u16), String> {
         }
     }
     services
+}
+
+/// The service port of a socket (rules below) and that port's service name.
+pub fn service_of(
+    proto: Proto,
+    local_port: u16,
+    remote: Option<(IpAddr, u16)>,
+    ephemeral: Option<&RangeInclusive<u16>>,
+) -> (u16, Option<&'static str>) {
+    let Some((_, remote_port)) = remote else {
+        return (local_port, service_name(proto, local_port));
+    };
+    let local_name = service_name(proto, local_port);
+    let remote_name = service_name(proto, remote_port);
+    match (local_name, remote_name) {
+        (Some(_), None) => return (local_port, local_name),
+        (None, Some(_)) => return (remote_port, remote_name),
+        _ => {}
+    }
+    let port = service_port(proto, local_port, remote, ephemeral);
+    (
+        port,
+        if port == local_port {
+            local_name
+        } else {
+            remote_name
+        },
+    )
 }
 
 /// Which port of a socket names its service, by these rules in order:

@@ -1,6 +1,7 @@
 //! Turns socket rows into table cells and watch-mode headers. Pure: no I/O here.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use super::model::{Proto, SocketRow};
 use crate::output::Table;
@@ -26,56 +27,44 @@ impl Change {
 /// The table of `soquete sockets`: netstat's columns, then Class and Service.
 /// `changes`, when given (watch mode), adds a first column with `+`/`-` marks.
 pub fn socket_table(rows: &[SocketRow], show_owners: bool, changes: Option<&[Change]>) -> Table {
-    let mut header: Vec<String> = Vec::new();
+    let mut header: Vec<&str> = Vec::new();
     if changes.is_some() {
-        header.push(" ".into());
+        header.push(" ");
     }
-    header.extend(
-        [
-            "Proto",
-            "Recv-Q",
-            "Send-Q",
-            "Local Address",
-            "Foreign Address",
-            "State",
-        ]
-        .map(String::from),
-    );
+    header.extend([
+        "Proto",
+        "Recv-Q",
+        "Send-Q",
+        "Local Address",
+        "Foreign Address",
+        "State",
+    ]);
     if show_owners {
-        header.push("PID/Program".into());
+        header.push("PID/Program");
     }
-    header.extend(["Class", "Service"].map(String::from));
+    header.extend(["Class", "Service"]);
 
-    let rows = rows
-        .iter()
-        .enumerate()
-        .map(|(index, row)| {
-            let mut cells = Vec::with_capacity(header.len());
-            if let Some(changes) = changes {
-                cells.push(
-                    changes
-                        .get(index)
-                        .copied()
-                        .unwrap_or(Change::Same)
-                        .mark()
-                        .into(),
-                );
-            }
-            cells.push(proto_label(row).into());
-            cells.push(queue(row.recv_q));
-            cells.push(queue(row.send_q));
-            cells.push(row.local_endpoint());
-            cells.push(row.remote_endpoint());
-            cells.push(row.state.map_or("-", |s| s.netstat_name()).into());
-            if show_owners {
-                cells.push(owners(row));
-            }
-            cells.push(row.class.name().into());
-            cells.push(row.service.clone().unwrap_or_else(|| "-".into()));
-            cells
-        })
-        .collect();
-    Table { header, rows }
+    let mut table = Table::new(header);
+    table.reserve(rows.len(), 96);
+    for (index, row) in rows.iter().enumerate() {
+        if let Some(changes) = changes {
+            table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
+        }
+        table
+            .cell(proto_label(row))
+            .cell(Queue(row.recv_q))
+            .cell(Queue(row.send_q))
+            .cell(row.local_endpoint())
+            .cell(row.remote_endpoint())
+            .cell(row.state.map_or("-", |s| s.netstat_name()));
+        if show_owners {
+            table.cell(Owners(row));
+        }
+        table
+            .cell(row.class.name())
+            .cell(row.service.unwrap_or("-"));
+    }
+    table
 }
 
 /// netstat's protocol label: `tcp`, `tcp6`, `udp`, `udp6`.
@@ -88,23 +77,37 @@ fn proto_label(row: &SocketRow) -> &'static str {
     }
 }
 
-fn queue(value: Option<u32>) -> String {
-    value.map_or_else(|| "-".into(), |v| v.to_string())
+/// A kernel queue figure, `-` when the OS does not give it.
+struct Queue(Option<u32>);
+
+impl fmt::Display for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(value) => write!(f, "{value}"),
+            None => f.write_str("-"),
+        }
+    }
 }
 
 /// `PID/program` pairs, comma-separated; `-` when unknown or none.
-fn owners(row: &SocketRow) -> String {
-    let (Some(pids), Some(programs)) = (&row.pids, &row.programs) else {
-        return "-".into();
-    };
-    if pids.is_empty() {
-        return "-".into();
+struct Owners<'a>(&'a SocketRow);
+
+impl fmt::Display for Owners<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(pids), Some(programs)) = (&self.0.pids, &self.0.programs) else {
+            return f.write_str("-");
+        };
+        if pids.is_empty() {
+            return f.write_str("-");
+        }
+        for (index, (pid, program)) in pids.iter().zip(programs).enumerate() {
+            if index > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{pid}/{program}")?;
+        }
+        Ok(())
     }
-    pids.iter()
-        .zip(programs)
-        .map(|(pid, program)| format!("{pid}/{program}"))
-        .collect::<Vec<_>>()
-        .join(",")
 }
 
 /// Counts by state for the watch header: `ESTABLISHED 3  LISTEN 2  UDP 1`.
@@ -142,7 +145,7 @@ mod tests {
             programs: Some(vec!["sshd".into(), "sshd".into()]),
             class: PortClass::WellKnown,
             service_port: 22,
-            service: Some("ssh".into()),
+            service: Some("ssh"),
             ephemeral: Some(false),
             uid: Some(0),
             inode: Some(5),
@@ -153,7 +156,7 @@ mod tests {
     fn rows_read_like_netstat() {
         let table = socket_table(&[row(Proto::Tcp, Some(TcpState::Listen))], true, None);
         assert_eq!(
-            table.header,
+            table.header(),
             [
                 "Proto",
                 "Recv-Q",
@@ -167,7 +170,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            table.rows[0],
+            table.rows().next().unwrap(),
             [
                 "tcp6",
                 "-",
@@ -185,16 +188,17 @@ mod tests {
     #[test]
     fn udp_has_a_dash_for_state_and_no_owner_column_without_p() {
         let table = socket_table(&[row(Proto::Udp, None)], false, None);
-        assert_eq!(table.rows[0][5], "-");
-        assert!(!table.header.contains(&"PID/Program".to_string()));
+        assert_eq!(table.rows().next().unwrap()[5], "-");
+        assert!(!table.header().contains(&"PID/Program".to_string()));
     }
 
     #[test]
     fn watch_marks_come_first() {
         let rows = [row(Proto::Udp, None), row(Proto::Udp, None)];
         let table = socket_table(&rows, false, Some(&[Change::Appeared, Change::Closed]));
-        assert_eq!(table.rows[0][0], "+");
-        assert_eq!(table.rows[1][0], "-");
+        let rows: Vec<_> = table.rows().collect();
+        assert_eq!(rows[0][0], "+");
+        assert_eq!(rows[1][0], "-");
     }
 
     #[test]

@@ -1,0 +1,213 @@
+//! The server a client talks to: `[HOST][:PORT]` read into a host and a port, resolved, and
+//! connected to address by address with a timeout.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::chat::protocol::DEFAULT_PORT;
+use crate::error::{Error, Result};
+
+/// The host used when the target names none (`soquete chat`, `soquete chat :6000`).
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// How long one connection attempt may take before the next address is tried.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A server to connect to, as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// An IP address or a host name (a dynamic-DNS name included), without brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl Target {
+    /// Reads `[HOST][:PORT]`: `host`, `host:port`, `:port`, `1.2.3.4`, `[v6]`, `[v6]:port`, or a
+    /// bare IPv6 address such as `::1` (a bare IPv6 address always takes the default port: its
+    /// last group could be read as a port, so a port needs the brackets). Empty: 127.0.0.1:65432.
+    pub fn parse(text: &str) -> Result<Target> {
+        let text = text.trim();
+        let bad = |why: &str| Error::Usage(format!("bad target '{text}': {why}"));
+        let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+            let (inside, after) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("a '[' needs its ']'"))?;
+            if inside.parse::<Ipv6Addr>().is_err() {
+                return Err(bad("brackets hold an IPv6 address"));
+            }
+            let port = match after {
+                "" => None,
+                _ => Some(
+                    after
+                        .strip_prefix(':')
+                        .ok_or_else(|| bad("expected ':PORT' after ']'"))?,
+                ),
+            };
+            (inside, port)
+        } else if text.matches(':').count() > 1 {
+            if text.parse::<Ipv6Addr>().is_err() {
+                return Err(bad("write an IPv6 address as [ADDR]:PORT"));
+            }
+            (text, None)
+        } else {
+            match text.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (text, None),
+            }
+        };
+        let port = match port {
+            None => DEFAULT_PORT,
+            Some(port) => parse_port(port).map_err(|why| bad(&why))?,
+        };
+        let host = if host.is_empty() { DEFAULT_HOST } else { host };
+        if host.parse::<IpAddr>().is_err() && !is_host_name(host) {
+            return Err(bad(
+                "a host name has only letters, digits, '-', '_' and '.'",
+            ));
+        }
+        Ok(Target {
+            host: host.to_string(),
+            port,
+        })
+    }
+
+    /// Every address the target resolves to, in the resolver's order.
+    pub fn resolve(&self) -> Result<Vec<SocketAddr>> {
+        let addrs: Vec<SocketAddr> = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|err| Error::io(format!("cannot resolve {}", self.host), err))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(Error::io(
+                format!("cannot resolve {}", self.host),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no addresses"),
+            ));
+        }
+        Ok(addrs)
+    }
+
+    /// Connects to the first address that answers, trying each in turn for at most
+    /// [`CONNECT_TIMEOUT`]; the error names every address tried.
+    pub fn connect(&self) -> Result<TcpStream> {
+        let addrs = self.resolve()?;
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        let tried: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
+        let context = if tried.len() == 1 && tried[0] == self.to_string() {
+            format!("cannot connect to {self}")
+        } else {
+            format!("cannot connect to {self} (tried {})", tried.join(", "))
+        };
+        Err(Error::io(
+            context,
+            last.expect("resolve returns at least one address"),
+        ))
+    }
+}
+
+fn parse_port(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) => Err("port 0 cannot be connected to".into()),
+        Ok(port) => Ok(port),
+        Err(_) => Err(format!("'{text}' is not a port (1-65535)")),
+    }
+}
+
+fn is_host_name(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 253
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> (String, u16) {
+        let t = Target::parse(text).unwrap_or_else(|err| panic!("{text}: {err}"));
+        (t.host, t.port)
+    }
+
+    #[test]
+    fn empty_target_is_the_course_server() {
+        assert_eq!(target(""), ("127.0.0.1".into(), 65432));
+    }
+
+    #[test]
+    fn host_port_and_each_half_alone() {
+        assert_eq!(target("10.0.0.5:8080"), ("10.0.0.5".into(), 8080));
+        assert_eq!(target("10.0.0.5"), ("10.0.0.5".into(), 65432));
+        assert_eq!(target(":6000"), ("127.0.0.1".into(), 6000));
+        assert_eq!(
+            target("chat.ddns.example.net:65432"),
+            ("chat.ddns.example.net".into(), 65432)
+        );
+        assert_eq!(target("localhost"), ("localhost".into(), 65432));
+    }
+
+    #[test]
+    fn ipv6_in_brackets_or_bare_without_port() {
+        assert_eq!(target("[::1]:7000"), ("::1".into(), 7000));
+        assert_eq!(target("[::1]"), ("::1".into(), 65432));
+        assert_eq!(target("::1"), ("::1".into(), 65432));
+        assert_eq!(target("fe80::1:2"), ("fe80::1:2".into(), 65432));
+        assert_eq!(
+            Target::parse("[::1]:7000").unwrap().to_string(),
+            "[::1]:7000"
+        );
+    }
+
+    #[test]
+    fn bad_targets_are_usage_errors() {
+        for bad in [
+            "host:port",
+            "host:0",
+            "host:70000",
+            "[::1",
+            "[nothost]:1",
+            "[::1]7000",
+            "a:b:c",
+            "bad host",
+            "ana@host",
+        ] {
+            match Target::parse(bad) {
+                Err(Error::Usage(message)) => assert!(message.contains(bad.trim()), "{message}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn refused_connection_names_the_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let err = Target::parse(&format!("127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .unwrap_err();
+        assert_eq!(err.exit_code(), 1);
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
+            "{err}"
+        );
+    }
+}

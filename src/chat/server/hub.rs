@@ -1,0 +1,887 @@
+//! The hub: the one thread that owns the member list, the names and the room's sequence number.
+//! Readers, the accept thread, the console and Ctrl-C talk to it over one bounded channel; it
+//! talks to each client through that client's bounded outbox with `try_send`, so a client that
+//! stops reading only ever holds up itself.
+
+use std::collections::BTreeMap;
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, FixedOffset};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::chat::protocol::{
+    Command, Greeting, HELP, MAX_LINE_BYTES, Member, PROTOCOL_VERSION, ServerFrame, now,
+    parse_command, validate_name,
+};
+use crate::cli::ServeMode;
+use crate::output::{Style, Table};
+
+use super::connection::{Accepted, Bytes, Stats};
+use super::console::Console;
+use super::single::Session;
+
+/// How long, at Ctrl-C, the writers get to deliver `bye` before the process exits.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything the hub hears about, from every thread.
+pub enum Event {
+    /// A connection was accepted (its reader starts after this is sent).
+    Accepted(Box<Accepted>),
+    /// The first line of a connection, which tells a structured client from a raw one.
+    First { id: u64, greeting: Greeting },
+    /// The connection has said nothing for the join grace: a person at nc, most likely.
+    Silent { id: u64 },
+    /// A line after the first.
+    Input { id: u64, input: Input },
+    /// A line longer than the protocol allows was dropped.
+    Overlong { id: u64 },
+    /// The connection ended: end of stream (graceful: what is queued is still written), or a
+    /// reset or failed write (forced).
+    Closed {
+        id: u64,
+        reason: String,
+        ending: Ending,
+    },
+    /// A writer thread has finished.
+    WriterDone,
+    /// A line typed at the server console.
+    Console(String),
+    /// Ctrl-C.
+    Shutdown,
+}
+
+/// A client's input, the same for raw and structured clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A chat line (commands start with `/`).
+    Text(String),
+    Nick(String),
+    Who,
+    Quit,
+    /// A structured line that is not a frame the client may send.
+    Bad(String),
+}
+
+/// How a client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Has not sent its first line yet; written to as raw.
+    Pending,
+    Raw,
+    Structured,
+}
+
+impl Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Pending => "-",
+            Kind::Raw => "raw",
+            Kind::Structured => "structured",
+        }
+    }
+}
+
+/// What the hub knows of one accepted connection.
+pub struct Client {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub since: DateTime<FixedOffset>,
+    pub stream: TcpStream,
+    /// None once the hub is done with the client: the writer drains what is queued and exits.
+    pub outbox: Option<Sender<Bytes>>,
+    pub stats: Arc<Stats>,
+    pub kind: Kind,
+    /// Empty until the client is named (first line, or the join grace).
+    pub name: String,
+    /// Lines a queued client typed (single mode), delivered once it is served.
+    pub held: Vec<(String, bool)>,
+}
+
+impl Client {
+    fn named(&self) -> bool {
+        !self.name.is_empty()
+    }
+
+    fn member(&self) -> Member {
+        Member {
+            name: self.name.clone(),
+            addr: self.peer.to_string(),
+            kind: self.kind.label().to_string(),
+        }
+    }
+}
+
+/// What the server was started with.
+pub struct Config {
+    pub mode: ServeMode,
+    pub sync: bool,
+    /// The console's name.
+    pub name: String,
+    pub listening: SocketAddr,
+}
+
+/// How a client is let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// Queued output is still written, then the connection half-closes.
+    Graceful,
+    /// The socket is shut down at once (the client stopped reading).
+    Forced,
+}
+
+/// The owner of the room.
+pub struct Hub {
+    pub config: Config,
+    pub started: DateTime<FixedOffset>,
+    pub clients: BTreeMap<u64, Client>,
+    pub seq: u64,
+    guests: u64,
+    live_writers: usize,
+    pub console: Console,
+    pub session: Session,
+}
+
+impl Hub {
+    /// A hub for `config`, printing on the console.
+    pub fn new(config: Config, console: Console) -> Hub {
+        Hub {
+            config,
+            started: now(),
+            clients: BTreeMap::new(),
+            seq: 0,
+            guests: 0,
+            live_writers: 0,
+            console,
+            session: Session::default(),
+        }
+    }
+
+    /// Serves events until Ctrl-C, then says `bye` to everyone and waits (a bounded time) for
+    /// the writers to deliver it.
+    pub fn run(mut self, events: &Receiver<Event>) {
+        while let Ok(event) = events.recv() {
+            match event {
+                Event::Shutdown => break,
+                event => self.handle(event),
+            }
+        }
+        self.shutdown(events);
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Accepted(accepted) => self.accepted(*accepted),
+            Event::First { id, greeting } => self.first_line(id, greeting),
+            Event::Silent { id } => {
+                if self.clients.get(&id).is_some_and(|c| !c.named()) {
+                    self.join(id, None);
+                }
+            }
+            Event::Input { id, input } => self.input(id, input),
+            Event::Overlong { id } => self.send(
+                id,
+                &ServerFrame::Error {
+                    code: "line_too_long".into(),
+                    message: format!(
+                        "a line longer than {MAX_LINE_BYTES} bytes was dropped, not delivered"
+                    ),
+                },
+            ),
+            Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
+            Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
+            Event::Console(line) => self.console_line(&line),
+            Event::Shutdown => {}
+        }
+    }
+
+    fn accepted(&mut self, accepted: Accepted) {
+        self.live_writers += 1;
+        let Accepted {
+            id,
+            peer,
+            local,
+            stream,
+            outbox,
+            stats,
+        } = accepted;
+        self.clients.insert(
+            id,
+            Client {
+                peer,
+                local,
+                since: now(),
+                stream,
+                outbox: Some(outbox),
+                stats,
+                kind: Kind::Pending,
+                name: String::new(),
+                held: Vec::new(),
+            },
+        );
+        // A raw client such as the course's may wait for a reply before finishing its first
+        // line: it hears something readable at once.
+        let greeting = match self.config.mode {
+            ServeMode::Group => format!(
+                "soquete chat server (group mode) at {}: type a line to talk to everyone, /help lists commands",
+                self.config.listening
+            ),
+            ServeMode::Echo => "soquete echo server: every line you send comes back".to_string(),
+            ServeMode::Single => self.single_accepted(id),
+        };
+        self.send(id, &ServerFrame::Notice { text: greeting });
+    }
+
+    fn first_line(&mut self, id: u64, greeting: Greeting) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match greeting {
+            Greeting::Structured { probe: true, .. } => {
+                // `soquete probe --chat`: say what is here, and let it go without a join.
+                client.kind = Kind::Structured;
+                self.welcome(id);
+                self.send(
+                    id,
+                    &ServerFrame::Bye {
+                        reason: "probe answered".into(),
+                    },
+                );
+                self.remove(id, "answered a soquete probe", Ending::Graceful);
+            }
+            Greeting::Structured { name, .. } => {
+                client.kind = Kind::Structured;
+                if client.named() {
+                    // Announced as raw after the grace, then it said hello: it keeps its place.
+                    self.nick(id, &name);
+                    self.welcome(id);
+                } else {
+                    self.join(id, Some(&name));
+                }
+            }
+            Greeting::Raw(line) => {
+                if client.kind == Kind::Pending {
+                    client.kind = Kind::Raw;
+                }
+                if !client.named() {
+                    self.join(id, None);
+                }
+                self.input(id, Input::Text(line));
+            }
+        }
+    }
+
+    /// Names a client (its wish if free and valid, else `guest-N`), welcomes it and announces it.
+    fn join(&mut self, id: u64, wish: Option<&str>) {
+        let name = match wish.map(validate_name) {
+            Some(Ok(name)) if !self.name_taken(&name, id) => name,
+            Some(Ok(name)) => {
+                self.send(id, &name_taken(&name));
+                self.guest_name()
+            }
+            Some(Err(message)) => {
+                self.send(
+                    id,
+                    &ServerFrame::Error {
+                        code: "bad_name".into(),
+                        message,
+                    },
+                );
+                self.guest_name()
+            }
+            None => self.guest_name(),
+        };
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.name = name.clone();
+        let (peer, local, kind) = (client.peer, client.local, client.kind);
+        // An echo client sent raw hears nothing but its own lines back after the greeting.
+        if self.config.mode != ServeMode::Echo || kind == Kind::Structured {
+            self.welcome(id);
+        }
+        match self.config.mode {
+            ServeMode::Group => {
+                self.console.event(&format!(
+                    "connected {peer} → {local} ({name}, {})",
+                    kind.label()
+                ));
+                let frame = ServerFrame::Join {
+                    time: now(),
+                    name,
+                    addr: peer.to_string(),
+                };
+                self.broadcast(&frame, Some(id));
+            }
+            ServeMode::Echo => self.console.event(&format!(
+                "connected {peer} → {local} ({name}, {})",
+                kind.label()
+            )),
+            ServeMode::Single => self.single_joined(id),
+        }
+    }
+
+    fn welcome(&mut self, id: u64) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let frame = ServerFrame::Welcome {
+            version: PROTOCOL_VERSION,
+            server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
+            mode: mode_name(self.config.mode).into(),
+            name: client.name.clone(),
+            room_size: self.clients.values().filter(|c| c.named()).count(),
+        };
+        self.send(id, &frame);
+    }
+
+    fn guest_name(&mut self) -> String {
+        loop {
+            self.guests += 1;
+            let name = format!("guest-{}", self.guests);
+            if !self.name_taken(&name, u64::MAX) {
+                return name;
+            }
+        }
+    }
+
+    /// Names are unique without regard to case; the console's name is taken too.
+    fn name_taken(&self, name: &str, except: u64) -> bool {
+        let wanted = name.to_lowercase();
+        wanted == self.config.name.to_lowercase()
+            || self
+                .clients
+                .iter()
+                .any(|(&id, c)| id != except && c.name.to_lowercase() == wanted)
+    }
+
+    fn input(&mut self, id: u64, input: Input) {
+        if !self.clients.get(&id).is_some_and(Client::named) {
+            return;
+        }
+        if self.config.mode == ServeMode::Echo {
+            return self.echo(id, input);
+        }
+        match input {
+            Input::Text(text) => {
+                // A line break inside a frame's text would let it forge a second line for raw
+                // readers.
+                let text = text.replace(['\n', '\r'], " ");
+                if text.trim().is_empty() {
+                    return;
+                }
+                match parse_command(&text) {
+                    Some(Command::Nick(name)) => self.nick(id, &name),
+                    Some(Command::Who) => self.who(id),
+                    Some(Command::Help) => self.help(id),
+                    Some(Command::Quit) => self.quit(id),
+                    Some(Command::Me(action)) if action.is_empty() => {
+                        self.refuse(id, "usage", "/me needs an action: /me waves")
+                    }
+                    Some(Command::Me(action)) => self.said(id, action, true),
+                    Some(Command::Status) | Some(Command::Unknown(_)) => {
+                        let word = text.split_whitespace().next().unwrap_or("").to_string();
+                        self.refuse(
+                            id,
+                            "unknown_command",
+                            &format!("unknown command {word}; /help lists commands"),
+                        )
+                    }
+                    None => self.said(id, text, false),
+                }
+            }
+            Input::Nick(name) => self.nick(id, &name),
+            Input::Who => self.who(id),
+            Input::Quit => self.quit(id),
+            Input::Bad(message) => self.refuse(id, "bad_frame", &message),
+        }
+    }
+
+    /// A client said something (or did, with `/me`).
+    fn said(&mut self, id: u64, text: String, action: bool) {
+        match self.config.mode {
+            ServeMode::Single => self.single_said(id, text, action),
+            _ => {
+                let from = self.clients[&id].name.clone();
+                let frame = self.msg(from, text, action);
+                self.console.message(&frame);
+                // Raw clients (nc, telnet) already see what they typed; structured clients
+                // get their own message back, stamped, as the confirmation of its order.
+                self.broadcast_msg(&frame, id);
+            }
+        }
+    }
+
+    /// A stamped message with the room's next sequence number.
+    pub fn msg(&mut self, from: String, text: String, action: bool) -> ServerFrame {
+        self.seq += 1;
+        ServerFrame::Msg {
+            seq: self.seq,
+            time: now(),
+            from,
+            text,
+            action,
+        }
+    }
+
+    /// Sends a message to every member, and back to its author only if structured.
+    fn broadcast_msg(&mut self, frame: &ServerFrame, author: u64) {
+        let skip_author = self
+            .clients
+            .get(&author)
+            .is_some_and(|c| c.kind != Kind::Structured);
+        self.broadcast(frame, skip_author.then_some(author));
+    }
+
+    fn echo(&mut self, id: u64, input: Input) {
+        let (name, kind) = (self.clients[&id].name.clone(), self.clients[&id].kind);
+        match input {
+            Input::Text(text) => {
+                let frame = self.msg(name, text.clone(), false);
+                self.console.message(&frame);
+                if kind == Kind::Structured {
+                    self.send(id, &frame);
+                } else {
+                    let mut line = text.clone().into_bytes();
+                    line.push(b'\n');
+                    self.deliver(id, line.into());
+                }
+                if text.trim() == "exit" {
+                    self.quit(id);
+                }
+            }
+            Input::Quit => self.quit(id),
+            Input::Nick(_) | Input::Who => {
+                self.refuse(id, "unsupported", "echo mode only sends lines back")
+            }
+            Input::Bad(message) => self.refuse(id, "bad_frame", &message),
+        }
+    }
+
+    /// `/nick`: unique without regard to case; everyone hears of the change.
+    pub fn nick(&mut self, id: u64, wish: &str) {
+        let name = match validate_name(wish) {
+            Ok(name) => name,
+            Err(message) => return self.refuse(id, "bad_name", &message),
+        };
+        if self.name_taken(&name, id) {
+            return self.send(id, &name_taken(&name));
+        }
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut client.name, name.clone());
+        if old == name {
+            return;
+        }
+        let frame = ServerFrame::Nick {
+            time: now(),
+            old,
+            new: name,
+        };
+        self.console.message(&frame);
+        if self.config.mode == ServeMode::Group {
+            self.broadcast(&frame, None);
+        } else {
+            self.send(id, &frame);
+        }
+    }
+
+    fn who(&mut self, id: u64) {
+        let frame = ServerFrame::Who {
+            members: self.members(),
+        };
+        self.send(id, &frame);
+    }
+
+    /// The console, then every named client in order of arrival.
+    fn members(&self) -> Vec<Member> {
+        let console = Member {
+            name: self.config.name.clone(),
+            addr: self.config.listening.to_string(),
+            kind: "console".into(),
+        };
+        std::iter::once(console)
+            .chain(
+                self.clients
+                    .values()
+                    .filter(|c| c.named())
+                    .map(Client::member),
+            )
+            .collect()
+    }
+
+    fn help(&mut self, id: u64) {
+        for line in HELP {
+            self.send(
+                id,
+                &ServerFrame::Notice {
+                    text: (*line).to_string(),
+                },
+            );
+        }
+    }
+
+    /// `/quit` or `exit`: `bye`, then the connection closes after it.
+    fn quit(&mut self, id: u64) {
+        self.send(
+            id,
+            &ServerFrame::Bye {
+                reason: "you left".into(),
+            },
+        );
+        self.remove(id, "quit", Ending::Graceful);
+    }
+
+    /// Tells one client that what it sent was refused.
+    pub fn refuse(&mut self, id: u64, code: &str, message: &str) {
+        self.send(
+            id,
+            &ServerFrame::Error {
+                code: code.into(),
+                message: message.into(),
+            },
+        );
+    }
+
+    /// Forgets a client; announces it left if it had joined.
+    pub fn remove(&mut self, id: u64, reason: &str, ending: Ending) {
+        let Some(mut client) = self.clients.remove(&id) else {
+            return;
+        };
+        client.stats.close();
+        client.outbox = None;
+        if ending == Ending::Forced {
+            let _ = client.stream.shutdown(Shutdown::Both);
+        }
+        let (peer, local) = (client.peer, client.local);
+        if !client.named() {
+            self.console.event(&format!(
+                "probe {peer} → {local}: {reason}, without joining"
+            ));
+        } else {
+            self.console.event(&format!(
+                "disconnected {peer} → {local} ({}: {reason})",
+                client.name
+            ));
+            if self.config.mode == ServeMode::Group {
+                let frame = ServerFrame::Leave {
+                    time: now(),
+                    name: client.name,
+                    reason: reason.into(),
+                };
+                self.broadcast(&frame, None);
+            }
+        }
+        if self.config.mode == ServeMode::Single {
+            self.single_removed(id);
+        }
+    }
+
+    /// Encodes `frame` for this client's flavour and queues it.
+    pub fn send(&mut self, id: u64, frame: &ServerFrame) {
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        let bytes: Bytes = match client.kind {
+            Kind::Structured => frame.to_json_line().into(),
+            Kind::Raw | Kind::Pending => frame.to_text_line().into(),
+        };
+        self.deliver(id, bytes);
+    }
+
+    /// Queues bytes for one client without ever blocking; a full queue means the client stopped
+    /// reading, and it is disconnected.
+    fn deliver(&mut self, id: u64, bytes: Bytes) {
+        if !self.clients.get(&id).is_some_and(|c| offer(c, bytes)) {
+            self.remove(id, &outbox_full(), Ending::Forced);
+        }
+    }
+
+    /// Sends `frame` to every named client but `except`, encoded once per flavour.
+    pub fn broadcast(&mut self, frame: &ServerFrame, except: Option<u64>) {
+        let mut json: Option<Bytes> = None;
+        let mut text: Option<Bytes> = None;
+        let mut stalled = Vec::new();
+        for (&id, client) in &self.clients {
+            if !client.named() || Some(id) == except {
+                continue;
+            }
+            let bytes = match client.kind {
+                Kind::Structured => json.get_or_insert_with(|| frame.to_json_line().into()),
+                Kind::Raw | Kind::Pending => {
+                    text.get_or_insert_with(|| frame.to_text_line().into())
+                }
+            };
+            if !offer(client, Arc::clone(bytes)) {
+                stalled.push(id);
+            }
+        }
+        for id in stalled {
+            self.remove(id, &outbox_full(), Ending::Forced);
+        }
+    }
+
+    fn console_line(&mut self, line: &str) {
+        let line = line.trim_end_matches(['\r', '\n']);
+        match parse_command(line) {
+            Some(Command::Status) => {
+                let table = self.status();
+                self.console.table(&table, Style::for_stdout());
+            }
+            Some(Command::Who) => {
+                let members = self.members();
+                self.console.message(&ServerFrame::Who { members });
+            }
+            Some(Command::Help) => {
+                for text in CONSOLE_HELP {
+                    self.console.event(text);
+                }
+            }
+            _ if self.config.mode == ServeMode::Single => self.single_console(line),
+            _ if self.config.mode == ServeMode::Echo => self
+                .console
+                .event("! echo mode: the console only runs /status, /who and /help"),
+            Some(Command::Me(action)) if !action.is_empty() => {
+                let frame = self.msg(self.config.name.clone(), action, true);
+                self.broadcast(&frame, None);
+            }
+            Some(Command::Quit) => self.console.event("! Ctrl-C stops the server"),
+            Some(_) => self
+                .console
+                .event("! not a console command; /help lists them"),
+            None if line.trim().is_empty() => {}
+            None => {
+                let frame = self.msg(self.config.name.clone(), line.to_string(), false);
+                self.broadcast(&frame, None);
+            }
+        }
+    }
+
+    /// The `/status` table: the listening socket, then every accepted one.
+    fn status(&self) -> Table {
+        let header = [
+            "state",
+            "local",
+            "peer",
+            "name",
+            "kind",
+            "since",
+            "msgs in",
+            "msgs out",
+            "bytes in",
+            "bytes out",
+            "queue",
+        ];
+        let mut rows = vec![vec![
+            "listen".to_string(),
+            self.config.listening.to_string(),
+            "*:*".into(),
+            self.config.name.clone(),
+            mode_name(self.config.mode).into(),
+            self.started.format("%H:%M:%S").to_string(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+            "-".into(),
+        ]];
+        for (&id, client) in &self.clients {
+            let stats = &client.stats;
+            rows.push(vec![
+                self.state_of(id),
+                client.local.to_string(),
+                client.peer.to_string(),
+                if client.named() {
+                    client.name.clone()
+                } else {
+                    "-".into()
+                },
+                client.kind.label().into(),
+                client.since.format("%H:%M:%S").to_string(),
+                Stats::get(&stats.msgs_in).to_string(),
+                Stats::get(&stats.msgs_out).to_string(),
+                Stats::get(&stats.bytes_in).to_string(),
+                Stats::get(&stats.bytes_out).to_string(),
+                client.outbox.as_ref().map_or(0, Sender::len).to_string(),
+            ]);
+        }
+        Table::from_rows(header.iter().map(|h| (*h).to_string()).collect(), rows)
+    }
+
+    fn state_of(&self, id: u64) -> String {
+        match self.config.mode {
+            ServeMode::Single => self.session.state_of(id),
+            _ if self.clients.get(&id).is_some_and(Client::named) => "member".into(),
+            _ => "new".into(),
+        }
+    }
+
+    /// `bye` to everyone; then waits, at most [`SHUTDOWN_GRACE`], for the writers to send it.
+    fn shutdown(mut self, events: &Receiver<Event>) {
+        let bye = ServerFrame::Bye {
+            reason: "the server is shutting down".into(),
+        };
+        let ids: Vec<u64> = self.clients.keys().copied().collect();
+        for id in ids {
+            self.send(id, &bye);
+            if let Some(client) = self.clients.get_mut(&id) {
+                client.stats.close();
+                client.outbox = None;
+            }
+        }
+        self.clients.clear();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        while self.live_writers > 0 {
+            match events.recv_deadline(deadline) {
+                Ok(Event::WriterDone) => self.live_writers -= 1,
+                // Accepted in the meantime: dropping it closes it.
+                Ok(Event::Accepted(accepted)) => {
+                    self.live_writers += 1;
+                    accepted.stats.close();
+                    let _ = accepted.stream.shutdown(Shutdown::Both);
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        self.console.event("stopped");
+    }
+}
+
+/// What the console's `/help` prints.
+const CONSOLE_HELP: &[&str] = &[
+    "a line       say it to the room (group) or to the client being served (single)",
+    "/me ACTION   say what you are doing (group)",
+    "/status      the listening socket and every accepted one, with traffic and queue depth",
+    "/who         who is connected",
+    "exit         end the current session and serve the next client (single)",
+    "Ctrl-C       stop the server",
+];
+
+/// The mode's name, as `welcome` carries it.
+pub fn mode_name(mode: ServeMode) -> &'static str {
+    match mode {
+        ServeMode::Group => "group",
+        ServeMode::Single => "single",
+        ServeMode::Echo => "echo",
+    }
+}
+
+fn name_taken(name: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code: "name_taken".into(),
+        message: format!("the name {name} is taken (names are unique, whatever their case)"),
+    }
+}
+
+fn outbox_full() -> String {
+    format!(
+        "too slow: {} messages waiting to be read",
+        super::connection::OUTBOX_CAPACITY
+    )
+}
+
+/// Queues without blocking; false when the queue is full. A closed queue counts as delivered:
+/// its client is already on its way out.
+fn offer(client: &Client, bytes: Bytes) -> bool {
+    match &client.outbox {
+        Some(outbox) => !matches!(outbox.try_send(bytes), Err(TrySendError::Full(_))),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A hub in group mode whose clients' outboxes the test reads directly.
+    fn hub() -> Hub {
+        let (console, _printer) = Console::new();
+        let config = Config {
+            mode: ServeMode::Group,
+            sync: false,
+            name: "server".into(),
+            listening: "127.0.0.1:65432".parse().unwrap(),
+        };
+        Hub::new(config, console)
+    }
+
+    /// Adds a named client with an outbox of `capacity`; returns the queue its writer would read.
+    fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind, capacity: usize) -> Receiver<Bytes> {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (outbox, queue) = crossbeam_channel::bounded(capacity);
+        hub.clients.insert(
+            id,
+            Client {
+                peer: stream.local_addr().unwrap(),
+                local: stream.peer_addr().unwrap(),
+                since: now(),
+                stream,
+                outbox: Some(outbox),
+                stats: Arc::default(),
+                kind,
+                name: name.into(),
+                held: Vec::new(),
+            },
+        );
+        queue
+    }
+
+    #[test]
+    fn a_broadcast_is_encoded_once_per_flavour_and_shared() {
+        let mut hub = hub();
+        let nc = add(&mut hub, 1, "nc", Kind::Raw, 8);
+        let py = add(&mut hub, 2, "py", Kind::Raw, 8);
+        let ana = add(&mut hub, 3, "ana", Kind::Structured, 8);
+        let frame = hub.msg("server".into(), "oi".into(), false);
+        hub.broadcast(&frame, None);
+        let (nc, py, ana) = (nc.recv().unwrap(), py.recv().unwrap(), ana.recv().unwrap());
+        assert!(Arc::ptr_eq(&nc, &py), "one text encoding, shared");
+        assert!(nc.ends_with(b"<server> oi\n"));
+        assert!(ana.starts_with(b"{\"type\":\"msg\",\"seq\":1,"));
+    }
+
+    #[test]
+    fn a_client_whose_queue_is_full_is_dropped_and_the_others_still_served() {
+        let mut hub = hub();
+        let _sleeper = add(&mut hub, 1, "sleeper", Kind::Raw, 2);
+        let ana = add(&mut hub, 2, "ana", Kind::Structured, 64);
+        for n in 0..3 {
+            let frame = hub.msg("server".into(), format!("{n}"), false);
+            hub.broadcast(&frame, None);
+        }
+        assert!(!hub.clients.contains_key(&1), "the sleeper is gone");
+        let frames: Vec<serde_json::Value> = ana
+            .try_iter()
+            .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+            .collect();
+        let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["msg", "msg", "msg", "leave"]);
+        assert!(
+            frames[3]["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("too slow")
+        );
+    }
+
+    #[test]
+    fn names_clash_whatever_their_case_and_the_console_name_is_taken() {
+        let mut hub = hub();
+        let _ana = add(&mut hub, 1, "ana", Kind::Structured, 8);
+        let bia = add(&mut hub, 2, "bia", Kind::Structured, 8);
+        hub.nick(2, "ANA");
+        hub.nick(2, "Server");
+        let codes: Vec<String> = bia
+            .try_iter()
+            .map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap())
+            .map(|f| f["code"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(codes, ["name_taken", "name_taken"]);
+        assert_eq!(hub.clients[&2].name, "bia");
+    }
+}

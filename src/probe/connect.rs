@@ -1,0 +1,279 @@
+//! One TCP connection attempt to one address, its verdict in the vocabulary of nmap's `--reason`,
+//! and the optional soquete protocol check that follows an open verdict.
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::resolve::millis;
+use crate::chat::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
+
+/// How long the `--chat` check waits for the server to speak.
+pub const CHAT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What became of a connection attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The handshake completed (SYN-ACK).
+    Open,
+    /// A reset came back (RST): nothing listens there.
+    Closed,
+    /// No answer before the timeout.
+    Filtered,
+    /// An ICMP error: no route, host down, administratively prohibited.
+    Unreachable,
+    /// A failure on this machine.
+    Error,
+}
+
+impl Verdict {
+    /// The word shown in reports.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Open => "open",
+            Verdict::Closed => "closed",
+            Verdict::Filtered => "filtered",
+            Verdict::Unreachable => "unreachable",
+            Verdict::Error => "error",
+        }
+    }
+
+    /// What the verdict usually means for `address`, in plain words.
+    pub fn hint(self, address: &SocketAddr) -> Option<&'static str> {
+        match self {
+            Verdict::Open => None,
+            Verdict::Closed if address.ip().is_loopback() => {
+                Some("nothing listens on that port on this machine")
+            }
+            Verdict::Closed => Some(
+                "nothing listens on that port there, or it listens on 127.0.0.1 only \
+                 (serve with --bind 0.0.0.0)",
+            ),
+            Verdict::Filtered => Some(
+                "no answer at all: a cloud firewall or security group drops the packets, \
+                 or DNS points at an old IP",
+            ),
+            Verdict::Unreachable => Some(
+                "a router or the host refused: no route to it, the host is down, or a firewall \
+                 rejects it",
+            ),
+            Verdict::Error => Some("this machine could not even try (see the error)"),
+        }
+    }
+}
+
+/// What a `--chat` check found behind an open port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "found", rename_all = "snake_case")]
+pub enum ChatCheck {
+    /// A soquete server answered the hello.
+    Soquete {
+        server: String,
+        version: u32,
+        mode: String,
+        room_size: usize,
+    },
+    /// Something spoke, but not the soquete protocol.
+    NotSoquete { first_line: String },
+    /// The connection opened but nothing was said.
+    Silent,
+}
+
+impl ChatCheck {
+    /// True when a soquete server is there.
+    pub fn is_soquete(&self) -> bool {
+        matches!(self, ChatCheck::Soquete { .. })
+    }
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// Time from the start of the attempt to the verdict.
+    pub time_ms: f64,
+    /// The local `IP:PORT` (or just the IP the route would use, when no connection was made).
+    pub source: Option<String>,
+    /// The OS error behind a verdict other than open.
+    pub os_error: Option<String>,
+    pub chat: Option<ChatCheck>,
+}
+
+/// Connects to `address` with `timeout`, then runs the chat check if asked and the port is open.
+pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
+    let start = Instant::now();
+    let result = connect(address, timeout);
+    let time_ms = millis(start.elapsed());
+    match result {
+        Ok(stream) => {
+            let source = stream.local_addr().ok().map(|a| a.to_string());
+            let chat = chat.then(|| check_chat(stream));
+            Outcome {
+                verdict: Verdict::Open,
+                time_ms,
+                source,
+                os_error: None,
+                chat,
+            }
+        }
+        Err(err) => Outcome {
+            verdict: classify(&err),
+            time_ms,
+            source: route_source(address).map(|ip| ip.to_string()),
+            os_error: Some(err.to_string()),
+            chat: None,
+        },
+    }
+}
+
+fn connect(address: SocketAddr, timeout: Duration) -> std::io::Result<TcpStream> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.connect_timeout(&address.into(), timeout)?;
+    Ok(socket.into())
+}
+
+/// Maps an OS connect error to a verdict. Silence (a timeout) is never called closed.
+pub fn classify(err: &std::io::Error) -> Verdict {
+    match err.kind() {
+        ErrorKind::ConnectionRefused => Verdict::Closed,
+        ErrorKind::TimedOut | ErrorKind::WouldBlock => Verdict::Filtered,
+        ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Verdict::Unreachable,
+        // An ICMP "administratively prohibited" arrives as EACCES/EPERM on some systems.
+        ErrorKind::PermissionDenied => Verdict::Unreachable,
+        _ => match err.raw_os_error() {
+            #[cfg(unix)]
+            Some(libc::EHOSTDOWN) => Verdict::Unreachable,
+            _ => Verdict::Error,
+        },
+    }
+}
+
+/// The source IP the OS would route from to reach `address` (a UDP connect sends nothing).
+fn route_source(address: SocketAddr) -> Option<IpAddr> {
+    let bind: SocketAddr = if address.is_ipv4() {
+        "0.0.0.0:0".parse().ok()?
+    } else {
+        "[::]:0".parse().ok()?
+    };
+    let socket = UdpSocket::bind(bind).ok()?;
+    socket.connect(address).ok()?;
+    socket.local_addr().ok().map(|a| a.ip())
+}
+
+/// Says hello in the soquete protocol and reads what comes back, for at most
+/// [`CHAT_CHECK_TIMEOUT`]. Leaves politely (`quit`) when a soquete server answered.
+pub fn check_chat(stream: TcpStream) -> ChatCheck {
+    let deadline = Instant::now() + CHAT_CHECK_TIMEOUT;
+    let hello = ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        name: "soquete-probe".into(),
+        last_seq: None,
+        probe: true,
+    };
+    let mut writer = &stream;
+    let mut line = serde_json::to_vec(&hello).expect("frames serialize");
+    line.push(b'\n');
+    let _ = writer.write_all(&line);
+    let mut reader = BufReader::new(&stream);
+    let mut first_line: Option<String> = None;
+    // Bounded: a server that streams lines forever is cut off by the deadline or the count.
+    for _ in 0..64 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+            break;
+        }
+        let mut text = String::new();
+        match reader.read_line(&mut text) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        if let Ok(ServerFrame::Welcome {
+            version,
+            server,
+            mode,
+            room_size,
+            ..
+        }) = serde_json::from_str::<ServerFrame>(text.trim_end())
+        {
+            let mut quit = serde_json::to_vec(&ClientFrame::Quit).expect("frames serialize");
+            quit.push(b'\n');
+            let _ = writer.write_all(&quit);
+            return ChatCheck::Soquete {
+                server,
+                version,
+                mode,
+                room_size,
+            };
+        }
+        first_line.get_or_insert_with(|| printable(text.trim_end()));
+    }
+    match first_line {
+        Some(first_line) => ChatCheck::NotSoquete { first_line },
+        None => ChatCheck::Silent,
+    }
+}
+
+/// At most 80 characters, control characters replaced, so a hostile banner cannot drive the
+/// terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(80)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn refused_is_closed_and_listening_is_open() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let outcome = attempt(open, Duration::from_secs(3), false);
+        assert_eq!(outcome.verdict, Verdict::Open);
+        assert!(outcome.source.unwrap().starts_with("127.0.0.1:"));
+        drop(listener);
+        let outcome = attempt(open, Duration::from_secs(3), false);
+        assert_eq!(outcome.verdict, Verdict::Closed, "{outcome:?}");
+        assert!(outcome.os_error.is_some());
+    }
+
+    #[test]
+    fn timeouts_are_filtered_never_closed() {
+        let err = std::io::Error::from(ErrorKind::TimedOut);
+        assert_eq!(classify(&err), Verdict::Filtered);
+        let err = std::io::Error::from(ErrorKind::HostUnreachable);
+        assert_eq!(classify(&err), Verdict::Unreachable);
+    }
+
+    #[test]
+    fn a_banner_that_is_not_soquete_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            peer.write_all(b"SSH-2.0-OpenSSH_9.2\r\n").unwrap();
+            let mut sink = [0u8; 256];
+            let _ = std::io::Read::read(&mut peer, &mut sink);
+        });
+        let stream = TcpStream::connect(addr).unwrap();
+        let check = check_chat(stream);
+        assert_eq!(
+            check,
+            ChatCheck::NotSoquete {
+                first_line: "SSH-2.0-OpenSSH_9.2".into()
+            }
+        );
+        server.join().unwrap();
+    }
+}
