@@ -16,6 +16,8 @@ pub struct Table {
     text: String,
     /// Where each cell ends in `text`; cells fill rows left to right.
     ends: Vec<u32>,
+    /// The order rows are printed in, when not the order they were added in.
+    order: Option<Vec<u32>>,
 }
 
 impl Table {
@@ -29,6 +31,22 @@ impl Table {
             header: header.into_iter().map(Into::into).collect(),
             text: String::new(),
             ends: Vec::new(),
+            order: None,
+        }
+    }
+
+    /// Prints rows in this order (indices of rows as added), so a table can be filled while
+    /// its order is still being worked out.
+    pub fn set_order(&mut self, order: Vec<u32>) {
+        debug_assert_eq!(order.len(), self.row_count());
+        self.order = Some(order);
+    }
+
+    /// Row indices in printing order.
+    fn printing_order(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match &self.order {
+            Some(order) => Box::new(order.iter().map(|&index| index as usize)),
+            None => Box::new(0..self.row_count()),
         }
     }
 
@@ -96,9 +114,10 @@ impl Table {
         })
     }
 
-    /// Every complete row, as cells.
+    /// Every complete row, as cells, in printing order.
     pub fn rows(&self) -> impl Iterator<Item = Vec<&str>> + '_ {
-        (0..self.row_count()).map(|index| self.row_cells(index).collect())
+        self.printing_order()
+            .map(|index| self.row_cells(index).collect())
     }
 }
 
@@ -176,7 +195,7 @@ fn write_plain(out: &mut dyn Write, table: &Table) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let header: Vec<&str> = table.header().iter().map(String::as_str).collect();
     write_plain_line(&mut out, header.into_iter(), &widths)?;
-    for index in 0..table.row_count() {
+    for index in table.printing_order() {
         write_plain_line(&mut out, table.row_cells(index), &widths)?;
     }
     out.flush()
@@ -246,6 +265,18 @@ mod tests {
         assert_eq!(
             table.rows().collect::<Vec<_>>(),
             [["tcp", "127.0.0.1:22", "LISTEN"], ["udp", "[::1]:53", "-"]]
+        );
+    }
+
+    #[test]
+    fn rows_print_in_the_order_set() {
+        let mut table = sample();
+        table.set_order(vec![1, 0]);
+        let text = render_table(&table, Style::Plain);
+        let lines: Vec<_> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("udp") && lines[2].starts_with("tcp"),
+            "{text}"
         );
     }
 

@@ -24,8 +24,66 @@ use crate::sockets::model::{Proto, RawSocket, TcpState};
 /// Kernel dumps come in chunks of up to 32 KiB; a larger buffer lets one recv take a whole chunk.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
 
+/// One kernel dump to ask for.
+#[derive(Debug, Clone, Copy)]
+struct Dump {
+    family: u8,
+    protocol: u8,
+    states: u32,
+}
+
+/// What a dump thread hands over: received bytes, or the end of its dump.
+enum Chunk {
+    Bytes { dump: Dump, bytes: Vec<u8> },
+    Failed(Error),
+}
+
+/// Chunks in flight between the dump threads and the parser.
+const CHUNKS_IN_FLIGHT: usize = 16;
+
 /// Hands every socket the query asks for to `sink`, one kernel dump per (family, protocol).
+///
+/// The dumps run on threads of their own and hand received bytes over, so the kernel's work
+/// (most of the cost) overlaps with parsing and with what `sink` does.
 pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+    let dumps = plan(query);
+    std::thread::scope(|scope| {
+        let (chunks_tx, chunks) = crossbeam_channel::bounded::<Chunk>(CHUNKS_IN_FLIGHT);
+        // Parsed buffers go back to the dump threads: fresh memory costs a page fault per page.
+        let (spare_tx, spare) = crossbeam_channel::bounded::<Vec<u8>>(CHUNKS_IN_FLIGHT * 2);
+        for dump in dumps {
+            let chunks_tx = chunks_tx.clone();
+            let spare = spare.clone();
+            scope.spawn(move || {
+                if let Err(err) = receive(dump, &chunks_tx, &spare) {
+                    let _ = chunks_tx.send(Chunk::Failed(err));
+                }
+            });
+        }
+        drop(chunks_tx);
+        let mut first_error = None;
+        // Drain every chunk even after an error, so no dump thread is left blocked on a send.
+        for chunk in chunks {
+            match chunk {
+                Chunk::Bytes { dump, bytes } if first_error.is_none() => {
+                    if let Err(err) = parse(dump, &bytes, sink) {
+                        first_error = Some(err);
+                    }
+                    let _ = spare_tx.try_send(bytes);
+                }
+                Chunk::Bytes { .. } => {}
+                Chunk::Failed(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })
+}
+
+/// The dumps a query needs.
+fn plan(query: &Query) -> Vec<Dump> {
+    let mut dumps = Vec::new();
     for (family, wanted) in [(AF_INET, query.ipv4), (AF_INET6, query.ipv6)] {
         if !wanted {
             continue;
@@ -35,7 +93,11 @@ pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result
                 .tcp_states
                 .iter()
                 .fold(0u32, |mask, state| mask | 1 << kernel_state_number(*state));
-            dump(family, IPPROTO_TCP, states, sink)?;
+            dumps.push(Dump {
+                family,
+                protocol: IPPROTO_TCP,
+                states,
+            });
         }
         if query.udp {
             // A UDP socket's kernel state is ESTABLISHED once connected, CLOSE otherwise.
@@ -44,26 +106,42 @@ pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result
                 Some(false) => StateFlags::CLOSE.bits(),
                 None => StateFlags::all().bits(),
             };
-            dump(family, IPPROTO_UDP, states, sink)?;
+            dumps.push(Dump {
+                family,
+                protocol: IPPROTO_UDP,
+                states,
+            });
         }
     }
-    Ok(())
+    dumps
 }
 
-fn dump(family: u8, protocol: u8, states: u32, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
-    let what = format!(
-        "listing {} sockets (netlink sock_diag)",
-        describe(family, protocol)
-    );
-    let fail = |source: io::Error| Error::io(what.clone(), source);
+fn failure(dump: Dump) -> impl Fn(io::Error) -> Error {
+    move |source| {
+        Error::io(
+            format!(
+                "listing {} sockets (netlink sock_diag)",
+                describe(dump.family, dump.protocol)
+            ),
+            source,
+        )
+    }
+}
 
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(fail)?;
-    socket.bind_auto().map_err(fail)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(fail)?;
+/// Asks the kernel for one dump and hands the received bytes over until the dump is done.
+fn receive(
+    dump: Dump,
+    chunks: &crossbeam_channel::Sender<Chunk>,
+    spare: &crossbeam_channel::Receiver<Vec<u8>>,
+) -> Result<()> {
+    let fail = failure(dump);
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(&fail)?;
+    socket.bind_auto().map_err(&fail)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(&fail)?;
 
     let mut header = NetlinkHeader::default();
     header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if family == AF_INET {
+    let socket_id = if dump.family == AF_INET {
         SocketId::new_v4()
     } else {
         SocketId::new_v6()
@@ -71,10 +149,10 @@ fn dump(family: u8, protocol: u8, states: u32, sink: &mut dyn FnMut(RawSocket)) 
     let mut request = NetlinkMessage::new(
         header,
         SockDiagMessage::InetRequest(InetRequest {
-            family,
-            protocol,
+            family: dump.family,
+            protocol: dump.protocol,
             extensions: ExtensionFlags::empty(),
-            states: StateFlags::from_bits_retain(states),
+            states: StateFlags::from_bits_retain(dump.states),
             socket_id,
         })
         .into(),
@@ -82,48 +160,86 @@ fn dump(family: u8, protocol: u8, states: u32, sink: &mut dyn FnMut(RawSocket)) 
     request.finalize();
     let mut bytes = vec![0; request.buffer_len()];
     request.serialize(&mut bytes);
-    socket.send(&bytes, 0).map_err(fail)?;
+    socket.send(&bytes, 0).map_err(&fail)?;
 
-    let proto = if protocol == IPPROTO_TCP {
+    loop {
+        let mut buffer = spare.try_recv().unwrap_or_default();
+        buffer.resize(RECV_BUFFER_BYTES, 0);
+        let size = socket.recv(&mut &mut buffer[..], 0).map_err(&fail)?;
+        buffer.truncate(size);
+        let last = size == 0 || ends_dump(&buffer);
+        if chunks
+            .send(Chunk::Bytes {
+                dump,
+                bytes: buffer,
+            })
+            .is_err()
+            || last
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// True when `bytes` hold the message that ends a dump (done, or an error).
+fn ends_dump(bytes: &[u8]) -> bool {
+    let mut offset = 0;
+    while let Ok(message) = NetlinkBuffer::new_checked(&bytes[offset..]) {
+        if matches!(message.message_type(), NLMSG_DONE | NLMSG_ERROR) {
+            return true;
+        }
+        let length = message.length() as usize;
+        if length == 0 {
+            return false;
+        }
+        offset += (length + 3) & !3;
+        if offset >= bytes.len() {
+            return false;
+        }
+    }
+    false
+}
+
+/// Turns the messages in one received chunk into sockets.
+fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+    let fail = failure(dump);
+    let invalid = |err: netlink_packet_core::DecodeError| {
+        fail(io::Error::new(io::ErrorKind::InvalidData, err.to_string()))
+    };
+    let proto = if dump.protocol == IPPROTO_TCP {
         Proto::Tcp
     } else {
         Proto::Udp
     };
-    let mut buffer = vec![0u8; RECV_BUFFER_BYTES];
-    let invalid = |err: netlink_packet_core::DecodeError| {
-        fail(io::Error::new(io::ErrorKind::InvalidData, err.to_string()))
-    };
-    loop {
-        let size = socket.recv(&mut &mut buffer[..], 0).map_err(fail)?;
-        if size == 0 {
-            return Ok(());
-        }
-        let mut offset = 0;
-        while offset < size {
-            // Only the fixed inet_diag_msg header is read: attributes are not asked for, and
-            // skipping the generic message types keeps a 20,000-socket dump cheap.
-            let message = NetlinkBuffer::new_checked(&buffer[offset..size]).map_err(invalid)?;
-            let length = message.length() as usize;
-            match message.message_type() {
-                SOCK_DIAG_BY_FAMILY => {
-                    let header = InetResponseHeader::parse(message.payload()).map_err(invalid)?;
-                    sink(convert(proto, &header));
-                }
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => {
-                    let error = ErrorBuffer::new_checked(message.payload()).map_err(invalid)?;
-                    let code = error.code().map_or(0, |c| -c.get());
-                    return Err(fail(io::Error::from_raw_os_error(code)));
-                }
-                _ => {}
+    let mut offset = 0;
+    while offset < bytes.len() {
+        // Only the fixed inet_diag_msg header is read: attributes are not asked for, and
+        // skipping the generic message types keeps a 20,000-socket dump cheap.
+        let message = NetlinkBuffer::new_checked(&bytes[offset..]).map_err(invalid)?;
+        let length = message.length() as usize;
+        match message.message_type() {
+            SOCK_DIAG_BY_FAMILY => {
+                let header = InetResponseHeader::parse(message.payload()).map_err(invalid)?;
+                sink(convert(proto, &header));
             }
-            if length == 0 {
-                break;
+            NLMSG_DONE => return Ok(()),
+            NLMSG_ERROR => {
+                let error = ErrorBuffer::new_checked(message.payload()).map_err(invalid)?;
+                // An error message with code 0 is an acknowledgement, not a failure.
+                return match error.code() {
+                    None => Ok(()),
+                    Some(code) => Err(fail(io::Error::from_raw_os_error(-code.get()))),
+                };
             }
-            // Messages are 4-byte aligned.
-            offset += (length + 3) & !3;
+            _ => {}
         }
+        if length == 0 {
+            break;
+        }
+        // Messages are 4-byte aligned.
+        offset += (length + 3) & !3;
     }
+    Ok(())
 }
 
 fn describe(family: u8, protocol: u8) -> &'static str {

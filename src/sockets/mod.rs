@@ -7,8 +7,6 @@ pub mod ports;
 pub mod view;
 mod watch;
 
-use std::cmp::Reverse;
-
 use collect::{Request, Snapshot};
 use filter::Filters;
 use model::{SocketRow, TcpState};
@@ -79,15 +77,21 @@ pub fn run(args: &SocketsArgs) -> Result<()> {
     if let Some(interval) = config.watch {
         return watch::run(&config, interval);
     }
-    let mut snapshot = collect::snapshot(&config.request)?;
-    sort_rows(&mut snapshot.rows, config.sort);
+    let snapshot = collect::snapshot(&config.request)?;
     warn_if_owners_hidden(&snapshot);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if config.json {
-        output::write_json_rows(&mut out, &snapshot.rows)
+        output::write_json_rows(&mut out, &sorted(&snapshot.rows, config.sort))
     } else {
-        let table = view::socket_table(&snapshot.rows, config.request.show_owners, None);
+        // Filling the table and sorting are independent: one each per core.
+        let rows = &snapshot.rows;
+        let (mut table, order) = std::thread::scope(|scope| {
+            let order = scope.spawn(|| sort_order(rows, config.sort));
+            let table = view::socket_table(rows, config.request.show_owners, None);
+            (table, order.join())
+        });
+        table.set_order(order.unwrap_or_else(|_| (0..rows.len() as u32).collect()));
         output::write_table(&mut out, &table, Style::for_stdout())?;
         Ok(())
     }
@@ -110,32 +114,58 @@ fn address_bits(addr: std::net::IpAddr) -> u128 {
     }
 }
 
-/// Sorts rows by `key`; without a key, by protocol, family, then local and remote endpoint.
-pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
-    // Protocol, family, local end, remote end: as plain integers, which compare fast.
-    let natural = |row: &SocketRow| {
+/// Protocol, family, local end, remote end: as plain integers, which compare fast.
+type Natural = (u8, u128, u16, u128, Option<u16>);
+
+/// The sort key of `row` for `key`: a group (unknowns last), a primary value, then the natural
+/// order. Without a key: protocol, family, then local and remote endpoint.
+fn sort_key(row: &SocketRow, key: Option<SortKey>) -> (u8, u64, Natural) {
+    let natural = (
+        (row.proto as u8) << 1 | u8::from(row.local_addr.is_ipv6()),
+        address_bits(row.local_addr),
+        row.local_port,
+        row.remote_addr.map_or(0, address_bits),
+        row.remote_port,
+    );
+    // Queues sort largest first, unknown last.
+    let largest_first = |queue: Option<u32>| {
         (
-            (row.proto as u8) << 1 | u8::from(row.local_addr.is_ipv6()),
-            address_bits(row.local_addr),
-            row.local_port,
-            row.remote_addr.map_or(0, address_bits),
-            row.remote_port,
+            u8::from(queue.is_none()),
+            u64::from(u32::MAX - queue.unwrap_or(0)),
         )
     };
-    // Cached keys: rows are large, so sorting moves indices and permutes the rows once.
-    match key {
-        None | Some(SortKey::Proto) => rows.sort_by_cached_key(natural),
-        Some(SortKey::Port) => {
-            rows.sort_by_cached_key(|r| (r.local_port, r.remote_port, natural(r)))
+    let (group, primary) = match key {
+        None | Some(SortKey::Proto) => (0, 0),
+        Some(SortKey::Port) => (0, u64::from(row.local_port)),
+        Some(SortKey::Pid) => {
+            let first = row.pids.as_ref().and_then(|p| p.first().copied());
+            (u8::from(first.is_none()), u64::from(first.unwrap_or(0)))
         }
-        Some(SortKey::Pid) => rows.sort_by_cached_key(|r| {
-            let first = r.pids.as_ref().and_then(|p| p.first().copied());
-            (first.is_none(), first, natural(r))
-        }),
-        Some(SortKey::State) => {
-            rows.sort_by_cached_key(|r| (r.state.is_none(), r.state, natural(r)))
-        }
-        Some(SortKey::RecvQ) => rows.sort_by_cached_key(|r| (Reverse(r.recv_q), natural(r))),
-        Some(SortKey::SendQ) => rows.sort_by_cached_key(|r| (Reverse(r.send_q), natural(r))),
-    }
+        Some(SortKey::State) => (
+            u8::from(row.state.is_none()),
+            row.state.map_or(0, |s| s as u64),
+        ),
+        Some(SortKey::RecvQ) => largest_first(row.recv_q),
+        Some(SortKey::SendQ) => largest_first(row.send_q),
+    };
+    (group, primary, natural)
+}
+
+/// The rows in `key` order, as references: rows are large, so only pointers move.
+pub fn sorted(rows: &[SocketRow], key: Option<SortKey>) -> Vec<&SocketRow> {
+    let mut order: Vec<&SocketRow> = rows.iter().collect();
+    order.sort_by_cached_key(|row| sort_key(row, key));
+    order
+}
+
+/// Indices of `rows` in `key` order.
+pub fn sort_order(rows: &[SocketRow], key: Option<SortKey>) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_by_cached_key(|&index| sort_key(&rows[index as usize], key));
+    order
+}
+
+/// Sorts rows in place by `key` (see [`sort_key`]).
+pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
+    rows.sort_by_cached_key(|row| sort_key(row, key));
 }

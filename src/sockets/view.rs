@@ -1,5 +1,6 @@
 //! Turns socket rows into table cells and watch-mode headers. Pure: no I/O here.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -26,7 +27,11 @@ impl Change {
 
 /// The table of `soquete sockets`: netstat's columns, then Class and Service.
 /// `changes`, when given (watch mode), adds a first column with `+`/`-` marks.
-pub fn socket_table(rows: &[SocketRow], show_owners: bool, changes: Option<&[Change]>) -> Table {
+pub fn socket_table<R: Borrow<SocketRow>>(
+    rows: &[R],
+    show_owners: bool,
+    changes: Option<&[Change]>,
+) -> Table {
     let mut header: Vec<&str> = Vec::new();
     if changes.is_some() {
         header.push(" ");
@@ -47,6 +52,7 @@ pub fn socket_table(rows: &[SocketRow], show_owners: bool, changes: Option<&[Cha
     let mut table = Table::new(header);
     table.reserve(rows.len(), 96);
     for (index, row) in rows.iter().enumerate() {
+        let row: &SocketRow = row.borrow();
         if let Some(changes) = changes {
             table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
         }

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Benchmark `soquete probe` against `nc -z` (netcat-openbsd) and write the figures into
+# docs/BENCHMARKS.md (section "soquete probe"; the other sections are kept).
+#
+#   bash benches/probe.sh          # as root (network namespace, nft, mount namespace); from anywhere
+#
+# 1. Refused loopback port: a 127.0.0.1 port bound with port 0 and released. Median time to verdict
+#    inside the process (`--json`, targets[0].addresses[0].last_time_ms; goal < 5 ms) and
+#    whole-process wall time of `soquete probe 127.0.0.1:PORT` and `nc -z 127.0.0.1 PORT`
+#    (hyperfine -N -i: both exit non-zero on a closed port).
+# 2. Dead address first, live address second: a network namespace behind a veth pair whose end
+#    drops all TCP to the port (nft), its address fd5e:50c:e7e::2 published as the name's AAAA and
+#    127.0.0.1 (a python listener) as its A, in a hosts file bind-mounted over /etc/hosts inside
+#    `unshare -m` (the machine's /etc/hosts is never touched). Time from the start of
+#    `soquete probe NAME:PORT --timeout 3` to its line reporting 127.0.0.1 open (goal <= 300 ms)
+#    against the whole run of `nc -z -w 3 NAME PORT`, which tries the addresses in turn.
+#    If the system resolver does not put the AAAA first, two IPv4 addresses are used instead
+#    (198.51.100.2, dead, then 127.0.0.1); the section says which arrangement was measured.
+#
+# Addresses used: 127.0.0.1 and, on the veth pair only, fd5e:50c:e7e::1/::2 (and 198.51.100.1/.2
+# for the fallback). Everything is torn down on exit.
+# Environment: PROBES (default 50) runs for the in-process time, RUNS (default 100) hyperfine runs,
+# RACE_RUNS (default 10) runs of each command in part 2; SOQUETE_BIN=path measures that binary
+# instead of building target/release/soquete.
+set -euo pipefail
+
+PROBES=${PROBES:-50}
+RUNS=${RUNS:-100}
+RACE_RUNS=${RACE_RUNS:-10}
+WARMUP=5
+TIMEOUT=3
+NAME=deadlive.soquete.test
+V6_NEAR=fd5e:50c:e7e::1
+V6_FAR=fd5e:50c:e7e::2
+V4_NEAR=198.51.100.1
+V4_FAR=198.51.100.2
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+HELPER="$ROOT/benches/probe_helper.py"
+log() { printf '== %s\n' "$*" >&2; }
+
+if [[ $(id -u) != 0 ]]; then
+    echo "benches/probe.sh needs root (network namespace, nft, unshare -m): run it with sudo" >&2
+    exit 1
+fi
+
+# --- tools -------------------------------------------------------------------------------------
+missing=()
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+{ command -v nc >/dev/null && nc -h 2>&1 | grep -q OpenBSD; } || missing+=(netcat-openbsd)
+command -v nft >/dev/null || missing+=(nftables)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v unshare >/dev/null || missing+=(util-linux)
+if ((${#missing[@]})); then
+    if command -v apt-get >/dev/null; then
+        log "installing missing packages: ${missing[*]}"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "missing tools; install: ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+for tool in hyperfine nc nft ip unshare getent timeout python3 cargo; do
+    command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
+done
+nc -h 2>&1 | grep -q OpenBSD || { echo "nc is not netcat-openbsd" >&2; exit 1; }
+
+# --- workspace and cleanup ---------------------------------------------------------------------
+WORK=$(mktemp -d /tmp/soquete-probe-bench.XXXXXX)
+chmod 755 "$WORK"
+NS="soqbench-probe-$$"
+VETH="soqbp$(($$ % 100000))"
+PEER="soqbq$(($$ % 100000))"
+LISTEN_PID=""
+cleanup() {
+    if [[ -n $LISTEN_PID ]]; then
+        kill "$LISTEN_PID" 2>/dev/null || true
+        wait "$LISTEN_PID" 2>/dev/null || true
+    fi
+    ip netns del "$NS" 2>/dev/null || true
+    ip link del "$VETH" 2>/dev/null || true # gone with the namespace already, normally
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- build ---------------------------------------------------------------------------------------
+# A private copy: a rebuild by someone else during the run cannot change what is measured.
+if [[ -n ${SOQUETE_BIN:-} ]]; then
+    log "using the given binary $SOQUETE_BIN (no build)"
+    cp "$SOQUETE_BIN" "$WORK/soquete"
+    REV="the binary $SOQUETE_BIN"
+else
+    log "building the release binary"
+    cargo build --release --quiet
+    cp target/release/soquete "$WORK/soquete"
+    REV="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [[ -n $(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]]; then
+        REV="$REV + uncommitted changes"
+    fi
+fi
+SOQ="$WORK/soquete"
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+
+# --- 1. refused loopback port ------------------------------------------------------------------
+PORT1=$(python3 "$HELPER" free-port)
+log "refused port 127.0.0.1:$PORT1: $PROBES runs of soquete probe --json"
+rc=0
+timeout 10 "$SOQ" probe "127.0.0.1:$PORT1" >&2 || rc=$?
+if [[ $rc != 2 ]]; then
+    echo "soquete probe 127.0.0.1:$PORT1 exited $rc, not 2 (closed): is the port in use now?" >&2
+    exit 1
+fi
+files=()
+for ((i = 1; i <= PROBES; i++)); do
+    timeout 10 "$SOQ" probe "127.0.0.1:$PORT1" --json >"$WORK/refused-$i.json" || true
+    files+=("$WORK/refused-$i.json")
+done
+python3 "$HELPER" verdict-times "$WORK/verdict-times.json" "${files[@]}"
+
+log "refused port: hyperfine -N -i, soquete probe vs nc -z"
+hyperfine -N -i --output=null --warmup "$WARMUP" --runs "$RUNS" --style basic \
+    --export-json "$WORK/refused.json" \
+    -n "soquete probe 127.0.0.1:PORT" "$SOQ probe 127.0.0.1:$PORT1" \
+    -n "nc -z 127.0.0.1 PORT" "nc -z 127.0.0.1 $PORT1" >&2
+
+# --- 2. dead address first, live address second --------------------------------------------------
+log "starting the listener on 127.0.0.1"
+python3 "$HELPER" listen "$WORK/port" 1200 </dev/null &
+LISTEN_PID=$!
+for _ in $(seq 100); do
+    [[ -s $WORK/port ]] && break
+    sleep 0.1
+done
+[[ -s $WORK/port ]] || { echo "the listener did not start within 10 s" >&2; exit 1; }
+PORT2=$(<"$WORK/port")
+log "listener on 127.0.0.1:$PORT2 (pid $LISTEN_PID)"
+
+log "network namespace $NS, veth $VETH <-> $PEER, nft drop of TCP port $PORT2 inside"
+ip netns add "$NS"
+ip link add "$VETH" type veth peer name "$PEER"
+ip link set "$PEER" netns "$NS"
+ip addr add "$V6_NEAR/64" dev "$VETH" nodad
+ip link set "$VETH" up
+ip -n "$NS" addr add "$V6_FAR/64" dev "$PEER" nodad
+ip -n "$NS" link set lo up
+ip -n "$NS" link set "$PEER" up
+ip netns exec "$NS" nft -f - <<EOF
+table inet soquete_bench {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        tcp dport $PORT2 drop
+    }
+}
+EOF
+
+resolve_order() { # resolve_order HOSTSFILE: the addresses getent lists for NAME, in order
+    # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
+    timeout 10 unshare -m sh -c 'mount --bind "$1" /etc/hosts && getent ahosts "$2"' sh "$1" "$NAME" |
+        awk '$2 == "STREAM" { print $1 }'
+}
+
+HOSTS="$WORK/hosts"
+printf '127.0.0.1 localhost\n%s %s\n127.0.0.1 %s\n' "$V6_FAR" "$NAME" "$NAME" >"$HOSTS"
+chmod 644 "$HOSTS"
+ORDER=$(resolve_order "$HOSTS" | paste -sd' ')
+log "getent ahosts $NAME (AAAA dead, A live): $ORDER"
+DEAD=$V6_FAR
+ARRANGEMENT_TITLE="Dead AAAA, live A"
+ARRANGEMENT="The name \`$NAME\` has a dead AAAA, $V6_FAR (a network namespace behind a veth pair, \
+host side $V6_NEAR/64, whose nft input chain drops all TCP to the port), and a live A, 127.0.0.1 \
+(a python listener), in a hosts file bind-mounted over /etc/hosts inside \`unshare -m\`."
+if [[ ${ORDER%% *} != "$V6_FAR" ]]; then
+    log "the resolver does not put the AAAA first: falling back to two IPv4 addresses"
+    ip addr add "$V4_NEAR/24" dev "$VETH"
+    ip -n "$NS" addr add "$V4_FAR/24" dev "$PEER"
+    printf '127.0.0.1 localhost\n%s %s\n127.0.0.1 %s\n' "$V4_FAR" "$NAME" "$NAME" >"$HOSTS"
+    ORDER=$(resolve_order "$HOSTS" | paste -sd' ')
+    log "getent ahosts $NAME (two A, first dead): $ORDER"
+    DEAD=$V4_FAR
+    ARRANGEMENT_TITLE="Dead A first, live A second"
+    ARRANGEMENT="The name \`$NAME\` has two A records (the resolver did not put a dead AAAA first): \
+$V4_FAR, dead (a network namespace behind a veth pair, host side $V4_NEAR/24, whose nft input \
+chain drops all TCP to the port), and 127.0.0.1, live (a python listener), in a hosts file \
+bind-mounted over /etc/hosts inside \`unshare -m\`."
+    if [[ ${ORDER%% *} != "$V4_FAR" ]]; then
+        echo "the resolver does not list the dead address first ($ORDER): cannot measure" >&2
+        exit 1
+    fi
+fi
+GETENT_ORDER=${ORDER// /, }
+
+log "dead address first: $RACE_RUNS runs each of soquete probe and nc -z -w $TIMEOUT (about $((RACE_RUNS * 2 * TIMEOUT)) s)"
+# shellcheck disable=SC2016 # $1 and $@ are the inner shell's arguments
+timeout $((RACE_RUNS * 4 * (TIMEOUT + 12) + 30)) unshare -m sh -c \
+    'mount --bind "$1" /etc/hosts && shift && exec python3 "$@"' sh "$HOSTS" \
+    "$HELPER" race "$WORK/race.json" "$SOQ" "$NAME" "$PORT2" 127.0.0.1 "$DEAD" "$RACE_RUNS" "$TIMEOUT"
+log "one soquete run, as printed (ms from spawn):"
+python3 -c 'import json,sys; [print(f"   {t:9.1f}  {l}", file=sys.stderr) for t, l in json.load(open(sys.argv[1]))["soquete"][0]["lines"]]' "$WORK/race.json"
+log "one nc run: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nc"][0]["output"].replace("\n", " | "))' "$WORK/race.json")"
+
+# --- report --------------------------------------------------------------------------------------
+CMDLINE="bash benches/probe.sh"
+[[ $RACE_RUNS == 10 ]] || CMDLINE="RACE_RUNS=$RACE_RUNS $CMDLINE"
+[[ $RUNS == 100 ]] || CMDLINE="RUNS=$RUNS $CMDLINE"
+[[ $PROBES == 50 ]] || CMDLINE="PROBES=$PROBES $CMDLINE"
+[[ -z ${SOQUETE_BIN:-} ]] || CMDLINE="SOQUETE_BIN=$SOQUETE_BIN $CMDLINE"
+LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
+DATE=$(date -u +%F)
+NPROC=$(nproc)
+KERNEL=$(uname -r)
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+NC_VERSION=$(dpkg-query -W -f '${Version}' netcat-openbsd 2>/dev/null || echo unknown)
+VERSIONS="$("$SOQ" --version), $(hyperfine --version), netcat-openbsd $NC_VERSION"
+export WORK PORT1 PORT2 RUNS WARMUP NAME REV CMDLINE LOAD_START LOAD_END DATE NPROC KERNEL CPU
+export VERSIONS ARRANGEMENT ARRANGEMENT_TITLE GETENT_ORDER
+python3 "$HELPER" report "$ROOT/docs/BENCHMARKS.md"
