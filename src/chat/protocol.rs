@@ -12,6 +12,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const DEFAULT_PORT: u16 = 65432;
 /// Longest line accepted; the rest of a longer line is discarded and its sender told.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
+/// How often the server sends structured clients a `ping` when nothing else was sent.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// A structured client that hears nothing for this long takes the connection as lost.
+pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// Longest nickname, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
 
@@ -62,7 +66,17 @@ pub enum ServerFrame {
         mode: String,
         name: String,
         room_size: usize,
+        /// The room's latest sequence number (0 before any message): where a client resumes from.
+        #[serde(default)]
+        last_seq: u64,
+        /// On a resume: messages missed that are older than the server's history, so they
+        /// cannot be replayed (replayed ones follow the welcome as ordinary `msg` frames).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        missed: Option<u64>,
     },
+    /// A heartbeat, sent to structured clients after [`HEARTBEAT_INTERVAL`] without other
+    /// traffic, so a client notices a dead or half-open connection within seconds.
+    Ping,
     /// A chat message: author, the server's time and a per-room sequence number in one frame.
     Msg {
         seq: u64,
@@ -157,6 +171,7 @@ impl ServerFrame {
             ServerFrame::Notice { text } => format!("* {text}"),
             ServerFrame::Error { message, .. } => format!("! {message}"),
             ServerFrame::Bye { reason } => format!("* bye: {reason}"),
+            ServerFrame::Ping => "* ping".to_string(),
         };
         let mut line = text.into_bytes();
         line.push(b'\n');

@@ -332,6 +332,8 @@ impl Hub {
             mode: mode_name(self.config.mode).into(),
             name: client.name.clone(),
             room_size: self.clients.values().filter(|c| c.named()).count(),
+            last_seq: self.seq,
+            missed: None,
         };
         self.send(id, &frame);
     }
