@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 import time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks_doc import write_section  # noqa: E402
 
 HEADING = "## soquete probe"
 REFUSED_GOAL_MS = 5.0
@@ -278,20 +280,7 @@ def report(doc):
 
     section = "\n".join(out) + "\n"
     print(section)
-    text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-    with open(doc, "w") as f:
-        f.write(text)
-    print(f"(written to {os.path.relpath(doc)})", file=sys.stderr)
+    write_section(doc, HEADING, section)
 
 
 def main():

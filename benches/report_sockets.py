@@ -11,6 +11,8 @@ import json
 import os
 import re
 import sys
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks_doc import write_section  # noqa: E402
 
 HEADING = "## soquete sockets"
 GOALS = {  # ratio of medians, at most
@@ -170,20 +172,7 @@ def main():
     section = "\n".join(out) + "\n"
     print(section)
 
-    text = open(doc).read() if os.path.exists(doc) else "# Benchmarks\n\n"
-    lines = text.splitlines(keepends=True)
-    start = next((i for i, line in enumerate(lines) if line.rstrip() == HEADING), None)
-    if start is None:
-        text = text.rstrip("\n") + "\n\n" + section
-    else:
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
-        )
-        rest = "".join(lines[end:])
-        text = "".join(lines[:start]) + section + ("\n" + rest if rest else "")
-    with open(doc, "w") as f:
-        f.write(text)
-    print(f"(written to {os.path.relpath(doc)})", file=sys.stderr)
+    write_section(doc, HEADING, section)
 
 
 if __name__ == "__main__":

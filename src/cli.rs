@@ -124,6 +124,19 @@ pub enum ServeMode {
 
 /// `soquete serve`: the chat server.
 #[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "Resilience (docs/PROTOCOL.md, section 8): the room keeps its last --history \
+        messages, and a soquete chat client that reconnects gets what it missed, once, in order. \
+        With --log the messages survive a restart, even kill -9, and numbering goes on. A client \
+        that floods is read more slowly (--rate-limit), never dropped; a client that stops \
+        reading is disconnected once 1024 messages or 1 MiB wait for it; structured clients get \
+        a ping after 5 s of silence. Ctrl-C or SIGTERM: bye to every client, log flushed, exit 0.\n\n\
+        Examples:\n  \
+        soquete serve                                 group chat on 127.0.0.1:65432\n  \
+        soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \
+        soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
+        soquete serve --mode single --sync            lab 07-01: strict question and answer"
+)]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 or :: serves every interface)
     #[arg(
@@ -149,6 +162,62 @@ pub struct ServeArgs {
     /// The name the server console speaks under
     #[arg(long = "name", value_name = "NAME", default_value = "server")]
     pub name: String,
+
+    /// Messages the room keeps for clients that reconnect and resume (group mode)
+    #[arg(long = "history", value_name = "N", default_value_t = 1000)]
+    pub history: usize,
+
+    /// Append every message to FILE as a JSON line, and reload the history from it at start (group mode)
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<std::path::PathBuf>,
+
+    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`)
+    #[arg(long = "rate-limit", value_name = "LIMIT", default_value = "10/s,burst=20", value_parser = parse_rate_limit)]
+    pub rate_limit: RateLimit,
+
+    /// Most connections at once; the next one is told "server full" and closed
+    #[arg(long = "max-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: Option<u32>,
+
+    /// Close a client that sends nothing for SECS seconds (off by default)
+    #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
+}
+
+/// `--rate-limit`: how fast one client's lines are read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateLimit {
+    /// Read as fast as the client sends (benchmarks).
+    Off,
+    /// A token bucket: `burst` lines at once, then `per_second` lines a second.
+    Bucket { per_second: f64, burst: u32 },
+}
+
+/// Reads `off`, `RATE/s` or `RATE/s,burst=N` (the burst defaults to twice the rate, at least 1).
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        return Ok(RateLimit::Off);
+    }
+    let usage = || format!("'{text}' is not a rate limit: write off, 10/s or 50/s,burst=100");
+    let (rate, burst) = match text.split_once(',') {
+        Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+        None => (text, None),
+    };
+    let per_second: f64 = rate
+        .strip_suffix("/s")
+        .and_then(|n| n.trim().parse().ok())
+        .filter(|n: &f64| n.is_finite() && *n > 0.0 && *n <= 1e9)
+        .ok_or_else(usage)?;
+    let burst = match burst {
+        Some(burst) => burst
+            .strip_prefix("burst=")
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .filter(|&n| n >= 1)
+            .ok_or_else(usage)?,
+        None => (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+    };
+    Ok(RateLimit::Bucket { per_second, burst })
 }
 
 /// `soquete chat`: the client.
@@ -164,8 +233,17 @@ pub struct ServeArgs {
         leaves as with /quit and exits once the server confirms. With --raw it half-closes \
         instead (FIN) and prints what arrives until the server closes. `exit` or /quit ends the \
         session at any time.\n\n\
+        Lost server (not with --raw): end of stream or a reset without the server's bye, a bye \
+        saying the server is shutting down, or nothing heard for 15 s (the server pings every 5 \
+        s when idle; TCP keepalive probes after 5 s idle as well). The client then says so on \
+        stderr (connection lost — reconnecting in 2.0 s (attempt 3)), tries again with pauses \
+        from 0.5 s doubling up to --reconnect-max, with jitter, and re-joins under the same name, \
+        asking for the messages it missed; none is shown twice. Lines typed meanwhile are sent \
+        after the re-join, in order, and messages the server never confirmed are sent again. \
+        --no-reconnect exits 1 instead.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
-        server closed), 1 when the connection fails or is lost, 2 bad usage.\n\n\
+        server closed), 1 when the connection fails, or is lost and not reconnected, 2 bad \
+        usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
         echo 'Hello Server' | soquete chat --raw :65432\n  \
@@ -195,6 +273,29 @@ pub struct ChatArgs {
     /// Print every received event as one JSON line on stdout (for scripts and tests)
     #[arg(long = "json")]
     pub json: bool,
+
+    /// When the server is lost, exit 1 instead of reconnecting
+    #[arg(long = "no-reconnect", conflicts_with_all = ["reconnect_max", "reconnect_attempts"])]
+    pub no_reconnect: bool,
+
+    /// Longest pause between reconnection attempts (the first is 0.5 s, then doubling, with jitter)
+    #[arg(long = "reconnect-max", value_name = "SECS", default_value = "30", value_parser = parse_reconnect_max)]
+    pub reconnect_max: f64,
+
+    /// Give up after N failed reconnection attempts in a row (0: never; default: never on a
+    /// terminal, 10 when input is a pipe or file)
+    #[arg(long = "reconnect-attempts", value_name = "N")]
+    pub reconnect_attempts: Option<u32>,
+}
+
+fn parse_reconnect_max(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.01..=3600.0).contains(&secs) {
+        return Err(format!("{secs} s is out of range (0.01 to 3600 seconds)"));
+    }
+    Ok(secs)
 }
 
 /// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.
@@ -362,6 +463,36 @@ mod tests {
         assert_eq!(sockets(&["-t"]).watch, None);
         assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "0"]).is_err());
         assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "x"]).is_err());
+    }
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(parse_rate_limit("off"), Ok(RateLimit::Off));
+        assert_eq!(
+            parse_rate_limit("50/s,burst=100"),
+            Ok(RateLimit::Bucket {
+                per_second: 50.0,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            parse_rate_limit("10/s"),
+            Ok(RateLimit::Bucket {
+                per_second: 10.0,
+                burst: 20
+            })
+        );
+        for bad in [
+            "",
+            "10",
+            "0/s",
+            "-1/s",
+            "10/s,burst=0",
+            "10/s,size=3",
+            "x/s",
+        ] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -39,7 +39,14 @@ fn usage_error(err: clap::Error) -> ExitCode {
                 .filter(|line| !line.starts_with("For more information"))
                 .map(|line| line.strip_prefix("error: ").unwrap_or(line))
                 .collect();
-            eprintln!("soquete: {} (see --help)", message.join("; "));
+            let mut text = String::new();
+            for part in message {
+                if !text.is_empty() {
+                    text.push_str(if text.ends_with(':') { " " } else { "; " });
+                }
+                text.push_str(part);
+            }
+            eprintln!("soquete: {text} (see --help)");
             ExitCode::from(soquete::error::EXIT_USAGE as u8)
         }
     }

@@ -187,12 +187,13 @@ fn json_output_is_one_parsable_event_per_line() {
 }
 
 #[test]
-fn server_that_drops_the_connection_is_a_lost_connection_exit_1() {
+fn server_that_drops_the_connection_is_a_lost_connection_exit_1_with_no_reconnect() {
     let server = Scripted::start(|peer| {
         peer.handshake();
         // Dropping the peer closes the connection without a bye, as a crashed server would.
     });
-    let mut client = Running::start_with_stdin(&["chat", "--name", "ana", &server.target()]);
+    let mut client =
+        Running::start_with_stdin(&["chat", "--no-reconnect", "--name", "ana", &server.target()]);
     let errors = client.stderr_lines();
     server.result();
     let status = client.wait_exit(LIMIT).expect("the client exits");
@@ -218,7 +219,11 @@ fn sync_client_refuses_a_second_line_until_the_answer_arrives() {
         peer.send(FROM_BIA);
         said.push(peer.next_frame()["text"].as_str().unwrap().to_string());
         // The client keeps its end of input until this second answer, then leaves.
-        peer.send(&FROM_BIA.replace("oi pessoal", "resposta dois"));
+        peer.send(
+            &FROM_BIA
+                .replace("oi pessoal", "resposta dois")
+                .replace(r#""seq":1"#, r#""seq":2"#),
+        );
         let quit = peer.next_frame();
         assert_eq!(quit["type"], "quit", "{quit}");
         peer.send(r#"{"type":"bye","reason":"you left"}"#);
@@ -511,9 +516,10 @@ fn two_clients_chat_through_soquete_serve_and_the_piped_one_leaves_cleanly() {
 }
 
 #[test]
-fn killed_server_is_a_lost_connection_for_the_client() {
+fn killed_server_is_a_lost_connection_for_a_client_with_no_reconnect() {
     let (mut server, addr) = start_server(&[]);
-    let mut client = Running::start_with_stdin(&["chat", "--name", "ana", &addr.to_string()]);
+    let mut client =
+        Running::start_with_stdin(&["chat", "--no-reconnect", "--name", "ana", &addr.to_string()]);
     let errors = client.stderr_lines();
     client
         .wait_for(LIMIT, |line| line.starts_with("* welcome to"))
@@ -527,4 +533,411 @@ fn killed_server_is_a_lost_connection_for_the_client() {
         error.starts_with(&format!("soquete: connection to {addr} lost: ")),
         "{error}"
     );
+}
+
+// Reconnection: a server played by the test on a port it keeps, so a client that lost it can
+// come back, and the real server killed with SIGKILL and restarted on its `--log`.
+
+/// A soquete server played by the test: its listener stays open for the whole test, and every
+/// connection it accepts is handed over by [`FakeServer::next_peer`].
+struct FakeServer {
+    addr: SocketAddr,
+    peers: mpsc::Receiver<Peer>,
+}
+
+impl FakeServer {
+    fn start() -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().unwrap();
+        let (tx, peers) = mpsc::channel();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                stream.set_read_timeout(Some(LIMIT)).unwrap();
+                let peer = Peer {
+                    reader: BufReader::new(stream.try_clone().unwrap()),
+                    writer: stream,
+                };
+                if tx.send(peer).is_err() {
+                    return;
+                }
+            }
+        });
+        FakeServer { addr, peers }
+    }
+
+    fn target(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// The next connection the client makes.
+    fn next_peer(&self) -> Peer {
+        self.peers
+            .recv_timeout(LIMIT)
+            .expect("the client connects (again)")
+    }
+}
+
+impl Peer {
+    /// The greeting, then the client's `hello`, returned as sent.
+    fn hello(&mut self) -> serde_json::Value {
+        self.send("* soquete test server");
+        let hello = self.next_frame();
+        assert_eq!(hello["type"], "hello", "{hello}");
+        hello
+    }
+
+    fn welcome(&mut self, name: &str, last_seq: u64, missed: Option<u64>) {
+        let missed = missed.map_or(String::new(), |n| format!(r#","missed":{n}"#));
+        self.send(&format!(
+            r#"{{"type":"welcome","version":1,"server":"soquete-test","mode":"group","name":"{name}","room_size":2,"last_seq":{last_seq}{missed}}}"#
+        ));
+    }
+
+    fn msg(&mut self, seq: u64, from: &str, text: &str) {
+        self.send(&format!(
+            r#"{{"type":"msg","seq":{seq},"time":"2026-11-26T14:03:07-03:00","from":"{from}","text":"{text}"}}"#
+        ));
+    }
+
+    /// The client's frames up to and including `quit`, answered with `bye`: the texts it said.
+    fn said_until_quit(&mut self) -> Vec<String> {
+        let mut said = Vec::new();
+        loop {
+            let frame = self.next_frame();
+            match frame["type"].as_str() {
+                Some("msg") => said.push(frame["text"].as_str().unwrap().to_string()),
+                Some("quit") => break,
+                other => panic!("unexpected frame {other:?}: {frame}"),
+            }
+        }
+        self.send(r#"{"type":"bye","reason":"you left"}"#);
+        said
+    }
+
+    /// Ends the connection with a reset (RST), as when a server's process dies with unread data.
+    fn reset(self) {
+        socket2::SockRef::from(&self.writer)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+    }
+}
+
+/// A client's output lines, kept as they are waited for, so the whole transcript can be checked.
+struct Transcript {
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Transcript {
+    /// Takes over the client's stdout lines.
+    fn of(client: &mut Running) -> Transcript {
+        Transcript {
+            lines: std::mem::replace(&mut client.lines, mpsc::channel().1),
+            seen: Vec::new(),
+        }
+    }
+
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .unwrap_or_else(|| panic!("waiting for {what}: {:#?}", self.seen));
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if wanted(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("waiting for {what}: {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Everything, once the client has exited (its output then ends).
+    fn all(mut self) -> Vec<String> {
+        let deadline = Instant::now() + LIMIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => break,
+            }
+        }
+        self.seen
+    }
+}
+
+fn count(lines: &[String], wanted: &str) -> usize {
+    lines.iter().filter(|line| line.contains(wanted)).count()
+}
+
+#[test]
+fn client_reconnects_after_a_reset_resumes_once_and_delivers_what_was_typed_meanwhile() {
+    let server = FakeServer::start();
+    let mut client = Running::start_with_stdin(&[
+        "chat",
+        "--name",
+        "ana",
+        "--reconnect-max",
+        "0.2",
+        &server.target(),
+    ]);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut client);
+
+    let mut first = server.next_peer();
+    let hello = first.hello();
+    assert_eq!(hello["name"], "ana");
+    assert!(hello.get("last_seq").is_none(), "{hello}");
+    first.welcome("ana", 0, None);
+    for seq in 1..=3 {
+        first.msg(seq, "bia", &format!("m{seq}"));
+    }
+    out.wait_for("m3", |line| line.ends_with("<bia> m3"));
+    first.reset();
+
+    let lost = wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
+        .expect("the loss is shown");
+    assert!(lost.ends_with("(attempt 1)"), "{lost}");
+    assert!(lost.contains("— reconnecting in "), "{lost}");
+    stdin
+        .write_all("typed while away\n/me still here\n".as_bytes())
+        .unwrap();
+
+    let mut second = server.next_peer();
+    let hello = second.hello();
+    assert_eq!(hello["name"], "ana", "the same name");
+    assert_eq!(hello["last_seq"], 3, "{hello}");
+    second.welcome("ana", 5, None);
+    for seq in 3..=5 {
+        second.msg(seq, "bia", &format!("m{seq}"));
+    }
+    wait_line(&errors, LIMIT, |line| {
+        line.starts_with("* reconnected: local 127.0.0.1:")
+    })
+    .expect("the re-join is shown");
+    let typed = second.next_frame();
+    assert_eq!(typed["text"], "typed while away", "{typed}");
+    let typed = second.next_frame();
+    assert_eq!(typed["text"], "/me still here", "{typed}");
+    drop(stdin);
+    assert!(second.said_until_quit().is_empty());
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let lines = out.all();
+    for seq in 1..=5 {
+        assert_eq!(count(&lines, &format!("<bia> m{seq}")), 1, "{lines:#?}");
+    }
+    assert_eq!(count(&lines, "* welcome to soquete-test"), 2, "{lines:#?}");
+}
+
+#[test]
+fn a_silent_server_is_lost_after_the_heartbeat_timeout_and_pings_are_never_shown() {
+    let server = FakeServer::start();
+    let mut client = Running::start_with_stdin_env(
+        &[
+            "chat",
+            "--json",
+            "--name",
+            "ana",
+            "--reconnect-max",
+            "0.2",
+            &server.target(),
+        ],
+        &[("SOQUETE_HEARTBEAT_TIMEOUT_MS", "1000")],
+    );
+    let errors = client.stderr_lines();
+    let stdin = client.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut client);
+
+    // Half-open: the connection stays up, but after a ping and one message nothing more comes.
+    let mut first = server.next_peer();
+    first.hello();
+    first.welcome("ana", 0, None);
+    first.send(r#"{"type":"ping"}"#);
+    first.msg(1, "bia", "then silence");
+    out.wait_for("the message", |line| line.contains("then silence"));
+    let reconnecting = out.wait_for("the loss", |line| line.contains(r#""reconnecting""#));
+    let event: serde_json::Value = serde_json::from_str(&reconnecting).unwrap();
+    assert_eq!(event["attempt"], 1, "{event}");
+    assert!(
+        event["error"].as_str().unwrap().contains("heartbeat"),
+        "{event}"
+    );
+    let lost = wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
+        .expect("the loss is on stderr too");
+    assert!(lost.contains("no word from the server in 1.0 s"), "{lost}");
+
+    let mut second = server.next_peer();
+    assert_eq!(second.hello()["last_seq"], 1);
+    second.welcome("ana", 1, None);
+    out.wait_for("the reconnection", |line| line.contains(r#""reconnected""#));
+    drop(stdin);
+    assert!(second.said_until_quit().is_empty());
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    drop(first);
+
+    let lines = out.all();
+    assert_eq!(count(&lines, "ping"), 0, "{lines:#?}");
+    for line in &lines {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|err| panic!("not JSON: {line}: {err}"));
+    }
+}
+
+#[test]
+fn a_server_shutting_down_is_waited_for_and_missed_messages_are_counted() {
+    let server = FakeServer::start();
+    let mut client = Running::start_with_stdin(&[
+        "chat",
+        "--name",
+        "ana",
+        "--reconnect-max",
+        "0.2",
+        &server.target(),
+    ]);
+    let errors = client.stderr_lines();
+    let stdin = client.child.stdin.take().unwrap();
+
+    let mut first = server.next_peer();
+    first.hello();
+    first.welcome("ana", 10, None);
+    first.send(r#"{"type":"bye","reason":"the server is shutting down"}"#);
+    drop(first);
+    let lost = wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
+        .expect("a shutdown is a loss, not the end");
+    assert!(lost.contains("the server is shutting down"), "{lost}");
+
+    let mut second = server.next_peer();
+    assert_eq!(second.hello()["last_seq"], 10);
+    second.welcome("ana", 1012, Some(2));
+    wait_line(&errors, LIMIT, |line| {
+        line == "* 2 messages were missed while disconnected"
+    })
+    .expect("the gap the server could not replay is told");
+    drop(stdin);
+    assert!(second.said_until_quit().is_empty());
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn a_client_that_cannot_reconnect_gives_up_after_its_attempts_exit_1() {
+    let server = Scripted::start(|peer| {
+        peer.handshake();
+    });
+    let mut client = Running::start_with_stdin(&[
+        "chat",
+        "--name",
+        "ana",
+        "--reconnect-max",
+        "0.05",
+        "--reconnect-attempts",
+        "2",
+        &server.target(),
+    ]);
+    let errors = client.stderr_lines();
+    server.result();
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
+    let error =
+        wait_line(&errors, LIMIT, |line| line.starts_with("soquete: ")).expect("one error line");
+    assert!(
+        error.starts_with(&format!(
+            "soquete: connection to {} lost: gave up after 2 attempts to reconnect (cannot connect",
+            server.addr
+        )),
+        "{error}"
+    );
+}
+
+/// Whether this build's server keeps a log to restart from (`soquete serve --log`).
+fn serve_has_log() -> bool {
+    let help = soquete().args(["serve", "--help"]).output().unwrap();
+    String::from_utf8_lossy(&help.stdout).contains("--log")
+}
+
+#[test]
+fn clients_survive_a_killed_and_restarted_server_seeing_every_message_once_in_order() {
+    if !serve_has_log() {
+        eprintln!("skipped: this build's `soquete serve` has no --log");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.jsonl");
+    let log = log.to_str().unwrap();
+    let port = free_port().to_string();
+    let serve = ["serve", "--port", &port, "--log", log];
+    let server = Running::start(&serve);
+    server
+        .wait_for(LIMIT, |line| line.starts_with("listening on "))
+        .expect("the server listens");
+    let target = format!("127.0.0.1:{port}");
+    let chat = |name: &'static str| {
+        let mut client = Running::start_with_stdin(&[
+            "chat",
+            "--json",
+            "--name",
+            name,
+            "--reconnect-max",
+            "0.2",
+            "--reconnect-attempts",
+            "0",
+            &target,
+        ]);
+        let stdin = client.child.stdin.take().unwrap();
+        (client, stdin)
+    };
+    let (mut bia, bia_stdin) = chat("bia");
+    let mut bia_out = Transcript::of(&mut bia);
+    bia_out.wait_for("bia's welcome", |line| line.contains(r#""welcome""#));
+    let (mut ana, mut ana_stdin) = chat("ana");
+    let mut ana_out = Transcript::of(&mut ana);
+    ana_out.wait_for("ana's welcome", |line| line.contains(r#""welcome""#));
+    ana_stdin.write_all(b"one\ntwo\n").unwrap();
+    bia_out.wait_for("two", |line| line.contains(r#""text":"two""#));
+
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL: no bye, nothing flushed at exit
+    server.child.wait().unwrap();
+    ana_out.wait_for("ana's loss", |line| line.contains(r#""reconnecting""#));
+    bia_out.wait_for("bia's loss", |line| line.contains(r#""reconnecting""#));
+    ana_stdin
+        .write_all(b"three, typed while the server was down\n")
+        .unwrap();
+
+    let restarted = Running::start(&serve);
+    restarted
+        .wait_for(LIMIT, |line| line.starts_with("listening on "))
+        .expect("the server listens again on the same port");
+    bia_out.wait_for("three", |line| line.contains("three, typed"));
+    drop(ana_stdin);
+    assert_eq!(ana.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    drop(bia_stdin);
+    assert_eq!(bia.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let seen: Vec<(u64, String)> = bia_out
+        .all()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|frame| frame["type"] == "msg" && frame["from"] == "ana")
+        .map(|frame| {
+            (
+                frame["seq"].as_u64().unwrap(),
+                frame["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let texts: Vec<&str> = seen.iter().map(|(_, text)| text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["one", "two", "three, typed while the server was down"],
+        "{seen:?}"
+    );
+    assert!(
+        seen.windows(2).all(|pair| pair[0].0 < pair[1].0),
+        "{seen:?}"
+    );
+    drop(restarted);
 }

@@ -539,3 +539,22 @@ fn chat_check_finds_a_soquete_server_without_joining_its_room() {
         .expect("the server console notes the probe");
     assert!(console.contains("without joining"), "{console}");
 }
+
+#[test]
+fn count_0_runs_until_ctrl_c_then_summarises() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let mut probe =
+        crate::support::Running::start(&["probe", &target, "--count", "0", "-i", "0.05"]);
+    probe
+        .wait_for(Duration::from_secs(10), |line| line.contains("seq=3"))
+        .expect("rounds keep coming");
+    let status = probe
+        .interrupt(Duration::from_secs(10))
+        .expect("stops on Ctrl-C");
+    assert_eq!(status.code(), Some(0));
+    let summary = probe
+        .wait_for(Duration::from_secs(5), |line| line.starts_with("--- "))
+        .expect("a summary after Ctrl-C");
+    assert!(summary.contains("0% loss"), "{summary}");
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Running, soquete, start_server, start_server_with_console};
+use crate::support::{Running, soquete, start_server, start_server_at, start_server_with_console};
 
 /// Longest any single wait in these tests may take.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -71,13 +71,16 @@ impl Peer {
         line.trim_end_matches('\n').to_string()
     }
 
-    /// The next line for which `wanted` holds.
+    /// The next line for which `wanted` holds, within [`LIMIT`] (heartbeats keep a connection
+    /// talking, so a wait is bounded in time, not only in lines).
     fn line_where(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + LIMIT;
         for _ in 0..MAX_LINES {
             let line = self.line();
             if wanted(&line) {
                 return line;
             }
+            assert!(std::time::Instant::now() < deadline, "no such line in time");
         }
         panic!("no such line in {MAX_LINES}");
     }
@@ -94,13 +97,27 @@ impl Peer {
     }
 
     fn frame_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + LIMIT;
         for _ in 0..MAX_LINES {
             let frame = self.frame();
             if wanted(&frame) {
                 return frame;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such frame in time"
+            );
         }
         panic!("no such frame in {MAX_LINES}");
+    }
+
+    /// A structured client that reconnects: its hello says the last `seq` it saw. Returns the
+    /// peer and its `welcome`.
+    fn resume(addr: SocketAddr, name: &str, last_seq: u64) -> (Peer, Value) {
+        let mut peer = Peer::connect(addr);
+        peer.send_json(json!({"type": "hello", "version": 1, "name": name, "last_seq": last_seq}));
+        let welcome = peer.frame_where(|f| f["type"] == "welcome");
+        (peer, welcome)
     }
 
     /// The next `count` chat messages, skipping other frames.
@@ -316,7 +333,7 @@ print(f"Recebido: {resp}")
 
 #[test]
 fn a_thousand_lines_in_one_write_and_one_line_dribbled_arrive_intact() {
-    let (_server, addr) = start_server(&[]);
+    let (_server, addr) = start_server(&["--rate-limit", "off"]);
     let mut ana = Peer::structured(addr, "ana");
     let (mut bob, _) = Peer::raw(addr);
     let batch: String = (0..1000).map(|i| format!("linha {i:04}\n")).collect();
@@ -521,36 +538,578 @@ fn a_port_in_use_is_one_clear_line_and_exit_1() {
     );
 }
 
-#[test]
-fn a_client_that_stops_reading_is_disconnected_and_holds_up_no_one() {
-    let (server, addr) = start_server(&[]);
-    let mut ana = Peer::structured(addr, "ana");
-    let (mut sleeper, _) = Peer::raw(addr);
-    sleeper.send("/nick dorminhoco");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "dorminhoco");
-    let (mut talker, _) = Peer::raw(addr);
-    talker.send("/nick tagarela");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "tagarela");
-    // Far more than the sleeper's socket buffers and outbox hold; ana keeps reading.
-    let line = format!("{}\n", "x".repeat(8000));
-    let writer = std::thread::spawn(move || {
-        for _ in 0..2000 {
-            if talker.writer.write_all(line.as_bytes()).is_err() {
-                break;
-            }
+/// The `seq` of every message frame in `frames`.
+fn seqs(frames: &[Value]) -> Vec<u64> {
+    frames.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
+}
+
+/// Reads frames until `wanted` holds, keeping every chat message met on the way.
+fn frames_until(peer: &mut Peer, heard: &mut Vec<Value>, wanted: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + LIMIT;
+    for _ in 0..MAX_LINES {
+        let frame = peer.frame();
+        if frame["type"] == "msg" {
+            heard.push(frame.clone());
         }
-        talker
+        if wanted(&frame) {
+            return frame;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no such frame in time"
+        );
+    }
+    panic!("no such frame in {MAX_LINES}");
+}
+
+#[test]
+fn a_killed_server_restarts_from_its_log_and_a_client_resumes_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.log");
+    let log = log.to_str().unwrap();
+    let (mut server, addr) = start_server(&["--log", log]);
+    let mut ana = Peer::structured(addr, "ana");
+    let mut bia = Peer::structured(addr, "bia");
+    ana.frame_where(|f| f["type"] == "join" && f["name"] == "bia");
+    for i in 1..=3 {
+        ana.say(&format!("antes {i}"));
+    }
+    let seen = bia.messages(3);
+    assert_eq!(seqs(&seen), [1, 2, 3]);
+    // bia's network goes; ana talks on, and her echoes say each line was stamped (and logged).
+    drop(bia);
+    let mut heard = Vec::new();
+    frames_until(&mut ana, &mut heard, |f| {
+        f["type"] == "leave" && f["name"] == "bia"
     });
-    let leave = ana.frame_where(|f| f["type"] == "leave");
+    for i in 4..=6 {
+        ana.say(&format!("enquanto {i}"));
+    }
+    heard.extend(ana.messages(6 - heard.len()));
+    assert_eq!(seqs(&heard), [1, 2, 3, 4, 5, 6]);
+
+    // kill -9: no bye, no flush, no clean anything. Then the same --log and the same port
+    // (std's listener sets SO_REUSEADDR, so the old connections do not hold the port).
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let (_server, again) = start_server_at(addr.port(), &["--log", log]);
+    assert_eq!(again, addr);
+
+    let (mut ana, welcome) = Peer::resume(addr, "ana", 6);
+    assert_eq!(
+        (welcome["name"].as_str(), welcome["last_seq"].as_u64()),
+        (Some("ana"), Some(6))
+    );
+    assert!(welcome.get("missed").is_none(), "{welcome}");
+    ana.say("depois");
+    assert_eq!(
+        ana.messages(1)[0]["seq"],
+        7,
+        "numbering goes on from the log"
+    );
+
+    let (mut bia, welcome) = Peer::resume(addr, "bia", 3);
+    assert_eq!(welcome["name"], "bia", "{welcome}");
     assert!(
-        leave["name"] == "dorminhoco" && leave["reason"].as_str().unwrap().contains("too slow"),
+        welcome.get("missed").is_none(),
+        "everything is still kept: {welcome}"
+    );
+    ana.say("fim");
+    let caught_up = bia.messages(5);
+    assert_eq!(
+        seqs(&caught_up),
+        [4, 5, 6, 7, 8],
+        "each missed message once, in order"
+    );
+    let texts: Vec<&str> = caught_up
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        ["enquanto 4", "enquanto 5", "enquanto 6", "depois", "fim"]
+    );
+}
+
+#[test]
+fn a_log_cut_short_mid_line_still_starts_and_gaps_older_than_the_history_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("room.log");
+    let mut text = String::new();
+    for seq in 1..=5 {
+        let frame = json!({"type": "msg", "seq": seq, "time": "2026-11-26T14:03:07-03:00",
+            "from": "ana", "text": format!("m{seq}")});
+        text.push_str(&format!("{frame}\n"));
+    }
+    text.push_str("isto não é json\n");
+    text.push_str(r#"{"type":"msg","seq":6,"time":"2026-11-2"#);
+    std::fs::write(&path, text).unwrap();
+
+    let mut server = Running::start(&[
+        "serve",
+        "--port",
+        "0",
+        "--history",
+        "3",
+        "--log",
+        path.to_str().unwrap(),
+    ]);
+    let errors = server.stderr_lines();
+    let listening = server
+        .wait_for(LIMIT, |l| l.starts_with("listening on "))
+        .expect("it starts");
+    let addr: SocketAddr = listening["listening on ".len()..].parse().unwrap();
+    let warning = crate::support::wait_line(&errors, LIMIT, |l| l.starts_with("soquete: "))
+        .expect("one warning");
+    assert!(
+        warning.contains("1 unreadable line") && warning.contains("cut short"),
+        "{warning}"
+    );
+
+    let (mut bia, welcome) = Peer::resume(addr, "bia", 1);
+    assert_eq!(welcome["last_seq"], 5, "{welcome}");
+    assert_eq!(
+        welcome["missed"], 1,
+        "seq 2 is older than the history of 3: {welcome}"
+    );
+    assert_eq!(seqs(&bia.messages(3)), [3, 4, 5]);
+    bia.say("nova");
+    assert_eq!(bia.messages(1)[0]["seq"], 6);
+    let log = std::fs::read_to_string(&path).unwrap();
+    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
+    assert_eq!((&last["seq"], &last["text"]), (&json!(6), &json!("nova")));
+}
+
+#[test]
+fn a_reconnect_takes_its_name_back_from_its_half_open_connection() {
+    let (_server, addr) = start_server(&[]);
+    let mut obs = Peer::structured(addr, "obs");
+    let mut old = Peer::structured(addr, "ana");
+    obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
+
+    // A second ana that is not reconnecting does not get the name.
+    let mut other = Peer::connect(addr);
+    other.send_json(json!({"type": "hello", "version": 1, "name": "ana"}));
+    assert_eq!(
+        other.frame_where(|f| f["type"] == "error")["code"],
+        "name_taken"
+    );
+
+    let (_new, welcome) = Peer::resume(addr, "ana", 0);
+    assert_eq!(welcome["name"], "ana", "{welcome}");
+    let bye = old.frame_where(|f| f["type"] == "bye");
+    assert!(
+        bye["reason"].as_str().unwrap().contains("reconnected"),
+        "{bye}"
+    );
+    assert!(old.closed());
+    let leave = obs.frame_where(|f| f["type"] == "leave");
+    assert_eq!(
+        (&leave["name"], &leave["reason"]),
+        (&json!("ana"), &json!("reconnected"))
+    );
+    obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
+}
+
+#[test]
+fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everything() {
+    const TALKERS: usize = 20;
+    const EACH: usize = 50;
+    let (server, addr) = start_server(&["--rate-limit", "off"]);
+    let mut first = Peer::structured(addr, "t0");
+    // Connected, says hello, never reads a byte; a small receive buffer fills sooner.
+    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    stalled.set_recv_buffer_size(4096).unwrap();
+    stalled.connect_timeout(&addr.into(), LIMIT).unwrap();
+    let mut stalled = TcpStream::from(stalled);
+    stalled
+        .write_all(b"{\"type\":\"hello\",\"version\":1,\"name\":\"parado\"}\n")
+        .unwrap();
+    first.frame_where(|f| f["type"] == "join" && f["name"] == "parado");
+    let mut peers = vec![first];
+    peers.extend((1..TALKERS).map(|i| Peer::structured(addr, &format!("t{i}"))));
+
+    let filler = "x".repeat(7900);
+    let talkers: Vec<_> = peers
+        .into_iter()
+        .enumerate()
+        .map(|(i, peer)| {
+            let filler = filler.clone();
+            std::thread::spawn(move || {
+                let Peer {
+                    mut writer,
+                    mut reader,
+                } = peer;
+                let sender = std::thread::spawn(move || {
+                    for n in 0..EACH {
+                        let frame = json!({"type": "msg", "text": format!("t{i} {n} {filler}")});
+                        writer.write_all(format!("{frame}\n").as_bytes()).unwrap();
+                    }
+                    writer
+                });
+                // Every message of everyone, the stalled one's leave somewhere among them.
+                let (mut seqs, mut leave) = (Vec::new(), None);
+                let mut line = String::new();
+                while seqs.len() < TALKERS * EACH {
+                    line.clear();
+                    assert!(reader.read_line(&mut line).expect("a line in time") > 0);
+                    if let Some(rest) = line.strip_prefix(r#"{"type":"msg","seq":"#) {
+                        let seq: u64 = rest.split(',').next().unwrap().parse().unwrap();
+                        seqs.push(seq);
+                    } else if line.contains(r#""type":"leave""#) {
+                        leave = Some(serde_json::from_str::<Value>(&line).unwrap());
+                    }
+                }
+                let _writer = sender.join().unwrap();
+                (seqs, leave)
+            })
+        })
+        .collect();
+    let mut leaves = Vec::new();
+    for talker in talkers {
+        let (seqs, leave) = talker.join().unwrap();
+        assert_eq!(seqs, (1..=(TALKERS * EACH) as u64).collect::<Vec<_>>());
+        leaves.extend(leave);
+    }
+    assert!(!leaves.is_empty(), "the talkers saw the stalled one leave");
+    for leave in &leaves {
+        assert_eq!(leave["name"], "parado", "{leave}");
+        assert!(
+            leave["reason"].as_str().unwrap().starts_with("too slow"),
+            "{leave}"
+        );
+    }
+    console_line(&server, |l| {
+        l.starts_with("disconnected ") && l.contains("(parado: too slow")
+    });
+    stalled.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut stalled, &mut rest);
+}
+
+#[test]
+fn a_flooder_is_slowed_down_with_one_notice_and_the_others_still_talk() {
+    let (_server, addr) = start_server(&["--rate-limit", "50/s,burst=10"]);
+    let mut ana = Peer::structured(addr, "ana");
+    let mut bia = Peer::structured(addr, "bia");
+    let (mut flood, _) = Peer::raw(addr);
+    flood.send("/nick enxurrada");
+    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "enxurrada");
+    bia.frame_where(|f| f["type"] == "nick" && f["new"] == "enxurrada");
+
+    let started = std::time::Instant::now();
+    let burst: String = (0..100).map(|i| format!("enxurrada {i}\n")).collect();
+    flood.writer.write_all(burst.as_bytes()).unwrap();
+    let (mut ana_heard, mut bia_heard) = (Vec::new(), Vec::new());
+    for i in 0..10 {
+        let sent = std::time::Instant::now();
+        let text = format!("ana {i}");
+        ana.say(&text);
+        frames_until(&mut bia, &mut bia_heard, |f| f["text"] == json!(text));
+        let text = format!("bia {i}");
+        bia.say(&text);
+        frames_until(&mut ana, &mut ana_heard, |f| f["text"] == json!(text));
+        assert!(
+            sent.elapsed() < Duration::from_secs(1),
+            "a round trip took {:?} during the flood",
+            sent.elapsed()
+        );
+    }
+    frames_until(&mut ana, &mut ana_heard, |f| f["text"] == "enxurrada 99");
+    let flooded: Vec<&str> = ana_heard
+        .iter()
+        .filter(|m| m["from"] == "enxurrada")
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..100).map(|i| format!("enxurrada {i}")).collect();
+    assert_eq!(flooded, expected, "nothing dropped, nothing reordered");
+    // 10 at once, then 50 a second: the other 90 lines take at least 1.8 s.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1700),
+        "{:?}",
+        started.elapsed()
+    );
+
+    flood.send("/who");
+    let seen: Vec<String> = (0..MAX_LINES)
+        .map(|_| flood.line())
+        .take_while(|l| !l.contains(" here: "))
+        .collect();
+    let notices: Vec<&String> = seen.iter().filter(|l| l.contains("faster than")).collect();
+    assert_eq!(notices.len(), 1, "{seen:?}");
+    assert!(notices[0].contains("none is lost"), "{}", notices[0]);
+}
+
+#[test]
+fn bad_input_reaches_no_one_broken_and_the_server_lives_on() {
+    let (mut server, addr) = start_server(&[]);
+    let mut ana = Peer::structured(addr, "ana");
+    let mut eve = Peer::structured(addr, "eve");
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("/nick mallory");
+    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "mallory");
+    let mut heard = Vec::new();
+    let next_msg =
+        |ana: &mut Peer, heard: &mut Vec<Value>| frames_until(ana, heard, |f| f["type"] == "msg");
+
+    // Oversize: dropped, its sender told, the next line fine.
+    raw.send(&"y".repeat(10_000));
+    raw.send("curta");
+    assert!(
+        raw.line_where(|l| l.starts_with("! "))
+            .contains("longer than")
+    );
+    assert_eq!(next_msg(&mut ana, &mut heard)["text"], "curta");
+    // Invalid UTF-8: replaced.
+    raw.writer.write_all(b"ol\xe1 \xff\n").unwrap();
+    assert_eq!(
+        next_msg(&mut ana, &mut heard)["text"],
+        "ol\u{fffd} \u{fffd}"
+    );
+    // Invalid JSON, an unknown frame, JSON nested too deep: an error to eve alone.
+    for line in [
+        "{nope".to_string(),
+        r#"{"type":"dance"}"#.into(),
+        format!(
+            r#"{{"type":"msg","text":"fundo","x":{}{}}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        ),
+    ] {
+        eve.send(&line);
+        assert_eq!(
+            eve.frame_where(|f| f["type"] == "error")["code"],
+            "bad_frame",
+            "{line}"
+        );
+    }
+    let nested = format!(
+        r#"{{"type":"msg","text":"fundo","x":{}{}}}"#,
+        "[".repeat(31),
+        "]".repeat(31)
+    );
+    eve.send(&nested);
+    assert_eq!(
+        next_msg(&mut ana, &mut heard)["text"],
+        "fundo",
+        "unknown fields are ignored, up to 32 levels deep"
+    );
+    // Escape sequences and control characters: nobody's terminal runs them.
+    eve.say("\u{1b}[2J\u{1b}]0;dono\u{7}olá \u{1b}[31mvermelho\u{1b}[0m\u{7}!");
+    assert_eq!(
+        next_msg(&mut ana, &mut heard)["text"],
+        "olá vermelho\u{fffd}!"
+    );
+    raw.writer
+        .write_all(b"\x1b[1mnegrito\x1b[0m\x08\n")
+        .unwrap();
+    assert_eq!(next_msg(&mut ana, &mut heard)["text"], "negrito\u{fffd}");
+    eve.send_json(json!({"type": "nick", "name": "\u{1b}[31mred"}));
+    assert_eq!(
+        eve.frame_where(|f| f["type"] == "error")["code"],
+        "bad_name"
+    );
+    // Empty lines are nothing.
+    raw.send("");
+    raw.send("   ");
+    // Connect and close without a word, and a reset in the middle of a line.
+    drop(TcpStream::connect(addr).unwrap());
+    console_line(&server, |l| l.starts_with("probe "));
+    let (mut rst, _) = Peer::raw(addr);
+    rst.send("/nick rst");
+    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "rst");
+    rst.writer.write_all(b"meia linha sem fim").unwrap();
+    socket2::SockRef::from(&rst.writer)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(rst);
+    let leave = frames_until(&mut ana, &mut heard, |f| f["type"] == "leave");
+    assert_eq!(leave["name"], "rst", "{leave}");
+
+    eve.say("fim");
+    let last = next_msg(&mut ana, &mut heard);
+    assert_eq!(
+        (&last["from"], &last["text"]),
+        (&json!("eve"), &json!("fim"))
+    );
+    let texts: Vec<&str> = heard.iter().map(|m| m["text"].as_str().unwrap()).collect();
+    assert_eq!(texts.len(), 6, "nothing else was delivered: {texts:?}");
+    let console = lines_until(&server.lines, |l| l.contains("<eve> fim"));
+    assert!(
+        console
+            .iter()
+            .all(|l| !l.contains('\u{1b}') && !l.contains('\u{7}')),
+        "{console:?}"
+    );
+    assert!(server.child.try_wait().unwrap().is_none(), "still serving");
+}
+
+#[test]
+fn max_clients_tells_the_next_one_the_server_is_full() {
+    let (server, addr) = start_server(&["--max-clients", "2"]);
+    let mut ana = Peer::structured(addr, "ana");
+    let (mut bob, _) = Peer::raw(addr);
+    bob.send("/nick bob");
+    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "bob");
+
+    let mut third = Peer::connect(addr);
+    third.send_json(json!({"type": "hello", "version": 1, "name": "cid"}));
+    let line = third.line();
+    assert!(line.starts_with("* server full"), "{line}");
+    assert!(third.closed());
+    console_line(&server, |l| {
+        l.starts_with("refused ") && l.contains("server full")
+    });
+
+    drop(bob);
+    ana.frame_where(|f| f["type"] == "leave" && f["name"] == "bob");
+    let _cid = Peer::structured(addr, "cid");
+}
+
+#[test]
+fn an_idle_client_is_closed_and_only_that_one() {
+    let (_server, addr) = start_server(&["--idle-timeout", "1"]);
+    let (mut quiet, _) = Peer::raw(addr);
+    let mut ana = Peer::structured(addr, "ana");
+    let (mut heard, mut leave) = (Vec::new(), None);
+    // ana keeps busy (a /who every 250 ms) while the quiet one says nothing.
+    for _ in 0..40 {
+        ana.send_json(json!({"type": "who"}));
+        let frame = frames_until(&mut ana, &mut heard, |f| {
+            f["type"] == "who" || f["type"] == "leave"
+        });
+        if frame["type"] == "leave" {
+            leave = Some(frame);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let leave = leave.expect("the quiet one is closed");
+    assert!(
+        leave["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("idle for 1 s"),
         "{leave}"
     );
-    console_line(&server, |l| {
-        l.starts_with("disconnected ") && l.contains("too slow")
-    });
-    let _talker = writer.join().unwrap();
-    let mut bia = Peer::structured(addr, "bia");
-    bia.say("ainda aqui");
+    let bye = quiet.line_where(|l| l.starts_with("* bye"));
+    assert!(bye.contains("idle"), "{bye}");
+    assert!(quiet.closed());
+    ana.say("ainda aqui");
     ana.frame_where(|f| f["type"] == "msg" && f["text"] == "ainda aqui");
+}
+
+#[test]
+fn a_quiet_structured_client_hears_a_heartbeat_and_a_raw_one_does_not() {
+    let (_server, addr) = start_server(&[]);
+    let mut ana = Peer::structured(addr, "ana");
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("/nick quieto");
+    ana.frame_where(|f| f["type"] == "nick");
+    let quiet_since = std::time::Instant::now();
+    let ping = ana.frame();
+    assert_eq!(ping["type"], "ping", "{ping}");
+    let waited = quiet_since.elapsed();
+    assert!(
+        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
+        "{waited:?}"
+    );
+    raw.send("/who");
+    let line = raw.line_where(|l| l.contains(" here: ") || l.contains("ping"));
+    assert!(
+        line.contains(" here: "),
+        "no ping line for raw clients: {line}"
+    );
+}
+
+#[test]
+fn sigterm_says_bye_keeps_the_log_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.log");
+    let (mut server, addr) = start_server(&["--log", log.to_str().unwrap()]);
+    let mut ana = Peer::structured(addr, "ana");
+    ana.say("guardada");
+    ana.messages(1);
+    assert!(server.terminate(LIMIT).expect("stops").success());
+    let bye = ana.frame_where(|f| f["type"] == "bye");
+    assert!(
+        bye["reason"].as_str().unwrap().contains("shutting down"),
+        "{bye}"
+    );
+    let logged: Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    assert_eq!(
+        (&logged["seq"], &logged["text"]),
+        (&json!(1), &json!("guardada"))
+    );
+}
+
+/// Threads and open files of a process, from /proc.
+#[cfg(target_os = "linux")]
+fn threads_and_fds(pid: u32) -> (usize, usize) {
+    let count = |what: &str| {
+        std::fs::read_dir(format!("/proc/{pid}/{what}"))
+            .unwrap()
+            .count()
+    };
+    (count("task"), count("fd"))
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn ten_thousand_connections_leave_threads_and_files_where_they_were() {
+    const WORKERS: usize = 4;
+    const CYCLES: usize = 2500;
+    let (server, addr) = start_server(&[]);
+    let pid = server.child.id();
+    let settled = |limit: Duration, wanted: &dyn Fn((usize, usize)) -> bool| {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let now = threads_and_fds(pid);
+            if wanted(now) || std::time::Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let (mut warm, _) = Peer::raw(addr);
+    warm.send("aquecer");
+    drop(warm);
+    console_line(&server, |l| l.starts_with("disconnected "));
+    let mut before = threads_and_fds(pid);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = threads_and_fds(pid);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|w| {
+            std::thread::spawn(move || {
+                for n in 0..CYCLES {
+                    let (peer, greeting) = Peer::raw(addr);
+                    assert!(greeting.starts_with("* soquete chat server"), "{greeting}");
+                    if (w + n) % 2 == 0 {
+                        // A reset: no TIME_WAIT left on this side, and the server's error path.
+                        socket2::SockRef::from(&peer.writer)
+                            .set_linger(Some(Duration::ZERO))
+                            .unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let after = settled(Duration::from_secs(10), &|now| now <= before);
+    assert_eq!(
+        after,
+        before,
+        "(threads, files) before and after {} connections",
+        WORKERS * CYCLES
+    );
 }

@@ -106,6 +106,18 @@ impl Running {
     }
 }
 
+impl Running {
+    /// Sends SIGTERM (what `kill` and service managers send) and waits, at most `limit`, for
+    /// the exit status.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        // SAFETY: kill() with a PID we own and a valid signal number has no memory effects.
+        unsafe {
+            libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        self.wait_exit(limit)
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -122,6 +134,14 @@ pub fn start_server(args: &[&str]) -> (Running, std::net::SocketAddr) {
 /// As [`start_server`], with the server's console (stdin) a pipe to type into.
 pub fn start_server_with_console(args: &[&str]) -> (Running, std::net::SocketAddr) {
     listening(Running::start_with_stdin(&serve_args(args)))
+}
+
+/// As [`start_server`], on a given port (a restarted server taking its port back).
+pub fn start_server_at(port: u16, args: &[&str]) -> (Running, std::net::SocketAddr) {
+    let port = port.to_string();
+    let mut all = vec!["serve", "--port", port.as_str()];
+    all.extend_from_slice(args);
+    listening(Running::start(&all))
 }
 
 fn serve_args<'a>(args: &[&'a str]) -> Vec<&'a str> {
@@ -184,6 +204,20 @@ impl Running {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|err| panic!("{program} starts: {err}"));
+        let lines = line_channel(child.stdout.take().expect("stdout is piped"));
+        Running { child, lines }
+    }
+
+    /// As [`Running::start_with_stdin`], with these variables added to the environment.
+    pub fn start_with_stdin_env(args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut child = Command::new(soquete_path())
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("soquete starts");
         let lines = line_channel(child.stdout.take().expect("stdout is piped"));
         Running { child, lines }
     }

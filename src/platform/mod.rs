@@ -12,6 +12,7 @@ use std::ops::RangeInclusive;
 use crate::error::Result;
 use crate::sockets::model::{RawSocket, TcpState};
 
+pub mod limits;
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(not(target_os = "linux"))]

@@ -271,16 +271,26 @@ fn resolve_round(
     let name = target.to_string();
     let literal = target.host.parse::<IpAddr>().ok();
     let system = match literal {
-        Some(ip) => DnsAnswer {
-            source: "literal".into(),
-            records: vec![resolve::DnsRecord {
-                address: ip,
-                ttl: None,
-            }],
-            time_ms: 0.0,
-            failure: None,
-            error: None,
-        },
+        Some(ip) => {
+            let wanted = match ip {
+                IpAddr::V4(_) => config.families.ipv4,
+                IpAddr::V6(_) => config.families.ipv6,
+            };
+            DnsAnswer {
+                source: "literal".into(),
+                records: wanted
+                    .then_some(resolve::DnsRecord {
+                        address: ip,
+                        ttl: None,
+                    })
+                    .into_iter()
+                    .collect(),
+                time_ms: 0.0,
+                failure: (!wanted).then_some(resolve::DnsFailure::NoRecords),
+                error: (!wanted)
+                    .then(|| "the address is not of the family asked for (-4/-6)".into()),
+            }
+        }
         None => resolve::system(&target.host, config.families),
     };
     let server = match (config.dns_server, literal) {

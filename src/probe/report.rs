@@ -235,12 +235,18 @@ pub fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<Stri
             ));
         }
         Event::Attempt {
+            target,
             address,
             outcome,
             round,
             hint,
-            ..
         } => {
+            // A target given as IP:PORT is its only address: name it once.
+            let prefix = if *target == address.to_string() {
+                String::new()
+            } else {
+                prefix.clone()
+            };
             let seq = if rounds {
                 format!("seq={round}  ")
             } else {
@@ -262,7 +268,8 @@ pub fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<Stri
             if let Some(check) = &outcome.chat {
                 lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
             }
-            if let Some(hint) = hint {
+            // Ping-style rounds repeat the same verdict: the hint is said on the first round.
+            if let Some(hint) = hint.as_ref().filter(|_| *round <= 1) {
                 lines.push(format!("{prefix}{:<22} hint: {hint}", ""));
             }
         }
@@ -274,10 +281,10 @@ fn dns_line(answer: &DnsAnswer) -> String {
     let source = match answer.source.as_str() {
         "system" => "system resolver".to_string(),
         "literal" => {
-            return format!(
-                "{} is an address: nothing to resolve",
-                answer.addresses()[0]
-            );
+            return match (answer.addresses().first(), &answer.error) {
+                (Some(address), _) => format!("{address} is an address: nothing to resolve"),
+                (None, error) => error.clone().unwrap_or_default(),
+            };
         }
         server => format!("server {server}"),
     };

@@ -82,7 +82,7 @@ impl Families {
 pub fn system(host: &str, families: Families) -> DnsAnswer {
     let start = Instant::now();
     let hints = AddrInfoHints {
-        socktype: libc::SOCK_STREAM,
+        socktype: dns_lookup::SockType::Stream.into(),
         ..AddrInfoHints::default()
     };
     let result = dns_lookup::getaddrinfo(Some(host), None, Some(hints));

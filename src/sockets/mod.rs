@@ -165,7 +165,7 @@ pub fn sort_order(rows: &[SocketRow], key: Option<SortKey>) -> Vec<u32> {
     order
 }
 
-/// Sorts rows in place by `key` (see [`sort_key`]).
+/// Sorts rows in place by `key`, in the same order as [`sorted`].
 pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
     rows.sort_by_cached_key(|row| sort_key(row, key));
 }

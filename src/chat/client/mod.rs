@@ -1,14 +1,25 @@
 //! `soquete chat [HOST][:PORT]`: the chat client. It connects (target), then one thread reads the
-//! server's lines and one reads the user's (terminal); both feed one bounded channel of events,
-//! and this thread, the only one that writes to the socket, runs them through the session.
+//! server's lines and one reads the user's (terminal); both feed this thread, the only one that
+//! writes to the socket, which runs them through the session.
+//!
+//! When the server is lost (structured mode), this thread drops the connection and a short-lived
+//! thread connects again after the session's pause, resolving the name anew; each connection's
+//! reader tags its events, so nothing from a dead connection reaches the session. A server is
+//! lost at once on end of stream or reset, and within seconds on a half-open connection: the
+//! server sends a `ping` after [`HEARTBEAT_INTERVAL`] of silence, so hearing nothing for
+//! [`HEARTBEAT_TIMEOUT`] means it is gone; TCP keepalive ([`KEEPALIVE_IDLE`]) covers the rest.
 //!
 //! Output: what the server sends (chat lines, notices, the welcome, a raw server's lines) goes to
-//! stdout; connection state (connected, half-closed, closed) and the client's own notes go to
-//! stderr. With `--json` every received line is one JSON line on stdout (the server's frames as
-//! received; `{"type":"line","text":…}` for text lines), plus the client's `connected`,
-//! `half_closed`, `closed` and `lost` events. With a line editor on a terminal, everything is
-//! printed above the line being typed.
+//! stdout; connection state (connected, lost and reconnecting, half-closed, closed) and the
+//! client's own notes go to stderr. With `--json` every received line is one JSON line on stdout
+//! (the server's frames as received, `ping` excepted; `{"type":"line","text":…}` for text lines),
+//! plus the client's `connected`, `reconnecting`, `reconnected`, `missed`, `half_closed`,
+//! `closed` and `lost` events. With a line editor on a terminal, everything is printed above the
+//! line being typed.
+//!
+//! [`HEARTBEAT_INTERVAL`]: crate::chat::protocol::HEARTBEAT_INTERVAL
 
+pub mod reconnect;
 pub mod session;
 pub mod target;
 mod terminal;
@@ -19,11 +30,12 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 
-use crate::chat::protocol::{Incoming, LineReader, validate_name};
+use crate::chat::protocol::{HEARTBEAT_TIMEOUT, Incoming, LineReader, validate_name};
 use crate::cli::ChatArgs;
 use crate::error::{Error, Result};
+use reconnect::Reconnect;
 use session::{Action, End, Event, Session, Settings};
 use target::Target;
 use terminal::Screen;
@@ -34,11 +46,19 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// After `hello`, how long before the client hints that the server may not speak soquete.
 pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a re-join, how long the replay of missed messages may take to show its end before
+/// the lines typed meanwhile are sent anyway.
+pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
 /// Idle time before TCP keepalive probes start, so a server that vanished (a cloud instance
-/// stopped, a cable pulled) is noticed even when nobody speaks.
-pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// stopped, a cable pulled) is noticed even when nobody speaks, and by a `--raw` client too.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
 /// Time between keepalive probes once they started.
-pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// Unanswered keepalive probes after which the kernel declares the connection dead: with the
+/// two figures above, a silent peer is found out after about 11 s.
+pub const KEEPALIVE_PROBES: u32 = 3;
+/// Overrides [`HEARTBEAT_TIMEOUT`] (milliseconds), for tests that cannot wait 15 s.
+pub const HEARTBEAT_TIMEOUT_ENV: &str = "SOQUETE_HEARTBEAT_TIMEOUT_MS";
 /// Events waiting for the session; a flooding server then waits in TCP's flow control.
 const EVENT_QUEUE: usize = 256;
 /// The name used when neither `--name` nor the login name gives a valid one.
@@ -47,35 +67,49 @@ const FALLBACK_NAME: &str = "guest";
 /// Runs the client until the user or the server ends the session.
 pub fn run(args: &ChatArgs) -> Result<()> {
     let target = Target::parse(args.target.as_deref().unwrap_or(""))?;
+    let name = chat_name(args.name.as_deref())?;
+    // The first connection must succeed: reconnecting is for a server that was there.
+    let stream = target.connect()?;
+
+    let (user, typed) = crossbeam_channel::bounded(EVENT_QUEUE);
+    let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
+    let mut link = Link {
+        target,
+        wire,
+        current: None,
+        connections: 0,
+        remote: None,
+    };
+    let (local, remote) = link.adopt(stream)?;
+    let mut screen = Screen::open(args.json, &name, user)
+        .map_err(|err| Error::io("opening the terminal", err))?;
+
     let settings = Settings {
         raw: args.raw,
         sync: args.sync,
-        name: chat_name(args.name.as_deref())?,
+        name,
+        reconnect: reconnect_policy(args, screen.is_interactive()),
     };
-    let stream = target.connect()?;
-    let (local, remote) = prepare(&stream, &target)?;
-
-    let (events, incoming) = crossbeam_channel::bounded(EVENT_QUEUE);
-    let reader = stream
-        .try_clone()
-        .map_err(|err| Error::io(format!("connection to {remote}"), err))?;
-    spawn_server_reader(reader, events.clone())
-        .map_err(|err| Error::io("starting the reader thread", err))?;
-    let mut screen = Screen::open(args.json, &settings.name, events)
-        .map_err(|err| Error::io("opening the terminal", err))?;
-
-    let raw = settings.raw;
-    let mut session = Session::new(settings);
-    let result = drive(
-        &mut session,
-        &stream,
+    let heartbeat = (!args.raw).then(heartbeat_timeout);
+    let mut driver = Driver {
+        session: Session::new(settings),
+        link,
+        timers: Vec::new(),
+        heartbeat,
+        silent_until: heartbeat.map(|timeout| Instant::now() + timeout),
+        input_open: true,
+    };
+    if !args.raw {
+        driver.start_timer(WELCOME_TIMEOUT, Event::WelcomeTimeout);
+    }
+    let result = driver.run(
+        Event::Connected { local, remote },
         &mut screen,
-        &incoming,
-        (local, remote),
-        raw,
+        &typed,
+        &received,
     );
     // Unblocks the reader thread; the socket may already be gone.
-    let _ = stream.shutdown(Shutdown::Both);
+    driver.link.drop_current();
     let closed = screen
         .close()
         .map_err(|err| Error::io("restoring the terminal", err));
@@ -96,33 +130,129 @@ fn chat_name(name: Option<&str>) -> Result<String> {
         .unwrap_or_else(|| FALLBACK_NAME.to_string()))
 }
 
-/// Sets the socket's timeouts and keepalive; returns both ends.
-fn prepare(stream: &TcpStream, target: &Target) -> Result<(SocketAddr, SocketAddr)> {
-    let context = || format!("connection to {target}");
-    stream
-        .set_write_timeout(Some(WRITE_TIMEOUT))
-        .map_err(|err| Error::io(context(), err))?;
-    // Chat lines are small and typed by people: send each at once.
-    stream
-        .set_nodelay(true)
-        .map_err(|err| Error::io(context(), err))?;
-    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
-    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
-    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
-    socket2::SockRef::from(stream)
-        .set_tcp_keepalive(&keepalive)
-        .map_err(|err| Error::io(context(), err))?;
-    let local = stream
-        .local_addr()
-        .map_err(|err| Error::io(context(), err))?;
-    let remote = stream
-        .peer_addr()
-        .map_err(|err| Error::io(context(), err))?;
-    Ok((local, remote))
+/// How this client reconnects: never with `--raw` or `--no-reconnect`; without
+/// `--reconnect-attempts`, forever on a terminal (Ctrl-C stops it) and a bounded number of
+/// times otherwise (nobody may be there to stop it).
+fn reconnect_policy(args: &ChatArgs, interactive: bool) -> Option<Reconnect> {
+    if args.raw || args.no_reconnect {
+        return None;
+    }
+    let attempts = match args.reconnect_attempts {
+        Some(0) => None,
+        Some(limit) => Some(limit),
+        None if interactive => None,
+        None => Some(reconnect::DEFAULT_PIPED_ATTEMPTS),
+    };
+    Some(Reconnect {
+        max_delay: Duration::from_secs_f64(args.reconnect_max),
+        attempts,
+    })
 }
 
-/// The server's lines, as events, until it closes or the connection fails.
-fn spawn_server_reader(stream: TcpStream, events: Sender<Event>) -> io::Result<()> {
+/// [`HEARTBEAT_TIMEOUT`], or the test override in [`HEARTBEAT_TIMEOUT_ENV`].
+fn heartbeat_timeout() -> Duration {
+    std::env::var(HEARTBEAT_TIMEOUT_ENV)
+        .ok()
+        .and_then(|ms| ms.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map_or(HEARTBEAT_TIMEOUT, Duration::from_millis)
+}
+
+/// Sets the socket's timeouts and keepalive; returns both ends.
+fn prepare(stream: &TcpStream) -> io::Result<(SocketAddr, SocketAddr)> {
+    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    // Chat lines are small and typed by people: send each at once.
+    stream.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+    let keepalive = keepalive
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let socket = socket2::SockRef::from(stream);
+    socket.set_tcp_keepalive(&keepalive)?;
+    // Data we sent that the server never acknowledges (it vanished mid-write) ends the
+    // connection as soon as the heartbeat would, instead of after TCP's 15 minutes of retries.
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(HEARTBEAT_TIMEOUT))?;
+    Ok((stream.local_addr()?, stream.peer_addr()?))
+}
+
+/// What the connection threads report to the driver.
+enum Wire {
+    /// An event from the reader of connection number `conn`.
+    Server { conn: u64, event: Event },
+    /// The outcome of an attempt to connect again.
+    Dialed(std::result::Result<TcpStream, String>),
+}
+
+/// The connection to the server, replaced by a new one after a loss.
+struct Link {
+    target: Target,
+    /// Where readers and the dialer report.
+    wire: Sender<Wire>,
+    /// The live connection and its number.
+    current: Option<(u64, TcpStream)>,
+    connections: u64,
+    /// The server's end of the latest connection, for the final error message.
+    remote: Option<SocketAddr>,
+}
+
+impl Link {
+    /// Takes a new connection: prepares it and starts its reader; returns both ends.
+    fn adopt(&mut self, stream: TcpStream) -> Result<(SocketAddr, SocketAddr)> {
+        let context = || format!("connection to {}", self.target);
+        let (local, remote) = prepare(&stream).map_err(|err| Error::io(context(), err))?;
+        let reader = stream
+            .try_clone()
+            .map_err(|err| Error::io(context(), err))?;
+        self.connections += 1;
+        spawn_server_reader(reader, self.connections, self.wire.clone())
+            .map_err(|err| Error::io("starting the reader thread", err))?;
+        self.current = Some((self.connections, stream));
+        self.remote = Some(remote);
+        Ok((local, remote))
+    }
+
+    fn is_current(&self, conn: u64) -> bool {
+        self.current.as_ref().is_some_and(|(id, _)| *id == conn)
+    }
+
+    /// Closes the live connection, if any; its reader then ends, and what it still reports is
+    /// ignored.
+    fn drop_current(&mut self) {
+        if let Some((_, stream)) = self.current.take() {
+            // The socket may already be gone.
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Connects again after `delay`, on a thread, so the user's input is handled meanwhile.
+    fn dial(&self, delay: Duration) -> io::Result<()> {
+        let (target, wire) = (self.target.clone(), self.wire.clone());
+        thread::Builder::new()
+            .name("chat-reconnect".into())
+            .spawn(move || {
+                thread::sleep(delay);
+                let dialed = target.connect().map_err(|err| err.to_string());
+                let _ = wire.send(Wire::Dialed(dialed));
+            })?;
+        Ok(())
+    }
+
+    fn lost_error(&self, error: String) -> Error {
+        let remote = self
+            .remote
+            .map_or_else(|| self.target.to_string(), |remote| remote.to_string());
+        Error::io(
+            format!("connection to {remote} lost"),
+            io::Error::other(error),
+        )
+    }
+}
+
+/// The server's lines, as events tagged with the connection's number, until it closes or the
+/// connection fails.
+fn spawn_server_reader(stream: TcpStream, conn: u64, wire: Sender<Wire>) -> io::Result<()> {
     thread::Builder::new()
         .name("chat-server-reader".into())
         .spawn(move || {
@@ -134,7 +264,7 @@ fn spawn_server_reader(stream: TcpStream, events: Sender<Event>) -> io::Result<(
                     Ok(None) => (Event::ServerClosed, true),
                     Err(err) => (Event::Lost(err.to_string()), true),
                 };
-                if events.send(event).is_err() || last {
+                if wire.send(Wire::Server { conn, event }).is_err() || last {
                     return;
                 }
             }
@@ -143,65 +273,155 @@ fn spawn_server_reader(stream: TcpStream, events: Sender<Event>) -> io::Result<(
 }
 
 /// Runs events through the session and carries out its actions until it finishes.
-fn drive(
-    session: &mut Session,
-    stream: &TcpStream,
-    screen: &mut Screen,
-    incoming: &Receiver<Event>,
-    (local, remote): (SocketAddr, SocketAddr),
-    raw: bool,
-) -> Result<()> {
-    let mut writer = stream;
-    let mut queued = VecDeque::from([Event::Connected { local, remote }]);
-    let mut timer = (!raw).then(|| (Instant::now() + WELCOME_TIMEOUT, Event::WelcomeTimeout));
-    loop {
-        let event = match queued.pop_front() {
-            Some(event) => event,
-            None => next_event(incoming, &mut timer),
-        };
-        for action in session.handle(event) {
-            match action {
-                Action::Send(bytes) => {
-                    if let Err(err) = writer.write_all(&bytes) {
-                        queued.push_front(Event::Lost(err.to_string()));
-                        break;
+struct Driver {
+    session: Session,
+    link: Link,
+    /// One-shot timers the session asked for, with the event each fires.
+    timers: Vec<(Instant, Event)>,
+    /// Silence from the server after which it counts as lost (structured mode).
+    heartbeat: Option<Duration>,
+    /// When the heartbeat runs out for the live connection.
+    silent_until: Option<Instant>,
+    /// The user's input has not ended (its channel is still open).
+    input_open: bool,
+}
+
+impl Driver {
+    fn run(
+        &mut self,
+        first: Event,
+        screen: &mut Screen,
+        typed: &Receiver<Event>,
+        received: &Receiver<Wire>,
+    ) -> Result<()> {
+        let mut queued = VecDeque::from([first]);
+        loop {
+            let event = match queued.pop_front() {
+                Some(event) => event,
+                None => self.next_event(typed, received),
+            };
+            // After a failed write, the rest of the batch's writes go nowhere: the loss comes
+            // next, and the session sends what matters again after the re-join.
+            let mut broken = false;
+            for action in self.session.handle(event) {
+                match action {
+                    Action::Send(bytes) if !broken => {
+                        if let Err(err) = self.write(&bytes) {
+                            queued.push_front(Event::Lost(err.to_string()));
+                            broken = true;
+                        }
                     }
-                }
-                Action::HalfClose => {
-                    if let Err(err) = stream.shutdown(Shutdown::Write) {
-                        queued.push_front(Event::Lost(err.to_string()));
-                        break;
+                    Action::HalfClose if !broken => {
+                        let done = match &self.link.current {
+                            Some((_, stream)) => stream.shutdown(Shutdown::Write),
+                            None => Ok(()),
+                        };
+                        if let Err(err) = done {
+                            queued.push_front(Event::Lost(err.to_string()));
+                            broken = true;
+                        }
                     }
-                }
-                Action::Show(output) => screen.show(&output)?,
-                Action::Rename(name) => screen.rename(&name),
-                Action::AwaitConfirmation => {
-                    timer = Some((Instant::now() + QUIT_TIMEOUT, Event::QuitTimeout));
-                }
-                Action::Finish(End::Done) => return Ok(()),
-                Action::Finish(End::Lost(error)) => {
-                    return Err(Error::io(
-                        format!("connection to {remote} lost"),
-                        io::Error::other(error),
-                    ));
+                    Action::Send(_) | Action::HalfClose => {}
+                    Action::Show(output) => screen.show(&output)?,
+                    Action::Rename(name) => screen.rename(&name),
+                    Action::AwaitConfirmation => self.start_timer(QUIT_TIMEOUT, Event::QuitTimeout),
+                    Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::Reconnect(delay) => {
+                        self.link.drop_current();
+                        self.silent_until = None;
+                        self.timers.clear();
+                        queued.clear();
+                        if let Err(err) = self.link.dial(delay) {
+                            queued.push_back(Event::ReconnectFailed(err.to_string()));
+                        }
+                    }
+                    Action::Finish(End::Done) => return Ok(()),
+                    Action::Finish(End::Lost(error)) => return Err(self.link.lost_error(error)),
                 }
             }
         }
     }
-}
 
-/// The next event, or the timer's when it fires first.
-fn next_event(incoming: &Receiver<Event>, timer: &mut Option<(Instant, Event)>) -> Event {
-    let received = match timer {
-        Some((at, _)) => incoming.recv_deadline(*at),
-        None => incoming.recv().map_err(|_| RecvTimeoutError::Disconnected),
-    };
-    match received {
-        Ok(event) => event,
-        Err(RecvTimeoutError::Timeout) => timer.take().expect("a deadline was set").1,
-        // Both readers ended without the session finishing: the server reader always ends with
-        // an event that finishes it, so this is only a safety net.
-        Err(RecvTimeoutError::Disconnected) => Event::Lost("the connection's reader ended".into()),
+    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        match &self.link.current {
+            Some((_, stream)) => {
+                let mut writer = stream;
+                writer.write_all(bytes)
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn start_timer(&mut self, after: Duration, event: Event) {
+        self.timers.push((Instant::now() + after, event));
+    }
+
+    /// The next event: typed, received on the live connection, a new connection, or a timer.
+    fn next_event(&mut self, typed: &Receiver<Event>, received: &Receiver<Wire>) -> Event {
+        loop {
+            let next_timer = self
+                .timers
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (at, _))| *at)
+                .map(|(index, (at, _))| (index, *at));
+            let deadline = match (next_timer, self.silent_until) {
+                (Some((_, at)), Some(silent)) => Some(at.min(silent)),
+                (timer, silent) => timer.map(|(_, at)| at).or(silent),
+            };
+            let timeout = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
+            // While too many typed lines wait for the server, the user's input waits in its
+            // channel (and a pipe in the kernel).
+            let never = crossbeam_channel::never();
+            let typed = if self.input_open && self.session.accepts_input() {
+                typed
+            } else {
+                &never
+            };
+            crossbeam_channel::select! {
+                recv(typed) -> event => match event {
+                    Ok(event) => return event,
+                    // The input thread ended after its last event.
+                    Err(_) => self.input_open = false,
+                },
+                recv(received) -> wire => match wire {
+                    Ok(Wire::Server { conn, event }) => {
+                        if self.link.is_current(conn) {
+                            self.silent_until = self.heartbeat.map(|t| Instant::now() + t);
+                            return event;
+                        }
+                    }
+                    Ok(Wire::Dialed(Ok(stream))) => {
+                        return match self.link.adopt(stream) {
+                            Ok((local, remote)) => {
+                                self.silent_until = self.heartbeat.map(|t| Instant::now() + t);
+                                Event::Connected { local, remote }
+                            }
+                            Err(err) => Event::ReconnectFailed(err.to_string()),
+                        };
+                    }
+                    Ok(Wire::Dialed(Err(error))) => return Event::ReconnectFailed(error),
+                    // The driver holds a sender itself: this cannot happen.
+                    Err(_) => return Event::Lost("the connection's reader ended".into()),
+                },
+                recv(timeout) -> _ => {
+                    let now = Instant::now();
+                    if let Some((index, at)) = next_timer
+                        && at <= now
+                    {
+                        return self.timers.swap_remove(index).1;
+                    }
+                    if self.silent_until.is_some_and(|silent| silent <= now) {
+                        self.silent_until = None;
+                        let waited = self.heartbeat.unwrap_or(HEARTBEAT_TIMEOUT);
+                        return Event::Lost(format!(
+                            "no word from the server in {} (heartbeat timeout)",
+                            reconnect::describe(waited)
+                        ));
+                    }
+                }
+            }
+        }
     }
 }
 

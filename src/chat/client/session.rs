@@ -1,12 +1,27 @@
 //! What a client does with each event (a line typed, a line received, end of input, the server
-//! closing): the whole of the client's behaviour as a state machine that never touches a socket or
-//! a terminal, so it is tested event by event.
+//! closing, the connection lost and made again): the whole of the client's behaviour as a state
+//! machine that never touches a socket or a terminal, so it is tested event by event.
+//!
+//! Surviving a lost server (structured mode): the session keeps the highest sequence number it
+//! has shown, asks for what follows it when it re-joins (`hello.last_seq`), never shows a message
+//! twice, keeps lines typed while disconnected to send after the re-join, and keeps the messages
+//! it sent until the server echoes them back (group mode), resending those the server never
+//! stamped.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::chat::protocol::{ClientFrame, Command, PROTOCOL_VERSION, ServerFrame, parse_command};
+use super::reconnect::{self, Reconnect};
+use crate::chat::protocol::{
+    ClientFrame, Command, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame, parse_command,
+};
+
+/// Lines kept while disconnected; beyond it, input is not read until the server is back (a
+/// pipe then waits, as it does for a slow server).
+pub const MAX_QUEUED_LINES: usize = 10_000;
 
 /// How the session was asked to behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,12 +33,15 @@ pub struct Settings {
     pub sync: bool,
     /// The name sent in `hello`.
     pub name: String,
+    /// How to reconnect when the server is lost; None: a lost server ends the session (always
+    /// so with `raw`: a plain server has no resume).
+    pub reconnect: Option<Reconnect>,
 }
 
 /// Something that happened to the client.
 #[derive(Debug)]
 pub enum Event {
-    /// The connection is up.
+    /// A connection is up (the first one, or a new one after a loss).
     Connected {
         local: SocketAddr,
         remote: SocketAddr,
@@ -40,12 +58,16 @@ pub enum Event {
     Overlong,
     /// The server closed its side cleanly (end of stream).
     ServerClosed,
-    /// Reading from or writing to the server failed.
+    /// Reading from or writing to the server failed, or the server fell silent.
     Lost(String),
+    /// An attempt to connect again failed.
+    ReconnectFailed(String),
     /// The server did not confirm our leaving in time.
     QuitTimeout,
     /// No welcome arrived in time after `hello`.
     WelcomeTimeout,
+    /// After a re-join, the replay of missed messages did not visibly end in time.
+    ReplayTimeout,
 }
 
 /// What the client must do in answer to an event, in order.
@@ -61,6 +83,10 @@ pub enum Action {
     Rename(String),
     /// We asked to leave: wait a bounded time for the server to confirm.
     AwaitConfirmation,
+    /// We re-joined and the server replays what we missed: wait a bounded time for its end.
+    AwaitReplay,
+    /// Drop the connection (if any is left) and connect again after this pause.
+    Reconnect(Duration),
     /// The session is over.
     Finish(End),
 }
@@ -98,8 +124,18 @@ pub enum LocalEvent<'a> {
     HalfClosed,
     /// The connection ended normally; `by` is `server` or `client`.
     Closed { by: &'a str },
-    /// The connection failed.
+    /// The connection failed (for good: no reconnection follows).
     Lost { error: &'a str },
+    /// The connection was lost (or an attempt failed); attempt `attempt` follows in `delay_ms`.
+    Reconnecting {
+        attempt: u32,
+        delay_ms: u64,
+        error: &'a str,
+    },
+    /// A new connection is up after a loss: both ends, as `IP:PORT`.
+    Reconnected { local: String, remote: String },
+    /// Messages sent while we were away that the server could no longer replay.
+    Missed { count: u64 },
 }
 
 impl LocalEvent<'_> {
@@ -108,13 +144,45 @@ impl LocalEvent<'_> {
     }
 }
 
+/// A message sent and not yet echoed back by the server.
+#[derive(Debug, Clone)]
+struct Unconfirmed {
+    /// The line as typed, sent again as it is.
+    line: String,
+    /// The text the server's echo carries, and whether it is a `/me` action.
+    echo: String,
+    action: bool,
+}
+
 /// The client's state between events.
 #[derive(Debug)]
 pub struct Session {
     settings: Settings,
     /// Our name as the server knows it (the welcome may change it).
     name: String,
+    /// Every name this session has had: a replay after a re-join carries the old ones.
+    names: Vec<String>,
+    /// A connection is up.
+    up: bool,
+    /// Connections made so far; from the second on, each is a re-join.
+    connections: u32,
     welcomed: bool,
+    /// Failed attempts in a row since the connection was lost.
+    attempt: u32,
+    /// The highest sequence number shown (or the room's at our first welcome): a message at or
+    /// below it is never shown again, and a re-join asks for what follows it.
+    last_seq: u64,
+    /// After a re-join's welcome: the room's last sequence number, which the replay reaches.
+    resume_until: Option<u64>,
+    /// Whether the server echoes our messages (group mode, or not known yet), so the ones not
+    /// echoed back are known to be unconfirmed.
+    tracking: bool,
+    /// Messages sent and not echoed back yet, oldest first: sent again after a re-join.
+    unconfirmed: VecDeque<Unconfirmed>,
+    /// Lines typed while there was no connection to send them on, oldest first.
+    queued: VecDeque<String>,
+    /// Input ended, or `/quit` came, while disconnected: leave once everything is delivered.
+    leave_when_delivered: bool,
     /// Under `--sync`: a line was sent and no answer has come yet.
     awaiting_answer: bool,
     /// Input ended while awaiting an answer: leave once it comes.
@@ -129,9 +197,19 @@ impl Session {
     pub fn new(settings: Settings) -> Session {
         let name = settings.name.clone();
         Session {
+            names: vec![name.clone()],
             settings,
             name,
+            up: false,
+            connections: 0,
             welcomed: false,
+            attempt: 0,
+            last_seq: 0,
+            resume_until: None,
+            tracking: true,
+            unconfirmed: VecDeque::new(),
+            queued: VecDeque::new(),
+            leave_when_delivered: false,
             awaiting_answer: false,
             leave_after_answer: false,
             leaving: false,
@@ -144,6 +222,11 @@ impl Session {
         self.finished
     }
 
+    /// False while so many typed lines wait for the server that no more should be read yet.
+    pub fn accepts_input(&self) -> bool {
+        self.queued.len() < MAX_QUEUED_LINES
+    }
+
     /// The actions one event calls for.
     pub fn handle(&mut self, event: Event) -> Vec<Action> {
         if self.finished {
@@ -151,26 +234,12 @@ impl Session {
         }
         let mut actions = Vec::new();
         match event {
-            Event::Connected { local, remote } => {
-                actions.push(state(
-                    Some(format!("* connected: local {local} → remote {remote}")),
-                    LocalEvent::Connected {
-                        local: local.to_string(),
-                        remote: remote.to_string(),
-                    },
-                ));
-                if !self.settings.raw {
-                    actions.push(Action::Send(frame(&ClientFrame::Hello {
-                        version: PROTOCOL_VERSION,
-                        name: self.settings.name.clone(),
-                        last_seq: None,
-                        probe: false,
-                    })));
-                }
-            }
+            Event::Connected { local, remote } => self.connected(local, remote, &mut actions),
             Event::Typed { text, terminated } => self.typed(text, terminated, &mut actions),
             Event::InputEnded => {
-                if self.settings.sync && self.awaiting_answer {
+                if self.holding() {
+                    self.leave_when_delivered(&mut actions);
+                } else if self.settings.sync && self.awaiting_answer {
                     self.leave_after_answer = true;
                 } else {
                     self.input_done(&mut actions);
@@ -179,6 +248,8 @@ impl Session {
             Event::Interrupted => {
                 if self.settings.raw {
                     self.finish(&mut actions, End::Done, "client");
+                } else if !self.up {
+                    self.give_up_now(&mut actions);
                 } else {
                     self.leave(&mut actions);
                 }
@@ -187,23 +258,23 @@ impl Session {
             Event::Overlong => actions.push(Action::Show(Output::Note(
                 "* the server sent an overlong line; its start was dropped".into(),
             ))),
-            Event::ServerClosed => {
-                if self.settings.raw || self.leaving {
-                    self.finish(&mut actions, End::Done, "server");
-                } else {
+            Event::ServerClosed => self.connection_lost(
+                "the server closed the connection without a bye",
+                true,
+                &mut actions,
+            ),
+            Event::Lost(error) => self.connection_lost(&error, false, &mut actions),
+            Event::ReconnectFailed(error) => self.retry(&error, &mut actions),
+            Event::QuitTimeout => {
+                if self.leaving && self.up {
                     self.lose(
                         &mut actions,
-                        "the server closed the connection without a bye",
+                        "the server did not confirm our leaving in time",
                     );
                 }
             }
-            Event::Lost(error) => self.lose(&mut actions, &error),
-            Event::QuitTimeout => self.lose(
-                &mut actions,
-                "the server did not confirm our leaving in time",
-            ),
             Event::WelcomeTimeout => {
-                if !self.welcomed {
+                if !self.welcomed && self.up {
                     actions.push(Action::Show(Output::Note(
                         "* no welcome from the server yet: is it a soquete server? \
                          (--raw talks to any TCP server)"
@@ -211,12 +282,56 @@ impl Session {
                     )));
                 }
             }
+            Event::ReplayTimeout => {
+                if self.resume_until.is_some() {
+                    self.resumed(&mut actions);
+                }
+            }
         }
         actions
     }
 
+    /// True while typed lines must wait: no connection, or a re-join not complete yet (the
+    /// replay of what we missed comes first, and our unconfirmed messages go before new ones).
+    fn holding(&self) -> bool {
+        !self.settings.raw
+            && (!self.up || self.resume_until.is_some() || (self.connections > 1 && !self.welcomed))
+    }
+
+    fn connected(&mut self, local: SocketAddr, remote: SocketAddr, actions: &mut Vec<Action>) {
+        self.connections += 1;
+        self.up = true;
+        self.welcomed = false;
+        let rejoin = self.connections > 1;
+        if rejoin {
+            actions.push(state(
+                Some(format!("* reconnected: local {local} → remote {remote}")),
+                LocalEvent::Reconnected {
+                    local: local.to_string(),
+                    remote: remote.to_string(),
+                },
+            ));
+        } else {
+            actions.push(state(
+                Some(format!("* connected: local {local} → remote {remote}")),
+                LocalEvent::Connected {
+                    local: local.to_string(),
+                    remote: remote.to_string(),
+                },
+            ));
+        }
+        if !self.settings.raw {
+            actions.push(Action::Send(frame(&ClientFrame::Hello {
+                version: PROTOCOL_VERSION,
+                name: self.name.clone(),
+                last_seq: rejoin.then_some(self.last_seq),
+                probe: false,
+            })));
+        }
+    }
+
     fn typed(&mut self, text: String, terminated: bool, actions: &mut Vec<Action>) {
-        if self.leaving {
+        if self.leaving || self.leave_when_delivered {
             actions.push(Action::Show(Output::Note(
                 "* leaving: line not sent".into(),
             )));
@@ -246,15 +361,36 @@ impl Session {
                 return;
             }
             if command == Some(Command::Quit) {
-                self.leave(actions);
+                if self.holding() {
+                    self.leave_when_delivered(actions);
+                } else {
+                    self.leave(actions);
+                }
                 return;
             }
             if self.refuse_out_of_turn(actions) {
                 return;
             }
-            actions.push(Action::Send(frame(&ClientFrame::Msg { text })));
+            if self.holding() {
+                self.queued.push_back(text);
+            } else {
+                self.send_line(text, actions);
+            }
         }
         self.awaiting_answer = self.settings.sync;
+    }
+
+    /// Sends a typed line as a `msg` frame, and keeps it until its echo if the server echoes.
+    fn send_line(&mut self, line: String, actions: &mut Vec<Action>) {
+        let bytes = frame(&ClientFrame::Msg { text: line.clone() });
+        if self.tracking
+            && bytes.len() <= MAX_LINE_BYTES
+            && let Some((echo, action)) = expected_echo(&line)
+        {
+            self.unconfirmed
+                .push_back(Unconfirmed { line, echo, action });
+        }
+        actions.push(Action::Send(bytes));
     }
 
     /// Under `--sync`, refuses a line sent before the answer to the previous one.
@@ -285,6 +421,19 @@ impl Session {
             self.unknown_line(line, actions);
             return;
         };
+        match &frame {
+            // The heartbeat only proves the connection alive; it is never shown. An idle server
+            // also means the replay after a re-join is over.
+            ServerFrame::Ping => {
+                if self.resume_until.is_some() {
+                    self.resumed(actions);
+                }
+                return;
+            }
+            // A replay overlaps what we saw before the loss: each message is shown once.
+            ServerFrame::Msg { seq, .. } if *seq <= self.last_seq => return,
+            _ => {}
+        }
         let human = String::from_utf8_lossy(&frame.to_text_line())
             .trim_end()
             .to_string();
@@ -293,20 +442,135 @@ impl Session {
             json: line.to_string(),
         }));
         match frame {
-            ServerFrame::Welcome { name, .. } => {
-                self.welcomed = true;
-                self.name = name.clone();
-                actions.push(Action::Rename(name));
-            }
+            ServerFrame::Welcome {
+                name,
+                mode,
+                last_seq,
+                missed,
+                ..
+            } => self.welcomed(name, &mode, last_seq, missed, actions),
             ServerFrame::Nick { old, new, .. } if old == self.name => {
                 self.name = new.clone();
+                self.names.push(new.clone());
                 actions.push(Action::Rename(new));
                 self.answered(actions);
             }
-            // Our own message coming back is not the other side's answer.
-            ServerFrame::Msg { from, .. } if from == self.name => {}
-            ServerFrame::Bye { .. } => self.finish(actions, End::Done, "server"),
+            ServerFrame::Msg {
+                seq,
+                from,
+                text,
+                action,
+                ..
+            } => {
+                self.last_seq = seq;
+                if self.names.contains(&from) {
+                    // Our own message coming back is not the other side's answer, but it
+                    // confirms that message and every one we sent before it.
+                    self.confirmed(&text, action);
+                } else {
+                    self.answered(actions);
+                }
+                if self.resume_until.is_some_and(|until| seq >= until) {
+                    self.resumed(actions);
+                }
+            }
+            ServerFrame::Bye { reason } => {
+                let rejoining = self.connections > 1 && !self.welcomed;
+                let resumable = self.settings.reconnect.is_some() && !self.leaving;
+                if resumable && (rejoining || is_shutdown(&reason)) {
+                    // The server is going away (or refused the re-join): we did not ask to leave.
+                    self.connection_lost(&format!("bye: {reason}"), true, actions);
+                } else {
+                    self.finish(actions, End::Done, "server");
+                }
+            }
             _ => self.answered(actions),
+        }
+    }
+
+    fn welcomed(
+        &mut self,
+        name: String,
+        mode: &str,
+        room_last_seq: u64,
+        missed: Option<u64>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.welcomed = true;
+        if !self.names.contains(&name) {
+            self.names.push(name.clone());
+        }
+        self.name = name.clone();
+        actions.push(Action::Rename(name));
+        // Only a group room echoes every message to its author.
+        self.tracking = mode == "group";
+        if !self.tracking {
+            self.unconfirmed.clear();
+        }
+        if self.connections <= 1 {
+            // Messages from before we joined are not ours to see, nor to ask for on a re-join.
+            self.last_seq = self.last_seq.max(room_last_seq);
+            return;
+        }
+        self.attempt = 0;
+        self.awaiting_answer = false;
+        if let Some(count) = missed.filter(|&count| count > 0) {
+            let human = if count == 1 {
+                "* 1 message was missed while disconnected".to_string()
+            } else {
+                format!("* {count} messages were missed while disconnected")
+            };
+            actions.push(state(Some(human), LocalEvent::Missed { count }));
+        }
+        if room_last_seq < self.last_seq {
+            actions.push(Action::Show(Output::Note(
+                "* the server lost its history (restarted without --log?): message numbers \
+                 start again"
+                    .into(),
+            )));
+            self.last_seq = room_last_seq;
+            self.resumed(actions);
+        } else if room_last_seq > self.last_seq {
+            self.resume_until = Some(room_last_seq);
+            actions.push(Action::AwaitReplay);
+        } else {
+            self.resumed(actions);
+        }
+    }
+
+    /// The re-join is complete: what was never confirmed goes again, then what was typed
+    /// meanwhile, in order; then we leave if input ended meanwhile.
+    fn resumed(&mut self, actions: &mut Vec<Action>) {
+        self.resume_until = None;
+        for unconfirmed in &self.unconfirmed {
+            actions.push(Action::Send(frame(&ClientFrame::Msg {
+                text: unconfirmed.line.clone(),
+            })));
+        }
+        let queued = std::mem::take(&mut self.queued);
+        let sent_any = !queued.is_empty();
+        for line in queued {
+            self.send_line(line, actions);
+        }
+        if self.settings.sync && sent_any {
+            self.awaiting_answer = true;
+        }
+        if std::mem::take(&mut self.leave_when_delivered) {
+            self.leave(actions);
+        }
+    }
+
+    /// Our message `text` came back: it and everything sent before it reached the server (it
+    /// handles one connection's lines in order). Text the server changed matches nothing: then
+    /// it confirms the oldest.
+    fn confirmed(&mut self, text: &str, action: bool) {
+        match self
+            .unconfirmed
+            .iter()
+            .position(|u| u.echo == text && u.action == action)
+        {
+            Some(at) => drop(self.unconfirmed.drain(..=at)),
+            None => drop(self.unconfirmed.pop_front()),
         }
     }
 
@@ -356,6 +620,36 @@ impl Session {
         }
     }
 
+    /// We want to leave while disconnected: at once if nothing we typed is waiting, else once
+    /// it is delivered.
+    fn leave_when_delivered(&mut self, actions: &mut Vec<Action>) {
+        if !self.up && self.queued.is_empty() && self.unconfirmed.is_empty() {
+            self.finish(actions, End::Done, "client");
+            return;
+        }
+        if !self.up && !self.leave_when_delivered {
+            actions.push(Action::Show(Output::Note(format!(
+                "* leaving once reconnected and {} delivered (Ctrl-C leaves now)",
+                lines(self.queued.len() + self.unconfirmed.len())
+            ))));
+        }
+        self.leave_when_delivered = true;
+    }
+
+    /// Ctrl-C while disconnected: no waiting for the server.
+    fn give_up_now(&mut self, actions: &mut Vec<Action>) {
+        let waiting = self.queued.len() + self.unconfirmed.len();
+        if waiting == 0 {
+            self.finish(actions, End::Done, "client");
+        } else {
+            let error = format!(
+                "interrupted while reconnecting: {} not sent",
+                lines(waiting)
+            );
+            self.lose(actions, &error);
+        }
+    }
+
     fn leave(&mut self, actions: &mut Vec<Action>) {
         if self.leaving {
             return;
@@ -363,6 +657,61 @@ impl Session {
         self.leaving = true;
         actions.push(Action::Send(frame(&ClientFrame::Quit)));
         actions.push(Action::AwaitConfirmation);
+    }
+
+    /// The connection ended without our asking (`closed`: cleanly, by end of stream or a
+    /// shutdown `bye`): the end of the session, or a reason to connect again.
+    fn connection_lost(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) {
+        let reconnects = !self.settings.raw && self.settings.reconnect.is_some();
+        let delivered = self.unconfirmed.is_empty();
+        if !reconnects || (self.leaving && delivered) {
+            if closed && (self.settings.raw || self.leaving) {
+                self.finish(actions, End::Done, "server");
+            } else {
+                self.lose(actions, error);
+            }
+            return;
+        }
+        if std::mem::take(&mut self.leaving) {
+            // We were leaving, but not everything we said is known to have arrived: deliver it
+            // again, then leave.
+            self.leave_when_delivered = true;
+        }
+        self.up = false;
+        self.welcomed = false;
+        self.resume_until = None;
+        self.retry(error, actions);
+    }
+
+    /// Schedules the next attempt to connect, or gives up past the limit.
+    fn retry(&mut self, error: &str, actions: &mut Vec<Action>) {
+        let Some(policy) = self.settings.reconnect else {
+            self.lose(actions, error);
+            return;
+        };
+        self.attempt += 1;
+        if policy.exhausted(self.attempt) {
+            let error = format!(
+                "gave up after {} to reconnect ({error})",
+                plural(self.attempt - 1, "attempt")
+            );
+            self.lose(actions, &error);
+            return;
+        }
+        let delay = policy.delay(self.attempt, reconnect::jitter());
+        actions.push(state(
+            Some(format!(
+                "* connection lost ({error}) — reconnecting in {} (attempt {})",
+                reconnect::describe(delay),
+                self.attempt
+            )),
+            LocalEvent::Reconnecting {
+                attempt: self.attempt,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error,
+            },
+        ));
+        actions.push(Action::Reconnect(delay));
     }
 
     fn finish(&mut self, actions: &mut Vec<Action>, end: End, by: &str) {
@@ -381,6 +730,35 @@ impl Session {
         actions.push(Action::Finish(End::Lost(error.to_string())));
         self.finished = true;
     }
+}
+
+/// A `bye` that means the whole server is going away (Ctrl-C or SIGTERM at the server), not
+/// that this client's session ended: docs/PROTOCOL.md gives the reason as `the server is
+/// shutting down`.
+fn is_shutdown(reason: &str) -> bool {
+    reason.contains("shutting down")
+}
+
+/// What the server's echo of a typed line carries (its text, and whether it is a `/me`), for
+/// the lines the server turns into messages; None for other commands.
+fn expected_echo(line: &str) -> Option<(String, bool)> {
+    match parse_command(line) {
+        None => Some((line.replace(['\n', '\r'], " "), false)),
+        Some(Command::Me(action)) if !action.is_empty() => Some((action, true)),
+        Some(_) => None,
+    }
+}
+
+fn plural(count: u32, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+fn lines(count: usize) -> String {
+    plural(u32::try_from(count).unwrap_or(u32::MAX), "typed line")
 }
 
 fn state(human: Option<String>, event: LocalEvent<'_>) -> Action {
@@ -405,6 +783,7 @@ mod tests {
             raw,
             sync,
             name: "ana".into(),
+            reconnect: None,
         });
         session.handle(Event::Connected {
             local: "127.0.0.1:50322".parse().unwrap(),
@@ -461,6 +840,7 @@ mod tests {
             raw: false,
             sync: false,
             name: "ana".into(),
+            reconnect: None,
         });
         let actions = session.handle(Event::Connected {
             local: "127.0.0.1:50322".parse().unwrap(),
@@ -574,7 +954,8 @@ mod tests {
         // Our own message echoed back is no answer.
         session.handle(Event::Received(FROM_ANA.into()));
         assert!(sent(&session.handle(typed("q2"))).is_empty());
-        session.handle(Event::Received(FROM_BIA.into()));
+        // The answer comes after our message in the room's order.
+        session.handle(Event::Received(FROM_BIA.replace("\"seq\":1", "\"seq\":3")));
         assert_eq!(sent(&session.handle(typed("q3"))).len(), 1);
         // Leaving is never out of turn.
         assert_eq!(
@@ -665,5 +1046,283 @@ mod tests {
             sent(&session.handle(typed("q2"))).is_empty(),
             "own echo is no answer"
         );
+    }
+
+    fn resuming() -> Session {
+        let mut session = Session::new(Settings {
+            raw: false,
+            sync: false,
+            name: "ana".into(),
+            reconnect: Some(Reconnect {
+                max_delay: Duration::from_secs(30),
+                attempts: Some(3),
+            }),
+        });
+        session.handle(Event::Connected {
+            local: "127.0.0.1:50322".parse().unwrap(),
+            remote: "127.0.0.1:65432".parse().unwrap(),
+        });
+        session.handle(Event::Received(WELCOME.into()));
+        session
+    }
+
+    fn reconnect(session: &mut Session) -> Vec<Action> {
+        session.handle(Event::Connected {
+            local: "127.0.0.1:50400".parse().unwrap(),
+            remote: "127.0.0.1:65432".parse().unwrap(),
+        })
+    }
+
+    fn msg(seq: u64, from: &str, text: &str) -> Event {
+        Event::Received(format!(
+            r#"{{"type":"msg","seq":{seq},"time":"2026-11-26T14:03:07-03:00","from":"{from}","text":"{text}"}}"#
+        ))
+    }
+
+    fn welcome_back(last_seq: u64, missed: Option<u64>) -> Event {
+        let missed = missed.map_or(String::new(), |n| format!(r#","missed":{n}"#));
+        Event::Received(format!(
+            r#"{{"type":"welcome","version":1,"server":"soquete","mode":"group","name":"ana","room_size":2,"last_seq":{last_seq}{missed}}}"#
+        ))
+    }
+
+    fn delay(actions: &[Action]) -> Option<Duration> {
+        actions.iter().find_map(|action| match action {
+            Action::Reconnect(delay) => Some(*delay),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_lost_server_is_reconnected_to_with_growing_pauses_then_given_up() {
+        let mut session = resuming();
+        let actions = session.handle(Event::ServerClosed);
+        let lines = shown(&actions);
+        assert!(
+            lines[0].starts_with(
+                "* connection lost (the server closed the connection without a bye) — \
+                 reconnecting in "
+            ) && lines[0].ends_with(" s (attempt 1)"),
+            "{lines:?}"
+        );
+        let first = delay(&actions).expect("a reconnection is scheduled");
+        assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+        assert_eq!(end(&actions), None);
+
+        let actions = session.handle(Event::ReconnectFailed("Connection refused".into()));
+        assert!(shown(&actions)[0].contains("(attempt 2)"), "{actions:?}");
+        assert!(delay(&actions).unwrap() >= Duration::from_millis(500));
+        session.handle(Event::ReconnectFailed("Connection refused".into()));
+        let actions = session.handle(Event::ReconnectFailed("Connection refused".into()));
+        assert_eq!(
+            end(&actions),
+            Some(End::Lost(
+                "gave up after 3 attempts to reconnect (Connection refused)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn rejoin_asks_for_what_follows_the_last_message_seen_and_shows_each_once() {
+        let mut session = resuming();
+        for seq in 1..=3 {
+            session.handle(msg(seq, "bia", &format!("m{seq}")));
+        }
+        session.handle(Event::Lost("Connection reset by peer".into()));
+        let actions = reconnect(&mut session);
+        assert_eq!(
+            shown(&actions),
+            ["* reconnected: local 127.0.0.1:50400 → remote 127.0.0.1:65432"]
+        );
+        assert_eq!(
+            sent(&actions),
+            ["{\"type\":\"hello\",\"version\":1,\"name\":\"ana\",\"last_seq\":3}\n"]
+        );
+        let actions = session.handle(welcome_back(5, None));
+        assert!(actions.contains(&Action::AwaitReplay));
+        let mut seen = Vec::new();
+        for seq in 3..=5 {
+            seen.extend(shown(&session.handle(msg(seq, "bia", &format!("m{seq}")))));
+        }
+        assert_eq!(
+            seen,
+            ["[14:03:07] <bia> m4", "[14:03:07] <bia> m5"],
+            "the overlap is not shown again"
+        );
+    }
+
+    #[test]
+    fn lines_typed_while_disconnected_go_after_the_replay_in_order() {
+        let mut session = resuming();
+        session.handle(Event::ServerClosed);
+        assert!(sent(&session.handle(typed("one"))).is_empty());
+        assert!(sent(&session.handle(typed("/me two"))).is_empty());
+        reconnect(&mut session);
+        assert!(sent(&session.handle(typed("three"))).is_empty(), "not yet");
+        assert!(sent(&session.handle(welcome_back(2, None))).is_empty());
+        session.handle(msg(1, "bia", "replayed"));
+        let actions = session.handle(msg(2, "bia", "replayed"));
+        assert_eq!(
+            sent(&actions),
+            [
+                "{\"type\":\"msg\",\"text\":\"one\"}\n",
+                "{\"type\":\"msg\",\"text\":\"/me two\"}\n",
+                "{\"type\":\"msg\",\"text\":\"three\"}\n",
+            ]
+        );
+        assert_eq!(sent(&session.handle(typed("four"))).len(), 1, "live again");
+    }
+
+    #[test]
+    fn messages_the_server_never_echoed_are_sent_again_but_not_those_it_replays() {
+        let mut session = resuming();
+        session.handle(typed("a"));
+        session.handle(typed("b"));
+        session.handle(typed("c"));
+        session.handle(msg(1, "ana", "a"));
+        session.handle(Event::Lost("timed out".into()));
+        reconnect(&mut session);
+        session.handle(welcome_back(2, None));
+        // The server stamped b before it went down: the replay confirms it; c never arrived.
+        let actions = session.handle(msg(2, "ana", "b"));
+        assert_eq!(sent(&actions), ["{\"type\":\"msg\",\"text\":\"c\"}\n"]);
+    }
+
+    #[test]
+    fn an_empty_gap_resumes_at_the_welcome_and_missed_messages_are_counted() {
+        let mut session = resuming();
+        session.handle(msg(1, "bia", "x"));
+        session.handle(Event::ServerClosed);
+        session.handle(typed("queued"));
+        reconnect(&mut session);
+        let actions = session.handle(welcome_back(1, Some(7)));
+        assert_eq!(sent(&actions), ["{\"type\":\"msg\",\"text\":\"queued\"}\n"]);
+        assert!(
+            shown(&actions).contains(&"* 7 messages were missed while disconnected".into()),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn pings_are_never_shown_and_end_a_replay_that_does_not_come() {
+        let mut session = resuming();
+        assert!(
+            session
+                .handle(Event::Received(r#"{"type":"ping"}"#.into()))
+                .is_empty()
+        );
+        session.handle(msg(1, "bia", "x"));
+        session.handle(Event::ServerClosed);
+        session.handle(typed("queued"));
+        reconnect(&mut session);
+        session.handle(welcome_back(9, None));
+        let actions = session.handle(Event::Received(r#"{"type":"ping"}"#.into()));
+        assert!(shown(&actions).is_empty());
+        assert_eq!(sent(&actions).len(), 1);
+        // A server that does not replay at all: the replay timer ends the wait too.
+        session.handle(Event::ServerClosed);
+        session.handle(typed("later"));
+        reconnect(&mut session);
+        session.handle(welcome_back(20, None));
+        // `queued` was never echoed back either: it goes again, before `later`.
+        assert_eq!(
+            sent(&session.handle(Event::ReplayTimeout)),
+            [
+                "{\"type\":\"msg\",\"text\":\"queued\"}\n",
+                "{\"type\":\"msg\",\"text\":\"later\"}\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_server_that_lost_its_history_starts_the_numbers_again() {
+        let mut session = resuming();
+        session.handle(msg(8, "bia", "x"));
+        session.handle(Event::ServerClosed);
+        reconnect(&mut session);
+        let actions = session.handle(welcome_back(0, None));
+        assert!(
+            shown(&actions)
+                .iter()
+                .any(|l| l.contains("lost its history"))
+        );
+        assert_eq!(
+            shown(&session.handle(msg(1, "bia", "new"))),
+            ["[14:03:07] <bia> new"]
+        );
+    }
+
+    #[test]
+    fn a_shutdown_bye_reconnects_but_a_bye_after_our_quit_ends() {
+        let mut session = resuming();
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+        ));
+        assert_eq!(shown(&actions)[0], "* bye: the server is shutting down");
+        assert!(delay(&actions).is_some());
+        assert_eq!(end(&actions), None);
+
+        let mut session = resuming();
+        session.handle(typed("/quit"));
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+        ));
+        assert_eq!(end(&actions), Some(End::Done));
+    }
+
+    #[test]
+    fn leaving_with_unconfirmed_messages_delivers_them_first() {
+        let mut session = resuming();
+        session.handle(typed("important"));
+        session.handle(Event::InputEnded);
+        let actions = session.handle(Event::ServerClosed);
+        assert!(delay(&actions).is_some(), "{actions:?}");
+        reconnect(&mut session);
+        let actions = session.handle(welcome_back(0, None));
+        assert_eq!(
+            sent(&actions),
+            [
+                "{\"type\":\"msg\",\"text\":\"important\"}\n",
+                "{\"type\":\"quit\"}\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn end_of_input_while_disconnected_waits_only_for_something_to_deliver() {
+        let mut session = resuming();
+        session.handle(Event::ServerClosed);
+        assert_eq!(end(&session.handle(Event::InputEnded)), Some(End::Done));
+
+        let mut session = resuming();
+        session.handle(Event::ServerClosed);
+        session.handle(typed("keep me"));
+        let actions = session.handle(Event::InputEnded);
+        assert_eq!(end(&actions), None);
+        assert_eq!(
+            shown(&actions),
+            ["* leaving once reconnected and 1 typed line delivered (Ctrl-C leaves now)"]
+        );
+        let actions = session.handle(Event::Interrupted);
+        assert_eq!(
+            end(&actions),
+            Some(End::Lost(
+                "interrupted while reconnecting: 1 typed line not sent".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn without_reconnect_a_shutdown_bye_ends_normally_and_a_loss_is_final() {
+        let mut session = connected(false, false);
+        session.handle(Event::Received(WELCOME.into()));
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+        ));
+        assert_eq!(end(&actions), Some(End::Done));
+        let mut session = connected(false, false);
+        let actions = session.handle(Event::Lost("no word from the server".into()));
+        assert!(delay(&actions).is_none());
+        assert!(matches!(end(&actions), Some(End::Lost(_))));
     }
 }

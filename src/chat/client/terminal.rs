@@ -121,6 +121,11 @@ impl Screen {
         })
     }
 
+    /// True when a person types at a line editor (not a pipe or file).
+    pub fn is_interactive(&self) -> bool {
+        matches!(self.mode, Mode::Editor(_))
+    }
+
     /// Shows one output.
     pub fn show(&mut self, output: &Output) -> io::Result<()> {
         match &mut self.mode {

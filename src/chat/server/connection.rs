@@ -1,21 +1,31 @@
-//! One accepted socket: its reader thread (bytes → lines → hub events), its writer thread (the
-//! hub's bounded outbox → the socket, with a write timeout), and the counters `/status` shows.
+//! One accepted socket: its reader thread (bytes → lines → hub events, at the client's rate
+//! limit), its writer thread (the hub's bounded outbox → the socket, with a write timeout and a
+//! heartbeat), and the counters `/status` shows. Both threads share the one socket (one file
+//! descriptor per client) and run on small stacks, so ten thousand clients fit.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use socket2::{SockRef, TcpKeepalive};
 
-use crate::chat::protocol::{ClientFrame, Incoming, LineReader, classify_first_line};
+use crate::chat::protocol::{
+    ClientFrame, Greeting, HEARTBEAT_INTERVAL, Incoming, LineReader, ServerFrame,
+    classify_first_line,
+};
+use crate::cli::RateLimit;
 
 use super::hub::{Ending, Event, Input};
+use super::throttle::TokenBucket;
 
 /// Messages a client may have waiting to be written before the hub gives up on it.
 pub const OUTBOX_CAPACITY: usize = 1024;
+/// Bytes a client may have waiting to be written before the hub gives up on it.
+pub const OUTBOX_BYTES: usize = 1024 * 1024;
 /// Longest a single write may block before the client counts as gone.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a new connection may stay silent before it is announced anyway; a connection closed
@@ -23,9 +33,43 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const JOIN_GRACE: Duration = Duration::from_secs(1);
 /// How often an idle reader wakes up to see whether the hub has closed its client.
 pub const READ_TICK: Duration = Duration::from_millis(500);
+/// TCP keepalive: an idle connection is probed after this long without traffic…
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// …then every this long, and given up after [`KEEPALIVE_PROBES`] unanswered probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered keepalive probes before the kernel drops the connection.
+pub const KEEPALIVE_PROBES: u32 = 3;
+/// Data (a heartbeat, say) left unacknowledged this long means the peer is gone (Linux's
+/// TCP_USER_TIMEOUT): a half-open client is dropped in seconds, not after the kernel's ~15 min.
+pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stack of a reader thread: lines, a read buffer and serde_json's recursion, which
+/// [`MAX_JSON_DEPTH`] bounds.
+pub const READER_STACK: usize = 128 * 1024;
+/// Deepest nesting of arrays and objects read from a client. Frames are flat (depth 1); deeper
+/// JSON is refused before serde_json recurses into it, so a reader's small stack always holds.
+pub const MAX_JSON_DEPTH: usize = 32;
+/// Stack of a writer thread: it only copies bytes to the socket.
+pub const WRITER_STACK: usize = 64 * 1024;
 
 /// Encoded bytes, shared by every writer that sends them: a broadcast is encoded once per flavour.
 pub type Bytes = Arc<[u8]>;
+
+/// One item of a client's outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub bytes: Bytes,
+    /// Counted against the outbox's bounds. A replay of the history is not: its bytes are the
+    /// history's own, shared, and a resuming client must not be dropped for catching up.
+    pub counted: bool,
+}
+
+/// How a client's reader treats it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Policy {
+    pub rate_limit: RateLimit,
+    /// Close a client that sends nothing for this long.
+    pub idle_timeout: Option<Duration>,
+}
 
 /// Traffic counters of one connection, written by its threads, read by the hub for `/status`.
 #[derive(Debug, Default)]
@@ -34,6 +78,12 @@ pub struct Stats {
     pub bytes_in: AtomicU64,
     pub msgs_out: AtomicU64,
     pub bytes_out: AtomicU64,
+    /// Counted messages in the outbox, not yet written (the hub adds, the writer subtracts).
+    pub queued_msgs: AtomicUsize,
+    /// Counted bytes in the outbox, not yet written.
+    pub queued_bytes: AtomicUsize,
+    /// Set once a structured client has its `welcome`: from then on it gets heartbeats.
+    pub heartbeat: AtomicBool,
     /// Set when the hub is done with the client: the reader stops forwarding and exits.
     pub closed: AtomicBool,
 }
@@ -57,6 +107,11 @@ impl Stats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// Starts heartbeats; called after the `welcome` is queued, so no ping can overtake it.
+    pub fn start_heartbeat(&self) {
+        self.heartbeat.store(true, Ordering::Release);
+    }
 }
 
 /// A freshly accepted connection, handed to the hub before its reader starts.
@@ -64,24 +119,29 @@ pub struct Accepted {
     pub id: u64,
     pub peer: SocketAddr,
     pub local: SocketAddr,
-    /// A handle on the socket, for a forced shutdown.
-    pub stream: TcpStream,
-    pub outbox: Sender<Bytes>,
+    /// The socket, shared with the reader and writer; the hub uses it for a forced shutdown.
+    pub stream: Arc<TcpStream>,
+    pub outbox: Sender<Outgoing>,
     pub stats: Arc<Stats>,
 }
 
-/// Sets up the socket and starts its writer and reader; the hub hears of it first.
-pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>) -> io::Result<()> {
+/// Sets up the socket and starts its writer and reader; the hub hears of it first. An error
+/// means the hub never heard of the connection; a thread that cannot start is reported to the
+/// hub as the client's end.
+pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>, policy: Policy) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     stream.set_read_timeout(Some(JOIN_GRACE))?;
+    detect_dead_peers(&stream)?;
     let peer = stream.peer_addr()?;
     let local = stream.local_addr()?;
     let stats = Arc::new(Stats::default());
-    let (outbox, queue) = crossbeam_channel::bounded(OUTBOX_CAPACITY);
+    // Unbounded as a channel (no slots allocated up front for an idle client), bounded by the
+    // hub, which counts messages and bytes against OUTBOX_CAPACITY and OUTBOX_BYTES.
+    let (outbox, queue) = crossbeam_channel::unbounded();
 
-    let writer_stream = stream.try_clone()?;
-    let reader_stream = stream.try_clone()?;
+    let stream = Arc::new(stream);
+    let (writer_stream, reader_stream) = (Arc::clone(&stream), Arc::clone(&stream));
     let accepted = Accepted {
         id,
         peer,
@@ -94,28 +154,82 @@ pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>) -> io::Result<(
         return Ok(()); // the hub has stopped: dropping the socket closes it
     }
 
+    // The hub counts on a writer for every accepted client: if one cannot start, it hears so.
     let (writer_stats, writer_events) = (Arc::clone(&stats), events.clone());
-    thread::Builder::new()
+    let writer = thread::Builder::new()
         .name(format!("writer-{id}"))
-        .spawn(move || write_loop(id, writer_stream, queue, &writer_stats, &writer_events))?;
+        .stack_size(WRITER_STACK)
+        .spawn(move || write_loop(id, &writer_stream, &queue, &writer_stats, &writer_events));
+    if let Err(err) = writer {
+        let _ = events.send(Event::WriterDone);
+        let reason = format!("the server could not start a thread: {err}");
+        let _ = events.send(Event::Closed {
+            id,
+            reason,
+            ending: Ending::Forced,
+        });
+        return Ok(()); // told to the hub, which counts the client out and prints why
+    }
     let reader_events = events.clone();
-    thread::Builder::new()
+    let reader = thread::Builder::new()
         .name(format!("reader-{id}"))
-        .spawn(move || read_loop(id, reader_stream, &stats, &reader_events))?;
+        .stack_size(READER_STACK)
+        .spawn(move || read_loop(id, &reader_stream, &stats, &reader_events, policy));
+    if let Err(err) = reader {
+        let reason = format!("the server could not start a thread: {err}");
+        let _ = events.send(Event::Closed {
+            id,
+            reason,
+            ending: Ending::Forced,
+        });
+    }
+    Ok(())
+}
+
+/// TCP keepalive finds a silent peer that vanished; the unacknowledged-data timeout finds one
+/// that vanished while we were sending to it (keepalive never fires then).
+fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
+    let socket = SockRef::from(stream);
+    let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
+    #[cfg(any(target_os = "linux", target_os = "macos"))]
+    let keepalive = keepalive.with_retries(KEEPALIVE_PROBES);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT))?;
     Ok(())
 }
 
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
-/// the client reads everything (a `bye` included) before end of stream.
+/// the client reads everything (a `bye` included) before end of stream. A structured client
+/// that was sent nothing for [`HEARTBEAT_INTERVAL`] gets a `ping`.
 fn write_loop(
     id: u64,
-    mut stream: TcpStream,
-    queue: Receiver<Bytes>,
+    stream: &TcpStream,
+    queue: &Receiver<Outgoing>,
     stats: &Stats,
     events: &Sender<Event>,
 ) {
-    for bytes in queue.iter() {
-        if let Err(err) = stream.write_all(&bytes) {
+    let ping: Bytes = ServerFrame::Ping.to_json_line().into();
+    loop {
+        let (bytes, counted) = match queue.recv_timeout(HEARTBEAT_INTERVAL) {
+            Ok(Outgoing { bytes, counted }) => (bytes, counted),
+            // The welcome is queued before heartbeats start: an empty queue then is really idle.
+            Err(RecvTimeoutError::Timeout)
+                if stats.heartbeat.load(Ordering::Acquire) && queue.is_empty() =>
+            {
+                (Arc::clone(&ping), false)
+            }
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let written = (&*stream).write_all(&bytes);
+        if counted {
+            stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
+            stats.queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+        if let Err(err) = written {
             stats.close();
             let _ = stream.shutdown(Shutdown::Both);
             let reason = if matches!(
@@ -142,7 +256,7 @@ fn write_loop(
 
 /// Counts the bytes that come in.
 struct Counting<'a> {
-    stream: TcpStream,
+    stream: &'a TcpStream,
     stats: &'a Stats,
 }
 
@@ -155,25 +269,56 @@ impl Read for Counting<'_> {
 }
 
 /// Turns the socket's bytes into hub events: the first line says what the client is, later lines
-/// are its input. A connection silent for [`JOIN_GRACE`] is reported once as silent.
-fn read_loop(id: u64, stream: TcpStream, stats: &Stats, events: &Sender<Event>) {
+/// are its input. A connection silent for [`JOIN_GRACE`] is reported once as silent. Each line
+/// waits for a token of the client's rate limit: while it waits the socket is not read, and TCP
+/// slows the sender down.
+fn read_loop(id: u64, stream: &TcpStream, stats: &Stats, events: &Sender<Event>, policy: Policy) {
     let mut reader = LineReader::new(Counting { stream, stats });
+    let mut bucket = match policy.rate_limit {
+        RateLimit::Off => None,
+        RateLimit::Bucket { per_second, burst } => {
+            Some(TokenBucket::new(per_second, burst, Instant::now()))
+        }
+    };
     let mut first = true;
     let mut structured = false;
     let mut waited = false;
+    let mut throttled = false;
+    let mut last_heard = Instant::now();
+    let mut idle_reported = false;
     let (reason, ending) = loop {
         if stats.is_closed() {
             return;
         }
-        let event = match reader.next_line() {
+        let incoming = reader.next_line();
+        if matches!(incoming, Ok(Some(_))) {
+            last_heard = Instant::now();
+            if let Some(bucket) = &mut bucket {
+                while let Err(wait) = bucket.take(Instant::now()) {
+                    if !std::mem::replace(&mut throttled, true)
+                        && events.send(Event::Throttled { id }).is_err()
+                    {
+                        return;
+                    }
+                    if stats.is_closed() {
+                        return;
+                    }
+                    thread::sleep(wait.min(READ_TICK));
+                }
+            }
+        }
+        let event = match incoming {
             Ok(Some(Incoming::Line(line))) => {
                 Stats::add(&stats.msgs_in, 1);
                 if std::mem::take(&mut first) {
-                    let greeting = classify_first_line(&line);
-                    structured =
-                        matches!(greeting, crate::chat::protocol::Greeting::Structured { .. });
+                    let greeting = if nesting_within(&line, MAX_JSON_DEPTH) {
+                        classify_first_line(&line)
+                    } else {
+                        Greeting::Raw(line)
+                    };
+                    structured = matches!(greeting, Greeting::Structured { .. });
                     if !waited {
-                        let _ = reader.get_ref().stream.set_read_timeout(Some(READ_TICK));
+                        let _ = stream.set_read_timeout(Some(READ_TICK));
                     }
                     Event::First { id, greeting }
                 } else {
@@ -192,8 +337,14 @@ fn read_loop(id: u64, stream: TcpStream, stats: &Stats, events: &Sender<Event>) 
                 ) =>
             {
                 if first && !std::mem::replace(&mut waited, true) {
-                    let _ = reader.get_ref().stream.set_read_timeout(Some(READ_TICK));
+                    let _ = stream.set_read_timeout(Some(READ_TICK));
                     Event::Silent { id }
+                } else if policy
+                    .idle_timeout
+                    .is_some_and(|limit| last_heard.elapsed() >= limit)
+                    && !std::mem::replace(&mut idle_reported, true)
+                {
+                    Event::Idle { id }
                 } else {
                     continue;
                 }
@@ -214,6 +365,11 @@ pub fn parse_input(line: &str, structured: bool) -> Input {
     if !structured || line.trim().is_empty() {
         return Input::Text(line.to_string());
     }
+    if !nesting_within(line, MAX_JSON_DEPTH) {
+        return Input::Bad(format!(
+            "not a protocol frame: nested deeper than {MAX_JSON_DEPTH} levels"
+        ));
+    }
     match serde_json::from_str::<ClientFrame>(line) {
         Ok(ClientFrame::Msg { text }) => Input::Text(text),
         Ok(ClientFrame::Nick { name }) => Input::Nick(name),
@@ -224,9 +380,43 @@ pub fn parse_input(line: &str, structured: bool) -> Input {
     }
 }
 
+/// True when `[` and `{` (outside strings) nest no deeper than `limit`.
+fn nesting_within(line: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in line.bytes() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_and_brackets_in_strings_do_not_count() {
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(!nesting_within(&deep, 32));
+        assert!(nesting_within(
+            &format!("{}{}", "[".repeat(32), "]".repeat(32)),
+            32
+        ));
+        assert!(nesting_within(r#"{"text":"[[[[[[\"[[[["}"#, 2));
+        let frame = format!(r#"{{"type":"msg","text":"oi","x":{deep}}}"#);
+        assert!(matches!(parse_input(&frame, true), Input::Bad(_)));
+    }
 
     #[test]
     fn a_msg_frame_claiming_an_author_is_only_its_text() {

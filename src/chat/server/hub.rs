@@ -1,25 +1,28 @@
 //! The hub: the one thread that owns the member list, the names and the room's sequence number.
 //! Readers, the accept thread, the console and Ctrl-C talk to it over one bounded channel; it
 //! talks to each client through that client's bounded outbox with `try_send`, so a client that
-//! stops reading only ever holds up itself.
+//! stops reading only ever holds up itself. It also keeps the room's history (for clients that
+//! resume after a reconnect) and its log.
 
 use std::collections::BTreeMap;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::chat::protocol::{
-    Command, Greeting, HELP, MAX_LINE_BYTES, Member, PROTOCOL_VERSION, ServerFrame, now,
-    parse_command, validate_name,
+    Command, Greeting, HELP, MAX_LINE_BYTES, Member, PROTOCOL_VERSION, ServerFrame, neutralize,
+    now, parse_command, validate_name,
 };
-use crate::cli::ServeMode;
+use crate::cli::{RateLimit, ServeMode};
 use crate::output::{Style, Table};
 
-use super::connection::{Accepted, Bytes, Stats};
+use super::connection::{Accepted, Bytes, OUTBOX_BYTES, OUTBOX_CAPACITY, Outgoing, Stats};
 use super::console::Console;
+use super::history::History;
 use super::single::Session;
 
 /// How long, at Ctrl-C, the writers get to deliver `bye` before the process exits.
@@ -37,6 +40,10 @@ pub enum Event {
     Input { id: u64, input: Input },
     /// A line longer than the protocol allows was dropped.
     Overlong { id: u64 },
+    /// The client's reader has started waiting for its rate limit (sent once per client).
+    Throttled { id: u64 },
+    /// The client has sent nothing for the idle timeout.
+    Idle { id: u64 },
     /// The connection ended: end of stream (graceful: what is queued is still written), or a
     /// reset or failed write (forced).
     Closed {
@@ -46,6 +53,8 @@ pub enum Event {
     },
     /// A writer thread has finished.
     WriterDone,
+    /// A connection beyond `--max-clients` was told the server is full and closed.
+    Refused { peer: SocketAddr },
     /// A line typed at the server console.
     Console(String),
     /// Ctrl-C.
@@ -88,15 +97,17 @@ pub struct Client {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     pub since: DateTime<FixedOffset>,
-    pub stream: TcpStream,
+    pub stream: Arc<TcpStream>,
     /// None once the hub is done with the client: the writer drains what is queued and exits.
-    pub outbox: Option<Sender<Bytes>>,
+    pub outbox: Option<Sender<Outgoing>>,
     pub stats: Arc<Stats>,
     pub kind: Kind,
     /// Empty until the client is named (first line, or the join grace).
     pub name: String,
     /// Lines a queued client typed (single mode), delivered once it is served.
     pub held: Vec<(String, bool)>,
+    /// The last `seq` a reconnecting client saw: what it missed follows its `welcome`.
+    pub resume: Option<u64>,
 }
 
 impl Client {
@@ -120,6 +131,12 @@ pub struct Config {
     /// The console's name.
     pub name: String,
     pub listening: SocketAddr,
+    /// Messages kept for resuming clients (group mode).
+    pub history: usize,
+    /// For the notice a flooder gets.
+    pub rate_limit: RateLimit,
+    /// For the `bye` of an idle client.
+    pub idle_timeout: Option<Duration>,
 }
 
 /// How a client is let go.
@@ -141,12 +158,18 @@ pub struct Hub {
     live_writers: usize,
     pub console: Console,
     pub session: Session,
+    /// The room's last messages, and its log.
+    pub history: History,
+    /// Connections open now, shared with the accept thread (`--max-clients`).
+    pub connected: Arc<AtomicUsize>,
 }
 
 impl Hub {
     /// A hub for `config`, printing on the console.
     pub fn new(config: Config, console: Console) -> Hub {
         Hub {
+            history: History::new(config.history),
+            connected: Arc::default(),
             config,
             started: now(),
             clients: BTreeMap::new(),
@@ -189,8 +212,33 @@ impl Hub {
                     ),
                 },
             ),
+            Event::Throttled { id } => {
+                let rate = match self.config.rate_limit {
+                    RateLimit::Bucket { per_second, .. } => format!("{per_second} lines/s"),
+                    RateLimit::Off => "the rate limit".into(),
+                };
+                let text = format!(
+                    "you are sending faster than {rate}: your lines are now read more slowly, none is lost"
+                );
+                self.send(id, &ServerFrame::Notice { text });
+            }
+            Event::Idle { id } => {
+                let secs = self.config.idle_timeout.map_or(0, |t| t.as_secs());
+                let reason = format!("idle for {secs} s (--idle-timeout)");
+                self.send(
+                    id,
+                    &ServerFrame::Bye {
+                        reason: reason.clone(),
+                    },
+                );
+                self.remove(id, &reason, Ending::Graceful);
+            }
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
+            Event::Refused { peer } => self.console.event(&format!(
+                "refused {peer} → {}: server full (--max-clients)",
+                self.config.listening
+            )),
             Event::Console(line) => self.console_line(&line),
             Event::Shutdown => {}
         }
@@ -218,6 +266,7 @@ impl Hub {
                 kind: Kind::Pending,
                 name: String::new(),
                 held: Vec::new(),
+                resume: None,
             },
         );
         // A raw client such as the course's may wait for a reply before finishing its first
@@ -250,8 +299,15 @@ impl Hub {
                 );
                 self.remove(id, "answered a soquete probe", Ending::Graceful);
             }
-            Greeting::Structured { name, .. } => {
+            Greeting::Structured { name, last_seq, .. } => {
                 client.kind = Kind::Structured;
+                if self.config.mode == ServeMode::Group && last_seq.is_some() {
+                    client.resume = last_seq;
+                    self.take_over(id, &name);
+                }
+                let Some(client) = self.clients.get(&id) else {
+                    return;
+                };
                 if client.named() {
                     // Announced as raw after the grace, then it said hello: it keeps its place.
                     self.nick(id, &name);
@@ -322,10 +378,16 @@ impl Hub {
         }
     }
 
+    /// The `welcome`; for a client that resumes, followed by every kept message it missed.
     fn welcome(&mut self, id: u64) {
-        let Some(client) = self.clients.get(&id) else {
+        let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        let (replay, missed) = match client.resume.take() {
+            Some(last_seq) => self.history.since(last_seq, self.seq),
+            None => (Vec::new(), 0),
+        };
+        let client = &self.clients[&id];
         let frame = ServerFrame::Welcome {
             version: PROTOCOL_VERSION,
             server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
@@ -333,9 +395,51 @@ impl Hub {
             name: client.name.clone(),
             room_size: self.clients.values().filter(|c| c.named()).count(),
             last_seq: self.seq,
-            missed: None,
+            missed: (missed > 0).then_some(missed),
         };
+        let stats = Arc::clone(&client.stats);
+        let structured = client.kind == Kind::Structured;
         self.send(id, &frame);
+        if let Some(outbox) = &self.clients.get(&id).and_then(|c| c.outbox.as_ref()) {
+            for bytes in replay {
+                let _ = outbox.send(Outgoing {
+                    bytes,
+                    counted: false,
+                });
+            }
+        }
+        if structured {
+            stats.start_heartbeat();
+        }
+    }
+
+    /// A reconnecting client (a `hello` with `last_seq`) takes its name back from a structured
+    /// connection of the same name and the same IP address: most likely its own old connection,
+    /// half-open after the network dropped. The old one is told and let go.
+    fn take_over(&mut self, id: u64, wish: &str) {
+        let Ok(name) = validate_name(wish) else {
+            return;
+        };
+        let wanted = name.to_lowercase();
+        let Some(ip) = self.clients.get(&id).map(|c| c.peer.ip()) else {
+            return;
+        };
+        let Some((&old, old_client)) = self.clients.iter().find(|&(&other, c)| {
+            other != id && c.name.to_lowercase() == wanted && c.kind == Kind::Structured
+        }) else {
+            return;
+        };
+        if old_client.peer.ip() != ip {
+            return;
+        }
+        let newcomer = self.clients[&id].peer;
+        self.send(
+            old,
+            &ServerFrame::Bye {
+                reason: format!("{name} reconnected from {newcomer}: this connection is replaced"),
+            },
+        );
+        self.remove(old, "reconnected", Ending::Graceful);
     }
 
     fn guest_name(&mut self) -> String {
@@ -362,14 +466,20 @@ impl Hub {
         if !self.clients.get(&id).is_some_and(Client::named) {
             return;
         }
+        // Nobody's terminal (the console's included) may be driven by what a client sends; a
+        // line break inside a frame's text would let it forge a second line for raw readers.
+        let input = match input {
+            Input::Text(text) => {
+                Input::Text(neutralize(&text.replace(['\n', '\r'], " ")).into_owned())
+            }
+            Input::Bad(message) => Input::Bad(neutralize(&message).into_owned()),
+            input => input,
+        };
         if self.config.mode == ServeMode::Echo {
             return self.echo(id, input);
         }
         match input {
             Input::Text(text) => {
-                // A line break inside a frame's text would let it forge a second line for raw
-                // readers.
-                let text = text.replace(['\n', '\r'], " ");
                 if text.trim().is_empty() {
                     return;
                 }
@@ -408,9 +518,14 @@ impl Hub {
                 let from = self.clients[&id].name.clone();
                 let frame = self.msg(from, text, action);
                 self.console.message(&frame);
+                let json = self.record(&frame);
                 // Raw clients (nc, telnet) already see what they typed; structured clients
                 // get their own message back, stamped, as the confirmation of its order.
-                self.broadcast_msg(&frame, id);
+                let skip_author = self
+                    .clients
+                    .get(&id)
+                    .is_some_and(|c| c.kind != Kind::Structured);
+                self.fan_out(&frame, Some(json), skip_author.then_some(id));
             }
         }
     }
@@ -427,13 +542,18 @@ impl Hub {
         }
     }
 
-    /// Sends a message to every member, and back to its author only if structured.
-    fn broadcast_msg(&mut self, frame: &ServerFrame, author: u64) {
-        let skip_author = self
-            .clients
-            .get(&author)
-            .is_some_and(|c| c.kind != Kind::Structured);
-        self.broadcast(frame, skip_author.then_some(author));
+    /// Keeps a room message in the history and the log; returns its JSON line for the fan-out.
+    fn record(&mut self, frame: &ServerFrame) -> Bytes {
+        let json: Bytes = frame.to_json_line().into();
+        if let ServerFrame::Msg { seq, .. } = frame
+            && let Some((path, err)) = self.history.record(*seq, Arc::clone(&json))
+        {
+            eprintln!(
+                "soquete: writing to the log {}: {err} (the room goes on; later failures are not reported)",
+                path.display()
+            );
+        }
+        json
     }
 
     fn echo(&mut self, id: u64, input: Input) {
@@ -552,6 +672,7 @@ impl Hub {
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
+        self.connected.fetch_sub(1, Ordering::Relaxed);
         client.stats.close();
         client.outbox = None;
         if ending == Ending::Forced {
@@ -596,14 +717,21 @@ impl Hub {
     /// Queues bytes for one client without ever blocking; a full queue means the client stopped
     /// reading, and it is disconnected.
     fn deliver(&mut self, id: u64, bytes: Bytes) {
-        if !self.clients.get(&id).is_some_and(|c| offer(c, bytes)) {
-            self.remove(id, &outbox_full(), Ending::Forced);
+        let Some(client) = self.clients.get(&id) else {
+            return;
+        };
+        if let Err(reason) = offer(client, bytes) {
+            self.remove(id, &reason, Ending::Forced);
         }
     }
 
     /// Sends `frame` to every named client but `except`, encoded once per flavour.
     pub fn broadcast(&mut self, frame: &ServerFrame, except: Option<u64>) {
-        let mut json: Option<Bytes> = None;
+        self.fan_out(frame, None, except);
+    }
+
+    /// As [`Hub::broadcast`], with the JSON encoding already made (a recorded message).
+    fn fan_out(&mut self, frame: &ServerFrame, mut json: Option<Bytes>, except: Option<u64>) {
         let mut text: Option<Bytes> = None;
         let mut stalled = Vec::new();
         for (&id, client) in &self.clients {
@@ -616,12 +744,12 @@ impl Hub {
                     text.get_or_insert_with(|| frame.to_text_line().into())
                 }
             };
-            if !offer(client, Arc::clone(bytes)) {
-                stalled.push(id);
+            if let Err(reason) = offer(client, Arc::clone(bytes)) {
+                stalled.push((id, reason));
             }
         }
-        for id in stalled {
-            self.remove(id, &outbox_full(), Ending::Forced);
+        for (id, reason) in stalled {
+            self.remove(id, &reason, Ending::Forced);
         }
     }
 
@@ -647,7 +775,8 @@ impl Hub {
                 .event("! echo mode: the console only runs /status, /who and /help"),
             Some(Command::Me(action)) if !action.is_empty() => {
                 let frame = self.msg(self.config.name.clone(), action, true);
-                self.broadcast(&frame, None);
+                let json = self.record(&frame);
+                self.fan_out(&frame, Some(json), None);
             }
             Some(Command::Quit) => self.console.event("! Ctrl-C stops the server"),
             Some(_) => self
@@ -656,7 +785,8 @@ impl Hub {
             None if line.trim().is_empty() => {}
             None => {
                 let frame = self.msg(self.config.name.clone(), line.to_string(), false);
-                self.broadcast(&frame, None);
+                let json = self.record(&frame);
+                self.fan_out(&frame, Some(json), None);
             }
         }
     }
@@ -734,6 +864,9 @@ impl Hub {
             }
         }
         self.clients.clear();
+        if let Err(err) = self.history.flush() {
+            eprintln!("soquete: flushing the log: {err}");
+        }
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         while self.live_writers > 0 {
             match events.recv_deadline(deadline) {
@@ -778,19 +911,47 @@ fn name_taken(name: &str) -> ServerFrame {
     }
 }
 
-fn outbox_full() -> String {
-    format!(
-        "too slow: {} messages waiting to be read",
-        super::connection::OUTBOX_CAPACITY
-    )
-}
-
-/// Queues without blocking; false when the queue is full. A closed queue counts as delivered:
-/// its client is already on its way out.
-fn offer(client: &Client, bytes: Bytes) -> bool {
-    match &client.outbox {
-        Some(outbox) => !matches!(outbox.try_send(bytes), Err(TrySendError::Full(_))),
-        None => true,
+/// Queues without blocking; the reason to let the client go when its queue is full, in messages
+/// or in bytes (one message larger than the byte bound still goes through an empty queue). A
+/// closed queue counts as delivered: its client is already on its way out.
+fn offer(client: &Client, bytes: Bytes) -> Result<(), String> {
+    let Some(outbox) = &client.outbox else {
+        return Ok(());
+    };
+    let stats = &client.stats;
+    if stats.queued_msgs.load(Ordering::Relaxed) >= OUTBOX_CAPACITY {
+        return Err(format!(
+            "too slow: {OUTBOX_CAPACITY} messages waiting to be read"
+        ));
+    }
+    let len = bytes.len();
+    // Added before the send (the hub is the only one adding), so the writer's subtraction can
+    // never come first.
+    let queued = stats.queued_bytes.fetch_add(len, Ordering::Relaxed);
+    if queued > 0 && queued + len > OUTBOX_BYTES {
+        stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        return Err(format!(
+            "too slow: {} KiB waiting to be read",
+            queued.div_ceil(1024)
+        ));
+    }
+    stats.queued_msgs.fetch_add(1, Ordering::Relaxed);
+    let outgoing = Outgoing {
+        bytes,
+        counted: true,
+    };
+    match outbox.try_send(outgoing) {
+        Ok(()) => Ok(()),
+        Err(err) => {
+            stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
+            stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            match err {
+                TrySendError::Full(_) => Err(format!(
+                    "too slow: {OUTBOX_CAPACITY} messages waiting to be read"
+                )),
+                TrySendError::Disconnected(_) => Ok(()),
+            }
+        }
     }
 }
 
@@ -807,12 +968,15 @@ mod tests {
             sync: false,
             name: "server".into(),
             listening: "127.0.0.1:65432".parse().unwrap(),
+            history: 100,
+            rate_limit: RateLimit::Off,
+            idle_timeout: None,
         };
         Hub::new(config, console)
     }
 
     /// Adds a named client with an outbox of `capacity`; returns the queue its writer would read.
-    fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind, capacity: usize) -> Receiver<Bytes> {
+    fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind, capacity: usize) -> Receiver<Outgoing> {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (outbox, queue) = crossbeam_channel::bounded(capacity);
@@ -822,14 +986,16 @@ mod tests {
                 peer: stream.local_addr().unwrap(),
                 local: stream.peer_addr().unwrap(),
                 since: now(),
-                stream,
+                stream: Arc::new(stream),
                 outbox: Some(outbox),
                 stats: Arc::default(),
                 kind,
                 name: name.into(),
                 held: Vec::new(),
+                resume: None,
             },
         );
+        hub.connected.fetch_add(1, Ordering::Relaxed);
         queue
     }
 
@@ -841,7 +1007,7 @@ mod tests {
         let ana = add(&mut hub, 3, "ana", Kind::Structured, 8);
         let frame = hub.msg("server".into(), "oi".into(), false);
         hub.broadcast(&frame, None);
-        let (nc, py, ana) = (nc.recv().unwrap(), py.recv().unwrap(), ana.recv().unwrap());
+        let [nc, py, ana] = [nc, py, ana].map(|queue| queue.recv().unwrap().bytes);
         assert!(Arc::ptr_eq(&nc, &py), "one text encoding, shared");
         assert!(nc.ends_with(b"<server> oi\n"));
         assert!(ana.starts_with(b"{\"type\":\"msg\",\"seq\":1,"));
@@ -859,7 +1025,7 @@ mod tests {
         assert!(!hub.clients.contains_key(&1), "the sleeper is gone");
         let frames: Vec<serde_json::Value> = ana
             .try_iter()
-            .map(|bytes| serde_json::from_slice(&bytes).unwrap())
+            .map(|out| serde_json::from_slice(&out.bytes).unwrap())
             .collect();
         let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["msg", "msg", "msg", "leave"]);
@@ -872,6 +1038,50 @@ mod tests {
     }
 
     #[test]
+    fn a_client_with_a_mebibyte_waiting_is_dropped_even_with_few_messages() {
+        let mut hub = hub();
+        let _sleeper = add(&mut hub, 1, "sleeper", Kind::Raw, 1024);
+        let big = "x".repeat(8000);
+        let mut sent = 0;
+        while hub.clients.contains_key(&1) {
+            let frame = hub.msg("server".into(), big.clone(), false);
+            hub.broadcast(&frame, None);
+            sent += 1;
+            assert!(sent < 1024, "never dropped");
+        }
+        // About 1 MiB of ~8 KB lines, far fewer than the 1024 messages the queue may hold.
+        assert!(
+            (OUTBOX_BYTES / 8100..=OUTBOX_BYTES / 8000 + 1).contains(&sent),
+            "{sent}"
+        );
+    }
+
+    #[test]
+    fn a_resume_replays_what_was_missed_after_the_welcome() {
+        let mut hub = hub();
+        let _ana = add(&mut hub, 1, "ana", Kind::Structured, 64);
+        for n in 1..=5 {
+            let frame = hub.msg("server".into(), format!("m{n}"), false);
+            let json = hub.record(&frame);
+            hub.fan_out(&frame, Some(json), None);
+        }
+        let bia = add(&mut hub, 2, "bia", Kind::Structured, 64);
+        hub.clients.get_mut(&2).unwrap().resume = Some(3);
+        hub.welcome(2);
+        let frames: Vec<serde_json::Value> = bia
+            .try_iter()
+            .map(|out| serde_json::from_slice(&out.bytes).unwrap())
+            .collect();
+        assert_eq!(frames[0]["type"], "welcome");
+        assert_eq!(frames[0]["last_seq"], 5);
+        let seqs: Vec<u64> = frames[1..]
+            .iter()
+            .map(|f| f["seq"].as_u64().unwrap())
+            .collect();
+        assert_eq!(seqs, [4, 5]);
+    }
+
+    #[test]
     fn names_clash_whatever_their_case_and_the_console_name_is_taken() {
         let mut hub = hub();
         let _ana = add(&mut hub, 1, "ana", Kind::Structured, 8);
@@ -880,7 +1090,7 @@ mod tests {
         hub.nick(2, "Server");
         let codes: Vec<String> = bia
             .try_iter()
-            .map(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).unwrap())
+            .map(|out| serde_json::from_slice::<serde_json::Value>(&out.bytes).unwrap())
             .map(|f| f["code"].as_str().unwrap_or_default().to_string())
             .collect();
         assert_eq!(codes, ["name_taken", "name_taken"]);

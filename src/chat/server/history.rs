@@ -1,0 +1,231 @@
+//! The room's memory: the last `--history` messages, replayed to a client that reconnects and
+//! says which `seq` it saw last; and the `--log` file that keeps every message across restarts.
+//! Owned by the hub thread, like the rest of the room.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::chat::protocol::ServerFrame;
+
+use super::connection::Bytes;
+
+/// What reloading a log found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reloaded {
+    /// Messages read back (all of them, not only the ones kept).
+    pub messages: u64,
+    /// The highest `seq` in the log: numbering goes on from it.
+    pub last_seq: u64,
+    /// Lines that are not a message frame, or out of order; they are skipped.
+    pub skipped: u64,
+    /// Bytes of a last line without its newline (the server was killed mid-write), cut off so
+    /// the next message starts on a line of its own.
+    pub torn: u64,
+}
+
+/// The kept messages and the log file.
+pub struct History {
+    /// `(seq, the msg frame as a JSON line)`, oldest first, seqs increasing.
+    kept: VecDeque<(u64, Bytes)>,
+    limit: usize,
+    log: Option<Log>,
+}
+
+struct Log {
+    path: PathBuf,
+    file: File,
+    /// A write already failed and was reported; later failures are counted silently.
+    failed: bool,
+}
+
+impl History {
+    /// An empty history keeping at most `limit` messages.
+    pub fn new(limit: usize) -> History {
+        History {
+            kept: VecDeque::with_capacity(limit.min(4096)),
+            limit,
+            log: None,
+        }
+    }
+
+    /// Opens (or creates) the log at `path`, keeps its last messages and appends to it from now
+    /// on. A torn last line is cut off; other unreadable lines are skipped and counted.
+    pub fn open_log(&mut self, path: &Path) -> io::Result<Reloaded> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut found = Reloaded::default();
+        let mut reader = BufReader::new(&mut file);
+        let mut line = Vec::new();
+        let mut complete_len = 0u64;
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 {
+                break;
+            }
+            if line.last() != Some(&b'\n') {
+                found.torn = n as u64;
+                break;
+            }
+            complete_len += n as u64;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<ServerFrame>(&line) {
+                Ok(frame @ ServerFrame::Msg { seq, .. }) if seq > found.last_seq => {
+                    found.messages += 1;
+                    found.last_seq = seq;
+                    self.keep(seq, frame.to_json_line().into());
+                }
+                _ => found.skipped += 1,
+            }
+        }
+        drop(reader);
+        if found.torn > 0 {
+            file.set_len(complete_len)?;
+        }
+        file.seek(SeekFrom::End(0))?;
+        self.log = Some(Log {
+            path: path.to_path_buf(),
+            file,
+            failed: false,
+        });
+        Ok(found)
+    }
+
+    /// Keeps a message and appends it to the log, in one write (so it reaches the OS at once).
+    /// Returns the error of the first failed write only; the room goes on without its log.
+    pub fn record(&mut self, seq: u64, json: Bytes) -> Option<(PathBuf, io::Error)> {
+        let mut failure = None;
+        if let Some(log) = &mut self.log
+            && let Err(err) = log.file.write_all(&json)
+            && !std::mem::replace(&mut log.failed, true)
+        {
+            failure = Some((log.path.clone(), err));
+        }
+        self.keep(seq, json);
+        failure
+    }
+
+    fn keep(&mut self, seq: u64, json: Bytes) {
+        if self.limit == 0 {
+            return;
+        }
+        if self.kept.len() == self.limit {
+            self.kept.pop_front();
+        }
+        self.kept.push_back((seq, json));
+    }
+
+    /// What a client that last saw `last_seq` missed, when the room is at `current`: the kept
+    /// messages after it, in order, and how many before those are no longer kept.
+    pub fn since(&self, last_seq: u64, current: u64) -> (Vec<Bytes>, u64) {
+        if last_seq >= current {
+            return (Vec::new(), 0);
+        }
+        let first = self.kept.partition_point(|(seq, _)| *seq <= last_seq);
+        let replay: Vec<Bytes> = self
+            .kept
+            .range(first..)
+            .map(|(_, json)| json.clone())
+            .collect();
+        let oldest_replayed = self.kept.get(first).map_or(current + 1, |(seq, _)| *seq);
+        (replay, oldest_replayed - last_seq - 1)
+    }
+
+    /// Pushes the log to the disk (at shutdown).
+    pub fn flush(&mut self) -> io::Result<()> {
+        match &mut self.log {
+            Some(log) => log.file.sync_data(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::protocol::now;
+
+    fn msg(seq: u64) -> Bytes {
+        ServerFrame::Msg {
+            seq,
+            time: now(),
+            from: "ana".into(),
+            text: format!("m{seq}"),
+            action: false,
+        }
+        .to_json_line()
+        .into()
+    }
+
+    fn seqs(replay: &[Bytes]) -> Vec<u64> {
+        replay
+            .iter()
+            .map(|json| {
+                serde_json::from_slice::<serde_json::Value>(json).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_resume_gets_what_it_missed_and_a_count_of_what_is_gone() {
+        let mut history = History::new(3);
+        for seq in 1..=5 {
+            history.record(seq, msg(seq));
+        }
+        let (replay, missed) = history.since(3, 5);
+        assert_eq!((seqs(&replay), missed), (vec![4, 5], 0));
+        let (replay, missed) = history.since(0, 5);
+        assert_eq!((seqs(&replay), missed), (vec![3, 4, 5], 2));
+        assert_eq!(history.since(5, 5).0.len(), 0);
+        assert_eq!(
+            history.since(9, 5),
+            (Vec::new(), 0),
+            "from another server's numbering"
+        );
+        let none = History::new(0);
+        assert_eq!(none.since(2, 5), (Vec::new(), 3));
+    }
+
+    #[test]
+    fn a_log_is_reloaded_past_a_bad_line_and_a_torn_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("room.log");
+        let mut text = Vec::new();
+        for seq in 1..=4 {
+            text.extend_from_slice(&msg(seq));
+        }
+        text.extend_from_slice(b"not json\n");
+        text.extend_from_slice(&msg(5));
+        text.extend_from_slice(br#"{"type":"msg","seq":6,"ti"#);
+        std::fs::write(&path, &text).unwrap();
+
+        let mut history = History::new(2);
+        let found = history.open_log(&path).unwrap();
+        assert_eq!(
+            found,
+            Reloaded {
+                messages: 5,
+                last_seq: 5,
+                skipped: 1,
+                torn: 25
+            }
+        );
+        assert_eq!(seqs(&history.since(0, 5).0), [4, 5]);
+        history.record(6, msg(6));
+        history.flush().unwrap();
+
+        let mut again = History::new(10);
+        let found = again.open_log(&path).unwrap();
+        assert_eq!((found.last_seq, found.skipped, found.torn), (6, 1, 0));
+        assert_eq!(seqs(&again.since(3, 6).0), [4, 5, 6]);
+    }
+}
