@@ -43,7 +43,7 @@ impl Peer {
 
     /// The soquete handshake, server side: greeting line, `hello`, `welcome`; returns the name.
     fn handshake(&mut self) -> String {
-        self.send("soquete test server: send a JSON hello, or just type");
+        self.send("* soquete test server: send a JSON hello, or just type");
         let hello = self.next_frame();
         assert_eq!(hello["type"], "hello", "{hello}");
         assert_eq!(hello["version"], 1, "{hello}");
@@ -270,9 +270,10 @@ fn raw_client_and_python_one_shot_server_hello_server_gets_the_reply() {
         .output()
         .unwrap();
     assert!(output.status.success(), "{output:?}");
+    // Byte for byte what the server sent: no newline added.
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
-        "Hello Client, olá\n"
+        "Hello Client, olá"
     );
     python
         .wait_for(LIMIT, |line| line == "Recebido: Hello Server")
@@ -364,6 +365,31 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// A 100×20 pane named `chat` running `command` in a shell, which stays on screen after it
+    /// exits; None (the test is skipped) without tmux.
+    fn start(name: &str, command: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("skipped: tmux is not installed");
+            return None;
+        }
+        let tmux = Tmux {
+            socket: format!("soquete-{name}-{}", std::process::id()),
+        };
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "chat",
+            "-x",
+            "100",
+            "-y",
+            "20",
+            command,
+        ]);
+        tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
+        Some(tmux)
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let output = Command::new("tmux")
             .arg("-L")
@@ -406,10 +432,6 @@ impl Drop for Tmux {
 
 #[test]
 fn interactive_client_keeps_a_half_typed_line_intact_when_a_message_arrives() {
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed");
-        return;
-    }
     let (send_now, wait_for_test) = mpsc::channel::<()>();
     let server = Scripted::start(move |peer| {
         peer.handshake();
@@ -422,27 +444,12 @@ fn interactive_client_keeps_a_half_typed_line_intact_when_a_message_arrives() {
         peer.send(r#"{"type":"bye","reason":"you left"}"#);
         (typed, quit)
     });
-    let tmux = Tmux {
-        socket: format!("soquete-chat-test-{}", std::process::id()),
+    let Some(tmux) = Tmux::start(
+        "half-typed",
+        &in_shell(&["--name", "ana", &server.target()]),
+    ) else {
+        return;
     };
-    // The shell reports the exit status: tmux itself may be late to reap its child.
-    let command = format!(
-        "{} chat --name ana {}; echo \"exit status $?\"",
-        soquete_path().display(),
-        server.target()
-    );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "chat",
-        "-x",
-        "100",
-        "-y",
-        "20",
-        &command,
-    ]);
-    tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
     tmux.wait_screen("the prompt after the welcome", |screen| {
         screen.iter().any(|l| l.starts_with("* welcome to"))
             && screen.last().is_some_and(|l| l == "ana>")
@@ -478,6 +485,243 @@ fn interactive_client_keeps_a_half_typed_line_intact_when_a_message_arrives() {
     });
     assert!(screen.iter().any(|l| l == "exit status 0"), "{screen:#?}");
     assert!(tmux.screen().iter().any(|l| l == "* bye: you left"));
+}
+
+/// `soquete chat ARGS` in a shell that then reports the exit status (tmux itself may be late to
+/// reap its child).
+fn in_shell(args: &[&str]) -> String {
+    format!(
+        "{} chat {}; echo \"exit status $?\"",
+        soquete_path().display(),
+        args.join(" ")
+    )
+}
+
+/// The screen's line at which `wanted` is, panicking with the screen if it is not there.
+fn line_of(screen: &[String], wanted: &str) -> usize {
+    screen
+        .iter()
+        .position(|line| line == wanted)
+        .unwrap_or_else(|| panic!("no line {wanted:?}: {screen:#?}"))
+}
+
+#[test]
+fn ctrl_d_on_a_half_typed_line_keeps_it_and_on_an_empty_line_leaves() {
+    let server = Scripted::start(|peer| {
+        peer.handshake();
+        (peer.next_frame(), peer.next_frame(), {
+            peer.send(r#"{"type":"bye","reason":"you left"}"#);
+        })
+    });
+    let Some(tmux) = Tmux::start("ctrl-d", &in_shell(&["--name", "ana", &server.target()])) else {
+        return;
+    };
+    tmux.wait_screen("the prompt after the welcome", |screen| {
+        screen.last().is_some_and(|l| l == "ana>")
+    });
+    tmux.run(&["send-keys", "-t", "chat", "-l", "partial"]);
+    tmux.wait_screen("the half-typed line", |screen| {
+        screen.last().is_some_and(|l| l == "ana> partial")
+    });
+    tmux.run(&["send-keys", "-t", "chat", "C-d"]);
+    // Nothing happens: the line stays, and so does the client (checked after the key had time).
+    thread::sleep(Duration::from_millis(300));
+    let screen = tmux.screen();
+    assert_eq!(
+        screen.last().map(String::as_str),
+        Some("ana> partial"),
+        "{screen:#?}"
+    );
+    assert!(
+        !screen.iter().any(|l| l.starts_with("exit status")),
+        "{screen:#?}"
+    );
+
+    tmux.run(&["send-keys", "-t", "chat", "Enter"]);
+    tmux.wait_screen("the next prompt", |screen| {
+        screen.last().is_some_and(|l| l == "ana>")
+    });
+    tmux.run(&["send-keys", "-t", "chat", "C-d"]);
+    let (typed, quit, ()) = server
+        .result
+        .recv_timeout(LIMIT)
+        .unwrap_or_else(|_| panic!("the server got no line and quit: {:#?}", tmux.screen()));
+    assert_eq!(typed["text"], "partial", "{typed}");
+    assert_eq!(quit["type"], "quit", "{quit}");
+    let screen = tmux.wait_screen("the client's exit status", |screen| {
+        screen.iter().any(|l| l.starts_with("exit status "))
+    });
+    assert!(screen.iter().any(|l| l == "exit status 0"), "{screen:#?}");
+}
+
+/// A raw server played by the test: asks `Name: ` without a newline, reads the answer, greets
+/// and closes. Returns the answer.
+fn name_prompt_server(greeting: &'static [u8]) -> Scripted<Option<String>> {
+    Scripted::start(move |peer| {
+        peer.writer.write_all(b"Name: ").unwrap();
+        let name = peer.next();
+        if let Some(name) = &name {
+            peer.writer
+                .write_all(format!("Hello {name}").as_bytes())
+                .unwrap();
+            peer.writer.write_all(greeting).unwrap();
+        }
+        name
+    })
+}
+
+#[test]
+fn raw_client_shows_a_prompt_at_once_and_writes_bytes_through_unchanged() {
+    let server = name_prompt_server(b", ol\xc3\xa1 \xff\r\n\x00end");
+    let mut client = std::process::Command::new(soquete_path())
+        .args(["chat", "--raw", &server.target()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = client.stdout.take().unwrap();
+    let (tx, chunks) = mpsc::channel::<Vec<u8>>();
+    thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buffer) {
+            if tx.send(buffer[..n].to_vec()).is_err() {
+                return;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    let deadline = Instant::now() + LIMIT;
+    while out != b"Name: " {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = chunks
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("the prompt is shown before any newline: {out:?}"));
+        out.extend(chunk);
+    }
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(b"ana\n").unwrap();
+    assert_eq!(server.result().as_deref(), Some("ana"));
+    // The server closed: the client ends by itself (its input still open).
+    let deadline = Instant::now() + LIMIT;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match chunks.recv_timeout(left) {
+            Ok(chunk) => out.extend(chunk),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(out, b"Name: Hello ana, ol\xc3\xa1 \xff\r\n\x00end");
+    let status = loop {
+        if let Some(status) = client.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the client exits");
+        thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn raw_json_client_shows_a_prompt_as_a_partial_line() {
+    let server = name_prompt_server(b"!\n");
+    let mut client = Running::start_with_stdin(&["chat", "--raw", "--json", &server.target()]);
+    let prompt = client
+        .wait_for(LIMIT, |line| line.contains(r#""type":"line""#))
+        .expect("the prompt, before any newline");
+    assert_eq!(prompt, r#"{"type":"line","text":"Name: ","partial":true}"#);
+    let mut stdin = client.child.stdin.take().unwrap();
+    stdin.write_all(b"ana\n").unwrap();
+    let greeting = client
+        .wait_for(LIMIT, |line| line.contains(r#""type":"line""#))
+        .expect("the greeting");
+    assert_eq!(greeting, r#"{"type":"line","text":"Hello ana!"}"#);
+    client
+        .wait_for(LIMIT, |line| line == r#"{"type":"closed","by":"server"}"#)
+        .expect("closed by the server");
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+}
+
+#[test]
+fn raw_client_on_a_terminal_shows_a_prompt_and_no_stray_prompt_after_the_close() {
+    let server = name_prompt_server(b"\n");
+    let command = in_shell(&["--raw", "--name", "bob", &server.target()]);
+    let Some(tmux) = Tmux::start("raw-prompt", &command) else {
+        return;
+    };
+    let screen = tmux.wait_screen("the server's prompt above ours", |screen| {
+        screen.len() >= 2
+            && screen[screen.len() - 2] == "Name:"
+            && screen[screen.len() - 1] == "bob>"
+    });
+    assert!(screen[0].starts_with("* connected: "), "{screen:#?}");
+    tmux.run(&["send-keys", "-t", "chat", "-l", "ana"]);
+    tmux.run(&["send-keys", "-t", "chat", "Enter"]);
+    assert_eq!(server.result().as_deref(), Some("ana"));
+    let screen = tmux.wait_screen("the client's exit status", |screen| {
+        screen.iter().any(|l| l.starts_with("exit status "))
+    });
+    let closed = line_of(&screen, "* closed by the server");
+    assert_eq!(screen[closed - 1], "Hello ana", "{screen:#?}");
+    assert_eq!(
+        screen[closed + 1],
+        "exit status 0",
+        "no prompt after the close: {screen:#?}"
+    );
+}
+
+#[test]
+fn raw_client_says_it_closed_when_the_server_says_exit() {
+    let server = Scripted::start(|peer| {
+        peer.send("exit");
+        // The client closes; the server never does.
+        peer.next()
+    });
+    let mut client = Running::start_with_stdin(&["chat", "--raw", &server.target()]);
+    let errors = client.stderr_lines();
+    let _stdin = client.child.stdin.take();
+    client
+        .wait_for(LIMIT, |line| line == "exit")
+        .expect("the server's exit is shown");
+    assert_eq!(server.result(), None, "the client closed the connection");
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let note = wait_line(&errors, LIMIT, |line| {
+        line.contains("exit: connection closed")
+    });
+    assert_eq!(
+        note.as_deref(),
+        Some("* the server said exit: connection closed")
+    );
+}
+
+#[test]
+fn plain_client_tells_a_server_that_does_not_speak_soquete_and_talks_plain_lines_to_it() {
+    // What `nc -l` does with a person at it: shows our hello, says something, reads a line.
+    let server = Scripted::start(|peer| {
+        let hello = peer.next();
+        peer.send("hello from nc");
+        let line = peer.next();
+        let end = peer.next();
+        (hello, line, end)
+    });
+    let mut client = Running::start_with_stdin(&["chat", "--name", "ana", &server.target()]);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    client
+        .wait_for(LIMIT, |line| line == "hello from nc")
+        .expect("its line, shown as it is");
+    let note = "* this server does not speak the soquete protocol; use --raw to talk to it \
+                (talking plain lines to it meanwhile)";
+    wait_line(&errors, LIMIT, |line| line == note).expect("told once, soon");
+    stdin.write_all(b"oi nc\n").unwrap();
+    drop(stdin);
+    let (hello, line, end) = server.result();
+    assert!(hello.unwrap().contains(r#""type":"hello""#));
+    assert_eq!(line.as_deref(), Some("oi nc"), "a plain line, not a frame");
+    assert_eq!(end, None, "end of input half-closes, as --raw does");
+    // The server closes in turn (the script ended): a normal end.
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let rest: Vec<String> = errors.try_iter().collect();
+    assert!(!rest.iter().any(|l| l == note), "said once: {rest:?}");
 }
 
 #[test]

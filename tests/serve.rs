@@ -425,6 +425,24 @@ fn a_port_probe_is_not_announced() {
 }
 
 #[test]
+fn a_probe_that_resets_is_closed_without_a_word() {
+    let (server, addr) = start_server(&[]);
+    // Reset at once (perhaps before the server has set it up), and after its greeting.
+    for read_greeting in [false, true] {
+        let mut probe = Peer::connect(addr);
+        if read_greeting {
+            probe.line();
+        }
+        socket2::SockRef::from(&probe.writer)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(probe);
+        let line = console_line(&server, |l| l.starts_with("probe "));
+        assert!(line.contains("closed without a word"), "{line}");
+    }
+}
+
+#[test]
 fn single_mode_queues_the_second_client_and_serves_it_after_exit() {
     let (mut server, addr) = start_server_with_console(&["--mode", "single"]);
     let (mut first, greeting) = Peer::raw(addr);
@@ -533,9 +551,50 @@ fn a_port_in_use_is_one_clear_line_and_exit_1() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.contains(&format!("listening on 127.0.0.1:{port}")),
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
         "{stderr}"
     );
+}
+
+#[test]
+fn an_address_not_on_this_machine_names_the_port_asked_for() {
+    // 192.0.2.0/24 is TEST-NET-1: never an address of this machine.
+    let output = soquete()
+        .args(["serve", "--bind", "192.0.2.1"])
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("soquete: cannot listen on 192.0.2.1:65432: "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sync_mode_always_accepts_exit_and_quit_even_out_of_turn() {
+    let (_server, addr) = start_server_with_console(&["--mode", "single", "--sync"]);
+    let mut ana = Peer::structured(addr, "ana");
+    ana.say("x1");
+    ana.frame_where(|f| f["type"] == "msg" && f["text"] == "x1");
+    ana.say("x2");
+    ana.say("exit");
+    let mut types = Vec::new();
+    while types.last() != Some(&json!("bye")) {
+        assert!(types.len() < 10, "{types:?}");
+        types.push(ana.frame()["type"].clone());
+    }
+    assert_eq!(types, ["error", "bye"], "only x2 is refused");
+    assert!(ana.closed());
+
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("y1");
+    raw.line_where(|l| l.starts_with("* welcome"));
+    raw.send("/quit");
+    let next = raw.line();
+    assert!(next.starts_with("* bye"), "{next}");
+    assert!(raw.closed());
 }
 
 /// The `seq` of every message frame in `frames`.
@@ -1112,4 +1171,148 @@ fn ten_thousand_connections_leave_threads_and_files_where_they_were() {
         "(threads, files) before and after {} connections",
         WORKERS * CYCLES
     );
+}
+
+/// Waits (bounded) until the server's (threads, files) stop changing, and returns them.
+#[cfg(target_os = "linux")]
+fn settled_counts(pid: u32) -> (usize, usize) {
+    let mut before = threads_and_fds(pid);
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = threads_and_fds(pid);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
+    before
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_client_dropped_as_too_slow_sees_the_end_and_its_threads_and_file_go() {
+    let (server, addr) = start_server(&["--rate-limit", "off"]);
+    let pid = server.child.id();
+    let (mut talker, _) = Peer::raw(addr);
+    talker.send("/nick falador");
+    talker.line_where(|l| l.contains("now known as falador"));
+    let before = settled_counts(pid);
+
+    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    stalled.set_recv_buffer_size(4096).unwrap();
+    stalled.connect_timeout(&addr.into(), LIMIT).unwrap();
+    let mut stalled = TcpStream::from(stalled);
+    stalled.write_all(b"/nick parado\n").unwrap();
+    talker.line_where(|l| l.contains("now known as parado"));
+
+    // The talker reads everything on a thread of its own while it talks.
+    let Peer {
+        mut writer,
+        mut reader,
+    } = talker;
+    let (seen, heard) = mpsc::channel();
+    let listener = std::thread::spawn(move || {
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            if line.contains("parado left") && seen.send(line.clone()).is_err() {
+                break;
+            }
+            line.clear();
+        }
+    });
+    let filler = "x".repeat(4000);
+    let deadline = std::time::Instant::now() + LIMIT;
+    let left = loop {
+        writer.write_all(format!("{filler}\n").as_bytes()).unwrap();
+        if let Ok(line) = heard.recv_timeout(Duration::from_millis(5)) {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "never dropped");
+    };
+    assert!(left.contains("(too slow"), "{left}");
+
+    // What was already on its way still arrives, then the end: never a socket left open.
+    stalled.set_read_timeout(Some(LIMIT)).unwrap();
+    let started = std::time::Instant::now();
+    let mut sink = vec![0u8; 64 * 1024];
+    loop {
+        match std::io::Read::read(&mut stalled, &mut sink) {
+            Ok(0) => break,
+            Ok(_) => assert!(started.elapsed() < LIMIT, "still open"),
+            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(err) => panic!("no end of stream: {err}"),
+        }
+    }
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut after = threads_and_fds(pid);
+    while after != before && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        after = threads_and_fds(pid);
+    }
+    assert_eq!(after, before, "(threads, files) before and after the drop");
+    drop(writer);
+    listener.join().unwrap();
+}
+
+#[test]
+fn twenty_clients_sending_at_full_speed_lose_nothing() {
+    const CLIENTS: usize = 20;
+    const EACH: usize = 2000;
+    let (_server, addr) = start_server(&["--rate-limit", "off"]);
+    let peers: Vec<(Peer, String)> = (0..CLIENTS)
+        .map(|i| {
+            let (mut peer, _) = Peer::raw(addr);
+            peer.send(&format!("/nick c{i}"));
+            peer.line_where(|l| l.contains(&format!("now known as c{i}")));
+            (peer, format!("c{i}"))
+        })
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
+    let clients: Vec<_> = peers
+        .into_iter()
+        .map(|(peer, name)| {
+            let barrier = std::sync::Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let Peer {
+                    mut writer,
+                    mut reader,
+                } = peer;
+                barrier.wait();
+                let sender = std::thread::spawn(move || {
+                    let lines: String = (0..EACH)
+                        .map(|n| {
+                            format!("{name} {n} ppppppppppppppppppppppppppppppppppppppppppppp\n")
+                        })
+                        .collect();
+                    writer.write_all(lines.as_bytes()).unwrap();
+                    writer
+                });
+                // Every line of every other client, each sender's in order; never a drop.
+                let mut next = [0usize; CLIENTS];
+                let (mut got, mut line) = (0, String::new());
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                while got < (CLIENTS - 1) * EACH {
+                    line.clear();
+                    assert!(
+                        reader.read_line(&mut line).expect("a line in time") > 0,
+                        "closed"
+                    );
+                    assert!(!line.contains("too slow"), "{line}");
+                    assert!(std::time::Instant::now() < deadline, "too long");
+                    let Some((_, text)) = line.split_once("> c") else {
+                        continue;
+                    };
+                    let mut words = text.split(' ');
+                    let from: usize = words.next().unwrap().parse().unwrap();
+                    let n: usize = words.next().unwrap().parse().unwrap();
+                    assert_eq!(n, next[from], "in order, none missing, from c{from}");
+                    next[from] += 1;
+                    got += 1;
+                }
+                sender.join().unwrap()
+            })
+        })
+        .collect();
+    let writers: Vec<TcpStream> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    drop(writers);
 }

@@ -10,7 +10,7 @@ mod hub;
 mod single;
 mod throttle;
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,8 +28,9 @@ use connection::Policy;
 use history::History;
 use hub::{Config, Event, Hub};
 
-/// Events waiting for the hub; a reader that finds it full waits, and only that reader.
-const EVENT_CAPACITY: usize = 4096;
+/// Events waiting for the hub. A reader that finds it full waits (and TCP slows its sender
+/// down): so it goes while the hub waits for a congested outbox to drain.
+const EVENT_CAPACITY: usize = 1024;
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Limit on the connection that wakes the accept thread at shutdown.
@@ -86,10 +87,10 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     // with connections of the old one still in TIME_WAIT.
     let wanted = SocketAddr::new(args.bind, args.port);
     let listener = TcpListener::bind(wanted)
-        .map_err(|err| Error::io(format!("listening on {wanted}"), err))?;
+        .map_err(|err| Error::io(format!("cannot listen on {wanted}"), err))?;
     let listening = listener
         .local_addr()
-        .map_err(|err| Error::io(format!("listening on {wanted}"), err))?;
+        .map_err(|err| Error::io(format!("cannot listen on {wanted}"), err))?;
 
     let (events, inbox) = crossbeam_channel::bounded(EVENT_CAPACITY);
     let on_interrupt = events.clone();
@@ -126,7 +127,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         printer();
         let _ = printed.send(());
     })?;
-    let mut hub = Hub::new(config, console);
+    // Writers wake the hub here when an outbox it waits for has drained.
+    let (room, room_wakes) = crossbeam_channel::bounded(1);
+    let mut hub = Hub::new(config, console, room_wakes);
     hub.history = history;
     hub.seq = last_seq;
     let connected = Arc::clone(&hub.connected);
@@ -137,7 +140,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let accept_stop = Arc::clone(&stop);
     let accept = spawn("accept", move || {
         let limits = (max_clients, connected.as_ref());
-        accept_loop(&listener, &events, &accept_stop, limits, policy)
+        accept_loop(&listener, (&events, &room), &accept_stop, limits, policy)
     })?;
 
     let _ = hub.join();
@@ -162,18 +165,19 @@ fn spawn<F: FnOnce() + Send + 'static>(name: &str, work: F) -> Result<thread::Jo
 /// `--max-clients` are connected already (`connected` counts them; the hub counts them down).
 fn accept_loop(
     listener: &TcpListener,
-    events: &Sender<Event>,
+    (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
     (max_clients, connected): (Option<usize>, &AtomicUsize),
     policy: Policy,
 ) {
     let mut next_id = 1u64;
-    for stream in listener.incoming() {
+    loop {
+        let accepted = listener.accept();
         if stop.load(Ordering::SeqCst) {
             return;
         }
-        match stream {
-            Ok(stream) => {
+        match accepted {
+            Ok((stream, peer)) => {
                 if let Some(max) = max_clients
                     && connected.load(Ordering::Relaxed) >= max
                 {
@@ -181,10 +185,20 @@ fn accept_loop(
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = connection::start(next_id, stream, events, policy) {
+                if let Err(err) = connection::start(next_id, stream, events, room, policy) {
                     // Failed before the hub heard of it: it never counted.
                     connected.fetch_sub(1, Ordering::Relaxed);
-                    eprintln!("soquete: setting up connection {next_id}: {err}");
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::NotConnected
+                            | io::ErrorKind::ConnectionReset
+                            | io::ErrorKind::ConnectionAborted
+                    ) {
+                        // Reset as soon as it was made: a port probe, nothing to worry about.
+                        let _ = events.send(Event::Vanished { peer });
+                    } else {
+                        eprintln!("soquete: setting up connection {next_id}: {err}");
+                    }
                 }
                 next_id += 1;
             }

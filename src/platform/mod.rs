@@ -18,6 +18,7 @@ mod linux;
 #[cfg(not(target_os = "linux"))]
 mod other;
 pub mod portable;
+pub mod terminal;
 
 /// What to ask the OS for. The backend may return more than asked; the caller filters again.
 #[derive(Debug, Clone)]

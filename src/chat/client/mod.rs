@@ -9,7 +9,13 @@
 //! server sends a `ping` after [`HEARTBEAT_INTERVAL`] of silence, so hearing nothing for
 //! [`HEARTBEAT_TIMEOUT`] means it is gone; TCP keepalive ([`KEEPALIVE_IDLE`]) covers the rest.
 //!
-//! Output: what the server sends (chat lines, notices, the welcome, a raw server's lines) goes to
+//! With `--raw` the reader passes the server's bytes on as they arrive, without line framing, so
+//! a prompt with no newline shows at once and output from a pipe is byte for byte what the
+//! server sent. Without `--raw`, a server that sends plain lines and no welcome within
+//! [`WELCOME_TIMEOUT`] does not speak soquete: the client says so once and talks plain lines
+//! to it from then on (no heartbeat, no reconnection).
+//!
+//! Output: what the server sends (chat lines, notices, the welcome, a raw server's bytes) goes to
 //! stdout; connection state (connected, lost and reconnecting, half-closed, closed) and the
 //! client's own notes go to stderr. With `--json` every received line is one JSON line on stdout
 //! (the server's frames as received, `ping` excepted; `{"type":"line","text":…}` for text lines),
@@ -25,7 +31,7 @@ pub mod target;
 mod terminal;
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -44,8 +50,10 @@ use terminal::Screen;
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server has to confirm our leaving (`bye` or close) after `quit`.
 pub const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
-/// After `hello`, how long before the client hints that the server may not speak soquete.
-pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(5);
+/// After `hello`, how long a soquete server has to welcome us. A server that sent plain-text
+/// lines and no welcome by then does not speak the protocol: the client says so and talks
+/// plain lines to it; a silent one gets a hint.
+pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a re-join, how long the replay of missed messages may take to show its end before
 /// the lines typed meanwhile are sent anyway.
 pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -75,6 +83,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
     let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
     let mut link = Link {
         target,
+        raw: args.raw,
         wire,
         current: None,
         connections: 0,
@@ -96,6 +105,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         link,
         timers: Vec::new(),
         heartbeat,
+        heartbeat_setting: heartbeat,
         silent_until: heartbeat.map(|timeout| Instant::now() + timeout),
         input_open: true,
     };
@@ -188,6 +198,8 @@ enum Wire {
 /// The connection to the server, replaced by a new one after a loss.
 struct Link {
     target: Target,
+    /// `--raw`: the server's bytes are passed on as they arrive, not cut into lines.
+    raw: bool,
     /// Where readers and the dialer report.
     wire: Sender<Wire>,
     /// The live connection and its number.
@@ -206,7 +218,7 @@ impl Link {
             .try_clone()
             .map_err(|err| Error::io(context(), err))?;
         self.connections += 1;
-        spawn_server_reader(reader, self.connections, self.wire.clone())
+        spawn_server_reader(reader, self.raw, self.connections, self.wire.clone())
             .map_err(|err| Error::io("starting the reader thread", err))?;
         self.current = Some((self.connections, stream));
         self.remote = Some(remote);
@@ -250,12 +262,20 @@ impl Link {
     }
 }
 
-/// The server's lines, as events tagged with the connection's number, until it closes or the
-/// connection fails.
-fn spawn_server_reader(stream: TcpStream, conn: u64, wire: Sender<Wire>) -> io::Result<()> {
+/// The server's lines (or, `raw`, its bytes as they arrive), as events tagged with the
+/// connection's number, until it closes or the connection fails.
+fn spawn_server_reader(
+    stream: TcpStream,
+    raw: bool,
+    conn: u64,
+    wire: Sender<Wire>,
+) -> io::Result<()> {
     thread::Builder::new()
         .name("chat-server-reader".into())
         .spawn(move || {
+            if raw {
+                return read_raw(stream, conn, &wire);
+            }
             let mut reader = LineReader::new(stream);
             loop {
                 let (event, last) = match reader.next_line() {
@@ -272,14 +292,33 @@ fn spawn_server_reader(stream: TcpStream, conn: u64, wire: Sender<Wire>) -> io::
     Ok(())
 }
 
+/// Passes the server's bytes on as they arrive, until it closes or the connection fails.
+fn read_raw(mut stream: TcpStream, conn: u64, wire: &Sender<Wire>) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let (event, last) = match stream.read(&mut buffer) {
+            Ok(0) => (Event::ServerClosed, true),
+            Ok(n) => (Event::ReceivedRaw(buffer[..n].to_vec()), false),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => (Event::Lost(err.to_string()), true),
+        };
+        if wire.send(Wire::Server { conn, event }).is_err() || last {
+            return;
+        }
+    }
+}
+
 /// Runs events through the session and carries out its actions until it finishes.
 struct Driver {
     session: Session,
     link: Link,
     /// One-shot timers the session asked for, with the event each fires.
     timers: Vec<(Instant, Event)>,
-    /// Silence from the server after which it counts as lost (structured mode).
+    /// Silence from the server after which it counts as lost (structured mode), while the
+    /// server is known or expected to send a heartbeat.
     heartbeat: Option<Duration>,
+    /// The same, as configured.
+    heartbeat_setting: Option<Duration>,
     /// When the heartbeat runs out for the live connection.
     silent_until: Option<Instant>,
     /// The user's input has not ended (its channel is still open).
@@ -298,7 +337,7 @@ impl Driver {
         loop {
             let event = match queued.pop_front() {
                 Some(event) => event,
-                None => self.next_event(typed, received),
+                None => self.next_event(screen, typed, received)?,
             };
             // After a failed write, the rest of the batch's writes go nowhere: the loss comes
             // next, and the session sends what matters again after the re-join.
@@ -326,6 +365,10 @@ impl Driver {
                     Action::Rename(name) => screen.rename(&name),
                     Action::AwaitConfirmation => self.start_timer(QUIT_TIMEOUT, Event::QuitTimeout),
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::Heartbeat(on) => {
+                        self.heartbeat = self.heartbeat_setting.filter(|_| on);
+                        self.silent_until = self.heartbeat.map(|t| Instant::now() + t);
+                    }
                     Action::Reconnect(delay) => {
                         self.link.drop_current();
                         self.silent_until = None;
@@ -357,7 +400,13 @@ impl Driver {
     }
 
     /// The next event: typed, received on the live connection, a new connection, or a timer.
-    fn next_event(&mut self, typed: &Receiver<Event>, received: &Receiver<Wire>) -> Event {
+    /// Meanwhile, shows a partial line the server sent once no more of it follows.
+    fn next_event(
+        &mut self,
+        screen: &mut Screen,
+        typed: &Receiver<Event>,
+        received: &Receiver<Wire>,
+    ) -> Result<Event> {
         loop {
             let next_timer = self
                 .timers
@@ -365,10 +414,14 @@ impl Driver {
                 .enumerate()
                 .min_by_key(|(_, (at, _))| *at)
                 .map(|(index, (at, _))| (index, *at));
-            let deadline = match (next_timer, self.silent_until) {
-                (Some((_, at)), Some(silent)) => Some(at.min(silent)),
-                (timer, silent) => timer.map(|(_, at)| at).or(silent),
-            };
+            let deadline = [
+                next_timer.map(|(_, at)| at),
+                self.silent_until,
+                screen.flush_due(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let timeout = deadline.map_or_else(crossbeam_channel::never, crossbeam_channel::at);
             // While too many typed lines wait for the server, the user's input waits in its
             // channel (and a pipe in the kernel).
@@ -380,7 +433,7 @@ impl Driver {
             };
             crossbeam_channel::select! {
                 recv(typed) -> event => match event {
-                    Ok(event) => return event,
+                    Ok(event) => return Ok(event),
                     // The input thread ended after its last event.
                     Err(_) => self.input_open = false,
                 },
@@ -388,36 +441,39 @@ impl Driver {
                     Ok(Wire::Server { conn, event }) => {
                         if self.link.is_current(conn) {
                             self.silent_until = self.heartbeat.map(|t| Instant::now() + t);
-                            return event;
+                            return Ok(event);
                         }
                     }
                     Ok(Wire::Dialed(Ok(stream))) => {
-                        return match self.link.adopt(stream) {
+                        return Ok(match self.link.adopt(stream) {
                             Ok((local, remote)) => {
                                 self.silent_until = self.heartbeat.map(|t| Instant::now() + t);
                                 Event::Connected { local, remote }
                             }
                             Err(err) => Event::ReconnectFailed(err.to_string()),
-                        };
+                        });
                     }
-                    Ok(Wire::Dialed(Err(error))) => return Event::ReconnectFailed(error),
+                    Ok(Wire::Dialed(Err(error))) => return Ok(Event::ReconnectFailed(error)),
                     // The driver holds a sender itself: this cannot happen.
-                    Err(_) => return Event::Lost("the connection's reader ended".into()),
+                    Err(_) => return Ok(Event::Lost("the connection's reader ended".into())),
                 },
                 recv(timeout) -> _ => {
                     let now = Instant::now();
+                    if screen.flush_due().is_some_and(|at| at <= now) {
+                        screen.flush_partial()?;
+                    }
                     if let Some((index, at)) = next_timer
                         && at <= now
                     {
-                        return self.timers.swap_remove(index).1;
+                        return Ok(self.timers.swap_remove(index).1);
                     }
                     if self.silent_until.is_some_and(|silent| silent <= now) {
                         self.silent_until = None;
                         let waited = self.heartbeat.unwrap_or(HEARTBEAT_TIMEOUT);
-                        return Event::Lost(format!(
+                        return Ok(Event::Lost(format!(
                             "no word from the server in {} (heartbeat timeout)",
                             reconnect::describe(waited)
-                        ));
+                        )));
                     }
                 }
             }

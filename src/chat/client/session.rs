@@ -54,6 +54,9 @@ pub enum Event {
     Interrupted,
     /// One line from the server, without its terminator.
     Received(String),
+    /// Bytes from a `--raw` server, as they arrived (no line framing: a prompt without a
+    /// newline is shown at once, and output stays byte for byte what the server sent).
+    ReceivedRaw(Vec<u8>),
     /// The server sent a line longer than the protocol's limit; its start was dropped.
     Overlong,
     /// The server closed its side cleanly (end of stream).
@@ -87,6 +90,9 @@ pub enum Action {
     AwaitReplay,
     /// Drop the connection (if any is left) and connect again after this pause.
     Reconnect(Duration),
+    /// Wait for the server's heartbeat (true), or stop (false): a server that does not speak
+    /// soquete (or has not shown yet that it does: no welcome) sends none.
+    Heartbeat(bool),
     /// The session is over.
     Finish(End),
 }
@@ -110,6 +116,10 @@ pub enum Output {
     State { human: Option<String>, json: String },
     /// A remark of the client itself (a line refused under `--sync`, a hint): stderr only.
     Note(String),
+    /// Bytes a `--raw` server sent, as they arrived: written unchanged to stdout from a pipe;
+    /// on a line editor and with `--json`, shown line by line, a partial line (a prompt) once
+    /// no more bytes follow for a moment.
+    Raw(Vec<u8>),
 }
 
 /// Events the client adds to the server's frames in `--json` output.
@@ -119,7 +129,13 @@ pub enum LocalEvent<'a> {
     /// The connection is up: both ends, as `IP:PORT`.
     Connected { local: String, remote: String },
     /// A line that is not a frame: everything in `--raw`, and a server's plain-text greeting.
-    Line { text: &'a str },
+    /// `partial`: the text ends without a newline (a prompt such as `Name: `, or the last
+    /// bytes before the server closed); the rest of that line, if any, comes as the next `line`.
+    Line {
+        text: &'a str,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
+    },
     /// We sent everything and shut down our sending side (`--raw` at end of input).
     HalfClosed,
     /// The connection ended normally; `by` is `server` or `client`.
@@ -139,7 +155,8 @@ pub enum LocalEvent<'a> {
 }
 
 impl LocalEvent<'_> {
-    fn to_json(&self) -> String {
+    /// The event as one JSON line (without its newline).
+    pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("local events always serialize")
     }
 }
@@ -190,6 +207,15 @@ pub struct Session {
     /// We sent `quit` (structured) or half-closed (raw).
     leaving: bool,
     finished: bool,
+    /// The server turned out not to speak the soquete protocol: it is talked to as with `--raw`
+    /// from then on (plain lines both ways, no heartbeat, no reconnection).
+    foreign: bool,
+    /// Before any welcome, a line that is not a JSON object arrived.
+    plain_line_seen: bool,
+    /// The welcome did not come in time.
+    welcome_overdue: bool,
+    /// `--raw`: the start of the line being received, to see a line that is exactly `exit`.
+    raw_line: Vec<u8>,
 }
 
 impl Session {
@@ -214,7 +240,16 @@ impl Session {
             leave_after_answer: false,
             leaving: false,
             finished: false,
+            foreign: false,
+            plain_line_seen: false,
+            welcome_overdue: false,
+            raw_line: Vec::new(),
         }
+    }
+
+    /// True when lines go as plain text: `--raw`, or a server found not to speak soquete.
+    fn plain(&self) -> bool {
+        self.settings.raw || self.foreign
     }
 
     /// True once the session has produced [`Action::Finish`].
@@ -246,7 +281,7 @@ impl Session {
                 }
             }
             Event::Interrupted => {
-                if self.settings.raw {
+                if self.plain() {
                     self.finish(&mut actions, End::Done, "client");
                 } else if !self.up {
                     self.give_up_now(&mut actions);
@@ -255,6 +290,7 @@ impl Session {
                 }
             }
             Event::Received(line) => self.received(&line, &mut actions),
+            Event::ReceivedRaw(bytes) => self.received_raw(bytes, &mut actions),
             Event::Overlong => actions.push(Action::Show(Output::Note(
                 "* the server sent an overlong line; its start was dropped".into(),
             ))),
@@ -266,20 +302,31 @@ impl Session {
             Event::Lost(error) => self.connection_lost(&error, false, &mut actions),
             Event::ReconnectFailed(error) => self.retry(&error, &mut actions),
             Event::QuitTimeout => {
-                if self.leaving && self.up {
-                    self.lose(
-                        &mut actions,
-                        "the server did not confirm our leaving in time",
-                    );
+                // A plain server is waited for until it closes, as with `--raw`.
+                if self.leaving && self.up && !self.plain() {
+                    let error = if self.welcomed {
+                        "the server did not confirm our leaving in time"
+                    } else {
+                        "the server did not confirm our leaving in time, nor ever welcome us: \
+                         is it a soquete server? (--raw talks to any TCP server)"
+                    };
+                    self.lose(&mut actions, error);
                 }
             }
             Event::WelcomeTimeout => {
-                if !self.welcomed && self.up {
-                    actions.push(Action::Show(Output::Note(
-                        "* no welcome from the server yet: is it a soquete server? \
-                         (--raw talks to any TCP server)"
-                            .into(),
-                    )));
+                if !self.welcomed && self.up && !self.plain() {
+                    self.welcome_overdue = true;
+                    if self.plain_line_seen {
+                        self.go_foreign(&mut actions);
+                    } else {
+                        actions.push(Action::Show(Output::Note(
+                            "* no welcome from the server yet: is it a soquete server? \
+                             (--raw talks to any TCP server)"
+                                .into(),
+                        )));
+                        // A silent `nc -l` is no lost server: wait for the welcome instead.
+                        actions.push(Action::Heartbeat(false));
+                    }
                 }
             }
             Event::ReplayTimeout => {
@@ -294,7 +341,7 @@ impl Session {
     /// True while typed lines must wait: no connection, or a re-join not complete yet (the
     /// replay of what we missed comes first, and our unconfirmed messages go before new ones).
     fn holding(&self) -> bool {
-        !self.settings.raw
+        !self.plain()
             && (!self.up || self.resume_until.is_some() || (self.connections > 1 && !self.welcomed))
     }
 
@@ -338,7 +385,7 @@ impl Session {
             return;
         }
         let command = parse_command(&text);
-        if self.settings.raw {
+        if self.plain() {
             // In raw mode `exit` is a message too (the labs' peers end on it), `/quit` is ours.
             let quit = command == Some(Command::Quit);
             if quit && text.trim() == "exit" {
@@ -404,17 +451,76 @@ impl Session {
         false
     }
 
-    fn received(&mut self, line: &str, actions: &mut Vec<Action>) {
-        if self.settings.raw {
-            actions.push(Action::Show(Output::Data {
-                human: line.to_string(),
-                json: LocalEvent::Line { text: line }.to_json(),
-            }));
-            self.answered(actions);
-            if line.trim() == "exit" {
-                // The labs' peers end a session with `exit`, from either side.
-                self.finish(actions, End::Done, "server");
+    /// Bytes from a `--raw` server: shown as they are; a line that is exactly `exit` ends the
+    /// session (the labs' peers end a session with `exit`, from either side).
+    fn received_raw(&mut self, bytes: Vec<u8>, actions: &mut Vec<Action>) {
+        /// Longer than any `exit` line worth looking at: the rest is not kept.
+        const KEEP: usize = 16;
+        let mut exit = false;
+        for &byte in &bytes {
+            if byte == b'\n' {
+                exit |= self.raw_line.trim_ascii() == b"exit";
+                self.raw_line.clear();
+            } else if self.raw_line.len() < KEEP {
+                self.raw_line.push(byte);
             }
+        }
+        if bytes.is_empty() {
+            return;
+        }
+        actions.push(Action::Show(Output::Raw(bytes)));
+        self.answered(actions);
+        if exit && !self.finished {
+            self.server_said_exit(actions);
+        }
+    }
+
+    /// A line from a server that does not speak soquete (found out after connecting).
+    fn received_plain(&mut self, line: &str, actions: &mut Vec<Action>) {
+        actions.push(Action::Show(Output::Data {
+            human: line.to_string(),
+            json: LocalEvent::Line {
+                text: line,
+                partial: false,
+            }
+            .to_json(),
+        }));
+        self.answered(actions);
+        if line.trim() == "exit" && !self.finished {
+            self.server_said_exit(actions);
+        }
+    }
+
+    /// The server sent `exit`: we close the connection (the server did not).
+    fn server_said_exit(&mut self, actions: &mut Vec<Action>) {
+        actions.push(state(
+            Some("* the server said exit: connection closed".into()),
+            LocalEvent::Closed { by: "client" },
+        ));
+        actions.push(Action::Finish(End::Done));
+        self.finished = true;
+    }
+
+    /// The server does not speak soquete: say so once, and talk to it as `--raw` does.
+    fn go_foreign(&mut self, actions: &mut Vec<Action>) {
+        self.foreign = true;
+        self.unconfirmed.clear();
+        actions.push(Action::Show(Output::Note(
+            "* this server does not speak the soquete protocol; use --raw to talk to it \
+             (talking plain lines to it meanwhile)"
+                .into(),
+        )));
+        actions.push(Action::Heartbeat(false));
+        if self.leaving {
+            // We asked to leave and it will not confirm: end our side, as --raw does.
+            self.leaving = false;
+            self.input_done(actions);
+        }
+    }
+
+    fn received(&mut self, line: &str, actions: &mut Vec<Action>) {
+        if self.plain() {
+            self.received_plain(line, actions);
             return;
         }
         let Ok(frame) = serde_json::from_str::<ServerFrame>(line) else {
@@ -497,6 +603,9 @@ impl Session {
         actions: &mut Vec<Action>,
     ) {
         self.welcomed = true;
+        if std::mem::take(&mut self.welcome_overdue) {
+            actions.push(Action::Heartbeat(true));
+        }
         if !self.names.contains(&name) {
             self.names.push(name.clone());
         }
@@ -579,17 +688,26 @@ impl Session {
     fn unknown_line(&mut self, line: &str, actions: &mut Vec<Action>) {
         let is_json_object =
             serde_json::from_str::<serde_json::Value>(line).is_ok_and(|value| value.is_object());
-        let (human, json) = if is_json_object {
-            (line.to_string(), line.to_string())
+        let json = if is_json_object {
+            line.to_string()
         } else {
-            let human = if line.starts_with("* ") {
-                line.to_string()
-            } else {
-                format!("* {line}")
-            };
-            (human, LocalEvent::Line { text: line }.to_json())
+            LocalEvent::Line {
+                text: line,
+                partial: false,
+            }
+            .to_json()
         };
-        actions.push(Action::Show(Output::Data { human, json }));
+        // Shown as it came: a soquete greeting starts with `* ` itself.
+        actions.push(Action::Show(Output::Data {
+            human: line.to_string(),
+            json,
+        }));
+        if !is_json_object && !self.welcomed && self.connections == 1 {
+            self.plain_line_seen = true;
+            if self.welcome_overdue {
+                self.go_foreign(actions);
+            }
+        }
     }
 
     /// The other side answered: under `--sync` the turn is ours again.
@@ -605,7 +723,7 @@ impl Session {
         if self.leaving {
             return;
         }
-        if self.settings.raw {
+        if self.plain() {
             self.leaving = true;
             actions.push(Action::HalfClose);
             actions.push(state(
@@ -662,10 +780,10 @@ impl Session {
     /// The connection ended without our asking (`closed`: cleanly, by end of stream or a
     /// shutdown `bye`): the end of the session, or a reason to connect again.
     fn connection_lost(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) {
-        let reconnects = !self.settings.raw && self.settings.reconnect.is_some();
+        let reconnects = !self.plain() && self.settings.reconnect.is_some();
         let delivered = self.unconfirmed.is_empty();
         if !reconnects || (self.leaving && delivered) {
-            if closed && (self.settings.raw || self.leaving) {
+            if closed && (self.plain() || self.leaving) {
                 self.finish(actions, End::Done, "server");
             } else {
                 self.lose(actions, error);
@@ -859,8 +977,9 @@ mod tests {
     #[test]
     fn greeting_is_a_notice_and_frames_render_as_text() {
         let mut session = connected(false, false);
+        // Shown as it comes: soquete's greeting starts with `* ` itself.
         assert_eq!(
-            shown(&session.handle(Event::Received("soquete chat server".into()))),
+            shown(&session.handle(Event::Received("* soquete chat server".into()))),
             ["* soquete chat server"]
         );
         let actions = session.handle(Event::Received(WELCOME.into()));
@@ -976,7 +1095,7 @@ mod tests {
     #[test]
     fn raw_sends_lines_as_typed_and_half_closes_at_end_of_input() {
         let mut session = connected(true, false);
-        assert!(sent(&session.handle(Event::Received("hi".into()))).is_empty());
+        assert!(sent(&session.handle(raw(b"hi\n"))).is_empty());
         assert_eq!(sent(&session.handle(typed("olá"))), ["olá\n"]);
         assert_eq!(sent(&session.handle(typed(""))), ["\n"]);
         let last = Event::Typed {
@@ -987,10 +1106,36 @@ mod tests {
         let actions = session.handle(Event::InputEnded);
         assert_eq!(actions[0], Action::HalfClose);
         assert_eq!(
-            shown(&session.handle(Event::Received("bye".into()))),
-            ["bye"]
+            session.handle(raw(b"bye")),
+            [Action::Show(Output::Raw(b"bye".to_vec()))]
         );
-        assert_eq!(end(&session.handle(Event::ServerClosed)), Some(End::Done));
+        let actions = session.handle(Event::ServerClosed);
+        assert_eq!(shown(&actions), ["* closed by the server"]);
+        assert_eq!(end(&actions), Some(End::Done));
+    }
+
+    fn raw(bytes: &[u8]) -> Event {
+        Event::ReceivedRaw(bytes.to_vec())
+    }
+
+    #[test]
+    fn raw_bytes_are_shown_as_they_arrive_unchanged() {
+        let mut session = connected(true, false);
+        // A prompt without a newline is shown at once; bytes that are no UTF-8 stay as they are.
+        for bytes in [&b"Name: "[..], b"\xff\xfe\r\n", b"two\nlines\n"] {
+            assert_eq!(
+                session.handle(raw(bytes)),
+                [Action::Show(Output::Raw(bytes.to_vec()))]
+            );
+        }
+        // `exit` ends the session only as a whole line, however the bytes are cut.
+        assert_eq!(end(&session.handle(raw(b"exiting\nnot exit\nex"))), None);
+        let actions = session.handle(raw(b"it\r\nafter"));
+        assert_eq!(
+            actions[0],
+            Action::Show(Output::Raw(b"it\r\nafter".to_vec()))
+        );
+        assert_eq!(end(&actions), Some(End::Done));
     }
 
     #[test]
@@ -1005,10 +1150,79 @@ mod tests {
         assert!(sent(&actions).is_empty());
         assert_eq!(end(&actions), Some(End::Done));
 
+        // The server's `exit` ends the session, and the client is the one that closes.
         let mut session = connected(true, false);
+        let actions = session.handle(raw(b"exit\n"));
         assert_eq!(
-            end(&session.handle(Event::Received("exit".into()))),
-            Some(End::Done)
+            actions[1],
+            Action::Show(Output::State {
+                human: Some("* the server said exit: connection closed".into()),
+                json: r#"{"type":"closed","by":"client"}"#.into()
+            })
+        );
+        assert_eq!(end(&actions), Some(End::Done));
+    }
+
+    const FOREIGN: &str = "* this server does not speak the soquete protocol; use --raw to talk \
+                           to it (talking plain lines to it meanwhile)";
+
+    #[test]
+    fn a_server_without_welcome_that_sends_plain_lines_is_talked_to_plainly() {
+        let mut session = connected(false, false);
+        // Before the welcome is due, a plain line may be a greeting: shown as it is.
+        let actions = session.handle(Event::Received("hello from nc".into()));
+        assert_eq!(shown(&actions), ["hello from nc"]);
+        let actions = session.handle(Event::WelcomeTimeout);
+        assert_eq!(shown(&actions), [FOREIGN]);
+        assert!(actions.contains(&Action::Heartbeat(false)));
+        // From then on, as --raw: plain lines both ways, end of input half-closes.
+        assert_eq!(
+            shown(&session.handle(Event::Received("{\"a\":1}".into()))),
+            ["{\"a\":1}"]
+        );
+        assert_eq!(sent(&session.handle(typed("oi nc"))), ["oi nc\n"]);
+        assert_eq!(session.handle(Event::InputEnded)[0], Action::HalfClose);
+        assert!(session.handle(Event::QuitTimeout).is_empty());
+        let actions = session.handle(Event::ServerClosed);
+        assert_eq!(shown(&actions), ["* closed by the server"]);
+        assert_eq!(end(&actions), Some(End::Done));
+    }
+
+    #[test]
+    fn a_silent_server_gets_a_hint_then_its_first_plain_line_tells() {
+        let mut session = connected(false, false);
+        let actions = session.handle(Event::WelcomeTimeout);
+        assert!(shown(&actions)[0].starts_with("* no welcome from the server yet"));
+        assert!(actions.contains(&Action::Heartbeat(false)));
+        // Input ended meanwhile: we asked to leave, and a plain server will never confirm.
+        assert_eq!(sent(&session.handle(typed("hi"))).len(), 1);
+        session.handle(Event::InputEnded);
+        let actions = session.handle(Event::Received("who are you?".into()));
+        assert_eq!(shown(&actions)[..2], ["who are you?", FOREIGN]);
+        assert!(actions.contains(&Action::HalfClose), "{actions:?}");
+        assert!(session.handle(Event::QuitTimeout).is_empty());
+        assert_eq!(end(&session.handle(Event::ServerClosed)), Some(End::Done));
+    }
+
+    #[test]
+    fn a_late_welcome_restarts_the_heartbeat() {
+        let mut session = connected(false, false);
+        session.handle(Event::WelcomeTimeout);
+        let actions = session.handle(Event::Received(WELCOME.into()));
+        assert!(actions.contains(&Action::Heartbeat(true)), "{actions:?}");
+        assert_eq!(sent(&session.handle(typed("oi"))).len(), 1);
+    }
+
+    #[test]
+    fn a_soquete_server_is_never_taken_for_a_plain_one() {
+        let mut session = connected(false, false);
+        session.handle(Event::Received("* soquete chat server (group mode)".into()));
+        session.handle(Event::Received(WELCOME.into()));
+        assert!(session.handle(Event::WelcomeTimeout).is_empty());
+        assert!(shown(&session.handle(Event::Received("plain".into()))) == ["plain"]);
+        assert_eq!(
+            sent(&session.handle(typed("oi"))),
+            ["{\"type\":\"msg\",\"text\":\"oi\"}\n"]
         );
     }
 

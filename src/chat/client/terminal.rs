@@ -1,24 +1,45 @@
 //! The user's side of the client: where typed lines come from (a line editor on a terminal, plain
 //! lines from a pipe or file) and where received lines go (above the line being edited, or plain
 //! stdout and stderr).
+//!
+//! A `--raw` server's bytes go to stdout unchanged from a pipe. A line editor (and `--json`)
+//! shows them line by line instead, and a partial line (a prompt such as `Name: `) as a line of
+//! its own once no more bytes follow for [`PARTIAL_LINE_WAIT`]: the editor owns the last line
+//! of the terminal, so text cannot be left hanging there.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
-use rustyline::{DefaultEditor, ExternalPrinter, Prompt};
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Editor, ExternalPrinter, Helper, Prompt};
 
-use super::session::{Event, Output};
-use crate::chat::protocol::{Command, parse_command};
+use super::session::{Event, LocalEvent, Output};
+use crate::chat::protocol::{Command, MAX_LINE_BYTES, parse_command};
+use crate::platform::terminal::SavedTerminal;
+
+/// How long a partial line from a `--raw` server waits for more bytes before a line editor (or
+/// `--json`) shows it as it is.
+pub const PARTIAL_LINE_WAIT: Duration = Duration::from_millis(30);
 
 /// Where the client's output goes and how it is rendered.
 pub struct Screen {
     /// `--json`: data and state events as JSON lines.
     json: bool,
     mode: Mode,
+    /// A raw server's bytes not shown yet (line editor and `--json` only).
+    raw: RawLines,
+    /// Plain mode: stdout and stderr are one terminal, and raw bytes on stdout left the cursor
+    /// in mid-line (so a note on stderr starts on a new line).
+    mid_line: bool,
+    shared_terminal: bool,
 }
 
 enum Mode {
@@ -33,8 +54,100 @@ struct EditorScreen {
     /// The prompt the editor thread shows, `name> `.
     prompt: Arc<Mutex<String>>,
     gate: Arc<Gate>,
-    saved: Option<platform::SavedTerminal>,
+    /// The line being edited.
+    line: Arc<Mutex<String>>,
+    saved: Option<SavedTerminal>,
 }
+
+/// A `--raw` server's bytes cut into lines, for a line editor and `--json`: whole lines as soon
+/// as they are complete, and the start of a line (a prompt) once nothing more of it follows for
+/// [`PARTIAL_LINE_WAIT`].
+#[derive(Debug, Default)]
+struct RawLines {
+    partial: Vec<u8>,
+    /// When `partial` is due to be shown.
+    due: Option<Instant>,
+}
+
+impl RawLines {
+    /// Takes bytes as they arrived; returns the lines they complete (without `\n` or `\r\n`;
+    /// invalid UTF-8 replaced). A partial line longer than the protocol's limit is complete
+    /// too.
+    fn push(&mut self, bytes: &[u8], now: Instant) -> Vec<String> {
+        self.partial.extend_from_slice(bytes);
+        let mut lines = Vec::new();
+        if let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') {
+            let complete: Vec<u8> = self.partial.drain(..=end).collect();
+            lines.extend(complete[..end].split(|&b| b == b'\n').map(|line| {
+                String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
+            }));
+        }
+        if self.partial.len() > MAX_LINE_BYTES {
+            lines.push(String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned());
+        }
+        self.due = (!self.partial.is_empty()).then(|| now + PARTIAL_LINE_WAIT);
+        lines
+    }
+
+    /// The partial line, if any. Unless `whole`, a character cut in two by the network is kept
+    /// back for one more wait (then shown as it is).
+    fn take_partial(&mut self, whole: bool, now: Instant) -> Option<String> {
+        self.due = None;
+        let cut = match std::str::from_utf8(&self.partial) {
+            // Nothing before the cut character: it has had its wait.
+            Err(err) if !whole && err.error_len().is_none() && err.valid_up_to() > 0 => {
+                self.partial.len() - err.valid_up_to()
+            }
+            _ => 0,
+        };
+        let keep = self.partial.split_off(self.partial.len() - cut);
+        let shown = std::mem::replace(&mut self.partial, keep);
+        if !self.partial.is_empty() {
+            self.due = Some(now + PARTIAL_LINE_WAIT);
+        }
+        (!shown.is_empty()).then(|| String::from_utf8_lossy(&shown).into_owned())
+    }
+}
+
+/// The editor's helper: it only watches the line being edited (the editor asks for a hint
+/// after every change), so the end of a session knows whether the prompt is left bare.
+struct LineWatch {
+    line: Arc<Mutex<String>>,
+}
+
+impl Hinter for LineWatch {
+    type Hint = String;
+
+    fn hint(&self, line: &str, _pos: usize, _ctx: &rustyline::Context<'_>) -> Option<String> {
+        set_line(&self.line, line);
+        None
+    }
+}
+
+impl Completer for LineWatch {
+    type Candidate = String;
+}
+
+impl Highlighter for LineWatch {}
+
+impl Validator for LineWatch {}
+
+impl Helper for LineWatch {}
+
+fn set_line(watched: &Mutex<String>, line: &str) {
+    let mut watched = watched.lock().unwrap_or_else(|poison| poison.into_inner());
+    watched.clear();
+    watched.push_str(line);
+}
+
+fn watched_line(watched: &Mutex<String>) -> String {
+    watched
+        .lock()
+        .unwrap_or_else(|poison| poison.into_inner())
+        .clone()
+}
+
+type LineEditor = Editor<LineWatch, DefaultHistory>;
 
 /// Where the editor thread is, so the session can end without leaving the terminal in raw mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,18 +219,24 @@ impl Screen {
     /// Starts reading the user's lines on a thread that sends them to `events`: a line editor
     /// when stdin and stdout are terminals, plain lines otherwise.
     pub fn open(json: bool, name: &str, events: Sender<Event>) -> io::Result<Screen> {
-        use std::io::IsTerminal;
         let terminal = io::stdin().is_terminal() && io::stdout().is_terminal();
-        if terminal && let Some(screen) = EditorScreen::open(name, events.clone())? {
-            return Ok(Screen {
-                json,
-                mode: Mode::Editor(screen),
-            });
-        }
-        spawn_plain_reader(events)?;
+        let mode = match terminal {
+            true => EditorScreen::open(name, events.clone())?.map(Mode::Editor),
+            false => None,
+        };
+        let mode = match mode {
+            Some(mode) => mode,
+            None => {
+                spawn_plain_reader(events)?;
+                Mode::Plain
+            }
+        };
         Ok(Screen {
             json,
-            mode: Mode::Plain,
+            mode,
+            raw: RawLines::default(),
+            mid_line: false,
+            shared_terminal: io::stdout().is_terminal() && io::stderr().is_terminal(),
         })
     }
 
@@ -128,8 +247,23 @@ impl Screen {
 
     /// Shows one output.
     pub fn show(&mut self, output: &Output) -> io::Result<()> {
+        if let Output::Raw(bytes) = output {
+            return self.show_raw(bytes);
+        }
+        // What came before is shown before.
+        self.flush_partial_now()?;
         match &mut self.mode {
-            Mode::Plain => show_plain(self.json, output),
+            Mode::Plain => {
+                let to_stderr = match output {
+                    Output::State { human, .. } => human.is_some(),
+                    Output::Note(_) => true,
+                    _ => false,
+                };
+                if to_stderr && std::mem::take(&mut self.mid_line) && self.shared_terminal {
+                    eprintln!();
+                }
+                show_plain(self.json, output)
+            }
             Mode::Editor(editor) => {
                 let text = match output {
                     Output::Data { json, .. } if self.json => Some(json),
@@ -137,12 +271,74 @@ impl Screen {
                     Output::State { json, .. } if self.json => Some(json),
                     Output::State { human, .. } => human.as_ref(),
                     Output::Note(note) => Some(note),
+                    Output::Raw(_) => None,
                 };
                 match text {
                     Some(text) => editor.print(text.clone()),
                     None => Ok(()),
                 }
             }
+        }
+    }
+
+    /// Bytes from a `--raw` server: unchanged to stdout from a pipe; else whole lines at once,
+    /// and the rest once nothing more follows for [`PARTIAL_LINE_WAIT`].
+    fn show_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if matches!(self.mode, Mode::Plain) && !self.json {
+            if let Some(&last) = bytes.last() {
+                self.mid_line = last != b'\n';
+            }
+            let mut out = io::stdout().lock();
+            out.write_all(bytes)?;
+            return out.flush();
+        }
+        let lines = self.raw.push(bytes, Instant::now());
+        if !lines.is_empty() {
+            self.show_lines(&lines, false)?;
+        }
+        Ok(())
+    }
+
+    /// When the partial line waiting to be shown is due, if there is one.
+    pub fn flush_due(&self) -> Option<Instant> {
+        self.raw.due
+    }
+
+    /// Shows the partial line, as nothing more of it came in time.
+    pub fn flush_partial(&mut self) -> io::Result<()> {
+        match self.raw.take_partial(false, Instant::now()) {
+            Some(text) => self.show_lines(&[text], true),
+            None => Ok(()),
+        }
+    }
+
+    /// Shows everything waiting, whatever it ends with.
+    fn flush_partial_now(&mut self) -> io::Result<()> {
+        match self.raw.take_partial(true, Instant::now()) {
+            Some(text) => self.show_lines(&[text], true),
+            None => Ok(()),
+        }
+    }
+
+    /// Lines of a `--raw` server's text (`partial`: the last one has no newline yet).
+    fn show_lines(&mut self, lines: &[String], partial: bool) -> io::Result<()> {
+        let rendered: Vec<String> = if self.json {
+            lines
+                .iter()
+                .map(|text| LocalEvent::Line { text, partial }.to_json())
+                .collect()
+        } else {
+            lines.to_vec()
+        };
+        match &mut self.mode {
+            Mode::Plain => {
+                let mut out = io::stdout().lock();
+                for line in rendered {
+                    writeln!(out, "{line}")?;
+                }
+                out.flush()
+            }
+            Mode::Editor(editor) => editor.print(rendered.join("\n")),
         }
     }
 
@@ -158,6 +354,7 @@ impl Screen {
     /// Hands the terminal back as it was: called once the session is over, even if the editor
     /// thread is still waiting for a key.
     pub fn close(mut self) -> io::Result<()> {
+        self.flush_partial_now()?;
         if let Mode::Editor(editor) = &mut self.mode {
             editor.close()?;
         }
@@ -187,6 +384,11 @@ fn show_plain(json: bool, output: &Output) -> io::Result<()> {
             eprintln!("{note}");
             Ok(())
         }
+        Output::Raw(bytes) => {
+            let mut out = io::stdout().lock();
+            out.write_all(bytes)?;
+            out.flush()
+        }
     }
 }
 
@@ -197,24 +399,30 @@ fn prompt_for(name: &str) -> String {
 impl EditorScreen {
     /// The editor and its printer; None where the terminal cannot host an editor (TERM=dumb).
     fn open(name: &str, events: Sender<Event>) -> io::Result<Option<EditorScreen>> {
-        let mut editor = DefaultEditor::new().map_err(readline_to_io)?;
+        let mut editor = LineEditor::new().map_err(readline_to_io)?;
         let Ok(printer) = editor.create_external_printer() else {
             return Ok(None);
         };
-        let saved = platform::SavedTerminal::save();
+        let line = Arc::new(Mutex::new(String::new()));
+        editor.set_helper(Some(LineWatch { line: line.clone() }));
+        let saved = SavedTerminal::save();
         let prompt = Arc::new(Mutex::new(prompt_for(name)));
         let gate = Arc::new(Gate {
             state: Mutex::new(Editing::Idle),
             changed: Condvar::new(),
         });
-        let (thread_prompt, thread_gate) = (prompt.clone(), gate.clone());
+        let (thread_prompt, thread_gate, thread_line) =
+            (prompt.clone(), gate.clone(), line.clone());
         thread::Builder::new()
             .name("chat-editor".into())
-            .spawn(move || edit_lines(editor, &thread_prompt, &thread_gate, &events))?;
+            .spawn(move || {
+                edit_lines(editor, &thread_prompt, &thread_gate, &thread_line, &events)
+            })?;
         Ok(Some(EditorScreen {
             printer: Box::new(printer),
             prompt,
             gate,
+            line,
             saved,
         }))
     }
@@ -231,9 +439,10 @@ impl EditorScreen {
         }
         // The editor prints on its own thread, one message at a time from a channel that holds
         // one: once two more (invisible) messages have been taken, everything before them is on
-        // the screen. Then the terminal leaves raw mode under the editor's feet, and the line being
-        // typed is left as it is, with the cursor below it. (Cursor up, then the newline that
-        // `print` adds: the cursor ends where it was.)
+        // the screen. Then the terminal leaves raw mode under the editor's feet. A half-typed
+        // line is left as it is, with the cursor below it, so what was not sent stays in sight;
+        // a bare prompt is erased, as it asks for nothing any more. (Cursor up, then the newline
+        // that `print` adds: the cursor ends where it was, on the prompt's row.)
         const INVISIBLE: &str = "\x1b[A";
         self.print(INVISIBLE.into())?;
         self.print(INVISIBLE.into())?;
@@ -241,23 +450,32 @@ impl EditorScreen {
             saved.restore();
         }
         let mut out = io::stdout().lock();
-        out.write_all(b"\r\n")?;
+        if watched_line(&self.line).is_empty() {
+            // Back to the row's start, and erase it.
+            out.write_all(b"\r\x1b[K")?;
+        } else {
+            out.write_all(b"\r\n")?;
+        }
         out.flush()
     }
 }
 
 /// The editor thread: reads lines until end of input, a quit, or Ctrl-C.
 fn edit_lines(
-    mut editor: DefaultEditor,
+    mut editor: LineEditor,
     prompt: &Mutex<String>,
     gate: &Gate,
+    line: &Mutex<String>,
     events: &Sender<Event>,
 ) {
     loop {
         let text = prompt.lock().map(|p| p.clone()).unwrap_or_default();
+        set_line(line, "");
         if gate.set(&[Editing::Idle], Editing::Starting) == Editing::Stopped {
             return;
         }
+        // Ctrl-D is end of input on an empty line only, as in readline: on a half-typed line it
+        // deletes the character under the cursor, or does nothing at the end of the line.
         let read = editor.readline(&GatedPrompt { text, gate });
         gate.set(&[Editing::Starting, Editing::Active], Editing::Idle);
         let event = match read {
@@ -328,42 +546,44 @@ fn readline_to_io(err: ReadlineError) -> io::Error {
     }
 }
 
-#[cfg(unix)]
-mod platform {
-    /// The terminal's settings before the editor changed them.
-    pub struct SavedTerminal(libc::termios);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    impl SavedTerminal {
-        /// Saves stdin's terminal settings; None when stdin is no terminal.
-        pub fn save() -> Option<SavedTerminal> {
-            let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
-            // SAFETY: tcgetattr writes a termios through a valid pointer, or fails and writes
-            // nothing; we read it only on success.
-            let ok = unsafe { libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) } == 0;
-            // SAFETY: initialised by the successful tcgetattr above.
-            ok.then(|| SavedTerminal(unsafe { termios.assume_init() }))
-        }
-
-        /// Puts the saved settings back (leaving the editor's raw mode).
-        pub fn restore(&self) {
-            // SAFETY: tcsetattr reads a valid termios; a failure leaves the terminal as it was.
-            unsafe {
-                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &self.0);
-            }
-        }
+    #[test]
+    fn raw_bytes_become_whole_lines_at_once_and_a_prompt_after_a_wait() {
+        let now = Instant::now();
+        let mut raw = RawLines::default();
+        assert!(raw.push(b"Name: ", now).is_empty());
+        assert_eq!(raw.due, Some(now + PARTIAL_LINE_WAIT));
+        assert_eq!(raw.take_partial(false, now).as_deref(), Some("Name: "));
+        assert_eq!(raw.due, None);
+        assert_eq!(raw.push(b"ana\r\nol", now), ["ana"]);
+        assert_eq!(raw.push(b"\xc3\xa1\nx\n\n", now), ["ol\u{e1}", "x", ""]);
+        assert_eq!(raw.due, None);
+        assert_eq!(raw.take_partial(true, now), None);
     }
-}
 
-#[cfg(not(unix))]
-mod platform {
-    /// Elsewhere the editor restores the console itself when its thread ends with the process.
-    pub struct SavedTerminal;
+    #[test]
+    fn a_character_cut_in_two_waits_once_for_its_end() {
+        let now = Instant::now();
+        let mut raw = RawLines::default();
+        raw.push("olá".as_bytes().split_last().unwrap().1, now);
+        assert_eq!(raw.take_partial(false, now).as_deref(), Some("ol"));
+        assert!(raw.due.is_some(), "the cut character waits");
+        assert_eq!(raw.push(b"\xa1!", now), Vec::<String>::new());
+        assert_eq!(raw.take_partial(false, now).as_deref(), Some("\u{e1}!"));
+        // A cut character that never ends is shown as it is after its wait.
+        raw.push(b"\xc3", now);
+        assert_eq!(raw.take_partial(false, now).as_deref(), Some("\u{fffd}"));
+        assert_eq!(raw.due, None);
+    }
 
-    impl SavedTerminal {
-        pub fn save() -> Option<SavedTerminal> {
-            None
-        }
-
-        pub fn restore(&self) {}
+    #[test]
+    fn an_endless_line_is_cut_at_the_protocol_limit() {
+        let mut raw = RawLines::default();
+        let lines = raw.push(&vec![b'x'; MAX_LINE_BYTES + 1], Instant::now());
+        assert_eq!(lines.len(), 1);
+        assert_eq!(raw.due, None);
     }
 }

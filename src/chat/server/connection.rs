@@ -22,12 +22,27 @@ use crate::cli::RateLimit;
 use super::hub::{Ending, Event, Input};
 use super::throttle::TokenBucket;
 
-/// Messages a client may have waiting to be written before the hub gives up on it.
-pub const OUTBOX_CAPACITY: usize = 1024;
-/// Bytes a client may have waiting to be written before the hub gives up on it.
-pub const OUTBOX_BYTES: usize = 1024 * 1024;
-/// Longest a single write may block before the client counts as gone.
+/// Items (a message, or a batch of one author's messages) a client may have waiting to be written
+/// before the hub stops taking input until it drains (see [`STALL_TIMEOUT`]).
+pub const OUTBOX_CAPACITY: usize = 32 * 1024;
+/// Bytes a client may have waiting to be written before the hub stops taking input until it
+/// drains. Broadcasts are shared, so a full outbox costs the server far less than this.
+pub const OUTBOX_BYTES: usize = 4 * 1024 * 1024;
+/// A client with something to read that reads nothing for this long is disconnected ("too
+/// slow"); and the hub never waits longer than this for one client's outbox to drain, so one
+/// slow reader holds up nobody for longer.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest a writer keeps trying to write to a client that reads nothing, once the hub is done
+/// with it (a `bye` to a client that stopped reading).
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A blocked write returns this often, so the writer sees its progress and its end.
+pub const WRITE_TICK: Duration = Duration::from_millis(250);
+/// Most bytes a writer hands the kernel in one write: what has queued up goes out together.
+pub const WRITE_BATCH: usize = 64 * 1024;
+/// Most lines a reader hands the hub in one event (what already arrived, never waiting for
+/// more), and most bytes of text in one.
+pub const INPUT_BATCH_LINES: usize = 256;
+pub const INPUT_BATCH_BYTES: usize = 32 * 1024;
 /// How long a new connection may stay silent before it is announced anyway; a connection closed
 /// within it without a word (a port probe, `nc -z`) is never announced.
 pub const JOIN_GRACE: Duration = Duration::from_secs(1);
@@ -58,6 +73,8 @@ pub type Bytes = Arc<[u8]>;
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub bytes: Bytes,
+    /// Lines in `bytes` (a batch of one author's messages is one item).
+    pub lines: u32,
     /// Counted against the outbox's bounds. A replay of the history is not: its bytes are the
     /// history's own, shared, and a resuming client must not be dropped for catching up.
     pub counted: bool,
@@ -86,6 +103,19 @@ pub struct Stats {
     pub heartbeat: AtomicBool,
     /// Set when the hub is done with the client: the reader stops forwarding and exits.
     pub closed: AtomicBool,
+    /// When the writer last got bytes into the socket, or found work after being idle
+    /// ([`clock_ms`]): with something queued and no progress for [`STALL_TIMEOUT`], the client
+    /// is too slow.
+    pub progress: AtomicU64,
+    /// Set by the hub while it waits for this outbox to drain; the writer clears it and wakes
+    /// the hub once the outbox is down to half its bounds.
+    pub congested: AtomicBool,
+}
+
+/// Milliseconds since the server started: a clock every thread can store in an atomic.
+pub fn clock_ms() -> u64 {
+    static EPOCH: std::sync::LazyLock<Instant> = std::sync::LazyLock::new(Instant::now);
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Stats {
@@ -108,6 +138,26 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 
+    /// Restarts the stall clock: the writer is making progress (or has just been given work).
+    pub fn touch(&self) {
+        self.progress.store(clock_ms(), Ordering::Relaxed);
+    }
+
+    /// How long the writer has had work and made no progress (zero while nothing is queued).
+    pub fn stalled_for(&self) -> Duration {
+        if self.queued_msgs.load(Ordering::Relaxed) == 0 {
+            return Duration::ZERO;
+        }
+        let since = self.progress.load(Ordering::Relaxed);
+        Duration::from_millis(clock_ms().saturating_sub(since))
+    }
+
+    /// True while the outbox is above half its bounds (the hub waits until it is not).
+    pub fn above_low_water(&self) -> bool {
+        self.queued_msgs.load(Ordering::Relaxed) > OUTBOX_CAPACITY / 2
+            || self.queued_bytes.load(Ordering::Relaxed) > OUTBOX_BYTES / 2
+    }
+
     /// Starts heartbeats; called after the `welcome` is queued, so no ping can overtake it.
     pub fn start_heartbeat(&self) {
         self.heartbeat.store(true, Ordering::Release);
@@ -128,9 +178,15 @@ pub struct Accepted {
 /// Sets up the socket and starts its writer and reader; the hub hears of it first. An error
 /// means the hub never heard of the connection; a thread that cannot start is reported to the
 /// hub as the client's end.
-pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>, policy: Policy) -> io::Result<()> {
+pub fn start(
+    id: u64,
+    stream: TcpStream,
+    events: &Sender<Event>,
+    room: &Sender<()>,
+    policy: Policy,
+) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+    stream.set_write_timeout(Some(WRITE_TICK))?;
     stream.set_read_timeout(Some(JOIN_GRACE))?;
     detect_dead_peers(&stream)?;
     let peer = stream.peer_addr()?;
@@ -156,10 +212,11 @@ pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>, policy: Policy)
 
     // The hub counts on a writer for every accepted client: if one cannot start, it hears so.
     let (writer_stats, writer_events) = (Arc::clone(&stats), events.clone());
-    let writer = thread::Builder::new()
-        .name(format!("writer-{id}"))
-        .stack_size(WRITER_STACK)
-        .spawn(move || write_loop(id, &writer_stream, &queue, &writer_stats, &writer_events));
+    let room = room.clone();
+    let writer = spawn_small(&format!("writer-{id}"), WRITER_STACK, move || {
+        let ends = (&writer_events, &room);
+        write_loop(id, &writer_stream, &queue, &writer_stats, ends);
+    });
     if let Err(err) = writer {
         let _ = events.send(Event::WriterDone);
         let reason = format!("the server could not start a thread: {err}");
@@ -171,10 +228,9 @@ pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>, policy: Policy)
         return Ok(()); // told to the hub, which counts the client out and prints why
     }
     let reader_events = events.clone();
-    let reader = thread::Builder::new()
-        .name(format!("reader-{id}"))
-        .stack_size(READER_STACK)
-        .spawn(move || read_loop(id, &reader_stream, &stats, &reader_events, policy));
+    let reader = spawn_small(&format!("reader-{id}"), READER_STACK, move || {
+        read_loop(id, &reader_stream, &stats, &reader_events, policy);
+    });
     if let Err(err) = reader {
         let reason = format!("the server could not start a thread: {err}");
         let _ = events.send(Event::Closed {
@@ -182,6 +238,75 @@ pub fn start(id: u64, stream: TcpStream, events: &Sender<Event>, policy: Policy)
             reason,
             ending: Ending::Forced,
         });
+    }
+    Ok(())
+}
+
+/// Starts `work` on a detached thread with a `stack`-byte stack.
+#[cfg(not(target_os = "linux"))]
+fn spawn_small<F: FnOnce() + Send + 'static>(name: &str, stack: usize, work: F) -> io::Result<()> {
+    thread::Builder::new()
+        .name(name.into())
+        .stack_size(stack)
+        .spawn(work)
+        .map(drop)
+}
+
+/// Starts `work` on a detached thread with a `stack`-byte stack (and the usual guard page).
+///
+/// On Linux the thread is made with `pthread_create` itself: each of std's threads also gets a
+/// signal stack with a guard page of its own, four memory mappings per thread in all, and the
+/// 20,000 threads of 10,000 clients would pass the kernel's limit of 65,530 mappings per process
+/// (`vm.max_map_count`), failing with "Cannot allocate memory". These threads take two. A stack
+/// overflow on them still stops at the guard page (the process dies of SIGSEGV, not silently).
+#[cfg(target_os = "linux")]
+fn spawn_small<F: FnOnce() + Send + 'static>(name: &str, stack: usize, work: F) -> io::Result<()> {
+    type Work = Box<dyn FnOnce() + Send>;
+    extern "C" fn run(arg: *mut libc::c_void) -> *mut libc::c_void {
+        // SAFETY: `arg` is the box leaked below, handed to exactly this one thread.
+        let work = unsafe { Box::from_raw(arg.cast::<Work>()) };
+        // A panic must not unwind into C; std's hook has reported it already.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        std::ptr::null_mut()
+    }
+    let check = |rc: libc::c_int| match rc {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    };
+    // Names show in /proc and in debuggers; the kernel keeps 15 bytes. The thread names itself:
+    // a detached thread may be gone by the time pthread_create returns.
+    let mut short = name.as_bytes()[..name.len().min(15)].to_vec();
+    short.push(0);
+    let work: Box<Work> = Box::new(Box::new(move || {
+        // SAFETY: a NUL-terminated name of at most 16 bytes, for the calling thread.
+        unsafe { libc::pthread_setname_np(libc::pthread_self(), short.as_ptr().cast()) };
+        work();
+    }));
+    let arg = Box::into_raw(work).cast::<libc::c_void>();
+    // SAFETY: plain pthread calls on an attribute object initialised first and destroyed after;
+    // on failure the box is taken back, as no thread got it.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        check(libc::pthread_attr_init(&mut attr))?;
+        let mut started = check(libc::pthread_attr_setstacksize(
+            &mut attr,
+            stack.max(libc::PTHREAD_STACK_MIN),
+        ))
+        .and_then(|()| {
+            check(libc::pthread_attr_setdetachstate(
+                &mut attr,
+                libc::PTHREAD_CREATE_DETACHED,
+            ))
+        });
+        let mut thread: libc::pthread_t = std::mem::zeroed();
+        if started.is_ok() {
+            started = check(libc::pthread_create(&mut thread, &attr, run, arg));
+        }
+        libc::pthread_attr_destroy(&mut attr);
+        if let Err(err) = started {
+            drop(Box::from_raw(arg.cast::<Work>()));
+            return Err(err);
+        }
     }
     Ok(())
 }
@@ -202,44 +327,72 @@ fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
 }
 
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
-/// the client reads everything (a `bye` included) before end of stream. A structured client
-/// that was sent nothing for [`HEARTBEAT_INTERVAL`] gets a `ping`.
+/// the client reads everything (a `bye` included) before end of stream. Whatever has queued up
+/// goes out in one write (up to [`WRITE_BATCH`] bytes). A structured client that was sent
+/// nothing for [`HEARTBEAT_INTERVAL`] gets a `ping`.
 fn write_loop(
     id: u64,
     stream: &TcpStream,
     queue: &Receiver<Outgoing>,
     stats: &Stats,
-    events: &Sender<Event>,
+    (events, room): (&Sender<Event>, &Sender<()>),
 ) {
     let ping: Bytes = ServerFrame::Ping.to_json_line().into();
+    let mut batch: Vec<u8> = Vec::new();
     loop {
-        let (bytes, counted) = match queue.recv_timeout(HEARTBEAT_INTERVAL) {
-            Ok(Outgoing { bytes, counted }) => (bytes, counted),
+        let first = match queue.recv_timeout(HEARTBEAT_INTERVAL) {
+            Ok(outgoing) => outgoing,
             // The welcome is queued before heartbeats start: an empty queue then is really idle.
             Err(RecvTimeoutError::Timeout)
                 if stats.heartbeat.load(Ordering::Acquire) && queue.is_empty() =>
             {
-                (Arc::clone(&ping), false)
+                Outgoing {
+                    bytes: Arc::clone(&ping),
+                    lines: 1,
+                    counted: false,
+                }
             }
-            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Timeout) => {
+                // Idle: give back a buffer a large batch grew.
+                batch = Vec::new();
+                continue;
+            }
             Err(RecvTimeoutError::Disconnected) => break,
         };
-        let written = (&*stream).write_all(&bytes);
-        if counted {
-            stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
-            stats.queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+        // Work after a wait: the stall clock starts now, not at the last write.
+        stats.touch();
+        batch.clear();
+        let (mut lines, mut counted_msgs, mut counted_bytes) = (0u64, 0usize, 0usize);
+        let mut next = Some(first);
+        while let Some(Outgoing {
+            bytes,
+            lines: n,
+            counted,
+        }) = next.take()
+        {
+            batch.extend_from_slice(&bytes);
+            lines += u64::from(n);
+            if counted {
+                counted_msgs += 1;
+                counted_bytes += bytes.len();
+            }
+            if batch.len() < WRITE_BATCH {
+                next = queue.try_recv().ok();
+            }
+        }
+        let written = write_patiently(stream, &batch, stats);
+        stats.queued_msgs.fetch_sub(counted_msgs, Ordering::Relaxed);
+        stats
+            .queued_bytes
+            .fetch_sub(counted_bytes, Ordering::Relaxed);
+        if !stats.above_low_water() && stats.congested.swap(false, Ordering::AcqRel) {
+            let _ = room.try_send(());
         }
         if let Err(err) = written {
             stats.close();
             let _ = stream.shutdown(Shutdown::Both);
-            let reason = if matches!(
-                err.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) {
-                format!(
-                    "too slow: a write blocked for {} s",
-                    WRITE_TIMEOUT.as_secs()
-                )
+            let reason = if err.kind() == io::ErrorKind::TimedOut {
+                format!("too slow: nothing read for {} s", WRITE_TIMEOUT.as_secs())
             } else {
                 format!("connection lost: {err}")
             };
@@ -247,11 +400,44 @@ fn write_loop(
             let _ = events.send(Event::Closed { id, reason, ending });
             break;
         }
-        Stats::add(&stats.msgs_out, 1);
-        Stats::add(&stats.bytes_out, bytes.len() as u64);
+        Stats::add(&stats.msgs_out, lines);
+        Stats::add(&stats.bytes_out, batch.len() as u64);
+        if batch.capacity() > 4 * WRITE_BATCH {
+            batch = Vec::new();
+        }
     }
     let _ = stream.shutdown(Shutdown::Write);
     let _ = events.send(Event::WriterDone);
+}
+
+/// Writes all of `bytes`, noting every bit of progress; gives up (TimedOut) after
+/// [`WRITE_TIMEOUT`] without any. The socket's own timeout is [`WRITE_TICK`], so a blocked write
+/// comes back often to say how far it got.
+fn write_patiently(stream: &TcpStream, mut bytes: &[u8], stats: &Stats) -> io::Result<()> {
+    let mut last = Instant::now();
+    while !bytes.is_empty() {
+        match (&*stream).write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                last = Instant::now();
+                stats.touch();
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last.elapsed() >= WRITE_TIMEOUT {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
 }
 
 /// Counts the bytes that come in.
@@ -269,9 +455,9 @@ impl Read for Counting<'_> {
 }
 
 /// Turns the socket's bytes into hub events: the first line says what the client is, later lines
-/// are its input. A connection silent for [`JOIN_GRACE`] is reported once as silent. Each line
-/// waits for a token of the client's rate limit: while it waits the socket is not read, and TCP
-/// slows the sender down.
+/// are its input, handed over together when several have arrived already. A connection silent
+/// for [`JOIN_GRACE`] is reported once as silent. Each line waits for a token of the client's
+/// rate limit: while it waits the socket is not read, and TCP slows the sender down.
 fn read_loop(id: u64, stream: &TcpStream, stats: &Stats, events: &Sender<Event>, policy: Policy) {
     let mut reader = LineReader::new(Counting { stream, stats });
     let mut bucket = match policy.rate_limit {
@@ -286,11 +472,16 @@ fn read_loop(id: u64, stream: &TcpStream, stats: &Stats, events: &Sender<Event>,
     let mut throttled = false;
     let mut last_heard = Instant::now();
     let mut idle_reported = false;
+    // A line read while gathering a batch that could not join it (no token, or too long).
+    let mut carried = None;
     let (reason, ending) = loop {
         if stats.is_closed() {
             return;
         }
-        let incoming = reader.next_line();
+        let incoming = match carried.take() {
+            Some(incoming) => incoming,
+            None => reader.next_line(),
+        };
         if matches!(incoming, Ok(Some(_))) {
             last_heard = Instant::now();
             if let Some(bucket) = &mut bucket {
@@ -308,28 +499,63 @@ fn read_loop(id: u64, stream: &TcpStream, stats: &Stats, events: &Sender<Event>,
             }
         }
         let event = match incoming {
-            Ok(Some(Incoming::Line(line))) => {
+            Ok(Some(Incoming::Line(line))) if first => {
+                first = false;
                 Stats::add(&stats.msgs_in, 1);
-                if std::mem::take(&mut first) {
-                    let greeting = if nesting_within(&line, MAX_JSON_DEPTH) {
-                        classify_first_line(&line)
-                    } else {
-                        Greeting::Raw(line)
-                    };
-                    structured = matches!(greeting, Greeting::Structured { .. });
-                    if !waited {
-                        let _ = stream.set_read_timeout(Some(READ_TICK));
-                    }
-                    Event::First { id, greeting }
+                let greeting = if nesting_within(&line, MAX_JSON_DEPTH) {
+                    classify_first_line(&line)
                 } else {
-                    Event::Input {
-                        id,
-                        input: parse_input(&line, structured),
+                    Greeting::Raw(line)
+                };
+                structured = matches!(greeting, Greeting::Structured { .. });
+                if !waited {
+                    let _ = stream.set_read_timeout(Some(READ_TICK));
+                }
+                Event::First { id, greeting }
+            }
+            Ok(Some(Incoming::Line(line))) => {
+                let mut size = line.len();
+                let mut inputs = vec![parse_input(&line, structured)];
+                // Lines that have arrived already go along, each with its token.
+                while inputs.len() < INPUT_BATCH_LINES
+                    && size < INPUT_BATCH_BYTES
+                    && reader.pending().contains(&b'\n')
+                {
+                    match reader.next_line() {
+                        Ok(Some(Incoming::Line(line)))
+                            if bucket
+                                .as_mut()
+                                .is_none_or(|bucket| bucket.take(Instant::now()).is_ok()) =>
+                        {
+                            size += line.len();
+                            inputs.push(parse_input(&line, structured));
+                        }
+                        other => {
+                            carried = Some(other);
+                            break;
+                        }
                     }
                 }
+                Stats::add(&stats.msgs_in, inputs.len() as u64);
+                Event::Input { id, inputs }
             }
             Ok(Some(Incoming::Overlong)) => Event::Overlong { id },
+            // A port probe (`nc -z`, a health check) closes, or resets, without a word.
+            Ok(None) if first && !waited => {
+                break ("closed without a word".to_string(), Ending::Graceful);
+            }
             Ok(None) => break ("closed by the client".to_string(), Ending::Graceful),
+            Err(err)
+                if first
+                    && !waited
+                    && reader.pending().is_empty()
+                    && matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+            {
+                break ("closed without a word".to_string(), Ending::Forced);
+            }
             Err(err)
                 if matches!(
                     err.kind(),

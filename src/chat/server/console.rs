@@ -61,28 +61,40 @@ impl Console {
         self.push(render_table(table, style));
     }
 
-    fn push(&self, text: String) {
+    /// Text already formatted (lines that end with a newline).
+    pub fn push(&self, text: String) {
         if let Err(TrySendError::Full(_)) = self.queue.try_send(text) {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Prints until every [`Console`] is dropped. A server whose stdout went away (a closed pipe, a
-/// detached terminal) keeps serving its clients: the console is a view, not the service, so its
-/// write errors end only the printing.
+/// Most reports printed in one write.
+const PRINT_BATCH: usize = 256;
+
+/// Prints until every [`Console`] is dropped, what has queued up in one write. A server whose
+/// stdout went away (a closed pipe, a detached terminal) keeps serving its clients: the console
+/// is a view, not the service, so its write errors end only the printing.
 fn print_loop(printing: &Receiver<String>, dropped: &AtomicU64) {
     let mut out = std::io::stdout();
-    for text in printing.iter() {
-        let lost = dropped.swap(0, Ordering::Relaxed);
-        let note = if lost > 0 {
-            format!("({lost} console lines dropped: stdout was not read fast enough)\n")
-        } else {
-            String::new()
-        };
+    let mut batch = String::new();
+    while let Ok(first) = printing.recv() {
+        batch.clear();
+        let mut next = Some(first);
+        for _ in 0..PRINT_BATCH {
+            let Some(text) = next.take() else { break };
+            let lost = dropped.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                batch.push_str(&format!(
+                    "({lost} console lines dropped: stdout was not read fast enough)\n"
+                ));
+            }
+            batch.push_str(&text);
+            next = printing.try_recv().ok();
+        }
         if out
-            .write_all(note.as_bytes())
-            .and_then(|()| out.write_all(text.as_bytes()))
+            .write_all(batch.as_bytes())
+            .and_then(|()| next.map_or(Ok(()), |text| out.write_all(text.as_bytes())))
             .and_then(|()| out.flush())
             .is_err()
         {

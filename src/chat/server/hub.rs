@@ -4,14 +4,14 @@
 //! stops reading only ever holds up itself. It also keeps the room's history (for clients that
 //! resume after a reconnect) and its log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::chat::protocol::{
     Command, Greeting, HELP, MAX_LINE_BYTES, Member, PROTOCOL_VERSION, ServerFrame, neutralize,
@@ -20,13 +20,21 @@ use crate::chat::protocol::{
 use crate::cli::{RateLimit, ServeMode};
 use crate::output::{Style, Table};
 
-use super::connection::{Accepted, Bytes, OUTBOX_BYTES, OUTBOX_CAPACITY, Outgoing, Stats};
+use super::connection::{
+    Accepted, Bytes, OUTBOX_BYTES, OUTBOX_CAPACITY, Outgoing, STALL_TIMEOUT, Stats,
+};
 use super::console::Console;
 use super::history::History;
 use super::single::Session;
 
 /// How long, at Ctrl-C, the writers get to deliver `bye` before the process exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// How often the hub looks for clients that stopped reading ([`STALL_TIMEOUT`]).
+pub const STALL_CHECK: Duration = Duration::from_millis(250);
+/// Join and leave notices go to everyone while the room has at most this many members; in a
+/// larger room they would grow with the square of its size, so only the console logs them
+/// (`/who` still lists everyone).
+pub const ANNOUNCE_LIMIT: usize = 100;
 
 /// Everything the hub hears about, from every thread.
 pub enum Event {
@@ -36,8 +44,8 @@ pub enum Event {
     First { id: u64, greeting: Greeting },
     /// The connection has said nothing for the join grace: a person at nc, most likely.
     Silent { id: u64 },
-    /// A line after the first.
-    Input { id: u64, input: Input },
+    /// Lines after the first, in order (several when they arrived together).
+    Input { id: u64, inputs: Vec<Input> },
     /// A line longer than the protocol allows was dropped.
     Overlong { id: u64 },
     /// The client's reader has started waiting for its rate limit (sent once per client).
@@ -55,6 +63,8 @@ pub enum Event {
     WriterDone,
     /// A connection beyond `--max-clients` was told the server is full and closed.
     Refused { peer: SocketAddr },
+    /// A connection was reset before it could be set up (a port probe).
+    Vanished { peer: SocketAddr },
     /// A line typed at the server console.
     Console(String),
     /// Ctrl-C.
@@ -162,12 +172,28 @@ pub struct Hub {
     pub history: History,
     /// Connections open now, shared with the accept thread (`--max-clients`).
     pub connected: Arc<AtomicUsize>,
+    /// Every member's name, lowercased (names are unique whatever their case), and its client.
+    names: HashMap<String, u64>,
+    /// Clients whose outbox went over its bounds, and since when: the hub takes no input until
+    /// they drain to half, or [`STALL_TIMEOUT`] passes and they are let go.
+    congested: BTreeMap<u64, Instant>,
+    /// Writers say here that a congested outbox has drained.
+    room: Receiver<()>,
+    /// Clients to let go, with the reason: handled one after another, never recursively (a
+    /// leave notice may congest someone else).
+    drops: VecDeque<(u64, String)>,
+    last_stall_check: Instant,
 }
 
 impl Hub {
-    /// A hub for `config`, printing on the console.
-    pub fn new(config: Config, console: Console) -> Hub {
+    /// A hub for `config`, printing on the console; writers wake it on `room`.
+    pub fn new(config: Config, console: Console, room: Receiver<()>) -> Hub {
         Hub {
+            names: HashMap::new(),
+            congested: BTreeMap::new(),
+            room,
+            drops: VecDeque::new(),
+            last_stall_check: Instant::now(),
             history: History::new(config.history),
             connected: Arc::default(),
             config,
@@ -184,13 +210,81 @@ impl Hub {
     /// Serves events until Ctrl-C, then says `bye` to everyone and waits (a bounded time) for
     /// the writers to deliver it.
     pub fn run(mut self, events: &Receiver<Event>) {
-        while let Ok(event) = events.recv() {
-            match event {
-                Event::Shutdown => break,
-                event => self.handle(event),
+        loop {
+            // While an outbox is over its bounds, no input is taken: readers wait on the full
+            // event channel, and TCP slows the senders down. Nothing is dropped.
+            self.wait_for_room();
+            match events.recv_timeout(STALL_CHECK) {
+                Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.settle();
+            if self.last_stall_check.elapsed() >= STALL_CHECK {
+                self.last_stall_check = Instant::now();
+                self.drop_stalled();
             }
         }
         self.shutdown(events);
+    }
+
+    /// Lets go, one after another, of the clients found too slow.
+    fn settle(&mut self) {
+        while let Some((id, reason)) = self.drops.pop_front() {
+            self.remove(id, &reason, Ending::Forced);
+        }
+    }
+
+    /// A client with something to read that has read nothing for [`STALL_TIMEOUT`] is let go.
+    fn drop_stalled(&mut self) {
+        for (&id, client) in &self.clients {
+            let stalled = client.stats.stalled_for();
+            if client.outbox.is_some() && stalled >= STALL_TIMEOUT {
+                let waiting = client.stats.queued_bytes.load(Ordering::Relaxed);
+                let reason = format!(
+                    "too slow: nothing read for {} s, {} KiB waiting",
+                    stalled.as_secs(),
+                    waiting.div_ceil(1024)
+                );
+                self.drops.push_back((id, reason));
+            }
+        }
+        self.settle();
+    }
+
+    /// Waits until every congested outbox is down to half its bounds; one that is not within
+    /// [`STALL_TIMEOUT`] of going over is let go.
+    fn wait_for_room(&mut self) {
+        while !self.congested.is_empty() {
+            let clients = &self.clients;
+            self.congested.retain(|id, _| {
+                clients.get(id).is_some_and(|c| {
+                    c.outbox.is_some() && !c.stats.is_closed() && c.stats.above_low_water()
+                })
+            });
+            let now = Instant::now();
+            let mut deadline = now + STALL_CHECK;
+            for (&id, &since) in &self.congested {
+                if now.duration_since(since) >= STALL_TIMEOUT {
+                    let waiting = self.clients[&id].stats.queued_bytes.load(Ordering::Relaxed);
+                    let reason = format!(
+                        "too slow: {} KiB waiting to be read after {} s",
+                        waiting.div_ceil(1024),
+                        STALL_TIMEOUT.as_secs()
+                    );
+                    self.drops.push_back((id, reason));
+                } else {
+                    deadline = deadline.min(since + STALL_TIMEOUT);
+                }
+            }
+            if !self.drops.is_empty() {
+                self.settle();
+                continue;
+            }
+            if !self.congested.is_empty() {
+                let _ = self.room.recv_deadline(deadline);
+            }
+        }
     }
 
     fn handle(&mut self, event: Event) {
@@ -202,7 +296,7 @@ impl Hub {
                     self.join(id, None);
                 }
             }
-            Event::Input { id, input } => self.input(id, input),
+            Event::Input { id, inputs } => self.inputs(id, inputs),
             Event::Overlong { id } => self.send(
                 id,
                 &ServerFrame::Error {
@@ -235,6 +329,10 @@ impl Hub {
             }
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
+            Event::Vanished { peer } => self.console.event(&format!(
+                "probe {peer} → {}: closed without a word, without joining",
+                self.config.listening
+            )),
             Event::Refused { peer } => self.console.event(&format!(
                 "refused {peer} → {}: server full (--max-clients)",
                 self.config.listening
@@ -352,6 +450,7 @@ impl Hub {
             return;
         };
         client.name = name.clone();
+        self.names.insert(name.to_lowercase(), id);
         let (peer, local, kind) = (client.peer, client.local, client.kind);
         // An echo client sent raw hears nothing but its own lines back after the greeting.
         if self.config.mode != ServeMode::Echo || kind == Kind::Structured {
@@ -363,12 +462,14 @@ impl Hub {
                     "connected {peer} → {local} ({name}, {})",
                     kind.label()
                 ));
-                let frame = ServerFrame::Join {
-                    time: now(),
-                    name,
-                    addr: peer.to_string(),
-                };
-                self.broadcast(&frame, Some(id));
+                if self.names.len() <= ANNOUNCE_LIMIT {
+                    let frame = ServerFrame::Join {
+                        time: now(),
+                        name,
+                        addr: peer.to_string(),
+                    };
+                    self.broadcast(&frame, Some(id));
+                }
             }
             ServeMode::Echo => self.console.event(&format!(
                 "connected {peer} → {local} ({name}, {})",
@@ -393,7 +494,7 @@ impl Hub {
             server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
             mode: mode_name(self.config.mode).into(),
             name: client.name.clone(),
-            room_size: self.clients.values().filter(|c| c.named()).count(),
+            room_size: self.names.len(),
             last_seq: self.seq,
             missed: (missed > 0).then_some(missed),
         };
@@ -404,6 +505,7 @@ impl Hub {
             for bytes in replay {
                 let _ = outbox.send(Outgoing {
                     bytes,
+                    lines: 1,
                     counted: false,
                 });
             }
@@ -456,25 +558,90 @@ impl Hub {
     fn name_taken(&self, name: &str, except: u64) -> bool {
         let wanted = name.to_lowercase();
         wanted == self.config.name.to_lowercase()
-            || self
-                .clients
-                .iter()
-                .any(|(&id, c)| id != except && c.name.to_lowercase() == wanted)
+            || self.names.get(&wanted).is_some_and(|&id| id != except)
+    }
+
+    /// Lines that arrived together from one client. In group mode, a run of plain chat lines
+    /// goes out as one batch: stamped one by one, sent to each member in one piece.
+    fn inputs(&mut self, id: u64, inputs: Vec<Input>) {
+        if self.config.mode != ServeMode::Group {
+            for input in inputs {
+                self.input(id, input);
+            }
+            return;
+        }
+        let mut run = Vec::new();
+        for input in inputs {
+            let input = clean_input(input);
+            match &input {
+                Input::Text(text) if text.trim().is_empty() => {}
+                Input::Text(text) => match parse_command(text) {
+                    None => {
+                        let Input::Text(text) = input else {
+                            unreachable!()
+                        };
+                        run.push((text, false));
+                    }
+                    Some(Command::Me(action)) if !action.is_empty() => run.push((action, true)),
+                    Some(_) => {
+                        self.said_together(id, std::mem::take(&mut run));
+                        self.input(id, input);
+                    }
+                },
+                _ => {
+                    self.said_together(id, std::mem::take(&mut run));
+                    self.input(id, input);
+                }
+            }
+        }
+        self.said_together(id, run);
+    }
+
+    /// Chat lines of one member, stamped one by one (one `seq` each, one time) and sent to each
+    /// other member in one piece, encoded once per flavour.
+    fn said_together(&mut self, id: u64, lines: Vec<(String, bool)>) {
+        let Some(client) = self.clients.get(&id).filter(|c| c.named()) else {
+            return;
+        };
+        if lines.len() <= 1 {
+            for (text, action) in lines {
+                self.said(id, text, action);
+            }
+            return;
+        }
+        let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
+        let time = now();
+        let (mut json, mut text) = (Vec::new(), Vec::new());
+        let count = lines.len() as u32;
+        for (line, action) in lines {
+            self.seq += 1;
+            let frame = ServerFrame::Msg {
+                seq: self.seq,
+                time,
+                from: from.clone(),
+                text: line,
+                action,
+            };
+            let one = self.record(&frame);
+            json.extend_from_slice(&one);
+            text.extend_from_slice(&frame.to_text_line());
+        }
+        self.console
+            .push(String::from_utf8_lossy(&text).into_owned());
+        let encoded = Encoded {
+            json: Some(json.into()),
+            text: Some(text.into()),
+            lines: count,
+        };
+        // As for one line: a raw author already saw what it typed.
+        self.fan_out_encoded(encoded, None, (!structured).then_some(id));
     }
 
     fn input(&mut self, id: u64, input: Input) {
         if !self.clients.get(&id).is_some_and(Client::named) {
             return;
         }
-        // Nobody's terminal (the console's included) may be driven by what a client sends; a
-        // line break inside a frame's text would let it forge a second line for raw readers.
-        let input = match input {
-            Input::Text(text) => {
-                Input::Text(neutralize(&text.replace(['\n', '\r'], " ")).into_owned())
-            }
-            Input::Bad(message) => Input::Bad(neutralize(&message).into_owned()),
-            input => input,
-        };
+        let input = clean_input(input);
         if self.config.mode == ServeMode::Echo {
             return self.echo(id, input);
         }
@@ -597,6 +764,8 @@ impl Hub {
         if old == name {
             return;
         }
+        self.names.remove(&old.to_lowercase());
+        self.names.insert(name.to_lowercase(), id);
         let frame = ServerFrame::Nick {
             time: now(),
             old,
@@ -678,17 +847,21 @@ impl Hub {
         if ending == Ending::Forced {
             let _ = client.stream.shutdown(Shutdown::Both);
         }
+        self.congested.remove(&id);
         let (peer, local) = (client.peer, client.local);
         if !client.named() {
             self.console.event(&format!(
                 "probe {peer} → {local}: {reason}, without joining"
             ));
         } else {
+            // Counted with the one leaving, as its join was counted with it.
+            let announce = self.names.len() <= ANNOUNCE_LIMIT;
+            self.names.remove(&client.name.to_lowercase());
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
             ));
-            if self.config.mode == ServeMode::Group {
+            if self.config.mode == ServeMode::Group && announce {
                 let frame = ServerFrame::Leave {
                     time: now(),
                     name: client.name,
@@ -714,14 +887,14 @@ impl Hub {
         self.deliver(id, bytes);
     }
 
-    /// Queues bytes for one client without ever blocking; a full queue means the client stopped
-    /// reading, and it is disconnected.
+    /// Queues bytes for one client without ever blocking. An outbox over its bounds makes the
+    /// hub wait for it before it takes more input.
     fn deliver(&mut self, id: u64, bytes: Bytes) {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        if let Err(reason) = offer(client, bytes) {
-            self.remove(id, &reason, Ending::Forced);
+        if offer(client, bytes, 1) {
+            self.congested.entry(id).or_insert_with(Instant::now);
         }
     }
 
@@ -731,25 +904,44 @@ impl Hub {
     }
 
     /// As [`Hub::broadcast`], with the JSON encoding already made (a recorded message).
-    fn fan_out(&mut self, frame: &ServerFrame, mut json: Option<Bytes>, except: Option<u64>) {
-        let mut text: Option<Bytes> = None;
-        let mut stalled = Vec::new();
+    fn fan_out(&mut self, frame: &ServerFrame, json: Option<Bytes>, except: Option<u64>) {
+        let encoded = Encoded {
+            json,
+            text: None,
+            lines: 1,
+        };
+        self.fan_out_encoded(encoded, Some(frame), except);
+    }
+
+    /// Queues `encoded` for every named client but `except`; a missing encoding is made from
+    /// `frame` when first needed.
+    fn fan_out_encoded(
+        &mut self,
+        mut encoded: Encoded,
+        frame: Option<&ServerFrame>,
+        except: Option<u64>,
+    ) {
+        let encode = |frame: Option<&ServerFrame>, json: bool| -> Bytes {
+            let frame = frame.expect("an encoding or the frame to make it from");
+            if json {
+                frame.to_json_line().into()
+            } else {
+                frame.to_text_line().into()
+            }
+        };
         for (&id, client) in &self.clients {
             if !client.named() || Some(id) == except {
                 continue;
             }
             let bytes = match client.kind {
-                Kind::Structured => json.get_or_insert_with(|| frame.to_json_line().into()),
+                Kind::Structured => encoded.json.get_or_insert_with(|| encode(frame, true)),
                 Kind::Raw | Kind::Pending => {
-                    text.get_or_insert_with(|| frame.to_text_line().into())
+                    encoded.text.get_or_insert_with(|| encode(frame, false))
                 }
             };
-            if let Err(reason) = offer(client, Arc::clone(bytes)) {
-                stalled.push((id, reason));
+            if offer(client, Arc::clone(bytes), encoded.lines) {
+                self.congested.entry(id).or_insert_with(Instant::now);
             }
-        }
-        for (id, reason) in stalled {
-            self.remove(id, &reason, Ending::Forced);
         }
     }
 
@@ -885,6 +1077,23 @@ impl Hub {
     }
 }
 
+/// Nobody's terminal (the console's included) may be driven by what a client sends; a line break
+/// inside a frame's text would let it forge a second line for raw readers.
+fn clean_input(input: Input) -> Input {
+    match input {
+        Input::Text(text) => Input::Text(neutralize(&text.replace(['\n', '\r'], " ")).into_owned()),
+        Input::Bad(message) => Input::Bad(neutralize(&message).into_owned()),
+        input => input,
+    }
+}
+
+/// A frame's encodings, made once and shared by every member of that flavour.
+struct Encoded {
+    json: Option<Bytes>,
+    text: Option<Bytes>,
+    lines: u32,
+}
+
 /// What the console's `/help` prints.
 const CONSOLE_HELP: &[&str] = &[
     "a line       say it to the room (group) or to the client being served (single)",
@@ -911,48 +1120,36 @@ fn name_taken(name: &str) -> ServerFrame {
     }
 }
 
-/// Queues without blocking; the reason to let the client go when its queue is full, in messages
-/// or in bytes (one message larger than the byte bound still goes through an empty queue). A
-/// closed queue counts as delivered: its client is already on its way out.
-fn offer(client: &Client, bytes: Bytes) -> Result<(), String> {
+/// Queues without blocking, and says whether the outbox is now over its bounds, in messages or
+/// in bytes (the hub then waits for it to drain). A closed queue takes nothing: its client is
+/// already on its way out.
+fn offer(client: &Client, bytes: Bytes, lines: u32) -> bool {
     let Some(outbox) = &client.outbox else {
-        return Ok(());
+        return false;
     };
     let stats = &client.stats;
-    if stats.queued_msgs.load(Ordering::Relaxed) >= OUTBOX_CAPACITY {
-        return Err(format!(
-            "too slow: {OUTBOX_CAPACITY} messages waiting to be read"
-        ));
-    }
     let len = bytes.len();
     // Added before the send (the hub is the only one adding), so the writer's subtraction can
-    // never come first.
-    let queued = stats.queued_bytes.fetch_add(len, Ordering::Relaxed);
-    if queued > 0 && queued + len > OUTBOX_BYTES {
-        stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-        return Err(format!(
-            "too slow: {} KiB waiting to be read",
-            queued.div_ceil(1024)
-        ));
+    // never come first. A queue that was empty starts the stall clock.
+    if stats.queued_msgs.fetch_add(1, Ordering::Relaxed) == 0 {
+        stats.touch();
     }
-    stats.queued_msgs.fetch_add(1, Ordering::Relaxed);
+    let queued = stats.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
     let outgoing = Outgoing {
         bytes,
+        lines,
         counted: true,
     };
-    match outbox.try_send(outgoing) {
-        Ok(()) => Ok(()),
-        Err(err) => {
-            stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
-            stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            match err {
-                TrySendError::Full(_) => Err(format!(
-                    "too slow: {OUTBOX_CAPACITY} messages waiting to be read"
-                )),
-                TrySendError::Disconnected(_) => Ok(()),
-            }
-        }
+    if outbox.send(outgoing).is_err() {
+        stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
+        stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+        return false;
     }
+    let over = queued > OUTBOX_BYTES || stats.queued_msgs.load(Ordering::Relaxed) > OUTBOX_CAPACITY;
+    if over {
+        stats.congested.store(true, Ordering::Release);
+    }
+    over
 }
 
 #[cfg(test)]
@@ -972,14 +1169,15 @@ mod tests {
             rate_limit: RateLimit::Off,
             idle_timeout: None,
         };
-        Hub::new(config, console)
+        let (_room, room_wakes) = crossbeam_channel::bounded(1);
+        Hub::new(config, console, room_wakes)
     }
 
-    /// Adds a named client with an outbox of `capacity`; returns the queue its writer would read.
-    fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind, capacity: usize) -> Receiver<Outgoing> {
+    /// Adds a client (named unless `name` is empty); returns the queue its writer would read.
+    fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind) -> Receiver<Outgoing> {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (outbox, queue) = crossbeam_channel::bounded(capacity);
+        let (outbox, queue) = crossbeam_channel::unbounded();
         hub.clients.insert(
             id,
             Client {
@@ -995,6 +1193,9 @@ mod tests {
                 resume: None,
             },
         );
+        if !name.is_empty() {
+            hub.names.insert(name.to_lowercase(), id);
+        }
         hub.connected.fetch_add(1, Ordering::Relaxed);
         queue
     }
@@ -1002,9 +1203,9 @@ mod tests {
     #[test]
     fn a_broadcast_is_encoded_once_per_flavour_and_shared() {
         let mut hub = hub();
-        let nc = add(&mut hub, 1, "nc", Kind::Raw, 8);
-        let py = add(&mut hub, 2, "py", Kind::Raw, 8);
-        let ana = add(&mut hub, 3, "ana", Kind::Structured, 8);
+        let nc = add(&mut hub, 1, "nc", Kind::Raw);
+        let py = add(&mut hub, 2, "py", Kind::Raw);
+        let ana = add(&mut hub, 3, "ana", Kind::Structured);
         let frame = hub.msg("server".into(), "oi".into(), false);
         hub.broadcast(&frame, None);
         let [nc, py, ana] = [nc, py, ana].map(|queue| queue.recv().unwrap().bytes);
@@ -1014,58 +1215,113 @@ mod tests {
     }
 
     #[test]
-    fn a_client_whose_queue_is_full_is_dropped_and_the_others_still_served() {
+    fn an_outbox_over_its_bounds_congests_the_hub_and_nothing_is_dropped() {
         let mut hub = hub();
-        let _sleeper = add(&mut hub, 1, "sleeper", Kind::Raw, 2);
-        let ana = add(&mut hub, 2, "ana", Kind::Structured, 64);
-        for n in 0..3 {
-            let frame = hub.msg("server".into(), format!("{n}"), false);
+        let sleeper = add(&mut hub, 1, "sleeper", Kind::Raw);
+        let big = "x".repeat(8000);
+        let mut sent = 0;
+        while hub.congested.is_empty() {
+            let frame = hub.msg("server".into(), big.clone(), false);
             hub.broadcast(&frame, None);
+            sent += 1;
+            assert!(sent <= OUTBOX_BYTES / 8000 + 1, "never congested");
         }
+        // Over 4 MiB of ~8 KB lines: far fewer than the messages the queue may hold.
+        assert!(
+            (OUTBOX_BYTES / 8100..=OUTBOX_BYTES / 8000 + 1).contains(&sent),
+            "{sent}"
+        );
+        assert!(hub.clients.contains_key(&1), "kept: it may still catch up");
+        assert!(hub.clients[&1].stats.congested.load(Ordering::Relaxed));
+        assert_eq!(sleeper.len(), sent, "every message is queued");
+    }
+
+    #[test]
+    fn a_congested_client_that_does_not_drain_in_time_is_let_go() {
+        let mut hub = hub();
+        let _sleeper = add(&mut hub, 1, "sleeper", Kind::Raw);
+        let ana = add(&mut hub, 2, "ana", Kind::Structured);
+        let frame = hub.msg("server".into(), "oi".into(), false);
+        hub.broadcast(&frame, None);
+        let stats = Arc::clone(&hub.clients[&1].stats);
+        stats.queued_bytes.store(OUTBOX_BYTES, Ordering::Relaxed);
+        hub.congested
+            .insert(1, Instant::now() - STALL_TIMEOUT - Duration::from_millis(1));
+        hub.wait_for_room();
         assert!(!hub.clients.contains_key(&1), "the sleeper is gone");
+        assert!(stats.is_closed());
         let frames: Vec<serde_json::Value> = ana
             .try_iter()
             .map(|out| serde_json::from_slice(&out.bytes).unwrap())
             .collect();
         let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["msg", "msg", "msg", "leave"]);
-        assert!(
-            frames[3]["reason"]
-                .as_str()
-                .unwrap()
-                .starts_with("too slow")
-        );
+        assert_eq!(types, ["msg", "leave"]);
+        let reason = frames[1]["reason"].as_str().unwrap();
+        assert!(reason.starts_with("too slow"), "{reason}");
     }
 
     #[test]
-    fn a_client_with_a_mebibyte_waiting_is_dropped_even_with_few_messages() {
+    fn thousands_of_clients_let_go_at_once_need_no_deep_stack() {
+        const CLIENTS: u64 = 3000;
         let mut hub = hub();
-        let _sleeper = add(&mut hub, 1, "sleeper", Kind::Raw, 1024);
-        let big = "x".repeat(8000);
-        let mut sent = 0;
-        while hub.clients.contains_key(&1) {
-            let frame = hub.msg("server".into(), big.clone(), false);
-            hub.broadcast(&frame, None);
-            sent += 1;
-            assert!(sent < 1024, "never dropped");
+        let mut queues = Vec::new();
+        for id in 1..=CLIENTS {
+            queues.push(add(&mut hub, id, &format!("c{id}"), Kind::Raw));
+            hub.clients[&id]
+                .stats
+                .queued_bytes
+                .store(OUTBOX_BYTES, Ordering::Relaxed);
+            hub.congested.insert(id, Instant::now() - STALL_TIMEOUT);
         }
-        // About 1 MiB of ~8 KB lines, far fewer than the 1024 messages the queue may hold.
-        assert!(
-            (OUTBOX_BYTES / 8100..=OUTBOX_BYTES / 8000 + 1).contains(&sent),
-            "{sent}"
+        // A small stack: the drops are a loop, not a recursion.
+        let hub = std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(move || {
+                hub.wait_for_room();
+                hub
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(hub.clients.is_empty());
+        assert!(hub.names.is_empty());
+    }
+
+    #[test]
+    fn joins_and_leaves_are_announced_only_in_a_room_of_at_most_the_limit() {
+        let mut hub = hub();
+        let watcher = add(&mut hub, 1, "watcher", Kind::Raw);
+        let last = ANNOUNCE_LIMIT as u64 + 5;
+        let mut queues = Vec::new();
+        for id in 2..=last {
+            queues.push(add(&mut hub, id, "", Kind::Raw));
+            hub.join(id, None);
+        }
+        let joins = watcher.try_iter().count();
+        assert_eq!(
+            joins,
+            ANNOUNCE_LIMIT - 1,
+            "joins up to the limit, then none"
         );
+        hub.remove(last, "quit", Ending::Graceful);
+        assert_eq!(watcher.try_iter().count(), 0, "no leave in a big room");
+        for id in 6..last {
+            hub.remove(id, "quit", Ending::Graceful);
+        }
+        // Announced from a room of 100 down to one of 6 (members 1 to 5 stay).
+        assert_eq!(watcher.try_iter().count(), ANNOUNCE_LIMIT - 5);
     }
 
     #[test]
     fn a_resume_replays_what_was_missed_after_the_welcome() {
         let mut hub = hub();
-        let _ana = add(&mut hub, 1, "ana", Kind::Structured, 64);
+        let _ana = add(&mut hub, 1, "ana", Kind::Structured);
         for n in 1..=5 {
             let frame = hub.msg("server".into(), format!("m{n}"), false);
             let json = hub.record(&frame);
             hub.fan_out(&frame, Some(json), None);
         }
-        let bia = add(&mut hub, 2, "bia", Kind::Structured, 64);
+        let bia = add(&mut hub, 2, "bia", Kind::Structured);
         hub.clients.get_mut(&2).unwrap().resume = Some(3);
         hub.welcome(2);
         let frames: Vec<serde_json::Value> = bia
@@ -1084,8 +1340,8 @@ mod tests {
     #[test]
     fn names_clash_whatever_their_case_and_the_console_name_is_taken() {
         let mut hub = hub();
-        let _ana = add(&mut hub, 1, "ana", Kind::Structured, 8);
-        let bia = add(&mut hub, 2, "bia", Kind::Structured, 8);
+        let _ana = add(&mut hub, 1, "ana", Kind::Structured);
+        let bia = add(&mut hub, 2, "bia", Kind::Structured);
         hub.nick(2, "ANA");
         hub.nick(2, "Server");
         let codes: Vec<String> = bia
