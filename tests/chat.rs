@@ -9,7 +9,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::support::{Running, sockets_json, soquete, soquete_path, start_server, wait_line};
+use crate::support::{
+    Running, sockets_json, soquete, soquete_path, start_server, start_server_with_console,
+    wait_line,
+};
 
 /// How long any one step may take before the test fails.
 const LIMIT: Duration = Duration::from_secs(10);
@@ -1184,4 +1187,97 @@ fn clients_survive_a_killed_and_restarted_server_seeing_every_message_once_in_or
         "{seen:?}"
     );
     drop(restarted);
+}
+
+#[test]
+fn under_sync_a_line_out_of_turn_is_refused_once_and_exit_still_leaves() {
+    let (_server, addr) = start_server_with_console(&["--mode", "single", "--sync"]);
+    let target = addr.to_string();
+    // Refused by the server (a client without --sync), or by the client itself (--sync): once
+    // either way, and `exit` out of turn is no second refusal.
+    for sync in [false, true] {
+        let mut args = vec!["chat", "--name", "ana"];
+        if sync {
+            args.push("--sync");
+        }
+        args.push(&target);
+        let output = soquete()
+            .args(&args)
+            .write_stdin("x1\nx2\nexit\n")
+            .timeout(LIMIT)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(output.stdout.clone()).unwrap();
+        let stderr = String::from_utf8(output.stderr.clone()).unwrap();
+        assert!(output.status.success(), "sync {sync}: {output:?}");
+        let all: Vec<&str> = stdout.lines().chain(stderr.lines()).collect();
+        let refusals = all
+            .iter()
+            .filter(|l| l.contains("wait for the answer before sending again"))
+            .count();
+        assert_eq!(refusals, 1, "sync {sync}: {all:?}");
+        assert!(
+            stdout.lines().any(|l| l == "* bye: you left"),
+            "sync {sync}: {all:?}"
+        );
+        assert!(
+            stdout.lines().any(|l| l.ends_with("<ana> x1")),
+            "sync {sync}"
+        );
+        assert!(
+            !stdout.lines().any(|l| l.ends_with("<ana> x2")),
+            "x2 is not delivered, nor held: {all:?}"
+        );
+    }
+}
+
+#[test]
+fn a_long_piped_input_to_a_rate_limited_server_is_all_delivered_and_the_client_waits() {
+    // 150 lines at 50/s take the server about 3 s to read: three times the leave timeout the
+    // client is given here, which it must wait out as long as the echoes keep coming.
+    let (_server, addr) = start_server(&["--rate-limit", "50/s,burst=5"]);
+    let target = addr.to_string();
+    let bia = Running::start_with_stdin(&["chat", "--json", "--name", "bia", &target]);
+    bia.wait_for(LIMIT, |line| line.contains(r#""type":"welcome""#))
+        .expect("bia is welcomed");
+
+    let input: String = (1..=150).map(|n| format!("{n}\n")).collect();
+    let started = Instant::now();
+    let output = soquete()
+        .args(["chat", "--name", "flood", &target])
+        .env("SOQUETE_QUIT_TIMEOUT_MS", "1000")
+        .write_stdin(input)
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{output:?}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        started.elapsed() > Duration::from_millis(1500),
+        "rate-limited"
+    );
+
+    let received = std::sync::Mutex::new(Vec::new());
+    bia.wait_for(LIMIT, |line| {
+        let Ok(frame) = serde_json::from_str::<serde_json::Value>(line) else {
+            return false;
+        };
+        if frame["type"] != "msg" || frame["from"] != "flood" {
+            return false;
+        }
+        let text = frame["text"].as_str().unwrap().to_string();
+        let last = text == "150";
+        received.lock().unwrap().push(text);
+        last
+    })
+    .expect("bia receives the last line");
+    let expected: Vec<String> = (1..=150).map(|n| n.to_string()).collect();
+    assert_eq!(
+        *received.lock().unwrap(),
+        expected,
+        "every line once, in order"
+    );
 }

@@ -19,6 +19,7 @@ mod linux;
 mod other;
 pub mod portable;
 pub mod terminal;
+pub mod threads;
 
 /// What to ask the OS for. The backend may return more than asked; the caller filters again.
 #[derive(Debug, Clone)]

@@ -48,8 +48,13 @@ use terminal::Screen;
 
 /// How long a write to the server may block before the connection counts as lost.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the server has to confirm our leaving (`bye` or close) after `quit`.
+/// How long the server has to confirm our leaving (`bye` or close) after `quit`, counted from
+/// `quit` and again from each frame that shows it still working through what we sent (a
+/// rate-limited server reads a long piped input slowly): only that long with no progress at all
+/// ends the wait.
 pub const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Overrides [`QUIT_TIMEOUT`] (milliseconds), for tests that cannot wait 5 s.
+pub const QUIT_TIMEOUT_ENV: &str = "SOQUETE_QUIT_TIMEOUT_MS";
 /// After `hello`, how long a soquete server has to welcome us. A server that sent plain-text
 /// lines and no welcome by then does not speak the protocol: the client says so and talks
 /// plain lines to it; a silent one gets a hint.
@@ -101,6 +106,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
     };
     let heartbeat = (!args.raw).then(heartbeat_timeout);
     let mut driver = Driver {
+        quit_timeout: millis_from_env(QUIT_TIMEOUT_ENV).unwrap_or(QUIT_TIMEOUT),
         session: Session::new(settings),
         link,
         timers: Vec::new(),
@@ -161,11 +167,16 @@ fn reconnect_policy(args: &ChatArgs, interactive: bool) -> Option<Reconnect> {
 
 /// [`HEARTBEAT_TIMEOUT`], or the test override in [`HEARTBEAT_TIMEOUT_ENV`].
 fn heartbeat_timeout() -> Duration {
-    std::env::var(HEARTBEAT_TIMEOUT_ENV)
+    millis_from_env(HEARTBEAT_TIMEOUT_ENV).unwrap_or(HEARTBEAT_TIMEOUT)
+}
+
+/// A test override: a positive number of milliseconds in the environment variable `var`.
+fn millis_from_env(var: &str) -> Option<Duration> {
+    std::env::var(var)
         .ok()
         .and_then(|ms| ms.trim().parse::<u64>().ok())
         .filter(|&ms| ms > 0)
-        .map_or(HEARTBEAT_TIMEOUT, Duration::from_millis)
+        .map(Duration::from_millis)
 }
 
 /// Sets the socket's timeouts and keepalive; returns both ends.
@@ -323,6 +334,8 @@ struct Driver {
     silent_until: Option<Instant>,
     /// The user's input has not ended (its channel is still open).
     input_open: bool,
+    /// [`QUIT_TIMEOUT`], or its test override.
+    quit_timeout: Duration,
 }
 
 impl Driver {
@@ -363,7 +376,12 @@ impl Driver {
                     Action::Send(_) | Action::HalfClose => {}
                     Action::Show(output) => screen.show(&output)?,
                     Action::Rename(name) => screen.rename(&name),
-                    Action::AwaitConfirmation => self.start_timer(QUIT_TIMEOUT, Event::QuitTimeout),
+                    Action::AwaitConfirmation => {
+                        // Asked again while the server makes progress: the wait starts over.
+                        self.timers
+                            .retain(|(_, event)| !matches!(event, Event::QuitTimeout));
+                        self.start_timer(self.quit_timeout, Event::QuitTimeout);
+                    }
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
                     Action::Heartbeat(on) => {
                         self.heartbeat = self.heartbeat_setting.filter(|_| on);

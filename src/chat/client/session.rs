@@ -84,7 +84,9 @@ pub enum Action {
     Show(Output),
     /// Our name changed (the welcome or a `/nick`): the prompt shows it.
     Rename(String),
-    /// We asked to leave: wait a bounded time for the server to confirm.
+    /// We asked to leave: wait a bounded time for the server to confirm. Asked again each time
+    /// a frame shows the server still working through what we sent: the wait starts over, so
+    /// a slow (rate-limited) server reading a long input is waited for as long as it progresses.
     AwaitConfirmation,
     /// We re-joined and the server replays what we missed: wait a bounded time for its end.
     AwaitReplay,
@@ -592,6 +594,10 @@ impl Session {
             }
             _ => self.answered(actions),
         }
+        if self.leaving && self.up && !self.finished {
+            // Still working through our lines (an echo, a notice): no reason to give up yet.
+            actions.push(Action::AwaitConfirmation);
+        }
     }
 
     fn welcomed(
@@ -1081,6 +1087,71 @@ mod tests {
             sent(&session.handle(typed("/quit"))),
             ["{\"type\":\"quit\"}\n"]
         );
+    }
+
+    #[test]
+    fn sync_leaving_goes_out_even_out_of_turn_with_no_refusal() {
+        for quit in ["exit", "/quit", " exit "] {
+            let mut session = connected(false, true);
+            session.handle(Event::Received(WELCOME.into()));
+            session.handle(typed("x1"));
+            // Out of turn: refused, not sent, not kept for later.
+            let actions = session.handle(typed("x2"));
+            assert!(sent(&actions).is_empty());
+            assert_eq!(shown(&actions).len(), 1, "{quit}: one refusal");
+            let actions = session.handle(typed(quit));
+            assert_eq!(sent(&actions), ["{\"type\":\"quit\"}\n"], "{quit}");
+            assert!(shown(&actions).is_empty(), "{quit}: no refusal notice");
+            assert!(actions.contains(&Action::AwaitConfirmation));
+        }
+        // --raw: `exit` goes out as a line, `/quit` leaves without a word; neither refused.
+        for (quit, wire) in [("exit", vec!["x1\n", "exit\n"]), ("/quit", vec!["x1\n"])] {
+            let mut session = connected(true, true);
+            let mut all = sent(&session.handle(typed("x1")));
+            assert!(sent(&session.handle(typed("x2"))).is_empty());
+            let actions = session.handle(typed(quit));
+            all.extend(sent(&actions));
+            assert_eq!(all, wire, "{quit}");
+            assert!(
+                shown(&actions).iter().all(|l| !l.contains("--sync")),
+                "{quit}"
+            );
+            assert_eq!(end(&actions), Some(End::Done), "{quit}");
+        }
+    }
+
+    #[test]
+    fn leaving_waits_again_while_the_server_works_through_our_lines() {
+        let mut session = connected(false, false);
+        session.handle(Event::Received(WELCOME.into()));
+        session.handle(typed("olá"));
+        let actions = session.handle(Event::InputEnded);
+        assert_eq!(sent(&actions), ["{\"type\":\"quit\"}\n"]);
+        assert!(actions.contains(&Action::AwaitConfirmation));
+        // Each echo (or any other frame) is progress: the wait for the bye starts over.
+        let actions = session.handle(Event::Received(FROM_ANA.into()));
+        assert!(actions.contains(&Action::AwaitConfirmation));
+        let actions = session.handle(Event::Received(FROM_BIA.replace("\"seq\":1", "\"seq\":3")));
+        assert!(actions.contains(&Action::AwaitConfirmation));
+        // A ping only shows the server alive, not progressing.
+        assert!(
+            session
+                .handle(Event::Received(r#"{"type":"ping"}"#.into()))
+                .is_empty()
+        );
+        // After a stretch of no progress at all, the wait ends.
+        let actions = session.handle(Event::QuitTimeout);
+        assert!(matches!(end(&actions), Some(End::Lost(_))));
+
+        // The bye ends it, with no new wait.
+        let mut session = connected(false, false);
+        session.handle(Event::Received(WELCOME.into()));
+        session.handle(Event::InputEnded);
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"you left"}"#.into(),
+        ));
+        assert!(!actions.contains(&Action::AwaitConfirmation));
+        assert_eq!(end(&actions), Some(End::Done));
     }
 
     #[test]
