@@ -23,6 +23,7 @@ use crate::chat::protocol::validate_name;
 use crate::cli::{ServeArgs, ServeMode};
 use crate::error::{Error, Result};
 use crate::platform::limits::raise_open_files_limit;
+use crate::platform::terminal::SavedTerminal;
 
 use connection::Policy;
 use history::History;
@@ -121,7 +122,14 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         idle_timeout,
     };
     let max_clients = args.max_clients.map(|n| n as usize);
-    let (console, printer) = console::Console::new();
+    let editor = console::ConsoleEditor::open(&args.name);
+    // The editor puts the terminal in raw mode: whatever ends the server puts it back.
+    let saved_terminal = editor.as_ref().and_then(|_| SavedTerminal::save());
+    let (editor, editor_printer) = match editor {
+        Some((editor, printer)) => (Some(editor), Some(printer)),
+        None => (None, None),
+    };
+    let (console, printer) = console::Console::new(editor_printer);
     let (printed, printer_done) = crossbeam_channel::bounded::<()>(1);
     spawn("console-out", move || {
         printer();
@@ -135,7 +143,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let connected = Arc::clone(&hub.connected);
     let hub = spawn("hub", move || hub.run(&inbox))?;
     let console_events = events.clone();
-    spawn("console", move || console::read_stdin(&console_events))?;
+    spawn("console", move || {
+        console::read_stdin(&console_events, editor)
+    })?;
     let stop = Arc::new(AtomicBool::new(false));
     let accept_stop = Arc::clone(&stop);
     let accept = spawn("accept", move || {
@@ -150,6 +160,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     // accept() has no timeout of its own: a connection of our own unblocks it.
     if TcpStream::connect_timeout(&reachable(listening), WAKE_TIMEOUT).is_ok() {
         let _ = accept.join();
+    }
+    if let Some(saved) = saved_terminal {
+        saved.restore();
     }
     Ok(())
 }

@@ -2,11 +2,13 @@
 //! messages, `/status`) is printed on stdout by a printer thread of its own, so a stdout nobody
 //! reads never holds up the hub.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
+use rustyline::error::ReadlineError;
+use rustyline::{DefaultEditor, ExternalPrinter};
 
 use crate::chat::protocol::ServerFrame;
 use crate::output::{Style, Table, render_table};
@@ -16,9 +18,50 @@ use super::hub::Event;
 /// Reports waiting to be printed; beyond this they are counted and dropped.
 pub const CONSOLE_CAPACITY: usize = 4096;
 
+/// Shows reports above the line being typed at the console.
+pub type Printer = Box<dyn ExternalPrinter + Send>;
+
+/// The console's line editor, when stdin and stdout are a terminal: reports print above the line
+/// being typed instead of running through it.
+pub struct ConsoleEditor {
+    editor: DefaultEditor,
+    prompt: String,
+}
+
+impl ConsoleEditor {
+    /// The editor and its printer; None without a terminal (then plain lines are read).
+    pub fn open(name: &str) -> Option<(ConsoleEditor, Printer)> {
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            return None;
+        }
+        let mut editor = DefaultEditor::new().ok()?;
+        let printer = editor.create_external_printer().ok()?;
+        let prompt = format!("{name}> ");
+        Some((ConsoleEditor { editor, prompt }, Box::new(printer)))
+    }
+}
+
 /// Reads the console's lines until end of input, then returns: the server goes on serving, as a
-/// daemon does when stdin is not a terminal or is closed.
-pub fn read_stdin(events: &Sender<Event>) {
+/// daemon does when stdin is not a terminal or is closed. With an editor, Ctrl-C (which the
+/// editor's raw mode turns into a key) stops the server as the signal would.
+pub fn read_stdin(events: &Sender<Event>, editor: Option<ConsoleEditor>) {
+    if let Some(mut console) = editor {
+        loop {
+            match console.editor.readline(&console.prompt) {
+                Ok(line) => {
+                    let _ = console.editor.add_history_entry(line.as_str());
+                    if events.send(Event::Console(line)).is_err() {
+                        return;
+                    }
+                }
+                Err(ReadlineError::Interrupted) => {
+                    let _ = events.send(Event::Shutdown);
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    }
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { return };
         if events.send(Event::Console(line)).is_err() {
@@ -35,15 +78,16 @@ pub struct Console {
 }
 
 impl Console {
-    /// A console and the printer loop that empties it (run it on its own thread).
-    pub fn new() -> (Console, impl FnOnce() + Send + 'static) {
+    /// A console and the printer loop that empties it (run it on its own thread), into the line
+    /// editor's `printer` when there is one, else onto stdout.
+    pub fn new(printer: Option<Printer>) -> (Console, impl FnOnce() + Send + 'static) {
         let (queue, printing) = crossbeam_channel::bounded(CONSOLE_CAPACITY);
         let dropped = Arc::new(AtomicU64::new(0));
         let console = Console {
             queue,
             dropped: Arc::clone(&dropped),
         };
-        (console, move || print_loop(&printing, &dropped))
+        (console, move || print_loop(&printing, &dropped, printer))
     }
 
     /// A connection event or a notice for the person at the console.
@@ -75,7 +119,7 @@ const PRINT_BATCH: usize = 256;
 /// Prints until every [`Console`] is dropped, what has queued up in one write. A server whose
 /// stdout went away (a closed pipe, a detached terminal) keeps serving its clients: the console
 /// is a view, not the service, so its write errors end only the printing.
-fn print_loop(printing: &Receiver<String>, dropped: &AtomicU64) {
+fn print_loop(printing: &Receiver<String>, dropped: &AtomicU64, mut editor: Option<Printer>) {
     let mut out = std::io::stdout();
     let mut batch = String::new();
     while let Ok(first) = printing.recv() {
@@ -92,12 +136,17 @@ fn print_loop(printing: &Receiver<String>, dropped: &AtomicU64) {
             batch.push_str(&text);
             next = printing.try_recv().ok();
         }
-        if out
-            .write_all(batch.as_bytes())
-            .and_then(|()| next.map_or(Ok(()), |text| out.write_all(text.as_bytes())))
-            .and_then(|()| out.flush())
-            .is_err()
-        {
+        if let Some(text) = next {
+            batch.push_str(&text);
+        }
+        let written = match editor.as_mut() {
+            // The printer puts the text above the edited line; it ends in a newline already.
+            Some(printer) => printer
+                .print(std::mem::take(&mut batch))
+                .map_err(|err| std::io::Error::other(err.to_string())),
+            None => out.write_all(batch.as_bytes()).and_then(|()| out.flush()),
+        };
+        if written.is_err() {
             return;
         }
     }

@@ -1159,7 +1159,7 @@ mod tests {
 
     /// A hub in group mode whose clients' outboxes the test reads directly.
     fn hub() -> Hub {
-        let (console, _printer) = Console::new();
+        let (console, _printer) = Console::new(None);
         let config = Config {
             mode: ServeMode::Group,
             sync: false,
