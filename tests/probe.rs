@@ -279,25 +279,29 @@ fn expect_ip_mismatch_and_private_address_are_flagged() {
     );
 }
 
-/// A network namespace with a veth pair whose far end drops TCP to one port; removed on drop.
+/// A network namespace with a veth pair whose far end drops all TCP; removed on drop. Each test
+/// process takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two runs at once do not route
+/// into each other's namespace.
 struct FilteredHost {
     namespace: String,
     host_side: String,
+    near: String,
+    far: String,
 }
 
 impl FilteredHost {
-    const NEAR: &str = "198.51.100.1";
-    const FAR: &str = "198.51.100.2";
-
-    fn create(drop_port: u16) -> Option<FilteredHost> {
+    fn create() -> Option<FilteredHost> {
         if !is_root() {
             eprintln!("skipped: needs root for a network namespace");
             return None;
         }
         let id = std::process::id() % 100_000;
+        let block = 4 * (1 + std::process::id() % 62);
         let host = FilteredHost {
             namespace: format!("soq-probe-{id}"),
             host_side: format!("soqp{id}"),
+            near: format!("198.51.100.{}", block + 1),
+            far: format!("198.51.100.{}", block + 2),
         };
         let peer = format!("soqq{id}");
         let ns = host.namespace.as_str();
@@ -323,7 +327,7 @@ impl FilteredHost {
             vec![
                 "addr".into(),
                 "add".into(),
-                format!("{}/24", Self::NEAR),
+                format!("{}/30", host.near),
                 "dev".into(),
                 host.host_side.clone(),
             ],
@@ -338,7 +342,7 @@ impl FilteredHost {
                 ns.into(),
                 "addr".into(),
                 "add".into(),
-                format!("{}/24", Self::FAR),
+                format!("{}/30", host.far),
                 "dev".into(),
                 peer.clone(),
             ],
@@ -361,9 +365,7 @@ impl FilteredHost {
                 return None;
             }
         }
-        let rules = format!(
-            "table inet soquete_test {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  tcp dport {drop_port} drop\n }}\n}}\n"
-        );
+        let rules = "table inet soquete_test {\n chain input {\n  type filter hook input priority 0; policy accept;\n  meta l4proto tcp drop\n }\n}\n";
         let mut nft = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -393,13 +395,13 @@ impl Drop for FilteredHost {
 fn a_dead_address_never_delays_a_live_one() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let Some(_host) = FilteredHost::create(port) else {
+    let Some(host) = FilteredHost::create() else {
         return;
     };
     // The dead address comes first, as a dead AAAA record would.
     let hosts = format!(
         "127.0.0.1 localhost\n{} both.test\n127.0.0.1 both.test\n",
-        FilteredHost::FAR
+        host.far
     );
     let target = format!("both.test:{port}");
     let Some((code, stdout)) = probe_with_hosts(&hosts, &[&target, "--timeout", "2"]) else {
@@ -412,7 +414,7 @@ fn a_dead_address_never_delays_a_live_one() {
         .expect(&stdout);
     let filtered = lines
         .iter()
-        .position(|l| l.contains(FilteredHost::FAR) && l.contains("filtered"))
+        .position(|l| l.contains(&host.far) && l.contains("filtered"))
         .expect(&stdout);
     assert!(
         open < filtered,
