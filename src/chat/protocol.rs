@@ -372,11 +372,6 @@ impl<R: Read> LineReader<R> {
         }
     }
 
-    /// The underlying reader.
-    pub fn get_ref(&self) -> &R {
-        &self.inner
-    }
-
     /// Bytes received that do not yet form a complete line.
     pub fn pending(&self) -> &[u8] {
         &self.buffer

@@ -2,7 +2,7 @@
 //! and the optional soquete protocol check that follows an open verdict.
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -156,14 +156,19 @@ pub fn classify(err: &std::io::Error) -> Verdict {
     }
 }
 
+/// Any address and port of `peer`'s family: where a socket that talks to `peer` binds.
+pub fn wildcard_for(peer: SocketAddr) -> SocketAddr {
+    let any: IpAddr = if peer.is_ipv4() {
+        Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        Ipv6Addr::UNSPECIFIED.into()
+    };
+    SocketAddr::new(any, 0)
+}
+
 /// The source IP the OS would route from to reach `address` (a UDP connect sends nothing).
 fn route_source(address: SocketAddr) -> Option<IpAddr> {
-    let bind: SocketAddr = if address.is_ipv4() {
-        "0.0.0.0:0".parse().ok()?
-    } else {
-        "[::]:0".parse().ok()?
-    };
-    let socket = UdpSocket::bind(bind).ok()?;
+    let socket = UdpSocket::bind(wildcard_for(address)).ok()?;
     socket.connect(address).ok()?;
     socket.local_addr().ok().map(|a| a.ip())
 }

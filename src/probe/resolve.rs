@@ -201,12 +201,7 @@ fn query(
     request.add_query(Query::query(name, kind));
     let bytes = request.to_vec().map_err(|err| invalid(err.to_string()))?;
 
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(bind)?;
+    let socket = UdpSocket::bind(super::connect::wildcard_for(server))?;
     socket.connect(server)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(&bytes)?;

@@ -140,21 +140,6 @@ pub struct RawSocket {
     pub pids: Option<Vec<u32>>,
 }
 
-impl RawSocket {
-    /// True for a socket that waits for peers: a TCP listener or an unconnected UDP socket.
-    pub fn is_listening(&self) -> bool {
-        match self.proto {
-            Proto::Tcp => self.state == Some(TcpState::Listen),
-            Proto::Udp => self.remote.is_none(),
-        }
-    }
-
-    /// The key under which a socket is recognised from one look to the next (watch mode).
-    pub fn identity(&self) -> (Proto, IpAddr, u16, Option<(IpAddr, u16)>) {
-        (self.proto, self.local_addr, self.local_port, self.remote)
-    }
-}
-
 /// One row of `soquete sockets`: a socket with its owners and explanations.
 /// This is the documented JSON schema (docs/JSON.md); fields are only ever added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -239,11 +224,6 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Formats `IP:PORT` with IPv6 in brackets, `*` for no port.
-pub fn endpoint(addr: IpAddr, port: Option<u16>) -> String {
-    Endpoint(addr, port).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,11 +240,14 @@ mod tests {
 
     #[test]
     fn ipv6_endpoints_are_bracketed() {
-        assert_eq!(endpoint("::1".parse().unwrap(), Some(22)), "[::1]:22");
         assert_eq!(
-            endpoint("10.0.0.1".parse().unwrap(), Some(80)),
+            Endpoint("::1".parse().unwrap(), Some(22)).to_string(),
+            "[::1]:22"
+        );
+        assert_eq!(
+            Endpoint("10.0.0.1".parse().unwrap(), Some(80)).to_string(),
             "10.0.0.1:80"
         );
-        assert_eq!(endpoint("::".parse().unwrap(), None), "[::]:*");
+        assert_eq!(Endpoint("::".parse().unwrap(), None).to_string(), "[::]:*");
     }
 }
