@@ -27,22 +27,15 @@ IDLE_RATE=1000
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 
 # --- tools -------------------------------------------------------------------------------------
 missing=()
 command -v ncat >/dev/null || missing+=(ncat)
 command -v ss >/dev/null || missing+=(iproute2)
 command -v python3 >/dev/null || missing+=(python3)
-if ((${#missing[@]})); then
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-        log "installing missing packages: ${missing[*]}"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "missing tools; install them with: sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+install_missing "${missing[@]}"
 command -v cargo >/dev/null || { echo "cargo not found" >&2; exit 1; }
 
 # --- build, then copy the binaries away (others may rebuild target/ meanwhile) -----------------
@@ -57,13 +50,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [[ -n ${SOQUETE_BIN:-} ]]; then
-    cp "$SOQUETE_BIN" "$WORK/soquete"
-else
-    log "building soquete (release)"
-    cargo build --release --quiet --bin soquete
-    cp target/release/soquete "$WORK/soquete"
-fi
+private_soquete "$WORK"
 log "building the load generator (benches/chat.rs)"
 GEN_PATH=$(cargo bench --bench chat --no-run --message-format=json 2>/dev/null |
     python3 -c '

@@ -39,6 +39,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 HELPER="$ROOT/benches/probe_helper.py"
 log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 
 if [[ $(id -u) != 0 ]]; then
     echo "benches/probe.sh needs root (network namespace, nft, unshare -m): run it with sudo" >&2
@@ -52,16 +54,7 @@ command -v hyperfine >/dev/null || missing+=(hyperfine)
 command -v nft >/dev/null || missing+=(nftables)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
-if ((${#missing[@]})); then
-    if command -v apt-get >/dev/null; then
-        log "installing missing packages: ${missing[*]}"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "missing tools; install: ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+install_missing "${missing[@]}"
 for tool in hyperfine nc nft ip unshare getent timeout python3 cargo; do
     command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
@@ -87,20 +80,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- build ---------------------------------------------------------------------------------------
-# A private copy: a rebuild by someone else during the run cannot change what is measured.
-if [[ -n ${SOQUETE_BIN:-} ]]; then
-    log "using the given binary $SOQUETE_BIN (no build)"
-    cp "$SOQUETE_BIN" "$WORK/soquete"
-    REV="the binary $SOQUETE_BIN"
-else
-    log "building the release binary"
-    cargo build --release --quiet
-    cp target/release/soquete "$WORK/soquete"
-    REV="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    if [[ -n $(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]]; then
-        REV="$REV + uncommitted changes"
-    fi
-fi
+private_soquete "$WORK"
 SOQ="$WORK/soquete"
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 

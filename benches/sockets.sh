@@ -25,6 +25,8 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 log() { printf '== %s\n' "$*" >&2; }
+# shellcheck source=benches/common.sh
+source "$ROOT/benches/common.sh"
 
 # --- tools -------------------------------------------------------------------------------------
 missing=()
@@ -33,16 +35,7 @@ command -v ss >/dev/null || missing+=(iproute2)
 command -v netstat >/dev/null || missing+=(net-tools)
 [[ -x /usr/bin/time ]] || missing+=(time)
 command -v strace >/dev/null || missing+=(strace)
-if ((${#missing[@]})); then
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-        log "installing missing packages: ${missing[*]}"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-    else
-        echo "missing tools; install them with: sudo apt-get install -y ${missing[*]}" >&2
-        exit 1
-    fi
-fi
+install_missing "${missing[@]}"
 for tool in hyperfine ss netstat python3 cargo; do
     command -v "$tool" >/dev/null || { echo "$tool not found" >&2; exit 1; }
 done
@@ -98,20 +91,7 @@ hold() {
 }
 
 # --- build ---------------------------------------------------------------------------------------
-# A private copy: a rebuild by someone else during the run cannot change what is measured.
-if [[ -n ${SOQUETE_BIN:-} ]]; then
-    log "using the given binary $SOQUETE_BIN (no build)"
-    cp "$SOQUETE_BIN" "$WORK/soquete"
-    REV="the binary $SOQUETE_BIN"
-else
-    log "building the release binary"
-    cargo build --release --quiet
-    cp target/release/soquete "$WORK/soquete"
-    REV="commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    if [[ -n $(git status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null) ]]; then
-        REV="$REV + uncommitted changes"
-    fi
-fi
+private_soquete "$WORK"
 SOQ="$WORK/soquete"
 
 bench() { # bench JSON RUNS name command [name command ...]
