@@ -201,6 +201,14 @@ struct Client {
     last_hello: Option<Instant>,
 }
 
+/// When a chunk of bytes arrived: in the phase, since the generator's base, and its 100 ms bucket.
+#[derive(Clone, Copy)]
+struct Stamp {
+    at: Duration,
+    received_ns: u64,
+    bucket: usize,
+}
+
 #[derive(Default)]
 struct Tally {
     delivered: u64,
@@ -426,7 +434,7 @@ impl Bench {
                     break;
                 }
                 Ok(n) => {
-                    let now = Instant::now();
+                    let now = self.stamp(Instant::now());
                     self.clients[i].bytes_in += n as u64;
                     self.take_bytes(i, &buf[..n], now);
                 }
@@ -441,10 +449,20 @@ impl Bench {
         self.buf = buf;
     }
 
-    fn take_bytes(&mut self, i: usize, data: &[u8], now: Instant) {
+    /// When a chunk of bytes arrived, worked out once for all the lines in it.
+    fn stamp(&self, now: Instant) -> Stamp {
+        let at = self.since_start(now);
+        Stamp {
+            at,
+            received_ns: now.saturating_duration_since(self.base).as_nanos() as u64,
+            bucket: (at.as_nanos() as u64 / BUCKET.as_nanos() as u64) as usize,
+        }
+    }
+
+    fn take_bytes(&mut self, i: usize, data: &[u8], now: Stamp) {
         let mut rest = data;
         if !self.clients[i].partial.is_empty() {
-            match rest.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', rest) {
                 None => {
                     self.clients[i].partial.extend_from_slice(rest);
                     return;
@@ -457,7 +475,7 @@ impl Bench {
                 }
             }
         }
-        while let Some(p) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(p) = memchr::memchr(b'\n', rest) {
             self.on_line(i, &rest[..p], now);
             rest = &rest[p + 1..];
         }
@@ -473,7 +491,7 @@ impl Bench {
         }
     }
 
-    fn on_line(&mut self, r: usize, line: &[u8], now: Instant) {
+    fn on_line(&mut self, r: usize, line: &[u8], now: Stamp) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         self.clients[r].lines_in += 1;
         let body = match self.o.kind {
@@ -486,7 +504,7 @@ impl Bench {
                         self.clients[r].bye = Some(String::from_utf8_lossy(line).into_owned());
                     }
                     if line.windows(8).any(|w| w == b"too slow") {
-                        let at = self.since_start(now).as_secs_f64();
+                        let at = now.at.as_secs_f64();
                         let text = String::from_utf8_lossy(line).into_owned();
                         if self.tally.slow_notices.len() < 20
                             && !self.tally.slow_notices.iter().any(|(_, t)| *t == text)
@@ -502,9 +520,10 @@ impl Bench {
                     return;
                 }
                 if line.len() > 12 && line[0] == b'[' && line[9] == b']' && &line[10..12] == b" <" {
-                    match line[12..].windows(2).position(|w| w == b"> ") {
-                        Some(p) => &line[12 + p + 2..],
-                        None => {
+                    // The generator's clients are all guest-N: the first '>' ends the name.
+                    match memchr::memchr(b'>', &line[12..]) {
+                        Some(p) if line.get(12 + p + 1) == Some(&b' ') => &line[12 + p + 2..],
+                        _ => {
                             self.tally.corrupted += 1;
                             self.sample("corrupted", line);
                             return;
@@ -544,13 +563,13 @@ impl Bench {
                 self.tally.lost += u64::from(seq - *slot);
                 *slot = seq + 1;
                 self.tally.delivered += 1;
-                let at = self.since_start(now);
+                let at = now.at;
                 if at <= self.window {
                     self.tally.delivered_in_window += 1;
                 }
                 self.tally.first_delivery.get_or_insert(at);
                 self.tally.last_delivery = Some(at);
-                let bucket = (at.as_nanos() / BUCKET.as_nanos()) as usize;
+                let bucket = now.bucket;
                 if bucket < 100_000 {
                     if self.tally.buckets.len() <= bucket {
                         self.tally.buckets.resize(bucket + 1, 0);
@@ -558,10 +577,9 @@ impl Bench {
                     self.tally.buckets[bucket] += 1;
                 }
                 if self.o.latency && sent_ns >= self.warmup_ns {
-                    let received_ns = now.duration_since(self.base).as_nanos() as u64;
                     self.tally
                         .latencies
-                        .push(received_ns.saturating_sub(sent_ns));
+                        .push(now.received_ns.saturating_sub(sent_ns));
                 }
             }
             None => {

@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use chrono::{DateTime, FixedOffset, Local};
+use chrono::{DateTime, FixedOffset, Local, Timelike};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in `hello` and `welcome`.
@@ -115,9 +115,71 @@ pub enum ServerFrame {
     Bye { reason: String },
 }
 
+/// How a chat message's text line starts: `[HH:MM:SS] <from> `, or `[HH:MM:SS] * from ` for
+/// an action (`/me`).
+fn text_prefix(time: &DateTime<FixedOffset>, from: &str, action: bool) -> String {
+    let clock = format!(
+        "{:02}:{:02}:{:02}",
+        time.hour(),
+        time.minute(),
+        time.second()
+    );
+    if action {
+        format!("[{clock}] * {from} ")
+    } else {
+        format!("[{clock}] <{from}> ")
+    }
+}
+
 /// The server's clock, with the local UTC offset, as frames carry it.
 pub fn now() -> DateTime<FixedOffset> {
     Local::now().fixed_offset()
+}
+
+/// Encodes the chat messages of one author at one time as JSON and text lines, byte for byte as
+/// [`ServerFrame::Msg`] does, with what they share encoded once: a batch of lines costs little
+/// more than its text.
+pub struct MsgEncoder {
+    /// `,"time":"…","from":"…","text":`
+    json_middle: Vec<u8>,
+    /// `[HH:MM:SS] <from> ` and `[HH:MM:SS] * from `.
+    text_prefixes: [String; 2],
+}
+
+impl MsgEncoder {
+    pub fn new(time: &DateTime<FixedOffset>, from: &str) -> MsgEncoder {
+        let mut json_middle = b",\"time\":".to_vec();
+        serde_json::to_writer(&mut json_middle, time).expect("times always serialize");
+        json_middle.extend_from_slice(b",\"from\":");
+        serde_json::to_writer(&mut json_middle, from).expect("strings always serialize");
+        json_middle.extend_from_slice(b",\"text\":");
+        MsgEncoder {
+            json_middle,
+            text_prefixes: [false, true].map(|action| text_prefix(time, from, action)),
+        }
+    }
+
+    /// Appends message `seq` as a JSON line to `json` and as a text line to `text`.
+    pub fn encode(
+        &self,
+        seq: u64,
+        message: &str,
+        action: bool,
+        json: &mut Vec<u8>,
+        text: &mut String,
+    ) {
+        json.extend_from_slice(b"{\"type\":\"msg\",\"seq\":");
+        json.extend_from_slice(seq.to_string().as_bytes());
+        json.extend_from_slice(&self.json_middle);
+        serde_json::to_writer(&mut *json, message).expect("strings always serialize");
+        if action {
+            json.extend_from_slice(b",\"action\":true");
+        }
+        json.extend_from_slice(b"}\n");
+        text.push_str(&self.text_prefixes[usize::from(action)]);
+        text.push_str(message);
+        text.push('\n');
+    }
 }
 
 impl ServerFrame {
@@ -144,20 +206,9 @@ impl ServerFrame {
                 time,
                 from,
                 text,
-                action: false,
+                action,
                 ..
-            } => {
-                format!("[{}] <{from}> {text}", time.format("%H:%M:%S"))
-            }
-            ServerFrame::Msg {
-                time,
-                from,
-                text,
-                action: true,
-                ..
-            } => {
-                format!("[{}] * {from} {text}", time.format("%H:%M:%S"))
-            }
+            } => text_prefix(time, from, *action) + text,
             ServerFrame::Join { name, addr, .. } => format!("* {name} joined ({addr})"),
             ServerFrame::Leave { name, reason, .. } => format!("* {name} left ({reason})"),
             ServerFrame::Nick { old, new, .. } => format!("* {old} is now known as {new}"),
@@ -578,6 +629,32 @@ mod tests {
         assert_eq!(json["from"], "ana");
         assert_eq!(json["text"], "oi pessoal");
         assert_eq!(frame.to_text_line(), b"[14:03:07] <ana> oi pessoal\n");
+    }
+
+    #[test]
+    fn the_batch_encoder_writes_what_the_frame_does() {
+        let time = DateTime::parse_from_rfc3339("2026-11-26T14:03:07.123456-03:00").unwrap();
+        let encoder = MsgEncoder::new(&time, "ana \"a\" ção");
+        for (seq, message, action) in [
+            (1, "oi pessoal", false),
+            (u64::MAX, "acena \\ \"aspas\" \t tab ✓", true),
+            (42, "", false),
+        ] {
+            let frame = ServerFrame::Msg {
+                seq,
+                time,
+                from: "ana \"a\" ção".into(),
+                text: message.into(),
+                action,
+            };
+            let (mut json, mut text) = (Vec::new(), String::new());
+            encoder.encode(seq, message, action, &mut json, &mut text);
+            assert_eq!(
+                String::from_utf8(json).unwrap(),
+                String::from_utf8(frame.to_json_line()).unwrap()
+            );
+            assert_eq!(text.as_bytes(), frame.to_text_line());
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! heartbeat), and the counters `/status` shows. Both threads share the one socket (one file
 //! descriptor per client) and run on small stacks, so ten thousand clients fit.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -40,6 +40,8 @@ pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITE_TICK: Duration = Duration::from_millis(250);
 /// Most bytes a writer hands the kernel in one write: what has queued up goes out together.
 pub const WRITE_BATCH: usize = 64 * 1024;
+/// Most parts in one vectored write (Linux takes up to 1024).
+pub const WRITE_PARTS: usize = 256;
 /// Most lines a reader hands the hub in one event (what already arrived, never waiting for
 /// more), and most bytes of text in one.
 pub const INPUT_BATCH_LINES: usize = 256;
@@ -73,12 +75,37 @@ pub type Bytes = Arc<[u8]>;
 /// One item of a client's outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub bytes: Bytes,
-    /// Lines in `bytes` (a batch of one author's messages is one item).
+    /// Written one after another. The room's messages of one round of the hub are one item
+    /// whose parts every member's outbox shares (each member's without its own lines if it
+    /// already saw them), so the writer sends them with one vectored write, copying nothing.
+    pub parts: Vec<Bytes>,
+    /// Lines in `parts`.
     pub lines: u32,
     /// Counted against the outbox's bounds. A replay of the history is not: its bytes are the
     /// history's own, shared, and a resuming client must not be dropped for catching up.
     pub counted: bool,
+}
+
+impl Outgoing {
+    /// One encoded piece.
+    pub fn one(bytes: Bytes, lines: u32, counted: bool) -> Outgoing {
+        Outgoing {
+            parts: vec![bytes],
+            lines,
+            counted,
+        }
+    }
+
+    /// Bytes in all the parts.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(|part| part.len()).sum()
+    }
+
+    /// All the parts in one buffer (the writer never copies them).
+    #[cfg(test)]
+    pub fn concat(&self) -> Vec<u8> {
+        self.parts.concat()
+    }
 }
 
 /// How a client's reader treats it.
@@ -260,8 +287,8 @@ fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
 
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
 /// the client reads everything (a `bye` included) before end of stream. Whatever has queued up
-/// goes out in one write (up to [`WRITE_BATCH`] bytes). A structured client that was sent
-/// nothing for [`HEARTBEAT_INTERVAL`] gets a `ping`.
+/// goes out in one vectored write (up to [`WRITE_BATCH`] bytes or [`WRITE_PARTS`] parts). A
+/// structured client that was sent nothing for [`HEARTBEAT_INTERVAL`] gets a `ping`.
 fn write_loop(
     id: u64,
     stream: &TcpStream,
@@ -270,7 +297,7 @@ fn write_loop(
     (events, room): (&Sender<Event>, &Sender<()>),
 ) {
     let ping: Bytes = ServerFrame::Ping.to_json_line().into();
-    let mut batch: Vec<u8> = Vec::new();
+    let mut batch: Vec<Outgoing> = Vec::new();
     loop {
         let first = match queue.recv_timeout(HEARTBEAT_INTERVAL) {
             Ok(outgoing) => outgoing,
@@ -278,14 +305,10 @@ fn write_loop(
             Err(RecvTimeoutError::Timeout)
                 if stats.heartbeat.load(Ordering::Acquire) && queue.is_empty() =>
             {
-                Outgoing {
-                    bytes: Arc::clone(&ping),
-                    lines: 1,
-                    counted: false,
-                }
+                Outgoing::one(Arc::clone(&ping), 1, false)
             }
             Err(RecvTimeoutError::Timeout) => {
-                // Idle: give back a buffer a large batch grew.
+                // Idle: give back the room a large batch took.
                 batch = Vec::new();
                 continue;
             }
@@ -293,26 +316,22 @@ fn write_loop(
         };
         // Work after a wait: the stall clock starts now, not at the last write.
         stats.touch();
-        batch.clear();
-        let (mut lines, mut counted_msgs, mut counted_bytes) = (0u64, 0usize, 0usize);
-        let mut next = Some(first);
-        while let Some(Outgoing {
-            bytes,
-            lines: n,
-            counted,
-        }) = next.take()
-        {
-            batch.extend_from_slice(&bytes);
-            lines += u64::from(n);
-            if counted {
-                counted_msgs += 1;
-                counted_bytes += bytes.len();
-            }
-            if batch.len() < WRITE_BATCH {
-                next = queue.try_recv().ok();
-            }
+        let (mut size, mut parts) = (first.len(), first.parts.len());
+        batch.push(first);
+        while size < WRITE_BATCH && parts < WRITE_PARTS {
+            let Ok(next) = queue.try_recv() else { break };
+            (size, parts) = (size + next.len(), parts + next.parts.len());
+            batch.push(next);
         }
         let written = write_patiently(stream, &batch, stats);
+        let (mut lines, mut counted_msgs, mut counted_bytes) = (0u64, 0usize, 0usize);
+        for item in batch.drain(..) {
+            lines += u64::from(item.lines);
+            if item.counted {
+                counted_msgs += 1;
+                counted_bytes += item.len();
+            }
+        }
         stats.queued_msgs.fetch_sub(counted_msgs, Ordering::Relaxed);
         stats
             .queued_bytes
@@ -333,25 +352,29 @@ fn write_loop(
             break;
         }
         Stats::add(&stats.msgs_out, lines);
-        Stats::add(&stats.bytes_out, batch.len() as u64);
-        if batch.capacity() > 4 * WRITE_BATCH {
-            batch = Vec::new();
-        }
+        Stats::add(&stats.bytes_out, size as u64);
     }
     let _ = stream.shutdown(Shutdown::Write);
     let _ = events.send(Event::WriterDone);
 }
 
-/// Writes all of `bytes`, noting every bit of progress; gives up (TimedOut) after
+/// Writes all of `items`, noting every bit of progress; gives up (TimedOut) after
 /// [`WRITE_TIMEOUT`] without any. The socket's own timeout is [`WRITE_TICK`], so a blocked write
 /// comes back often to say how far it got.
-fn write_patiently(stream: &TcpStream, mut bytes: &[u8], stats: &Stats) -> io::Result<()> {
+fn write_patiently(stream: &TcpStream, items: &[Outgoing], stats: &Stats) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = items
+        .iter()
+        .flat_map(|item| &item.parts)
+        .filter(|part| !part.is_empty())
+        .map(|part| IoSlice::new(part))
+        .collect();
+    let mut rest = &mut slices[..];
     let mut last = Instant::now();
-    while !bytes.is_empty() {
-        match (&*stream).write(bytes) {
+    while !rest.is_empty() {
+        match (&*stream).write_vectored(rest) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
-                bytes = &bytes[n..];
+                IoSlice::advance_slices(&mut rest, n);
                 last = Instant::now();
                 stats.touch();
             }

@@ -14,8 +14,8 @@ use chrono::{DateTime, FixedOffset};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::chat::protocol::{
-    Command, Greeting, HELP, MAX_LINE_BYTES, Member, PROTOCOL_VERSION, ServerFrame, neutralize,
-    now, parse_command, validate_name,
+    Command, Greeting, HELP, MAX_LINE_BYTES, Member, MsgEncoder, PROTOCOL_VERSION, ServerFrame,
+    neutralize, now, parse_command, validate_name,
 };
 use crate::cli::{RateLimit, ServeMode};
 use crate::output::{Style, Table};
@@ -35,6 +35,10 @@ pub const STALL_CHECK: Duration = Duration::from_millis(250);
 /// larger room they would grow with the square of its size, so only the console logs them
 /// (`/who` still lists everyone).
 pub const ANNOUNCE_LIMIT: usize = 100;
+/// Most events handled in one round before the round's messages are queued for the members.
+pub const ROUND_EVENTS: usize = 64;
+/// Most bytes of messages (of the larger flavour) stamped in one round.
+pub const ROUND_BYTES: usize = 256 * 1024;
 
 /// Everything the hub hears about, from every thread.
 pub enum Event {
@@ -183,6 +187,8 @@ pub struct Hub {
     /// leave notice may congest someone else).
     drops: VecDeque<(u64, String)>,
     last_stall_check: Instant,
+    /// The room's messages stamped in this round, not yet queued for the members.
+    round: RoomBatch,
 }
 
 impl Hub {
@@ -194,6 +200,7 @@ impl Hub {
             room,
             drops: VecDeque::new(),
             last_stall_check: Instant::now(),
+            round: RoomBatch::default(),
             history: History::new(config.history),
             connected: Arc::default(),
             config,
@@ -216,7 +223,12 @@ impl Hub {
             self.wait_for_room();
             match events.recv_timeout(STALL_CHECK) {
                 Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
-                Ok(event) => self.handle(event),
+                Ok(event) => {
+                    self.handle(event);
+                    if self.handle_waiting(events) {
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.settle();
@@ -226,6 +238,28 @@ impl Hub {
             }
         }
         self.shutdown(events);
+    }
+
+    /// Handles the events that are already waiting, up to a round's bounds, then queues the
+    /// round's messages for the members: each gets them as one item and wakes once, however many
+    /// authors spoke. Says whether Ctrl-C was among them.
+    fn handle_waiting(&mut self, events: &Receiver<Event>) -> bool {
+        let mut shutdown = false;
+        for _ in 0..ROUND_EVENTS {
+            if self.round.bytes >= ROUND_BYTES || !self.congested.is_empty() {
+                break;
+            }
+            match events.try_recv() {
+                Ok(Event::Shutdown) => {
+                    shutdown = true;
+                    break;
+                }
+                Ok(event) => self.handle(event),
+                Err(_) => break,
+            }
+        }
+        self.flush_round();
+        shutdown
     }
 
     /// Lets go, one after another, of the clients found too slow.
@@ -503,11 +537,7 @@ impl Hub {
         self.send(id, &frame);
         if let Some(outbox) = &self.clients.get(&id).and_then(|c| c.outbox.as_ref()) {
             for bytes in replay {
-                let _ = outbox.send(Outgoing {
-                    bytes,
-                    lines: 1,
-                    counted: false,
-                });
+                let _ = outbox.send(Outgoing::one(bytes, 1, false));
             }
         }
         if structured {
@@ -597,44 +627,35 @@ impl Hub {
         self.said_together(id, run);
     }
 
-    /// Chat lines of one member, stamped one by one (one `seq` each, one time) and sent to each
-    /// other member in one piece, encoded once per flavour.
+    /// Chat lines of one member, stamped one by one (one `seq` each, one time), join the round's
+    /// messages as one piece per flavour.
     fn said_together(&mut self, id: u64, lines: Vec<(String, bool)>) {
         let Some(client) = self.clients.get(&id).filter(|c| c.named()) else {
             return;
         };
-        if lines.len() <= 1 {
-            for (text, action) in lines {
-                self.said(id, text, action);
-            }
+        if lines.is_empty() {
             return;
         }
         let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
-        let time = now();
-        let (mut json, mut text) = (Vec::new(), Vec::new());
+        let encoder = MsgEncoder::new(&now(), &from);
+        let (mut json, mut text) = (Vec::new(), String::new());
         let count = lines.len() as u32;
         for (line, action) in lines {
             self.seq += 1;
-            let frame = ServerFrame::Msg {
-                seq: self.seq,
-                time,
-                from: from.clone(),
-                text: line,
-                action,
-            };
-            let one = self.record(&frame);
-            json.extend_from_slice(&one);
-            text.extend_from_slice(&frame.to_text_line());
+            let start = json.len();
+            encoder.encode(self.seq, &line, action, &mut json, &mut text);
+            self.keep(self.seq, json[start..].into());
         }
-        self.console
-            .push(String::from_utf8_lossy(&text).into_owned());
-        let encoded = Encoded {
-            json: Some(json.into()),
-            text: Some(text.into()),
+        self.console.push(text.clone());
+        self.round.add(Piece {
+            author: id,
+            // Raw clients (nc, telnet) already see what they typed; structured clients get
+            // their own messages back, stamped, as the confirmation of their order.
+            author_saw_it: !structured,
+            json: json.into(),
+            text: text.into_bytes().into(),
             lines: count,
-        };
-        // As for one line: a raw author already saw what it typed.
-        self.fan_out_encoded(encoded, None, (!structured).then_some(id));
+        });
     }
 
     fn input(&mut self, id: u64, input: Input) {
@@ -681,19 +702,7 @@ impl Hub {
     fn said(&mut self, id: u64, text: String, action: bool) {
         match self.config.mode {
             ServeMode::Single => self.single_said(id, text, action),
-            _ => {
-                let from = self.clients[&id].name.clone();
-                let frame = self.msg(from, text, action);
-                self.console.message(&frame);
-                let json = self.record(&frame);
-                // Raw clients (nc, telnet) already see what they typed; structured clients
-                // get their own message back, stamped, as the confirmation of its order.
-                let skip_author = self
-                    .clients
-                    .get(&id)
-                    .is_some_and(|c| c.kind != Kind::Structured);
-                self.fan_out(&frame, Some(json), skip_author.then_some(id));
-            }
+            _ => self.said_together(id, vec![(text, action)]),
         }
     }
 
@@ -712,15 +721,20 @@ impl Hub {
     /// Keeps a room message in the history and the log; returns its JSON line for the fan-out.
     fn record(&mut self, frame: &ServerFrame) -> Bytes {
         let json: Bytes = frame.to_json_line().into();
-        if let ServerFrame::Msg { seq, .. } = frame
-            && let Some((path, err)) = self.history.record(*seq, Arc::clone(&json))
-        {
+        if let ServerFrame::Msg { seq, .. } = frame {
+            self.keep(*seq, Arc::clone(&json));
+        }
+        json
+    }
+
+    /// Keeps message `seq` (its JSON line) in the history and the log.
+    fn keep(&mut self, seq: u64, json: Bytes) {
+        if let Some((path, err)) = self.history.record(seq, json) {
             eprintln!(
                 "soquete: writing to the log {}: {err} (the room goes on; later failures are not reported)",
                 path.display()
             );
         }
-        json
     }
 
     fn echo(&mut self, id: u64, input: Input) {
@@ -890,10 +904,11 @@ impl Hub {
     /// Queues bytes for one client without ever blocking. An outbox over its bounds makes the
     /// hub wait for it before it takes more input.
     fn deliver(&mut self, id: u64, bytes: Bytes) {
+        self.flush_round();
         let Some(client) = self.clients.get(&id) else {
             return;
         };
-        if offer(client, bytes, 1) {
+        if offer(client, Outgoing::one(bytes, 1, true)) {
             self.congested.entry(id).or_insert_with(Instant::now);
         }
     }
@@ -921,6 +936,7 @@ impl Hub {
         frame: Option<&ServerFrame>,
         except: Option<u64>,
     ) {
+        self.flush_round();
         let encode = |frame: Option<&ServerFrame>, json: bool| -> Bytes {
             let frame = frame.expect("an encoding or the frame to make it from");
             if json {
@@ -939,7 +955,46 @@ impl Hub {
                     encoded.text.get_or_insert_with(|| encode(frame, false))
                 }
             };
-            if offer(client, Arc::clone(bytes), encoded.lines) {
+            if offer(
+                client,
+                Outgoing::one(Arc::clone(bytes), encoded.lines, true),
+            ) {
+                self.congested.entry(id).or_insert_with(Instant::now);
+            }
+        }
+    }
+
+    /// Queues the round's messages for every named member as one item, without the member's
+    /// own lines when it saw them as it typed them.
+    fn flush_round(&mut self) {
+        if self.round.pieces.is_empty() {
+            return;
+        }
+        let round = std::mem::take(&mut self.round);
+        for (&id, client) in &self.clients {
+            if !client.named() {
+                continue;
+            }
+            let structured = client.kind == Kind::Structured;
+            let mut lines = 0;
+            let parts: Vec<Bytes> = round
+                .pieces
+                .iter()
+                .filter(|piece| !(piece.author_saw_it && piece.author == id))
+                .map(|piece| {
+                    lines += piece.lines;
+                    Arc::clone(if structured { &piece.json } else { &piece.text })
+                })
+                .collect();
+            if parts.is_empty() {
+                continue;
+            }
+            let outgoing = Outgoing {
+                parts,
+                lines,
+                counted: true,
+            };
+            if offer(client, outgoing) {
                 self.congested.entry(id).or_insert_with(Instant::now);
             }
         }
@@ -1081,10 +1136,37 @@ impl Hub {
 /// inside a frame's text would let it forge a second line for raw readers.
 fn clean_input(input: Input) -> Input {
     match input {
+        // Printable ASCII, the usual line, has nothing to neutralise.
+        Input::Text(text) if text.bytes().all(|b| (b' '..=b'~').contains(&b)) => Input::Text(text),
         Input::Text(text) => Input::Text(neutralize(&text.replace(['\n', '\r'], " ")).into_owned()),
         Input::Bad(message) => Input::Bad(neutralize(&message).into_owned()),
         input => input,
     }
+}
+
+/// The room's messages of one round of the hub, in order.
+#[derive(Default)]
+struct RoomBatch {
+    pieces: Vec<Piece>,
+    /// Bytes of the larger flavour (JSON), to bound a round.
+    bytes: usize,
+}
+
+impl RoomBatch {
+    fn add(&mut self, piece: Piece) {
+        self.bytes += piece.json.len().max(piece.text.len());
+        self.pieces.push(piece);
+    }
+}
+
+/// Lines of one author, encoded once per flavour and shared by every member of that flavour.
+struct Piece {
+    author: u64,
+    /// The author is a raw client, which saw its lines as it typed them: not sent back.
+    author_saw_it: bool,
+    json: Bytes,
+    text: Bytes,
+    lines: u32,
 }
 
 /// A frame's encodings, made once and shared by every member of that flavour.
@@ -1123,23 +1205,18 @@ fn name_taken(name: &str) -> ServerFrame {
 /// Queues without blocking, and says whether the outbox is now over its bounds, in messages or
 /// in bytes (the hub then waits for it to drain). A closed queue takes nothing: its client is
 /// already on its way out.
-fn offer(client: &Client, bytes: Bytes, lines: u32) -> bool {
+fn offer(client: &Client, outgoing: Outgoing) -> bool {
     let Some(outbox) = &client.outbox else {
         return false;
     };
     let stats = &client.stats;
-    let len = bytes.len();
+    let len = outgoing.len();
     // Added before the send (the hub is the only one adding), so the writer's subtraction can
     // never come first. A queue that was empty starts the stall clock.
     if stats.queued_msgs.fetch_add(1, Ordering::Relaxed) == 0 {
         stats.touch();
     }
     let queued = stats.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
-    let outgoing = Outgoing {
-        bytes,
-        lines,
-        counted: true,
-    };
     if outbox.send(outgoing).is_err() {
         stats.queued_msgs.fetch_sub(1, Ordering::Relaxed);
         stats.queued_bytes.fetch_sub(len, Ordering::Relaxed);
@@ -1208,7 +1285,7 @@ mod tests {
         let ana = add(&mut hub, 3, "ana", Kind::Structured);
         let frame = hub.msg("server".into(), "oi".into(), false);
         hub.broadcast(&frame, None);
-        let [nc, py, ana] = [nc, py, ana].map(|queue| queue.recv().unwrap().bytes);
+        let [nc, py, ana] = [nc, py, ana].map(|queue| queue.recv().unwrap().parts.remove(0));
         assert!(Arc::ptr_eq(&nc, &py), "one text encoding, shared");
         assert!(nc.ends_with(b"<server> oi\n"));
         assert!(ana.starts_with(b"{\"type\":\"msg\",\"seq\":1,"));
@@ -1252,7 +1329,7 @@ mod tests {
         assert!(stats.is_closed());
         let frames: Vec<serde_json::Value> = ana
             .try_iter()
-            .map(|out| serde_json::from_slice(&out.bytes).unwrap())
+            .map(|out| serde_json::from_slice(&out.concat()).unwrap())
             .collect();
         let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
         assert_eq!(types, ["msg", "leave"]);
@@ -1326,7 +1403,7 @@ mod tests {
         hub.welcome(2);
         let frames: Vec<serde_json::Value> = bia
             .try_iter()
-            .map(|out| serde_json::from_slice(&out.bytes).unwrap())
+            .map(|out| serde_json::from_slice(&out.concat()).unwrap())
             .collect();
         assert_eq!(frames[0]["type"], "welcome");
         assert_eq!(frames[0]["last_seq"], 5);
@@ -1346,7 +1423,7 @@ mod tests {
         hub.nick(2, "Server");
         let codes: Vec<String> = bia
             .try_iter()
-            .map(|out| serde_json::from_slice::<serde_json::Value>(&out.bytes).unwrap())
+            .map(|out| serde_json::from_slice::<serde_json::Value>(&out.concat()).unwrap())
             .map(|f| f["code"].as_str().unwrap_or_default().to_string())
             .collect();
         assert_eq!(codes, ["name_taken", "name_taken"]);
