@@ -730,6 +730,18 @@ fn proc_status(pid: u32) -> Option<(u64, u64, u64)> {
     Some((field("VmRSS:"), field("VmHWM:"), field("Threads:")))
 }
 
+/// CPU seconds (user and system) this generator has used: with the phase's elapsed time, it
+/// tells whether the generator, rather than the server, set the pace.
+fn own_cpu_secs() -> f64 {
+    // SAFETY: rusage is plain integers, valid as zeroes; getrusage only writes the struct passed.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
 fn proc_cpu_secs(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let after = &text[text.rfind(')')? + 2..];
@@ -762,6 +774,8 @@ fn fanout(o: Opts) -> Result<String, String> {
     let mut b = Bench::new(o.clone()).map_err(|e| e.to_string())?;
     let setup = b.setup(o.clients, 0)?;
     let cpu0 = o.server_pid.and_then(proc_cpu_secs);
+    let gen_cpu0 = own_cpu_secs();
+    let bytes0: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
     let start = Instant::now();
     b.phase_start = Some(start);
     b.base = start;
@@ -790,6 +804,8 @@ fn fanout(o: Opts) -> Result<String, String> {
         }
     }
     let cpu1 = o.server_pid.and_then(proc_cpu_secs);
+    let gen_cpu = own_cpu_secs() - gen_cpu0;
+    let bytes_in = b.clients.iter().map(|c| c.bytes_in).sum::<u64>() - bytes0;
     let expected = b.finish_tally(o.clients);
     let t = &b.tally;
     let elapsed = t.last_delivery.unwrap_or_default().as_secs_f64();
@@ -805,7 +821,8 @@ fn fanout(o: Opts) -> Result<String, String> {
          \"backwards\":{},\"corrupted\":{},\"wrong_sender\":{},\"errors\":{},\"notices\":{},\
          \"elapsed_s\":{elapsed:.4},\"lines_per_s\":{:.0},\"stop\":\"{stop}\",\
          \"clients_closed\":{closed},\"closed_reasons\":{reasons},\"byes\":{byes},\
-         \"slow_notices\":{},\"server_cpu_s\":{cpu},\"samples\":{}}}",
+         \"slow_notices\":{},\"server_cpu_s\":{cpu},\"generator_cpu_s\":{gen_cpu:.3},\
+         \"bytes_in\":{bytes_in},\"samples\":{}}}",
         o.kind,
         o.clients,
         o.lines,

@@ -6,17 +6,22 @@
 #   bash benches/chat.sh            # run from anywhere; about 4 minutes
 #
 # Scenarios (only 127.0.0.1; every phase bounded in count and time; fresh servers for each run):
-#   1. fan-out: 50 clients x 1000 lines, everyone reading (REPEAT runs per server, medians)
+#   1. fan-out: 50 clients x 1000 lines, everyone reading (REPEAT runs per server, medians);
+#      then 50 x 4000 lines (REPEAT_BIG runs), more than the socket buffers hold
 #   2. one stalled reader (connects, never reads) among 50 paced talkers, against the same run
 #      without it
 #   3. latency send -> delivery at 1,000 and 5,000 msgs/s in total over 20 clients
 #   4. 10,000 concurrent idle clients: server RSS and threads from /proc/PID/status
 # Needs: cargo, python3, ncat, ss (installed with apt-get when missing and running as root).
-# Environment: REPEAT (default 3), STALL_SECS (default 15), LAT_SECS (default 10),
-# IDLE_CLIENTS (default 10000), SOQUETE_BIN=path measures that binary instead of building one.
+# Environment: REPEAT (default 5), REPEAT_BIG (default 3), STALL_SECS (default 15),
+# LAT_SECS (default 10), IDLE_CLIENTS (default 10000), SOQUETE_BIN=path measures that binary
+# instead of building one.
 set -euo pipefail
 
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
+REPEAT_BIG=${REPEAT_BIG:-3}
+FANOUT_LINES=1000
+FANOUT_BIG_LINES=4000
 STALL_SECS=${STALL_SECS:-15}
 STALL_RATE=5000
 STALL_RCVBUF=4096
@@ -177,7 +182,13 @@ EOF
 # --- 1. fan-out ------------------------------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do
     for kind in soquete ncat; do
-        run_case fanout "$kind" "fanout$r" fanout --clients 50 --lines 1000 --size 64
+        run_case fanout "$kind" "fanout$r" fanout --clients 50 --lines "$FANOUT_LINES" --size 64
+    done
+done
+for ((r = 1; r <= REPEAT_BIG; r++)); do
+    for kind in soquete ncat; do
+        run_case fanout_big "$kind" "fanout_big$r" fanout --clients 50 --lines "$FANOUT_BIG_LINES" \
+            --size 64
     done
 done
 # --- 2. stalled reader -------------------------------------------------------------------------
@@ -201,7 +212,8 @@ run_case idle ncat idle --ncat --max-conns "$IDLE_CLIENTS" idle --clients "$IDLE
 
 # --- report ------------------------------------------------------------------------------------
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
-export RESULTS COMMIT LOAD_START LOAD_END REPEAT STALL_SECS STALL_RATE STALL_RCVBUF LAT_SECS \
+export RESULTS COMMIT LOAD_START LOAD_END REPEAT REPEAT_BIG FANOUT_LINES FANOUT_BIG_LINES \
+    STALL_SECS STALL_RATE STALL_RCVBUF LAT_SECS \
     IDLE_CLIENTS IDLE_RATE MAX_CLIENTS_DEFAULT
 export SERVE_FLAGS_TEXT="${SERVE_FLAGS[*]}"
 export DATE=$(date -u +%F) NPROC=$(nproc) KERNEL=$(uname -r)
