@@ -1390,6 +1390,77 @@ mod tests {
     }
 
     #[test]
+    fn a_round_reaches_each_member_as_one_item_in_order_without_a_raw_authors_own_lines() {
+        let mut hub = hub();
+        let nc = add(&mut hub, 1, "nc", Kind::Raw);
+        let ana = add(&mut hub, 2, "ana", Kind::Structured);
+        let py = add(&mut hub, 3, "py", Kind::Raw);
+        let text = |line: &str| Input::Text(line.into());
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![text("one"), text("two")],
+        });
+        hub.handle(Event::Input {
+            id: 2,
+            inputs: vec![text("three")],
+        });
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![text("four")],
+        });
+        assert!(py.is_empty(), "nothing is queued before the round ends");
+        hub.flush_round();
+        let lines = |queue: &Receiver<Outgoing>| {
+            let items: Vec<Outgoing> = queue.try_iter().collect();
+            assert_eq!(items.len(), 1, "one item for the whole round");
+            let all = String::from_utf8(items[0].concat()).unwrap();
+            assert_eq!(items[0].lines as usize, all.lines().count());
+            all.lines()
+                .map(|l| l.split_once("> ").map_or(l, |(_, t)| t).to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(lines(&py), ["one", "two", "three", "four"]);
+        assert_eq!(
+            lines(&nc),
+            ["three"],
+            "nc saw its own lines as it typed them"
+        );
+        let ana_items: Vec<Outgoing> = ana.try_iter().collect();
+        assert_eq!(ana_items.len(), 1);
+        let seqs: Vec<u64> = String::from_utf8(ana_items[0].concat())
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            seqs,
+            [1, 2, 3, 4],
+            "a structured author gets its own lines back, stamped"
+        );
+    }
+
+    #[test]
+    fn a_reply_to_one_member_comes_after_the_round_it_followed() {
+        let mut hub = hub();
+        let ana = add(&mut hub, 1, "ana", Kind::Structured);
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![Input::Text("oi".into()), Input::Who],
+        });
+        hub.flush_round();
+        let types: Vec<String> = ana
+            .try_iter()
+            .map(|out| serde_json::from_slice::<serde_json::Value>(&out.concat()).unwrap())
+            .map(|frame| frame["type"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(types, ["msg", "who"]);
+    }
+
+    #[test]
     fn a_resume_replays_what_was_missed_after_the_welcome() {
         let mut hub = hub();
         let _ana = add(&mut hub, 1, "ana", Kind::Structured);
