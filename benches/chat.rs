@@ -730,16 +730,21 @@ fn proc_status(pid: u32) -> Option<(u64, u64, u64)> {
     Some((field("VmRSS:"), field("VmHWM:"), field("Threads:")))
 }
 
-/// CPU seconds (user and system) this generator has used: with the phase's elapsed time, it
-/// tells whether the generator, rather than the server, set the pace.
-fn own_cpu_secs() -> f64 {
+/// What this generator has used so far: CPU seconds (user and system), times it waited for the
+/// network (voluntary context switches) and times the kernel put another thread on its core
+/// (involuntary ones). Over a phase, they tell whether the generator or the server set the pace.
+fn own_usage() -> (f64, i64, i64) {
     // SAFETY: rusage is plain integers, valid as zeroes; getrusage only writes the struct passed.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
-        return f64::NAN;
+        return (f64::NAN, 0, 0);
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
+    (
+        secs(usage.ru_utime) + secs(usage.ru_stime),
+        usage.ru_nvcsw,
+        usage.ru_nivcsw,
+    )
 }
 
 fn proc_cpu_secs(pid: u32) -> Option<f64> {
@@ -774,7 +779,7 @@ fn fanout(o: Opts) -> Result<String, String> {
     let mut b = Bench::new(o.clone()).map_err(|e| e.to_string())?;
     let setup = b.setup(o.clients, 0)?;
     let cpu0 = o.server_pid.and_then(proc_cpu_secs);
-    let gen_cpu0 = own_cpu_secs();
+    let usage0 = own_usage();
     let bytes0: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
     let start = Instant::now();
     b.phase_start = Some(start);
@@ -804,7 +809,9 @@ fn fanout(o: Opts) -> Result<String, String> {
         }
     }
     let cpu1 = o.server_pid.and_then(proc_cpu_secs);
-    let gen_cpu = own_cpu_secs() - gen_cpu0;
+    let usage1 = own_usage();
+    let gen_cpu = usage1.0 - usage0.0;
+    let (gen_waits, gen_preempted) = (usage1.1 - usage0.1, usage1.2 - usage0.2);
     let bytes_in = b.clients.iter().map(|c| c.bytes_in).sum::<u64>() - bytes0;
     let expected = b.finish_tally(o.clients);
     let t = &b.tally;
@@ -822,6 +829,7 @@ fn fanout(o: Opts) -> Result<String, String> {
          \"elapsed_s\":{elapsed:.4},\"lines_per_s\":{:.0},\"stop\":\"{stop}\",\
          \"clients_closed\":{closed},\"closed_reasons\":{reasons},\"byes\":{byes},\
          \"slow_notices\":{},\"server_cpu_s\":{cpu},\"generator_cpu_s\":{gen_cpu:.3},\
+         \"generator_waits\":{gen_waits},\"generator_preempted\":{gen_preempted},\
          \"bytes_in\":{bytes_in},\"samples\":{}}}",
         o.kind,
         o.clients,

@@ -71,8 +71,8 @@ def fanout_table(out, results, case, servers):
         "",
         "| server | median lines/s | each run | delivered / expected (all runs) | lost | "
         "corrupted | reordered | readers dropped by the server | bytes/line | server CPU s "
-        "(median) | generator busy (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "(median) | generator busy (median) | generator waited / preempted (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     med, fan = {}, {}
     for s in servers:
@@ -87,6 +87,10 @@ def fanout_table(out, results, case, servers):
         busy = [r["result"]["generator_cpu_s"] / r["result"]["elapsed_s"] for r in good
                 if r["result"].get("generator_cpu_s") is not None and r["result"]["elapsed_s"] > 0]
         tot["busy"] = statistics.median(busy) if busy else None
+        switches = [(r["result"]["generator_waits"], r["result"]["generator_preempted"])
+                    for r in good if "generator_waits" in r["result"]]
+        tot["waits"] = statistics.median(w for w, _ in switches) if switches else None
+        tot["preempted"] = statistics.median(p for _, p in switches) if switches else None
         delivered = sum(r["result"]["delivered"] for r in good if "bytes_in" in r["result"])
         received = sum(r["result"]["bytes_in"] for r in good if "bytes_in" in r["result"])
         tot["bytes_per_line"] = received / delivered if delivered else 64
@@ -98,7 +102,7 @@ def fanout_table(out, results, case, servers):
             f"{tot['corrupted']:,} | {tot['backwards']:,} | {tot['clients_closed']} | "
             f"{num(tot['bytes_per_line'], 1)} | "
             f"{num(statistics.median(cpu), 2) if cpu else '-'} | "
-            f"{busy_text} |"
+            f"{busy_text} | {num(tot['waits'])} / {num(tot['preempted'])} |"
         )
     notes = []
     for s in servers:
@@ -150,7 +154,9 @@ def main():
         f"expected) / time from the start to the last delivery. {env('REPEAT')} run(s) per "
         f"server, alternating. Bytes/line: what the readers received per line (soquete's "
         f"carry its time and author label). Generator busy: the load generator's CPU time over "
-        f"the phase's time (near 100 %: the generator, not the server, set the pace)."
+        f"the phase's time (near 100 %: the generator, not the server, set the pace); waited / "
+        f"preempted: the generator's voluntary context switches in the phase (it found nothing "
+        f"to read and slept) and involuntary ones (the kernel ran another thread on its core)."
     )
     med, fan = fanout_table(out, results, "fanout", servers)
     ratio = med["soquete"] / med["ncat"] if med["soquete"] and med["ncat"] else None
@@ -159,11 +165,14 @@ def main():
     if all(busy.values()):
         out.append(
             f"The load generator was busy {busy['ncat']:.0%} of the phase with ncat and "
-            f"{busy['soquete']:.0%} with soquete (medians): one generator thread reads and checks "
-            f"every line, so both servers are measured at about the rate it can take lines in, "
-            f"and soquete's lines are {fan['soquete']['bytes_per_line'] / 64:.2f}× as long. "
-            f"Server CPU is the other difference: on 2 cores the server's threads share the "
-            f"generator's machine."
+            f"{busy['soquete']:.0%} with soquete (medians), and slept for want of data "
+            f"{num(fan['ncat']['waits'])} and {num(fan['soquete']['waits'])} times: one "
+            f"generator thread reading and checking every line sets the pace for both servers. "
+            f"What it loses with soquete is CPU time the server's threads take on its core "
+            f"(preempted {num(fan['ncat']['preempted'])} times with ncat, "
+            f"{num(fan['soquete']['preempted'])} with soquete; server CPU above) and the longer "
+            f"lines ({fan['soquete']['bytes_per_line'] / 64:.2f}× ncat's bytes: soquete's carry "
+            f"the time and the author)."
         )
     if fan["soquete"]["lost"]:
         out.append(
@@ -182,8 +191,8 @@ def main():
         out += ["", f"#### 1b. The same with {big:,} lines each", ""]
         out.append(
             f"50 × 49 × {big:,} = {50 * 49 * big:,} lines expected per run, "
-            f"{env('REPEAT_BIG', '?')} run(s) per server: more than the sockets' buffers hold, "
-            f"so every server has to wait for its readers."
+            f"{env('REPEAT_BIG', '?')} run(s) per server: four times the traffic, a longer steady "
+            f"state in which the start of the run counts less."
         )
         med_big, fan_big = fanout_table(out, results, "fanout_big", servers)
         if med_big["soquete"] and med_big["ncat"]:
