@@ -462,6 +462,9 @@ impl Hub {
 
     /// Names a client (its wish if free and valid, else `guest-N`), welcomes it and announces it.
     fn join(&mut self, id: u64, wish: Option<&str>) {
+        // What the room said before this client joined is not for it (a resume replays it from
+        // the history, after the welcome).
+        self.flush_round();
         let name = match wish.map(validate_name) {
             Some(Ok(name)) if !self.name_taken(&name, id) => name,
             Some(Ok(name)) => {
@@ -852,6 +855,9 @@ impl Hub {
 
     /// Forgets a client; announces it left if it had joined.
     pub fn remove(&mut self, id: u64, reason: &str, ending: Ending) {
+        // What the room said before this client left is still its to read (a graceful ending
+        // drains the outbox).
+        self.flush_round();
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
@@ -1441,6 +1447,48 @@ mod tests {
             [1, 2, 3, 4],
             "a structured author gets its own lines back, stamped"
         );
+    }
+
+    #[test]
+    fn a_round_goes_to_the_members_of_its_time_not_to_who_joins_after_it() {
+        let mut hub = hub();
+        let ana = add(&mut hub, 1, "ana", Kind::Structured);
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![Input::Text("before bia".into())],
+        });
+        let bia = add(&mut hub, 2, "", Kind::Structured);
+        hub.clients.get_mut(&2).unwrap().resume = Some(0);
+        hub.join(2, Some("bia"));
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![Input::Text("after bia".into())],
+        });
+        hub.handle(Event::Closed {
+            id: 1,
+            reason: "closed by the client".into(),
+            ending: Ending::Graceful,
+        });
+        hub.flush_round();
+        let frames = |queue: &Receiver<Outgoing>| -> Vec<String> {
+            queue
+                .try_iter()
+                .flat_map(|out| {
+                    let text = String::from_utf8(out.concat()).unwrap();
+                    text.lines()
+                        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                        .map(|f| format!("{} {}", f["type"].as_str().unwrap(), f["seq"]))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        // bia: its welcome, the message it missed replayed once, then what came after.
+        assert_eq!(
+            frames(&bia),
+            ["welcome null", "msg 1", "msg 2", "leave null"]
+        );
+        // ana left gracefully: its own two messages still reach it, stamped.
+        assert_eq!(frames(&ana), ["msg 1", "join null", "msg 2"]);
     }
 
     #[test]
