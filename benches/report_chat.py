@@ -113,7 +113,8 @@ def fanout_table(out, results, case, servers):
             elif r["result"]["stop"] != "complete":
                 note = f"stopped: {r['result']['stop']}; " + note
             if r["result"].get("samples"):
-                note += f"; sample: `{r['result']['samples'][0][:80]}`"
+                sample = f"sample: `{r['result']['samples'][0][:80]}`"
+                note = f"{note}; {sample}" if note else sample
             if note:
                 notes.append(f"- {s}: {note}")
     if notes:
