@@ -1,9 +1,11 @@
-//! Load generator for `soquete serve` and `ncat --broker`: one thread, one mio (epoll) event loop
-//! for every client, raw text lines over TCP. `benches/chat.sh` starts the servers and drives it;
+//! Load generator for `soquete serve` and `ncat --broker`: one mio (epoll) event loop for every
+//! client on one thread (the fan-out can deal its clients out to `--threads N` loops), raw text
+//! lines over TCP, never a thread per client. `benches/chat.sh` starts the servers and drives it;
 //! each run prints one JSON object on stdout.
 //!
 //! ```text
 //! chat fanout  --addr 127.0.0.1:P --kind soquete|ncat [--clients 50] [--lines 1000] [--size 64]
+//!              [--threads 1]
 //! chat paced   --addr A --kind K [--clients 50] [--rate 10000] [--duration 10] [--stalled 1]
 //!              [--warmup 0] [--latency]
 //! chat idle    --addr A --kind K [--clients 10000] [--connect-rate 1000] [--hold 5]
@@ -57,6 +59,8 @@ struct Opts {
     connect_rate: f64,
     hold: f64,
     server_pid: Option<u32>,
+    /// Fan-out only: threads reading the clients (each its own epoll loop over a share of them).
+    threads: usize,
 }
 
 fn parse_opts() -> Result<Opts, String> {
@@ -80,6 +84,7 @@ fn parse_opts() -> Result<Opts, String> {
         connect_rate: 1000.0,
         hold: 5.0,
         server_pid: None,
+        threads: 1,
     };
     while let Some(flag) = args.next() {
         if flag == "--latency" {
@@ -108,8 +113,12 @@ fn parse_opts() -> Result<Opts, String> {
             "--connect-rate" => o.connect_rate = value.parse().map_err(|_| bad(()))?,
             "--hold" => o.hold = value.parse().map_err(|_| bad(()))?,
             "--server-pid" => o.server_pid = Some(value.parse().map_err(|_| bad(()))?),
+            "--threads" => o.threads = value.parse().map_err(|_| bad(()))?,
             _ => return Err(format!("unknown option {flag}")),
         }
+    }
+    if o.threads == 0 {
+        return Err("--threads must be at least 1".into());
     }
     if o.size < HEADER + 2 {
         return Err(format!("--size must be at least {}", HEADER + 2));
@@ -179,6 +188,8 @@ fn write_line(out: &mut Vec<u8>, from: usize, seq: u32, sent_ns: u64, size: usiz
 }
 
 struct Client {
+    /// The client's number among all the generator's clients (what its lines carry).
+    id: usize,
     stream: TcpStream,
     connected: bool,
     greeted: bool,
@@ -303,6 +314,7 @@ impl Bench {
             .registry()
             .register(&mut stream, Token(id), interest)?;
         self.clients.push(Client {
+            id,
             stream,
             connected: false,
             greeted: false,
@@ -491,8 +503,10 @@ impl Bench {
         }
     }
 
-    fn on_line(&mut self, r: usize, line: &[u8], now: Stamp) {
+    fn on_line(&mut self, local: usize, line: &[u8], now: Stamp) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let r = local;
+        let me = self.clients[local].id;
         self.clients[r].lines_in += 1;
         let body = match self.o.kind {
             Kind::Ncat => line,
@@ -541,8 +555,8 @@ impl Bench {
         };
         match parse_body(body, self.o.size) {
             Some(Body::Hello(from)) => {
-                if from < self.n && from != r && !self.hello_seen[r * self.n + from] {
-                    self.hello_seen[r * self.n + from] = true;
+                if from < self.n && from != me && !self.hello_seen[me * self.n + from] {
+                    self.hello_seen[me * self.n + from] = true;
                     self.hellos_missing -= 1;
                 }
             }
@@ -550,12 +564,12 @@ impl Bench {
                 if !self.clients[r].talker {
                     return;
                 }
-                if from >= self.n || from == r {
+                if from >= self.n || from == me {
                     self.tally.wrong_sender += 1;
                     self.sample("wrong sender", line);
                     return;
                 }
-                let slot = &mut self.expected[r * self.n + from];
+                let slot = &mut self.expected[me * self.n + from];
                 if seq < *slot {
                     self.tally.backwards += 1;
                     return;
@@ -677,7 +691,111 @@ impl Bench {
         let c = &mut self.clients[i];
         let seq = c.next_seq;
         c.next_seq += 1;
-        write_line(&mut c.out, i, seq, sent_ns, size);
+        write_line(&mut c.out, c.id, seq, sent_ns, size);
+    }
+
+    /// Deals the clients out to `parts` benches with a poll each, for one thread each: client k
+    /// to bench k % parts. Every bench keeps the whole table of expected sequence numbers (it
+    /// only updates the rows of its own clients).
+    fn split(mut self, parts: usize) -> io::Result<Vec<Bench>> {
+        let mut shards = Vec::with_capacity(parts);
+        for _ in 0..parts {
+            let mut shard = Bench::new(self.o.clone())?;
+            shard.n = self.n;
+            shard.expected = self.expected.clone();
+            shard.base = self.base;
+            shards.push(shard);
+        }
+        for (k, mut client) in std::mem::take(&mut self.clients).into_iter().enumerate() {
+            let shard = &mut shards[k % parts];
+            if client.open {
+                self.poll.registry().deregister(&mut client.stream)?;
+                let interest = if client.reading {
+                    Interest::READABLE | Interest::WRITABLE
+                } else {
+                    Interest::WRITABLE
+                };
+                let token = Token(shard.clients.len());
+                shard
+                    .poll
+                    .registry()
+                    .register(&mut client.stream, token, interest)?;
+            }
+            shard.clients.push(client);
+        }
+        Ok(shards)
+    }
+
+    /// The fan-out phase on this bench's clients, from `start`: every client writes its lines,
+    /// then the bench reads until its clients have every line of every other client (or stops,
+    /// and says why).
+    fn run_fanout(&mut self, start: Instant) -> Result<&'static str, String> {
+        self.phase_start = Some(start);
+        self.base = start;
+        for i in 0..self.clients.len() {
+            for _ in 0..self.o.lines {
+                self.queue_line(i);
+            }
+            self.flush(i);
+        }
+        let readers = self.clients.iter().filter(|c| c.reading).count() as u64;
+        let want = readers * (self.n as u64 - 1) * u64::from(self.o.lines);
+        let limit = Duration::from_secs(120);
+        let mut last_progress = (Instant::now(), 0u64);
+        while self.tally.delivered + self.tally.lost < want {
+            self.pump(Duration::from_millis(50))
+                .map_err(|e| e.to_string())?;
+            if self.tally.delivered != last_progress.1 {
+                last_progress = (Instant::now(), self.tally.delivered);
+            } else if last_progress.0.elapsed() > Duration::from_secs(5) {
+                return Ok("no delivery for 5 s");
+            }
+            if start.elapsed() > limit {
+                return Ok("120 s limit");
+            }
+        }
+        Ok("complete")
+    }
+
+    /// One bench again from the ones [`Bench::split`] made: clients in their original order,
+    /// each one's row of expected sequence numbers, the tallies added up.
+    fn merge(shards: Vec<Bench>) -> Bench {
+        let mut shards = shards.into_iter();
+        let mut merged = shards.next().expect("at least one bench");
+        for shard in shards {
+            let n = merged.n;
+            for client in &shard.clients {
+                let row = client.id * n..(client.id + 1) * n;
+                merged.expected[row.clone()].copy_from_slice(&shard.expected[row]);
+            }
+            merged.clients.extend(shard.clients);
+            let (t, u) = (&mut merged.tally, shard.tally);
+            t.delivered += u.delivered;
+            t.delivered_in_window += u.delivered_in_window;
+            t.lost += u.lost;
+            t.backwards += u.backwards;
+            t.corrupted += u.corrupted;
+            t.wrong_sender += u.wrong_sender;
+            t.notices += u.notices;
+            t.errors += u.errors;
+            t.samples.extend(u.samples);
+            t.samples.truncate(8);
+            t.slow_notices.extend(u.slow_notices);
+            t.first_delivery = match (t.first_delivery, u.first_delivery) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            t.last_delivery = t.last_delivery.max(u.last_delivery);
+            if t.buckets.len() < u.buckets.len() {
+                t.buckets.resize(u.buckets.len(), 0);
+            }
+            for (sum, add) in t.buckets.iter_mut().zip(u.buckets) {
+                *sum += add;
+            }
+            t.latencies.extend(u.latencies);
+        }
+        merged.clients.sort_by_key(|c| c.id);
+        merged
     }
 
     fn finish_tally(&mut self, talkers: usize) -> u64 {
@@ -781,33 +899,39 @@ fn fanout(o: Opts) -> Result<String, String> {
     let cpu0 = o.server_pid.and_then(proc_cpu_secs);
     let usage0 = own_usage();
     let bytes0: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
+    let shards = b.split(o.threads).map_err(|e| e.to_string())?;
     let start = Instant::now();
-    b.phase_start = Some(start);
-    b.base = start;
-    for i in 0..o.clients {
-        for _ in 0..o.lines {
-            b.queue_line(i);
-        }
-        b.flush(i);
+    let ran: Vec<Result<(Bench, &str), String>> = std::thread::scope(|scope| {
+        let running: Vec<_> = shards
+            .into_iter()
+            .map(|mut shard| {
+                scope.spawn(move || {
+                    let stop = shard.run_fanout(start)?;
+                    Ok((shard, stop))
+                })
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err("a thread panicked".into()))
+            })
+            .collect()
+    });
+    let mut stops = Vec::new();
+    let mut shards = Vec::new();
+    for result in ran {
+        let (shard, stop) = result?;
+        stops.push(stop);
+        shards.push(shard);
     }
-    let want = o.clients as u64 * (o.clients as u64 - 1) * u64::from(o.lines);
-    let limit = Duration::from_secs(120);
-    let mut last_progress = (Instant::now(), 0u64);
-    let mut stop = "complete";
-    while b.tally.delivered + b.tally.lost < want {
-        b.pump(Duration::from_millis(50))
-            .map_err(|e| e.to_string())?;
-        if b.tally.delivered != last_progress.1 {
-            last_progress = (Instant::now(), b.tally.delivered);
-        } else if last_progress.0.elapsed() > Duration::from_secs(5) {
-            stop = "no delivery for 5 s";
-            break;
-        }
-        if start.elapsed() > limit {
-            stop = "120 s limit";
-            break;
-        }
-    }
+    let stop = stops
+        .into_iter()
+        .find(|&stop| stop != "complete")
+        .unwrap_or("complete");
+    let mut b = Bench::merge(shards);
     let cpu1 = o.server_pid.and_then(proc_cpu_secs);
     let usage1 = own_usage();
     let gen_cpu = usage1.0 - usage0.0;
@@ -829,7 +953,8 @@ fn fanout(o: Opts) -> Result<String, String> {
          \"elapsed_s\":{elapsed:.4},\"lines_per_s\":{:.0},\"stop\":\"{stop}\",\
          \"clients_closed\":{closed},\"closed_reasons\":{reasons},\"byes\":{byes},\
          \"slow_notices\":{},\"server_cpu_s\":{cpu},\"generator_cpu_s\":{gen_cpu:.3},\
-         \"generator_waits\":{gen_waits},\"generator_preempted\":{gen_preempted},\
+         \"generator_threads\":{},\"generator_waits\":{gen_waits},\
+         \"generator_preempted\":{gen_preempted},\
          \"bytes_in\":{bytes_in},\"samples\":{}}}",
         o.kind,
         o.clients,
@@ -844,6 +969,7 @@ fn fanout(o: Opts) -> Result<String, String> {
         t.notices,
         t.delivered as f64 / elapsed.max(1e-9),
         t.slow_notices.len(),
+        o.threads,
         serde_json::to_string(&t.samples).unwrap_or_default(),
     ))
 }

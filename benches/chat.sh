@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark `soquete serve` against `ncat --broker` in one run, with raw-text clients from one
-# load generator (benches/chat.rs: one thread, one epoll loop, no thread per client), and write the
-# figures into docs/BENCHMARKS.md (section "soquete serve"), printing the section too.
+# load generator (benches/chat.rs: epoll loops, never a thread per client), and write the figures
+# into docs/BENCHMARKS.md (section "soquete serve"), printing the section too.
 #
-#   bash benches/chat.sh            # run from anywhere; about 4 minutes
+#   bash benches/chat.sh            # run from anywhere; about 6 minutes
 #
 # Scenarios (only 127.0.0.1; every phase bounded in count and time; fresh servers for each run):
-#   1. fan-out: 50 clients x 1000 lines, everyone reading (REPEAT runs per server, medians);
-#      then 50 x 4000 lines (REPEAT_BIG runs), more than the socket buffers hold
+#   1. fan-out: 50 clients x 1000 lines, everyone reading, the clients dealt out to two generator
+#      threads (REPEAT runs per server, medians); then 50 x 4000 lines (REPEAT_BIG runs); then
+#      50 x 1000 from one generator thread (REPEAT runs)
 #   2. one stalled reader (connects, never reads) among 50 paced talkers, against the same run
 #      without it
 #   3. latency send -> delivery at 1,000 and 5,000 msgs/s in total over 20 clients
@@ -22,6 +23,8 @@ REPEAT=${REPEAT:-5}
 REPEAT_BIG=${REPEAT_BIG:-3}
 FANOUT_LINES=1000
 FANOUT_BIG_LINES=4000
+# One generator thread reading 2,450,000 lines was the bottleneck for both servers: two read them.
+FANOUT_THREADS=2
 STALL_SECS=${STALL_SECS:-15}
 STALL_RATE=5000
 STALL_RCVBUF=4096
@@ -182,13 +185,20 @@ EOF
 # --- 1. fan-out ------------------------------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do
     for kind in soquete ncat; do
-        run_case fanout "$kind" "fanout$r" fanout --clients 50 --lines "$FANOUT_LINES" --size 64
+        run_case fanout "$kind" "fanout$r" fanout --clients 50 --lines "$FANOUT_LINES" --size 64 \
+            --threads "$FANOUT_THREADS"
     done
 done
 for ((r = 1; r <= REPEAT_BIG; r++)); do
     for kind in soquete ncat; do
         run_case fanout_big "$kind" "fanout_big$r" fanout --clients 50 --lines "$FANOUT_BIG_LINES" \
-            --size 64
+            --size 64 --threads "$FANOUT_THREADS"
+    done
+done
+for ((r = 1; r <= REPEAT; r++)); do
+    for kind in soquete ncat; do
+        run_case fanout_one "$kind" "fanout_one$r" fanout --clients 50 --lines "$FANOUT_LINES" \
+            --size 64 --threads 1
     done
 done
 # --- 2. stalled reader -------------------------------------------------------------------------
@@ -213,6 +223,7 @@ run_case idle ncat idle --ncat --max-conns "$IDLE_CLIENTS" idle --clients "$IDLE
 # --- report ------------------------------------------------------------------------------------
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 export RESULTS COMMIT LOAD_START LOAD_END REPEAT REPEAT_BIG FANOUT_LINES FANOUT_BIG_LINES \
+    FANOUT_THREADS \
     STALL_SECS STALL_RATE STALL_RCVBUF LAT_SECS \
     IDLE_CLIENTS IDLE_RATE MAX_CLIENTS_DEFAULT
 export SERVE_FLAGS_TEXT="${SERVE_FLAGS[*]}"

@@ -71,8 +71,9 @@ def fanout_table(out, results, case, servers):
         "",
         "| server | median lines/s | each run | delivered / expected (all runs) | lost | "
         "corrupted | reordered | readers dropped by the server | bytes/line | server CPU s "
-        "(median) | generator busy (median) | generator waited / preempted (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "(median) | generator busy (median) | generator waited / preempted (median) | "
+        "cores in use (median) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     med, fan = {}, {}
     for s in servers:
@@ -84,9 +85,16 @@ def fanout_table(out, results, case, servers):
             for k in ("delivered", "expected", "lost", "corrupted", "backwards", "clients_closed")
         }
         cpu = [r["result"]["server_cpu_s"] for r in good if r["result"]["server_cpu_s"] is not None]
-        busy = [r["result"]["generator_cpu_s"] / r["result"]["elapsed_s"] for r in good
-                if r["result"].get("generator_cpu_s") is not None and r["result"]["elapsed_s"] > 0]
+        timed = [r["result"] for r in good
+                 if r["result"].get("generator_cpu_s") is not None and r["result"]["elapsed_s"] > 0]
+        busy = [t["generator_cpu_s"] / (t["elapsed_s"] * t.get("generator_threads", 1))
+                for t in timed]
+        cores = [(t["generator_cpu_s"] + t["server_cpu_s"]) / t["elapsed_s"] for t in timed
+                 if t["server_cpu_s"] is not None]
         tot["busy"] = statistics.median(busy) if busy else None
+        tot["cores"] = statistics.median(cores) if cores else None
+        tot["gen_cpu"] = statistics.median(t["generator_cpu_s"] for t in timed) if timed else None
+        tot["server_cpu"] = statistics.median(cpu) if cpu else None
         switches = [(r["result"]["generator_waits"], r["result"]["generator_preempted"])
                     for r in good if "generator_waits" in r["result"]]
         tot["waits"] = statistics.median(w for w, _ in switches) if switches else None
@@ -102,7 +110,8 @@ def fanout_table(out, results, case, servers):
             f"{tot['corrupted']:,} | {tot['backwards']:,} | {tot['clients_closed']} | "
             f"{num(tot['bytes_per_line'], 1)} | "
             f"{num(statistics.median(cpu), 2) if cpu else '-'} | "
-            f"{busy_text} | {num(tot['waits'])} / {num(tot['preempted'])} |"
+            f"{busy_text} | {num(tot['waits'])} / {num(tot['preempted'])} | "
+            f"{num(tot['cores'], 2)} |"
         )
     notes = []
     for s in servers:
@@ -122,6 +131,17 @@ def fanout_table(out, results, case, servers):
     return med, fan
 
 
+def fanout_ratio(out, med, fan):
+    """The ratio of a secondary fan-out table, and any server's losses in it."""
+    if med["soquete"] and med["ncat"]:
+        ratio = med["soquete"] / med["ncat"]
+        out += ["", f"Ratio soquete / ncat (medians): **{num(ratio, 2)}×**."]
+    for s, f in fan.items():
+        if f["lost"] or f["corrupted"]:
+            out.append(f"{s} lost {f['lost']:,} and corrupted {f['corrupted']:,} lines (lines "
+                       f"glued together or cut) in these runs.")
+
+
 def main():
     doc = sys.argv[1]
     results = [json.loads(line) for line in open(env("RESULTS")) if line.strip()]
@@ -133,8 +153,9 @@ def main():
         f"Servers: `soquete serve --port P {env('SERVE_FLAGS_TEXT')}`".rstrip()
         + f" (release build; `--max-clients` default: {env('MAX_CLIENTS_DEFAULT')}) and "
         f"`ncat --broker --listen 127.0.0.1 P` (ncat {env('NCAT_VERSION')}), a fresh server for "
-        f"each run, both in the same run of the script. Clients: one load generator thread "
-        f"(benches/chat.rs, one mio/epoll loop for every client, TCP_NODELAY) talking raw text "
+        f"each run, both in the same run of the script. Clients: one load generator "
+        f"(benches/chat.rs, mio/epoll loops, never a thread per client, TCP_NODELAY) talking raw "
+        f"text "
         f"lines of 64 bytes over 127.0.0.1, each line self-identifying "
         f"(`c0017 0000123 <send time ns> ppp…`); every receiver checks each sender's order and "
         f"counts lost, reordered and corrupted lines (a line that does not parse exactly: glued "
@@ -148,32 +169,34 @@ def main():
     # --- 1. fan-out -----------------------------------------------------------------------------
     lines = int(env("FANOUT_LINES", "1000"))
     big = int(env("FANOUT_BIG_LINES", "4000"))
+    threads = int(env("FANOUT_THREADS", "1"))
     out += ["", f"### 1. Fan-out: 50 clients × {lines:,} lines each, everyone reading", ""]
     out.append(
         f"Every client writes its {lines:,} lines as fast as the socket takes them; delivered "
         f"lines/s = lines received by all clients (50 × 49 × {lines:,} = {50 * 49 * lines:,} "
-        f"expected) / time from the start to the last delivery. {env('REPEAT')} run(s) per "
-        f"server, alternating. Bytes/line: what the readers received per line (soquete's "
-        f"carry its time and author label). Generator busy: the load generator's CPU time over "
-        f"the phase's time (near 100 %: the generator, not the server, set the pace); waited / "
-        f"preempted: the generator's voluntary context switches in the phase (it found nothing "
-        f"to read and slept) and involuntary ones (the kernel ran another thread on its core)."
+        f"expected) / time from the start to the last delivery. The generator deals its 50 "
+        f"clients out to {threads} threads (one epoll loop each): with one thread (1c below) the "
+        f"generator set the pace for both servers. {env('REPEAT')} run(s) per server, "
+        f"alternating. Bytes/line: what the readers received per line (soquete's carry the time "
+        f"and the author). Generator busy: its CPU time over the phase's time and its threads "
+        f"(near 100 %: the generator, not the server, set the pace); waited / preempted: its "
+        f"voluntary context switches in the phase (nothing to read, it slept) and involuntary "
+        f"ones (the kernel ran another thread on its core); cores in use: generator and server "
+        f"CPU time over the phase's time, out of {env('NPROC')}."
     )
     med, fan = fanout_table(out, results, "fanout", servers)
     ratio = med["soquete"] / med["ncat"] if med["soquete"] and med["ncat"] else None
     out += ["", f"Ratio soquete / ncat (medians): **{num(ratio, 2)}×**."]
-    busy = {s: fan[s]["busy"] for s in servers}
-    if all(busy.values()):
+    if all(fan[s]["cores"] for s in servers) and fan["ncat"]["gen_cpu"]:
         out.append(
-            f"The load generator was busy {busy['ncat']:.0%} of the phase with ncat and "
-            f"{busy['soquete']:.0%} with soquete (medians), and slept for want of data "
-            f"{num(fan['ncat']['waits'])} and {num(fan['soquete']['waits'])} times: one "
-            f"generator thread reading and checking every line sets the pace for both servers. "
-            f"What it loses with soquete is CPU time the server's threads take on its core "
-            f"(preempted {num(fan['ncat']['preempted'])} times with ncat, "
-            f"{num(fan['soquete']['preempted'])} with soquete; server CPU above) and the longer "
-            f"lines ({fan['soquete']['bytes_per_line'] / 64:.2f}× ncat's bytes: soquete's carry "
-            f"the time and the author)."
+            f"ncat's runs kept {fan['ncat']['cores']:.2f} of the {env('NPROC')} cores busy and "
+            f"soquete's {fan['soquete']['cores']:.2f}: soquete's fan-out is bound by the "
+            f"machine's CPU, which its server ({fan['soquete']['server_cpu']:.2f} s against "
+            f"ncat's {fan['ncat']['server_cpu']:.2f} s: a thread per client, the time and author "
+            f"label, the JSON kept for resuming clients) and the generator share. The labelled "
+            f"lines are {fan['soquete']['bytes_per_line'] / 64:.2f}× as long as ncat's, and "
+            f"reading and checking them took the generator "
+            f"{fan['soquete']['gen_cpu'] / fan['ncat']['gen_cpu']:.2f}× the CPU."
         )
     if fan["soquete"]["lost"]:
         out.append(
@@ -192,18 +215,21 @@ def main():
         out += ["", f"#### 1b. The same with {big:,} lines each", ""]
         out.append(
             f"50 × 49 × {big:,} = {50 * 49 * big:,} lines expected per run, "
-            f"{env('REPEAT_BIG', '?')} run(s) per server: four times the traffic, a longer steady "
-            f"state in which the start of the run counts less."
+            f"{env('REPEAT_BIG', '?')} run(s) per server, {threads} generator threads: four times "
+            f"the traffic, a longer steady state in which the start of the run counts less."
         )
-        med_big, fan_big = fanout_table(out, results, "fanout_big", servers)
-        if med_big["soquete"] and med_big["ncat"]:
-            out += ["", f"Ratio soquete / ncat (medians): "
-                        f"**{num(med_big['soquete'] / med_big['ncat'], 2)}×**."]
-        for s in servers:
-            f = fan_big[s]
-            if f["lost"] or f["corrupted"]:
-                out.append(f"{s} lost {f['lost']:,} and corrupted {f['corrupted']:,} lines "
-                           f"(lines glued together or cut) in these runs.")
+        fanout_ratio(out, *fanout_table(out, results, "fanout_big", servers))
+
+    if any(runs(results, "fanout_one", s) for s in servers):
+        out += ["", "#### 1c. The same with one generator thread", ""]
+        out.append(
+            f"50 × {lines:,} lines, {env('REPEAT')} run(s) per server, the 50 clients on one "
+            f"generator thread, as this benchmark first measured: the generator's one core is "
+            f"then the limit for both servers (it never waited for data), and what soquete loses "
+            f"is the time its server's threads take on that core (preemptions) and the longer "
+            f"lines."
+        )
+        fanout_ratio(out, *fanout_table(out, results, "fanout_one", servers))
 
     # --- 2. stalled reader ----------------------------------------------------------------------
     secs = env("STALL_SECS")
