@@ -120,6 +120,9 @@ pub enum ServeMode {
     Single,
     /// Send every line back to its sender
     Echo,
+    /// Relay each raw client's lines to all others as they came, without time, author or
+    /// notices, like ncat --broker, but never glued or cut (structured clients get full frames)
+    Broker,
 }
 
 /// `soquete serve`: the chat server.
@@ -163,11 +166,11 @@ pub struct ServeArgs {
     #[arg(long = "name", value_name = "NAME", default_value = "server")]
     pub name: String,
 
-    /// Messages the room keeps for clients that reconnect and resume (group mode)
+    /// Messages the room keeps for clients that reconnect and resume (group, broker)
     #[arg(long = "history", value_name = "N", default_value_t = 1000)]
     pub history: usize,
 
-    /// Append every message to FILE as a JSON line, and reload the history from it at start (group mode)
+    /// Append every message to FILE as a JSON line, and reload the history from it at start (group, broker)
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<std::path::PathBuf>,
 

@@ -374,6 +374,46 @@ fn echo_mode_sends_each_line_back() {
 }
 
 #[test]
+fn broker_mode_relays_raw_lines_bare_and_verbatim_and_structured_clients_get_frames() {
+    let (_server, addr) = start_server(&["--mode", "broker"]);
+    let mut ana = Peer::connect(addr);
+    let mut bob = Peer::connect(addr);
+    let mut eva = Peer::structured(addr, "eva");
+    // The broker says nothing of its own to raw clients: their first line is already data.
+    let lines = ["dados 1", "", "/who", "exit", "ção \t fim"];
+    for line in lines {
+        ana.send(line);
+    }
+    for line in lines {
+        assert_eq!(bob.line(), line, "relayed as sent, nothing else before it");
+    }
+    for line in lines {
+        let msg = eva.frame_where(|f| f["type"] == "msg");
+        assert_eq!(
+            (
+                &msg["text"],
+                msg["from"].as_str().unwrap().starts_with("guest-")
+            ),
+            (&json!(line), true)
+        );
+    }
+    eva.say("de eva");
+    assert_eq!(ana.line(), "de eva");
+    assert_eq!(bob.line(), "de eva");
+    let echo = eva.frame_where(|f| f["type"] == "msg");
+    assert_eq!(
+        (&echo["from"], &echo["text"]),
+        (&json!("eva"), &json!("de eva"))
+    );
+    bob.send("de bob");
+    assert_eq!(
+        ana.line(),
+        "de bob",
+        "ana heard no join, leave or notice in between"
+    );
+}
+
+#[test]
 fn a_frame_claiming_another_author_is_stamped_with_the_real_one() {
     let (_server, addr) = start_server(&[]);
     let mut ana = Peer::structured(addr, "ana");

@@ -51,9 +51,9 @@ pub fn run(args: &ServeArgs) -> Result<()> {
                 .into(),
         ));
     }
-    if args.log.is_some() && args.mode != ServeMode::Group {
+    if args.log.is_some() && !matches!(args.mode, ServeMode::Group | ServeMode::Broker) {
         return Err(Error::Usage(
-            "--log keeps the room's messages: use it in group mode".into(),
+            "--log keeps the room's messages: use it in group or broker mode".into(),
         ));
     }
     let mut history = History::new(args.history);

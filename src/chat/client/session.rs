@@ -193,8 +193,8 @@ pub struct Session {
     last_seq: u64,
     /// After a re-join's welcome: the room's last sequence number, which the replay reaches.
     resume_until: Option<u64>,
-    /// Whether the server echoes our messages (group mode, or not known yet), so the ones not
-    /// echoed back are known to be unconfirmed.
+    /// Whether the server echoes our messages (group or broker mode, or not known yet), so the
+    /// ones not echoed back are known to be unconfirmed.
     tracking: bool,
     /// Messages sent and not echoed back yet, oldest first: sent again after a re-join.
     unconfirmed: VecDeque<Unconfirmed>,
@@ -617,8 +617,8 @@ impl Session {
         }
         self.name = name.clone();
         actions.push(Action::Rename(name));
-        // Only a group room echoes every message to its author.
-        self.tracking = mode == "group";
+        // Only a room (group or broker mode) echoes every message to its author.
+        self.tracking = matches!(mode, "group" | "broker");
         if !self.tracking {
             self.unconfirmed.clear();
         }

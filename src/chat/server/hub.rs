@@ -410,6 +410,7 @@ impl Hub {
             ),
             ServeMode::Echo => "soquete echo server: every line you send comes back".to_string(),
             ServeMode::Single => self.single_accepted(id),
+            ServeMode::Broker => return,
         };
         self.send(id, &ServerFrame::Notice { text: greeting });
     }
@@ -433,7 +434,9 @@ impl Hub {
             }
             Greeting::Structured { name, last_seq, .. } => {
                 client.kind = Kind::Structured;
-                if self.config.mode == ServeMode::Group && last_seq.is_some() {
+                if matches!(self.config.mode, ServeMode::Group | ServeMode::Broker)
+                    && last_seq.is_some()
+                {
                     client.resume = last_seq;
                     self.take_over(id, &name);
                 }
@@ -494,7 +497,7 @@ impl Hub {
             self.welcome(id);
         }
         match self.config.mode {
-            ServeMode::Group => {
+            ServeMode::Group | ServeMode::Broker => {
                 self.console.event(&format!(
                     "connected {peer} → {local} ({name}, {})",
                     kind.label()
@@ -594,19 +597,26 @@ impl Hub {
             || self.names.get(&wanted).is_some_and(|&id| id != except)
     }
 
-    /// Lines that arrived together from one client. In group mode, a run of plain chat lines
-    /// goes out as one batch: stamped one by one, sent to each member in one piece.
+    /// Lines that arrived together from one client. In group and broker mode, a run of plain
+    /// chat lines goes out as one batch: stamped one by one, sent to each member in one piece.
     fn inputs(&mut self, id: u64, inputs: Vec<Input>) {
-        if self.config.mode != ServeMode::Group {
+        if !self.is_room() {
             for input in inputs {
                 self.input(id, input);
             }
             return;
         }
+        let verbatim = self.relays_verbatim(id);
         let mut run = Vec::new();
         for input in inputs {
             let input = clean_input(input);
             match &input {
+                Input::Text(_) if verbatim => {
+                    let Input::Text(text) = input else {
+                        unreachable!()
+                    };
+                    run.push((text, false));
+                }
                 Input::Text(text) if text.trim().is_empty() => {}
                 Input::Text(text) => match parse_command(text) {
                     None => {
@@ -641,22 +651,29 @@ impl Hub {
         }
         let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
         let encoder = MsgEncoder::new(&now(), &from);
-        let (mut json, mut text) = (Vec::new(), String::new());
+        // A broker relays the lines bare; the console still shows who said what, and when.
+        let broker = self.config.mode == ServeMode::Broker;
+        let (mut json, mut text, mut bare) = (Vec::new(), String::new(), String::new());
         let count = lines.len() as u32;
         for (line, action) in lines {
             self.seq += 1;
             let start = json.len();
             encoder.encode(self.seq, &line, action, &mut json, &mut text);
             self.keep(self.seq, json[start..].into());
+            if broker {
+                bare.push_str(&line);
+                bare.push('\n');
+            }
         }
-        self.console.push(text.clone());
+        let relayed = if broker { bare } else { text.clone() };
+        self.console.push(text);
         self.round.add(Piece {
             author: id,
             // Raw clients (nc, telnet) already see what they typed; structured clients get
             // their own messages back, stamped, as the confirmation of their order.
             author_saw_it: !structured,
             json: json.into(),
-            text: text.into_bytes().into(),
+            text: relayed.into_bytes().into(),
             lines: count,
         });
     }
@@ -670,6 +687,7 @@ impl Hub {
             return self.echo(id, input);
         }
         match input {
+            Input::Text(text) if self.relays_verbatim(id) => self.said(id, text, false),
             Input::Text(text) => {
                 if text.trim().is_empty() {
                     return;
@@ -699,6 +717,21 @@ impl Hub {
             Input::Quit => self.quit(id),
             Input::Bad(message) => self.refuse(id, "bad_frame", &message),
         }
+    }
+
+    /// Group and broker mode: a room of N members.
+    fn is_room(&self) -> bool {
+        matches!(self.config.mode, ServeMode::Group | ServeMode::Broker)
+    }
+
+    /// A broker relays a raw client's every line as it came, blank ones and `/…` included: it
+    /// runs no commands for it.
+    fn relays_verbatim(&self, id: u64) -> bool {
+        self.config.mode == ServeMode::Broker
+            && self
+                .clients
+                .get(&id)
+                .is_some_and(|c| c.kind != Kind::Structured)
     }
 
     /// A client said something (or did, with `/me`).
@@ -789,7 +822,7 @@ impl Hub {
             new: name,
         };
         self.console.message(&frame);
-        if self.config.mode == ServeMode::Group {
+        if self.is_room() {
             self.broadcast(&frame, None);
         } else {
             self.send(id, &frame);
@@ -881,7 +914,7 @@ impl Hub {
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
             ));
-            if self.config.mode == ServeMode::Group && announce {
+            if self.is_room() && announce {
                 let frame = ServerFrame::Leave {
                     time: now(),
                     name: client.name,
@@ -902,6 +935,8 @@ impl Hub {
         };
         let bytes: Bytes = match client.kind {
             Kind::Structured => frame.to_json_line().into(),
+            // A broker's raw clients hear nothing but the others' lines.
+            Kind::Raw | Kind::Pending if self.config.mode == ServeMode::Broker => return,
             Kind::Raw | Kind::Pending => frame.to_text_line().into(),
         };
         self.deliver(id, bytes);
@@ -924,47 +959,31 @@ impl Hub {
         self.fan_out(frame, None, except);
     }
 
-    /// As [`Hub::broadcast`], with the JSON encoding already made (a recorded message).
+    /// As [`Hub::broadcast`], with the JSON encoding already made (a recorded message). In
+    /// broker mode raw clients get only the text of chat messages, bare.
     fn fan_out(&mut self, frame: &ServerFrame, json: Option<Bytes>, except: Option<u64>) {
-        let encoded = Encoded {
-            json,
-            text: None,
-            lines: 1,
-        };
-        self.fan_out_encoded(encoded, Some(frame), except);
-    }
-
-    /// Queues `encoded` for every named client but `except`; a missing encoding is made from
-    /// `frame` when first needed.
-    fn fan_out_encoded(
-        &mut self,
-        mut encoded: Encoded,
-        frame: Option<&ServerFrame>,
-        except: Option<u64>,
-    ) {
         self.flush_round();
-        let encode = |frame: Option<&ServerFrame>, json: bool| -> Bytes {
-            let frame = frame.expect("an encoding or the frame to make it from");
-            if json {
-                frame.to_json_line().into()
-            } else {
-                frame.to_text_line().into()
-            }
-        };
+        let broker = self.config.mode == ServeMode::Broker;
+        let (mut json, mut text): (Option<Bytes>, Option<Option<Bytes>>) = (json, None);
         for (&id, client) in &self.clients {
-            if !client.named() || Some(id) == except {
+            if !hears_the_room(client, broker) || Some(id) == except {
                 continue;
             }
             let bytes = match client.kind {
-                Kind::Structured => encoded.json.get_or_insert_with(|| encode(frame, true)),
+                Kind::Structured => json.get_or_insert_with(|| frame.to_json_line().into()),
                 Kind::Raw | Kind::Pending => {
-                    encoded.text.get_or_insert_with(|| encode(frame, false))
+                    let text = text.get_or_insert_with(|| match frame {
+                        ServerFrame::Msg { text, .. } if broker => Some(bare_line(text)),
+                        _ if broker => None,
+                        _ => Some(frame.to_text_line().into()),
+                    });
+                    match text {
+                        Some(bytes) => bytes,
+                        None => continue,
+                    }
                 }
             };
-            if offer(
-                client,
-                Outgoing::one(Arc::clone(bytes), encoded.lines, true),
-            ) {
+            if offer(client, Outgoing::one(Arc::clone(bytes), 1, true)) {
                 self.congested.entry(id).or_insert_with(Instant::now);
             }
         }
@@ -977,8 +996,9 @@ impl Hub {
             return;
         }
         let round = std::mem::take(&mut self.round);
+        let broker = self.config.mode == ServeMode::Broker;
         for (&id, client) in &self.clients {
-            if !client.named() {
+            if !hears_the_room(client, broker) {
                 continue;
             }
             let structured = client.kind == Kind::Structured;
@@ -1175,11 +1195,19 @@ struct Piece {
     lines: u32,
 }
 
-/// A frame's encodings, made once and shared by every member of that flavour.
-struct Encoded {
-    json: Option<Bytes>,
-    text: Option<Bytes>,
-    lines: u32,
+/// Whether `client` gets what the room says: a member; for a broker, also a connection that has
+/// not said what it is yet (a listener that never writes hears everything from its first moment,
+/// as with ncat --broker; it is named, and announced, after the join grace as in group mode).
+fn hears_the_room(client: &Client, broker: bool) -> bool {
+    client.named() || (broker && client.kind == Kind::Pending)
+}
+
+/// A chat line as a broker relays it to raw clients: its text alone.
+fn bare_line(text: &str) -> Bytes {
+    let mut line = Vec::with_capacity(text.len() + 1);
+    line.extend_from_slice(text.as_bytes());
+    line.push(b'\n');
+    line.into()
 }
 
 /// What the console's `/help` prints.
@@ -1198,6 +1226,7 @@ pub fn mode_name(mode: ServeMode) -> &'static str {
         ServeMode::Group => "group",
         ServeMode::Single => "single",
         ServeMode::Echo => "echo",
+        ServeMode::Broker => "broker",
     }
 }
 
