@@ -4,8 +4,8 @@
 //! each run prints one JSON object on stdout.
 //!
 //! ```text
-//! chat fanout  --addr 127.0.0.1:P --kind soquete|ncat [--clients 50] [--lines 1000] [--size 64]
-//!              [--threads 1]
+//! chat fanout  --addr 127.0.0.1:P --kind soquete|broker|ncat [--clients 50] [--lines 1000]
+//!              [--size 64] [--threads 1]
 //! chat paced   --addr A --kind K [--clients 50] [--rate 10000] [--duration 10] [--stalled 1]
 //!              [--warmup 0] [--latency]
 //! chat idle    --addr A --kind K [--clients 10000] [--connect-rate 1000] [--hold 5]
@@ -38,8 +38,11 @@ const BUCKET: Duration = Duration::from_millis(100);
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
+    /// `soquete serve` (group mode): a greeting first, lines labelled with time and author.
     Soquete,
     Ncat,
+    /// `soquete serve --mode broker`: bare lines, nothing of the server's own.
+    Broker,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +102,7 @@ fn parse_opts() -> Result<Opts, String> {
                 o.kind = match value.as_str() {
                     "soquete" => Kind::Soquete,
                     "ncat" => Kind::Ncat,
+                    "broker" => Kind::Broker,
                     _ => return Err(format!("bad --kind {value}")),
                 }
             }
@@ -509,7 +513,7 @@ impl Bench {
         let me = self.clients[local].id;
         self.clients[r].lines_in += 1;
         let body = match self.o.kind {
-            Kind::Ncat => line,
+            Kind::Ncat | Kind::Broker => line,
             Kind::Soquete => {
                 if line.starts_with(b"* ") || line == b"*" {
                     self.clients[r].greeted = true;
@@ -652,7 +656,8 @@ impl Bench {
             // Whoever is ready says hello: soquete clients once greeted (stalled ones at once).
             for i in 0..total {
                 let c = &self.clients[i];
-                let ready = c.connected && (self.o.kind == Kind::Ncat || c.greeted || !c.reading);
+                let ready =
+                    c.connected && (self.o.kind != Kind::Soquete || c.greeted || !c.reading);
                 if ready && !sent_hello[i] && self.clients.iter().all(|c| c.connected) {
                     sent_hello[i] = true;
                     self.send_hello(i);

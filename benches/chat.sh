@@ -3,12 +3,13 @@
 # load generator (benches/chat.rs: epoll loops, never a thread per client), and write the figures
 # into docs/BENCHMARKS.md (section "soquete serve"), printing the section too.
 #
-#   bash benches/chat.sh            # run from anywhere; about 6 minutes
+#   bash benches/chat.sh            # run from anywhere; about 7 minutes
 #
 # Scenarios (only 127.0.0.1; every phase bounded in count and time; fresh servers for each run):
 #   1. fan-out: 50 clients x 1000 lines, everyone reading, the clients dealt out to two generator
 #      threads (REPEAT runs per server, medians); then 50 x 4000 lines (REPEAT_BIG runs); then
-#      50 x 1000 from one generator thread (REPEAT runs)
+#      50 x 1000 from one generator thread (REPEAT runs); soquete in group mode (labelled lines)
+#      and in broker mode (bare lines, as ncat --broker relays them)
 #   2. one stalled reader (connects, never reads) among 50 paced talkers, against the same run
 #      without it
 #   3. latency send -> delivery at 1,000 and 5,000 msgs/s in total over 20 clients
@@ -107,7 +108,8 @@ wait_listening() { # port pid
     return 1
 }
 
-# start_server KIND NAME [extra ncat flags]: sets PORT, PID, SLOG
+# start_server KIND NAME [extra ncat flags]: sets PORT, PID, SLOG. KIND: soquete (group mode),
+# broker (soquete serve --mode broker) or ncat (ncat --broker).
 start_server() {
     local kind=$1 name=$2
     shift 2
@@ -115,6 +117,8 @@ start_server() {
     SLOG="$WORK/$kind-$name.log"
     if [[ $kind == soquete ]]; then
         "$SOQ" serve --port "$PORT" "${SERVE_FLAGS[@]}" </dev/null >"$SLOG" 2>&1 &
+    elif [[ $kind == broker ]]; then
+        "$SOQ" serve --mode broker --port "$PORT" "${SERVE_FLAGS[@]}" </dev/null >"$SLOG" 2>&1 &
     else
         ncat --broker --listen 127.0.0.1 "$PORT" "$@" </dev/null >/dev/null 2>"$SLOG" &
     fi
@@ -152,7 +156,7 @@ run_case() {
         alive=false
         kill -0 "$PID" 2>/dev/null && alive=true
         if [[ $alive == true ]]; then
-            if [[ $kind == soquete ]]; then kill -INT "$PID"; else kill -TERM "$PID"; fi 2>/dev/null || true
+            if [[ $kind != ncat ]]; then kill -INT "$PID"; else kill -TERM "$PID"; fi 2>/dev/null || true
             for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
             kill -KILL "$PID" 2>/dev/null || true
         fi
@@ -184,19 +188,19 @@ EOF
 
 # --- 1. fan-out ------------------------------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do
-    for kind in soquete ncat; do
+    for kind in soquete broker ncat; do
         run_case fanout "$kind" "fanout$r" fanout --clients 50 --lines "$FANOUT_LINES" --size 64 \
             --threads "$FANOUT_THREADS"
     done
 done
 for ((r = 1; r <= REPEAT_BIG; r++)); do
-    for kind in soquete ncat; do
+    for kind in soquete broker ncat; do
         run_case fanout_big "$kind" "fanout_big$r" fanout --clients 50 --lines "$FANOUT_BIG_LINES" \
             --size 64 --threads "$FANOUT_THREADS"
     done
 done
 for ((r = 1; r <= REPEAT; r++)); do
-    for kind in soquete ncat; do
+    for kind in soquete broker ncat; do
         run_case fanout_one "$kind" "fanout_one$r" fanout --clients 50 --lines "$FANOUT_LINES" \
             --size 64 --threads 1
     done

@@ -64,6 +64,10 @@ def what_server_did(r):
     return "; ".join(notes)
 
 
+NAMES = {"soquete": "soquete (group mode)", "broker": "soquete --mode broker",
+         "ncat": "ncat --broker"}
+
+
 def fanout_table(out, results, case, servers):
     """One fan-out table (one row per server) with its notes; returns the median lines/s and the
     totals per server."""
@@ -105,7 +109,7 @@ def fanout_table(out, results, case, servers):
         fan[s] = tot
         busy_text = f"{tot['busy']:.0%}" if busy else "-"
         out.append(
-            f"| {s} | {num(med[s])} | {', '.join(num(x) for x in rates)} | "
+            f"| {NAMES.get(s, s)} | {num(med[s])} | {', '.join(num(x) for x in rates)} | "
             f"{tot['delivered']:,} / {tot['expected']:,} | {tot['lost']:,} | "
             f"{tot['corrupted']:,} | {tot['backwards']:,} | {tot['clients_closed']} | "
             f"{num(tot['bytes_per_line'], 1)} | "
@@ -125,21 +129,28 @@ def fanout_table(out, results, case, servers):
                 sample = f"sample: `{r['result']['samples'][0][:80]}`"
                 note = f"{note}; {sample}" if note else sample
             if note:
-                notes.append(f"- {s}: {note}")
+                notes.append(f"- {NAMES.get(s, s)}: {note}")
     if notes:
         out += [""] + sorted(set(notes))
     return med, fan
 
 
+def ratios(med):
+    """soquete's modes against ncat --broker, medians: {"soquete": r, "broker": r}."""
+    return {s: med[s] / med["ncat"] if med.get(s) and med.get("ncat") else None
+            for s in ("soquete", "broker")}
+
+
 def fanout_ratio(out, med, fan):
-    """The ratio of a secondary fan-out table, and any server's losses in it."""
-    if med["soquete"] and med["ncat"]:
-        ratio = med["soquete"] / med["ncat"]
-        out += ["", f"Ratio soquete / ncat (medians): **{num(ratio, 2)}×**."]
+    """The ratios of a fan-out table, and any server's losses in it."""
+    r = ratios(med)
+    out += ["", f"Ratio to ncat --broker (medians): group mode **{num(r['soquete'], 2)}×**, "
+                f"broker mode **{num(r['broker'], 2)}×**."]
     for s, f in fan.items():
         if f["lost"] or f["corrupted"]:
-            out.append(f"{s} lost {f['lost']:,} and corrupted {f['corrupted']:,} lines (lines "
-                       f"glued together or cut) in these runs.")
+            out.append(f"{NAMES.get(s, s)} lost {f['lost']:,} and corrupted {f['corrupted']:,} "
+                       f"lines (lines glued together or cut) in these runs.")
+    return r
 
 
 def main():
@@ -151,7 +162,8 @@ def main():
         f"Measured {env('DATE')} on {env('NPROC')} cores ({env('CPU')}), Linux {env('KERNEL')}, "
         f"by `bash benches/chat.sh`, soquete at commit {env('COMMIT')} ({env('SOQ_VERSION')}). "
         f"Servers: `soquete serve --port P {env('SERVE_FLAGS_TEXT')}`".rstrip()
-        + f" (release build; `--max-clients` default: {env('MAX_CLIENTS_DEFAULT')}) and "
+        + f" (release build; `--max-clients` default: {env('MAX_CLIENTS_DEFAULT')}; in the "
+        f"fan-out also with `--mode broker`) and "
         f"`ncat --broker --listen 127.0.0.1 P` (ncat {env('NCAT_VERSION')}), a fresh server for "
         f"each run, both in the same run of the script. Clients: one load generator "
         f"(benches/chat.rs, mio/epoll loops, never a thread per client, TCP_NODELAY) talking raw "
@@ -170,66 +182,78 @@ def main():
     lines = int(env("FANOUT_LINES", "1000"))
     big = int(env("FANOUT_BIG_LINES", "4000"))
     threads = int(env("FANOUT_THREADS", "1"))
+    fan_servers = [s for s in ("soquete", "broker", "ncat") if runs(results, "fanout", s)]
     out += ["", f"### 1. Fan-out: 50 clients × {lines:,} lines each, everyone reading", ""]
     out.append(
         f"Every client writes its {lines:,} lines as fast as the socket takes them; delivered "
         f"lines/s = lines received by all clients (50 × 49 × {lines:,} = {50 * 49 * lines:,} "
-        f"expected) / time from the start to the last delivery. The generator deals its 50 "
-        f"clients out to {threads} threads (one epoll loop each): with one thread (1c below) the "
-        f"generator set the pace for both servers. {env('REPEAT')} run(s) per server, "
-        f"alternating. Bytes/line: what the readers received per line (soquete's carry the time "
-        f"and the author). Generator busy: its CPU time over the phase's time and its threads "
-        f"(near 100 %: the generator, not the server, set the pace); waited / preempted: its "
-        f"voluntary context switches in the phase (nothing to read, it slept) and involuntary "
-        f"ones (the kernel ran another thread on its core); cores in use: generator and server "
-        f"CPU time over the phase's time, out of {env('NPROC')}."
+        f"expected) / time from the start to the last delivery. soquete runs twice: in group "
+        f"mode, whose lines carry the time and the author (`[HH:MM:SS] <guest-N> `), and in "
+        f"broker mode (`--mode broker`), which relays the lines bare as ncat --broker does. The "
+        f"generator deals its 50 clients out to {threads} threads (one epoll loop each): with "
+        f"one thread (1c below) the generator set the pace. {env('REPEAT')} run(s) per server, "
+        f"alternating. Bytes/line: what the readers received per line. Generator busy: its CPU "
+        f"time over the phase's time and its threads (near 100 %: the generator, not the "
+        f"server, set the pace); waited / preempted: its voluntary context switches in the phase "
+        f"(nothing to read, it slept) and involuntary ones (the kernel ran another thread on its "
+        f"core); cores in use: generator and server CPU time over the phase's time, out of "
+        f"{env('NPROC')}."
     )
-    med, fan = fanout_table(out, results, "fanout", servers)
-    ratio = med["soquete"] / med["ncat"] if med["soquete"] and med["ncat"] else None
-    out += ["", f"Ratio soquete / ncat (medians): **{num(ratio, 2)}×**."]
-    if all(fan[s]["cores"] for s in servers) and fan["ncat"]["gen_cpu"]:
+    med, fan = fanout_table(out, results, "fanout", fan_servers)
+    r = fanout_ratio(out, med, fan)
+    if all(fan[s]["cores"] for s in fan_servers) and fan["ncat"]["gen_cpu"]:
         out.append(
-            f"ncat's runs kept {fan['ncat']['cores']:.2f} of the {env('NPROC')} cores busy and "
-            f"soquete's {fan['soquete']['cores']:.2f}: soquete's fan-out is bound by the "
-            f"machine's CPU, which its server ({fan['soquete']['server_cpu']:.2f} s against "
-            f"ncat's {fan['ncat']['server_cpu']:.2f} s: a thread per client, the time and author "
-            f"label, the JSON kept for resuming clients) and the generator share. The labelled "
-            f"lines are {fan['soquete']['bytes_per_line'] / 64:.2f}× as long as ncat's, and "
-            f"reading and checking them took the generator "
+            f"In group mode the runs kept {fan['soquete']['cores']:.2f} of the {env('NPROC')} "
+            f"cores busy (ncat's {fan['ncat']['cores']:.2f}): the fan-out is bound by the "
+            f"machine's CPU, which the server ({fan['soquete']['server_cpu']:.2f} s against "
+            f"ncat's {fan['ncat']['server_cpu']:.2f} s: a thread per client, the labels, the JSON "
+            f"kept for resuming clients) and the generator share. The labelled lines are "
+            f"{fan['soquete']['bytes_per_line'] / 64:.2f}× as long as ncat's, and reading and "
+            f"checking them took the generator "
             f"{fan['soquete']['gen_cpu'] / fan['ncat']['gen_cpu']:.2f}× the CPU."
         )
-    if fan["soquete"]["lost"]:
-        out.append(
-            "soquete's lines/s counts only the lines it delivered, up to the last one, before the "
-            "run stopped: it lost the rest."
-        )
-    goals.append(("fan-out delivered lines/s, soquete / ncat", f"{num(ratio, 2)}×", "≥ 1.0×",
-                  ratio is not None and ratio >= 1.0))
-    sq = fan["soquete"]
-    goals.append(("fan-out lost / corrupted lines (soquete, all runs)",
-                  f"{sq['lost']:,} / {sq['corrupted']:,}", "0 / 0",
-                  sq["expected"] > 0 and sq["lost"] == 0 and sq["corrupted"] == 0
-                  and sq["delivered"] == sq["expected"]))
+        if "broker" in fan:
+            out[-1] += (
+                f" Broker mode delivers the same bytes as ncat, and reading them cost the "
+                f"generator {fan['broker']['gen_cpu'] / fan['ncat']['gen_cpu']:.2f}× ncat's CPU "
+                f"(soquete's writers send what has queued up in one write)."
+            )
+    for s in ("soquete", "broker"):
+        if s in fan and fan[s]["lost"]:
+            out.append(
+                f"{NAMES[s]}: lines/s counts only the lines delivered, up to the last one, before "
+                f"the run stopped: the rest were lost."
+            )
+    modes = (("soquete", "group mode, labelled lines"), ("broker", "broker mode, bare lines"))
+    for s, what in modes:
+        if s not in fan:
+            continue
+        goals.append((f"fan-out delivered lines/s, soquete {what} / ncat --broker",
+                      f"{num(r[s], 2)}×", "≥ 1.0×", r[s] is not None and r[s] >= 1.0))
+        sq = fan[s]
+        goals.append((f"fan-out lost / corrupted lines (soquete {what.split(',')[0]}, all runs)",
+                      f"{sq['lost']:,} / {sq['corrupted']:,}", "0 / 0",
+                      sq["expected"] > 0 and sq["lost"] == 0 and sq["corrupted"] == 0
+                      and sq["delivered"] == sq["expected"]))
 
-    if any(runs(results, "fanout_big", s) for s in servers):
+    if any(runs(results, "fanout_big", s) for s in fan_servers):
         out += ["", f"#### 1b. The same with {big:,} lines each", ""]
         out.append(
             f"50 × 49 × {big:,} = {50 * 49 * big:,} lines expected per run, "
             f"{env('REPEAT_BIG', '?')} run(s) per server, {threads} generator threads: four times "
             f"the traffic, a longer steady state in which the start of the run counts less."
         )
-        fanout_ratio(out, *fanout_table(out, results, "fanout_big", servers))
+        fanout_ratio(out, *fanout_table(out, results, "fanout_big", fan_servers))
 
-    if any(runs(results, "fanout_one", s) for s in servers):
+    if any(runs(results, "fanout_one", s) for s in fan_servers):
         out += ["", "#### 1c. The same with one generator thread", ""]
         out.append(
             f"50 × {lines:,} lines, {env('REPEAT')} run(s) per server, the 50 clients on one "
             f"generator thread, as this benchmark first measured: the generator's one core is "
-            f"then the limit for both servers (it never waited for data), and what soquete loses "
-            f"is the time its server's threads take on that core (preemptions) and the longer "
-            f"lines."
+            f"then the limit (it never waited for data), and what group mode loses is the time "
+            f"the server's threads take on that core (preemptions) and the longer lines."
         )
-        fanout_ratio(out, *fanout_table(out, results, "fanout_one", servers))
+        fanout_ratio(out, *fanout_table(out, results, "fanout_one", fan_servers))
 
     # --- 2. stalled reader ----------------------------------------------------------------------
     secs = env("STALL_SECS")

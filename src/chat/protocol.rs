@@ -159,15 +159,8 @@ impl MsgEncoder {
         }
     }
 
-    /// Appends message `seq` as a JSON line to `json` and as a text line to `text`.
-    pub fn encode(
-        &self,
-        seq: u64,
-        message: &str,
-        action: bool,
-        json: &mut Vec<u8>,
-        text: &mut String,
-    ) {
+    /// Appends message `seq` as a JSON line to `json`.
+    pub fn json_line(&self, seq: u64, message: &str, action: bool, json: &mut Vec<u8>) {
         json.extend_from_slice(b"{\"type\":\"msg\",\"seq\":");
         json.extend_from_slice(seq.to_string().as_bytes());
         json.extend_from_slice(&self.json_middle);
@@ -176,6 +169,10 @@ impl MsgEncoder {
             json.extend_from_slice(b",\"action\":true");
         }
         json.extend_from_slice(b"}\n");
+    }
+
+    /// Appends the message as a text line to `text`.
+    pub fn text_line(&self, message: &str, action: bool, text: &mut String) {
         text.push_str(&self.text_prefixes[usize::from(action)]);
         text.push_str(message);
         text.push('\n');
@@ -648,7 +645,8 @@ mod tests {
                 action,
             };
             let (mut json, mut text) = (Vec::new(), String::new());
-            encoder.encode(seq, message, action, &mut json, &mut text);
+            encoder.json_line(seq, message, action, &mut json);
+            encoder.text_line(message, action, &mut text);
             assert_eq!(
                 String::from_utf8(json).unwrap(),
                 String::from_utf8(frame.to_json_line()).unwrap()

@@ -651,29 +651,32 @@ impl Hub {
         }
         let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
         let encoder = MsgEncoder::new(&now(), &from);
-        // A broker relays the lines bare; the console still shows who said what, and when.
+        // A broker relays the lines bare and logs connections, not the traffic.
         let broker = self.config.mode == ServeMode::Broker;
-        let (mut json, mut text, mut bare) = (Vec::new(), String::new(), String::new());
+        let (mut json, mut text) = (Vec::new(), String::new());
         let count = lines.len() as u32;
         for (line, action) in lines {
             self.seq += 1;
             let start = json.len();
-            encoder.encode(self.seq, &line, action, &mut json, &mut text);
+            encoder.json_line(self.seq, &line, action, &mut json);
             self.keep(self.seq, json[start..].into());
             if broker {
-                bare.push_str(&line);
-                bare.push('\n');
+                text.push_str(&line);
+                text.push('\n');
+            } else {
+                encoder.text_line(&line, action, &mut text);
             }
         }
-        let relayed = if broker { bare } else { text.clone() };
-        self.console.push(text);
+        if !broker {
+            self.console.push(text.clone());
+        }
         self.round.add(Piece {
             author: id,
             // Raw clients (nc, telnet) already see what they typed; structured clients get
             // their own messages back, stamped, as the confirmation of their order.
             author_saw_it: !structured,
             json: json.into(),
-            text: relayed.into_bytes().into(),
+            text: text.into_bytes().into(),
             lines: count,
         });
     }
