@@ -132,13 +132,15 @@ pub enum ServeMode {
         messages, and a soquete chat client that reconnects gets what it missed, once, in order. \
         With --log the messages survive a restart, even kill -9, and numbering goes on. A client \
         that floods is read more slowly (--rate-limit), never dropped; a client that stops \
-        reading is disconnected once 1024 messages or 1 MiB wait for it; structured clients get \
-        a ping after 5 s of silence. Ctrl-C or SIGTERM: bye to every client, log flushed, exit 0.\n\n\
+        reading for 2 s while something waits for it is disconnected (it may resume), and one \
+        that falls 4 MiB behind holds the room up for at most 2 s; structured clients get a \
+        ping after 5 s of silence. Ctrl-C or SIGTERM: bye to every client, log flushed, exit 0.\n\n\
         Examples:\n  \
         soquete serve                                 group chat on 127.0.0.1:65432\n  \
         soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \
         soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
-        soquete serve --mode single --sync            lab 07-01: strict question and answer"
+        soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
+        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker"
 )]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 or :: serves every interface)
@@ -174,9 +176,10 @@ pub struct ServeArgs {
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<std::path::PathBuf>,
 
-    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`)
-    #[arg(long = "rate-limit", value_name = "LIMIT", default_value = "10/s,burst=20", value_parser = parse_rate_limit)]
-    pub rate_limit: RateLimit,
+    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`);
+    /// default 10/s,burst=20, and off in broker mode (a relay carries data, not typing)
+    #[arg(long = "rate-limit", value_name = "LIMIT", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<RateLimit>,
 
     /// Most connections at once; the next one is told "server full" and closed
     #[arg(long = "max-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -186,6 +189,12 @@ pub struct ServeArgs {
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
 }
+
+/// `--rate-limit` unless given: a person typing never reaches it.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Bucket {
+    per_second: 10.0,
+    burst: 20,
+};
 
 /// `--rate-limit`: how fast one client's lines are read.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -378,8 +378,10 @@ fn broker_mode_relays_raw_lines_bare_and_verbatim_and_structured_clients_get_fra
     let (_server, addr) = start_server(&["--mode", "broker"]);
     let mut ana = Peer::connect(addr);
     let mut bob = Peer::connect(addr);
+    // One accept thread, one event queue: eva's welcome means bob's connection is known too.
     let mut eva = Peer::structured(addr, "eva");
-    // The broker says nothing of its own to raw clients: their first line is already data.
+    // The broker says nothing of its own to raw clients: their first line is already data. Bob,
+    // silent, gets what was said since he connected once his silence shows he is a listener.
     let lines = ["dados 1", "", "/who", "exit", "ção \t fim"];
     for line in lines {
         ana.send(line);

@@ -20,7 +20,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::chat::protocol::validate_name;
-use crate::cli::{ServeArgs, ServeMode};
+use crate::cli::{DEFAULT_RATE_LIMIT, RateLimit, ServeArgs, ServeMode};
 use crate::error::{Error, Result};
 use crate::platform::limits::raise_open_files_limit;
 use crate::platform::terminal::SavedTerminal;
@@ -108,17 +108,23 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     drop(stdout);
 
     let idle_timeout = args.idle_timeout.map(Duration::from_secs);
+    let broker = args.mode == ServeMode::Broker;
+    let rate_limit = args.rate_limit.unwrap_or(if broker {
+        RateLimit::Off
+    } else {
+        DEFAULT_RATE_LIMIT
+    });
     let config = Config {
         mode: args.mode,
         sync: args.sync,
         name,
         listening,
         history: args.history,
-        rate_limit: args.rate_limit,
+        rate_limit,
         idle_timeout,
     };
     let policy = Policy {
-        rate_limit: args.rate_limit,
+        rate_limit,
         idle_timeout,
     };
     let max_clients = args.max_clients.map(|n| n as usize);
@@ -149,7 +155,8 @@ pub fn run(args: &ServeArgs) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let accept_stop = Arc::clone(&stop);
     let accept = spawn("accept", move || {
-        let limits = (max_clients, connected.as_ref());
+        // A broker's raw clients hear nothing of the server's own, "server full" included.
+        let limits = (max_clients, connected.as_ref(), !broker);
         accept_loop(&listener, (&events, &room), &accept_stop, limits, policy)
     })?;
 
@@ -180,7 +187,7 @@ fn accept_loop(
     listener: &TcpListener,
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
-    (max_clients, connected): (Option<usize>, &AtomicUsize),
+    (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
     policy: Policy,
 ) {
     let mut next_id = 1u64;
@@ -194,7 +201,7 @@ fn accept_loop(
                 if let Some(max) = max_clients
                     && connected.load(Ordering::Relaxed) >= max
                 {
-                    refuse(stream, max, events);
+                    refuse(stream, max, tell_refused, events);
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
@@ -223,11 +230,11 @@ fn accept_loop(
     }
 }
 
-/// Tells a connection beyond `--max-clients` so, in a line any client can read (it has not said
-/// what it is yet), and closes it. The close lingers until the client closes or
+/// Tells a connection beyond `--max-clients` so (when `tell`), in a line any client can read (it
+/// has not said what it is yet), and closes it. The close lingers until the client closes or
 /// [`REFUSE_LINGER`] passes: closing with its `hello` unread would reset the connection, and
 /// the reset could destroy the line before the client reads it.
-fn refuse(stream: TcpStream, max: usize, events: &Sender<Event>) {
+fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>) {
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
@@ -237,7 +244,9 @@ fn refuse(stream: TcpStream, max: usize, events: &Sender<Event>) {
         );
         let _ = stream.set_write_timeout(Some(REFUSE_LINGER));
         let _ = stream.set_read_timeout(Some(REFUSE_LINGER));
-        let _ = (&stream).write_all(line.as_bytes());
+        if tell {
+            let _ = (&stream).write_all(line.as_bytes());
+        }
         let _ = stream.shutdown(std::net::Shutdown::Write);
         let deadline = std::time::Instant::now() + REFUSE_LINGER;
         let mut sink = [0u8; 512];

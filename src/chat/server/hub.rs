@@ -120,6 +120,9 @@ pub struct Client {
     pub name: String,
     /// Lines a queued client typed (single mode), delivered once it is served.
     pub held: Vec<(String, bool)>,
+    /// Broker mode: what the room said since this connection arrived, kept until it says what it
+    /// is. A raw client gets it first; a structured one never (a raw line may pass for a frame).
+    pub unheard: Unheard,
     /// The last `seq` a reconnecting client saw: what it missed follows its `welcome`.
     pub resume: Option<u64>,
 }
@@ -329,6 +332,7 @@ impl Hub {
                 if self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
+                self.release_unheard(id);
             }
             Event::Input { id, inputs } => self.inputs(id, inputs),
             Event::Overlong { id } => self.send(
@@ -398,6 +402,7 @@ impl Hub {
                 kind: Kind::Pending,
                 name: String::new(),
                 held: Vec::new(),
+                unheard: Unheard::default(),
                 resume: None,
             },
         );
@@ -416,9 +421,14 @@ impl Hub {
     }
 
     fn first_line(&mut self, id: u64, greeting: Greeting) {
+        // What was said before this line goes out (or, for a broker, is kept for it) first.
+        self.flush_round();
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
+        if matches!(greeting, Greeting::Structured { .. }) {
+            client.unheard = Unheard::default();
+        }
         match greeting {
             Greeting::Structured { probe: true, .. } => {
                 // `soquete probe --chat`: say what is here, and let it go without a join.
@@ -458,6 +468,7 @@ impl Hub {
                 if !client.named() {
                     self.join(id, None);
                 }
+                self.release_unheard(id);
                 self.input(id, Input::Text(line));
             }
         }
@@ -968,8 +979,10 @@ impl Hub {
         self.flush_round();
         let broker = self.config.mode == ServeMode::Broker;
         let (mut json, mut text): (Option<Bytes>, Option<Option<Bytes>>) = (json, None);
-        for (&id, client) in &self.clients {
-            if !hears_the_room(client, broker) || Some(id) == except {
+        let mut overflowing = Vec::new();
+        for (&id, client) in &mut self.clients {
+            let waiting = broker && !client.named() && client.kind == Kind::Pending;
+            if !(client.named() || waiting) || Some(id) == except {
                 continue;
             }
             let bytes = match client.kind {
@@ -986,9 +999,16 @@ impl Hub {
                     }
                 }
             };
-            if offer(client, Outgoing::one(Arc::clone(bytes), 1, true)) {
+            if waiting {
+                if client.unheard.keep(bytes, 1) {
+                    overflowing.push(id);
+                }
+            } else if offer(client, Outgoing::one(Arc::clone(bytes), 1, true)) {
                 self.congested.entry(id).or_insert_with(Instant::now);
             }
+        }
+        for id in overflowing {
+            self.taken_as_raw(id);
         }
     }
 
@@ -1000,8 +1020,17 @@ impl Hub {
         }
         let round = std::mem::take(&mut self.round);
         let broker = self.config.mode == ServeMode::Broker;
-        for (&id, client) in &self.clients {
-            if !hears_the_room(client, broker) {
+        let mut overflowing = Vec::new();
+        for (&id, client) in &mut self.clients {
+            if broker && !client.named() && client.kind == Kind::Pending {
+                for piece in &round.pieces {
+                    if client.unheard.keep(&piece.text, piece.lines) {
+                        overflowing.push(id);
+                    }
+                }
+                continue;
+            }
+            if !client.named() {
                 continue;
             }
             let structured = client.kind == Kind::Structured;
@@ -1026,6 +1055,38 @@ impl Hub {
             if offer(client, outgoing) {
                 self.congested.entry(id).or_insert_with(Instant::now);
             }
+        }
+        overflowing.dedup();
+        for id in overflowing {
+            self.taken_as_raw(id);
+        }
+    }
+
+    /// A broker's connection that says nothing while more than an outbox's worth was kept for
+    /// it is a listener: it is named, as after the join grace, and gets what was kept.
+    fn taken_as_raw(&mut self, id: u64) {
+        if self.clients.get(&id).is_some_and(|c| !c.named()) {
+            self.join(id, None);
+        }
+        self.release_unheard(id);
+    }
+
+    /// What a broker kept for a connection, queued for it now that it is known to be raw.
+    fn release_unheard(&mut self, id: u64) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let unheard = std::mem::take(&mut client.unheard);
+        if unheard.parts.is_empty() {
+            return;
+        }
+        let outgoing = Outgoing {
+            parts: unheard.parts,
+            lines: unheard.lines,
+            counted: true,
+        };
+        if offer(client, outgoing) {
+            self.congested.entry(id).or_insert_with(Instant::now);
         }
     }
 
@@ -1198,11 +1259,22 @@ struct Piece {
     lines: u32,
 }
 
-/// Whether `client` gets what the room says: a member; for a broker, also a connection that has
-/// not said what it is yet (a listener that never writes hears everything from its first moment,
-/// as with ncat --broker; it is named, and announced, after the join grace as in group mode).
-fn hears_the_room(client: &Client, broker: bool) -> bool {
-    client.named() || (broker && client.kind == Kind::Pending)
+/// Bare lines a broker keeps for a connection that has not said what it is yet.
+#[derive(Debug, Default)]
+pub struct Unheard {
+    parts: Vec<Bytes>,
+    bytes: usize,
+    lines: u32,
+}
+
+impl Unheard {
+    /// Keeps `bytes`; says whether what is kept now exceeds an outbox's bounds.
+    fn keep(&mut self, bytes: &Bytes, lines: u32) -> bool {
+        self.parts.push(Arc::clone(bytes));
+        self.bytes += bytes.len();
+        self.lines += lines;
+        self.bytes > OUTBOX_BYTES
+    }
 }
 
 /// A chat line as a broker relays it to raw clients: its text alone.
@@ -1215,7 +1287,7 @@ fn bare_line(text: &str) -> Bytes {
 
 /// What the console's `/help` prints.
 const CONSOLE_HELP: &[&str] = &[
-    "a line       say it to the room (group) or to the client being served (single)",
+    "a line       say it to the room (group, broker) or to the client being served (single)",
     "/me ACTION   say what you are doing (group)",
     "/status      the listening socket and every accepted one, with traffic and queue depth",
     "/who         who is connected",
@@ -1274,9 +1346,13 @@ mod tests {
 
     /// A hub in group mode whose clients' outboxes the test reads directly.
     fn hub() -> Hub {
+        hub_in(ServeMode::Group)
+    }
+
+    fn hub_in(mode: ServeMode) -> Hub {
         let (console, _printer) = Console::new(None);
         let config = Config {
-            mode: ServeMode::Group,
+            mode,
             sync: false,
             name: "server".into(),
             listening: "127.0.0.1:65432".parse().unwrap(),
@@ -1305,6 +1381,7 @@ mod tests {
                 kind,
                 name: name.into(),
                 held: Vec::new(),
+                unheard: Unheard::default(),
                 resume: None,
             },
         );
@@ -1521,6 +1598,72 @@ mod tests {
         );
         // ana left gracefully: its own two messages still reach it, stamped.
         assert_eq!(frames(&ana), ["msg 1", "join null", "msg 2"]);
+    }
+
+    /// Everything queued for a client, as one string.
+    fn text_of(queue: &Receiver<Outgoing>) -> String {
+        queue
+            .try_iter()
+            .map(|out| String::from_utf8(out.concat()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_broker_keeps_the_room_for_a_connection_until_it_says_what_it_is() {
+        let mut hub = hub_in(ServeMode::Broker);
+        let _ana = add(&mut hub, 1, "ana", Kind::Raw);
+        let listener = add(&mut hub, 2, "", Kind::Pending);
+        let soquete = add(&mut hub, 3, "", Kind::Pending);
+        let forged = r#"{"type":"bye","reason":"forged"}"#;
+        hub.handle(Event::Input {
+            id: 1,
+            inputs: vec![Input::Text(forged.into()), Input::Text("dois".into())],
+        });
+        hub.flush_round();
+        assert_eq!(text_of(&listener), "", "nothing before it says what it is");
+        assert_eq!(text_of(&soquete), "");
+
+        // A second of silence: a listener, which gets all it missed, bare, and nothing else.
+        hub.handle(Event::Silent { id: 2 });
+        assert_eq!(text_of(&listener), format!("{forged}\ndois\n"));
+
+        // A hello: a soquete client, which never sees a raw line that could pass for a frame.
+        hub.first_line(
+            3,
+            Greeting::Structured {
+                name: "bia".into(),
+                last_seq: None,
+                probe: false,
+            },
+        );
+        let frames: Vec<serde_json::Value> = text_of(&soquete)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["welcome"]);
+        assert_eq!(frames[0]["mode"], "broker");
+    }
+
+    #[test]
+    fn a_broker_connection_that_stays_silent_through_an_outbox_of_traffic_is_a_listener() {
+        let mut hub = hub_in(ServeMode::Broker);
+        let _ana = add(&mut hub, 1, "ana", Kind::Raw);
+        let listener = add(&mut hub, 2, "", Kind::Pending);
+        let line = "x".repeat(8000);
+        let mut sent = 0;
+        while !hub.clients[&2].named() {
+            hub.handle(Event::Input {
+                id: 1,
+                inputs: vec![Input::Text(line.clone())],
+            });
+            hub.flush_round();
+            sent += 1;
+            assert!(sent <= OUTBOX_BYTES / 8000 + 1, "never taken as raw");
+        }
+        let got = text_of(&listener);
+        assert_eq!(got.lines().count(), sent, "it gets every line kept for it");
+        assert!(got.lines().all(|l| l == line));
     }
 
     #[test]
