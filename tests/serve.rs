@@ -96,7 +96,7 @@ impl Peer {
         panic!("no frame in {MAX_LINES} lines");
     }
 
-    fn frame_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+    fn frame_where(&mut self, mut wanted: impl FnMut(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + LIMIT;
         for _ in 0..MAX_LINES {
             let frame = self.frame();
@@ -646,21 +646,12 @@ fn seqs(frames: &[Value]) -> Vec<u64> {
 
 /// Reads frames until `wanted` holds, keeping every chat message met on the way.
 fn frames_until(peer: &mut Peer, heard: &mut Vec<Value>, wanted: impl Fn(&Value) -> bool) -> Value {
-    let deadline = std::time::Instant::now() + LIMIT;
-    for _ in 0..MAX_LINES {
-        let frame = peer.frame();
+    peer.frame_where(|frame| {
         if frame["type"] == "msg" {
             heard.push(frame.clone());
         }
-        if wanted(&frame) {
-            return frame;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no such frame in time"
-        );
-    }
-    panic!("no such frame in {MAX_LINES}");
+        wanted(frame)
+    })
 }
 
 #[test]
