@@ -4,6 +4,7 @@ pub mod chat;
 pub mod cli;
 pub mod error;
 pub mod manual;
+pub mod net;
 pub mod output;
 pub mod platform;
 pub mod probe;

@@ -113,7 +113,7 @@ fn chat_until_quit(peer: &mut Peer) -> (String, Vec<String>) {
             other => panic!("unexpected frame {other:?}: {frame}"),
         }
     }
-    peer.send(r#"{"type":"bye","reason":"you left"}"#);
+    peer.send(r#"{"type":"bye","reason":"you left","code":"quit"}"#);
     (name, said)
 }
 
@@ -229,7 +229,7 @@ fn sync_client_refuses_a_second_line_until_the_answer_arrives() {
         );
         let quit = peer.next_frame();
         assert_eq!(quit["type"], "quit", "{quit}");
-        peer.send(r#"{"type":"bye","reason":"you left"}"#);
+        peer.send(r#"{"type":"bye","reason":"you left","code":"quit"}"#);
         said
     });
     let mut client =
@@ -444,7 +444,7 @@ fn interactive_client_keeps_a_half_typed_line_intact_when_a_message_arrives() {
         peer.send(FROM_BIA);
         let typed = peer.next_frame();
         let quit = peer.next_frame();
-        peer.send(r#"{"type":"bye","reason":"you left"}"#);
+        peer.send(r#"{"type":"bye","reason":"you left","code":"quit"}"#);
         (typed, quit)
     });
     let Some(tmux) = Tmux::start(
@@ -517,7 +517,7 @@ fn ctrl_d_on_a_half_typed_line_keeps_it_and_on_an_empty_line_leaves() {
     let server = Scripted::start(|peer| {
         peer.handshake();
         (peer.next_frame(), peer.next_frame(), {
-            peer.send(r#"{"type":"bye","reason":"you left"}"#);
+            peer.send(r#"{"type":"bye","reason":"you left","code":"quit"}"#);
         })
     });
     let Some(tmux) = Tmux::start("ctrl-d", &in_shell(&["--name", "ana", &server.target()])) else {
@@ -867,7 +867,7 @@ impl Peer {
                 other => panic!("unexpected frame {other:?}: {frame}"),
             }
         }
-        self.send(r#"{"type":"bye","reason":"you left"}"#);
+        self.send(r#"{"type":"bye","reason":"you left","code":"quit"}"#);
         said
     }
 
@@ -1061,7 +1061,7 @@ fn a_server_shutting_down_is_waited_for_and_missed_messages_are_counted() {
     let mut first = server.next_peer();
     first.hello();
     first.welcome("ana", 10, None);
-    first.send(r#"{"type":"bye","reason":"the server is shutting down"}"#);
+    first.send(r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#);
     drop(first);
     let lost = wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
         .expect("a shutdown is a loss, not the end");

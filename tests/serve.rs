@@ -578,6 +578,7 @@ fn ctrl_c_says_bye_and_exits_0() {
     assert!(server.interrupt(LIMIT).expect("stops").success());
     let bye = ana.frame_where(|f| f["type"] == "bye");
     assert!(bye["reason"].as_str().unwrap().contains("shutting down"));
+    assert_eq!(bye["code"], "shutdown", "{bye}");
 }
 
 #[test]
@@ -790,6 +791,7 @@ fn a_reconnect_takes_its_name_back_from_its_half_open_connection() {
     let (_new, welcome) = Peer::resume(addr, "ana", 0);
     assert_eq!(welcome["name"], "ana", "{welcome}");
     let bye = old.frame_where(|f| f["type"] == "bye");
+    assert_eq!(bye["code"], "replaced", "{bye}");
     assert!(
         bye["reason"].as_str().unwrap().contains("reconnected"),
         "{bye}"

@@ -3,13 +3,13 @@
 
 use std::io::{self, Read};
 
-use chrono::{DateTime, FixedOffset, Local, Timelike};
+use chrono::{DateTime, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 
 /// Protocol version spoken in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The course's port, the default of `serve`, `chat` and `probe`.
-pub const DEFAULT_PORT: u16 = 65432;
+pub use crate::net::DEFAULT_PORT;
 /// Longest line accepted; the rest of a longer line is discarded and its sender told.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 /// How often the server sends structured clients a `ping` when nothing else was sent.
@@ -111,8 +111,35 @@ pub enum ServerFrame {
     Notice { text: String },
     /// Something this client sent was refused.
     Error { code: String, message: String },
-    /// The server is closing this connection.
-    Bye { reason: String },
+    /// The server is closing this connection: `reason` for people, `code` for programs.
+    Bye {
+        reason: String,
+        #[serde(default)]
+        code: ByeCode,
+    },
+}
+
+/// Why the server closes a connection, for programs: a client acts on this, never on the words
+/// of `reason`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ByeCode {
+    /// The whole server is going away (Ctrl-C, SIGTERM): a client may reconnect and resume.
+    Shutdown,
+    /// The client asked to leave (`/quit`, `exit`).
+    Quit,
+    /// The same name resumed on another connection, which replaces this one.
+    Replaced,
+    /// Nothing was heard from the client for `--idle-timeout`.
+    Idle,
+    /// A `probe` hello was answered.
+    Probe,
+    /// The operator ended the session at the console (single mode).
+    Ended,
+    /// A code this client does not know (a newer server), or none (an older one).
+    #[default]
+    #[serde(other)]
+    Unknown,
 }
 
 /// How a chat message's text line starts: `[HH:MM:SS] <from> `, or `[HH:MM:SS] * from ` for
@@ -129,11 +156,6 @@ fn text_prefix(time: &DateTime<FixedOffset>, from: &str, action: bool) -> String
     } else {
         format!("[{clock}] <{from}> ")
     }
-}
-
-/// The server's clock, with the local UTC offset, as frames carry it.
-pub fn now() -> DateTime<FixedOffset> {
-    Local::now().fixed_offset()
 }
 
 /// Encodes the chat messages of one author at one time as JSON and text lines, byte for byte as
@@ -218,7 +240,7 @@ impl ServerFrame {
             }
             ServerFrame::Notice { text } => format!("* {text}"),
             ServerFrame::Error { message, .. } => format!("! {message}"),
-            ServerFrame::Bye { reason } => format!("* bye: {reason}"),
+            ServerFrame::Bye { reason, .. } => format!("* bye: {reason}"),
             ServerFrame::Ping => "* ping".to_string(),
         };
         let mut line = text.into_bytes();
@@ -316,68 +338,6 @@ pub fn validate_name(name: &str) -> Result<String, String> {
         return Err("a name cannot start with / * ! [ or <".into());
     }
     Ok(name.to_string())
-}
-
-/// Makes text safe for a terminal: ANSI/terminal escape sequences (CSI such as colours and cursor
-/// moves, OSC such as window titles, DCS and the other string sequences, two-byte ESC sequences,
-/// and their 8-bit C1 forms) are removed, and every other control character but tab becomes
-/// U+FFFD. Text without control characters comes back borrowed, untouched.
-pub fn neutralize(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\t' => out.push(c),
-            '\u{1b}' => match chars.peek().copied() {
-                Some('[') => {
-                    chars.next();
-                    skip_csi(&mut chars);
-                }
-                Some(']' | 'P' | 'X' | '^' | '_') => {
-                    chars.next();
-                    skip_string(&mut chars);
-                }
-                Some(' '..='/') => {
-                    // nF: intermediates, then one final byte (ESC ( B selects a charset).
-                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
-                    chars.next_if(|c| ('0'..='~').contains(c));
-                }
-                Some('0'..='~') => {
-                    chars.next();
-                }
-                _ => {}
-            },
-            '\u{9b}' => skip_csi(&mut chars),
-            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-/// Skips a CSI sequence's parameter and intermediate bytes and its final byte.
-fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    // Parameter bytes are 0x30-0x3F and intermediate bytes 0x20-0x2F: together ' '..='?'.
-    while chars.next_if(|c| (' '..='?').contains(c)).is_some() {}
-    chars.next_if(|c| ('@'..='~').contains(c));
-}
-
-/// Skips an OSC/DCS/SOS/PM/APC string up to its terminator: BEL, ST (ESC \\) or 8-bit ST.
-fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{7}' | '\u{9c}' => return,
-            '\u{1b}' => {
-                chars.next_if_eq(&'\\');
-                return;
-            }
-            _ => {}
-        }
-    }
 }
 
 /// What [`LineReader`] yields.
@@ -673,33 +633,6 @@ mod tests {
             Some(Command::Unknown("frobnicate".into()))
         );
         assert_eq!(parse_command("hello"), None);
-    }
-
-    #[test]
-    fn escape_sequences_and_controls_are_neutralized() {
-        let cases = [
-            ("plain olá\ttab", "plain olá\ttab"),
-            ("\u{1b}[31mred\u{1b}[0m", "red"),
-            ("\u{1b}[2J\u{1b}[1;1Hclear", "clear"),
-            ("\u{1b}]0;pwned title\u{7}after", "after"),
-            ("\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\", "link"),
-            ("\u{1b}(Bcharset", "charset"),
-            ("\u{1b}cReset", "Reset"),
-            ("\u{9b}31mc1", "c1"),
-            (
-                "bell\u{7}back\u{8}del\u{7f}",
-                "bell\u{fffd}back\u{fffd}del\u{fffd}",
-            ),
-            ("nul\u{0}cr\r", "nul\u{fffd}cr\u{fffd}"),
-            ("lone esc\u{1b}", "lone esc"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(neutralize(input), expected, "{input:?}");
-        }
-        assert!(matches!(
-            neutralize("nada a fazer"),
-            std::borrow::Cow::Borrowed(_)
-        ));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use rustix::fs::{CWD, Dir, Mode, OFlags};
 
 use super::{Owners, Query};
 use crate::error::{Error, Result};
-use crate::sockets::model::{Proto, RawSocket, TcpState};
+use crate::net::socket::{Proto, RawSocket, TcpState};
 
 /// Kernel dumps come in chunks of up to 32 KiB; a larger buffer lets one recv take a whole chunk.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;

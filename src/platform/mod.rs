@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use crate::error::Result;
-use crate::sockets::model::{RawSocket, TcpState};
+use crate::net::socket::{RawSocket, TcpState};
 
 pub mod limits;
 #[cfg(target_os = "linux")]
@@ -18,6 +18,7 @@ mod linux;
 #[cfg(not(target_os = "linux"))]
 mod other;
 pub mod portable;
+pub mod sockopt;
 pub mod terminal;
 pub mod threads;
 
@@ -68,6 +69,30 @@ pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
     return other::ephemeral_port_range();
 }
 
+/// True when a connect failed because the host is known to be down (EHOSTDOWN), which std has
+/// no `ErrorKind` for.
+pub fn is_host_down(err: &std::io::Error) -> bool {
+    #[cfg(unix)]
+    {
+        err.raw_os_error() == Some(libc::EHOSTDOWN)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = err;
+        false
+    }
+}
+
+/// Where the system keeps its services database (`/etc/services`).
+#[cfg(unix)]
+pub const SERVICES_FILE: Option<&str> = Some("/etc/services");
+/// Where the system keeps its services database.
+#[cfg(windows)]
+pub const SERVICES_FILE: Option<&str> = Some(r"C:\Windows\System32\drivers\etc\services");
+/// This OS has no services database soquete knows of.
+#[cfg(not(any(unix, windows)))]
+pub const SERVICES_FILE: Option<&str> = None;
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
@@ -90,7 +115,7 @@ mod tests {
         }
     }
 
-    use crate::sockets::model::Proto;
+    use crate::net::socket::Proto;
 
     type Key = (Proto, std::net::IpAddr, u16, Option<TcpState>);
 

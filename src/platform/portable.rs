@@ -5,7 +5,7 @@ use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo
 
 use super::Query;
 use crate::error::{Error, Result};
-use crate::sockets::model::{Proto, RawSocket, TcpState};
+use crate::net::socket::{Proto, RawSocket, TcpState};
 
 /// Hands every socket to `sink`, through netstat2, with owning PIDs and the query's TCP states.
 pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {

@@ -2,14 +2,15 @@
 //! and the optional soquete protocol check that follows an open verdict.
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::resolve::millis;
 use crate::chat::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
+use crate::net::clock::millis;
+use crate::net::wildcard_for;
 
 /// How long the `--chat` check waits for the server to speak.
 pub const CHAT_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
@@ -148,22 +149,9 @@ pub fn classify(err: &std::io::Error) -> Verdict {
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Verdict::Unreachable,
         // An ICMP "administratively prohibited" arrives as EACCES/EPERM on some systems.
         ErrorKind::PermissionDenied => Verdict::Unreachable,
-        _ => match err.raw_os_error() {
-            #[cfg(unix)]
-            Some(libc::EHOSTDOWN) => Verdict::Unreachable,
-            _ => Verdict::Error,
-        },
+        _ if crate::platform::is_host_down(err) => Verdict::Unreachable,
+        _ => Verdict::Error,
     }
-}
-
-/// Any address and port of `peer`'s family: where a socket that talks to `peer` binds.
-pub fn wildcard_for(peer: SocketAddr) -> SocketAddr {
-    let any: IpAddr = if peer.is_ipv4() {
-        Ipv4Addr::UNSPECIFIED.into()
-    } else {
-        Ipv6Addr::UNSPECIFIED.into()
-    };
-    SocketAddr::new(any, 0)
 }
 
 /// The source IP the OS would route from to reach `address` (a UDP connect sends nothing).

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::chat::client::target::Target;
 use crate::cli::ProbeArgs;
 use crate::error::{Error, Result};
+use crate::net::target::Target;
 use crate::output;
 use report::{Document, Event, TargetReport};
 use resolve::{DnsAnswer, Families};
@@ -309,7 +309,7 @@ fn resolve_round(
         let _ = events.send(Event::DnsChange {
             target: name.clone(),
             round,
-            time: crate::chat::protocol::now().to_rfc3339(),
+            time: crate::net::clock::now().to_rfc3339(),
             before: before.clone(),
             after: addresses.clone(),
         });

@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+use crate::net::clock::millis;
 use dns_lookup::{AddrInfoHints, LookupErrorKind};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
@@ -201,7 +202,7 @@ fn query(
     request.add_query(Query::query(name, kind));
     let bytes = request.to_vec().map_err(|err| invalid(err.to_string()))?;
 
-    let socket = UdpSocket::bind(super::connect::wildcard_for(server))?;
+    let socket = UdpSocket::bind(crate::net::wildcard_for(server))?;
     socket.connect(server)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(&bytes)?;
@@ -270,11 +271,6 @@ pub fn address_note(address: &IpAddr) -> Option<&'static str> {
             }
         }
     }
-}
-
-/// Milliseconds as a float, for reports.
-pub fn millis(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 1e6).round() / 1e3
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 use super::model::Proto;
+use crate::platform::SERVICES_FILE;
 
 /// Services every student meets first; they win over the system database so that names are the
 /// same on every OS.
@@ -30,14 +31,6 @@ const BUILT_IN_SERVICES: &[(u16, &str)] = &[
     (5938, "teamviewer"),
     (65432, "soquete"),
 ];
-
-/// Where the system keeps its services database.
-#[cfg(unix)]
-const SERVICES_FILE: Option<&str> = Some("/etc/services");
-#[cfg(windows)]
-const SERVICES_FILE: Option<&str> = Some(r"C:\Windows\System32\drivers\etc\services");
-#[cfg(not(any(unix, windows)))]
-const SERVICES_FILE: Option<&str> = None;
 
 /// The service name of `port` for `proto`, if known.
 pub fn service_name(proto: Proto, port: u16) -> Option<&'static str> {

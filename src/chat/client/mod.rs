@@ -27,7 +27,6 @@
 
 pub mod reconnect;
 pub mod session;
-pub mod target;
 mod terminal;
 
 use std::collections::VecDeque;
@@ -41,9 +40,10 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::chat::protocol::{HEARTBEAT_TIMEOUT, Incoming, LineReader, validate_name};
 use crate::cli::ChatArgs;
 use crate::error::{Error, Result};
+use crate::net::target::Target;
+use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
 use reconnect::Reconnect;
 use session::{Action, End, Event, Session, Settings};
-use target::Target;
 use terminal::Screen;
 
 /// How long a write to the server may block before the connection counts as lost.
@@ -184,17 +184,15 @@ fn prepare(stream: &TcpStream) -> io::Result<(SocketAddr, SocketAddr)> {
     stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
     // Chat lines are small and typed by people: send each at once.
     stream.set_nodelay(true)?;
-    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
-    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
-    let keepalive = keepalive
-        .with_interval(KEEPALIVE_INTERVAL)
-        .with_retries(KEEPALIVE_PROBES);
-    let socket = socket2::SockRef::from(stream);
-    socket.set_tcp_keepalive(&keepalive)?;
     // Data we sent that the server never acknowledges (it vanished mid-write) ends the
     // connection as soon as the heartbeat would, instead of after TCP's 15 minutes of retries.
-    #[cfg(target_os = "linux")]
-    socket.set_tcp_user_timeout(Some(HEARTBEAT_TIMEOUT))?;
+    let how = DeadPeerDetection {
+        idle: KEEPALIVE_IDLE,
+        interval: KEEPALIVE_INTERVAL,
+        probes: KEEPALIVE_PROBES,
+        unacked: HEARTBEAT_TIMEOUT,
+    };
+    detect_dead_peers(stream, &how)?;
     Ok((stream.local_addr()?, stream.peer_addr()?))
 }
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::reconnect::{self, Reconnect};
 use crate::chat::protocol::{
-    ClientFrame, Command, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame, parse_command,
+    ByeCode, ClientFrame, Command, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame, parse_command,
 };
 
 /// Lines kept while disconnected; beyond it, input is not read until the server is back (a
@@ -582,10 +582,10 @@ impl Session {
                     self.resumed(actions);
                 }
             }
-            ServerFrame::Bye { reason } => {
+            ServerFrame::Bye { reason, code } => {
                 let rejoining = self.connections > 1 && !self.welcomed;
                 let resumable = self.settings.reconnect.is_some() && !self.leaving;
-                if resumable && (rejoining || is_shutdown(&reason)) {
+                if resumable && (rejoining || code == ByeCode::Shutdown) {
                     // The server is going away (or refused the re-join): we did not ask to leave.
                     self.connection_lost(&format!("bye: {reason}"), true, actions);
                 } else {
@@ -854,13 +854,6 @@ impl Session {
         actions.push(Action::Finish(End::Lost(error.to_string())));
         self.finished = true;
     }
-}
-
-/// A `bye` that means the whole server is going away (Ctrl-C or SIGTERM at the server), not
-/// that this client's session ended: docs/PROTOCOL.md gives the reason as `the server is
-/// shutting down`.
-fn is_shutdown(reason: &str) -> bool {
-    reason.contains("shutting down")
 }
 
 /// What the server's echo of a typed line carries (its text, and whether it is a `/me`), for
@@ -1541,7 +1534,7 @@ mod tests {
     fn a_shutdown_bye_reconnects_but_a_bye_after_our_quit_ends() {
         let mut session = resuming();
         let actions = session.handle(Event::Received(
-            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+            r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
         ));
         assert_eq!(shown(&actions)[0], "* bye: the server is shutting down");
         assert!(delay(&actions).is_some());
@@ -1550,7 +1543,7 @@ mod tests {
         let mut session = resuming();
         session.handle(typed("/quit"));
         let actions = session.handle(Event::Received(
-            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+            r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
         ));
         assert_eq!(end(&actions), Some(End::Done));
     }
@@ -1602,7 +1595,7 @@ mod tests {
         let mut session = connected(false, false);
         session.handle(Event::Received(WELCOME.into()));
         let actions = session.handle(Event::Received(
-            r#"{"type":"bye","reason":"the server is shutting down"}"#.into(),
+            r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
         ));
         assert_eq!(end(&actions), Some(End::Done));
         let mut session = connected(false, false);

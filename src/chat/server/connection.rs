@@ -11,7 +11,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use socket2::{SockRef, TcpKeepalive};
 
 use crate::chat::protocol::{
     ClientFrame, Greeting, HEARTBEAT_INTERVAL, Incoming, LineReader, ServerFrame,
@@ -21,6 +20,7 @@ use crate::cli::RateLimit;
 
 use super::hub::{Ending, Event, Input};
 use super::throttle::TokenBucket;
+use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
 /// Items (a message, or a batch of one author's messages) a client may have waiting to be written
@@ -273,16 +273,13 @@ pub fn start(
 /// TCP keepalive finds a silent peer that vanished; the unacknowledged-data timeout finds one
 /// that vanished while we were sending to it (keepalive never fires then).
 fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
-    let socket = SockRef::from(stream);
-    let keepalive = TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
-    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
-    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
-    #[cfg(any(target_os = "linux", target_os = "macos"))]
-    let keepalive = keepalive.with_retries(KEEPALIVE_PROBES);
-    socket.set_tcp_keepalive(&keepalive)?;
-    #[cfg(target_os = "linux")]
-    socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT))?;
-    Ok(())
+    let how = DeadPeerDetection {
+        idle: KEEPALIVE_IDLE,
+        interval: KEEPALIVE_INTERVAL,
+        probes: KEEPALIVE_PROBES,
+        unacked: UNACKED_TIMEOUT,
+    };
+    sockopt::detect_dead_peers(stream, &how)
 }
 
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so

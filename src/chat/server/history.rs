@@ -150,7 +150,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::protocol::now;
+    use crate::net::clock::now;
 
     fn msg(seq: u64) -> Bytes {
         ServerFrame::Msg {

@@ -14,10 +14,12 @@ use chrono::{DateTime, FixedOffset};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::chat::protocol::{
-    Command, Greeting, HELP, MAX_LINE_BYTES, Member, MsgEncoder, PROTOCOL_VERSION, ServerFrame,
-    neutralize, now, parse_command, validate_name,
+    ByeCode, Command, Greeting, HELP, MAX_LINE_BYTES, Member, MsgEncoder, PROTOCOL_VERSION,
+    ServerFrame, parse_command, validate_name,
 };
 use crate::cli::{RateLimit, ServeMode};
+use crate::net::clock::now;
+use crate::net::sanitize::neutralize;
 use crate::output::{Style, Table};
 
 use super::connection::{
@@ -361,6 +363,7 @@ impl Hub {
                     id,
                     &ServerFrame::Bye {
                         reason: reason.clone(),
+                        code: ByeCode::Idle,
                     },
                 );
                 self.remove(id, &reason, Ending::Graceful);
@@ -438,6 +441,7 @@ impl Hub {
                     id,
                     &ServerFrame::Bye {
                         reason: "probe answered".into(),
+                        code: ByeCode::Probe,
                     },
                 );
                 self.remove(id, "answered a soquete probe", Ending::Graceful);
@@ -586,6 +590,7 @@ impl Hub {
             old,
             &ServerFrame::Bye {
                 reason: format!("{name} reconnected from {newcomer}: this connection is replaced"),
+                code: ByeCode::Replaced,
             },
         );
         self.remove(old, "reconnected", Ending::Graceful);
@@ -884,6 +889,7 @@ impl Hub {
             id,
             &ServerFrame::Bye {
                 reason: "you left".into(),
+                code: ByeCode::Quit,
             },
         );
         self.remove(id, "quit", Ending::Graceful);
@@ -1191,6 +1197,7 @@ impl Hub {
     fn shutdown(mut self, events: &Receiver<Event>) {
         let bye = ServerFrame::Bye {
             reason: "the server is shutting down".into(),
+            code: ByeCode::Shutdown,
         };
         let ids: Vec<u64> = self.clients.keys().copied().collect();
         for id in ids {

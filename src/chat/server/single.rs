@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use crate::chat::protocol::{Command, ServerFrame, parse_command};
+use crate::chat::protocol::{ByeCode, Command, ServerFrame, parse_command};
 
 use super::hub::{Ending, Hub, Kind};
 
@@ -158,6 +158,7 @@ impl Hub {
                     current,
                     &ServerFrame::Bye {
                         reason: "the server ended the session".into(),
+                        code: ByeCode::Ended,
                     },
                 );
                 return self.remove(current, "session ended at the console", Ending::Graceful);

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::chat::protocol::DEFAULT_PORT;
+use super::DEFAULT_PORT;
 use crate::error::{Error, Result};
 
 /// The host used when the target names none (`soquete chat`, `soquete chat :6000`).

@@ -1,0 +1,109 @@
+//! The OS-neutral socket model: what every OS backend in `platform/` produces and what the
+//! `sockets` feature explains. Crate types (netstat2, netlink) are converted into these at the edge.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+/// Transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// TCP connection state, as the kernel reports it. UDP sockets have none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TcpState {
+    Established,
+    SynSent,
+    SynRecv,
+    FinWait1,
+    FinWait2,
+    TimeWait,
+    Close,
+    CloseWait,
+    LastAck,
+    Listen,
+    Closing,
+}
+
+impl TcpState {
+    /// Every state, in the kernel's numbering order.
+    pub const ALL: [TcpState; 11] = [
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait1,
+        TcpState::FinWait2,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::Closing,
+    ];
+
+    /// The name netstat prints.
+    pub fn netstat_name(self) -> &'static str {
+        match self {
+            TcpState::Established => "ESTABLISHED",
+            TcpState::SynSent => "SYN_SENT",
+            TcpState::SynRecv => "SYN_RECV",
+            TcpState::FinWait1 => "FIN_WAIT1",
+            TcpState::FinWait2 => "FIN_WAIT2",
+            TcpState::TimeWait => "TIME_WAIT",
+            TcpState::Close => "CLOSE",
+            TcpState::CloseWait => "CLOSE_WAIT",
+            TcpState::LastAck => "LAST_ACK",
+            TcpState::Listen => "LISTEN",
+            TcpState::Closing => "CLOSING",
+        }
+    }
+
+    /// The kebab-case name the `--state` filter takes.
+    pub fn filter_name(self) -> &'static str {
+        match self {
+            TcpState::Established => "established",
+            TcpState::SynSent => "syn-sent",
+            TcpState::SynRecv => "syn-recv",
+            TcpState::FinWait1 => "fin-wait-1",
+            TcpState::FinWait2 => "fin-wait-2",
+            TcpState::TimeWait => "time-wait",
+            TcpState::Close => "close",
+            TcpState::CloseWait => "close-wait",
+            TcpState::LastAck => "last-ack",
+            TcpState::Listen => "listen",
+            TcpState::Closing => "closing",
+        }
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.netstat_name())
+    }
+}
+
+/// One socket as an OS backend reports it, before soquete adds owners and explanations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSocket {
+    pub proto: Proto,
+    pub local_addr: IpAddr,
+    pub local_port: u16,
+    /// None when the socket has no peer (a listener, an unconnected UDP socket).
+    pub remote: Option<(IpAddr, u16)>,
+    /// None for UDP.
+    pub state: Option<TcpState>,
+    /// Kernel queue figures; None where the OS does not give them.
+    pub recv_q: Option<u32>,
+    pub send_q: Option<u32>,
+    pub uid: Option<u32>,
+    /// The socket's inode (Linux); 0 from the kernel means "no inode" and is stored as None.
+    pub inode: Option<u64>,
+    /// Owning PIDs when the backend already knows them (netstat2 on macOS and Windows).
+    pub pids: Option<Vec<u32>>,
+}
