@@ -53,6 +53,25 @@ impl Error {
     }
 }
 
+/// Adds what soquete was doing to an I/O error at the call site: `file.read(..).context("reading
+/// /etc/services")?`.
+pub trait Context<T> {
+    /// Wraps the error with a fixed description of what was being done.
+    fn context(self, what: &str) -> Result<T>;
+    /// Wraps the error with a description built only when there is an error.
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, io::Error> {
+    fn context(self, what: &str) -> Result<T> {
+        self.map_err(|source| Error::io(what, source))
+    }
+
+    fn with_context<S: Into<String>>(self, what: impl FnOnce() -> S) -> Result<T> {
+        self.map_err(|source| Error::io(what(), source))
+    }
+}
+
 /// soquete's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -201,6 +201,15 @@ impl MsgEncoder {
     }
 }
 
+impl ClientFrame {
+    /// The frame as one JSON line (with its newline), as a structured client sends it.
+    pub fn to_json_line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).expect("frames always serialize");
+        line.push(b'\n');
+        line
+    }
+}
+
 impl ServerFrame {
     /// The frame as one JSON line (with its newline), for structured clients.
     pub fn to_json_line(&self) -> Vec<u8> {

@@ -14,3 +14,12 @@ pub fn now() -> DateTime<FixedOffset> {
 pub fn millis(duration: Duration) -> f64 {
     (duration.as_secs_f64() * 1e6).round() / 1e3
 }
+
+/// A test override: a positive number of milliseconds in the environment variable `var`.
+pub fn millis_from_env(var: &str) -> Option<Duration> {
+    std::env::var(var)
+        .ok()
+        .and_then(|ms| ms.trim().parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+}

@@ -172,9 +172,7 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
         probe: true,
     };
     let mut writer = &stream;
-    let mut line = serde_json::to_vec(&hello).expect("frames serialize");
-    line.push(b'\n');
-    let _ = writer.write_all(&line);
+    let _ = writer.write_all(&hello.to_json_line());
     let mut reader = BufReader::new(&stream);
     let mut first_line: Option<String> = None;
     // Bounded: a server that streams lines forever is cut off by the deadline or the count.
@@ -196,9 +194,7 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
             ..
         }) = serde_json::from_str::<ServerFrame>(text.trim_end())
         {
-            let mut quit = serde_json::to_vec(&ClientFrame::Quit).expect("frames serialize");
-            quit.push(b'\n');
-            let _ = writer.write_all(&quit);
+            let _ = writer.write_all(&ClientFrame::Quit.to_json_line());
             return ChatCheck::Soquete {
                 server,
                 version,

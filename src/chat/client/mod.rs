@@ -40,6 +40,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::chat::protocol::{HEARTBEAT_TIMEOUT, Incoming, LineReader, validate_name};
 use crate::cli::ChatArgs;
 use crate::error::{Error, Result};
+use crate::net::clock::millis_from_env;
 use crate::net::target::Target;
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
 use reconnect::Reconnect;
@@ -168,15 +169,6 @@ fn reconnect_policy(args: &ChatArgs, interactive: bool) -> Option<Reconnect> {
 /// [`HEARTBEAT_TIMEOUT`], or the test override in [`HEARTBEAT_TIMEOUT_ENV`].
 fn heartbeat_timeout() -> Duration {
     millis_from_env(HEARTBEAT_TIMEOUT_ENV).unwrap_or(HEARTBEAT_TIMEOUT)
-}
-
-/// A test override: a positive number of milliseconds in the environment variable `var`.
-fn millis_from_env(var: &str) -> Option<Duration> {
-    std::env::var(var)
-        .ok()
-        .and_then(|ms| ms.trim().parse::<u64>().ok())
-        .filter(|&ms| ms > 0)
-        .map(Duration::from_millis)
 }
 
 /// Sets the socket's timeouts and keepalive; returns both ends.

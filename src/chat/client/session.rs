@@ -370,12 +370,15 @@ impl Session {
             ));
         }
         if !self.settings.raw {
-            actions.push(Action::Send(frame(&ClientFrame::Hello {
-                version: PROTOCOL_VERSION,
-                name: self.name.clone(),
-                last_seq: rejoin.then_some(self.last_seq),
-                probe: false,
-            })));
+            actions.push(Action::Send(
+                ClientFrame::Hello {
+                    version: PROTOCOL_VERSION,
+                    name: self.name.clone(),
+                    last_seq: rejoin.then_some(self.last_seq),
+                    probe: false,
+                }
+                .to_json_line(),
+            ));
         }
     }
 
@@ -431,7 +434,7 @@ impl Session {
 
     /// Sends a typed line as a `msg` frame, and keeps it until its echo if the server echoes.
     fn send_line(&mut self, line: String, actions: &mut Vec<Action>) {
-        let bytes = frame(&ClientFrame::Msg { text: line.clone() });
+        let bytes = ClientFrame::Msg { text: line.clone() }.to_json_line();
         if self.tracking
             && bytes.len() <= MAX_LINE_BYTES
             && let Some((echo, action)) = expected_echo(&line)
@@ -658,9 +661,12 @@ impl Session {
     fn resumed(&mut self, actions: &mut Vec<Action>) {
         self.resume_until = None;
         for unconfirmed in &self.unconfirmed {
-            actions.push(Action::Send(frame(&ClientFrame::Msg {
-                text: unconfirmed.line.clone(),
-            })));
+            actions.push(Action::Send(
+                ClientFrame::Msg {
+                    text: unconfirmed.line.clone(),
+                }
+                .to_json_line(),
+            ));
         }
         let queued = std::mem::take(&mut self.queued);
         let sent_any = !queued.is_empty();
@@ -779,7 +785,7 @@ impl Session {
             return;
         }
         self.leaving = true;
-        actions.push(Action::Send(frame(&ClientFrame::Quit)));
+        actions.push(Action::Send(ClientFrame::Quit.to_json_line()));
         actions.push(Action::AwaitConfirmation);
     }
 
@@ -883,12 +889,6 @@ fn state(human: Option<String>, event: LocalEvent<'_>) -> Action {
         human,
         json: event.to_json(),
     })
-}
-
-fn frame(frame: &ClientFrame) -> Vec<u8> {
-    let mut line = serde_json::to_vec(frame).expect("frames always serialize");
-    line.push(b'\n');
-    line
 }
 
 #[cfg(test)]

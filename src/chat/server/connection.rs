@@ -5,8 +5,8 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,7 @@ use crate::cli::RateLimit;
 
 use super::hub::{Ending, Event, Input};
 use super::throttle::TokenBucket;
+use crate::net::clock::millis_from_env;
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
@@ -282,6 +283,15 @@ fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
     sockopt::detect_dead_peers(stream, &how)
 }
 
+/// Tests shorten the server's heartbeat with this variable (milliseconds).
+pub const HEARTBEAT_INTERVAL_ENV: &str = "SOQUETE_HEARTBEAT_INTERVAL_MS";
+
+/// [`HEARTBEAT_INTERVAL`], or the test override in [`HEARTBEAT_INTERVAL_ENV`].
+fn heartbeat_interval() -> Duration {
+    static INTERVAL: OnceLock<Duration> = OnceLock::new();
+    *INTERVAL.get_or_init(|| millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL))
+}
+
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
 /// the client reads everything (a `bye` included) before end of stream. Whatever has queued up
 /// goes out in one vectored write (up to [`WRITE_BATCH`] bytes or [`WRITE_PARTS`] parts). A
@@ -296,7 +306,7 @@ fn write_loop(
     let ping: Bytes = ServerFrame::Ping.to_json_line().into();
     let mut batch: Vec<Outgoing> = Vec::new();
     loop {
-        let first = match queue.recv_timeout(HEARTBEAT_INTERVAL) {
+        let first = match queue.recv_timeout(heartbeat_interval()) {
             Ok(outgoing) => outgoing,
             // The welcome is queued before heartbeats start: an empty queue then is really idle.
             Err(RecvTimeoutError::Timeout)
