@@ -1,0 +1,25 @@
+//! The chat wire protocol, version 1 (docs/PROTOCOL.md): line framing (`lines`), the JSON frames
+//! structured clients speak and the text lines raw clients (nc, telnet, a Python socket) read
+//! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules.
+//! Every item is re-exported here: `crate::chat::protocol::X` is the one path to it.
+
+mod commands;
+mod frames;
+mod greeting;
+mod lines;
+mod names;
+
+pub use commands::{Command, HELP, parse_command};
+pub use frames::{ByeCode, ClientFrame, Member, MsgEncoder, ServerFrame};
+pub use greeting::{Greeting, classify_first_line};
+pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
+pub use names::{MAX_NAME_CHARS, validate_name};
+
+/// Protocol version spoken in `hello` and `welcome`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The course's port, the default of `serve`, `chat` and `probe`.
+pub use crate::net::DEFAULT_PORT;
+/// How often the server sends structured clients a `ping` when nothing else was sent.
+pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+/// A structured client that hears nothing for this long takes the connection as lost.
+pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
