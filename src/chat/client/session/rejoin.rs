@@ -1,0 +1,154 @@
+//! Surviving a lost server (structured mode): the pause before each attempt to connect again
+//! and when to give up, the re-join's welcome and replay, and what is delivered after it.
+
+use super::{Action, End, LocalEvent, Output, Session, state};
+use crate::chat::client::reconnect;
+
+impl Session {
+    /// Welcomed again after a loss: what the server could not replay is counted, and what it
+    /// replays is waited for before our own lines go.
+    pub(super) fn rejoined(
+        &mut self,
+        room_last_seq: u64,
+        missed: Option<u64>,
+        actions: &mut Vec<Action>,
+    ) {
+        self.attempt = 0;
+        self.awaiting_answer = false;
+        if let Some(count) = missed.filter(|&count| count > 0) {
+            let human = if count == 1 {
+                "* 1 message was missed while disconnected".to_string()
+            } else {
+                format!("* {count} messages were missed while disconnected")
+            };
+            actions.push(state(Some(human), LocalEvent::Missed { count }));
+        }
+        if room_last_seq < self.last_seq {
+            actions.push(Action::Show(Output::Note(
+                "* the server lost its history (restarted without --log?): message numbers \
+                 start again"
+                    .into(),
+            )));
+            self.last_seq = room_last_seq;
+            self.resumed(actions);
+        } else if room_last_seq > self.last_seq {
+            self.resume_until = Some(room_last_seq);
+            actions.push(Action::AwaitReplay);
+        } else {
+            self.resumed(actions);
+        }
+    }
+
+    /// The re-join is complete: what was never confirmed goes again, then what was typed
+    /// meanwhile, in order; then we leave if input ended meanwhile.
+    pub(super) fn resumed(&mut self, actions: &mut Vec<Action>) {
+        self.resume_until = None;
+        let (frames, sent_any) = self.pending.redeliver();
+        actions.extend(frames.into_iter().map(Action::Send));
+        if self.settings.sync && sent_any {
+            self.awaiting_answer = true;
+        }
+        if std::mem::take(&mut self.leave_when_delivered) {
+            self.leave(actions);
+        }
+    }
+
+    /// We want to leave while disconnected: at once if nothing we typed is waiting, else once
+    /// it is delivered.
+    pub(super) fn leave_when_delivered(&mut self, actions: &mut Vec<Action>) {
+        if !self.up && self.pending.waiting() == 0 {
+            self.finish(actions, End::Done, "client");
+            return;
+        }
+        if !self.up && !self.leave_when_delivered {
+            actions.push(Action::Show(Output::Note(format!(
+                "* leaving once reconnected and {} delivered (Ctrl-C leaves now)",
+                lines(self.pending.waiting())
+            ))));
+        }
+        self.leave_when_delivered = true;
+    }
+
+    /// Ctrl-C while disconnected: no waiting for the server.
+    pub(super) fn give_up_now(&mut self, actions: &mut Vec<Action>) {
+        let waiting = self.pending.waiting();
+        if waiting == 0 {
+            self.finish(actions, End::Done, "client");
+        } else {
+            let error = format!(
+                "interrupted while reconnecting: {} not sent",
+                lines(waiting)
+            );
+            self.lose(actions, &error);
+        }
+    }
+
+    /// The connection ended without our asking (`closed`: cleanly, by end of stream or a
+    /// shutdown `bye`): the end of the session, or a reason to connect again.
+    pub(super) fn connection_lost(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) {
+        let reconnects = !self.plain() && self.settings.reconnect.is_some();
+        let delivered = self.pending.all_confirmed();
+        if !reconnects || (self.leaving && delivered) {
+            if closed && (self.plain() || self.leaving) {
+                self.finish(actions, End::Done, "server");
+            } else {
+                self.lose(actions, error);
+            }
+            return;
+        }
+        if std::mem::take(&mut self.leaving) {
+            // We were leaving, but not everything we said is known to have arrived: deliver it
+            // again, then leave.
+            self.leave_when_delivered = true;
+        }
+        self.up = false;
+        self.welcomed = false;
+        self.resume_until = None;
+        self.retry(error, actions);
+    }
+
+    /// Schedules the next attempt to connect, or gives up past the limit.
+    pub(super) fn retry(&mut self, error: &str, actions: &mut Vec<Action>) {
+        let Some(policy) = self.settings.reconnect else {
+            self.lose(actions, error);
+            return;
+        };
+        self.attempt += 1;
+        if policy.exhausted(self.attempt) {
+            let error = format!(
+                "gave up after {} to reconnect ({error})",
+                plural(self.attempt - 1, "attempt")
+            );
+            self.lose(actions, &error);
+            return;
+        }
+        let delay = policy.delay(self.attempt, reconnect::jitter());
+        actions.push(state(
+            Some(format!(
+                "* connection lost ({error}) — reconnecting in {} (attempt {})",
+                reconnect::describe(delay),
+                self.attempt
+            )),
+            LocalEvent::Reconnecting {
+                attempt: self.attempt,
+                delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                error,
+            },
+        ));
+        actions.push(Action::Reconnect(delay));
+    }
+}
+
+/// `1 attempt`, `3 attempts`.
+fn plural(count: u32, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
+}
+
+/// `1 typed line`, `2 typed lines`.
+fn lines(count: usize) -> String {
+    plural(u32::try_from(count).unwrap_or(u32::MAX), "typed line")
+}

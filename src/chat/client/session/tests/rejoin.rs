@@ -1,0 +1,284 @@
+//! A lost server: reconnecting with growing pauses, re-joining where we left off, and
+//! delivering what was typed or never confirmed.
+
+use std::time::Duration;
+
+use super::*;
+
+fn resuming() -> Session {
+    let mut session = Session::new(Settings {
+        raw: false,
+        sync: false,
+        name: "ana".into(),
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: Some(3),
+        }),
+    });
+    session.handle(Event::Connected {
+        local: "127.0.0.1:50322".parse().unwrap(),
+        remote: "127.0.0.1:65432".parse().unwrap(),
+    });
+    session.handle(Event::Received(WELCOME.into()));
+    session
+}
+
+fn reconnect(session: &mut Session) -> Vec<Action> {
+    session.handle(Event::Connected {
+        local: "127.0.0.1:50400".parse().unwrap(),
+        remote: "127.0.0.1:65432".parse().unwrap(),
+    })
+}
+
+fn msg(seq: u64, from: &str, text: &str) -> Event {
+    Event::Received(format!(
+        r#"{{"type":"msg","seq":{seq},"time":"2026-11-26T14:03:07-03:00","from":"{from}","text":"{text}"}}"#
+    ))
+}
+
+fn welcome_back(last_seq: u64, missed: Option<u64>) -> Event {
+    let missed = missed.map_or(String::new(), |n| format!(r#","missed":{n}"#));
+    Event::Received(format!(
+        r#"{{"type":"welcome","version":1,"server":"soquete","mode":"group","name":"ana","room_size":2,"last_seq":{last_seq}{missed}}}"#
+    ))
+}
+
+fn delay(actions: &[Action]) -> Option<Duration> {
+    actions.iter().find_map(|action| match action {
+        Action::Reconnect(delay) => Some(*delay),
+        _ => None,
+    })
+}
+
+#[test]
+fn a_lost_server_is_reconnected_to_with_growing_pauses_then_given_up() {
+    let mut session = resuming();
+    let actions = session.handle(Event::ServerClosed);
+    let lines = shown(&actions);
+    assert!(
+        lines[0].starts_with(
+            "* connection lost (the server closed the connection without a bye) — \
+             reconnecting in "
+        ) && lines[0].ends_with(" s (attempt 1)"),
+        "{lines:?}"
+    );
+    let first = delay(&actions).expect("a reconnection is scheduled");
+    assert!(first >= Duration::from_millis(250) && first <= Duration::from_millis(500));
+    assert_eq!(end(&actions), None);
+
+    let actions = session.handle(Event::ReconnectFailed("Connection refused".into()));
+    assert!(shown(&actions)[0].contains("(attempt 2)"), "{actions:?}");
+    assert!(delay(&actions).unwrap() >= Duration::from_millis(500));
+    session.handle(Event::ReconnectFailed("Connection refused".into()));
+    let actions = session.handle(Event::ReconnectFailed("Connection refused".into()));
+    assert_eq!(
+        end(&actions),
+        Some(End::Lost(
+            "gave up after 3 attempts to reconnect (Connection refused)".into()
+        ))
+    );
+}
+
+#[test]
+fn rejoin_asks_for_what_follows_the_last_message_seen_and_shows_each_once() {
+    let mut session = resuming();
+    for seq in 1..=3 {
+        session.handle(msg(seq, "bia", &format!("m{seq}")));
+    }
+    session.handle(Event::Lost("Connection reset by peer".into()));
+    let actions = reconnect(&mut session);
+    assert_eq!(
+        shown(&actions),
+        ["* reconnected: local 127.0.0.1:50400 → remote 127.0.0.1:65432"]
+    );
+    assert_eq!(
+        sent(&actions),
+        ["{\"type\":\"hello\",\"version\":1,\"name\":\"ana\",\"last_seq\":3}\n"]
+    );
+    let actions = session.handle(welcome_back(5, None));
+    assert!(actions.contains(&Action::AwaitReplay));
+    let mut seen = Vec::new();
+    for seq in 3..=5 {
+        seen.extend(shown(&session.handle(msg(seq, "bia", &format!("m{seq}")))));
+    }
+    assert_eq!(
+        seen,
+        ["[14:03:07] <bia> m4", "[14:03:07] <bia> m5"],
+        "the overlap is not shown again"
+    );
+}
+
+#[test]
+fn lines_typed_while_disconnected_go_after_the_replay_in_order() {
+    let mut session = resuming();
+    session.handle(Event::ServerClosed);
+    assert!(sent(&session.handle(typed("one"))).is_empty());
+    assert!(sent(&session.handle(typed("/me two"))).is_empty());
+    reconnect(&mut session);
+    assert!(sent(&session.handle(typed("three"))).is_empty(), "not yet");
+    assert!(sent(&session.handle(welcome_back(2, None))).is_empty());
+    session.handle(msg(1, "bia", "replayed"));
+    let actions = session.handle(msg(2, "bia", "replayed"));
+    assert_eq!(
+        sent(&actions),
+        [
+            "{\"type\":\"msg\",\"text\":\"one\"}\n",
+            "{\"type\":\"msg\",\"text\":\"/me two\"}\n",
+            "{\"type\":\"msg\",\"text\":\"three\"}\n",
+        ]
+    );
+    assert_eq!(sent(&session.handle(typed("four"))).len(), 1, "live again");
+}
+
+#[test]
+fn messages_the_server_never_echoed_are_sent_again_but_not_those_it_replays() {
+    let mut session = resuming();
+    session.handle(typed("a"));
+    session.handle(typed("b"));
+    session.handle(typed("c"));
+    session.handle(msg(1, "ana", "a"));
+    session.handle(Event::Lost("timed out".into()));
+    reconnect(&mut session);
+    session.handle(welcome_back(2, None));
+    // The server stamped b before it went down: the replay confirms it; c never arrived.
+    let actions = session.handle(msg(2, "ana", "b"));
+    assert_eq!(sent(&actions), ["{\"type\":\"msg\",\"text\":\"c\"}\n"]);
+}
+
+#[test]
+fn an_empty_gap_resumes_at_the_welcome_and_missed_messages_are_counted() {
+    let mut session = resuming();
+    session.handle(msg(1, "bia", "x"));
+    session.handle(Event::ServerClosed);
+    session.handle(typed("queued"));
+    reconnect(&mut session);
+    let actions = session.handle(welcome_back(1, Some(7)));
+    assert_eq!(sent(&actions), ["{\"type\":\"msg\",\"text\":\"queued\"}\n"]);
+    assert!(
+        shown(&actions).contains(&"* 7 messages were missed while disconnected".into()),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn pings_are_never_shown_and_end_a_replay_that_does_not_come() {
+    let mut session = resuming();
+    assert!(
+        session
+            .handle(Event::Received(r#"{"type":"ping"}"#.into()))
+            .is_empty()
+    );
+    session.handle(msg(1, "bia", "x"));
+    session.handle(Event::ServerClosed);
+    session.handle(typed("queued"));
+    reconnect(&mut session);
+    session.handle(welcome_back(9, None));
+    let actions = session.handle(Event::Received(r#"{"type":"ping"}"#.into()));
+    assert!(shown(&actions).is_empty());
+    assert_eq!(sent(&actions).len(), 1);
+    // A server that does not replay at all: the replay timer ends the wait too.
+    session.handle(Event::ServerClosed);
+    session.handle(typed("later"));
+    reconnect(&mut session);
+    session.handle(welcome_back(20, None));
+    // `queued` was never echoed back either: it goes again, before `later`.
+    assert_eq!(
+        sent(&session.handle(Event::ReplayTimeout)),
+        [
+            "{\"type\":\"msg\",\"text\":\"queued\"}\n",
+            "{\"type\":\"msg\",\"text\":\"later\"}\n"
+        ]
+    );
+}
+
+#[test]
+fn a_server_that_lost_its_history_starts_the_numbers_again() {
+    let mut session = resuming();
+    session.handle(msg(8, "bia", "x"));
+    session.handle(Event::ServerClosed);
+    reconnect(&mut session);
+    let actions = session.handle(welcome_back(0, None));
+    assert!(
+        shown(&actions)
+            .iter()
+            .any(|l| l.contains("lost its history"))
+    );
+    assert_eq!(
+        shown(&session.handle(msg(1, "bia", "new"))),
+        ["[14:03:07] <bia> new"]
+    );
+}
+
+#[test]
+fn a_shutdown_bye_reconnects_but_a_bye_after_our_quit_ends() {
+    let mut session = resuming();
+    let actions = session.handle(Event::Received(
+        r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
+    ));
+    assert_eq!(shown(&actions)[0], "* bye: the server is shutting down");
+    assert!(delay(&actions).is_some());
+    assert_eq!(end(&actions), None);
+
+    let mut session = resuming();
+    session.handle(typed("/quit"));
+    let actions = session.handle(Event::Received(
+        r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
+    ));
+    assert_eq!(end(&actions), Some(End::Done));
+}
+
+#[test]
+fn leaving_with_unconfirmed_messages_delivers_them_first() {
+    let mut session = resuming();
+    session.handle(typed("important"));
+    session.handle(Event::InputEnded);
+    let actions = session.handle(Event::ServerClosed);
+    assert!(delay(&actions).is_some(), "{actions:?}");
+    reconnect(&mut session);
+    let actions = session.handle(welcome_back(0, None));
+    assert_eq!(
+        sent(&actions),
+        [
+            "{\"type\":\"msg\",\"text\":\"important\"}\n",
+            "{\"type\":\"quit\"}\n"
+        ]
+    );
+}
+
+#[test]
+fn end_of_input_while_disconnected_waits_only_for_something_to_deliver() {
+    let mut session = resuming();
+    session.handle(Event::ServerClosed);
+    assert_eq!(end(&session.handle(Event::InputEnded)), Some(End::Done));
+
+    let mut session = resuming();
+    session.handle(Event::ServerClosed);
+    session.handle(typed("keep me"));
+    let actions = session.handle(Event::InputEnded);
+    assert_eq!(end(&actions), None);
+    assert_eq!(
+        shown(&actions),
+        ["* leaving once reconnected and 1 typed line delivered (Ctrl-C leaves now)"]
+    );
+    let actions = session.handle(Event::Interrupted);
+    assert_eq!(
+        end(&actions),
+        Some(End::Lost(
+            "interrupted while reconnecting: 1 typed line not sent".into()
+        ))
+    );
+}
+
+#[test]
+fn without_reconnect_a_shutdown_bye_ends_normally_and_a_loss_is_final() {
+    let mut session = connected(false, false);
+    session.handle(Event::Received(WELCOME.into()));
+    let actions = session.handle(Event::Received(
+        r#"{"type":"bye","reason":"the server is shutting down","code":"shutdown"}"#.into(),
+    ));
+    assert_eq!(end(&actions), Some(End::Done));
+    let mut session = connected(false, false);
+    let actions = session.handle(Event::Lost("no word from the server".into()));
+    assert!(delay(&actions).is_none());
+    assert!(matches!(end(&actions), Some(End::Lost(_))));
+}
