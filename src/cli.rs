@@ -310,6 +310,27 @@ fn parse_reconnect_max(text: &str) -> Result<f64, String> {
     Ok(secs)
 }
 
+/// The chat client's own configuration, from its command line.
+impl From<ChatArgs> for crate::chat::client::Config {
+    fn from(args: ChatArgs) -> Self {
+        use crate::chat::client::GiveUp;
+        Self {
+            target: args.target.unwrap_or_default(),
+            name: args.name,
+            raw: args.raw,
+            sync: args.sync,
+            json: args.json,
+            reconnect: !args.no_reconnect,
+            reconnect_max: std::time::Duration::from_secs_f64(args.reconnect_max),
+            give_up: match args.reconnect_attempts {
+                None => GiveUp::ByInput,
+                Some(0) => GiveUp::Never,
+                Some(limit) => GiveUp::After(limit),
+            },
+        }
+    }
+}
+
 /// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.
 #[derive(Args, Debug, Default, Clone)]
 #[command(
@@ -452,6 +473,37 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn chat_arguments_become_the_clients_config() {
+        use crate::chat::client::{Config, GiveUp};
+        let config = |args: &[&str]| -> Config {
+            let mut argv = vec!["soquete", "chat"];
+            argv.extend_from_slice(args);
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Chat(args) => args.into(),
+                other => panic!("not chat: {other:?}"),
+            }
+        };
+        let default = config(&[]);
+        assert_eq!(default.target, "");
+        assert!(default.reconnect && !default.raw && !default.sync && !default.json);
+        assert_eq!(default.reconnect_max, std::time::Duration::from_secs(30));
+        assert_eq!(default.give_up, GiveUp::ByInput);
+        let given = config(&["-n", "ana", "--reconnect-max", "2.5", ":9000"]);
+        assert_eq!(given.target, ":9000");
+        assert_eq!(given.name.as_deref(), Some("ana"));
+        assert_eq!(given.reconnect_max, std::time::Duration::from_millis(2500));
+        assert_eq!(
+            config(&["--reconnect-attempts", "0"]).give_up,
+            GiveUp::Never
+        );
+        assert_eq!(
+            config(&["--reconnect-attempts", "4"]).give_up,
+            GiveUp::After(4)
+        );
+        assert!(!config(&["--no-reconnect"]).reconnect);
     }
 
     #[test]

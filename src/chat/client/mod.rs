@@ -25,6 +25,7 @@
 //!
 //! [`HEARTBEAT_INTERVAL`]: crate::chat::protocol::HEARTBEAT_INTERVAL
 
+mod config;
 pub mod reconnect;
 pub mod session;
 mod terminal;
@@ -38,14 +39,14 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::chat::protocol::{HEARTBEAT_TIMEOUT, Incoming, LineReader, validate_name};
-use crate::cli::ChatArgs;
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::net::clock::millis_from_env;
 use crate::net::target::Target;
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
-use reconnect::Reconnect;
 use session::{Action, End, Event, Session, Settings};
 use terminal::Screen;
+
+pub use config::{Config, GiveUp};
 
 /// How long a write to the server may block before the connection counts as lost.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,9 +80,9 @@ const EVENT_QUEUE: usize = 256;
 const FALLBACK_NAME: &str = "guest";
 
 /// Runs the client until the user or the server ends the session.
-pub fn run(args: &ChatArgs) -> Result<()> {
-    let target = Target::parse(args.target.as_deref().unwrap_or(""))?;
-    let name = chat_name(args.name.as_deref())?;
+pub fn run(config: &Config) -> Result<()> {
+    let target = Target::parse(&config.target)?;
+    let name = chat_name(config.name.as_deref())?;
     // The first connection must succeed: reconnecting is for a server that was there.
     let stream = target.connect()?;
 
@@ -89,23 +90,22 @@ pub fn run(args: &ChatArgs) -> Result<()> {
     let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
     let mut link = Link {
         target,
-        raw: args.raw,
+        raw: config.raw,
         wire,
         current: None,
         connections: 0,
         remote: None,
     };
     let (local, remote) = link.adopt(stream)?;
-    let mut screen = Screen::open(args.json, &name, user)
-        .map_err(|err| Error::io("opening the terminal", err))?;
+    let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
 
     let settings = Settings {
-        raw: args.raw,
-        sync: args.sync,
+        raw: config.raw,
+        sync: config.sync,
         name,
-        reconnect: reconnect_policy(args, screen.is_interactive()),
+        reconnect: config.reconnect_policy(screen.is_interactive()),
     };
-    let heartbeat = (!args.raw).then(heartbeat_timeout);
+    let heartbeat = (!config.raw).then(heartbeat_timeout);
     let mut driver = Driver {
         quit_timeout: millis_from_env(QUIT_TIMEOUT_ENV).unwrap_or(QUIT_TIMEOUT),
         session: Session::new(settings),
@@ -116,7 +116,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
         silent_until: heartbeat.map(|timeout| Instant::now() + timeout),
         input_open: true,
     };
-    if !args.raw {
+    if !config.raw {
         driver.start_timer(WELCOME_TIMEOUT, Event::WelcomeTimeout);
     }
     let result = driver.run(
@@ -127,9 +127,7 @@ pub fn run(args: &ChatArgs) -> Result<()> {
     );
     // Unblocks the reader thread; the socket may already be gone.
     driver.link.drop_current();
-    let closed = screen
-        .close()
-        .map_err(|err| Error::io("restoring the terminal", err));
+    let closed = screen.close().context("restoring the terminal");
     result.and(closed)
 }
 
@@ -145,25 +143,6 @@ fn chat_name(name: Option<&str>) -> Result<String> {
     Ok(login
         .and_then(|login| validate_name(&login).ok())
         .unwrap_or_else(|| FALLBACK_NAME.to_string()))
-}
-
-/// How this client reconnects: never with `--raw` or `--no-reconnect`; without
-/// `--reconnect-attempts`, forever on a terminal (Ctrl-C stops it) and a bounded number of
-/// times otherwise (nobody may be there to stop it).
-fn reconnect_policy(args: &ChatArgs, interactive: bool) -> Option<Reconnect> {
-    if args.raw || args.no_reconnect {
-        return None;
-    }
-    let attempts = match args.reconnect_attempts {
-        Some(0) => None,
-        Some(limit) => Some(limit),
-        None if interactive => None,
-        None => Some(reconnect::DEFAULT_PIPED_ATTEMPTS),
-    };
-    Some(Reconnect {
-        max_delay: Duration::from_secs_f64(args.reconnect_max),
-        attempts,
-    })
 }
 
 /// [`HEARTBEAT_TIMEOUT`], or the test override in [`HEARTBEAT_TIMEOUT_ENV`].
@@ -214,13 +193,11 @@ impl Link {
     /// Takes a new connection: prepares it and starts its reader; returns both ends.
     fn adopt(&mut self, stream: TcpStream) -> Result<(SocketAddr, SocketAddr)> {
         let context = || format!("connection to {}", self.target);
-        let (local, remote) = prepare(&stream).map_err(|err| Error::io(context(), err))?;
-        let reader = stream
-            .try_clone()
-            .map_err(|err| Error::io(context(), err))?;
+        let (local, remote) = prepare(&stream).with_context(context)?;
+        let reader = stream.try_clone().with_context(context)?;
         self.connections += 1;
         spawn_server_reader(reader, self.raw, self.connections, self.wire.clone())
-            .map_err(|err| Error::io("starting the reader thread", err))?;
+            .context("starting the reader thread")?;
         self.current = Some((self.connections, stream));
         self.remote = Some(remote);
         Ok((local, remote))
@@ -364,7 +341,7 @@ impl Driver {
                         }
                     }
                     Action::Send(_) | Action::HalfClose => {}
-                    Action::Show(output) => screen.show(&output)?,
+                    Action::Show(output) => screen.show(&output).context("writing output")?,
                     Action::Rename(name) => screen.rename(&name),
                     Action::AwaitConfirmation => {
                         // Asked again while the server makes progress: the wait starts over.
@@ -468,7 +445,7 @@ impl Driver {
                 recv(timeout) -> _ => {
                     let now = Instant::now();
                     if screen.flush_due().is_some_and(|at| at <= now) {
-                        screen.flush_partial()?;
+                        screen.flush_partial().context("writing output")?;
                     }
                     if let Some((index, at)) = next_timer
                         && at <= now

@@ -1,0 +1,118 @@
+//! How `soquete chat` was asked to run, in the client's own terms: built from the command line at
+//! the face (`cli.rs`), so nothing in the client knows clap.
+
+use std::time::Duration;
+
+use super::reconnect::{self, Reconnect};
+
+/// The client's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The server, `[HOST][:PORT]` as given; empty: the course's server, 127.0.0.1:65432.
+    pub target: String,
+    /// The name to chat under; None: the login name.
+    pub name: Option<String>,
+    /// Plain text lines to any TCP server, no soquete protocol (and no reconnection).
+    pub raw: bool,
+    /// Question/answer turn-taking: after sending, wait for the answer before sending again.
+    pub sync: bool,
+    /// Every received event as one JSON line on stdout.
+    pub json: bool,
+    /// Reconnect when the server is lost (false: the session ends with the connection).
+    pub reconnect: bool,
+    /// The longest pause between two reconnection attempts.
+    pub reconnect_max: Duration,
+    /// When to stop trying to reconnect.
+    pub give_up: GiveUp,
+}
+
+/// After how many failed reconnection attempts in a row the client gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GiveUp {
+    /// As suits the input: never on a terminal (Ctrl-C stops it), after
+    /// [`reconnect::DEFAULT_PIPED_ATTEMPTS`] from a pipe or file (nobody may be there to stop it).
+    ByInput,
+    /// Never.
+    Never,
+    /// After this many.
+    After(u32),
+}
+
+impl Config {
+    /// How this client reconnects, `interactive` telling whether input is a terminal: never with
+    /// `raw` or without `reconnect`.
+    pub fn reconnect_policy(&self, interactive: bool) -> Option<Reconnect> {
+        if self.raw || !self.reconnect {
+            return None;
+        }
+        let attempts = match self.give_up {
+            GiveUp::Never => None,
+            GiveUp::After(limit) => Some(limit),
+            GiveUp::ByInput if interactive => None,
+            GiveUp::ByInput => Some(reconnect::DEFAULT_PIPED_ATTEMPTS),
+        };
+        Some(Reconnect {
+            max_delay: self.reconnect_max,
+            attempts,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(give_up: GiveUp) -> Config {
+        Config {
+            target: String::new(),
+            name: None,
+            raw: false,
+            sync: false,
+            json: false,
+            reconnect: true,
+            reconnect_max: Duration::from_secs(30),
+            give_up,
+        }
+    }
+
+    fn attempts(config: &Config, interactive: bool) -> Option<Option<u32>> {
+        config
+            .reconnect_policy(interactive)
+            .map(|policy| policy.attempts)
+    }
+
+    #[test]
+    fn a_terminal_reconnects_forever_and_a_pipe_a_bounded_number_of_times() {
+        let by_input = config(GiveUp::ByInput);
+        assert_eq!(attempts(&by_input, true), Some(None));
+        assert_eq!(
+            attempts(&by_input, false),
+            Some(Some(reconnect::DEFAULT_PIPED_ATTEMPTS))
+        );
+        for interactive in [true, false] {
+            assert_eq!(attempts(&config(GiveUp::Never), interactive), Some(None));
+            assert_eq!(
+                attempts(&config(GiveUp::After(3)), interactive),
+                Some(Some(3))
+            );
+        }
+        assert_eq!(
+            by_input.reconnect_policy(true).unwrap().max_delay,
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn raw_and_no_reconnect_never_reconnect() {
+        let raw = Config {
+            raw: true,
+            ..config(GiveUp::After(3))
+        };
+        let no_reconnect = Config {
+            reconnect: false,
+            ..config(GiveUp::Never)
+        };
+        assert_eq!(raw.reconnect_policy(true), None);
+        assert_eq!(no_reconnect.reconnect_policy(false), None);
+    }
+}
