@@ -1,6 +1,6 @@
-//! `soquete chat [HOST][:PORT]`: the chat client. It connects (target), then one thread reads the
-//! server's lines and one reads the user's (terminal); both feed this thread, the only one that
-//! writes to the socket, which runs them through the session.
+//! `soquete chat [HOST][:PORT]`: the chat client, run from its [`Config`]. It connects, then one
+//! thread reads the server's lines and one reads the user's (terminal); both feed this thread, the
+//! only one that writes to the socket, which runs them through the session.
 //!
 //! When the server is lost (structured mode), this thread drops the connection and a short-lived
 //! thread connects again after the session's pause, resolving the name anew; each connection's
