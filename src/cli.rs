@@ -1,7 +1,13 @@
 //! The command line: clap derive types only. Nothing here runs; `lib.rs` turns these into work.
 
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::error::Error;
+use crate::net::target::Target;
+use crate::probe::{self, resolve::Families};
 use crate::sockets::filter::{PortRange, StateFilter};
 use crate::sockets::model::PortClass;
 
@@ -93,11 +99,56 @@ pub struct ProbeArgs {
 
     /// The address the host really has (repeatable); DNS answers are compared with it
     #[arg(long = "expect-ip", value_name = "IP")]
-    pub expect_ip: Vec<std::net::IpAddr>,
+    pub expect_ip: Vec<IpAddr>,
 
     /// One JSON document (NDJSON, one line per attempt, with --count)
     #[arg(long = "json")]
     pub json: bool,
+}
+
+impl ProbeArgs {
+    /// The probe's configuration; a bad target or DNS server is a usage error.
+    pub fn to_config(&self) -> crate::error::Result<probe::Config> {
+        let targets = self
+            .targets
+            .iter()
+            .map(|text| Target::parse(text))
+            .collect::<crate::error::Result<Vec<_>>>()?;
+        let dns_server = self
+            .dns_server
+            .as_deref()
+            .map(parse_dns_server)
+            .transpose()?;
+        Ok(probe::Config {
+            targets,
+            timeout: Duration::from_secs_f64(self.timeout),
+            families: Families {
+                ipv4: !self.ipv6,
+                ipv6: !self.ipv4,
+            },
+            rounds: match self.count {
+                None => Some(1),
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+            interval: Duration::from_secs_f64(self.interval),
+            chat: self.chat,
+            dns_server,
+            expect_ip: self.expect_ip.clone(),
+            json: self.json,
+        })
+    }
+}
+
+/// `--server`: `IP` or `IP:PORT` (port 53 by default), IPv6 bracketed with a port.
+fn parse_dns_server(text: &str) -> crate::error::Result<SocketAddr> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| Error::Usage(format!("bad DNS server '{text}': expected IP or IP:PORT")))
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
