@@ -4,11 +4,13 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::net::clock::millis;
 use dns_lookup::{AddrInfoHints, LookupErrorKind};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde::Serialize;
+
+use crate::net::clock::millis;
+use crate::net::wildcard_for;
 
 /// Why a name did not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -202,7 +204,7 @@ fn query(
     request.add_query(Query::query(name, kind));
     let bytes = request.to_vec().map_err(|err| invalid(err.to_string()))?;
 
-    let socket = UdpSocket::bind(crate::net::wildcard_for(server))?;
+    let socket = UdpSocket::bind(wildcard_for(server))?;
     socket.connect(server)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(&bytes)?;

@@ -13,7 +13,8 @@ use super::config::Config;
 use super::connect;
 use super::report::Event;
 use super::resolve::{self, DnsAnswer};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
+use crate::net::clock::now;
 use crate::net::target::Target;
 
 /// The probe threads at work, and the events they send.
@@ -37,7 +38,7 @@ impl Rounds {
             let worker = std::thread::Builder::new()
                 .name(format!("probe-{index}"))
                 .spawn(move || probe_target(&config, &target, &events, &stop))
-                .map_err(|err| Error::io("starting a probe thread", err))?;
+                .context("starting a probe thread")?;
             workers.push(worker);
         }
         Ok(Rounds { events, workers })
@@ -158,7 +159,7 @@ fn resolve_round(
         let _ = events.send(Event::DnsChange {
             target: name.clone(),
             round,
-            time: crate::net::clock::now().to_rfc3339(),
+            time: now().to_rfc3339(),
             before: before.clone(),
             after: addresses.clone(),
         });
