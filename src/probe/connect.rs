@@ -73,13 +73,20 @@ impl Verdict {
 pub enum ChatCheck {
     /// A soquete server answered the hello.
     Soquete {
+        /// The server's name and version, from its welcome.
         server: String,
+        /// The protocol version it speaks.
         version: u32,
+        /// How it serves: group, single, echo or broker.
         mode: String,
+        /// Clients in the room (the probe is not counted).
         room_size: usize,
     },
     /// Something spoke, but not the soquete protocol.
-    NotSoquete { first_line: String },
+    NotSoquete {
+        /// The first line it said, made printable, at most 80 characters.
+        first_line: String,
+    },
     /// The connection opened but nothing was said.
     Silent,
 }
@@ -94,6 +101,7 @@ impl ChatCheck {
 /// One attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
+    /// What became of the attempt.
     pub verdict: Verdict,
     /// Time from the start of the attempt to the verdict.
     pub time_ms: f64,
@@ -101,6 +109,7 @@ pub struct Outcome {
     pub source: Option<String>,
     /// The OS error behind a verdict other than open.
     pub os_error: Option<String>,
+    /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
 }
 

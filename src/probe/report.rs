@@ -27,28 +27,42 @@ pub const EXIT_CHECK_FAILED: i32 = 4;
 pub enum Event {
     /// A name was resolved (each round, with --count).
     Dns {
+        /// The target as given on the command line.
         target: String,
+        /// The round, from 1.
         round: u32,
+        /// What the system resolver said (or `literal` for an address).
         system: DnsAnswer,
+        /// What the DNS server of --server said.
         server: Option<DnsAnswer>,
         /// Remarks on the answer: private addresses in DNS, disagreement, --expect-ip mismatch.
         warnings: Vec<String>,
     },
     /// The DNS answer changed between rounds.
     DnsChange {
+        /// The target as given on the command line.
         target: String,
+        /// The round that saw the new answer.
         round: u32,
+        /// When, RFC 3339.
         time: String,
+        /// The addresses of the round before.
         before: Vec<IpAddr>,
+        /// The addresses now.
         after: Vec<IpAddr>,
     },
     /// One connection attempt to one address.
     Attempt {
+        /// The target as given on the command line.
         target: String,
+        /// The round, from 1.
         round: u32,
+        /// The address tried.
         address: SocketAddr,
+        /// The verdict and what came with it (flattened into the event).
         #[serde(flatten)]
         outcome: Outcome,
+        /// What the verdict usually means, in plain words.
         hint: Option<String>,
     },
 }
@@ -56,43 +70,65 @@ pub enum Event {
 /// Per-address statistics over all rounds, ping-style.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AddressSummary {
+    /// The address.
     pub address: SocketAddr,
+    /// Attempts made.
     pub sent: u32,
+    /// Attempts that found the port open.
     pub open: u32,
+    /// Share of attempts not open, in percent (three decimals).
     pub loss_pct: f64,
+    /// Shortest time to an open verdict.
     pub rtt_min_ms: Option<f64>,
+    /// Mean time to an open verdict.
     pub rtt_avg_ms: Option<f64>,
+    /// Longest time to an open verdict.
     pub rtt_max_ms: Option<f64>,
+    /// Standard deviation of the times to an open verdict, as ping's mdev.
     pub rtt_mdev_ms: Option<f64>,
+    /// The last attempt's verdict.
     pub last_verdict: Verdict,
     /// The last attempt's time to verdict, source, OS error and hint.
     pub last_time_ms: f64,
+    /// The last attempt's local address (see [`Outcome::source`]).
     pub source: Option<String>,
+    /// The last attempt's OS error.
     pub os_error: Option<String>,
+    /// What the last verdict usually means.
     pub hint: Option<String>,
+    /// The last --chat check made.
     pub chat: Option<ChatCheck>,
 }
 
 /// Everything about one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetReport {
+    /// The target as given on the command line.
     pub target: String,
+    /// Its host: a name or an address.
     pub host: String,
+    /// Its port.
     pub port: u16,
+    /// The system resolver's latest answer.
     pub dns: Option<DnsAnswer>,
+    /// The --server DNS server's latest answer.
     pub dns_server: Option<DnsAnswer>,
+    /// Every remark on the DNS answers, each once.
     pub warnings: Vec<String>,
+    /// Each address tried, in the order first tried.
     pub addresses: Vec<AddressSummary>,
     /// At least one address was open.
     pub reachable: bool,
     /// With --chat: a soquete server answered on some open address.
     pub soquete: Option<bool>,
+    /// Some round resolved the name.
     pub resolved: bool,
 }
 
 /// The whole probe: what every renderer prints from, and the `--json` document as it stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
+    /// One report per target, in command-line order.
     pub targets: Vec<TargetReport>,
     /// Set by [`Report::close`] once every event is in (documented in the man page).
     pub exit_code: i32,

@@ -41,6 +41,7 @@ impl DnsFailure {
 /// One address in a DNS answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsRecord {
+    /// The address.
     pub address: IpAddr,
     /// Time to live in seconds (known only when a DNS server was asked directly).
     pub ttl: Option<u32>,
@@ -51,8 +52,11 @@ pub struct DnsRecord {
 pub struct DnsAnswer {
     /// `system` (the OS resolver) or the DNS server's `IP:PORT`.
     pub source: String,
+    /// The addresses served, in the resolver's order.
     pub records: Vec<DnsRecord>,
+    /// How long the resolver took.
     pub time_ms: f64,
+    /// Why the name did not resolve, when it did not.
     pub failure: Option<DnsFailure>,
     /// The resolver's own words, when it failed.
     pub error: Option<String>,
@@ -68,7 +72,9 @@ impl DnsAnswer {
 /// Which address families to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Families {
+    /// Keep IPv4 addresses.
     pub ipv4: bool,
+    /// Keep IPv6 addresses.
     pub ipv6: bool,
 }
 
