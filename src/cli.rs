@@ -1,13 +1,7 @@
 //! The command line: clap derive types only. Nothing here runs; `lib.rs` turns these into work.
 
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::error::Error;
-use crate::net::target::Target;
-use crate::probe::{self, resolve::Families};
 use crate::sockets::filter::{PortRange, StateFilter};
 use crate::sockets::model::PortClass;
 
@@ -99,56 +93,64 @@ pub struct ProbeArgs {
 
     /// The address the host really has (repeatable); DNS answers are compared with it
     #[arg(long = "expect-ip", value_name = "IP")]
-    pub expect_ip: Vec<IpAddr>,
+    pub expect_ip: Vec<std::net::IpAddr>,
 
     /// One JSON document (NDJSON, one line per attempt, with --count)
     #[arg(long = "json")]
     pub json: bool,
 }
 
-impl ProbeArgs {
-    /// The probe's configuration; a bad target or DNS server is a usage error.
-    pub fn to_config(&self) -> crate::error::Result<probe::Config> {
-        let targets = self
+/// The probe's own configuration, from its command line; a bad target or DNS server is a usage
+/// error.
+impl TryFrom<ProbeArgs> for crate::probe::Config {
+    type Error = crate::error::Error;
+
+    fn try_from(args: ProbeArgs) -> Result<Self, Self::Error> {
+        use crate::net::target::Target;
+        use std::time::Duration;
+        let targets = args
             .targets
             .iter()
             .map(|text| Target::parse(text))
-            .collect::<crate::error::Result<Vec<_>>>()?;
-        let dns_server = self
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns_server = args
             .dns_server
             .as_deref()
             .map(parse_dns_server)
             .transpose()?;
-        Ok(probe::Config {
+        Ok(Self {
             targets,
-            timeout: Duration::from_secs_f64(self.timeout),
-            families: Families {
-                ipv4: !self.ipv6,
-                ipv6: !self.ipv4,
+            timeout: Duration::from_secs_f64(args.timeout),
+            families: crate::probe::resolve::Families {
+                ipv4: !args.ipv6,
+                ipv6: !args.ipv4,
             },
-            rounds: match self.count {
+            rounds: match args.count {
                 None => Some(1),
                 Some(0) => None,
                 Some(n) => Some(n),
             },
-            interval: Duration::from_secs_f64(self.interval),
-            chat: self.chat,
+            interval: Duration::from_secs_f64(args.interval),
+            chat: args.chat,
             dns_server,
-            expect_ip: self.expect_ip.clone(),
-            json: self.json,
+            expect_ip: args.expect_ip,
+            json: args.json,
         })
     }
 }
 
 /// `--server`: `IP` or `IP:PORT` (port 53 by default), IPv6 bracketed with a port.
-fn parse_dns_server(text: &str) -> crate::error::Result<SocketAddr> {
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, crate::error::Error> {
+    use std::net::{IpAddr, SocketAddr};
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }
     text.trim_matches(['[', ']'])
         .parse::<IpAddr>()
         .map(|ip| SocketAddr::new(ip, 53))
-        .map_err(|_| Error::Usage(format!("bad DNS server '{text}': expected IP or IP:PORT")))
+        .map_err(|_| {
+            crate::error::Error::Usage(format!("bad DNS server '{text}': expected IP or IP:PORT"))
+        })
 }
 
 fn parse_timeout(text: &str) -> Result<f64, String> {
