@@ -100,6 +100,59 @@ pub struct ProbeArgs {
     pub json: bool,
 }
 
+/// The probe's own configuration, from its command line; a bad target or DNS server is a usage
+/// error.
+impl TryFrom<ProbeArgs> for crate::probe::Config {
+    type Error = crate::error::Error;
+
+    fn try_from(args: ProbeArgs) -> Result<Self, Self::Error> {
+        use crate::net::target::Target;
+        use std::time::Duration;
+        let targets = args
+            .targets
+            .iter()
+            .map(|text| Target::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns_server = args
+            .dns_server
+            .as_deref()
+            .map(parse_dns_server)
+            .transpose()?;
+        Ok(Self {
+            targets,
+            timeout: Duration::from_secs_f64(args.timeout),
+            families: crate::probe::resolve::Families {
+                ipv4: !args.ipv6,
+                ipv6: !args.ipv4,
+            },
+            rounds: match args.count {
+                None => Some(1),
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+            interval: Duration::from_secs_f64(args.interval),
+            chat: args.chat,
+            dns_server,
+            expect_ip: args.expect_ip,
+            json: args.json,
+        })
+    }
+}
+
+/// `--server`: `IP` or `IP:PORT` (port 53 by default), IPv6 bracketed with a port.
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, crate::error::Error> {
+    use std::net::{IpAddr, SocketAddr};
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            crate::error::Error::Usage(format!("bad DNS server '{text}': expected IP or IP:PORT"))
+        })
+}
+
 fn parse_timeout(text: &str) -> Result<f64, String> {
     let secs: f64 = text
         .parse()

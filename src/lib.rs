@@ -21,7 +21,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sockets(args) => done(sockets::run(&args)),
         Command::Serve(args) => done(chat::server::run(&args)),
         Command::Chat(args) => done(chat::client::run(&args.into())),
-        Command::Probe(args) => probe::run(&args),
+        Command::Probe(args) => probe::run(args.try_into()?),
         Command::Completions { shell } => {
             done(manual::write_completions(shell, &mut std::io::stdout()))
         }

@@ -1,14 +1,14 @@
 //! One TCP connection attempt to one address, its verdict in the vocabulary of nmap's `--reason`,
 //! and the optional soquete protocol check that follows an open verdict.
 
-use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::chat::protocol::{ClientFrame, PROTOCOL_VERSION, ServerFrame};
+use crate::chat::protocol::{ClientFrame, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame};
 use crate::net::clock::millis;
 use crate::net::wildcard_for;
 
@@ -73,13 +73,20 @@ impl Verdict {
 pub enum ChatCheck {
     /// A soquete server answered the hello.
     Soquete {
+        /// The server's name and version, from its welcome.
         server: String,
+        /// The protocol version it speaks.
         version: u32,
+        /// How it serves: group, single, echo or broker.
         mode: String,
+        /// Clients in the room (the probe is not counted).
         room_size: usize,
     },
     /// Something spoke, but not the soquete protocol.
-    NotSoquete { first_line: String },
+    NotSoquete {
+        /// The first line it said, made printable, at most 80 characters.
+        first_line: String,
+    },
     /// The connection opened but nothing was said.
     Silent,
 }
@@ -94,6 +101,7 @@ impl ChatCheck {
 /// One attempt's outcome.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Outcome {
+    /// What became of the attempt.
     pub verdict: Verdict,
     /// Time from the start of the attempt to the verdict.
     pub time_ms: f64,
@@ -101,6 +109,7 @@ pub struct Outcome {
     pub source: Option<String>,
     /// The OS error behind a verdict other than open.
     pub os_error: Option<String>,
+    /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
 }
 
@@ -164,7 +173,11 @@ fn route_source(address: SocketAddr) -> Option<IpAddr> {
 /// Says hello in the soquete protocol and reads what comes back, for at most
 /// [`CHAT_CHECK_TIMEOUT`]. Leaves politely (`quit`) when a soquete server answered.
 pub fn check_chat(stream: TcpStream) -> ChatCheck {
-    let deadline = Instant::now() + CHAT_CHECK_TIMEOUT;
+    check_chat_until(stream, Instant::now() + CHAT_CHECK_TIMEOUT)
+}
+
+/// [`check_chat`] with its deadline given.
+fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
     let hello = ClientFrame::Hello {
         version: PROTOCOL_VERSION,
         name: "soquete-probe".into(),
@@ -173,19 +186,17 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
     };
     let mut writer = &stream;
     let _ = writer.write_all(&hello.to_json_line());
-    let mut reader = BufReader::new(&stream);
+    let mut reader = BufReader::new(Deadline {
+        stream: &stream,
+        deadline,
+    });
     let mut first_line: Option<String> = None;
-    // Bounded: a server that streams lines forever is cut off by the deadline or the count.
+    // Bounded: a server that streams lines forever is cut off by the deadline or the count, and
+    // one endless line by the line limit.
     for _ in 0..64 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+        let Some(text) = next_line(&mut reader) else {
             break;
-        }
-        let mut text = String::new();
-        match reader.read_line(&mut text) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+        };
         if let Ok(ServerFrame::Welcome {
             version,
             server,
@@ -207,6 +218,40 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
     match first_line {
         Some(first_line) => ChatCheck::NotSoquete { first_line },
         None => ChatCheck::Silent,
+    }
+}
+
+/// The next line, its terminator kept, of at most [`MAX_LINE_BYTES`] (the protocol's limit: a
+/// longer one comes in pieces). None at end of stream, past the deadline, on an error, or when a
+/// whole line is not UTF-8.
+fn next_line(reader: &mut impl BufRead) -> Option<String> {
+    let mut bytes = Vec::new();
+    let limit = MAX_LINE_BYTES as u64;
+    match reader.take(limit).read_until(b'\n', &mut bytes) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    if bytes.len() as u64 == limit && !bytes.ends_with(b"\n") {
+        // A piece of an overlong line may end inside a character.
+        return Some(String::from_utf8_lossy(&bytes).into_owned());
+    }
+    String::from_utf8(bytes).ok()
+}
+
+/// A stream whose every read ends by the deadline, however slowly the peer dribbles bytes.
+struct Deadline<'a> {
+    stream: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadline<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ErrorKind::TimedOut.into());
+        }
+        self.stream.set_read_timeout(Some(left))?;
+        self.stream.read(buffer)
     }
 }
 
@@ -264,5 +309,49 @@ mod tests {
             }
         );
         server.join().unwrap();
+    }
+
+    /// A peer that answers the hello with one line that never ends, sending `chunk` after
+    /// `chunk` with `pause` between them until the check hangs up. Returns the check, how long
+    /// it took and how many bytes the peer got out.
+    fn endless_line(chunk: &'static [u8], pause: Duration) -> (ChatCheck, Duration, usize) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut peer, _) = listener.accept().unwrap();
+            let mut sent = 0usize;
+            // Stops when the check hangs up, or after far more than the check may read.
+            while sent < 64 << 20 && peer.write_all(chunk).is_ok() {
+                sent += chunk.len();
+                std::thread::sleep(pause);
+            }
+            sent
+        });
+        let started = Instant::now();
+        let stream = TcpStream::connect(addr).unwrap();
+        let check = check_chat_until(stream, started + Duration::from_millis(300));
+        let took = started.elapsed();
+        (check, took, server.join().unwrap())
+    }
+
+    #[test]
+    fn an_endless_line_is_read_in_bounded_pieces() {
+        let (check, took, sent) = endless_line(&[b'x'; 4096], Duration::ZERO);
+        assert_eq!(
+            check,
+            ChatCheck::NotSoquete {
+                first_line: "x".repeat(80)
+            }
+        );
+        assert!(took < Duration::from_secs(2), "{took:?}");
+        assert!(sent < 64 << 20, "the check hung up after {sent} bytes");
+    }
+
+    #[test]
+    fn a_line_dribbled_byte_by_byte_ends_at_the_deadline() {
+        let (check, took, _) = endless_line(b"x", Duration::from_millis(10));
+        // As before the bound: a line not finished by the deadline is not a line.
+        assert_eq!(check, ChatCheck::Silent);
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
 }

@@ -1,5 +1,6 @@
-//! What the probe found, as plain serializable data, and its renderings: readable lines and JSON.
-//! Gathering happens elsewhere; nothing here touches the network.
+//! What the probe found, as plain serializable data: the events in the order they were learned,
+//! folded into one [`Report`] per run, and the exit code it comes to. Gathering happens in
+//! `rounds`, printing in `render`; nothing here touches the network or the terminal.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -7,6 +8,18 @@ use serde::Serialize;
 
 use super::connect::{ChatCheck, Outcome, Verdict};
 use super::resolve::DnsAnswer;
+use crate::net::target::Target;
+
+/// Exit code: every target reachable (and a soquete server on each, with --chat).
+pub const EXIT_ALL_REACHABLE: i32 = 0;
+/// Exit code: some targets reachable, not all.
+pub const EXIT_SOME_REACHABLE: i32 = 1;
+/// Exit code: no target reachable.
+pub const EXIT_NONE_REACHABLE: i32 = 2;
+/// Exit code: a name did not resolve.
+pub const EXIT_RESOLUTION_FAILED: i32 = 3;
+/// Exit code: reachable, but the --chat check found no soquete server.
+pub const EXIT_CHECK_FAILED: i32 = 4;
 
 /// Something the probe learned, in the order it learned it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -14,28 +27,42 @@ use super::resolve::DnsAnswer;
 pub enum Event {
     /// A name was resolved (each round, with --count).
     Dns {
+        /// The target as given on the command line.
         target: String,
+        /// The round, from 1.
         round: u32,
+        /// What the system resolver said (or `literal` for an address).
         system: DnsAnswer,
+        /// What the DNS server of --server said.
         server: Option<DnsAnswer>,
         /// Remarks on the answer: private addresses in DNS, disagreement, --expect-ip mismatch.
         warnings: Vec<String>,
     },
     /// The DNS answer changed between rounds.
     DnsChange {
+        /// The target as given on the command line.
         target: String,
+        /// The round that saw the new answer.
         round: u32,
+        /// When, RFC 3339.
         time: String,
+        /// The addresses of the round before.
         before: Vec<IpAddr>,
+        /// The addresses now.
         after: Vec<IpAddr>,
     },
     /// One connection attempt to one address.
     Attempt {
+        /// The target as given on the command line.
         target: String,
+        /// The round, from 1.
         round: u32,
+        /// The address tried.
         address: SocketAddr,
+        /// The verdict and what came with it (flattened into the event).
         #[serde(flatten)]
         outcome: Outcome,
+        /// What the verdict usually means, in plain words.
         hint: Option<String>,
     },
 }
@@ -43,45 +70,123 @@ pub enum Event {
 /// Per-address statistics over all rounds, ping-style.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AddressSummary {
+    /// The address.
     pub address: SocketAddr,
+    /// Attempts made.
     pub sent: u32,
+    /// Attempts that found the port open.
     pub open: u32,
+    /// Share of attempts not open, in percent (three decimals).
     pub loss_pct: f64,
+    /// Shortest time to an open verdict.
     pub rtt_min_ms: Option<f64>,
+    /// Mean time to an open verdict.
     pub rtt_avg_ms: Option<f64>,
+    /// Longest time to an open verdict.
     pub rtt_max_ms: Option<f64>,
+    /// Standard deviation of the times to an open verdict, as ping's mdev.
     pub rtt_mdev_ms: Option<f64>,
+    /// The last attempt's verdict.
     pub last_verdict: Verdict,
     /// The last attempt's time to verdict, source, OS error and hint.
     pub last_time_ms: f64,
+    /// The last attempt's local address (see [`Outcome::source`]).
     pub source: Option<String>,
+    /// The last attempt's OS error.
     pub os_error: Option<String>,
+    /// What the last verdict usually means.
     pub hint: Option<String>,
+    /// The last --chat check made.
     pub chat: Option<ChatCheck>,
 }
 
 /// Everything about one target.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetReport {
+    /// The target as given on the command line.
     pub target: String,
+    /// Its host: a name or an address.
     pub host: String,
+    /// Its port.
     pub port: u16,
+    /// The system resolver's latest answer.
     pub dns: Option<DnsAnswer>,
+    /// The --server DNS server's latest answer.
     pub dns_server: Option<DnsAnswer>,
+    /// Every remark on the DNS answers, each once.
     pub warnings: Vec<String>,
+    /// Each address tried, in the order first tried.
     pub addresses: Vec<AddressSummary>,
     /// At least one address was open.
     pub reachable: bool,
     /// With --chat: a soquete server answered on some open address.
     pub soquete: Option<bool>,
+    /// Some round resolved the name.
     pub resolved: bool,
 }
 
-/// The whole probe, for `--json`.
+/// The whole probe: what every renderer prints from, and the `--json` document as it stands.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Document {
+pub struct Report {
+    /// One report per target, in command-line order.
     pub targets: Vec<TargetReport>,
+    /// Set by [`Report::close`] once every event is in (documented in the man page).
     pub exit_code: i32,
+}
+
+impl Event {
+    /// The target (as given on the command line) the event is about.
+    pub fn target(&self) -> &str {
+        match self {
+            Event::Dns { target, .. }
+            | Event::DnsChange { target, .. }
+            | Event::Attempt { target, .. } => target,
+        }
+    }
+}
+
+impl Report {
+    /// An empty report for `targets`, about to be probed.
+    pub fn new(targets: &[Target]) -> Report {
+        Report {
+            targets: targets
+                .iter()
+                .map(|t| TargetReport::new(t.to_string(), t.host.clone(), t.port))
+                .collect(),
+            exit_code: EXIT_ALL_REACHABLE,
+        }
+    }
+
+    /// Folds one event into the report of its target.
+    pub fn record(&mut self, event: &Event) {
+        let target = event.target();
+        if let Some(report) = self.targets.iter_mut().find(|r| r.target == target) {
+            report.record(event);
+        }
+    }
+
+    /// Settles the exit code once every event is in; `chat`: the --chat check was asked for.
+    pub fn close(&mut self, chat: bool) -> i32 {
+        self.exit_code = exit_code(chat, &self.targets);
+        self.exit_code
+    }
+}
+
+/// The exit code from the reports (documented in the man page).
+fn exit_code(chat: bool, reports: &[TargetReport]) -> i32 {
+    if reports.iter().any(|r| !r.resolved) {
+        return EXIT_RESOLUTION_FAILED;
+    }
+    let reachable = reports.iter().filter(|r| r.reachable).count();
+    if reachable == 0 {
+        EXIT_NONE_REACHABLE
+    } else if reachable < reports.len() {
+        EXIT_SOME_REACHABLE
+    } else if chat && reports.iter().any(|r| r.soquete != Some(true)) {
+        EXIT_CHECK_FAILED
+    } else {
+        EXIT_ALL_REACHABLE
+    }
 }
 
 impl TargetReport {
@@ -199,198 +304,65 @@ fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
 }
 
-/// Readable lines for one event. `label` prefixes every line when several targets are probed;
-/// `rounds` shows `seq=N` (ping-style) when there is more than one round.
-pub fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> {
-    let prefix = label.map_or_else(String::new, |l| format!("{l}  "));
-    let mut lines = Vec::new();
-    match event {
-        Event::Dns {
-            system,
-            server,
-            warnings,
-            round,
-            ..
-        } => {
-            if *round <= 1 {
-                lines.push(format!("{prefix}dns  {}", dns_line(system)));
-                if let Some(server) = server {
-                    lines.push(format!("{prefix}dns  {}", dns_line(server)));
-                }
-                for warning in warnings {
-                    lines.push(format!("{prefix}!    {warning}"));
-                }
-            }
-        }
-        Event::DnsChange {
-            time,
-            before,
-            after,
-            ..
-        } => {
-            lines.push(format!(
-                "{prefix}dns  answer changed at {time}: {} -> {}",
-                list(before),
-                list(after)
-            ));
-        }
-        Event::Attempt {
-            target,
-            address,
-            outcome,
-            round,
-            hint,
-        } => {
-            // A target given as IP:PORT is its only address: name it once.
-            let prefix = if *target == address.to_string() {
-                String::new()
-            } else {
-                prefix.clone()
-            };
-            let seq = if rounds {
-                format!("seq={round}  ")
-            } else {
-                String::new()
-            };
-            let mut line = format!(
-                "{prefix}{:<22} {seq}{:<11} {:>9.3} ms",
-                address.to_string(),
-                outcome.verdict.word(),
-                outcome.time_ms
-            );
-            if let Some(source) = &outcome.source {
-                line.push_str(&format!("  from {source}"));
-            }
-            if let Some(error) = &outcome.os_error {
-                line.push_str(&format!("  ({error})"));
-            }
-            lines.push(line);
-            if let Some(check) = &outcome.chat {
-                lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
-            }
-            // Ping-style rounds repeat the same verdict: the hint is said on the first round.
-            if let Some(hint) = hint.as_ref().filter(|_| *round <= 1) {
-                lines.push(format!("{prefix}{:<22} hint: {hint}", ""));
-            }
-        }
-    }
-    lines
-}
-
-fn dns_line(answer: &DnsAnswer) -> String {
-    let source = match answer.source.as_str() {
-        "system" => "system resolver".to_string(),
-        "literal" => {
-            return match (answer.addresses().first(), &answer.error) {
-                (Some(address), _) => format!("{address} is an address: nothing to resolve"),
-                (None, error) => error.clone().unwrap_or_default(),
-            };
-        }
-        server => format!("server {server}"),
-    };
-    match (answer.failure, &answer.error) {
-        (Some(failure), error) => format!(
-            "{source}: {} after {:.1} ms{}",
-            failure.describe(),
-            answer.time_ms,
-            error
-                .as_ref()
-                .map_or_else(String::new, |e| format!(" ({e})"))
-        ),
-        (None, _) => {
-            let records: Vec<String> = answer
-                .records
-                .iter()
-                .map(|r| match r.ttl {
-                    Some(ttl) => format!("{} (ttl {ttl} s)", r.address),
-                    None => r.address.to_string(),
-                })
-                .collect();
-            format!(
-                "{source}: {} address{} in {:.1} ms: {}",
-                records.len(),
-                if records.len() == 1 { "" } else { "es" },
-                answer.time_ms,
-                records.join(", ")
-            )
-        }
-    }
-}
-
-fn chat_line(check: &ChatCheck) -> String {
-    match check {
-        ChatCheck::Soquete {
-            server,
-            version,
-            mode,
-            room_size,
-        } => format!(
-            "soquete server: {server}, protocol v{version}, {mode} mode, {room_size} in the room"
-        ),
-        ChatCheck::NotSoquete { first_line } => {
-            format!("something answered that is not soquete: \"{first_line}\"")
-        }
-        ChatCheck::Silent => "open but silent: nothing answered the soquete hello".into(),
-    }
-}
-
-/// The closing lines: a per-address summary, ping-style, when there was more than one round.
-pub fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
-    if !rounds {
-        return Vec::new();
-    }
-    report
-        .addresses
-        .iter()
-        .map(|s| {
-            let rtt = match (s.rtt_min_ms, s.rtt_avg_ms, s.rtt_max_ms, s.rtt_mdev_ms) {
-                (Some(min), Some(avg), Some(max), Some(mdev)) => {
-                    format!(", rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms")
-                }
-                _ => String::new(),
-            };
-            format!(
-                "--- {} ({}): {} sent, {} open, {}% loss{rtt}",
-                s.address, report.target, s.sent, s.open, s.loss_pct
-            )
-        })
-        .collect()
-}
-
-fn list(addresses: &[IpAddr]) -> String {
-    if addresses.is_empty() {
-        return "(none)".into();
-    }
-    addresses
-        .iter()
-        .map(IpAddr::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
+/// Events and reports for the tests of this module and of the renderers.
 #[cfg(test)]
-mod tests {
+pub mod sample {
     use super::*;
 
-    fn outcome(verdict: Verdict, time_ms: f64) -> Outcome {
-        Outcome {
-            verdict,
-            time_ms,
-            source: None,
-            os_error: None,
-            chat: None,
-        }
-    }
-
-    fn attempt(round: u32, verdict: Verdict, time_ms: f64) -> Event {
+    /// An attempt on 127.0.0.1:1 for target `h:1`.
+    pub fn attempt(round: u32, verdict: Verdict, time_ms: f64) -> Event {
         Event::Attempt {
             target: "h:1".into(),
             round,
             address: "127.0.0.1:1".parse().unwrap(),
-            outcome: outcome(verdict, time_ms),
-            hint: None,
+            outcome: Outcome {
+                verdict,
+                time_ms,
+                source: None,
+                os_error: None,
+                chat: None,
+            },
+            hint: verdict
+                .hint(&"127.0.0.1:1".parse().unwrap())
+                .map(str::to_string),
         }
     }
+
+    /// The system resolver's answer for `h`: one address, 127.0.0.1.
+    pub fn dns(round: u32) -> Event {
+        Event::Dns {
+            target: "h:1".into(),
+            round,
+            system: DnsAnswer {
+                source: "system".into(),
+                records: vec![crate::probe::resolve::DnsRecord {
+                    address: "127.0.0.1".parse().unwrap(),
+                    ttl: None,
+                }],
+                time_ms: 0.5,
+                failure: None,
+                error: None,
+            },
+            server: None,
+            warnings: vec!["127.0.0.1 in DNS: loopback".into()],
+        }
+    }
+
+    /// A report for `h:1` with the events folded in and closed.
+    pub fn report(events: &[Event]) -> Report {
+        let mut report = Report::new(&[Target::parse("h:1").unwrap()]);
+        for event in events {
+            report.record(event);
+        }
+        report.close(false);
+        report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample::{attempt, dns, report};
+    use super::*;
 
     #[test]
     fn summary_counts_loss_and_rtt_like_ping() {
@@ -407,20 +379,21 @@ mod tests {
         );
         assert_eq!(s.rtt_mdev_ms, Some(1.0));
         assert!(report.reachable);
-        let lines = summary_lines(&report, true);
-        assert_eq!(
-            lines[0],
-            "--- 127.0.0.1:1 (h:1): 3 sent, 2 open, 33.333% loss, rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms"
-        );
     }
 
     #[test]
-    fn attempt_line_names_address_verdict_and_time() {
-        let lines = event_lines(&attempt(1, Verdict::Closed, 0.25), None, false);
-        assert!(lines[0].starts_with("127.0.0.1:1"), "{lines:?}");
-        assert!(
-            lines[0].contains("closed") && lines[0].contains("0.250 ms"),
-            "{lines:?}"
+    fn events_go_to_their_target_and_settle_the_exit_code() {
+        let unresolved = report(&[]);
+        assert_eq!(unresolved.exit_code, EXIT_RESOLUTION_FAILED);
+        let closed = report(&[dns(1), attempt(1, Verdict::Closed, 0.1)]);
+        assert_eq!(closed.exit_code, EXIT_NONE_REACHABLE);
+        assert_eq!(closed.targets[0].warnings, ["127.0.0.1 in DNS: loopback"]);
+        let mut open = report(&[dns(1), attempt(1, Verdict::Open, 0.1)]);
+        assert_eq!(open.exit_code, EXIT_ALL_REACHABLE);
+        assert_eq!(
+            open.close(true),
+            EXIT_CHECK_FAILED,
+            "no soquete server seen"
         );
     }
 }

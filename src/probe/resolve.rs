@@ -4,11 +4,13 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use crate::net::clock::millis;
 use dns_lookup::{AddrInfoHints, LookupErrorKind};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde::Serialize;
+
+use crate::net::clock::millis;
+use crate::net::wildcard_for;
 
 /// Why a name did not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -39,6 +41,7 @@ impl DnsFailure {
 /// One address in a DNS answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DnsRecord {
+    /// The address.
     pub address: IpAddr,
     /// Time to live in seconds (known only when a DNS server was asked directly).
     pub ttl: Option<u32>,
@@ -49,8 +52,11 @@ pub struct DnsRecord {
 pub struct DnsAnswer {
     /// `system` (the OS resolver) or the DNS server's `IP:PORT`.
     pub source: String,
+    /// The addresses served, in the resolver's order.
     pub records: Vec<DnsRecord>,
+    /// How long the resolver took.
     pub time_ms: f64,
+    /// Why the name did not resolve, when it did not.
     pub failure: Option<DnsFailure>,
     /// The resolver's own words, when it failed.
     pub error: Option<String>,
@@ -66,7 +72,9 @@ impl DnsAnswer {
 /// Which address families to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Families {
+    /// Keep IPv4 addresses.
     pub ipv4: bool,
+    /// Keep IPv6 addresses.
     pub ipv6: bool,
 }
 
@@ -202,7 +210,7 @@ fn query(
     request.add_query(Query::query(name, kind));
     let bytes = request.to_vec().map_err(|err| invalid(err.to_string()))?;
 
-    let socket = UdpSocket::bind(crate::net::wildcard_for(server))?;
+    let socket = UdpSocket::bind(wildcard_for(server))?;
     socket.connect(server)?;
     socket.set_read_timeout(Some(timeout))?;
     socket.send(&bytes)?;

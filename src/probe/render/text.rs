@@ -1,0 +1,277 @@
+//! Readable lines: each event as it arrives (a line per attempt, `seq=N` when the probe repeats,
+//! the target's name first when there are several), then ping-style summaries.
+
+use std::net::IpAddr;
+
+use super::Renderer;
+use crate::error::Result;
+use crate::probe::connect::ChatCheck;
+use crate::probe::report::{Event, Report, TargetReport};
+use crate::probe::resolve::DnsAnswer;
+
+/// Lines for people.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Text {
+    /// Several targets: each line starts with its target's name.
+    pub label_targets: bool,
+    /// More than one round: `seq=N` on each attempt, and the summaries at the end.
+    pub rounds: bool,
+}
+
+impl Renderer for Text {
+    fn event(&self, event: &Event) -> Result<Vec<u8>> {
+        let label = self.label_targets.then_some(event.target());
+        Ok(joined(event_lines(event, label, self.rounds)))
+    }
+
+    fn finish(&self, report: &Report) -> Result<Vec<u8>> {
+        let lines = report
+            .targets
+            .iter()
+            .flat_map(|target| summary_lines(target, self.rounds));
+        Ok(joined(lines))
+    }
+}
+
+/// Each line followed by a newline.
+fn joined(lines: impl IntoIterator<Item = String>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for line in lines {
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+    }
+    bytes
+}
+
+/// Readable lines for one event. `label` prefixes every line when several targets are probed;
+/// `rounds` shows `seq=N` (ping-style) when there is more than one round.
+fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> {
+    let prefix = label.map_or_else(String::new, |l| format!("{l}  "));
+    let mut lines = Vec::new();
+    match event {
+        Event::Dns {
+            system,
+            server,
+            warnings,
+            round,
+            ..
+        } => {
+            if *round <= 1 {
+                lines.push(format!("{prefix}dns  {}", dns_line(system)));
+                if let Some(server) = server {
+                    lines.push(format!("{prefix}dns  {}", dns_line(server)));
+                }
+                for warning in warnings {
+                    lines.push(format!("{prefix}!    {warning}"));
+                }
+            }
+        }
+        Event::DnsChange {
+            time,
+            before,
+            after,
+            ..
+        } => {
+            lines.push(format!(
+                "{prefix}dns  answer changed at {time}: {} -> {}",
+                list(before),
+                list(after)
+            ));
+        }
+        Event::Attempt {
+            target,
+            address,
+            outcome,
+            round,
+            hint,
+        } => {
+            // A target given as IP:PORT is its only address: name it once.
+            let prefix = if *target == address.to_string() {
+                String::new()
+            } else {
+                prefix.clone()
+            };
+            let seq = if rounds {
+                format!("seq={round}  ")
+            } else {
+                String::new()
+            };
+            let mut line = format!(
+                "{prefix}{:<22} {seq}{:<11} {:>9.3} ms",
+                address.to_string(),
+                outcome.verdict.word(),
+                outcome.time_ms
+            );
+            if let Some(source) = &outcome.source {
+                line.push_str(&format!("  from {source}"));
+            }
+            if let Some(error) = &outcome.os_error {
+                line.push_str(&format!("  ({error})"));
+            }
+            lines.push(line);
+            if let Some(check) = &outcome.chat {
+                lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
+            }
+            // Ping-style rounds repeat the same verdict: the hint is said on the first round.
+            if let Some(hint) = hint.as_ref().filter(|_| *round <= 1) {
+                lines.push(format!("{prefix}{:<22} hint: {hint}", ""));
+            }
+        }
+    }
+    lines
+}
+
+fn dns_line(answer: &DnsAnswer) -> String {
+    let source = match answer.source.as_str() {
+        "system" => "system resolver".to_string(),
+        "literal" => {
+            return match (answer.addresses().first(), &answer.error) {
+                (Some(address), _) => format!("{address} is an address: nothing to resolve"),
+                (None, error) => error.clone().unwrap_or_default(),
+            };
+        }
+        server => format!("server {server}"),
+    };
+    match (answer.failure, &answer.error) {
+        (Some(failure), error) => format!(
+            "{source}: {} after {:.1} ms{}",
+            failure.describe(),
+            answer.time_ms,
+            error
+                .as_ref()
+                .map_or_else(String::new, |e| format!(" ({e})"))
+        ),
+        (None, _) => {
+            let records: Vec<String> = answer
+                .records
+                .iter()
+                .map(|r| match r.ttl {
+                    Some(ttl) => format!("{} (ttl {ttl} s)", r.address),
+                    None => r.address.to_string(),
+                })
+                .collect();
+            format!(
+                "{source}: {} address{} in {:.1} ms: {}",
+                records.len(),
+                if records.len() == 1 { "" } else { "es" },
+                answer.time_ms,
+                records.join(", ")
+            )
+        }
+    }
+}
+
+fn chat_line(check: &ChatCheck) -> String {
+    match check {
+        ChatCheck::Soquete {
+            server,
+            version,
+            mode,
+            room_size,
+        } => format!(
+            "soquete server: {server}, protocol v{version}, {mode} mode, {room_size} in the room"
+        ),
+        ChatCheck::NotSoquete { first_line } => {
+            format!("something answered that is not soquete: \"{first_line}\"")
+        }
+        ChatCheck::Silent => "open but silent: nothing answered the soquete hello".into(),
+    }
+}
+
+/// The closing lines: a per-address summary, ping-style, when there was more than one round.
+fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
+    if !rounds {
+        return Vec::new();
+    }
+    report
+        .addresses
+        .iter()
+        .map(|s| {
+            let rtt = match (s.rtt_min_ms, s.rtt_avg_ms, s.rtt_max_ms, s.rtt_mdev_ms) {
+                (Some(min), Some(avg), Some(max), Some(mdev)) => {
+                    format!(", rtt min/avg/max/mdev = {min:.3}/{avg:.3}/{max:.3}/{mdev:.3} ms")
+                }
+                _ => String::new(),
+            };
+            format!(
+                "--- {} ({}): {} sent, {} open, {}% loss{rtt}",
+                s.address, report.target, s.sent, s.open, s.loss_pct
+            )
+        })
+        .collect()
+}
+
+fn list(addresses: &[IpAddr]) -> String {
+    if addresses.is_empty() {
+        return "(none)".into();
+    }
+    addresses
+        .iter()
+        .map(IpAddr::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::connect::Verdict;
+    use crate::probe::report::sample::{attempt, dns, report};
+
+    fn text(renderer: Text, event: &Event) -> String {
+        String::from_utf8(renderer.event(event).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_attempt_is_one_aligned_line_and_a_first_round_hint() {
+        let once = Text::default();
+        assert_eq!(
+            text(once, &attempt(1, Verdict::Closed, 0.25)),
+            "127.0.0.1:1            closed          0.250 ms\n                       \
+             hint: nothing listens on that port on this machine\n"
+        );
+        let repeated = Text {
+            rounds: true,
+            ..Text::default()
+        };
+        assert_eq!(
+            text(repeated, &attempt(2, Verdict::Open, 12.5)),
+            "127.0.0.1:1            seq=2  open           12.500 ms\n"
+        );
+    }
+
+    #[test]
+    fn several_targets_name_theirs_and_dns_is_said_on_the_first_round() {
+        let labelled = Text {
+            label_targets: true,
+            rounds: true,
+        };
+        assert_eq!(
+            text(labelled, &dns(1)),
+            "h:1  dns  system resolver: 1 address in 0.5 ms: 127.0.0.1\n\
+             h:1  !    127.0.0.1 in DNS: loopback\n"
+        );
+        assert_eq!(text(labelled, &dns(2)), "");
+    }
+
+    #[test]
+    fn summaries_are_ping_style_and_only_when_the_probe_repeats() {
+        let events = [
+            dns(1),
+            attempt(1, Verdict::Open, 1.0),
+            attempt(2, Verdict::Filtered, 3000.0),
+            attempt(3, Verdict::Open, 3.0),
+        ];
+        let report = report(&events);
+        let repeated = Text {
+            rounds: true,
+            ..Text::default()
+        };
+        assert_eq!(
+            String::from_utf8(repeated.finish(&report).unwrap()).unwrap(),
+            "--- 127.0.0.1:1 (h:1): 3 sent, 2 open, 33.333% loss, \
+             rtt min/avg/max/mdev = 1.000/2.000/3.000/1.000 ms\n"
+        );
+        assert!(Text::default().finish(&report).unwrap().is_empty());
+    }
+}
