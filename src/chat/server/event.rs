@@ -1,6 +1,7 @@
 //! The server's event vocabulary: what the accept thread, the readers and writers, the console
 //! and Ctrl-C tell the hub, and the words those messages are made of (a client's input, its
-//! kind, how it is let go). Plain data: every other file of the server may use it.
+//! kind, how it is let go). Plain data, resting only on the outbox's types (an accepted
+//! connection arrives with its outbox): every other file of the server may use it.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;

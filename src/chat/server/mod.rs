@@ -3,10 +3,12 @@
 //! history; one console thread reading stdin. Ctrl-C or SIGTERM tells every client `bye`, flushes
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
-//! This file starts the threads and waits for the hub. The arrows run one way: `hub` and the
-//! connection threads (`accept`, `connection`, `reader`, `writer`) use the plain files below
-//! them (`event`, `outbox`, `config`, `throttle`, `history`, `console`, `status`), never each
-//! other, and nothing here imports the command line.
+//! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
+//! way, from the threads down to plain data: `accept` → `connection` → `reader`, `writer`;
+//! `hub` → `console`, `history`, `status`; the threads' files → `event` → `outbox` (which
+//! `history` uses too) and → `config` → `throttle`. The hub and the connection threads never
+//! import each other (they talk through `event` and `outbox`), and nothing here imports the
+//! command line.
 
 mod accept;
 mod config;

@@ -1,8 +1,13 @@
 //! The hub: the one thread that owns the room (its members, their names, its sequence number,
 //! history and log). Readers, the accept thread, the console and Ctrl-C talk to it over one
 //! bounded channel; it talks to each client through that client's bounded outbox without ever
-//! blocking, so a client that stops reading only ever holds up itself. This file is the loop;
-//! what the hub does with each event lives in the files beside it.
+//! blocking, so a client that stops reading only ever holds up itself.
+//!
+//! This file is the loop and the hub's state. What the hub does with an event lives beside it,
+//! each file adding methods to [`Hub`]: `members` (joining, naming, leaving), `commands` (a
+//! member's input), `room` (stamping and fanning out the room's messages), `congestion` (slow
+//! readers), `operator` (the console's lines), `single` (single mode's line). The plain state
+//! they keep is in `client`, `round` and `session`, which import none of them.
 
 mod client;
 mod commands;
