@@ -2,6 +2,9 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::chat::protocol::HEARTBEAT_INTERVAL;
+use crate::chat::server::{self as serve, HEARTBEAT_INTERVAL_ENV, Mode, RateLimit};
+use crate::net::clock::millis_from_env;
 use crate::sockets::filter::{PortRange, StateFilter};
 use crate::sockets::model::PortClass;
 
@@ -231,7 +234,7 @@ pub struct ServeArgs {
 
     /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`);
     /// default 10/s,burst=20, and off in broker mode (a relay carries data, not typing)
-    #[arg(long = "rate-limit", value_name = "LIMIT", value_parser = parse_rate_limit)]
+    #[arg(long = "rate-limit", value_name = "LIMIT", value_parser = RateLimit::parse)]
     pub rate_limit: Option<RateLimit>,
 
     /// Most connections at once; the next one is told "server full" and closed
@@ -243,46 +246,34 @@ pub struct ServeArgs {
     pub idle_timeout: Option<u64>,
 }
 
-/// `--rate-limit` unless given: a person typing never reaches it.
-pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Bucket {
-    per_second: 10.0,
-    burst: 20,
-};
-
-/// `--rate-limit`: how fast one client's lines are read.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum RateLimit {
-    /// Read as fast as the client sends (benchmarks).
-    Off,
-    /// A token bucket: `burst` lines at once, then `per_second` lines a second.
-    Bucket { per_second: f64, burst: u32 },
+impl From<ServeMode> for Mode {
+    fn from(mode: ServeMode) -> Mode {
+        match mode {
+            ServeMode::Group => Mode::Group,
+            ServeMode::Single => Mode::Single,
+            ServeMode::Echo => Mode::Echo,
+            ServeMode::Broker => Mode::Broker,
+        }
+    }
 }
 
-/// Reads `off`, `RATE/s` or `RATE/s,burst=N` (the burst defaults to twice the rate, at least 1).
-fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("off") {
-        return Ok(RateLimit::Off);
+/// The server's configuration: the flags as plain values, and the heartbeat (shortened by tests
+/// through [`HEARTBEAT_INTERVAL_ENV`]).
+impl From<ServeArgs> for serve::Config {
+    fn from(args: ServeArgs) -> serve::Config {
+        serve::Config {
+            listen: std::net::SocketAddr::new(args.bind, args.port),
+            mode: args.mode.into(),
+            sync: args.sync,
+            name: args.name,
+            history: args.history,
+            log: args.log,
+            rate_limit: args.rate_limit,
+            max_clients: args.max_clients.map(|n| n as usize),
+            idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
+            heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
+        }
     }
-    let usage = || format!("'{text}' is not a rate limit: write off, 10/s or 50/s,burst=100");
-    let (rate, burst) = match text.split_once(',') {
-        Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
-        None => (text, None),
-    };
-    let per_second: f64 = rate
-        .strip_suffix("/s")
-        .and_then(|n| n.trim().parse().ok())
-        .filter(|n: &f64| n.is_finite() && *n > 0.0 && *n <= 1e9)
-        .ok_or_else(usage)?;
-    let burst = match burst {
-        Some(burst) => burst
-            .strip_prefix("burst=")
-            .and_then(|n| n.trim().parse::<u32>().ok())
-            .filter(|&n| n >= 1)
-            .ok_or_else(usage)?,
-        None => (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
-    };
-    Ok(RateLimit::Bucket { per_second, burst })
 }
 
 /// `soquete chat`: the client.
@@ -583,33 +574,43 @@ mod tests {
     }
 
     #[test]
-    fn rate_limits_parse() {
-        assert_eq!(parse_rate_limit("off"), Ok(RateLimit::Off));
+    fn serve_flags_become_the_servers_config() {
+        let argv = [
+            "soquete",
+            "serve",
+            "--bind",
+            "::1",
+            "--port",
+            "0",
+            "--mode",
+            "broker",
+            "--max-clients",
+            "5",
+            "--idle-timeout",
+            "600",
+            "--rate-limit",
+            "50/s",
+        ];
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+            panic!("not serve");
+        };
+        let config = serve::Config::from(args);
+        assert_eq!(config.listen, "[::1]:0".parse().unwrap());
+        assert_eq!(config.mode, Mode::Broker);
+        assert_eq!(config.name, "server");
+        assert_eq!(config.max_clients, Some(5));
         assert_eq!(
-            parse_rate_limit("50/s,burst=100"),
-            Ok(RateLimit::Bucket {
+            config.idle_timeout,
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit::Bucket {
                 per_second: 50.0,
                 burst: 100
             })
         );
-        assert_eq!(
-            parse_rate_limit("10/s"),
-            Ok(RateLimit::Bucket {
-                per_second: 10.0,
-                burst: 20
-            })
-        );
-        for bad in [
-            "",
-            "10",
-            "0/s",
-            "-1/s",
-            "10/s,burst=0",
-            "10/s,size=3",
-            "x/s",
-        ] {
-            assert!(parse_rate_limit(bad).is_err(), "{bad:?}");
-        }
+        assert!(Cli::try_parse_from(["soquete", "serve", "--rate-limit", "fast"]).is_err());
     }
 
     #[test]

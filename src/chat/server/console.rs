@@ -13,7 +13,7 @@ use rustyline::{DefaultEditor, ExternalPrinter};
 use crate::chat::protocol::ServerFrame;
 use crate::output::{Style, Table, render_table};
 
-use super::hub::Event;
+use super::event::Event;
 
 /// Reports waiting to be printed; beyond this they are counted and dropped.
 pub const CONSOLE_CAPACITY: usize = 4096;

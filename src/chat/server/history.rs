@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::chat::protocol::ServerFrame;
 
-use super::connection::Bytes;
+use super::outbox::Bytes;
 
 /// What reloading a log found.
 #[derive(Debug, Default, PartialEq, Eq)]

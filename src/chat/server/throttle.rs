@@ -1,8 +1,64 @@
-//! Flood control: a token bucket per client. The reader takes a token for every line it hands
-//! the hub; without one it sleeps instead of reading, so the flooder's own TCP window closes and
-//! its kernel slows it down. Nothing is dropped, and the hub never sees the flood.
+//! Flood control: the rate limit a client's lines are read at (`--rate-limit`), and the token
+//! bucket per client that holds it. The reader takes a token for every line it hands the hub;
+//! without one it sleeps instead of reading, so the flooder's own TCP window closes and its
+//! kernel slows it down. Nothing is dropped, and the hub never sees the flood.
 
 use std::time::{Duration, Instant};
+
+/// The rate limit unless one is given: a person typing never reaches it.
+pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Bucket {
+    per_second: 10.0,
+    burst: 20,
+};
+
+/// How fast one client's lines are read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RateLimit {
+    /// Read as fast as the client sends (benchmarks).
+    Off,
+    /// A token bucket: `burst` lines at once, then `per_second` lines a second.
+    Bucket { per_second: f64, burst: u32 },
+}
+
+impl RateLimit {
+    /// Reads `off`, `RATE/s` or `RATE/s,burst=N` (the burst defaults to twice the rate, at
+    /// least 1).
+    pub fn parse(text: &str) -> Result<RateLimit, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("off") {
+            return Ok(RateLimit::Off);
+        }
+        let usage = || format!("'{text}' is not a rate limit: write off, 10/s or 50/s,burst=100");
+        let (rate, burst) = match text.split_once(',') {
+            Some((rate, burst)) => (rate.trim(), Some(burst.trim())),
+            None => (text, None),
+        };
+        let per_second: f64 = rate
+            .strip_suffix("/s")
+            .and_then(|n| n.trim().parse().ok())
+            .filter(|n: &f64| n.is_finite() && *n > 0.0 && *n <= 1e9)
+            .ok_or_else(usage)?;
+        let burst = match burst {
+            Some(burst) => burst
+                .strip_prefix("burst=")
+                .and_then(|n| n.trim().parse::<u32>().ok())
+                .filter(|&n| n >= 1)
+                .ok_or_else(usage)?,
+            None => (per_second * 2.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32,
+        };
+        Ok(RateLimit::Bucket { per_second, burst })
+    }
+
+    /// The client's bucket, full; None when the limit is off.
+    pub fn bucket(self, now: Instant) -> Option<TokenBucket> {
+        match self {
+            RateLimit::Off => None,
+            RateLimit::Bucket { per_second, burst } => {
+                Some(TokenBucket::new(per_second, burst, now))
+            }
+        }
+    }
+}
 
 /// `burst` lines at once, then `per_second` lines a second.
 #[derive(Debug, Clone)]
@@ -43,6 +99,36 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limits_parse() {
+        assert_eq!(RateLimit::parse("off"), Ok(RateLimit::Off));
+        assert_eq!(
+            RateLimit::parse("50/s,burst=100"),
+            Ok(RateLimit::Bucket {
+                per_second: 50.0,
+                burst: 100
+            })
+        );
+        assert_eq!(
+            RateLimit::parse("10/s"),
+            Ok(RateLimit::Bucket {
+                per_second: 10.0,
+                burst: 20
+            })
+        );
+        for bad in [
+            "",
+            "10",
+            "0/s",
+            "-1/s",
+            "10/s,burst=0",
+            "10/s,size=3",
+            "x/s",
+        ] {
+            assert!(RateLimit::parse(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn a_burst_then_the_rate() {

@@ -2,45 +2,15 @@
 //! console; the others wait in arrival order, and what they type meanwhile is kept. With `--sync`
 //! the two sides take strict turns, the client first.
 
-use std::collections::VecDeque;
-
 use crate::chat::protocol::{ByeCode, Command, ServerFrame, parse_command};
 
-use super::hub::{Ending, Hub, Kind};
+use crate::chat::server::event::{Ending, Kind};
+
+use super::Hub;
+use super::session::Turn;
 
 /// Most lines a queued client may have kept for later.
 pub const MAX_HELD: usize = 1000;
-
-/// Whose turn it is under `--sync`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Turn {
-    /// The client asks first.
-    #[default]
-    Client,
-    Server,
-}
-
-/// Who is being served and who waits.
-#[derive(Debug, Default)]
-pub struct Session {
-    pub current: Option<u64>,
-    /// Waiting clients, first in line first.
-    pub queue: VecDeque<u64>,
-    pub turn: Turn,
-}
-
-impl Session {
-    /// The client's place, for `/status`.
-    pub fn state_of(&self, id: u64) -> String {
-        if self.current == Some(id) {
-            return "served".into();
-        }
-        match self.queue.iter().position(|&q| q == id) {
-            Some(index) => format!("queued #{}", index + 1),
-            None => "-".into(),
-        }
-    }
-}
 
 impl Hub {
     /// A new connection: served at once if nobody is, else queued. Returns its greeting.
@@ -52,14 +22,14 @@ impl Hub {
             self.session.turn = Turn::Client;
             self.console
                 .event(&format!("connected {peer} → {local}: serving it"));
-            let sync = if self.config.sync {
+            let sync = if self.settings.sync {
                 "; strict turns (--sync): you speak first, then wait for the answer"
             } else {
                 ""
             };
             format!(
                 "soquete chat server (single mode): you are talking with {} at the server console{sync}",
-                self.config.name
+                self.settings.name
             )
         } else {
             self.session.queue.push_back(id);
@@ -67,7 +37,7 @@ impl Hub {
             self.console.event(&format!(
                 "connected {peer} → {local}: queued at position {position}"
             ));
-            let kept = if self.config.sync {
+            let kept = if self.settings.sync {
                 "your first line is kept"
             } else {
                 "what you type now is kept"
@@ -91,7 +61,7 @@ impl Hub {
     /// A client's line: to the console if it is served (and it is its turn), kept if it waits.
     pub(super) fn single_said(&mut self, id: u64, text: String, action: bool) {
         if self.session.current == Some(id) {
-            if self.config.sync && self.session.turn == Turn::Server {
+            if self.settings.sync && self.session.turn == Turn::Server {
                 return self.refuse(
                     id,
                     "not_your_turn",
@@ -100,7 +70,7 @@ impl Hub {
             }
             return self.client_said(id, text, action);
         }
-        let sync = self.config.sync;
+        let sync = self.settings.sync;
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -172,12 +142,12 @@ impl Hub {
             None if line.trim().is_empty() => return,
             None => (line.to_string(), false),
         };
-        if self.config.sync && self.session.turn == Turn::Client {
+        if self.settings.sync && self.session.turn == Turn::Client {
             return self
                 .console
                 .event("! wait for the client's question first (--sync): that line was not sent");
         }
-        let frame = self.msg(self.config.name.clone(), text, action);
+        let frame = self.msg(self.settings.name.clone(), text, action);
         self.send(current, &frame);
         self.session.turn = Turn::Client;
     }
@@ -193,6 +163,7 @@ impl Hub {
         }
     }
 
+    /// Serves the first waiting client still connected; what it typed while waiting follows.
     fn serve_next(&mut self) {
         while let Some(next) = self.session.queue.pop_front() {
             let Some(client) = self.clients.get_mut(&next) else {
@@ -211,7 +182,7 @@ impl Hub {
                 .event(&format!("serving {peer} → {local} ({name})"));
             let text = format!(
                 "your turn: you are now talking with {} at the server console",
-                self.config.name
+                self.settings.name
             );
             self.send(next, &ServerFrame::Notice { text });
             for (text, action) in held {
@@ -230,6 +201,7 @@ impl Hub {
         }
     }
 
+    /// Tells one waiting client its place in line.
     fn tell_position(&mut self, id: u64, position: usize) {
         let text = format!("you are queued at position {position}");
         self.send(id, &ServerFrame::Notice { text });

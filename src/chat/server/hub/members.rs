@@ -1,0 +1,339 @@
+//! Membership and naming: a connection accepted, told apart (structured or raw) by its first
+//! line, named (its wish, or `guest-N`), welcomed (with what it missed, when it resumes),
+//! renamed, and let go; names are unique whatever their case.
+
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use crate::chat::protocol::{
+    ByeCode, Greeting, Member, PROTOCOL_VERSION, ServerFrame, validate_name,
+};
+use crate::net::clock::now;
+
+use crate::chat::server::config::Mode;
+use crate::chat::server::event::{Accepted, Ending, Input, Kind};
+use crate::chat::server::outbox::Outgoing;
+
+use super::Hub;
+use super::client::Client;
+use super::round::Unheard;
+
+/// Join and leave notices go to everyone while the room has at most this many members; in a
+/// larger room they would grow with the square of its size, so only the console logs them
+/// (`/who` still lists everyone).
+pub const ANNOUNCE_LIMIT: usize = 100;
+
+impl Hub {
+    /// A new connection, not named yet: its writer is counted, and (but by a broker) it is
+    /// greeted with a line any client can read.
+    pub(super) fn accepted(&mut self, accepted: Accepted) {
+        self.live_writers += 1;
+        let id = accepted.id;
+        self.clients.insert(id, Client::new(accepted));
+        // A raw client such as the course's may wait for a reply before finishing its first
+        // line: it hears something readable at once.
+        let greeting = match self.settings.mode {
+            Mode::Group => format!(
+                "soquete chat server (group mode) at {}: type a line to talk to everyone, /help lists commands",
+                self.settings.listening
+            ),
+            Mode::Echo => "soquete echo server: every line you send comes back".to_string(),
+            Mode::Single => self.single_accepted(id),
+            Mode::Broker => return,
+        };
+        self.send(id, &ServerFrame::Notice { text: greeting });
+    }
+
+    /// The first line says what the connection is: a soquete client's `hello` (or a probe),
+    /// or a raw client's first line of text.
+    pub(super) fn first_line(&mut self, id: u64, greeting: Greeting) {
+        // What was said before this line goes out (or, for a broker, is kept for it) first.
+        self.flush_round();
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        if matches!(greeting, Greeting::Structured { .. }) {
+            client.unheard = Unheard::default();
+        }
+        match greeting {
+            Greeting::Structured { probe: true, .. } => {
+                // `soquete probe --chat`: say what is here, and let it go without a join.
+                client.kind = Kind::Structured;
+                self.welcome(id);
+                self.send(
+                    id,
+                    &ServerFrame::Bye {
+                        reason: "probe answered".into(),
+                        code: ByeCode::Probe,
+                    },
+                );
+                self.remove(id, "answered a soquete probe", Ending::Graceful);
+            }
+            Greeting::Structured { name, last_seq, .. } => {
+                client.kind = Kind::Structured;
+                if matches!(self.settings.mode, Mode::Group | Mode::Broker) && last_seq.is_some() {
+                    client.resume = last_seq;
+                    self.take_over(id, &name);
+                }
+                let Some(client) = self.clients.get(&id) else {
+                    return;
+                };
+                if client.named() {
+                    // Announced as raw after the grace, then it said hello: it keeps its place.
+                    self.nick(id, &name);
+                    self.welcome(id);
+                } else {
+                    self.join(id, Some(&name));
+                }
+            }
+            Greeting::Raw(line) => {
+                if client.kind == Kind::Pending {
+                    client.kind = Kind::Raw;
+                }
+                if !client.named() {
+                    self.join(id, None);
+                }
+                self.release_unheard(id);
+                self.input(id, Input::Text(line));
+            }
+        }
+    }
+
+    /// Names a client (its wish if free and valid, else `guest-N`), welcomes it and announces it.
+    pub(super) fn join(&mut self, id: u64, wish: Option<&str>) {
+        // What the room said before this client joined is not for it (a resume replays it from
+        // the history, after the welcome).
+        self.flush_round();
+        let name = match wish.map(validate_name) {
+            Some(Ok(name)) if !self.name_taken(&name, id) => name,
+            Some(Ok(name)) => {
+                self.send(id, &name_taken(&name));
+                self.guest_name()
+            }
+            Some(Err(message)) => {
+                self.send(
+                    id,
+                    &ServerFrame::Error {
+                        code: "bad_name".into(),
+                        message,
+                    },
+                );
+                self.guest_name()
+            }
+            None => self.guest_name(),
+        };
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.name = name.clone();
+        self.names.insert(name.to_lowercase(), id);
+        let (peer, local, kind) = (client.peer, client.local, client.kind);
+        // An echo client sent raw hears nothing but its own lines back after the greeting.
+        if self.settings.mode != Mode::Echo || kind == Kind::Structured {
+            self.welcome(id);
+        }
+        match self.settings.mode {
+            Mode::Group | Mode::Broker => {
+                self.console.event(&format!(
+                    "connected {peer} → {local} ({name}, {})",
+                    kind.label()
+                ));
+                if self.names.len() <= ANNOUNCE_LIMIT {
+                    let frame = ServerFrame::Join {
+                        time: now(),
+                        name,
+                        addr: peer.to_string(),
+                    };
+                    self.broadcast(&frame, Some(id));
+                }
+            }
+            Mode::Echo => self.console.event(&format!(
+                "connected {peer} → {local} ({name}, {})",
+                kind.label()
+            )),
+            Mode::Single => self.single_joined(id),
+        }
+    }
+
+    /// The `welcome`; for a client that resumes, followed by every kept message it missed.
+    pub(super) fn welcome(&mut self, id: u64) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let (replay, missed) = match client.resume.take() {
+            Some(last_seq) => self.history.since(last_seq, self.seq),
+            None => (Vec::new(), 0),
+        };
+        let client = &self.clients[&id];
+        let frame = ServerFrame::Welcome {
+            version: PROTOCOL_VERSION,
+            server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
+            mode: self.settings.mode.name().into(),
+            name: client.name.clone(),
+            room_size: self.names.len(),
+            last_seq: self.seq,
+            missed: (missed > 0).then_some(missed),
+        };
+        let stats = Arc::clone(&client.stats);
+        let structured = client.kind == Kind::Structured;
+        self.send(id, &frame);
+        if let Some(outbox) = &self.clients.get(&id).and_then(|c| c.outbox.as_ref()) {
+            for bytes in replay {
+                let _ = outbox.send(Outgoing::one(bytes, 1, false));
+            }
+        }
+        if structured {
+            stats.start_heartbeat();
+        }
+    }
+
+    /// A reconnecting client (a `hello` with `last_seq`) takes its name back from a structured
+    /// connection of the same name and the same IP address: most likely its own old connection,
+    /// half-open after the network dropped. The old one is told and let go.
+    fn take_over(&mut self, id: u64, wish: &str) {
+        let Ok(name) = validate_name(wish) else {
+            return;
+        };
+        let wanted = name.to_lowercase();
+        let Some(ip) = self.clients.get(&id).map(|c| c.peer.ip()) else {
+            return;
+        };
+        let Some((&old, old_client)) = self.clients.iter().find(|&(&other, c)| {
+            other != id && c.name.to_lowercase() == wanted && c.kind == Kind::Structured
+        }) else {
+            return;
+        };
+        if old_client.peer.ip() != ip {
+            return;
+        }
+        let newcomer = self.clients[&id].peer;
+        self.send(
+            old,
+            &ServerFrame::Bye {
+                reason: format!("{name} reconnected from {newcomer}: this connection is replaced"),
+                code: ByeCode::Replaced,
+            },
+        );
+        self.remove(old, "reconnected", Ending::Graceful);
+    }
+
+    /// The next free `guest-N`.
+    fn guest_name(&mut self) -> String {
+        loop {
+            self.guests += 1;
+            let name = format!("guest-{}", self.guests);
+            if !self.name_taken(&name, u64::MAX) {
+                return name;
+            }
+        }
+    }
+
+    /// Names are unique without regard to case; the console's name is taken too.
+    fn name_taken(&self, name: &str, except: u64) -> bool {
+        let wanted = name.to_lowercase();
+        wanted == self.settings.name.to_lowercase()
+            || self.names.get(&wanted).is_some_and(|&id| id != except)
+    }
+
+    /// `/nick`: unique without regard to case; everyone hears of the change.
+    pub(super) fn nick(&mut self, id: u64, wish: &str) {
+        let name = match validate_name(wish) {
+            Ok(name) => name,
+            Err(message) => return self.refuse(id, "bad_name", &message),
+        };
+        if self.name_taken(&name, id) {
+            return self.send(id, &name_taken(&name));
+        }
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut client.name, name.clone());
+        if old == name {
+            return;
+        }
+        self.names.remove(&old.to_lowercase());
+        self.names.insert(name.to_lowercase(), id);
+        let frame = ServerFrame::Nick {
+            time: now(),
+            old,
+            new: name,
+        };
+        self.console.message(&frame);
+        if self.settings.mode.is_room() {
+            self.broadcast(&frame, None);
+        } else {
+            self.send(id, &frame);
+        }
+    }
+
+    /// The console, then every named client in order of arrival.
+    pub(super) fn members(&self) -> Vec<Member> {
+        let console = Member {
+            name: self.settings.name.clone(),
+            addr: self.settings.listening.to_string(),
+            kind: "console".into(),
+        };
+        std::iter::once(console)
+            .chain(
+                self.clients
+                    .values()
+                    .filter(|c| c.named())
+                    .map(Client::member),
+            )
+            .collect()
+    }
+
+    /// Forgets a client; announces it left if it had joined.
+    pub(super) fn remove(&mut self, id: u64, reason: &str, ending: Ending) {
+        // What the room said before this client left is still its to read (a graceful ending
+        // drains the outbox).
+        self.flush_round();
+        let Some(mut client) = self.clients.remove(&id) else {
+            return;
+        };
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        client.stats.close();
+        client.outbox = None;
+        if ending == Ending::Forced {
+            let _ = client.stream.shutdown(Shutdown::Both);
+        }
+        self.congested.remove(&id);
+        let (peer, local) = (client.peer, client.local);
+        if !client.named() {
+            self.console.event(&format!(
+                "probe {peer} → {local}: {reason}, without joining"
+            ));
+        } else {
+            // Counted with the one leaving, as its join was counted with it.
+            let announce = self.names.len() <= ANNOUNCE_LIMIT;
+            self.names.remove(&client.name.to_lowercase());
+            self.console.event(&format!(
+                "disconnected {peer} → {local} ({}: {reason})",
+                client.name
+            ));
+            if self.settings.mode.is_room() && announce {
+                let frame = ServerFrame::Leave {
+                    time: now(),
+                    name: client.name,
+                    reason: reason.into(),
+                };
+                self.broadcast(&frame, None);
+            }
+        }
+        if self.settings.mode == Mode::Single {
+            self.single_removed(id);
+        }
+    }
+}
+
+/// The error for a name someone has already.
+fn name_taken(name: &str) -> ServerFrame {
+    ServerFrame::Error {
+        code: "name_taken".into(),
+        message: format!("the name {name} is taken (names are unique, whatever their case)"),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,233 @@
+//! `soquete serve`: the chat server (docs/PROTOCOL.md). Threads, no async: one accept thread; per
+//! client a reader and a writer fed by a bounded outbox; one hub that owns the room and its
+//! history; one console thread reading stdin. Ctrl-C or SIGTERM tells every client `bye`, flushes
+//! the log and exits 0; a hub that fails ends the server with an error.
+//!
+//! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
+//! way, from the threads down to plain data: `accept` → `connection` → `reader`, `writer`;
+//! `hub` → `console`, `history`, `status`; the threads' files → `event` → `outbox` (which
+//! `history` uses too) and → `config` → `throttle`. The hub and the connection threads never
+//! import each other (they talk through `event` and `outbox`), and nothing here imports the
+//! command line.
+
+mod accept;
+mod config;
+mod connection;
+mod console;
+mod event;
+mod history;
+mod hub;
+mod outbox;
+mod reader;
+mod status;
+mod throttle;
+mod writer;
+
+pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode};
+pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
+
+use std::any::Any;
+use std::io::{self, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+
+use crate::error::{Context, Error, Result};
+use crate::platform::limits::raise_open_files_limit;
+use crate::platform::terminal::SavedTerminal;
+
+use event::Event;
+use history::History;
+use hub::{Hub, Settings};
+
+/// Events waiting for the hub. A reader that finds it full waits (and TCP slows its sender
+/// down): so it goes while the hub waits for a congested outbox to drain.
+const EVENT_CAPACITY: usize = 1024;
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(config: &Config) -> Result<()> {
+    let name = config.console_name()?;
+    let mut history = History::new(config.history);
+    let last_seq = match &config.log {
+        Some(path) => reload(&mut history, path)?,
+        None => 0,
+    };
+    // One file per client: let the server hold as many as the system allows it.
+    if let Err(err) = raise_open_files_limit() {
+        eprintln!("soquete: could not raise the limit on open files: {err}");
+    }
+    // std sets SO_REUSEADDR on Unix, so a restarted server takes its port back at once, even
+    // with connections of the old one still in TIME_WAIT.
+    let wanted = config.listen;
+    let listener =
+        TcpListener::bind(wanted).with_context(|| format!("cannot listen on {wanted}"))?;
+    let listening = listener
+        .local_addr()
+        .with_context(|| format!("cannot listen on {wanted}"))?;
+
+    let (events, inbox) = crossbeam_channel::bounded(EVENT_CAPACITY);
+    let on_interrupt = events.clone();
+    // Set before the address is printed: whoever reads it may send SIGINT at once. The
+    // "termination" feature makes this SIGTERM (and SIGHUP) too.
+    ctrlc::set_handler(move || {
+        let _ = on_interrupt.send(Event::Shutdown);
+    })
+    .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C and SIGTERM: {err}")))?;
+
+    let mut stdout = io::stdout().lock();
+    writeln!(stdout, "listening on {listening}")
+        .and_then(|()| stdout.flush())
+        .context("writing output")?;
+    drop(stdout);
+
+    let policy = config.policy();
+    let settings = Settings {
+        mode: config.mode,
+        sync: config.sync,
+        name,
+        listening,
+        rate_limit: policy.rate_limit,
+        idle_timeout: config.idle_timeout,
+    };
+    let editor = console::ConsoleEditor::open(&config.name);
+    // The editor puts the terminal in raw mode: whatever ends the server puts it back.
+    let saved_terminal = editor.as_ref().and_then(|_| SavedTerminal::save());
+    let (editor, editor_printer) = match editor {
+        Some((editor, printer)) => (Some(editor), Some(printer)),
+        None => (None, None),
+    };
+    let (console, printer) = console::Console::new(editor_printer);
+    let (printed, printer_done) = crossbeam_channel::bounded::<()>(1);
+    spawn("console-out", move || {
+        printer();
+        let _ = printed.send(());
+    })?;
+    // Writers wake the hub here when an outbox it waits for has drained.
+    let (room, room_wakes) = crossbeam_channel::bounded(1);
+    let hub = Hub::new(settings, console, room_wakes, history, last_seq);
+    let connected = hub.connected();
+    let hub = spawn("hub", move || hub.run(&inbox))?;
+    let console_events = events.clone();
+    spawn("console", move || {
+        console::read_stdin(&console_events, editor)
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let accept_stop = Arc::clone(&stop);
+    let max_clients = config.max_clients;
+    // A broker's raw clients hear nothing of the server's own, "server full" included.
+    let tell_refused = config.mode != Mode::Broker;
+    let accept = spawn("accept", move || {
+        let limits = (max_clients, connected.as_ref(), tell_refused);
+        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, policy)
+    })?;
+
+    let outcome = hub_outcome(hub.join());
+    // The hub owned the console: its last reports are printed, unless stdout is stuck.
+    let _ = printer_done.recv_timeout(hub::SHUTDOWN_GRACE);
+    stop.store(true, Ordering::SeqCst);
+    if accept::wake(listening) {
+        let _ = accept.join();
+    }
+    if let Some(saved) = saved_terminal {
+        saved.restore();
+    }
+    outcome
+}
+
+/// Opens the log at `path`, reloading its messages into `history`; returns the last `seq` in it.
+/// Unreadable lines are reported and skipped.
+fn reload(history: &mut History, path: &Path) -> Result<u64> {
+    let found = history
+        .open_log(path)
+        .with_context(|| format!("opening the log {}", path.display()))?;
+    if found.skipped > 0 || found.torn > 0 {
+        eprintln!(
+            "soquete: the log {} had {} unreadable line(s){}; they were skipped, and {} messages reloaded",
+            path.display(),
+            found.skipped,
+            if found.torn > 0 {
+                format!(
+                    " and a last line cut short ({} bytes, removed: the server stopped mid-write)",
+                    found.torn
+                )
+            } else {
+                String::new()
+            },
+            found.messages,
+        );
+    }
+    Ok(found.last_seq)
+}
+
+/// Starts a named thread of the server.
+fn spawn<F: FnOnce() + Send + 'static>(name: &str, work: F) -> Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name(name.into())
+        .spawn(work)
+        .with_context(|| format!("starting the {name} thread"))
+}
+
+/// How the server ends once the hub thread has: a hub that panicked is an error (the room is
+/// gone, whatever the other threads do), said in one line.
+fn hub_outcome(joined: thread::Result<()>) -> Result<()> {
+    joined.map_err(|panic| {
+        let what = panic_message(panic.as_ref());
+        let what = what.lines().next().unwrap_or_default();
+        Error::io(
+            "serving the chat",
+            io::Error::other(format!("the hub thread panicked: {what}")),
+        )
+    })
+}
+
+/// The text a panic was raised with (`panic!("…")` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "no message"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hub_that_ends_normally_ends_the_server_normally() {
+        assert!(hub_outcome(Ok(())).is_ok());
+    }
+
+    #[test]
+    fn a_panicked_hub_is_a_one_line_failure() {
+        let joined = thread::Builder::new()
+            .name("hub".into())
+            .spawn(|| panic!("index out of bounds\nsecond line"))
+            .unwrap()
+            .join();
+        let err = hub_outcome(joined).unwrap_err();
+        assert_eq!(err.exit_code(), crate::error::EXIT_FAILURE);
+        assert_eq!(
+            err.to_string(),
+            "serving the chat: the hub thread panicked: index out of bounds"
+        );
+        let formatted = thread::spawn(|| panic!("{} clients", 3)).join();
+        assert!(
+            hub_outcome(formatted)
+                .unwrap_err()
+                .to_string()
+                .ends_with("panicked: 3 clients")
+        );
+        let odd = thread::spawn(|| std::panic::panic_any(7u8)).join();
+        assert!(
+            hub_outcome(odd)
+                .unwrap_err()
+                .to_string()
+                .ends_with("no message")
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! A client's reader thread: the socket's bytes → lines → hub events, at the client's rate
+//! limit. The first line says what the client is (structured or raw); later lines are its input.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+
+use crate::chat::protocol::{ClientFrame, Greeting, Incoming, LineReader, classify_first_line};
+
+use super::config::Policy;
+use super::event::{Ending, Event, Input};
+use super::outbox::Stats;
+
+/// Most lines a reader hands the hub in one event (what already arrived, never waiting for
+/// more).
+pub const INPUT_BATCH_LINES: usize = 256;
+/// Most bytes of text a reader hands the hub in one event.
+pub const INPUT_BATCH_BYTES: usize = 32 * 1024;
+/// How long a new connection may stay silent before it is announced anyway; a connection closed
+/// within it without a word (a port probe, `nc -z`) is never announced.
+pub const JOIN_GRACE: Duration = Duration::from_secs(1);
+/// How often an idle reader wakes up to see whether the hub has closed its client.
+pub const READ_TICK: Duration = Duration::from_millis(500);
+/// Stack of a reader thread: lines, a read buffer and serde_json's recursion, which
+/// [`MAX_JSON_DEPTH`] bounds.
+pub const READER_STACK: usize = 128 * 1024;
+/// Deepest nesting of arrays and objects read from a client. Frames are flat (depth 1); deeper
+/// JSON is refused before serde_json recurses into it, so a reader's small stack always holds.
+pub const MAX_JSON_DEPTH: usize = 32;
+
+/// Counts the bytes that come in.
+struct Counting<'a> {
+    stream: &'a TcpStream,
+    stats: &'a Stats,
+}
+
+impl Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.stream.read(buf)?;
+        Stats::add(&self.stats.bytes_in, n as u64);
+        Ok(n)
+    }
+}
+
+/// Turns the socket's bytes into hub events: the first line says what the client is, later lines
+/// are its input, handed over together when several have arrived already. A connection silent
+/// for [`JOIN_GRACE`] is reported once as silent. Each line waits for a token of the client's
+/// rate limit: while it waits the socket is not read, and TCP slows the sender down.
+pub fn read_loop(
+    id: u64,
+    stream: &TcpStream,
+    stats: &Stats,
+    events: &Sender<Event>,
+    policy: Policy,
+) {
+    let mut reader = LineReader::new(Counting { stream, stats });
+    let mut bucket = policy.rate_limit.bucket(Instant::now());
+    let mut first = true;
+    let mut structured = false;
+    let mut waited = false;
+    let mut throttled = false;
+    let mut last_heard = Instant::now();
+    let mut idle_reported = false;
+    // A line read while gathering a batch that could not join it (no token, or too long).
+    let mut carried = None;
+    let (reason, ending) = loop {
+        if stats.is_closed() {
+            return;
+        }
+        let incoming = match carried.take() {
+            Some(incoming) => incoming,
+            None => reader.next_line(),
+        };
+        if matches!(incoming, Ok(Some(_))) {
+            last_heard = Instant::now();
+            if let Some(bucket) = &mut bucket {
+                while let Err(wait) = bucket.take(Instant::now()) {
+                    if !std::mem::replace(&mut throttled, true)
+                        && events.send(Event::Throttled { id }).is_err()
+                    {
+                        return;
+                    }
+                    if stats.is_closed() {
+                        return;
+                    }
+                    thread::sleep(wait.min(READ_TICK));
+                }
+            }
+        }
+        let event = match incoming {
+            Ok(Some(Incoming::Line(line))) if first => {
+                first = false;
+                Stats::add(&stats.msgs_in, 1);
+                let greeting = if nesting_within(&line, MAX_JSON_DEPTH) {
+                    classify_first_line(&line)
+                } else {
+                    Greeting::Raw(line)
+                };
+                structured = matches!(greeting, Greeting::Structured { .. });
+                if !waited {
+                    let _ = stream.set_read_timeout(Some(READ_TICK));
+                }
+                Event::First { id, greeting }
+            }
+            Ok(Some(Incoming::Line(line))) => {
+                let mut size = line.len();
+                let mut inputs = vec![parse_input(&line, structured)];
+                // Lines that have arrived already go along, each with its token.
+                while inputs.len() < INPUT_BATCH_LINES
+                    && size < INPUT_BATCH_BYTES
+                    && reader.pending().contains(&b'\n')
+                {
+                    match reader.next_line() {
+                        Ok(Some(Incoming::Line(line)))
+                            if bucket
+                                .as_mut()
+                                .is_none_or(|bucket| bucket.take(Instant::now()).is_ok()) =>
+                        {
+                            size += line.len();
+                            inputs.push(parse_input(&line, structured));
+                        }
+                        other => {
+                            carried = Some(other);
+                            break;
+                        }
+                    }
+                }
+                Stats::add(&stats.msgs_in, inputs.len() as u64);
+                Event::Input { id, inputs }
+            }
+            Ok(Some(Incoming::Overlong)) => Event::Overlong { id },
+            // A port probe (`nc -z`, a health check) closes, or resets, without a word.
+            Ok(None) if first && !waited => {
+                break ("closed without a word".to_string(), Ending::Graceful);
+            }
+            Ok(None) => break ("closed by the client".to_string(), Ending::Graceful),
+            Err(err)
+                if first
+                    && !waited
+                    && reader.pending().is_empty()
+                    && matches!(
+                        err.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                    ) =>
+            {
+                break ("closed without a word".to_string(), Ending::Forced);
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if first && !std::mem::replace(&mut waited, true) {
+                    let _ = stream.set_read_timeout(Some(READ_TICK));
+                    Event::Silent { id }
+                } else if policy
+                    .idle_timeout
+                    .is_some_and(|limit| last_heard.elapsed() >= limit)
+                    && !std::mem::replace(&mut idle_reported, true)
+                {
+                    Event::Idle { id }
+                } else {
+                    continue;
+                }
+            }
+            Err(err) => break (format!("connection lost: {err}"), Ending::Forced),
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    };
+    if !stats.is_closed() {
+        let _ = events.send(Event::Closed { id, reason, ending });
+    }
+}
+
+/// One line after the first: JSON frames for structured clients, text for raw ones.
+pub fn parse_input(line: &str, structured: bool) -> Input {
+    if !structured || line.trim().is_empty() {
+        return Input::Text(line.to_string());
+    }
+    if !nesting_within(line, MAX_JSON_DEPTH) {
+        return Input::Bad(format!(
+            "not a protocol frame: nested deeper than {MAX_JSON_DEPTH} levels"
+        ));
+    }
+    match serde_json::from_str::<ClientFrame>(line) {
+        Ok(ClientFrame::Msg { text }) => Input::Text(text),
+        Ok(ClientFrame::Nick { name }) => Input::Nick(name),
+        Ok(ClientFrame::Who) => Input::Who,
+        Ok(ClientFrame::Quit) => Input::Quit,
+        Ok(ClientFrame::Hello { .. }) => Input::Bad("hello is only valid as the first line".into()),
+        Err(err) => Input::Bad(format!("not a protocol frame: {err}")),
+    }
+}
+
+/// True when `[` and `{` (outside strings) nest no deeper than `limit`.
+fn nesting_within(line: &str, limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in line.bytes() {
+        match byte {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => {
+                depth += 1;
+                if depth > limit {
+                    return false;
+                }
+            }
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing_and_brackets_in_strings_do_not_count() {
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(!nesting_within(&deep, 32));
+        assert!(nesting_within(
+            &format!("{}{}", "[".repeat(32), "]".repeat(32)),
+            32
+        ));
+        assert!(nesting_within(r#"{"text":"[[[[[[\"[[[["}"#, 2));
+        let frame = format!(r#"{{"type":"msg","text":"oi","x":{deep}}}"#);
+        assert!(matches!(parse_input(&frame, true), Input::Bad(_)));
+    }
+
+    #[test]
+    fn a_msg_frame_claiming_an_author_is_only_its_text() {
+        let input = parse_input(r#"{"type":"msg","from":"ana","text":"oi"}"#, true);
+        assert_eq!(input, Input::Text("oi".into()));
+    }
+
+    #[test]
+    fn raw_lines_are_text_even_when_they_look_like_json() {
+        let line = r#"{"type":"quit"}"#;
+        assert_eq!(parse_input(line, false), Input::Text(line.into()));
+        assert_eq!(parse_input(line, true), Input::Quit);
+    }
+
+    #[test]
+    fn garbage_from_a_structured_client_is_refused() {
+        assert!(matches!(parse_input("not json", true), Input::Bad(_)));
+    }
+}

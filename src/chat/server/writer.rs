@@ -1,0 +1,138 @@
+//! A client's writer thread: the hub's outbox → the socket, whatever has queued up in one
+//! vectored write, with a write timeout, and a heartbeat for structured clients.
+
+use std::io::{self, IoSlice, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+use crate::chat::protocol::ServerFrame;
+
+use super::event::{Ending, Event};
+use super::outbox::{Bytes, Outgoing, Stats};
+
+/// Longest a writer keeps trying to write to a client that reads nothing, once the hub is done
+/// with it (a `bye` to a client that stopped reading).
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A blocked write returns this often, so the writer sees its progress and its end.
+pub const WRITE_TICK: Duration = Duration::from_millis(250);
+/// Most bytes a writer hands the kernel in one write: what has queued up goes out together.
+pub const WRITE_BATCH: usize = 64 * 1024;
+/// Most parts in one vectored write (Linux takes up to 1024).
+pub const WRITE_PARTS: usize = 256;
+/// Stack of a writer thread: it only copies bytes to the socket.
+pub const WRITER_STACK: usize = 64 * 1024;
+
+/// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
+/// the client reads everything (a `bye` included) before end of stream. Whatever has queued up
+/// goes out in one vectored write (up to [`WRITE_BATCH`] bytes or [`WRITE_PARTS`] parts). A
+/// structured client that was sent nothing for `heartbeat` gets a `ping`.
+pub fn write_loop(
+    id: u64,
+    stream: &TcpStream,
+    queue: &Receiver<Outgoing>,
+    stats: &Stats,
+    (events, room): (&Sender<Event>, &Sender<()>),
+    heartbeat: Duration,
+) {
+    let ping: Bytes = ServerFrame::Ping.to_json_line().into();
+    let mut batch: Vec<Outgoing> = Vec::new();
+    loop {
+        let first = match queue.recv_timeout(heartbeat) {
+            Ok(outgoing) => outgoing,
+            // The welcome is queued before heartbeats start: an empty queue then is really idle.
+            Err(RecvTimeoutError::Timeout)
+                if stats.heartbeat.load(Ordering::Acquire) && queue.is_empty() =>
+            {
+                Outgoing::one(Arc::clone(&ping), 1, false)
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                // Idle: give back the room a large batch took.
+                batch = Vec::new();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        // Work after a wait: the stall clock starts now, not at the last write.
+        stats.touch();
+        let (mut size, mut parts) = (first.len(), first.parts.len());
+        batch.push(first);
+        while size < WRITE_BATCH && parts < WRITE_PARTS {
+            let Ok(next) = queue.try_recv() else { break };
+            (size, parts) = (size + next.len(), parts + next.parts.len());
+            batch.push(next);
+        }
+        let written = write_patiently(stream, &batch, stats);
+        let (mut lines, mut counted_msgs, mut counted_bytes) = (0u64, 0usize, 0usize);
+        for item in batch.drain(..) {
+            lines += u64::from(item.lines);
+            if item.counted {
+                counted_msgs += 1;
+                counted_bytes += item.len();
+            }
+        }
+        stats.queued_msgs.fetch_sub(counted_msgs, Ordering::Relaxed);
+        stats
+            .queued_bytes
+            .fetch_sub(counted_bytes, Ordering::Relaxed);
+        if !stats.above_low_water() && stats.congested.swap(false, Ordering::AcqRel) {
+            let _ = room.try_send(());
+        }
+        if let Err(err) = written {
+            stats.close();
+            let _ = stream.shutdown(Shutdown::Both);
+            let reason = if err.kind() == io::ErrorKind::TimedOut {
+                format!("too slow: nothing read for {} s", WRITE_TIMEOUT.as_secs())
+            } else {
+                format!("connection lost: {err}")
+            };
+            let ending = Ending::Forced;
+            let _ = events.send(Event::Closed { id, reason, ending });
+            break;
+        }
+        Stats::add(&stats.msgs_out, lines);
+        Stats::add(&stats.bytes_out, size as u64);
+    }
+    let _ = stream.shutdown(Shutdown::Write);
+    let _ = events.send(Event::WriterDone);
+}
+
+/// Writes all of `items`, noting every bit of progress; gives up (TimedOut) after
+/// [`WRITE_TIMEOUT`] without any. The socket's own timeout is [`WRITE_TICK`], so a blocked write
+/// comes back often to say how far it got.
+fn write_patiently(stream: &TcpStream, items: &[Outgoing], stats: &Stats) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = items
+        .iter()
+        .flat_map(|item| &item.parts)
+        .filter(|part| !part.is_empty())
+        .map(|part| IoSlice::new(part))
+        .collect();
+    let mut rest = &mut slices[..];
+    let mut last = Instant::now();
+    while !rest.is_empty() {
+        match (&*stream).write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                IoSlice::advance_slices(&mut rest, n);
+                last = Instant::now();
+                stats.touch();
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                if last.elapsed() >= WRITE_TIMEOUT {
+                    return Err(io::ErrorKind::TimedOut.into());
+                }
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(())
+}
