@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::sockets::filter::{PortRange, StateFilter};
 use crate::sockets::model::PortClass;
+use crate::sockets::{self, SortKey};
 
 /// See, use and debug TCP/UDP sockets.
 #[derive(Parser, Debug)]
@@ -387,7 +388,7 @@ pub struct SocketsArgs {
 
     /// Only sockets whose port is of this IANA class
     #[arg(long = "class", value_name = "CLASS")]
-    pub classes: Vec<PortClass>,
+    pub classes: Vec<ClassArg>,
 
     /// Print one JSON array instead of a table
     #[arg(long = "json", conflicts_with = "watch")]
@@ -395,7 +396,7 @@ pub struct SocketsArgs {
 
     /// Sort rows by this key
     #[arg(long = "sort", value_enum, value_name = "KEY")]
-    pub sort: Option<SortKey>,
+    pub sort: Option<SortArg>,
 
     /// Redraw every SECS seconds (default 1), marking sockets that appeared (+) and closed (-)
     #[arg(
@@ -408,9 +409,30 @@ pub struct SocketsArgs {
     pub watch: Option<f64>,
 }
 
-/// The keys `--sort` accepts.
+/// The classes `--class` accepts: [`PortClass`], with the help text each shows.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortKey {
+pub enum ClassArg {
+    /// 0-1023, assigned by IANA to well-known services
+    WellKnown,
+    /// 1024-49151, registered with IANA by applications
+    Registered,
+    /// 49152-65535, free for private and temporary use
+    Dynamic,
+}
+
+impl From<ClassArg> for PortClass {
+    fn from(class: ClassArg) -> PortClass {
+        match class {
+            ClassArg::WellKnown => PortClass::WellKnown,
+            ClassArg::Registered => PortClass::Registered,
+            ClassArg::Dynamic => PortClass::Dynamic,
+        }
+    }
+}
+
+/// The keys `--sort` accepts: [`SortKey`], with the help text each shows.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortArg {
     /// Local port, then remote port
     Port,
     /// First owning PID
@@ -423,6 +445,42 @@ pub enum SortKey {
     RecvQ,
     /// Send queue, largest first
     SendQ,
+}
+
+impl From<SortArg> for SortKey {
+    fn from(key: SortArg) -> SortKey {
+        match key {
+            SortArg::Port => SortKey::Port,
+            SortArg::Pid => SortKey::Pid,
+            SortArg::State => SortKey::State,
+            SortArg::Proto => SortKey::Proto,
+            SortArg::RecvQ => SortKey::RecvQ,
+            SortArg::SendQ => SortKey::SendQ,
+        }
+    }
+}
+
+/// The flags as the sockets feature takes them: plain data, no clap.
+impl From<&SocketsArgs> for sockets::Query {
+    fn from(args: &SocketsArgs) -> sockets::Query {
+        sockets::Query {
+            tcp: args.tcp,
+            udp: args.udp,
+            listening: args.listening,
+            all: args.all,
+            ipv4_only: args.ipv4,
+            ipv6_only: args.ipv6,
+            programs: args.programs,
+            states: args.states.iter().map(|state| state.0).collect(),
+            ports: args.ports.clone(),
+            classes: args.classes.iter().copied().map(PortClass::from).collect(),
+            pids: args.pids.clone(),
+            process: args.process.clone(),
+            sort: args.sort.map(SortKey::from),
+            json: args.json,
+            watch: args.watch.map(std::time::Duration::from_secs_f64),
+        }
+    }
 }
 
 fn parse_interval(text: &str) -> Result<f64, String> {
@@ -475,6 +533,48 @@ mod tests {
         assert_eq!(sockets(&["-t"]).watch, None);
         assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "0"]).is_err());
         assert!(Cli::try_parse_from(["soquete", "sockets", "--watch", "x"]).is_err());
+    }
+
+    #[test]
+    fn sockets_flags_become_the_features_query() {
+        let query = sockets::Query::from(&sockets(&[
+            "-tlp6",
+            "--state",
+            "time-wait",
+            "--port",
+            "80-90",
+            "--class",
+            "well-known",
+            "--pid",
+            "7",
+            "--process",
+            "Nginx",
+            "--sort",
+            "recv-q",
+            "--watch",
+            "0.5",
+        ]));
+        assert_eq!(
+            query,
+            sockets::Query {
+                tcp: true,
+                listening: true,
+                programs: true,
+                ipv6_only: true,
+                states: vec![crate::net::socket::TcpState::TimeWait],
+                ports: vec![PortRange {
+                    first: 80,
+                    last: 90
+                }],
+                classes: vec![PortClass::WellKnown],
+                pids: vec![7],
+                process: Some("Nginx".into()),
+                sort: Some(SortKey::RecvQ),
+                watch: Some(std::time::Duration::from_millis(500)),
+                ..sockets::Query::default()
+            }
+        );
+        assert!(sockets::Query::from(&sockets(&["--json"])).json);
     }
 
     #[test]

@@ -22,9 +22,10 @@ pub mod sockopt;
 pub mod terminal;
 pub mod threads;
 
-/// What to ask the OS for. The backend may return more than asked; the caller filters again.
+/// Which sockets to ask the OS for. The backend may return more than asked; the caller filters
+/// again.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub struct Selection {
     pub tcp: bool,
     pub udp: bool,
     pub ipv4: bool,
@@ -43,13 +44,13 @@ pub struct Owners {
     pub hidden: bool,
 }
 
-/// Hands every socket the query asks for to `sink`, with the OS's best backend. Streaming lets
+/// Hands every socket the selection asks for to `sink`, with the OS's best backend. Streaming lets
 /// the caller filter and convert as sockets arrive, without a copy of the whole list.
-pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+pub fn for_each_socket(selection: &Selection, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     #[cfg(target_os = "linux")]
-    return linux::for_each_socket(query, sink);
+    return linux::for_each_socket(selection, sink);
     #[cfg(not(target_os = "linux"))]
-    return portable::for_each_socket(query, sink);
+    return portable::for_each_socket(selection, sink);
 }
 
 /// Finds which processes hold each socket, by inode. Only Linux needs this: elsewhere the socket
@@ -98,14 +99,14 @@ mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream, UdpSocket};
 
-    fn listed(lister: fn(&Query, &mut dyn FnMut(RawSocket)) -> Result<()>) -> Vec<RawSocket> {
+    fn listed(lister: fn(&Selection, &mut dyn FnMut(RawSocket)) -> Result<()>) -> Vec<RawSocket> {
         let mut sockets = Vec::new();
         lister(&everything(), &mut |socket| sockets.push(socket)).unwrap();
         sockets
     }
 
-    fn everything() -> Query {
-        Query {
+    fn everything() -> Selection {
+        Selection {
             tcp: true,
             udp: true,
             ipv4: true,

@@ -10,12 +10,14 @@ use super::filter::Filters;
 use super::model::{PortClass, RawSocket, SocketRow};
 use super::ports;
 use crate::error::Result;
-use crate::platform::{self, Query};
+use crate::platform::{self, Selection};
 
 /// What one look at the system should gather.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub query: Query,
+    /// Which sockets to ask the OS for.
+    pub selection: Selection,
+    /// Which of them to keep.
     pub filters: Filters,
     /// Look up owning PIDs and program names even if no filter needs them (`-p`).
     pub show_owners: bool,
@@ -37,7 +39,7 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         // The walk for owners does not need the socket list: both run at once.
         let walker = want_owners.then(|| scope.spawn(platform::socket_owners));
         let mut rows: Vec<SocketRow> = Vec::new();
-        let listed = platform::for_each_socket(&request.query, &mut |socket| {
+        let listed = platform::for_each_socket(&request.selection, &mut |socket| {
             let row = explain(socket, ephemeral.as_ref());
             if request.filters.keep_by_socket(&row) {
                 rows.push(row);

@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use crate::net::socket::{Proto, RawSocket, TcpState};
 
 /// IANA port class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PortClass {
     /// 0-1023, assigned by IANA to well-known services
@@ -41,7 +41,8 @@ impl PortClass {
 }
 
 /// One row of `soquete sockets`: a socket with its owners and explanations.
-/// This is the documented JSON schema (docs/JSON.md); fields are only ever added.
+/// Its JSON form is the schema documented in the README, section "JSON schema (`--json`)";
+/// fields are only ever added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SocketRow {
     /// "tcp" or "udp".
