@@ -126,7 +126,10 @@ impl Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     /// Borders, fitted to the terminal width (`width` columns, when known).
-    Terminal { width: Option<u16> },
+    Terminal {
+        /// The terminal's width in columns.
+        width: Option<u16>,
+    },
     /// Space-aligned columns without borders, one row per line: for pipes, `grep`, `awk`.
     Plain,
 }

@@ -26,9 +26,13 @@ pub mod threads;
 /// again.
 #[derive(Debug, Clone)]
 pub struct Selection {
+    /// TCP sockets wanted.
     pub tcp: bool,
+    /// UDP sockets wanted.
     pub udp: bool,
+    /// IPv4 sockets wanted.
     pub ipv4: bool,
+    /// IPv6 sockets wanted.
     pub ipv6: bool,
     /// TCP states wanted (empty: no TCP sockets at all).
     pub tcp_states: Vec<TcpState>,
@@ -39,6 +43,7 @@ pub struct Selection {
 /// Which processes hold which sockets.
 #[derive(Debug, Default)]
 pub struct Owners {
+    /// The PIDs holding each socket inode.
     pub by_inode: HashMap<u64, Vec<u32>>,
     /// True when some processes could not be inspected (those of other users, when not root).
     pub hidden: bool,

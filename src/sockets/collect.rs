@@ -26,6 +26,7 @@ pub struct Request {
 /// The result of one look.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The sockets kept by the filters, in the OS's order.
     pub rows: Vec<SocketRow>,
     /// Some owners could not be seen (processes of other users, when not root).
     pub owners_hidden: bool,

@@ -49,26 +49,36 @@ pub struct SocketRow {
     pub proto: Proto,
     /// "ipv4" or "ipv6".
     pub family: &'static str,
+    /// The local address.
     pub local_addr: IpAddr,
+    /// The local port.
     pub local_port: u16,
     /// null when the socket has no peer.
     pub remote_addr: Option<IpAddr>,
+    /// The peer's port; null when the socket has no peer.
     pub remote_port: Option<u16>,
     /// TCP state in snake_case; null for UDP.
     pub state: Option<TcpState>,
+    /// Bytes in the receive queue (a listener: connections waiting for accept); null where the
+    /// OS does not give it.
     pub recv_q: Option<u32>,
+    /// Bytes in the send queue (a listener: its backlog limit); null where the OS does not give it.
     pub send_q: Option<u32>,
     /// null when owners were not looked up, or are hidden from this user.
     pub pids: Option<Vec<u32>>,
+    /// Program names, one per PID; null as `pids` is.
     pub programs: Option<Vec<String>>,
     /// IANA class of the service port (see `service_port`).
     pub class: PortClass,
     /// The port that names the service: the local port of a listener, the service side of a connection.
     pub service_port: u16,
+    /// The service name of `service_port`; null when unknown.
     pub service: Option<&'static str>,
     /// Whether the local port lies in the OS's ephemeral (client) port range; null if unknown.
     pub ephemeral: Option<bool>,
+    /// The owning user id (Linux); null elsewhere.
     pub uid: Option<u32>,
+    /// The socket's inode (Linux); null elsewhere, or for a socket no process holds.
     pub inode: Option<u64>,
 }
 

@@ -13,8 +13,11 @@ use crate::output::Table;
 /// How a row changed since the previous watch frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// There before and still there.
     Same,
+    /// New since the previous frame.
     Appeared,
+    /// Gone since the previous frame (shown once more, marked).
     Closed,
 }
 
