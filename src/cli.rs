@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod sockets;
 
-pub use sockets::{ClassArg, SocketsArgs, SortArg};
+pub use sockets::SocketsArgs;
 
 /// See, use and debug TCP/UDP sockets.
 #[derive(Parser, Debug)]

@@ -1,6 +1,8 @@
-//! The flags of `soquete sockets` (clap derive types), and their conversion into the sockets
-//! feature's own `Query`, which knows nothing of clap.
+//! The flags of `soquete sockets` (clap derive types and the clap description of the feature's
+//! `--class` and `--sort` values), and their conversion into the sockets feature's own `Query`,
+//! which knows nothing of clap.
 
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 
 use crate::sockets::filter::{PortRange, StateFilter};
@@ -84,7 +86,7 @@ pub struct SocketsArgs {
 
     /// Only sockets whose port is of this IANA class
     #[arg(long = "class", value_name = "CLASS")]
-    pub classes: Vec<ClassArg>,
+    pub classes: Vec<PortClass>,
 
     /// Print one JSON array instead of a table
     #[arg(long = "json", conflicts_with = "watch")]
@@ -92,7 +94,7 @@ pub struct SocketsArgs {
 
     /// Sort rows by this key
     #[arg(long = "sort", value_enum, value_name = "KEY")]
-    pub sort: Option<SortArg>,
+    pub sort: Option<SortKey>,
 
     /// Redraw every SECS seconds (default 1), marking sockets that appeared (+) and closed (-)
     #[arg(
@@ -105,54 +107,50 @@ pub struct SocketsArgs {
     pub watch: Option<f64>,
 }
 
-/// The classes `--class` accepts: [`PortClass`], with the help text each shows.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClassArg {
-    /// 0-1023, assigned by IANA to well-known services
-    WellKnown,
-    /// 1024-49151, registered with IANA by applications
-    Registered,
-    /// 49152-65535, free for private and temporary use
-    Dynamic,
-}
+/// What `--class` accepts, with each value's help: the sockets feature's own type, described for
+/// clap here so that the feature knows nothing of clap.
+impl ValueEnum for PortClass {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            PortClass::WellKnown,
+            PortClass::Registered,
+            PortClass::Dynamic,
+        ]
+    }
 
-impl From<ClassArg> for PortClass {
-    fn from(class: ClassArg) -> PortClass {
-        match class {
-            ClassArg::WellKnown => PortClass::WellKnown,
-            ClassArg::Registered => PortClass::Registered,
-            ClassArg::Dynamic => PortClass::Dynamic,
-        }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let help = match self {
+            PortClass::WellKnown => "0-1023, assigned by IANA to well-known services",
+            PortClass::Registered => "1024-49151, registered with IANA by applications",
+            PortClass::Dynamic => "49152-65535, free for private and temporary use",
+        };
+        Some(PossibleValue::new(self.name()).help(help))
     }
 }
 
-/// The keys `--sort` accepts: [`SortKey`], with the help text each shows.
-#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SortArg {
-    /// Local port, then remote port
-    Port,
-    /// First owning PID
-    Pid,
-    /// TCP state
-    State,
-    /// Protocol (tcp before udp), then IPv4 before IPv6
-    Proto,
-    /// Receive queue, largest first
-    RecvQ,
-    /// Send queue, largest first
-    SendQ,
-}
+/// What `--sort` accepts, with each value's help (as for [`PortClass`] above).
+impl ValueEnum for SortKey {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            SortKey::Port,
+            SortKey::Pid,
+            SortKey::State,
+            SortKey::Proto,
+            SortKey::RecvQ,
+            SortKey::SendQ,
+        ]
+    }
 
-impl From<SortArg> for SortKey {
-    fn from(key: SortArg) -> SortKey {
-        match key {
-            SortArg::Port => SortKey::Port,
-            SortArg::Pid => SortKey::Pid,
-            SortArg::State => SortKey::State,
-            SortArg::Proto => SortKey::Proto,
-            SortArg::RecvQ => SortKey::RecvQ,
-            SortArg::SendQ => SortKey::SendQ,
-        }
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        let (name, help) = match self {
+            SortKey::Port => ("port", "Local port, then remote port"),
+            SortKey::Pid => ("pid", "First owning PID"),
+            SortKey::State => ("state", "TCP state"),
+            SortKey::Proto => ("proto", "Protocol (tcp before udp), then IPv4 before IPv6"),
+            SortKey::RecvQ => ("recv-q", "Receive queue, largest first"),
+            SortKey::SendQ => ("send-q", "Send queue, largest first"),
+        };
+        Some(PossibleValue::new(name).help(help))
     }
 }
 
@@ -169,10 +167,10 @@ impl From<&SocketsArgs> for Query {
             programs: args.programs,
             states: args.states.iter().map(|state| state.0).collect(),
             ports: args.ports.clone(),
-            classes: args.classes.iter().copied().map(PortClass::from).collect(),
+            classes: args.classes.clone(),
             pids: args.pids.clone(),
             process: args.process.clone(),
-            sort: args.sort.map(SortKey::from),
+            sort: args.sort,
             json: args.json,
             watch: args.watch.map(std::time::Duration::from_secs_f64),
         }
