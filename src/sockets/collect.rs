@@ -32,6 +32,17 @@ pub struct Snapshot {
     pub owners_hidden: bool,
 }
 
+impl Snapshot {
+    /// The note that says, as netstat does, why some owners show as `-`: only when some do.
+    pub fn hidden_owners_note(&self) -> Option<&'static str> {
+        let some_hidden = self.owners_hidden && self.rows.iter().any(|row| row.pids.is_none());
+        some_hidden.then_some(
+            "soquete: not all processes could be identified: sockets of other users' processes \
+             show '-'; run as root to see them all",
+        )
+    }
+}
+
 /// Takes one snapshot.
 pub fn snapshot(request: &Request) -> Result<Snapshot> {
     let ephemeral = platform::ephemeral_port_range();
@@ -157,5 +168,28 @@ fn attach_program_names(rows: &mut [SocketRow]) {
                 .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
                 .collect()
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sockets::model::Proto;
+
+    #[test]
+    fn the_note_on_hidden_owners_comes_only_when_a_row_lacks_them() {
+        let seen = SocketRow {
+            pids: Some(vec![1]),
+            ..SocketRow::listener(Proto::Tcp, 22)
+        };
+        let unseen = SocketRow::listener(Proto::Tcp, 80);
+        let snapshot = |rows: Vec<SocketRow>, owners_hidden| Snapshot {
+            rows,
+            owners_hidden,
+        };
+        let note = snapshot(vec![seen.clone(), unseen.clone()], true).hidden_owners_note();
+        assert!(note.is_some_and(|note| note.contains("run as root")));
+        assert_eq!(snapshot(vec![seen], true).hidden_owners_note(), None);
+        assert_eq!(snapshot(vec![unseen], false).hidden_owners_note(), None);
     }
 }

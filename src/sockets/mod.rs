@@ -9,8 +9,6 @@ pub mod sort;
 pub mod view;
 mod watch;
 
-use collect::Snapshot;
-
 use crate::error::{Context, Result};
 use crate::output::{self, Style};
 
@@ -24,7 +22,9 @@ pub fn run(query: &Query) -> Result<()> {
         return watch::run(&request, query.sort, interval);
     }
     let snapshot = collect::snapshot(&request)?;
-    warn_if_owners_hidden(&snapshot);
+    if let Some(note) = snapshot.hidden_owners_note() {
+        eprintln!("{note}");
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if query.json {
@@ -39,15 +39,5 @@ pub fn run(query: &Query) -> Result<()> {
         });
         table.set_order(order.unwrap_or_else(|_| (0..rows.len() as u32).collect()));
         output::write_table(&mut out, &table, Style::for_stdout()).context("writing output")
-    }
-}
-
-/// Says once, on stderr, why some owners show as `-`, as netstat does.
-fn warn_if_owners_hidden(snapshot: &Snapshot) {
-    if snapshot.owners_hidden && snapshot.rows.iter().any(|row| row.pids.is_none()) {
-        eprintln!(
-            "soquete: not all processes could be identified: sockets of other users' processes \
-             show '-'; run as root to see them all"
-        );
     }
 }

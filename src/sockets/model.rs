@@ -135,6 +135,33 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// Rows for tests elsewhere in the feature.
+#[cfg(test)]
+impl SocketRow {
+    /// A listener on 127.0.0.1:`port` (UDP: an unconnected socket), with nothing looked up.
+    pub(crate) fn listener(proto: Proto, port: u16) -> SocketRow {
+        SocketRow {
+            proto,
+            family: "ipv4",
+            local_addr: IpAddr::from([127, 0, 0, 1]),
+            local_port: port,
+            remote_addr: None,
+            remote_port: None,
+            state: (proto == Proto::Tcp).then_some(TcpState::Listen),
+            recv_q: None,
+            send_q: None,
+            pids: None,
+            programs: None,
+            class: PortClass::of(port),
+            service_port: port,
+            service: None,
+            ephemeral: None,
+            uid: None,
+            inode: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -88,27 +88,12 @@ pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sockets::model::{PortClass, Proto, TcpState};
+    use crate::sockets::model::Proto;
 
     fn row(proto: Proto, local_port: u16, recv_q: Option<u32>) -> SocketRow {
         SocketRow {
-            proto,
-            family: "ipv4",
-            local_addr: "127.0.0.1".parse().unwrap(),
-            local_port,
-            remote_addr: None,
-            remote_port: None,
-            state: (proto == Proto::Tcp).then_some(TcpState::Listen),
             recv_q,
-            send_q: None,
-            pids: None,
-            programs: None,
-            class: PortClass::of(local_port),
-            service_port: local_port,
-            service: None,
-            ephemeral: None,
-            uid: None,
-            inode: None,
+            ..SocketRow::listener(proto, local_port)
         }
     }
 

@@ -10,7 +10,6 @@ use super::collect::{self, Request};
 use super::model::SocketRow;
 use super::sort::{SortKey, sort_rows};
 use super::view::{self, Change};
-use super::warn_if_owners_hidden;
 use crate::error::{Context, Error, Result};
 use crate::output::{self, Style};
 
@@ -48,7 +47,9 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Resu
         let mut snapshot = collect::snapshot(request)?;
         sort_rows(&mut snapshot.rows, sort);
         if !warned && !screen.is_terminal {
-            warn_if_owners_hidden(&snapshot);
+            if let Some(note) = snapshot.hidden_owners_note() {
+                eprintln!("{note}");
+            }
             warned = true;
         }
         let frame = frame(
