@@ -18,7 +18,7 @@ use error::Result;
 pub fn run(cli: Cli) -> Result<i32> {
     let done = |result: Result<()>| result.map(|()| error::EXIT_OK);
     match cli.command {
-        Command::Sockets(args) => done(sockets::run(&args)),
+        Command::Sockets(args) => done(sockets::run(&sockets::Query::from(&args))),
         Command::Serve(args) => done(chat::server::run(&args.into())),
         Command::Chat(args) => done(chat::client::run(&args.into())),
         Command::Probe(args) => probe::run(args.try_into()?),

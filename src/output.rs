@@ -5,8 +5,9 @@ use std::io::Write;
 
 use comfy_table::{ContentArrangement, Table as ComfyTable, presets};
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
-use crate::error::Result;
+use crate::error::{Context, Result};
 
 /// Rows of text cells under a header, ready to print. Cells live in one text buffer, so a table
 /// of 20,000 sockets costs a handful of allocations, not 200,000.
@@ -125,7 +126,10 @@ impl Table {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     /// Borders, fitted to the terminal width (`width` columns, when known).
-    Terminal { width: Option<u16> },
+    Terminal {
+        /// The terminal's width in columns.
+        width: Option<u16>,
+    },
     /// Space-aligned columns without borders, one row per line: for pipes, `grep`, `awk`.
     Plain,
 }
@@ -172,12 +176,13 @@ pub fn write_table(out: &mut dyn Write, table: &Table, style: Style) -> std::io:
     }
 }
 
-/// Display width of a cell: its length for ASCII, its number of characters otherwise.
+/// Display width of a cell in terminal columns: a wide (CJK) character takes two, a combining
+/// one none. ASCII, most of what a table holds, is as wide as it is long.
 fn width_of(cell: &str) -> usize {
     if cell.is_ascii() {
         cell.len()
     } else {
-        cell.chars().count()
+        UnicodeWidthStr::width(cell)
     }
 }
 
@@ -227,24 +232,28 @@ fn write_plain_line<'a>(
 
 /// Writes `value` as pretty JSON followed by a newline.
 pub fn write_json<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value).map_err(std::io::Error::from)?;
-    out.write_all(b"\n")?;
-    out.flush()?;
-    Ok(())
+    let mut write = || -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    };
+    write().context("writing output")
 }
 
 /// Writes `rows` as one JSON array with one compact object per line: valid JSON for `jq`, yet
 /// greppable line by line, and cheap for tens of thousands of rows.
 pub fn write_json_rows<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> Result<()> {
-    let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, out);
-    buffer.write_all(b"[")?;
-    for (index, row) in rows.iter().enumerate() {
-        buffer.write_all(if index == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut buffer, row).map_err(std::io::Error::from)?;
-    }
-    buffer.write_all(b"\n]\n")?;
-    buffer.flush()?;
-    Ok(())
+    let mut write = || -> std::io::Result<()> {
+        let mut buffer = std::io::BufWriter::with_capacity(64 * 1024, &mut *out);
+        buffer.write_all(b"[")?;
+        for (index, row) in rows.iter().enumerate() {
+            buffer.write_all(if index == 0 { b"\n" } else { b",\n" })?;
+            serde_json::to_writer(&mut buffer, row)?;
+        }
+        buffer.write_all(b"\n]\n")?;
+        buffer.flush()
+    };
+    write().context("writing output")
 }
 
 #[cfg(test)]
@@ -281,12 +290,15 @@ mod tests {
     }
 
     #[test]
-    fn plain_pads_by_characters_not_bytes() {
+    fn plain_pads_by_display_width_not_bytes_or_characters() {
         let mut table = Table::new(["Name", "X"]);
         table.row(["ação", "1"]);
         table.row(["ab", "2"]);
+        // Two wide characters take four columns; e + a combining acute accent takes one.
+        table.row(["漢字", "3"]);
+        table.row(["cafe\u{301}", "4"]);
         let text = render_table(&table, Style::Plain);
-        assert_eq!(text, "Name  X\nação  1\nab    2\n");
+        assert_eq!(text, "Name  X\nação  1\nab    2\n漢字  3\ncafe\u{301}  4\n");
     }
 
     #[test]

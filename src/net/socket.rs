@@ -10,7 +10,9 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Proto {
+    /// TCP.
     Tcp,
+    /// UDP.
     Udp,
 }
 
@@ -18,16 +20,27 @@ pub enum Proto {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpState {
+    /// Connected: data flows both ways.
     Established,
+    /// A connect sent its SYN and waits for the answer.
     SynSent,
+    /// A SYN came in and was answered; the handshake's last ACK is awaited.
     SynRecv,
+    /// This end closed and waits for the peer to acknowledge its FIN.
     FinWait1,
+    /// This end's FIN was acknowledged; the peer may still send.
     FinWait2,
+    /// Both ends closed; kept a while so late segments of the connection are not misread.
     TimeWait,
+    /// Closed.
     Close,
+    /// The peer closed; this end has not closed yet.
     CloseWait,
+    /// The peer closed, then this end; its FIN awaits acknowledgement.
     LastAck,
+    /// Waiting for connections.
     Listen,
+    /// Both ends closed at once; each waits for the other's acknowledgement.
     Closing,
 }
 
@@ -91,16 +104,21 @@ impl fmt::Display for TcpState {
 /// One socket as an OS backend reports it, before soquete adds owners and explanations.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawSocket {
+    /// Transport protocol.
     pub proto: Proto,
+    /// The local address.
     pub local_addr: IpAddr,
+    /// The local port.
     pub local_port: u16,
     /// None when the socket has no peer (a listener, an unconnected UDP socket).
     pub remote: Option<(IpAddr, u16)>,
     /// None for UDP.
     pub state: Option<TcpState>,
-    /// Kernel queue figures; None where the OS does not give them.
+    /// Receive queue, the kernel's figure; None where the OS does not give it.
     pub recv_q: Option<u32>,
+    /// Send queue, as `recv_q`.
     pub send_q: Option<u32>,
+    /// The owning user id, where the backend gives it.
     pub uid: Option<u32>,
     /// The socket's inode (Linux); 0 from the kernel means "no inode" and is stored as None.
     pub inode: Option<u64>,

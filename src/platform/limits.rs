@@ -16,42 +16,38 @@ pub fn raise_open_files_limit() -> io::Result<Option<u64>> {
 mod unix {
     use std::io;
 
-    // rlim_t is u64 on the 64-bit targets and narrower on some 32-bit ones.
-    #[allow(clippy::unnecessary_cast)]
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+
+    /// A limit as a number: rustix says "unlimited" with None, the C API with RLIM_INFINITY.
+    pub fn figure(limit: Option<u64>) -> u64 {
+        limit.unwrap_or(u64::MAX)
+    }
+
     pub fn raise_open_files_limit() -> io::Result<u64> {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
+        let limit = getrlimit(Resource::Nofile);
+        if figure(limit.current) >= figure(limit.maximum) {
+            return Ok(figure(limit.current));
+        }
+        let wanted = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
         };
-        // SAFETY: getrlimit writes one rlimit into memory we own.
-        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if limit.rlim_cur >= limit.rlim_max {
-            return Ok(limit.rlim_cur as u64);
-        }
-        let wanted = libc::rlimit {
-            rlim_cur: limit.rlim_max,
-            rlim_max: limit.rlim_max,
+        let err = match setrlimit(Resource::Nofile, wanted) {
+            Ok(()) => return Ok(figure(wanted.current)),
+            Err(err) => io::Error::from(err),
         };
-        // SAFETY: setrlimit reads one rlimit from memory we own.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) } == 0 {
-            return Ok(wanted.rlim_cur as u64);
-        }
-        let err = io::Error::last_os_error();
         // macOS reports an unlimited hard limit but refuses a soft one above OPEN_MAX.
         #[cfg(target_os = "macos")]
         {
-            const OPEN_MAX: libc::rlim_t = 10_240;
-            let capped = libc::rlimit {
-                rlim_cur: OPEN_MAX.min(limit.rlim_max),
-                rlim_max: limit.rlim_max,
+            const OPEN_MAX: u64 = 10_240;
+            let capped = Rlimit {
+                current: Some(OPEN_MAX.min(figure(limit.maximum))),
+                maximum: limit.maximum,
             };
-            // SAFETY: as above.
-            if capped.rlim_cur > limit.rlim_cur
-                && unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &capped) } == 0
+            if figure(capped.current) > figure(limit.current)
+                && setrlimit(Resource::Nofile, capped).is_ok()
             {
-                return Ok(capped.rlim_cur as u64);
+                return Ok(figure(capped.current));
             }
         }
         Err(err)
@@ -61,21 +57,13 @@ mod unix {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+    use rustix::process::{Resource, getrlimit};
 
     #[test]
-    #[allow(clippy::unnecessary_cast)]
     fn the_soft_limit_reaches_the_hard_limit() {
         let soft = raise_open_files_limit().unwrap().unwrap();
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: getrlimit writes one rlimit into memory we own.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
-        assert_eq!(limit.rlim_cur as u64, soft);
-        assert!(soft == limit.rlim_max as u64 || cfg!(target_os = "macos"));
+        let limit = getrlimit(Resource::Nofile);
+        assert_eq!(unix::figure(limit.current), soft);
+        assert!(soft == unix::figure(limit.maximum) || cfg!(target_os = "macos"));
     }
 }

@@ -17,7 +17,7 @@ use netlink_packet_sock_diag::{
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{CWD, Dir, Mode, OFlags};
 
-use super::{Owners, Query};
+use super::{Owners, Selection};
 use crate::error::{Error, Result};
 use crate::net::socket::{Proto, RawSocket, TcpState};
 
@@ -41,12 +41,12 @@ enum Chunk {
 /// Chunks in flight between the dump threads and the parser.
 const CHUNKS_IN_FLIGHT: usize = 16;
 
-/// Hands every socket the query asks for to `sink`, one kernel dump per (family, protocol).
+/// Hands every socket the selection asks for to `sink`, one kernel dump per (family, protocol).
 ///
 /// The dumps run on threads of their own and hand received bytes over, so the kernel's work
 /// (most of the cost) overlaps with parsing and with what `sink` does.
-pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
-    let dumps = plan(query);
+pub fn for_each_socket(selection: &Selection, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+    let dumps = plan(selection);
     std::thread::scope(|scope| {
         let (chunks_tx, chunks) = crossbeam_channel::bounded::<Chunk>(CHUNKS_IN_FLIGHT);
         // Parsed buffers go back to the dump threads: fresh memory costs a page fault per page.
@@ -81,15 +81,15 @@ pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result
     })
 }
 
-/// The dumps a query needs.
-fn plan(query: &Query) -> Vec<Dump> {
+/// The dumps a selection needs.
+fn plan(selection: &Selection) -> Vec<Dump> {
     let mut dumps = Vec::new();
-    for (family, wanted) in [(AF_INET, query.ipv4), (AF_INET6, query.ipv6)] {
+    for (family, wanted) in [(AF_INET, selection.ipv4), (AF_INET6, selection.ipv6)] {
         if !wanted {
             continue;
         }
-        if query.tcp && !query.tcp_states.is_empty() {
-            let states = query
+        if selection.tcp && !selection.tcp_states.is_empty() {
+            let states = selection
                 .tcp_states
                 .iter()
                 .fold(0u32, |mask, state| mask | 1 << kernel_state_number(*state));
@@ -99,9 +99,9 @@ fn plan(query: &Query) -> Vec<Dump> {
                 states,
             });
         }
-        if query.udp {
+        if selection.udp {
             // A UDP socket's kernel state is ESTABLISHED once connected, CLOSE otherwise.
-            let states = match query.udp_connected {
+            let states = match selection.udp_connected {
                 Some(true) => StateFlags::ESTABLISHED.bits(),
                 Some(false) => StateFlags::CLOSE.bits(),
                 None => StateFlags::all().bits(),

@@ -22,12 +22,17 @@ pub mod sockopt;
 pub mod terminal;
 pub mod threads;
 
-/// What to ask the OS for. The backend may return more than asked; the caller filters again.
+/// Which sockets to ask the OS for. The backend may return more than asked; the caller filters
+/// again.
 #[derive(Debug, Clone)]
-pub struct Query {
+pub struct Selection {
+    /// TCP sockets wanted.
     pub tcp: bool,
+    /// UDP sockets wanted.
     pub udp: bool,
+    /// IPv4 sockets wanted.
     pub ipv4: bool,
+    /// IPv6 sockets wanted.
     pub ipv6: bool,
     /// TCP states wanted (empty: no TCP sockets at all).
     pub tcp_states: Vec<TcpState>,
@@ -38,18 +43,19 @@ pub struct Query {
 /// Which processes hold which sockets.
 #[derive(Debug, Default)]
 pub struct Owners {
+    /// The PIDs holding each socket inode.
     pub by_inode: HashMap<u64, Vec<u32>>,
     /// True when some processes could not be inspected (those of other users, when not root).
     pub hidden: bool,
 }
 
-/// Hands every socket the query asks for to `sink`, with the OS's best backend. Streaming lets
+/// Hands every socket the selection asks for to `sink`, with the OS's best backend. Streaming lets
 /// the caller filter and convert as sockets arrive, without a copy of the whole list.
-pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+pub fn for_each_socket(selection: &Selection, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     #[cfg(target_os = "linux")]
-    return linux::for_each_socket(query, sink);
+    return linux::for_each_socket(selection, sink);
     #[cfg(not(target_os = "linux"))]
-    return portable::for_each_socket(query, sink);
+    return portable::for_each_socket(selection, sink);
 }
 
 /// Finds which processes hold each socket, by inode. Only Linux needs this: elsewhere the socket
@@ -98,14 +104,14 @@ mod tests {
     use super::*;
     use std::net::{TcpListener, TcpStream, UdpSocket};
 
-    fn listed(lister: fn(&Query, &mut dyn FnMut(RawSocket)) -> Result<()>) -> Vec<RawSocket> {
+    fn listed(lister: fn(&Selection, &mut dyn FnMut(RawSocket)) -> Result<()>) -> Vec<RawSocket> {
         let mut sockets = Vec::new();
         lister(&everything(), &mut |socket| sockets.push(socket)).unwrap();
         sockets
     }
 
-    fn everything() -> Query {
-        Query {
+    fn everything() -> Selection {
+        Selection {
             tcp: true,
             udp: true,
             ipv4: true,

@@ -3,24 +3,24 @@
 
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo};
 
-use super::Query;
+use super::Selection;
 use crate::error::{Error, Result};
 use crate::net::socket::{Proto, RawSocket, TcpState};
 
-/// Hands every socket to `sink`, through netstat2, with owning PIDs and the query's TCP states.
-pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
+/// Hands every socket to `sink`, through netstat2, with owning PIDs and the selection's TCP states.
+pub fn for_each_socket(selection: &Selection, sink: &mut dyn FnMut(RawSocket)) -> Result<()> {
     let mut families = AddressFamilyFlags::empty();
-    if query.ipv4 {
+    if selection.ipv4 {
         families |= AddressFamilyFlags::IPV4;
     }
-    if query.ipv6 {
+    if selection.ipv6 {
         families |= AddressFamilyFlags::IPV6;
     }
     let mut protocols = ProtocolFlags::empty();
-    if query.tcp {
+    if selection.tcp {
         protocols |= ProtocolFlags::TCP;
     }
-    if query.udp {
+    if selection.udp {
         protocols |= ProtocolFlags::UDP;
     }
     if families.is_empty() || protocols.is_empty() {
@@ -32,7 +32,9 @@ pub fn for_each_socket(query: &Query, sink: &mut dyn FnMut(RawSocket)) -> Result
         .into_iter()
         .filter_map(convert)
         .filter(|socket| match socket.proto {
-            Proto::Tcp => socket.state.is_some_and(|s| query.tcp_states.contains(&s)),
+            Proto::Tcp => socket
+                .state
+                .is_some_and(|s| selection.tcp_states.contains(&s)),
             // netstat2 does not tell a connected UDP socket from an unconnected one: keep them all.
             Proto::Udp => true,
         })

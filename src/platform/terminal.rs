@@ -19,22 +19,17 @@ impl SavedTerminal {
 
 #[cfg(unix)]
 mod imp {
-    pub struct Saved(libc::termios);
+    use rustix::termios::{OptionalActions, Termios, tcgetattr, tcsetattr};
+
+    pub struct Saved(Termios);
 
     pub fn save() -> Option<Saved> {
-        let mut termios = std::mem::MaybeUninit::<libc::termios>::uninit();
-        // SAFETY: tcgetattr writes a termios through a valid pointer, or fails and writes
-        // nothing; we read it only on success.
-        let ok = unsafe { libc::tcgetattr(libc::STDIN_FILENO, termios.as_mut_ptr()) } == 0;
-        // SAFETY: initialised by the successful tcgetattr above.
-        ok.then(|| Saved(unsafe { termios.assume_init() }))
+        tcgetattr(std::io::stdin()).ok().map(Saved)
     }
 
     pub fn restore(saved: &Saved) {
-        // SAFETY: tcsetattr reads a valid termios; a failure leaves the terminal as it was.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, &saved.0);
-        }
+        // A failure leaves the terminal as it was: nothing better to do while ending.
+        let _ = tcsetattr(std::io::stdin(), OptionalActions::Drain, &saved.0);
     }
 }
 

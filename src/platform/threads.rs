@@ -46,11 +46,12 @@ pub fn spawn_small<F: FnOnce() + Send + 'static>(
     };
     // Names show in /proc and in debuggers; the kernel keeps 15 bytes. The thread names itself:
     // a detached thread may be gone by the time pthread_create returns.
-    let mut short = name.as_bytes()[..name.len().min(15)].to_vec();
-    short.push(0);
+    let short = std::ffi::CString::new(&name.as_bytes()[..name.len().min(15)]).ok();
     let work: Box<Work> = Box::new(Box::new(move || {
-        // SAFETY: a NUL-terminated name of at most 16 bytes, for the calling thread.
-        unsafe { libc::pthread_setname_np(libc::pthread_self(), short.as_ptr().cast()) };
+        if let Some(short) = &short {
+            // A thread without its name still works: nothing to do about a failure.
+            let _ = rustix::thread::set_name(short);
+        }
         work();
     }));
     let arg = Box::into_raw(work).cast::<libc::c_void>();
@@ -80,4 +81,20 @@ pub fn spawn_small<F: FnOnce() + Send + 'static>(
         }
     }
     Ok(())
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn threads_carry_their_name_cut_to_the_kernels_fifteen_bytes() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::spawn_small("soquete-a-long-name", 256 * 1024, move || {
+            let _ = tx.send(std::fs::read_to_string("/proc/thread-self/comm"));
+        })
+        .unwrap();
+        let comm = rx.recv_timeout(Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(comm, "soquete-a-long-\n");
+    }
 }

@@ -10,12 +10,14 @@ use super::filter::Filters;
 use super::model::{PortClass, RawSocket, SocketRow};
 use super::ports;
 use crate::error::Result;
-use crate::platform::{self, Query};
+use crate::platform::{self, Selection};
 
 /// What one look at the system should gather.
 #[derive(Debug, Clone)]
 pub struct Request {
-    pub query: Query,
+    /// Which sockets to ask the OS for.
+    pub selection: Selection,
+    /// Which of them to keep.
     pub filters: Filters,
     /// Look up owning PIDs and program names even if no filter needs them (`-p`).
     pub show_owners: bool,
@@ -24,9 +26,21 @@ pub struct Request {
 /// The result of one look.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
+    /// The sockets kept by the filters, in the OS's order.
     pub rows: Vec<SocketRow>,
     /// Some owners could not be seen (processes of other users, when not root).
     pub owners_hidden: bool,
+}
+
+impl Snapshot {
+    /// The note that says, as netstat does, why some owners show as `-`: only when some do.
+    pub fn hidden_owners_note(&self) -> Option<&'static str> {
+        let some_hidden = self.owners_hidden && self.rows.iter().any(|row| row.pids.is_none());
+        some_hidden.then_some(
+            "soquete: not all processes could be identified: sockets of other users' processes \
+             show '-'; run as root to see them all",
+        )
+    }
 }
 
 /// Takes one snapshot.
@@ -37,7 +51,7 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         // The walk for owners does not need the socket list: both run at once.
         let walker = want_owners.then(|| scope.spawn(platform::socket_owners));
         let mut rows: Vec<SocketRow> = Vec::new();
-        let listed = platform::for_each_socket(&request.query, &mut |socket| {
+        let listed = platform::for_each_socket(&request.selection, &mut |socket| {
             let row = explain(socket, ephemeral.as_ref());
             if request.filters.keep_by_socket(&row) {
                 rows.push(row);
@@ -154,5 +168,28 @@ fn attach_program_names(rows: &mut [SocketRow]) {
                 .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
                 .collect()
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sockets::model::Proto;
+
+    #[test]
+    fn the_note_on_hidden_owners_comes_only_when_a_row_lacks_them() {
+        let seen = SocketRow {
+            pids: Some(vec![1]),
+            ..SocketRow::listener(Proto::Tcp, 22)
+        };
+        let unseen = SocketRow::listener(Proto::Tcp, 80);
+        let snapshot = |rows: Vec<SocketRow>, owners_hidden| Snapshot {
+            rows,
+            owners_hidden,
+        };
+        let note = snapshot(vec![seen.clone(), unseen.clone()], true).hidden_owners_note();
+        assert!(note.is_some_and(|note| note.contains("run as root")));
+        assert_eq!(snapshot(vec![seen], true).hidden_owners_note(), None);
+        assert_eq!(snapshot(vec![unseen], false).hidden_owners_note(), None);
     }
 }

@@ -49,7 +49,9 @@ fn normalise_state(text: &str) -> String {
 /// A `--port` value: one port `N` or an inclusive range `N-M`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortRange {
+    /// The lowest port of the range.
     pub first: u16,
+    /// The highest port of the range, `first` for one port.
     pub last: u16,
 }
 
@@ -85,9 +87,13 @@ impl FromStr for PortRange {
 /// Every filter of one `soquete sockets` run; an empty list means "no filter on that".
 #[derive(Debug, Clone, Default)]
 pub struct Filters {
+    /// TCP states to keep.
     pub states: Vec<TcpState>,
+    /// Port ranges either end may fall in.
     pub ports: Vec<PortRange>,
+    /// IANA classes of the service port to keep.
     pub classes: Vec<PortClass>,
+    /// Owning PIDs to keep.
     pub pids: Vec<u32>,
     /// Lower-cased substring of the program name.
     pub process: Option<String>,

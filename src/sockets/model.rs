@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use crate::net::socket::{Proto, RawSocket, TcpState};
 
 /// IANA port class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PortClass {
     /// 0-1023, assigned by IANA to well-known services
@@ -41,33 +41,44 @@ impl PortClass {
 }
 
 /// One row of `soquete sockets`: a socket with its owners and explanations.
-/// This is the documented JSON schema (docs/JSON.md); fields are only ever added.
+/// Its JSON form is the schema documented in the README, section "JSON schema (`--json`)";
+/// fields are only ever added.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SocketRow {
     /// "tcp" or "udp".
     pub proto: Proto,
     /// "ipv4" or "ipv6".
     pub family: &'static str,
+    /// The local address.
     pub local_addr: IpAddr,
+    /// The local port.
     pub local_port: u16,
     /// null when the socket has no peer.
     pub remote_addr: Option<IpAddr>,
+    /// The peer's port; null when the socket has no peer.
     pub remote_port: Option<u16>,
     /// TCP state in snake_case; null for UDP.
     pub state: Option<TcpState>,
+    /// Bytes in the receive queue (a listener: connections waiting for accept); null where the
+    /// OS does not give it.
     pub recv_q: Option<u32>,
+    /// Bytes in the send queue (a listener: its backlog limit); null where the OS does not give it.
     pub send_q: Option<u32>,
     /// null when owners were not looked up, or are hidden from this user.
     pub pids: Option<Vec<u32>>,
+    /// Program names, one per PID; null as `pids` is.
     pub programs: Option<Vec<String>>,
     /// IANA class of the service port (see `service_port`).
     pub class: PortClass,
     /// The port that names the service: the local port of a listener, the service side of a connection.
     pub service_port: u16,
+    /// The service name of `service_port`; null when unknown.
     pub service: Option<&'static str>,
     /// Whether the local port lies in the OS's ephemeral (client) port range; null if unknown.
     pub ephemeral: Option<bool>,
+    /// The owning user id (Linux); null elsewhere.
     pub uid: Option<u32>,
+    /// The socket's inode (Linux); null elsewhere, or for a socket no process holds.
     pub inode: Option<u64>,
 }
 
@@ -120,6 +131,33 @@ impl fmt::Display for Endpoint {
         match self.1 {
             Some(port) => write!(f, "{port}"),
             None => f.write_str("*"),
+        }
+    }
+}
+
+/// Rows for tests elsewhere in the feature.
+#[cfg(test)]
+impl SocketRow {
+    /// A listener on 127.0.0.1:`port` (UDP: an unconnected socket), with nothing looked up.
+    pub(crate) fn listener(proto: Proto, port: u16) -> SocketRow {
+        SocketRow {
+            proto,
+            family: "ipv4",
+            local_addr: IpAddr::from([127, 0, 0, 1]),
+            local_port: port,
+            remote_addr: None,
+            remote_port: None,
+            state: (proto == Proto::Tcp).then_some(TcpState::Listen),
+            recv_q: None,
+            send_q: None,
+            pids: None,
+            programs: None,
+            class: PortClass::of(port),
+            service_port: port,
+            service: None,
+            ephemeral: None,
+            uid: None,
+            inode: None,
         }
     }
 }

@@ -1,17 +1,23 @@
-//! Turns socket rows into table cells and watch-mode headers. Pure: no I/O here.
+//! Turns socket rows into table cells and watch-mode headers. Pure: no I/O here. Text the OS
+//! hands over (program names, service names) is neutralised: an escape sequence or a newline in
+//! a process name must not reach the terminal or split a row.
 
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
 use super::model::{Proto, SocketRow};
+use crate::net::sanitize::neutralize;
 use crate::output::Table;
 
 /// How a row changed since the previous watch frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// There before and still there.
     Same,
+    /// New since the previous frame.
     Appeared,
+    /// Gone since the previous frame (shown once more, marked).
     Closed,
 }
 
@@ -68,7 +74,7 @@ pub fn socket_table<R: Borrow<SocketRow>>(
         }
         table
             .cell(row.class.name())
-            .cell(row.service.unwrap_or("-"));
+            .cell(row.service.map_or("-".into(), neutralize));
     }
     table
 }
@@ -110,7 +116,7 @@ impl fmt::Display for Owners<'_> {
             if index > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{pid}/{program}")?;
+            write!(f, "{pid}/{}", neutralize(program))?;
         }
         Ok(())
     }
@@ -205,6 +211,18 @@ mod tests {
         let rows: Vec<_> = table.rows().collect();
         assert_eq!(rows[0][0], "+");
         assert_eq!(rows[1][0], "-");
+    }
+
+    #[test]
+    fn program_names_cannot_reach_the_terminal_or_split_a_row() {
+        let mut evil = row(Proto::Tcp, Some(TcpState::Listen));
+        evil.pids = Some(vec![7]);
+        evil.programs = Some(vec!["x\u{1b}]0;owned\u{7}\u{1b}[2Jy\nz".into()]);
+        let table = socket_table(&[evil], true, None);
+        assert_eq!(table.rows().next().unwrap()[6], "7/xy\u{fffd}z");
+        let text = crate::output::render_table(&table, crate::output::Style::Plain);
+        assert_eq!(text.lines().count(), 2, "{text:?}");
+        assert!(!text.contains('\u{1b}'), "{text:?}");
     }
 
     #[test]

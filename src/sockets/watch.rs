@@ -1,15 +1,16 @@
 //! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-).
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
+use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 use crossterm::{cursor, execute, terminal};
 
+use super::collect::{self, Request};
 use super::model::SocketRow;
+use super::sort::{SortKey, sort_rows};
 use super::view::{self, Change};
-use super::{Config, collect, sort_rows, warn_if_owners_hidden};
-use crate::error::{Error, Result};
+use crate::error::{Context, Error, Result};
 use crate::output::{self, Style};
 
 type Identity = (
@@ -31,33 +32,35 @@ fn identity(row: &SocketRow) -> Identity {
 }
 
 /// Redraws until Ctrl-C, then restores the terminal and returns Ok.
-pub fn run(config: &Config, interval: Duration) -> Result<()> {
+pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Result<()> {
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C: {err}")))?;
 
-    let mut screen = Screen::open()?;
+    let mut screen = Screen::open().context("writing output")?;
     let mut previous: Vec<SocketRow> = Vec::new();
     let mut first = true;
     let mut warned = false;
     loop {
-        let mut snapshot = collect::snapshot(&config.request)?;
-        sort_rows(&mut snapshot.rows, config.sort);
+        let mut snapshot = collect::snapshot(request)?;
+        sort_rows(&mut snapshot.rows, sort);
         if !warned && !screen.is_terminal {
-            warn_if_owners_hidden(&snapshot);
+            if let Some(note) = snapshot.hidden_owners_note() {
+                eprintln!("{note}");
+            }
             warned = true;
         }
         let frame = frame(
-            config,
+            request.show_owners,
             &previous,
             &snapshot.rows,
             first,
             interval,
             screen.style(),
         );
-        screen.draw(&frame)?;
+        screen.draw(&frame).context("writing output")?;
         previous = snapshot.rows;
         first = false;
         if stop_rx.recv_timeout(interval).is_ok() {
@@ -68,7 +71,7 @@ pub fn run(config: &Config, interval: Duration) -> Result<()> {
 
 /// One frame: a header line with counts, then the table with marks.
 fn frame(
-    config: &Config,
+    show_owners: bool,
     previous: &[SocketRow],
     current: &[SocketRow],
     first: bool,
@@ -103,7 +106,7 @@ fn frame(
         closed.len(),
         view::state_counts(current),
     );
-    let table = view::socket_table(&rows, config.request.show_owners, Some(&changes));
+    let table = view::socket_table(&rows, show_owners, Some(&changes));
     header + &output::render_table(&table, style)
 }
 
@@ -118,7 +121,7 @@ struct Screen {
 }
 
 impl Screen {
-    fn open() -> Result<Screen> {
+    fn open() -> io::Result<Screen> {
         let is_terminal = std::io::stdout().is_terminal();
         if is_terminal {
             execute!(
@@ -134,7 +137,7 @@ impl Screen {
         Style::for_stdout()
     }
 
-    fn draw(&mut self, frame: &str) -> Result<()> {
+    fn draw(&mut self, frame: &str) -> io::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.is_terminal {
             let height = terminal::size().map_or(usize::MAX, |(_, rows)| usize::from(rows));
@@ -151,8 +154,7 @@ impl Screen {
         } else {
             writeln!(out, "{frame}")?;
         }
-        out.flush()?;
-        Ok(())
+        out.flush()
     }
 }
 

@@ -1,0 +1,139 @@
+//! `soquete chat`'s flags and their conversion into the client's `Config`.
+
+use clap::Args;
+
+/// `soquete chat`: the client.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "A host name (a dynamic-DNS name too) is resolved and each address tried in \
+        turn, 5 seconds each. A bare IPv6 address (::1) takes the default port; give a port with \
+        brackets: [::1]:65432.\n\n\
+        Output: what the server sends goes to stdout; connection state (connected, with both \
+        IP:PORT ends; half-closed; closed; lost) and the client's own notes go to stderr. With a \
+        terminal, a line editor keeps the line being typed intact while messages print above it.\n\n\
+        End of input (a pipe or file, or Ctrl-D): everything typed is sent, then the client \
+        leaves as with /quit and exits once the server confirms. With --raw it half-closes \
+        instead (FIN) and prints what arrives until the server closes. `exit` or /quit ends the \
+        session at any time.\n\n\
+        Lost server (not with --raw): end of stream or a reset without the server's bye, a bye \
+        saying the server is shutting down, or nothing heard for 15 s (the server pings every 5 \
+        s when idle; TCP keepalive probes after 5 s idle as well). The client then says so on \
+        stderr (connection lost — reconnecting in 2.0 s (attempt 3)), tries again with pauses \
+        from 0.5 s doubling up to --reconnect-max, with jitter, and re-joins under the same name, \
+        asking for the messages it missed; none is shown twice. Lines typed meanwhile are sent \
+        after the re-join, in order, and messages the server never confirmed are sent again. \
+        --no-reconnect exits 1 instead.\n\n\
+        Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
+        server closed), 1 when the connection fails, or is lost and not reconnected, 2 bad \
+        usage.\n\n\
+        Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
+        soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
+        echo 'Hello Server' | soquete chat --raw :65432\n  \
+        soquete chat --json :65432 | jq .     every event as JSON"
+)]
+pub struct ChatArgs {
+    /// The server to talk to (help text in the attribute: rustdoc would read its brackets as links).
+    #[arg(
+        value_name = "[HOST][:PORT]",
+        help = "Server to talk to: HOST, HOST:PORT, :PORT, IPv4, [IPv6]:PORT or a bare IPv6 address \
+            (default 127.0.0.1:65432)"
+    )]
+    pub target: Option<String>,
+
+    /// Name to chat under (default: your login name)
+    #[arg(short = 'n', long = "name", value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Plain text lines to any TCP server (nc -l, ncat -l, a Python server), no soquete protocol
+    #[arg(short = 'r', long = "raw")]
+    pub raw: bool,
+
+    /// Strict question/answer turn-taking: after sending, wait for the answer before sending again
+    #[arg(long = "sync")]
+    pub sync: bool,
+
+    /// Print every received event as one JSON line on stdout (for scripts and tests)
+    #[arg(long = "json")]
+    pub json: bool,
+
+    /// When the server is lost, exit 1 instead of reconnecting
+    #[arg(long = "no-reconnect", conflicts_with_all = ["reconnect_max", "reconnect_attempts"])]
+    pub no_reconnect: bool,
+
+    /// Longest pause between reconnection attempts (the first is 0.5 s, then doubling, with jitter)
+    #[arg(long = "reconnect-max", value_name = "SECS", default_value = "30", value_parser = parse_reconnect_max)]
+    pub reconnect_max: f64,
+
+    /// Give up after N failed reconnection attempts in a row (0: never; default: never on a
+    /// terminal, 10 when input is a pipe or file)
+    #[arg(long = "reconnect-attempts", value_name = "N")]
+    pub reconnect_attempts: Option<u32>,
+}
+
+fn parse_reconnect_max(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.01..=3600.0).contains(&secs) {
+        return Err(format!("{secs} s is out of range (0.01 to 3600 seconds)"));
+    }
+    Ok(secs)
+}
+
+/// The chat client's own configuration, from its command line.
+impl From<ChatArgs> for crate::chat::client::Config {
+    fn from(args: ChatArgs) -> Self {
+        use crate::chat::client::GiveUp;
+        Self {
+            target: args.target.unwrap_or_default(),
+            name: args.name,
+            raw: args.raw,
+            sync: args.sync,
+            json: args.json,
+            reconnect: !args.no_reconnect,
+            reconnect_max: std::time::Duration::from_secs_f64(args.reconnect_max),
+            give_up: match args.reconnect_attempts {
+                None => GiveUp::ByInput,
+                Some(0) => GiveUp::Never,
+                Some(limit) => GiveUp::After(limit),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn chat_arguments_become_the_clients_config() {
+        use crate::chat::client::{Config, GiveUp};
+        let config = |args: &[&str]| -> Config {
+            let mut argv = vec!["soquete", "chat"];
+            argv.extend_from_slice(args);
+            match Cli::try_parse_from(argv).expect("parses").command {
+                Command::Chat(args) => args.into(),
+                other => panic!("not chat: {other:?}"),
+            }
+        };
+        let default = config(&[]);
+        assert_eq!(default.target, "");
+        assert!(default.reconnect && !default.raw && !default.sync && !default.json);
+        assert_eq!(default.reconnect_max, std::time::Duration::from_secs(30));
+        assert_eq!(default.give_up, GiveUp::ByInput);
+        let given = config(&["-n", "ana", "--reconnect-max", "2.5", ":9000"]);
+        assert_eq!(given.target, ":9000");
+        assert_eq!(given.name.as_deref(), Some("ana"));
+        assert_eq!(given.reconnect_max, std::time::Duration::from_millis(2500));
+        assert_eq!(
+            config(&["--reconnect-attempts", "0"]).give_up,
+            GiveUp::Never
+        );
+        assert_eq!(
+            config(&["--reconnect-attempts", "4"]).give_up,
+            GiveUp::After(4)
+        );
+        assert!(!config(&["--no-reconnect"]).reconnect);
+    }
+}

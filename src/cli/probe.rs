@@ -1,0 +1,128 @@
+//! `soquete probe`'s flags and their conversion into `probe::Config`.
+
+use clap::Args;
+
+use super::parse_interval;
+
+/// `soquete probe`: reachability of (dynamic-DNS) hosts, address by address.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "Verdicts, per address: open (the handshake completed), closed (a reset \
+    came back: nothing listens there, or only on 127.0.0.1), filtered (no answer before the \
+    timeout: a firewall or security group drops it, or DNS points at an old IP), unreachable (an \
+    ICMP error: no route, host down, administratively prohibited), error (a local failure).\n\n\
+    Exit status: 0 every target reachable (and, with --chat, a soquete server on each); 1 some \
+    targets reachable, not all; 2 none reachable; 3 a name did not resolve; 4 reachable, but \
+    the --chat check failed; 2 also for bad arguments.\n\n\
+    Examples:\n  soquete probe meuchat.ddns.net\n  \
+    soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
+    soquete probe localhost:22 --count 5 --interval 0.5\n  \
+    soquete probe example.org:443 --server 8.8.8.8 --json"
+)]
+pub struct ProbeArgs {
+    #[arg(
+        value_name = "HOST[:PORT]",
+        required = true,
+        help = "Targets: HOST, HOST:PORT, IPv4, [IPv6]:PORT (port 65432 when not given)"
+    )]
+    pub targets: Vec<String>,
+
+    /// Seconds to wait for each connection before calling it filtered
+    #[arg(short = 'w', long = "timeout", value_name = "SECS", default_value = "3", value_parser = parse_timeout)]
+    pub timeout: f64,
+
+    /// IPv4 addresses only
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// IPv6 addresses only
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    pub count: Option<u32>,
+
+    /// Seconds between rounds
+    #[arg(short = 'i', long = "interval", value_name = "SECS", default_value = "1", value_parser = parse_interval)]
+    pub interval: f64,
+
+    /// After connecting, speak the soquete protocol and report what server is there
+    #[arg(long = "chat")]
+    pub chat: bool,
+
+    /// Also ask this DNS server directly (IP or IP:PORT), show its answers and TTLs, flag disagreement
+    #[arg(long = "server", value_name = "IP")]
+    pub dns_server: Option<String>,
+
+    /// The address the host really has (repeatable); DNS answers are compared with it
+    #[arg(long = "expect-ip", value_name = "IP")]
+    pub expect_ip: Vec<std::net::IpAddr>,
+
+    /// One JSON document (NDJSON, one line per attempt, with --count)
+    #[arg(long = "json")]
+    pub json: bool,
+}
+
+/// The probe's own configuration, from its command line; a bad target or DNS server is a usage
+/// error.
+impl TryFrom<ProbeArgs> for crate::probe::Config {
+    type Error = crate::error::Error;
+
+    fn try_from(args: ProbeArgs) -> Result<Self, Self::Error> {
+        use crate::net::target::Target;
+        use std::time::Duration;
+        let targets = args
+            .targets
+            .iter()
+            .map(|text| Target::parse(text))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns_server = args
+            .dns_server
+            .as_deref()
+            .map(parse_dns_server)
+            .transpose()?;
+        Ok(Self {
+            targets,
+            timeout: Duration::from_secs_f64(args.timeout),
+            families: crate::probe::resolve::Families {
+                ipv4: !args.ipv6,
+                ipv6: !args.ipv4,
+            },
+            rounds: match args.count {
+                None => Some(1),
+                Some(0) => None,
+                Some(n) => Some(n),
+            },
+            interval: Duration::from_secs_f64(args.interval),
+            chat: args.chat,
+            dns_server,
+            expect_ip: args.expect_ip,
+            json: args.json,
+        })
+    }
+}
+
+/// `--server`: `IP` or `IP:PORT` (port 53 by default), IPv6 bracketed with a port.
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, crate::error::Error> {
+    use std::net::{IpAddr, SocketAddr};
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    text.trim_matches(['[', ']'])
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            crate::error::Error::Usage(format!("bad DNS server '{text}': expected IP or IP:PORT"))
+        })
+}
+
+fn parse_timeout(text: &str) -> Result<f64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !(0.001..=300.0).contains(&secs) {
+        return Err(format!("{secs} s is out of range (0.001 to 300 seconds)"));
+    }
+    Ok(secs)
+}

@@ -1,0 +1,164 @@
+//! `soquete serve`'s flags and their conversion into the server's `Config`.
+
+use clap::{Args, ValueEnum};
+
+use crate::chat::protocol::HEARTBEAT_INTERVAL;
+use crate::chat::server::{self as serve, HEARTBEAT_INTERVAL_ENV, Mode, RateLimit};
+use crate::net::clock::millis_from_env;
+
+/// How `soquete serve` serves.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServeMode {
+    /// Group chat among N clients, a thread per client (lab 07-03)
+    #[default]
+    Group,
+    /// One client at a time talks with the server console; others queue (labs 07-01, 07-02)
+    Single,
+    /// Send every line back to its sender
+    Echo,
+    /// Relay each raw client's lines to all others as they came, without time, author or
+    /// notices, like ncat --broker, but never glued or cut (structured clients get full frames)
+    Broker,
+}
+
+/// `soquete serve`: the chat server.
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_long_help = "Resilience (docs/PROTOCOL.md, section 8): the room keeps its last --history \
+        messages, and a soquete chat client that reconnects gets what it missed, once, in order. \
+        With --log the messages survive a restart, even kill -9, and numbering goes on. A client \
+        that floods is read more slowly (--rate-limit), never dropped; a client that stops \
+        reading for 2 s while something waits for it is disconnected (it may resume), and one \
+        that falls 4 MiB behind holds the room up for at most 2 s; structured clients get a \
+        ping after 5 s of silence. Ctrl-C or SIGTERM: bye to every client, log flushed, exit 0.\n\n\
+        Examples:\n  \
+        soquete serve                                 group chat on 127.0.0.1:65432\n  \
+        soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \
+        soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
+        soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
+        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker"
+)]
+pub struct ServeArgs {
+    /// Address to listen on (0.0.0.0 or :: serves every interface)
+    #[arg(
+        short = 'b',
+        long = "bind",
+        value_name = "ADDR",
+        default_value = "127.0.0.1"
+    )]
+    pub bind: std::net::IpAddr,
+
+    /// Port to listen on (0 picks a free one; the chosen port is printed)
+    #[arg(short = 'p', long = "port", value_name = "PORT", default_value_t = crate::chat::protocol::DEFAULT_PORT)]
+    pub port: u16,
+
+    /// What the server does with its clients
+    #[arg(short = 'm', long = "mode", value_enum, default_value_t = ServeMode::Group)]
+    pub mode: ServeMode,
+
+    /// Strict question/answer turn-taking (single mode): a side that has sent waits for the answer
+    #[arg(long = "sync")]
+    pub sync: bool,
+
+    /// The name the server console speaks under
+    #[arg(long = "name", value_name = "NAME", default_value = "server")]
+    pub name: String,
+
+    /// Messages the room keeps for clients that reconnect and resume (group, broker)
+    #[arg(long = "history", value_name = "N", default_value_t = 1000)]
+    pub history: usize,
+
+    /// Append every message to FILE as a JSON line, and reload the history from it at start (group, broker)
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<std::path::PathBuf>,
+
+    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`);
+    /// default 10/s,burst=20, and off in broker mode (a relay carries data, not typing)
+    #[arg(long = "rate-limit", value_name = "LIMIT", value_parser = RateLimit::parse)]
+    pub rate_limit: Option<RateLimit>,
+
+    /// Most connections at once; the next one is told "server full" and closed
+    #[arg(long = "max-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_clients: Option<u32>,
+
+    /// Close a client that sends nothing for SECS seconds (off by default)
+    #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
+}
+
+impl From<ServeMode> for Mode {
+    fn from(mode: ServeMode) -> Mode {
+        match mode {
+            ServeMode::Group => Mode::Group,
+            ServeMode::Single => Mode::Single,
+            ServeMode::Echo => Mode::Echo,
+            ServeMode::Broker => Mode::Broker,
+        }
+    }
+}
+
+/// The server's configuration: the flags as plain values, and the heartbeat (shortened by tests
+/// through [`HEARTBEAT_INTERVAL_ENV`]).
+impl From<ServeArgs> for serve::Config {
+    fn from(args: ServeArgs) -> serve::Config {
+        serve::Config {
+            listen: std::net::SocketAddr::new(args.bind, args.port),
+            mode: args.mode.into(),
+            sync: args.sync,
+            name: args.name,
+            history: args.history,
+            log: args.log,
+            rate_limit: args.rate_limit,
+            max_clients: args.max_clients.map(|n| n as usize),
+            idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
+            heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    #[test]
+    fn serve_flags_become_the_servers_config() {
+        let argv = [
+            "soquete",
+            "serve",
+            "--bind",
+            "::1",
+            "--port",
+            "0",
+            "--mode",
+            "broker",
+            "--max-clients",
+            "5",
+            "--idle-timeout",
+            "600",
+            "--rate-limit",
+            "50/s",
+        ];
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+            panic!("not serve");
+        };
+        let config = serve::Config::from(args);
+        assert_eq!(config.listen, "[::1]:0".parse().unwrap());
+        assert_eq!(config.mode, Mode::Broker);
+        assert_eq!(config.name, "server");
+        assert_eq!(config.max_clients, Some(5));
+        assert_eq!(
+            config.idle_timeout,
+            Some(std::time::Duration::from_secs(600))
+        );
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit::Bucket {
+                per_second: 50.0,
+                burst: 100
+            })
+        );
+        assert!(Cli::try_parse_from(["soquete", "serve", "--rate-limit", "fast"]).is_err());
+    }
+}

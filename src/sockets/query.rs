@@ -1,0 +1,169 @@
+//! What a user asks `soquete sockets` for, as plain data, and netstat's rules that turn it into
+//! what to ask the OS, which rows to keep and whether to look up owners.
+
+use std::time::Duration;
+
+use super::collect::Request;
+use super::filter::{Filters, PortRange};
+use super::model::{PortClass, TcpState};
+use super::sort::SortKey;
+use crate::platform::Selection;
+
+/// One `soquete sockets` run as the user asked for it: netstat's flags, the filters, the sort
+/// key and the output form. Built by the command line (`cli.rs`); knows nothing of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Query {
+    /// TCP sockets (`-t`). With neither `tcp` nor `udp`, both are listed.
+    pub tcp: bool,
+    /// UDP sockets (`-u`).
+    pub udp: bool,
+    /// Only listening sockets and unconnected UDP sockets (`-l`).
+    pub listening: bool,
+    /// Listening and non-listening sockets (`-a`); wins over `listening`.
+    pub all: bool,
+    /// IPv4 only (`-4`).
+    pub ipv4_only: bool,
+    /// IPv6 only (`-6`).
+    pub ipv6_only: bool,
+    /// Show the PID and program owning each socket (`-p`).
+    pub programs: bool,
+    /// Only these TCP states; when given, they replace what `listening`/`all` decide.
+    pub states: Vec<TcpState>,
+    /// Only sockets with either port in one of these ranges.
+    pub ports: Vec<PortRange>,
+    /// Only sockets whose service port is of one of these IANA classes.
+    pub classes: Vec<PortClass>,
+    /// Only sockets owned by one of these PIDs.
+    pub pids: Vec<u32>,
+    /// Only sockets whose program name contains this, ignoring case.
+    pub process: Option<String>,
+    /// The order of the rows; None is the natural order.
+    pub sort: Option<SortKey>,
+    /// One JSON array instead of a table.
+    pub json: bool,
+    /// Redraw at this interval instead of printing once.
+    pub watch: Option<Duration>,
+}
+
+impl Query {
+    /// What to ask the OS, how to filter, and whether to look up owners.
+    pub fn request(&self) -> Request {
+        let (tcp, udp) = match (self.tcp, self.udp) {
+            (false, false) => (true, true),
+            both => both,
+        };
+        // An explicit --state says which TCP states to show; otherwise -l/-a decide, as in netstat.
+        let (tcp_states, udp_connected) = if !self.states.is_empty() {
+            (self.states.clone(), None)
+        } else if self.all {
+            (TcpState::ALL.to_vec(), None)
+        } else if self.listening {
+            (vec![TcpState::Listen], Some(false))
+        } else {
+            let not_listening = TcpState::ALL.into_iter().filter(|s| *s != TcpState::Listen);
+            (not_listening.collect(), Some(true))
+        };
+        Request {
+            selection: Selection {
+                tcp,
+                // A state filter speaks of TCP states; UDP sockets have none.
+                udp: udp && self.states.is_empty(),
+                ipv4: !self.ipv6_only,
+                ipv6: !self.ipv4_only,
+                tcp_states,
+                udp_connected,
+            },
+            filters: Filters {
+                states: self.states.clone(),
+                ports: self.ports.clone(),
+                classes: self.classes.clone(),
+                pids: self.pids.clone(),
+                process: self.process.as_ref().map(|name| name.to_lowercase()),
+            },
+            show_owners: self.programs || !self.pids.is_empty() || self.process.is_some(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_flags_tcp_and_udp_connections_are_asked_for_as_netstat_does() {
+        let request = Query::default().request();
+        let selection = request.selection;
+        assert!(selection.tcp && selection.udp && selection.ipv4 && selection.ipv6);
+        assert!(!selection.tcp_states.contains(&TcpState::Listen));
+        assert_eq!(selection.tcp_states.len(), TcpState::ALL.len() - 1);
+        assert_eq!(selection.udp_connected, Some(true));
+        assert!(!request.show_owners);
+    }
+
+    #[test]
+    fn listening_asks_for_listeners_and_unconnected_udp_and_all_wins() {
+        let listening = Query {
+            tcp: true,
+            listening: true,
+            ..Query::default()
+        };
+        let selection = listening.request().selection;
+        assert!(selection.tcp && !selection.udp);
+        assert_eq!(selection.tcp_states, [TcpState::Listen]);
+        assert_eq!(selection.udp_connected, Some(false));
+        let both = Query {
+            all: true,
+            ..listening
+        };
+        assert_eq!(both.request().selection.tcp_states, TcpState::ALL);
+        assert_eq!(both.request().selection.udp_connected, None);
+    }
+
+    #[test]
+    fn a_state_filter_leaves_udp_out_and_replaces_listening() {
+        let query = Query {
+            listening: true,
+            states: vec![TcpState::TimeWait],
+            ..Query::default()
+        };
+        let request = query.request();
+        assert!(!request.selection.udp);
+        assert_eq!(request.selection.tcp_states, [TcpState::TimeWait]);
+        assert_eq!(request.filters.states, [TcpState::TimeWait]);
+    }
+
+    #[test]
+    fn one_family_only() {
+        let v4 = Query {
+            ipv4_only: true,
+            ..Query::default()
+        };
+        assert!(v4.request().selection.ipv4 && !v4.request().selection.ipv6);
+        let v6 = Query {
+            ipv6_only: true,
+            ..Query::default()
+        };
+        assert!(!v6.request().selection.ipv4 && v6.request().selection.ipv6);
+    }
+
+    #[test]
+    fn owner_filters_imply_looking_owners_up_and_names_match_in_lower_case() {
+        let query = Query {
+            process: Some("FireFox".into()),
+            ..Query::default()
+        };
+        let request = query.request();
+        assert!(request.show_owners);
+        assert_eq!(request.filters.process.as_deref(), Some("firefox"));
+        let by_pid = Query {
+            pids: vec![7],
+            ..Query::default()
+        };
+        assert!(by_pid.request().show_owners);
+        let programs = Query {
+            programs: true,
+            ..Query::default()
+        };
+        assert!(programs.request().show_owners);
+    }
+}

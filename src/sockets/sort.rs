@@ -1,0 +1,125 @@
+//! The orders `soquete sockets` lists rows in: the natural order (protocol, family, endpoints) and
+//! the `--sort` keys, each computed once per row as plain integers.
+
+use std::net::IpAddr;
+
+use super::model::SocketRow;
+
+/// What rows are sorted by, besides the natural order that breaks ties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// Local port, then remote port.
+    Port,
+    /// First owning PID.
+    Pid,
+    /// TCP state.
+    State,
+    /// Protocol (tcp before udp), then IPv4 before IPv6.
+    Proto,
+    /// Receive queue, largest first.
+    RecvQ,
+    /// Send queue, largest first.
+    SendQ,
+}
+
+fn address_bits(addr: IpAddr) -> u128 {
+    match addr {
+        IpAddr::V4(v4) => u128::from(u32::from(v4)),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
+}
+
+/// Protocol, family, local end, remote end: as plain integers, which compare fast.
+type Natural = (u8, u128, u16, u128, Option<u16>);
+
+/// The sort key of `row` for `key`: a group (unknowns last), a primary value, then the natural
+/// order. Without a key: protocol, family, then local and remote endpoint.
+fn sort_key(row: &SocketRow, key: Option<SortKey>) -> (u8, u64, Natural) {
+    let natural = (
+        (row.proto as u8) << 1 | u8::from(row.local_addr.is_ipv6()),
+        address_bits(row.local_addr),
+        row.local_port,
+        row.remote_addr.map_or(0, address_bits),
+        row.remote_port,
+    );
+    // Queues sort largest first, unknown last.
+    let largest_first = |queue: Option<u32>| {
+        (
+            u8::from(queue.is_none()),
+            u64::from(u32::MAX - queue.unwrap_or(0)),
+        )
+    };
+    let (group, primary) = match key {
+        None | Some(SortKey::Proto) => (0, 0),
+        Some(SortKey::Port) => (0, u64::from(row.local_port)),
+        Some(SortKey::Pid) => {
+            let first = row.pids.as_ref().and_then(|p| p.first().copied());
+            (u8::from(first.is_none()), u64::from(first.unwrap_or(0)))
+        }
+        Some(SortKey::State) => (
+            u8::from(row.state.is_none()),
+            row.state.map_or(0, |s| s as u64),
+        ),
+        Some(SortKey::RecvQ) => largest_first(row.recv_q),
+        Some(SortKey::SendQ) => largest_first(row.send_q),
+    };
+    (group, primary, natural)
+}
+
+/// The rows in `key` order, as references: rows are large, so only pointers move.
+pub fn sorted(rows: &[SocketRow], key: Option<SortKey>) -> Vec<&SocketRow> {
+    let mut order: Vec<&SocketRow> = rows.iter().collect();
+    order.sort_by_cached_key(|row| sort_key(row, key));
+    order
+}
+
+/// Indices of `rows` in `key` order.
+pub fn sort_order(rows: &[SocketRow], key: Option<SortKey>) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+    order.sort_by_cached_key(|&index| sort_key(&rows[index as usize], key));
+    order
+}
+
+/// Sorts rows in place by `key`, in the same order as [`sorted`].
+pub fn sort_rows(rows: &mut [SocketRow], key: Option<SortKey>) {
+    rows.sort_by_cached_key(|row| sort_key(row, key));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sockets::model::Proto;
+
+    fn row(proto: Proto, local_port: u16, recv_q: Option<u32>) -> SocketRow {
+        SocketRow {
+            recv_q,
+            ..SocketRow::listener(proto, local_port)
+        }
+    }
+
+    #[test]
+    fn queues_sort_largest_first_and_unknown_last_in_every_form() {
+        let rows = [
+            row(Proto::Tcp, 1, None),
+            row(Proto::Tcp, 2, Some(5)),
+            row(Proto::Udp, 3, Some(9)),
+        ];
+        let key = Some(SortKey::RecvQ);
+        assert_eq!(sort_order(&rows, key), [2, 1, 0]);
+        let ports: Vec<u16> = sorted(&rows, key).iter().map(|r| r.local_port).collect();
+        assert_eq!(ports, [3, 2, 1]);
+        let mut in_place = rows.to_vec();
+        sort_rows(&mut in_place, key);
+        assert_eq!(in_place[0].local_port, 3);
+    }
+
+    #[test]
+    fn natural_order_puts_tcp_before_udp_then_ports() {
+        let rows = [
+            row(Proto::Udp, 1, None),
+            row(Proto::Tcp, 9, None),
+            row(Proto::Tcp, 4, None),
+        ];
+        assert_eq!(sort_order(&rows, None), [2, 1, 0]);
+    }
+}
