@@ -20,6 +20,10 @@ pub enum Error {
     /// This OS (or this build) cannot do what was asked.
     #[error("{0}")]
     Unsupported(String),
+
+    /// A part of soquete itself failed (a thread panicked): a bug, said in one line.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Exit code for success.
@@ -42,7 +46,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => EXIT_USAGE,
-            Error::Io { .. } | Error::Unsupported(_) => EXIT_FAILURE,
+            Error::Io { .. } | Error::Unsupported(_) | Error::Internal(_) => EXIT_FAILURE,
         }
     }
 
@@ -74,10 +78,3 @@ impl<T> Context<T> for std::result::Result<T, io::Error> {
 
 /// soquete's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Writing to stdout: the only I/O error with no context worth adding.
-impl From<io::Error> for Error {
-    fn from(source: io::Error) -> Self {
-        Error::io("writing output", source)
-    }
-}

@@ -1,4 +1,4 @@
-//! Man pages and shell completions, both generated from the clap definitions in `cli.rs`.
+//! Man pages and shell completions, both generated from the clap definitions in `cli/`.
 //!
 //! The man pages are committed under `man/`; a test regenerates them and fails when the
 //! committed copies are stale (`SOQUETE_BLESS=1 cargo test man_pages` rewrites them).
@@ -8,14 +8,13 @@ use std::io::Write;
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::error::Result;
+use crate::error::{Context, Result};
 
 /// Writes the completion script for `shell` to `out`.
 pub fn write_completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Result<()> {
     let mut command = Cli::command();
     clap_complete::generate(shell, &mut command, "soquete", out);
-    out.flush()?;
-    Ok(())
+    out.flush().context("writing output")
 }
 
 /// Every man page soquete ships, as (file name, roff text): `soquete.1` and one per subcommand.

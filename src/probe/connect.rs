@@ -255,12 +255,12 @@ impl Read for Deadline<'_> {
     }
 }
 
-/// At most 80 characters, control characters replaced, so a hostile banner cannot drive the
-/// terminal.
+/// At most 80 characters, neutralised as everything from the network is (escape sequences
+/// removed, other control characters replaced), so a hostile banner cannot drive the terminal.
 fn printable(text: &str) -> String {
-    text.chars()
+    crate::net::sanitize::neutralize(text)
+        .chars()
         .take(80)
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
 }
 

@@ -175,10 +175,7 @@ fn hub_outcome(joined: thread::Result<()>) -> Result<()> {
     joined.map_err(|panic| {
         let what = panic_message(panic.as_ref());
         let what = what.lines().next().unwrap_or_default();
-        Error::io(
-            "serving the chat",
-            io::Error::other(format!("the hub thread panicked: {what}")),
-        )
+        Error::Internal(format!("serving the chat: the hub thread panicked: {what}"))
     })
 }
 
