@@ -1,4 +1,4 @@
-//! What the probe runs on: plain data, built from the command line at the face (`cli.rs`), so
+//! What the probe runs on: plain data, built from the command line at the face (`cli/`), so
 //! nothing in the probe knows how the flags were spelt.
 
 use std::net::{IpAddr, SocketAddr};

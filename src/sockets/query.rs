@@ -10,7 +10,7 @@ use super::sort::SortKey;
 use crate::platform::Selection;
 
 /// One `soquete sockets` run as the user asked for it: netstat's flags, the filters, the sort
-/// key and the output form. Built by the command line (`cli.rs`); knows nothing of it.
+/// key and the output form. Built by the command line (`cli/`); knows nothing of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Query {
     /// TCP sockets (`-t`). With neither `tcp` nor `udp`, both are listed.

@@ -1,5 +1,5 @@
 //! How `soquete chat` was asked to run, in the client's own terms: built from the command line at
-//! the face (`cli.rs`), so nothing in the client knows clap.
+//! the face (`cli/`), so nothing in the client knows clap.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! What `soquete serve` is asked to do, as plain values: the face (`cli.rs`) builds a [`Config`]
+//! What `soquete serve` is asked to do, as plain values: the face (`cli/`) builds a [`Config`]
 //! from the command line, and the server checks it once before it binds anything.
 
 use std::net::SocketAddr;
