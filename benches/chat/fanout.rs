@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::bench::{Bench, Kind};
 use crate::cli::FanoutArgs;
-use crate::report::{Decimals, Endings, spent};
+use crate::report::{Checks, Decimals, Endings, spent};
 use crate::usage::{OwnUsage, own_usage, server_cpu_secs};
 
 /// How long the fan-out may run in all.
@@ -28,12 +28,8 @@ pub struct FanoutReport {
     pub setup_s: Decimals<3>,
     pub expected: u64,
     pub delivered: u64,
-    pub lost: u64,
-    pub backwards: u64,
-    pub corrupted: u64,
-    pub wrong_sender: u64,
-    pub errors: u64,
-    pub notices: u64,
+    #[serde(flatten)]
+    pub checks: Checks,
     /// From the start to the last delivery.
     pub elapsed_s: Decimals<4>,
     pub lines_per_s: Decimals<0>,
@@ -114,12 +110,7 @@ pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
         setup_s: Decimals(setup),
         expected,
         delivered: t.delivered,
-        lost: t.lost,
-        backwards: t.backwards,
-        corrupted: t.corrupted,
-        wrong_sender: t.wrong_sender,
-        errors: t.errors,
-        notices: t.notices,
+        checks: Checks::of(&t),
         elapsed_s: Decimals(elapsed),
         lines_per_s: Decimals(t.delivered as f64 / elapsed.max(1e-9)),
         stop,

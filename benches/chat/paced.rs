@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::bench::{Bench, Client, Kind};
 use crate::cli::PacedArgs;
 use crate::latency::Latency;
-use crate::report::{AsGiven, Decimals, Endings, spent};
+use crate::report::{AsGiven, Checks, Decimals, Endings, spent};
 use crate::timeline::Timeline;
 use crate::usage::{ServerState, server_cpu_secs, server_state};
 
@@ -32,12 +32,8 @@ pub struct PacedReport {
     /// Delivered inside the window.
     pub delivered_in_window: u64,
     pub window_lines_per_s: Decimals<0>,
-    pub lost: u64,
-    pub backwards: u64,
-    pub corrupted: u64,
-    pub wrong_sender: u64,
-    pub errors: u64,
-    pub notices: u64,
+    #[serde(flatten)]
+    pub checks: Checks,
     pub longest_silence_s: Decimals<1>,
     pub longest_silence_from_s: Decimals<1>,
     pub per_second: Vec<u64>,
@@ -163,12 +159,7 @@ pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
         delivered: t.delivered,
         delivered_in_window: t.delivered_in_window,
         window_lines_per_s: Decimals(t.delivered_in_window as f64 / args.duration),
-        lost: t.lost,
-        backwards: t.backwards,
-        corrupted: t.corrupted,
-        wrong_sender: t.wrong_sender,
-        errors: t.errors,
-        notices: t.notices,
+        checks: Checks::of(&t),
         longest_silence_s: Decimals(timeline.longest_silence_s),
         longest_silence_from_s: Decimals(timeline.longest_silence_from_s),
         per_second: timeline.per_second,

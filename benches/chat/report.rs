@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use crate::bench::Client;
+use crate::tally::Tally;
 
 /// A number reported with `N` decimals, the value `format!("{:.N}")` writes (an integer when
 /// `N` is 0); null when it is not finite, which JSON cannot say.
@@ -39,6 +40,37 @@ fn number<S: Serializer>(text: &str, value: f64, serializer: S) -> Result<S::Ok,
         return serializer.serialize_i64(whole);
     }
     serializer.serialize_f64(text.parse().unwrap_or(value))
+}
+
+/// What the receivers' checks found, in every talking scenario's report (flattened into it).
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    /// Lines never received: sequence gaps, and what was missing at the end.
+    pub lost: u64,
+    /// Lines whose sequence went back (duplicated or reordered).
+    pub backwards: u64,
+    /// Lines that did not parse exactly (glued, cut).
+    pub corrupted: u64,
+    /// Test lines naming the receiver itself or no client of the run.
+    pub wrong_sender: u64,
+    /// soquete's `! ` error lines.
+    pub errors: u64,
+    /// soquete's `* ` notices.
+    pub notices: u64,
+}
+
+impl Checks {
+    /// The checks' counts in `t`.
+    pub fn of(t: &Tally) -> Checks {
+        Checks {
+            lost: t.lost,
+            backwards: t.backwards,
+            corrupted: t.corrupted,
+            wrong_sender: t.wrong_sender,
+            errors: t.errors,
+            notices: t.notices,
+        }
+    }
 }
 
 /// How the closed clients ended, and the `* bye` lines the clients got: counts of each.
