@@ -345,7 +345,8 @@ def main():
                            f"| | | | | | | | |")
                 continue
             r = good[0]["result"]
-            L = r["latency"]
+            # A run without samples has null percentiles (JSON has no NaN): shown as nan.
+            L = {k: float("nan") if v is None else v for k, v in r["latency"].items()}
             lat[(rate, s)] = L
             out.append(
                 f"| {rate:,} | {s} | {L['p50_ms']:.3f} ms | {L['p90_ms']:.3f} ms | "

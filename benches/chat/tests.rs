@@ -1,0 +1,225 @@
+//! The load generator's unit tests, one module per file they test: the root of the
+//! `chat_generator` test target (a `harness = false` bench never runs a `#[test]`), which takes
+//! the generator in as a module.
+
+#[allow(dead_code)] // `main` and what only it reaches run in the bench, not here
+#[path = "../chat.rs"]
+mod generator;
+// The generator's modules at this crate's root, where their `crate::` paths look for them.
+use generator::*;
+
+mod line_tests {
+    use crate::line::*;
+
+    fn line(from: usize, seq: u32, sent_ns: u64, size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_line(&mut out, from, seq, sent_ns, size);
+        out
+    }
+
+    #[test]
+    fn a_written_line_reads_back_whole() {
+        let out = line(17, 123, 1_234_567, 64);
+        assert_eq!(out.len(), 64);
+        assert!(out.starts_with(b"c0017 0000123 0000001234567 "));
+        let body = &out[..out.len() - 1];
+        let expected = Body::Test {
+            from: 17,
+            seq: 123,
+            sent_ns: 1_234_567,
+        };
+        assert_eq!(parse_body(body, 64), Some(expected));
+    }
+
+    #[test]
+    fn a_hello_reads_back() {
+        let mut out = Vec::new();
+        write_hello(&mut out, 42);
+        assert_eq!(out, b"h0042\n");
+        assert_eq!(parse_body(b"h0042", 64), Some(Body::Hello(42)));
+    }
+
+    #[test]
+    fn glued_cut_or_repadded_lines_are_rejected() {
+        let out = line(3, 9, 5, 64);
+        let body = &out[..63];
+        assert_eq!(parse_body(&body[..40], 64), None, "cut");
+        let glued = [&body[..40], &line(4, 1, 5, 64)[..23]].concat();
+        assert_eq!(parse_body(&glued, 64), None, "glued");
+        let mut repadded = body.to_vec();
+        repadded[50] = if repadded[50] == b'z' { b'a' } else { b'z' };
+        assert_eq!(parse_body(&repadded, 64), None, "wrong padding");
+        assert_eq!(parse_body(b"h00x2", 64), None, "hello with a letter");
+    }
+}
+
+mod report_tests {
+    use serde::Serialize;
+
+    use crate::report::*;
+
+    fn json<T: Serialize>(value: T) -> String {
+        serde_json::to_string(&value).unwrap()
+    }
+
+    #[test]
+    fn decimals_are_the_old_fixed_format_as_a_json_number() {
+        assert_eq!(json(Decimals::<3>(1.23456)), "1.235");
+        assert_eq!(json(Decimals::<3>(2.0)), "2.0");
+        assert_eq!(json(Decimals::<4>(0.00012)), "0.0001");
+        assert_eq!(json(Decimals::<1>(0.26)), "0.3");
+        assert_eq!(json(Decimals::<0>(12345.6)), "12346");
+        assert_eq!(json(Decimals::<2>(f64::NAN)), "null");
+        assert_eq!(json(Decimals::<0>(f64::INFINITY)), "null");
+    }
+
+    #[test]
+    fn numbers_as_given_stay_whole_when_whole() {
+        assert_eq!(json(AsGiven(5000.0)), "5000");
+        assert_eq!(json(AsGiven(0.5)), "0.5");
+        assert_eq!(json(AsGiven(f64::NAN)), "null");
+    }
+
+    #[test]
+    fn spent_needs_both_readings() {
+        assert_eq!(spent(Some(1.0), Some(3.5)), Some(Decimals(2.5)));
+        assert_eq!(spent(None, Some(3.5)), None);
+        assert_eq!(spent(Some(1.0), None), None);
+    }
+}
+
+mod latency_tests {
+    use crate::latency::*;
+    use crate::report::Decimals;
+
+    #[test]
+    fn percentiles_of_a_thousand_samples() {
+        let mut samples: Vec<u64> = (1..=1000).rev().map(|ms| ms * 1_000_000).collect();
+        let l = Latency::of(&mut samples);
+        assert_eq!(l.count, 1000);
+        assert_eq!(l.p50_ms, Decimals(501.0));
+        assert_eq!(l.p90_ms, Decimals(900.0));
+        assert_eq!(l.p999_ms, Decimals(999.0));
+        assert_eq!(l.max_ms, Decimals(1000.0));
+    }
+
+    #[test]
+    fn no_samples_give_nulls() {
+        let json = serde_json::to_string(&Latency::of(&mut [])).unwrap();
+        assert_eq!(
+            json,
+            r#"{"count":0,"p50_ms":null,"p90_ms":null,"p99_ms":null,"p999_ms":null,"max_ms":null}"#
+        );
+    }
+}
+
+mod timeline_tests {
+    use std::time::Duration;
+
+    use crate::timeline::*;
+
+    #[test]
+    fn seconds_and_the_longest_silence() {
+        // Silent: bucket 3, buckets 12 to 16, and from bucket 22 to the window's end (30).
+        let mut buckets = vec![5; 22];
+        buckets[3] = 0;
+        buckets[12..17].fill(0);
+        let t = Timeline::of(&buckets, Duration::from_secs(3));
+        assert_eq!(t.per_second, vec![45, 25, 10]);
+        assert!((t.longest_silence_s - 0.8).abs() < 1e-9, "{t:?}");
+        assert!((t.longest_silence_from_s - 2.2).abs() < 1e-9, "{t:?}");
+    }
+
+    #[test]
+    fn deliveries_after_the_window_do_not_count() {
+        let t = Timeline::of(&[1; 30], Duration::from_secs(2));
+        assert_eq!(t.per_second, vec![10, 10]);
+        assert_eq!(t.longest_silence_s, 0.0);
+    }
+}
+
+mod cli_tests {
+    use clap::Parser;
+
+    use crate::bench::Kind;
+    use crate::cli::*;
+
+    fn parse(args: &str) -> Cli {
+        Cli::try_parse_from(std::iter::once("chat").chain(args.split_whitespace()))
+            .unwrap_or_else(|e| panic!("{args}: {e}"))
+    }
+
+    #[test]
+    fn the_fanout_of_chat_sh() {
+        let cli = parse(
+            "fanout --clients 50 --lines 4000 --size 64 --threads 2 --addr 127.0.0.1:4000 \
+             --kind broker --server-pid 77",
+        );
+        let Scenario::Fanout(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((a.clients, a.lines, a.size, a.threads), (50, 4000, 64, 2));
+        assert_eq!(a.server.addr, "127.0.0.1:4000".parse().unwrap());
+        assert_eq!(
+            (a.server.kind, a.server.server_pid),
+            (Kind::Broker, Some(77))
+        );
+        assert_eq!(cli.validate(), Ok(()));
+    }
+
+    #[test]
+    fn the_paced_runs_of_chat_sh() {
+        let cli = parse(
+            "paced --clients 50 --stalled 1 --rate 5000 --duration 15 --stall-rcvbuf 4096 \
+             --size 64 --addr 127.0.0.1:4000 --kind soquete --server-pid 77",
+        );
+        let Scenario::Paced(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            (a.clients, a.stalled, a.stall_rcvbuf, a.size),
+            (50, 1, 4096, 64)
+        );
+        assert_eq!(
+            (a.rate, a.duration, a.warmup, a.latency),
+            (5000.0, 15.0, 0.0, false)
+        );
+        let cli = parse("paced --clients 20 --rate 1000 --duration 11 --warmup 1 --latency");
+        let Scenario::Paced(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!(
+            (a.clients, a.stalled, a.warmup, a.latency),
+            (20, 0, 1.0, true)
+        );
+        assert_eq!(a.server.kind, Kind::Soquete, "the default");
+    }
+
+    #[test]
+    fn the_idle_run_of_chat_sh() {
+        let cli = parse("idle --clients 10000 --connect-rate 1000 --hold 5 --kind ncat");
+        let Scenario::Idle(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((a.clients, a.connect_rate, a.hold), (10000, 1000.0, 5.0));
+        assert_eq!(a.server.kind, Kind::Ncat);
+        assert_eq!(a.server.server_pid, None);
+    }
+
+    #[test]
+    fn what_clap_cannot_check() {
+        let check = |args: &str| parse(args).validate();
+        assert_eq!(
+            check("fanout --threads 0"),
+            Err("--threads must be at least 1".into())
+        );
+        assert_eq!(
+            check("paced --size 29"),
+            Err("--size must be at least 30".into())
+        );
+        assert_eq!(check("paced --size 30"), Ok(()));
+        let too_many = Err("at most 9999 talking clients".into());
+        assert_eq!(check("paced --clients 9999 --stalled 1"), too_many);
+        assert_eq!(check("idle --clients 10000"), Ok(()));
+    }
+}
