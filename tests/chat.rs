@@ -467,11 +467,12 @@ fn under_sync_a_line_out_of_turn_is_refused_once_and_exit_still_leaves() {
 
 #[test]
 fn a_long_piped_input_to_a_rate_limited_server_is_all_delivered_and_the_client_waits() {
-    // 150 lines at 50/s take the server about 3 s to read: three times the leave timeout the
-    // client is given here, which it must wait out as long as the echoes keep coming.
+    // 150 lines at 75/s take the server about 2 s to read: twice the leave timeout the client
+    // is given here, which it must wait out as long as the echoes keep coming. (A much shorter
+    // timeout could be outlasted by a mere gap between echoes on a busy machine.)
     const LINES: usize = 150;
     const QUIT_TIMEOUT: Duration = Duration::from_millis(1000);
-    let (_server, addr) = start_server(&["--rate-limit", "50/s,burst=5"]);
+    let (_server, addr) = start_server(&["--rate-limit", "75/s,burst=5"]);
     let target = addr.to_string();
     let bia = Running::start_with_stdin(&["chat", "--json", "--name", "bia", &target]);
     bia.wait_for(LIMIT, |line| line.contains(r#""type":"welcome""#))

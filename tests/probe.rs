@@ -268,7 +268,7 @@ fn a_dead_address_never_delays_a_live_one() {
         host.far
     );
     let target = format!("both.test:{port}");
-    let Some((code, stdout)) = probe_with_hosts(&hosts, &[&target, "--timeout", "2"]) else {
+    let Some((code, stdout)) = probe_with_hosts(&hosts, &[&target, "--timeout", "1"]) else {
         return;
     };
     let lines: Vec<&str> = stdout.lines().collect();

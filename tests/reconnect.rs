@@ -152,7 +152,10 @@ fn a_server_shutting_down_is_waited_for_and_missed_messages_are_counted() {
 
     let mut second = server.next_peer();
     assert_eq!(second.hello()["last_seq"], 10);
-    second.welcome("ana", 1012, Some(2));
+    // 11 and 12 are older than the server's history; 13 and 14 are replayed.
+    second.welcome("ana", 14, Some(2));
+    second.msg(13, "bia", "m13");
+    second.msg(14, "bia", "m14");
     wait_line(&errors, LIMIT, |line| {
         line == "* 2 messages were missed while disconnected"
     })

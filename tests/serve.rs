@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::support::peer::Peer;
 use crate::support::process::{Running, lines_until, soquete};
 use crate::support::serve::{
-    console_line, start_server, start_server_with_console, type_at_console,
+    Serve, console_line, start_server, start_server_with_console, type_at_console,
 };
 use crate::support::{LIMIT, require, tool};
 
@@ -492,19 +492,31 @@ fn sync_mode_always_accepts_exit_and_quit_even_out_of_turn() {
 
 #[test]
 fn a_quiet_structured_client_hears_a_heartbeat_and_a_raw_one_does_not() {
-    let (_server, addr) = start_server(&[]);
+    // The server pings a structured client after this much silence (5 s unless told).
+    let interval = Duration::from_millis(300);
+    let (_server, addr) = Serve::new(&[])
+        .env(
+            "SOQUETE_HEARTBEAT_INTERVAL_MS",
+            &interval.as_millis().to_string(),
+        )
+        .start();
     let mut ana = Peer::structured(addr, "ana");
     let (mut raw, _) = Peer::raw(addr);
+    // The nick is the last thing ana is sent before the silence: it goes out after this.
+    let quiet_since = Instant::now();
     raw.send("/nick quieto");
     ana.frame_where(|f| f["type"] == "nick");
-    let quiet_since = Instant::now();
     let ping = ana.frame();
     assert_eq!(ping["type"], "ping", "{ping}");
     let waited = quiet_since.elapsed();
     assert!(
-        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
-        "{waited:?}"
+        waited >= interval && waited < interval * 5,
+        "a ping after {waited:?} of silence, not after about {interval:?}"
     );
+    // A second ping: the raw client, told of the nick at the same time as ana, has been as
+    // quiet for a whole interval more. Any ping of its own would come before its /who answer.
+    let ping = ana.frame();
+    assert_eq!(ping["type"], "ping", "{ping}");
     raw.send("/who");
     let line = raw.line_where(|l| l.contains(" here: ") || l.contains("ping"));
     assert!(
