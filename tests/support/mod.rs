@@ -1,6 +1,6 @@
 //! What the integration tests share: one module per harness, the time any one step may take,
-//! the bounded poll every wait is built on, and [`require`], which turns a missing tool into a
-//! skip on a developer's machine and into a failure under CI.
+//! the one bounded poll for what has no event to wait on, and [`require`], which turns a missing
+//! tool into a skip on a developer's machine and into a failure under CI.
 
 pub mod dns_server;
 pub mod fake_server;
