@@ -74,11 +74,18 @@ fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everythin
                     writer
                 });
                 // Every message of everyone, the stalled one's leave somewhere among them.
-                let (mut seqs, mut leave) = (Vec::new(), None);
+                let (mut seqs, mut leave, mut others) = (Vec::new(), None, Vec::new());
                 let mut line = String::new();
                 let deadline = Instant::now() + LIMIT;
                 while seqs.len() < TALKERS * EACH {
-                    assert!(Instant::now() < deadline, "everything within {LIMIT:?}");
+                    // Pings keep coming: without this bound a lost message would be a hang.
+                    assert!(
+                        Instant::now() < deadline,
+                        "t{i} heard {} of {} messages in {LIMIT:?}, the last {:?}; and {others:?}",
+                        seqs.len(),
+                        TALKERS * EACH,
+                        seqs.last()
+                    );
                     line.clear();
                     assert!(reader.read_line(&mut line).expect("a line in time") > 0);
                     if let Some(rest) = line.strip_prefix(r#"{"type":"msg","seq":"#) {
@@ -86,6 +93,8 @@ fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everythin
                         seqs.push(seq);
                     } else if line.contains(r#""type":"leave""#) {
                         leave = Some(serde_json::from_str::<Value>(&line).unwrap());
+                    } else if others.len() < 20 {
+                        others.push(line.trim_end().to_string());
                     }
                 }
                 let _writer = sender.join().unwrap();
