@@ -1,6 +1,6 @@
 //! The command line as a whole: help, version, completions, usage errors.
 
-use crate::support::soquete;
+use crate::support::process::soquete;
 
 #[test]
 fn help_lists_the_four_subcommands() {

@@ -1,9 +1,13 @@
-//! soquete's integration tests: one binary that runs the real `soquete` against sockets it opens
-//! itself on 127.0.0.1 and [::1].
+//! soquete's integration tests: one binary that runs the real `soquete` against sockets and
+//! programs it starts itself on 127.0.0.1 and [::1]. The harnesses are in `support`; each other
+//! module is about one thing a user checks.
 
 mod chat;
 mod cli;
+mod limits;
 mod probe;
+mod reconnect;
 mod serve;
 mod sockets;
 mod support;
+mod terminal;

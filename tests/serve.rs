@@ -1,178 +1,22 @@
 //! `soquete serve` with real clients on 127.0.0.1: soquete's JSON protocol spoken over a plain
-//! `TcpStream`, raw lines, and the real `nc` and `python3`.
+//! `TcpStream`, raw lines, and the real `nc` and `python3`; its modes (group, echo, broker,
+//! single, sync), its console, its signals and its listening socket.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{Running, soquete, start_server, start_server_at, start_server_with_console};
+use crate::support::peer::Peer;
+use crate::support::process::{Running, lines_until, soquete};
+use crate::support::serve::{
+    Serve, console_line, start_server, start_server_with_console, type_at_console,
+};
+use crate::support::{LIMIT, require, tool};
 
-/// Longest any single wait in these tests may take.
-const LIMIT: Duration = Duration::from_secs(10);
-/// Most lines a test reads while looking for one.
-const MAX_LINES: usize = 5_000;
-
-/// One client connection, read line by line with a timeout.
-struct Peer {
-    writer: TcpStream,
-    reader: BufReader<TcpStream>,
-}
-
-impl Peer {
-    fn connect(addr: SocketAddr) -> Peer {
-        let stream = TcpStream::connect_timeout(&addr, LIMIT).expect("connects");
-        stream.set_read_timeout(Some(LIMIT)).unwrap();
-        stream.set_write_timeout(Some(LIMIT)).unwrap();
-        Peer {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    /// A raw client (nc, telnet): it hears a greeting line at once.
-    fn raw(addr: SocketAddr) -> (Peer, String) {
-        let mut peer = Peer::connect(addr);
-        let greeting = peer.line();
-        (peer, greeting)
-    }
-
-    /// A structured client: says hello, skips the plain greeting, returns once welcomed.
-    fn structured(addr: SocketAddr, name: &str) -> Peer {
-        let mut peer = Peer::connect(addr);
-        peer.send_json(json!({"type": "hello", "version": 1, "name": name}));
-        let welcome = peer.frame_where(|f| f["type"] == "welcome");
-        assert_eq!(welcome["name"], name, "{welcome}");
-        peer
-    }
-
-    fn send(&mut self, text: &str) {
-        self.writer
-            .write_all(format!("{text}\n").as_bytes())
-            .unwrap();
-    }
-
-    fn send_json(&mut self, frame: Value) {
-        self.send(&frame.to_string());
-    }
-
-    fn say(&mut self, text: &str) {
-        self.send_json(json!({"type": "msg", "text": text}));
-    }
-
-    /// The next line, without its newline; panics on timeout or end of stream.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).expect("a line in time");
-        assert!(n > 0, "the server closed the connection");
-        line.trim_end_matches('\n').to_string()
-    }
-
-    /// The next line for which `wanted` holds, within [`LIMIT`] (heartbeats keep a connection
-    /// talking, so a wait is bounded in time, not only in lines).
-    fn line_where(&mut self, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + LIMIT;
-        for _ in 0..MAX_LINES {
-            let line = self.line();
-            if wanted(&line) {
-                return line;
-            }
-            assert!(std::time::Instant::now() < deadline, "no such line in time");
-        }
-        panic!("no such line in {MAX_LINES}");
-    }
-
-    /// The next JSON frame (plain lines, such as the greeting, are skipped).
-    fn frame(&mut self) -> Value {
-        for _ in 0..MAX_LINES {
-            let line = self.line();
-            if let Ok(frame) = serde_json::from_str::<Value>(&line) {
-                return frame;
-            }
-        }
-        panic!("no frame in {MAX_LINES} lines");
-    }
-
-    fn frame_where(&mut self, mut wanted: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = std::time::Instant::now() + LIMIT;
-        for _ in 0..MAX_LINES {
-            let frame = self.frame();
-            if wanted(&frame) {
-                return frame;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "no such frame in time"
-            );
-        }
-        panic!("no such frame in {MAX_LINES}");
-    }
-
-    /// A structured client that reconnects: its hello says the last `seq` it saw. Returns the
-    /// peer and its `welcome`.
-    fn resume(addr: SocketAddr, name: &str, last_seq: u64) -> (Peer, Value) {
-        let mut peer = Peer::connect(addr);
-        peer.send_json(json!({"type": "hello", "version": 1, "name": name, "last_seq": last_seq}));
-        let welcome = peer.frame_where(|f| f["type"] == "welcome");
-        (peer, welcome)
-    }
-
-    /// The next `count` chat messages, skipping other frames.
-    fn messages(&mut self, count: usize) -> Vec<Value> {
-        (0..count)
-            .map(|_| self.frame_where(|f| f["type"] == "msg"))
-            .collect()
-    }
-
-    /// True when the server has closed the connection (after what is left to read).
-    fn closed(&mut self) -> bool {
-        let mut rest = String::new();
-        for _ in 0..MAX_LINES {
-            rest.clear();
-            match self.reader.read_line(&mut rest) {
-                Ok(0) => return true,
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-        false
-    }
-}
-
-/// Every line up to and including the first for which `wanted` holds.
-fn lines_until(lines: &mpsc::Receiver<String>, wanted: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut seen = Vec::new();
-    let deadline = std::time::Instant::now() + LIMIT;
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) => {
-                let done = wanted(&line);
-                seen.push(line);
-                if done {
-                    return seen;
-                }
-            }
-            Err(_) => break,
-        }
-    }
-    panic!("no such line; saw {seen:?}");
-}
-
-fn type_at_console(server: &mut Running, line: &str) {
-    let stdin = server.child.stdin.as_mut().expect("stdin is piped");
-    stdin.write_all(format!("{line}\n").as_bytes()).unwrap();
-    stdin.flush().unwrap();
-}
-
-fn console_line(server: &Running, wanted: impl Fn(&str) -> bool) -> String {
-    server
-        .wait_for(LIMIT, wanted)
-        .expect("the console prints it in time")
-}
-
+/// Runs `script` in python3 with the server's IP and port as its arguments.
 fn python(script: &str, addr: SocketAddr) -> Child {
     Command::new("python3")
         .args([
@@ -238,6 +82,9 @@ fn group_messages_reach_every_other_member_once_in_the_same_order() {
 
 #[test]
 fn nc_python_and_structured_clients_understand_each_other() {
+    if !require(tool("nc") && tool("python3"), "nc and python3") {
+        return;
+    }
     let (_server, addr) = start_server(&[]);
     let mut ana = Peer::structured(addr, "ana");
 
@@ -300,6 +147,9 @@ s.close()
 
 #[test]
 fn the_course_client_gets_a_reply_and_the_server_stays_up() {
+    if !require(tool("python3"), "python3") {
+        return;
+    }
     let (mut server, addr) = start_server(&[]);
     let mut ana = Peer::structured(addr, "ana");
     // The lecture's client: no newline, one recv, done.
@@ -449,6 +299,9 @@ fn nick_clash_gets_an_error_whatever_the_case() {
 
 #[test]
 fn a_port_probe_is_not_announced() {
+    if !require(tool("nc"), "nc (netcat-openbsd)") {
+        return;
+    }
     let (server, addr) = start_server(&[]);
     let mut ana = Peer::structured(addr, "ana");
     let status = Command::new("nc")
@@ -475,10 +328,7 @@ fn a_probe_that_resets_is_closed_without_a_word() {
         if read_greeting {
             probe.line();
         }
-        socket2::SockRef::from(&probe.writer)
-            .set_linger(Some(Duration::ZERO))
-            .unwrap();
-        drop(probe);
+        probe.reset();
         let line = console_line(&server, |l| l.starts_with("probe "));
         assert!(line.contains("closed without a word"), "{line}");
     }
@@ -640,474 +490,33 @@ fn sync_mode_always_accepts_exit_and_quit_even_out_of_turn() {
     assert!(raw.closed());
 }
 
-/// The `seq` of every message frame in `frames`.
-fn seqs(frames: &[Value]) -> Vec<u64> {
-    frames.iter().map(|m| m["seq"].as_u64().unwrap()).collect()
-}
-
-/// Reads frames until `wanted` holds, keeping every chat message met on the way.
-fn frames_until(peer: &mut Peer, heard: &mut Vec<Value>, wanted: impl Fn(&Value) -> bool) -> Value {
-    peer.frame_where(|frame| {
-        if frame["type"] == "msg" {
-            heard.push(frame.clone());
-        }
-        wanted(frame)
-    })
-}
-
-#[test]
-fn a_killed_server_restarts_from_its_log_and_a_client_resumes_exactly_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("room.log");
-    let log = log.to_str().unwrap();
-    let (mut server, addr) = start_server(&["--log", log]);
-    let mut ana = Peer::structured(addr, "ana");
-    let mut bia = Peer::structured(addr, "bia");
-    ana.frame_where(|f| f["type"] == "join" && f["name"] == "bia");
-    for i in 1..=3 {
-        ana.say(&format!("antes {i}"));
-    }
-    let seen = bia.messages(3);
-    assert_eq!(seqs(&seen), [1, 2, 3]);
-    // bia's network goes; ana talks on, and her echoes say each line was stamped (and logged).
-    drop(bia);
-    let mut heard = Vec::new();
-    frames_until(&mut ana, &mut heard, |f| {
-        f["type"] == "leave" && f["name"] == "bia"
-    });
-    for i in 4..=6 {
-        ana.say(&format!("enquanto {i}"));
-    }
-    heard.extend(ana.messages(6 - heard.len()));
-    assert_eq!(seqs(&heard), [1, 2, 3, 4, 5, 6]);
-
-    // kill -9: no bye, no flush, no clean anything. Then the same --log and the same port
-    // (std's listener sets SO_REUSEADDR, so the old connections do not hold the port).
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
-    let (_server, again) = start_server_at(addr.port(), &["--log", log]);
-    assert_eq!(again, addr);
-
-    let (mut ana, welcome) = Peer::resume(addr, "ana", 6);
-    assert_eq!(
-        (welcome["name"].as_str(), welcome["last_seq"].as_u64()),
-        (Some("ana"), Some(6))
-    );
-    assert!(welcome.get("missed").is_none(), "{welcome}");
-    ana.say("depois");
-    assert_eq!(
-        ana.messages(1)[0]["seq"],
-        7,
-        "numbering goes on from the log"
-    );
-
-    let (mut bia, welcome) = Peer::resume(addr, "bia", 3);
-    assert_eq!(welcome["name"], "bia", "{welcome}");
-    assert!(
-        welcome.get("missed").is_none(),
-        "everything is still kept: {welcome}"
-    );
-    ana.say("fim");
-    let caught_up = bia.messages(5);
-    assert_eq!(
-        seqs(&caught_up),
-        [4, 5, 6, 7, 8],
-        "each missed message once, in order"
-    );
-    let texts: Vec<&str> = caught_up
-        .iter()
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        texts,
-        ["enquanto 4", "enquanto 5", "enquanto 6", "depois", "fim"]
-    );
-}
-
-#[test]
-fn a_log_cut_short_mid_line_still_starts_and_gaps_older_than_the_history_are_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("room.log");
-    let mut text = String::new();
-    for seq in 1..=5 {
-        let frame = json!({"type": "msg", "seq": seq, "time": "2026-11-26T14:03:07-03:00",
-            "from": "ana", "text": format!("m{seq}")});
-        text.push_str(&format!("{frame}\n"));
-    }
-    text.push_str("isto não é json\n");
-    text.push_str(r#"{"type":"msg","seq":6,"time":"2026-11-2"#);
-    std::fs::write(&path, text).unwrap();
-
-    let mut server = Running::start(&[
-        "serve",
-        "--port",
-        "0",
-        "--history",
-        "3",
-        "--log",
-        path.to_str().unwrap(),
-    ]);
-    let errors = server.stderr_lines();
-    let listening = server
-        .wait_for(LIMIT, |l| l.starts_with("listening on "))
-        .expect("it starts");
-    let addr: SocketAddr = listening["listening on ".len()..].parse().unwrap();
-    let warning = crate::support::wait_line(&errors, LIMIT, |l| l.starts_with("soquete: "))
-        .expect("one warning");
-    assert!(
-        warning.contains("1 unreadable line") && warning.contains("cut short"),
-        "{warning}"
-    );
-
-    let (mut bia, welcome) = Peer::resume(addr, "bia", 1);
-    assert_eq!(welcome["last_seq"], 5, "{welcome}");
-    assert_eq!(
-        welcome["missed"], 1,
-        "seq 2 is older than the history of 3: {welcome}"
-    );
-    assert_eq!(seqs(&bia.messages(3)), [3, 4, 5]);
-    bia.say("nova");
-    assert_eq!(bia.messages(1)[0]["seq"], 6);
-    let log = std::fs::read_to_string(&path).unwrap();
-    let last: Value = serde_json::from_str(log.lines().last().unwrap()).unwrap();
-    assert_eq!((&last["seq"], &last["text"]), (&json!(6), &json!("nova")));
-}
-
-#[test]
-fn a_reconnect_takes_its_name_back_from_its_half_open_connection() {
-    let (_server, addr) = start_server(&[]);
-    let mut obs = Peer::structured(addr, "obs");
-    let mut old = Peer::structured(addr, "ana");
-    obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
-
-    // A second ana that is not reconnecting does not get the name.
-    let mut other = Peer::connect(addr);
-    other.send_json(json!({"type": "hello", "version": 1, "name": "ana"}));
-    assert_eq!(
-        other.frame_where(|f| f["type"] == "error")["code"],
-        "name_taken"
-    );
-
-    let (_new, welcome) = Peer::resume(addr, "ana", 0);
-    assert_eq!(welcome["name"], "ana", "{welcome}");
-    let bye = old.frame_where(|f| f["type"] == "bye");
-    assert_eq!(bye["code"], "replaced", "{bye}");
-    assert!(
-        bye["reason"].as_str().unwrap().contains("reconnected"),
-        "{bye}"
-    );
-    assert!(old.closed());
-    let leave = obs.frame_where(|f| f["type"] == "leave");
-    assert_eq!(
-        (&leave["name"], &leave["reason"]),
-        (&json!("ana"), &json!("reconnected"))
-    );
-    obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
-}
-
-#[test]
-fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everything() {
-    const TALKERS: usize = 20;
-    const EACH: usize = 50;
-    let (server, addr) = start_server(&["--rate-limit", "off"]);
-    let mut first = Peer::structured(addr, "t0");
-    // Connected, says hello, never reads a byte; a small receive buffer fills sooner.
-    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    stalled.set_recv_buffer_size(4096).unwrap();
-    stalled.connect_timeout(&addr.into(), LIMIT).unwrap();
-    let mut stalled = TcpStream::from(stalled);
-    stalled
-        .write_all(b"{\"type\":\"hello\",\"version\":1,\"name\":\"parado\"}\n")
-        .unwrap();
-    first.frame_where(|f| f["type"] == "join" && f["name"] == "parado");
-    let mut peers = vec![first];
-    peers.extend((1..TALKERS).map(|i| Peer::structured(addr, &format!("t{i}"))));
-
-    let filler = "x".repeat(7900);
-    let talkers: Vec<_> = peers
-        .into_iter()
-        .enumerate()
-        .map(|(i, peer)| {
-            let filler = filler.clone();
-            std::thread::spawn(move || {
-                let Peer {
-                    mut writer,
-                    mut reader,
-                } = peer;
-                let sender = std::thread::spawn(move || {
-                    for n in 0..EACH {
-                        let frame = json!({"type": "msg", "text": format!("t{i} {n} {filler}")});
-                        writer.write_all(format!("{frame}\n").as_bytes()).unwrap();
-                    }
-                    writer
-                });
-                // Every message of everyone, the stalled one's leave somewhere among them.
-                let (mut seqs, mut leave) = (Vec::new(), None);
-                let mut line = String::new();
-                while seqs.len() < TALKERS * EACH {
-                    line.clear();
-                    assert!(reader.read_line(&mut line).expect("a line in time") > 0);
-                    if let Some(rest) = line.strip_prefix(r#"{"type":"msg","seq":"#) {
-                        let seq: u64 = rest.split(',').next().unwrap().parse().unwrap();
-                        seqs.push(seq);
-                    } else if line.contains(r#""type":"leave""#) {
-                        leave = Some(serde_json::from_str::<Value>(&line).unwrap());
-                    }
-                }
-                let _writer = sender.join().unwrap();
-                (seqs, leave)
-            })
-        })
-        .collect();
-    let mut leaves = Vec::new();
-    for talker in talkers {
-        let (seqs, leave) = talker.join().unwrap();
-        assert_eq!(seqs, (1..=(TALKERS * EACH) as u64).collect::<Vec<_>>());
-        leaves.extend(leave);
-    }
-    assert!(!leaves.is_empty(), "the talkers saw the stalled one leave");
-    for leave in &leaves {
-        assert_eq!(leave["name"], "parado", "{leave}");
-        assert!(
-            leave["reason"].as_str().unwrap().starts_with("too slow"),
-            "{leave}"
-        );
-    }
-    console_line(&server, |l| {
-        l.starts_with("disconnected ") && l.contains("(parado: too slow")
-    });
-    stalled.set_read_timeout(Some(LIMIT)).unwrap();
-    let mut rest = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut stalled, &mut rest);
-}
-
-#[test]
-fn a_flooder_is_slowed_down_with_one_notice_and_the_others_still_talk() {
-    let (_server, addr) = start_server(&["--rate-limit", "50/s,burst=10"]);
-    let mut ana = Peer::structured(addr, "ana");
-    let mut bia = Peer::structured(addr, "bia");
-    let (mut flood, _) = Peer::raw(addr);
-    flood.send("/nick enxurrada");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "enxurrada");
-    bia.frame_where(|f| f["type"] == "nick" && f["new"] == "enxurrada");
-
-    let started = std::time::Instant::now();
-    let burst: String = (0..100).map(|i| format!("enxurrada {i}\n")).collect();
-    flood.writer.write_all(burst.as_bytes()).unwrap();
-    let (mut ana_heard, mut bia_heard) = (Vec::new(), Vec::new());
-    for i in 0..10 {
-        let sent = std::time::Instant::now();
-        let text = format!("ana {i}");
-        ana.say(&text);
-        frames_until(&mut bia, &mut bia_heard, |f| f["text"] == json!(text));
-        let text = format!("bia {i}");
-        bia.say(&text);
-        frames_until(&mut ana, &mut ana_heard, |f| f["text"] == json!(text));
-        assert!(
-            sent.elapsed() < Duration::from_secs(1),
-            "a round trip took {:?} during the flood",
-            sent.elapsed()
-        );
-    }
-    frames_until(&mut ana, &mut ana_heard, |f| f["text"] == "enxurrada 99");
-    let flooded: Vec<&str> = ana_heard
-        .iter()
-        .filter(|m| m["from"] == "enxurrada")
-        .map(|m| m["text"].as_str().unwrap())
-        .collect();
-    let expected: Vec<String> = (0..100).map(|i| format!("enxurrada {i}")).collect();
-    assert_eq!(flooded, expected, "nothing dropped, nothing reordered");
-    // 10 at once, then 50 a second: the other 90 lines take at least 1.8 s.
-    assert!(
-        started.elapsed() >= Duration::from_millis(1700),
-        "{:?}",
-        started.elapsed()
-    );
-
-    flood.send("/who");
-    let seen: Vec<String> = (0..MAX_LINES)
-        .map(|_| flood.line())
-        .take_while(|l| !l.contains(" here: "))
-        .collect();
-    let notices: Vec<&String> = seen.iter().filter(|l| l.contains("faster than")).collect();
-    assert_eq!(notices.len(), 1, "{seen:?}");
-    assert!(notices[0].contains("none is lost"), "{}", notices[0]);
-}
-
-#[test]
-fn bad_input_reaches_no_one_broken_and_the_server_lives_on() {
-    let (mut server, addr) = start_server(&[]);
-    let mut ana = Peer::structured(addr, "ana");
-    let mut eve = Peer::structured(addr, "eve");
-    let (mut raw, _) = Peer::raw(addr);
-    raw.send("/nick mallory");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "mallory");
-    let mut heard = Vec::new();
-    let next_msg =
-        |ana: &mut Peer, heard: &mut Vec<Value>| frames_until(ana, heard, |f| f["type"] == "msg");
-
-    // Oversize: dropped, its sender told, the next line fine.
-    raw.send(&"y".repeat(10_000));
-    raw.send("curta");
-    assert!(
-        raw.line_where(|l| l.starts_with("! "))
-            .contains("longer than")
-    );
-    assert_eq!(next_msg(&mut ana, &mut heard)["text"], "curta");
-    // Invalid UTF-8: replaced.
-    raw.writer.write_all(b"ol\xe1 \xff\n").unwrap();
-    assert_eq!(
-        next_msg(&mut ana, &mut heard)["text"],
-        "ol\u{fffd} \u{fffd}"
-    );
-    // Invalid JSON, an unknown frame, JSON nested too deep: an error to eve alone.
-    for line in [
-        "{nope".to_string(),
-        r#"{"type":"dance"}"#.into(),
-        format!(
-            r#"{{"type":"msg","text":"fundo","x":{}{}}}"#,
-            "[".repeat(300),
-            "]".repeat(300)
-        ),
-    ] {
-        eve.send(&line);
-        assert_eq!(
-            eve.frame_where(|f| f["type"] == "error")["code"],
-            "bad_frame",
-            "{line}"
-        );
-    }
-    let nested = format!(
-        r#"{{"type":"msg","text":"fundo","x":{}{}}}"#,
-        "[".repeat(31),
-        "]".repeat(31)
-    );
-    eve.send(&nested);
-    assert_eq!(
-        next_msg(&mut ana, &mut heard)["text"],
-        "fundo",
-        "unknown fields are ignored, up to 32 levels deep"
-    );
-    // Escape sequences and control characters: nobody's terminal runs them.
-    eve.say("\u{1b}[2J\u{1b}]0;dono\u{7}olá \u{1b}[31mvermelho\u{1b}[0m\u{7}!");
-    assert_eq!(
-        next_msg(&mut ana, &mut heard)["text"],
-        "olá vermelho\u{fffd}!"
-    );
-    raw.writer
-        .write_all(b"\x1b[1mnegrito\x1b[0m\x08\n")
-        .unwrap();
-    assert_eq!(next_msg(&mut ana, &mut heard)["text"], "negrito\u{fffd}");
-    eve.send_json(json!({"type": "nick", "name": "\u{1b}[31mred"}));
-    assert_eq!(
-        eve.frame_where(|f| f["type"] == "error")["code"],
-        "bad_name"
-    );
-    // Empty lines are nothing.
-    raw.send("");
-    raw.send("   ");
-    // Connect and close without a word, and a reset in the middle of a line.
-    drop(TcpStream::connect(addr).unwrap());
-    console_line(&server, |l| l.starts_with("probe "));
-    let (mut rst, _) = Peer::raw(addr);
-    rst.send("/nick rst");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "rst");
-    rst.writer.write_all(b"meia linha sem fim").unwrap();
-    socket2::SockRef::from(&rst.writer)
-        .set_linger(Some(Duration::ZERO))
-        .unwrap();
-    drop(rst);
-    let leave = frames_until(&mut ana, &mut heard, |f| f["type"] == "leave");
-    assert_eq!(leave["name"], "rst", "{leave}");
-
-    eve.say("fim");
-    let last = next_msg(&mut ana, &mut heard);
-    assert_eq!(
-        (&last["from"], &last["text"]),
-        (&json!("eve"), &json!("fim"))
-    );
-    let texts: Vec<&str> = heard.iter().map(|m| m["text"].as_str().unwrap()).collect();
-    assert_eq!(texts.len(), 6, "nothing else was delivered: {texts:?}");
-    let console = lines_until(&server.lines, |l| l.contains("<eve> fim"));
-    assert!(
-        console
-            .iter()
-            .all(|l| !l.contains('\u{1b}') && !l.contains('\u{7}')),
-        "{console:?}"
-    );
-    assert!(server.child.try_wait().unwrap().is_none(), "still serving");
-}
-
-#[test]
-fn max_clients_tells_the_next_one_the_server_is_full() {
-    let (server, addr) = start_server(&["--max-clients", "2"]);
-    let mut ana = Peer::structured(addr, "ana");
-    let (mut bob, _) = Peer::raw(addr);
-    bob.send("/nick bob");
-    ana.frame_where(|f| f["type"] == "nick" && f["new"] == "bob");
-
-    let mut third = Peer::connect(addr);
-    third.send_json(json!({"type": "hello", "version": 1, "name": "cid"}));
-    let line = third.line();
-    assert!(line.starts_with("* server full"), "{line}");
-    assert!(third.closed());
-    console_line(&server, |l| {
-        l.starts_with("refused ") && l.contains("server full")
-    });
-
-    drop(bob);
-    ana.frame_where(|f| f["type"] == "leave" && f["name"] == "bob");
-    let _cid = Peer::structured(addr, "cid");
-}
-
-#[test]
-fn an_idle_client_is_closed_and_only_that_one() {
-    let (_server, addr) = start_server(&["--idle-timeout", "1"]);
-    let (mut quiet, _) = Peer::raw(addr);
-    let mut ana = Peer::structured(addr, "ana");
-    let (mut heard, mut leave) = (Vec::new(), None);
-    // ana keeps busy (a /who every 250 ms) while the quiet one says nothing.
-    for _ in 0..40 {
-        ana.send_json(json!({"type": "who"}));
-        let frame = frames_until(&mut ana, &mut heard, |f| {
-            f["type"] == "who" || f["type"] == "leave"
-        });
-        if frame["type"] == "leave" {
-            leave = Some(frame);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    let leave = leave.expect("the quiet one is closed");
-    assert!(
-        leave["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("idle for 1 s"),
-        "{leave}"
-    );
-    let bye = quiet.line_where(|l| l.starts_with("* bye"));
-    assert!(bye.contains("idle"), "{bye}");
-    assert!(quiet.closed());
-    ana.say("ainda aqui");
-    ana.frame_where(|f| f["type"] == "msg" && f["text"] == "ainda aqui");
-}
-
 #[test]
 fn a_quiet_structured_client_hears_a_heartbeat_and_a_raw_one_does_not() {
-    let (_server, addr) = start_server(&[]);
+    // The server pings a structured client after this much silence (5 s unless told).
+    let interval = Duration::from_millis(300);
+    let (_server, addr) = Serve::new(&[])
+        .env(
+            "SOQUETE_HEARTBEAT_INTERVAL_MS",
+            &interval.as_millis().to_string(),
+        )
+        .start();
     let mut ana = Peer::structured(addr, "ana");
     let (mut raw, _) = Peer::raw(addr);
+    // The nick is the last thing ana is sent before the silence: it goes out after this.
+    let quiet_since = Instant::now();
     raw.send("/nick quieto");
     ana.frame_where(|f| f["type"] == "nick");
-    let quiet_since = std::time::Instant::now();
     let ping = ana.frame();
     assert_eq!(ping["type"], "ping", "{ping}");
     let waited = quiet_since.elapsed();
     assert!(
-        waited >= Duration::from_secs(4) && waited < Duration::from_secs(8),
-        "{waited:?}"
+        waited >= interval && waited < interval * 5,
+        "a ping after {waited:?} of silence, not after about {interval:?}"
     );
+    // A second ping: the raw client, told of the nick at the same time as ana, has been as
+    // quiet for a whole interval more. Any ping of its own would come before its /who answer.
+    let ping = ana.frame();
+    assert_eq!(ping["type"], "ping", "{ping}");
     raw.send("/who");
     let line = raw.line_where(|l| l.contains(" here: ") || l.contains("ping"));
     assert!(
@@ -1136,218 +545,4 @@ fn sigterm_says_bye_keeps_the_log_and_exits_0() {
         (&logged["seq"], &logged["text"]),
         (&json!(1), &json!("guardada"))
     );
-}
-
-/// Threads and open files of a process, from /proc.
-#[cfg(target_os = "linux")]
-fn threads_and_fds(pid: u32) -> (usize, usize) {
-    let count = |what: &str| {
-        std::fs::read_dir(format!("/proc/{pid}/{what}"))
-            .unwrap()
-            .count()
-    };
-    (count("task"), count("fd"))
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn ten_thousand_connections_leave_threads_and_files_where_they_were() {
-    const WORKERS: usize = 4;
-    const CYCLES: usize = 2500;
-    let (server, addr) = start_server(&[]);
-    let pid = server.child.id();
-    let settled = |limit: Duration, wanted: &dyn Fn((usize, usize)) -> bool| {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let now = threads_and_fds(pid);
-            if wanted(now) || std::time::Instant::now() > deadline {
-                return now;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
-    let (mut warm, _) = Peer::raw(addr);
-    warm.send("aquecer");
-    drop(warm);
-    console_line(&server, |l| l.starts_with("disconnected "));
-    let mut before = threads_and_fds(pid);
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(20));
-        let now = threads_and_fds(pid);
-        if now == before {
-            break;
-        }
-        before = now;
-    }
-
-    let workers: Vec<_> = (0..WORKERS)
-        .map(|w| {
-            std::thread::spawn(move || {
-                for n in 0..CYCLES {
-                    let (peer, greeting) = Peer::raw(addr);
-                    assert!(greeting.starts_with("* soquete chat server"), "{greeting}");
-                    if (w + n) % 2 == 0 {
-                        // A reset: no TIME_WAIT left on this side, and the server's error path.
-                        socket2::SockRef::from(&peer.writer)
-                            .set_linger(Some(Duration::ZERO))
-                            .unwrap();
-                    }
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
-    let after = settled(Duration::from_secs(10), &|now| now <= before);
-    assert_eq!(
-        after,
-        before,
-        "(threads, files) before and after {} connections",
-        WORKERS * CYCLES
-    );
-}
-
-/// Waits (bounded) until the server's (threads, files) stop changing, and returns them.
-#[cfg(target_os = "linux")]
-fn settled_counts(pid: u32) -> (usize, usize) {
-    let mut before = threads_and_fds(pid);
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = threads_and_fds(pid);
-        if now == before {
-            break;
-        }
-        before = now;
-    }
-    before
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_client_dropped_as_too_slow_sees_the_end_and_its_threads_and_file_go() {
-    let (server, addr) = start_server(&["--rate-limit", "off"]);
-    let pid = server.child.id();
-    let (mut talker, _) = Peer::raw(addr);
-    talker.send("/nick falador");
-    talker.line_where(|l| l.contains("now known as falador"));
-    let before = settled_counts(pid);
-
-    let stalled = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    stalled.set_recv_buffer_size(4096).unwrap();
-    stalled.connect_timeout(&addr.into(), LIMIT).unwrap();
-    let mut stalled = TcpStream::from(stalled);
-    stalled.write_all(b"/nick parado\n").unwrap();
-    talker.line_where(|l| l.contains("now known as parado"));
-
-    // The talker reads everything on a thread of its own while it talks.
-    let Peer {
-        mut writer,
-        mut reader,
-    } = talker;
-    let (seen, heard) = mpsc::channel();
-    let listener = std::thread::spawn(move || {
-        let mut line = String::new();
-        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-            if line.contains("parado left") && seen.send(line.clone()).is_err() {
-                break;
-            }
-            line.clear();
-        }
-    });
-    let filler = "x".repeat(4000);
-    let deadline = std::time::Instant::now() + LIMIT;
-    let left = loop {
-        writer.write_all(format!("{filler}\n").as_bytes()).unwrap();
-        if let Ok(line) = heard.recv_timeout(Duration::from_millis(5)) {
-            break line;
-        }
-        assert!(std::time::Instant::now() < deadline, "never dropped");
-    };
-    assert!(left.contains("(too slow"), "{left}");
-
-    // What was already on its way still arrives, then the end: never a socket left open.
-    stalled.set_read_timeout(Some(LIMIT)).unwrap();
-    let started = std::time::Instant::now();
-    let mut sink = vec![0u8; 64 * 1024];
-    loop {
-        match std::io::Read::read(&mut stalled, &mut sink) {
-            Ok(0) => break,
-            Ok(_) => assert!(started.elapsed() < LIMIT, "still open"),
-            Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(err) => panic!("no end of stream: {err}"),
-        }
-    }
-    let deadline = std::time::Instant::now() + LIMIT;
-    let mut after = threads_and_fds(pid);
-    while after != before && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-        after = threads_and_fds(pid);
-    }
-    assert_eq!(after, before, "(threads, files) before and after the drop");
-    drop(writer);
-    listener.join().unwrap();
-}
-
-#[test]
-fn twenty_clients_sending_at_full_speed_lose_nothing() {
-    const CLIENTS: usize = 20;
-    const EACH: usize = 2000;
-    let (_server, addr) = start_server(&["--rate-limit", "off"]);
-    let peers: Vec<(Peer, String)> = (0..CLIENTS)
-        .map(|i| {
-            let (mut peer, _) = Peer::raw(addr);
-            peer.send(&format!("/nick c{i}"));
-            peer.line_where(|l| l.contains(&format!("now known as c{i}")));
-            (peer, format!("c{i}"))
-        })
-        .collect();
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CLIENTS));
-    let clients: Vec<_> = peers
-        .into_iter()
-        .map(|(peer, name)| {
-            let barrier = std::sync::Arc::clone(&barrier);
-            std::thread::spawn(move || {
-                let Peer {
-                    mut writer,
-                    mut reader,
-                } = peer;
-                barrier.wait();
-                let sender = std::thread::spawn(move || {
-                    let lines: String = (0..EACH)
-                        .map(|n| {
-                            format!("{name} {n} ppppppppppppppppppppppppppppppppppppppppppppp\n")
-                        })
-                        .collect();
-                    writer.write_all(lines.as_bytes()).unwrap();
-                    writer
-                });
-                // Every line of every other client, each sender's in order; never a drop.
-                let mut next = [0usize; CLIENTS];
-                let (mut got, mut line) = (0, String::new());
-                let deadline = std::time::Instant::now() + Duration::from_secs(120);
-                while got < (CLIENTS - 1) * EACH {
-                    line.clear();
-                    assert!(
-                        reader.read_line(&mut line).expect("a line in time") > 0,
-                        "closed"
-                    );
-                    assert!(!line.contains("too slow"), "{line}");
-                    assert!(std::time::Instant::now() < deadline, "too long");
-                    let Some((_, text)) = line.split_once("> c") else {
-                        continue;
-                    };
-                    let mut words = text.split(' ');
-                    let from: usize = words.next().unwrap().parse().unwrap();
-                    let n: usize = words.next().unwrap().parse().unwrap();
-                    assert_eq!(n, next[from], "in order, none missing, from c{from}");
-                    next[from] += 1;
-                    got += 1;
-                }
-                sender.join().unwrap()
-            })
-        })
-        .collect();
-    let writers: Vec<TcpStream> = clients.into_iter().map(|c| c.join().unwrap()).collect();
-    drop(writers);
 }

@@ -2,11 +2,12 @@
 
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Running, sockets_json, soquete, soquete_path, with_local_port};
+use crate::support::process::{Running, soquete, soquete_path};
+use crate::support::sockets::{sockets_json, with_local_port};
+use crate::support::{LIMIT, is_root, require, tool};
 
 /// A listener with one accepted connection: three sockets on 127.0.0.1.
 struct Pair {
@@ -151,9 +152,11 @@ fn json_carries_the_documented_fields() {
 
 #[test]
 fn client_port_is_marked_ephemeral() {
-    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range");
+    if !require(range.is_ok(), "/proc/sys/net/ipv4/ip_local_port_range") {
         return;
-    };
+    }
+    let range = range.unwrap();
     let bounds: Vec<u16> = range
         .split_whitespace()
         .map(|n| n.parse().unwrap())
@@ -236,10 +239,11 @@ fn class_filter_and_column() {
 
 #[test]
 fn ipv6_is_bracketed_and_udp_has_no_state() {
-    let Ok(v6) = TcpListener::bind("[::1]:0") else {
-        eprintln!("skipped: no IPv6 loopback here");
+    let v6 = TcpListener::bind("[::1]:0");
+    if !require(v6.is_ok(), "an IPv6 loopback") {
         return;
-    };
+    }
+    let v6 = v6.unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
     let v6_port = v6.local_addr().unwrap().port();
     let text = stdout_of(&["-tuln"]);
@@ -331,15 +335,14 @@ fn watch_marks_new_sockets_and_exits_0_on_ctrl_c() {
     let pair = Pair::open();
     let port = pair.server_port();
     let mut watch = Running::start(&["sockets", "-tl", "--watch", "0.2"]);
-    let limit = Duration::from_secs(10);
     watch
-        .wait_for(limit, |line| line.contains(&format!("127.0.0.1:{port}")))
+        .wait_for(LIMIT, |line| line.contains(&format!("127.0.0.1:{port}")))
         .expect("first frame lists our listener");
 
     let newcomer = TcpListener::bind("127.0.0.1:0").unwrap();
     let new_port = newcomer.local_addr().unwrap().port();
     let marked = watch
-        .wait_for(limit, |line| {
+        .wait_for(LIMIT, |line| {
             line.contains(&format!("127.0.0.1:{new_port}"))
         })
         .expect("a later frame lists the new listener");
@@ -350,22 +353,22 @@ fn watch_marks_new_sockets_and_exits_0_on_ctrl_c() {
 
     drop(newcomer);
     let gone = watch
-        .wait_for(limit, |line| {
+        .wait_for(LIMIT, |line| {
             line.contains(&format!("127.0.0.1:{new_port}")) && line.trim_start().starts_with('-')
         })
         .expect("a frame marks the closed listener with -");
     assert!(gone.contains("LISTEN"));
 
-    let status = watch.interrupt(limit).expect("exits after Ctrl-C");
+    let status = watch.interrupt(LIMIT).expect("exits after Ctrl-C");
     assert_eq!(status.code(), Some(0));
 }
 
 #[test]
 fn hidden_owners_show_dash_and_one_note() {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root || Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipped: needs root and setpriv to look as another user");
+    if !require(
+        is_root() && tool("setpriv"),
+        "root and setpriv, to look as another user",
+    ) {
         return;
     }
     let pair = Pair::open();

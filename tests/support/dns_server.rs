@@ -1,0 +1,86 @@
+//! [`DnsServer`]: dnsmasq answering for names the test gives it, with a TTL, on a loopback
+//! address of this test process's own (127.64.0.0/10 holds one per process ID), so its port is
+//! never one that was free a moment ago.
+
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use super::{LIMIT, require, tool};
+
+/// The TTL dnsmasq gives the records it serves.
+pub const TTL: u32 = 42;
+
+/// dnsmasq, stopped on drop.
+pub struct DnsServer {
+    child: Child,
+    /// Where it answers.
+    pub addr: SocketAddr,
+}
+
+/// The servers this process has started: each takes the next port on the process's address.
+static STARTED: AtomicU16 = AtomicU16::new(0);
+
+impl DnsServer {
+    /// Serves `records` (name, IPv4 address) for the `test` domain; None (the test is skipped,
+    /// or fails under CI) without dnsmasq, or when it does not start.
+    pub fn start(records: &[(&str, &str)]) -> Option<DnsServer> {
+        if !require(tool("dnsmasq"), "dnsmasq") {
+            return None;
+        }
+        let addr = SocketAddr::from((
+            own_address(),
+            5300 + STARTED.fetch_add(1, Ordering::Relaxed),
+        ));
+        let mut command = Command::new("dnsmasq");
+        command.args([
+            "--keep-in-foreground",
+            "--log-facility=-",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--local=/test/",
+            "--user=root",
+            "--pid-file",
+        ]);
+        command.arg(format!("--listen-address={}", addr.ip()));
+        command.arg(format!("--port={}", addr.port()));
+        command.arg(format!("--local-ttl={TTL}"));
+        for (name, address) in records {
+            command.arg(format!("--host-record={name},{address}"));
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dnsmasq runs");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("started") || line.contains("failed") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let said = rx.recv_timeout(LIMIT);
+        let server = DnsServer { child, addr };
+        let started = said.as_ref().is_ok_and(|line| line.contains("started"));
+        require(started, &format!("dnsmasq to start (it said {said:?})")).then_some(server)
+    }
+}
+
+impl Drop for DnsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 127.64.0.0/10 (all loopback on Linux) has room for every process ID (at most 2^22): no
+/// other test run, and nothing else on the machine, listens on this process's address.
+fn own_address() -> Ipv4Addr {
+    let [_, high, middle, low] = (std::process::id() | 0x0040_0000).to_be_bytes();
+    Ipv4Addr::new(127, high, middle, low)
+}
