@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 use std::sync::OnceLock;
 
 use super::model::Proto;
+use crate::net::sanitize::neutralize;
 use crate::platform::SERVICES_FILE;
 
 /// Services every student meets first; they win over the system database so that names are the
@@ -105,10 +106,11 @@ pub fn parse_services(text: &str) -> HashMap<(Proto, u16), String> {
             _ => continue,
         };
         if let Ok(port) = port.parse::<u16>() {
-            // The first entry for a port is its canonical name.
+            // The first entry for a port is its canonical name. The file is the system's, not
+            // ours: neutralised once here, so no row has to be.
             services
                 .entry((proto, port))
-                .or_insert_with(|| name.to_string());
+                .or_insert_with(|| neutralize(name).into_owned());
         }
     }
     services
@@ -218,6 +220,15 @@ mod tests {
             Some("bar")
         );
         assert_eq!(parsed.len(), 2);
+    }
+
+    #[test]
+    fn a_hostile_services_file_cannot_reach_the_terminal() {
+        let parsed = parse_services("evil\u{1b}]0;PWNED\u{7}name 7002/tcp\n");
+        assert_eq!(
+            parsed.get(&(Proto::Tcp, 7002)).map(String::as_str),
+            Some("evilname")
+        );
     }
 
     #[test]

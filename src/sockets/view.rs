@@ -74,7 +74,7 @@ pub fn socket_table<R: Borrow<SocketRow>>(
         }
         table
             .cell(row.class.name())
-            .cell(row.service.map_or("-".into(), neutralize));
+            .cell(row.service.unwrap_or("-"));
     }
     table
 }
