@@ -1,5 +1,6 @@
 //! The command line as a whole: help, version, completions, usage errors.
 
+use crate::support::LIMIT;
 use crate::support::process::soquete;
 
 #[test]
@@ -28,4 +29,23 @@ fn bash_completion_is_printed() {
     assert!(output.status.success());
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(script.contains("_soquete"), "{script}");
+}
+
+#[test]
+fn a_rate_limit_no_reader_could_keep_is_a_usage_error_before_anything_listens() {
+    for rate in ["1e-300/s", "0.001/s", "1e12/s", "inf/s", "NaN/s"] {
+        let output = soquete()
+            .args(["serve", "--port", "0", "--rate-limit", rate])
+            .timeout(LIMIT)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{rate}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("soquete: ") && stderr.contains("--rate-limit"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "nothing listened: {output:?}");
+    }
 }

@@ -72,8 +72,9 @@ pub struct ServeArgs {
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<std::path::PathBuf>,
 
-    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`);
-    /// default 10/s,burst=20, and off in broker mode (a relay carries data, not typing)
+    /// Per-client flood control: `off`, or RATE/s with an optional burst (`50/s,burst=100`), RATE
+    /// from 0.01 to 1000000000; default 10/s,burst=20, and off in broker mode (a relay carries
+    /// data, not typing)
     #[arg(long = "rate-limit", value_name = "LIMIT", value_parser = RateLimit::parse)]
     pub rate_limit: Option<RateLimit>,
 

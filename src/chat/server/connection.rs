@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::TcpStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,16 +67,19 @@ pub fn start(
     // The hub counts on a writer for every accepted client: if one cannot start, it hears so.
     let (writer_stats, writer_events) = (Arc::clone(&stats), events.clone());
     let room = room.clone();
+    let guard = (id, events.clone(), Role::Writer);
     let writer = spawn_small(&format!("writer-{id}"), WRITER_STACK, move || {
-        let ends = (&writer_events, &room);
-        write_loop(
-            id,
-            &writer_stream,
-            &queue,
-            &writer_stats,
-            ends,
-            policy.heartbeat,
-        );
+        guarded(guard, || {
+            let ends = (&writer_events, &room);
+            write_loop(
+                id,
+                &writer_stream,
+                &queue,
+                &writer_stats,
+                ends,
+                policy.heartbeat,
+            );
+        });
     });
     if let Err(err) = writer {
         let _ = events.send(Event::WriterDone);
@@ -88,8 +92,11 @@ pub fn start(
         return Ok(()); // told to the hub, which counts the client out and prints why
     }
     let reader_events = events.clone();
+    let guard = (id, events.clone(), Role::Reader);
     let reader = spawn_small(&format!("reader-{id}"), READER_STACK, move || {
-        read_loop(id, &reader_stream, &stats, &reader_events, policy);
+        guarded(guard, || {
+            read_loop(id, &reader_stream, &stats, &reader_events, policy);
+        });
     });
     if let Err(err) = reader {
         let reason = format!("the server could not start a thread: {err}");
@@ -102,6 +109,35 @@ pub fn start(
     Ok(())
 }
 
+/// Which of a client's two threads a [`guarded`] body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Reader,
+    Writer,
+}
+
+/// Runs the body of client `id`'s reader or writer. Should it panic (a bug: nothing a client
+/// sends may cause one), the client ends as a lost connection does: the hub hears `Closed`, so
+/// the client leaves the room and its name is free again, never a ghost; and of a writer,
+/// `WriterDone`, so shutdown does not wait for it. The panic itself is on stderr already.
+fn guarded((id, events, role): (u64, Sender<Event>, Role), body: impl FnOnce()) {
+    if catch_unwind(AssertUnwindSafe(body)).is_ok() {
+        return;
+    }
+    let thread = match role {
+        Role::Reader => "reader",
+        Role::Writer => "writer",
+    };
+    let _ = events.send(Event::Closed {
+        id,
+        reason: format!("internal error in the server (its {thread} thread failed)"),
+        ending: Ending::Forced,
+    });
+    if role == Role::Writer {
+        let _ = events.send(Event::WriterDone);
+    }
+}
+
 /// TCP keepalive finds a silent peer that vanished; the unacknowledged-data timeout finds one
 /// that vanished while we were sending to it (keepalive never fires then).
 fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
@@ -112,4 +148,50 @@ fn detect_dead_peers(stream: &TcpStream) -> io::Result<()> {
         unacked: UNACKED_TIMEOUT,
     };
     sockopt::detect_dead_peers(stream, &how)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a guarded body that returns (or panics) tells the hub.
+    fn told(role: Role, body: impl FnOnce()) -> Vec<Event> {
+        let (events, inbox) = crossbeam_channel::unbounded();
+        guarded((7, events, role), body);
+        inbox.try_iter().collect()
+    }
+
+    #[test]
+    fn a_client_thread_that_panics_ends_its_client_as_a_lost_connection_would() {
+        let reader = told(Role::Reader, || panic!("a bug in the reader"));
+        assert!(
+            matches!(
+                reader.as_slice(),
+                [Event::Closed { id: 7, reason, ending: Ending::Forced }]
+                    if reason.contains("reader thread failed")
+            ),
+            "the hub hears the reader's client closed, and nothing else"
+        );
+        let writer = told(Role::Writer, || panic!("a bug in the writer"));
+        assert!(
+            matches!(
+                writer.as_slice(),
+                [
+                    Event::Closed {
+                        id: 7,
+                        ending: Ending::Forced,
+                        ..
+                    },
+                    Event::WriterDone
+                ]
+            ),
+            "the hub hears the writer's client closed, and the writer done"
+        );
+    }
+
+    #[test]
+    fn a_client_thread_that_returns_tells_the_hub_nothing_more() {
+        assert!(told(Role::Reader, || ()).is_empty());
+        assert!(told(Role::Writer, || ()).is_empty());
+    }
 }

@@ -11,6 +11,13 @@ pub const DEFAULT_RATE_LIMIT: RateLimit = RateLimit::Bucket {
     burst: 20,
 };
 
+/// The slowest rate `--rate-limit` takes: a line every 100 s. Slower is no rate a chat needs, and
+/// the wait for a token must stay a time the reader can sleep.
+pub const MIN_RATE: f64 = 0.01;
+/// The fastest rate `--rate-limit` takes (its default burst, twice the rate, still counts in
+/// 32 bits); `off` is for faster.
+pub const MAX_RATE: f64 = 1e9;
+
 /// How fast one client's lines are read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum RateLimit {
@@ -36,8 +43,14 @@ impl RateLimit {
         let per_second: f64 = rate
             .strip_suffix("/s")
             .and_then(|n| n.trim().parse().ok())
-            .filter(|n: &f64| n.is_finite() && *n > 0.0 && *n <= 1e9)
+            .filter(|n: &f64| n.is_finite())
             .ok_or_else(usage)?;
+        if !(MIN_RATE..=MAX_RATE).contains(&per_second) {
+            return Err(format!(
+                "the rate must be from {MIN_RATE}/s (a line every {} s) to {MAX_RATE:.0}/s, or off",
+                1.0 / MIN_RATE
+            ));
+        }
         let burst = match burst {
             Some(burst) => burst
                 .strip_prefix("burst=")
@@ -89,9 +102,9 @@ impl TokenBucket {
             self.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
+            // The rate is checked when parsed; a wait too long for a Duration is a very long one.
+            let wait = (1.0 - self.tokens) / self.per_second;
+            Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::MAX))
         }
     }
 }
@@ -125,9 +138,30 @@ mod tests {
             "10/s,burst=0",
             "10/s,size=3",
             "x/s",
+            "NaN/s",
+            "inf/s",
+            "1e-300/s",
+            "0.009/s",
+            "1e10/s",
         ] {
             assert!(RateLimit::parse(bad).is_err(), "{bad:?}");
         }
+        let err = RateLimit::parse("1e-300/s").unwrap_err();
+        assert!(err.contains("from 0.01/s (a line every 100 s)"), "{err}");
+        assert!(RateLimit::parse("0.01/s").is_ok());
+        assert!(RateLimit::parse("1000000000/s").is_ok());
+    }
+
+    #[test]
+    fn the_slowest_rate_waits_a_long_time_and_never_panics() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(MIN_RATE, 1, start);
+        assert_eq!(bucket.take(start), Ok(()));
+        assert_eq!(bucket.take(start), Err(Duration::from_secs(100)));
+        // Not a rate the parser gives, but a bucket never panics on it.
+        let mut bucket = TokenBucket::new(1e-300, 1, start);
+        assert_eq!(bucket.take(start), Ok(()));
+        assert_eq!(bucket.take(start), Err(Duration::MAX));
     }
 
     #[test]
