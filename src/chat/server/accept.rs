@@ -1,8 +1,8 @@
 //! The accept thread: each connection gets its reader and writer, unless `--max-clients` are
-//! connected already (then it is told so and closed); at shutdown a connection of our own wakes
-//! it from `accept()`.
+//! connected already (then it is told so and closed, by `refusal`); at shutdown a connection of
+//! our own wakes it from `accept()`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -13,15 +13,12 @@ use crossbeam_channel::Sender;
 use super::config::Policy;
 use super::connection;
 use super::event::Event;
+use super::refusal::Refusals;
 
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Limit on the connection that wakes the accept thread at shutdown.
 const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long a client refused by `--max-clients` gets to read its "server full" line.
-const REFUSE_LINGER: Duration = Duration::from_secs(2);
-/// Stack of the short-lived thread that tells a refused client.
-const REFUSE_STACK: usize = 64 * 1024;
 
 /// Accepts until told to stop; each connection gets its reader and writer, unless
 /// `--max-clients` are connected already (`connected` counts them; the hub counts them down).
@@ -33,6 +30,7 @@ pub fn accept_loop(
     policy: Policy,
 ) {
     let mut next_id = 1u64;
+    let refusals = Refusals::start();
     loop {
         let accepted = listener.accept();
         if stop.load(Ordering::SeqCst) {
@@ -43,7 +41,7 @@ pub fn accept_loop(
                 if let Some(max) = max_clients
                     && connected.load(Ordering::Relaxed) >= max
                 {
-                    refuse(stream, max, tell_refused, events);
+                    refuse(stream, max, tell_refused, events, &refusals);
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
@@ -73,37 +71,14 @@ pub fn accept_loop(
 }
 
 /// Tells a connection beyond `--max-clients` so (when `tell`), in a line any client can read (it
-/// has not said what it is yet), and closes it. The close lingers until the client closes or
-/// [`REFUSE_LINGER`] passes: closing with its `hello` unread would reset the connection, and
-/// the reset could destroy the line before the client reads it.
-fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>) {
+/// has not said what it is yet), and closes it: without a thread of its own (see [`Refusals`]).
+fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, refusals: &Refusals) {
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
-    let tell = move || {
-        let line = format!(
-            "* server full: {max} clients are connected (--max-clients); try again later\n"
-        );
-        let _ = stream.set_write_timeout(Some(REFUSE_LINGER));
-        let _ = stream.set_read_timeout(Some(REFUSE_LINGER));
-        if tell {
-            let _ = (&stream).write_all(line.as_bytes());
-        }
-        let _ = stream.shutdown(std::net::Shutdown::Write);
-        let deadline = std::time::Instant::now() + REFUSE_LINGER;
-        let mut sink = [0u8; 512];
-        while std::time::Instant::now() < deadline {
-            match (&stream).read(&mut sink) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    };
-    // Without a thread to spare, the connection is simply closed.
-    let _ = thread::Builder::new()
-        .name("refuse".into())
-        .stack_size(REFUSE_STACK)
-        .spawn(tell);
+    let line =
+        format!("* server full: {max} clients are connected (--max-clients); try again later\n");
+    refusals.refuse(stream, tell.then_some(line.as_bytes()));
 }
 
 /// Wakes the accept thread from `accept()` (which has no timeout of its own) with a connection

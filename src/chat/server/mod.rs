@@ -4,9 +4,9 @@
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
-//! way, from the threads down to plain data: `accept` → `connection` → `reader`, `writer`;
-//! `hub` → `console`, `history`, `status`; the threads' files → `event` → `outbox` (which
-//! `history` uses too) and → `config` → `throttle`. The hub and the connection threads never
+//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`,
+//! `writer`; `hub` → `console`, `history`, `status`; the threads' files → `event` → `outbox`
+//! (which `history` uses too) and → `config` → `throttle`. The hub and the connection threads never
 //! import each other (they talk through `event` and `outbox`), and nothing here imports the
 //! command line.
 
@@ -19,6 +19,7 @@ mod history;
 mod hub;
 mod outbox;
 mod reader;
+mod refusal;
 mod status;
 mod throttle;
 mod writer;
