@@ -8,6 +8,7 @@ mod limits;
 mod probe;
 mod reconnect;
 mod serve;
+mod single;
 mod sockets;
 mod support;
 mod terminal;

@@ -31,6 +31,10 @@ pub enum ServeMode {
         reading for 2 s while something waits for it is disconnected (it may resume), and one \
         that falls 4 MiB behind holds the room up for at most 2 s; structured clients get a \
         ping after 5 s of silence. Ctrl-C or SIGTERM: bye to every client, log flushed, exit 0.\n\n\
+        Single mode keeps what a waiting client types for its turn, even if it leaves first (its \
+        lines then reach the console marked so): up to 1000 lines and 64 KiB a client, 4 MiB for \
+        all; a client is told once when its lines stop being kept. Waiting in line is not being \
+        idle (--idle-timeout counts from a client's turn).\n\n\
         Examples:\n  \
         soquete serve                                 group chat on 127.0.0.1:65432\n  \
         soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \

@@ -13,6 +13,7 @@ use crate::chat::server::event::{Accepted, Kind};
 use crate::chat::server::outbox::{self, Outgoing, Stats};
 
 use super::round::Unheard;
+use super::session::Kept;
 
 /// What the hub knows of one accepted connection.
 pub struct Client {
@@ -32,7 +33,7 @@ pub struct Client {
     /// Empty until the client is named (first line, or the join grace).
     pub name: String,
     /// Lines a queued client typed (single mode), delivered once it is served.
-    pub held: Vec<(String, bool)>,
+    pub held: Kept,
     /// Broker mode: what the room said since this connection arrived, kept until it says what it
     /// is. A raw client gets it first; a structured one never (a raw line may pass for a frame).
     pub unheard: Unheard,
@@ -60,7 +61,7 @@ impl Client {
             stats,
             kind: Kind::Pending,
             name: String::new(),
-            held: Vec::new(),
+            held: Kept::default(),
             unheard: Unheard::default(),
             resume: None,
         }

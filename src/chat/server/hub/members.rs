@@ -18,6 +18,7 @@ use crate::chat::server::outbox::Outgoing;
 use super::Hub;
 use super::client::Client;
 use super::round::Unheard;
+use super::session::Departed;
 
 /// Join and leave notices go to everyone while the room has at most this many members; in a
 /// larger room they would grow with the square of its size, so only the console logs them
@@ -300,6 +301,13 @@ impl Hub {
         }
         self.congested.remove(&id);
         let (peer, local) = (client.peer, client.local);
+        // Single mode: what a waiting client kept still reaches the console at its turn.
+        let departed = (self.settings.mode == Mode::Single).then(|| Departed {
+            name: client.name.clone(),
+            peer,
+            local,
+            kept: std::mem::take(&mut client.held),
+        });
         if !client.named() {
             self.console.event(&format!(
                 "probe {peer} → {local}: {reason}, without joining"
@@ -321,8 +329,8 @@ impl Hub {
                 self.broadcast(&frame, None);
             }
         }
-        if self.settings.mode == Mode::Single {
-            self.single_removed(id);
+        if let Some(departed) = departed {
+            self.single_removed(id, departed);
         }
     }
 }

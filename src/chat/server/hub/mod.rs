@@ -163,6 +163,7 @@ impl Hub {
             if self.last_stall_check.elapsed() >= STALL_CHECK {
                 self.last_stall_check = Instant::now();
                 self.drop_stalled();
+                self.single_idle_check();
             }
         }
         self.shutdown(events);
@@ -201,14 +202,20 @@ impl Hub {
     fn handle(&mut self, event: Event) {
         match event {
             Event::Accepted(accepted) => self.accepted(*accepted),
-            Event::First { id, greeting } => self.first_line(id, greeting),
+            Event::First { id, greeting } => {
+                self.single_heard(id);
+                self.first_line(id, greeting);
+            }
             Event::Silent { id } => {
                 if self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
                 self.release_unheard(id);
             }
-            Event::Input { id, inputs } => self.inputs(id, inputs),
+            Event::Input { id, inputs } => {
+                self.single_heard(id);
+                self.inputs(id, inputs);
+            }
             Event::Overlong { id } => self.send(
                 id,
                 &ServerFrame::Error {
@@ -228,18 +235,9 @@ impl Hub {
                 );
                 self.send(id, &ServerFrame::Notice { text });
             }
-            Event::Idle { id } => {
-                let secs = self.settings.idle_timeout.map_or(0, |t| t.as_secs());
-                let reason = format!("idle for {secs} s (--idle-timeout)");
-                self.send(
-                    id,
-                    &ServerFrame::Bye {
-                        reason: reason.clone(),
-                        code: ByeCode::Idle,
-                    },
-                );
-                self.remove(id, &reason, Ending::Graceful);
-            }
+            // Single mode times its served client itself: waiting in line is not being idle.
+            Event::Idle { id } if self.settings.mode != Mode::Single => self.idle(id),
+            Event::Idle { .. } => {}
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
             Event::Vanished { peer } => self.console.event(&format!(
@@ -253,6 +251,20 @@ impl Hub {
             Event::Console(line) => self.console_line(&line),
             Event::Shutdown => {}
         }
+    }
+
+    /// Lets go of a client that said nothing for `--idle-timeout`.
+    fn idle(&mut self, id: u64) {
+        let secs = self.settings.idle_timeout.map_or(0, |t| t.as_secs());
+        let reason = format!("idle for {secs} s (--idle-timeout)");
+        self.send(
+            id,
+            &ServerFrame::Bye {
+                reason: reason.clone(),
+                code: ByeCode::Idle,
+            },
+        );
+        self.remove(id, &reason, Ending::Graceful);
     }
 
     /// `bye` to everyone; then waits, at most [`SHUTDOWN_GRACE`], for the writers to send it.

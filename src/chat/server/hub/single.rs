@@ -1,16 +1,23 @@
 //! Single mode (labs 07-01 and 07-02): one client at a time talks with the person at the server
-//! console; the others wait in arrival order, and what they type meanwhile is kept. With `--sync`
-//! the two sides take strict turns, the client first.
+//! console; the others wait in arrival order, and what they type meanwhile is kept (within the
+//! budgets of `session`), even if they leave before their turn. With `--sync` the two sides take
+//! strict turns, the client first. Waiting in line is not being idle: `--idle-timeout` counts
+//! for the served client only, from when it is served.
+
+use std::time::Instant;
 
 use crate::chat::protocol::{ByeCode, Command, ServerFrame, parse_command};
 
+use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Ending, Kind};
 
 use super::Hub;
-use super::session::Turn;
+use super::session::{
+    Departed, KEPT_BYTES_EACH, KEPT_BYTES_TOTAL, KEPT_LINES, Keeping, Limit, Turn,
+};
 
-/// Most lines a queued client may have kept for later.
-pub const MAX_HELD: usize = 1000;
+/// How the console marks the kept lines of a client that left before its turn.
+pub const LEFT_MARK: &str = "(left before its turn)";
 
 impl Hub {
     /// A new connection: served at once if nobody is, else queued. Returns its greeting.
@@ -20,6 +27,7 @@ impl Hub {
         if self.session.current.is_none() {
             self.session.current = Some(id);
             self.session.turn = Turn::Client;
+            self.session.heard = Some(Instant::now());
             self.console
                 .event(&format!("connected {peer} → {local}: serving it"));
             let sync = if self.settings.sync {
@@ -33,7 +41,7 @@ impl Hub {
             )
         } else {
             self.session.queue.push_back(id);
-            let position = self.session.queue.len();
+            let position = self.session.position(id).unwrap_or_default();
             self.console.event(&format!(
                 "connected {peer} → {local}: queued at position {position}"
             ));
@@ -53,8 +61,8 @@ impl Hub {
         if self.clients[&id].kind != Kind::Structured {
             return;
         }
-        if let Some(index) = self.session.queue.iter().position(|&q| q == id) {
-            self.tell_position(id, index + 1);
+        if let Some(position) = self.session.position(id) {
+            self.tell_position(id, position);
         }
     }
 
@@ -74,28 +82,39 @@ impl Hub {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
-        if sync && !client.held.is_empty() {
+        if sync && !client.held.lines.is_empty() {
             return self.refuse(
                 id,
                 "not_your_turn",
                 "you have asked already; wait for the answer (--sync): that line was not kept",
             );
         }
-        if client.held.len() >= MAX_HELD {
-            return self.refuse(
-                id,
-                "too_many_kept",
-                &format!("{MAX_HELD} lines are kept already: that line was not kept"),
-            );
-        }
-        client.held.push((text, action));
-        if client.held.len() == 1 {
-            self.send(
+        match self.session.keep(&mut client.held, text, action) {
+            Keeping::Kept { first: true } => self.send(
                 id,
                 &ServerFrame::Notice {
                     text: "kept: delivered when your turn comes".into(),
                 },
-            );
+            ),
+            Keeping::Kept { first: false } | Keeping::Dropped => {}
+            Keeping::Refused(limit) => {
+                let why = match limit {
+                    Limit::Lines => format!("{KEPT_LINES} lines are kept for you already"),
+                    Limit::Client => format!(
+                        "{} KiB are kept for you already (the most one client may have kept)",
+                        KEPT_BYTES_EACH / 1024
+                    ),
+                    Limit::Total => format!(
+                        "the waiting clients have {} MiB kept already (the most the server keeps)",
+                        KEPT_BYTES_TOTAL / (1024 * 1024)
+                    ),
+                };
+                self.refuse(
+                    id,
+                    "too_many_kept",
+                    &format!("{why}: that line and what you send until your turn are not kept"),
+                );
+            }
         }
     }
 
@@ -152,20 +171,36 @@ impl Hub {
         self.session.turn = Turn::Client;
     }
 
-    /// A client left: the next in line is served, or the ones behind it move up.
-    pub(super) fn single_removed(&mut self, id: u64) {
+    /// A client left: the next in line is served, or the ones behind it move up. A waiting
+    /// client that kept lines keeps its place: they reach the console when its turn comes.
+    pub(super) fn single_removed(&mut self, id: u64, departed: Departed) {
         if self.session.current == Some(id) {
             self.session.current = None;
+            self.session.release(departed.kept);
             self.serve_next();
         } else if let Some(index) = self.session.queue.iter().position(|&q| q == id) {
-            self.session.queue.remove(index);
+            let kept = departed.kept.lines.len();
+            if kept == 0 {
+                self.session.queue.remove(index);
+            } else {
+                self.console.event(&format!(
+                    "{} left before its turn: its {kept} kept line(s) will be shown when its turn comes",
+                    departed.name
+                ));
+                self.session.left.insert(id, departed);
+            }
             self.tell_positions(index);
         }
     }
 
-    /// Serves the first waiting client still connected; what it typed while waiting follows.
+    /// Serves the first waiting client still connected, and what it typed while waiting
+    /// follows; the kept lines of clients that left before their turn are shown on the way.
     fn serve_next(&mut self) {
         while let Some(next) = self.session.queue.pop_front() {
+            if let Some(departed) = self.session.left.remove(&next) {
+                self.show_departed(departed);
+                continue;
+            }
             let Some(client) = self.clients.get_mut(&next) else {
                 continue;
             };
@@ -178,6 +213,7 @@ impl Hub {
             };
             self.session.current = Some(next);
             self.session.turn = Turn::Client;
+            self.session.heard = Some(Instant::now());
             self.console
                 .event(&format!("serving {peer} → {local} ({name})"));
             let text = format!(
@@ -185,7 +221,7 @@ impl Hub {
                 self.settings.name
             );
             self.send(next, &ServerFrame::Notice { text });
-            for (text, action) in held {
+            for (text, action) in self.session.release(held) {
                 self.client_said(next, text, action);
             }
             self.tell_positions(0);
@@ -193,11 +229,64 @@ impl Hub {
         }
     }
 
-    /// Tells every waiting client from `from` on its (new) place in line.
+    /// The turn of a client that left before it: its kept lines reach the console, marked so.
+    fn show_departed(&mut self, departed: Departed) {
+        let Departed {
+            name,
+            peer,
+            local,
+            kept,
+        } = departed;
+        self.console.event(&format!(
+            "turn of {peer} → {local} ({name}), which left before its turn: what it kept"
+        ));
+        for (text, action) in self.session.release(kept) {
+            let frame = self.msg(name.clone(), text, action);
+            let line = String::from_utf8_lossy(&frame.to_text_line()).into_owned();
+            self.console
+                .event(&format!("{} {LEFT_MARK}", line.trim_end_matches('\n')));
+        }
+    }
+
+    /// The served client said something: its idle time starts again.
+    pub(super) fn single_heard(&mut self, id: u64) {
+        if self.session.current == Some(id) {
+            self.session.heard = Some(Instant::now());
+        }
+    }
+
+    /// `--idle-timeout` in single mode: the served client that has said nothing for it since it
+    /// was served is let go. Waiting clients are never idle (their readers' reports are not
+    /// heeded: the hub alone knows who waits).
+    pub(super) fn single_idle_check(&mut self) {
+        let (Some(limit), Some(current), Some(heard)) = (
+            self.settings.idle_timeout,
+            self.session.current,
+            self.session.heard,
+        ) else {
+            return;
+        };
+        if self.settings.mode == Mode::Single && heard.elapsed() >= limit {
+            self.session.heard = None;
+            self.idle(current);
+        }
+    }
+
+    /// Tells every waiting client still connected from index `from` on its (new) place in line.
     fn tell_positions(&mut self, from: usize) {
-        let waiting: Vec<u64> = self.session.queue.iter().skip(from).copied().collect();
-        for (offset, id) in waiting.into_iter().enumerate() {
-            self.tell_position(id, from + offset + 1);
+        let mut position = 0;
+        let mut waiting = Vec::new();
+        for (index, &id) in self.session.queue.iter().enumerate() {
+            if self.session.left.contains_key(&id) {
+                continue;
+            }
+            position += 1;
+            if index >= from {
+                waiting.push((id, position));
+            }
+        }
+        for (id, position) in waiting {
+            self.tell_position(id, position);
         }
     }
 
