@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::support::course::COURSE_CLIENT;
 use crate::support::peer::Peer;
 use crate::support::process::{Running, lines_until, soquete};
 use crate::support::serve::{
@@ -152,18 +153,8 @@ fn the_course_client_gets_a_reply_and_the_server_stays_up() {
     }
     let (mut server, addr) = start_server(&[]);
     let mut ana = Peer::structured(addr, "ana");
-    // The lecture's client: no newline, one recv, done.
-    let script = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.settimeout(10)
-s.connect((sys.argv[1], int(sys.argv[2])))
-s.send("Hello Server".encode())
-resp = s.recv(1024).decode()
-print(f"Recebido: {resp}")
-"#;
     for _ in 0..2 {
-        let output = python(script, addr).wait_with_output().unwrap();
+        let output = python(COURSE_CLIENT, addr).wait_with_output().unwrap();
         assert!(output.status.success(), "{output:?}");
         let said = String::from_utf8(output.stdout).unwrap();
         assert!(

@@ -5,21 +5,11 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use crate::support::course::COURSE_CLIENT;
 use crate::support::peer::Peer;
 use crate::support::process::{Running, lines_until};
 use crate::support::serve::{Serve, console_line, start_server, type_at_console};
 use crate::support::{LIMIT, require, tool};
-
-/// The lecture's client: its question without a newline, one reply read, gone.
-const COURSE_CLIENT: &str = r#"
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.settimeout(10)
-s.connect((sys.argv[1], int(sys.argv[2])))
-s.send("Hello Server".encode())
-resp = s.recv(1024).decode()
-print(f"Recebido: {resp}")
-"#;
 
 /// A number (in its unit: KiB for memory) from process `pid`'s /proc status: `VmRSS`, `VmHWM`.
 fn proc_status(pid: u32, field: &str) -> u64 {

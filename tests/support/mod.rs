@@ -2,6 +2,7 @@
 //! the one bounded poll for what has no event to wait on, and [`require`], which turns a missing
 //! tool into a skip on a developer's machine and into a failure under CI.
 
+pub mod course;
 pub mod dns_server;
 pub mod fake_server;
 pub mod filtered_host;

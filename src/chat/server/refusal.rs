@@ -122,6 +122,16 @@ mod tests {
         (client, accepted)
     }
 
+    /// Everything the client reads up to the end of the stream.
+    fn heard(mut client: TcpStream) -> String {
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut heard = String::new();
+        client.read_to_string(&mut heard).unwrap();
+        heard
+    }
+
     #[test]
     fn a_refused_client_reads_its_line_then_end_of_stream_even_after_saying_hello() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -129,12 +139,7 @@ mod tests {
         let (mut client, accepted) = pair(&listener);
         client.write_all(b"{\"type\":\"hello\"}\n").unwrap();
         refusals.refuse(accepted, Some(b"* server full\n"));
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut heard = String::new();
-        client.read_to_string(&mut heard).unwrap();
-        assert_eq!(heard, "* server full\n");
+        assert_eq!(heard(client), "* server full\n");
     }
 
     #[test]
@@ -142,13 +147,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         // No lingering thread to take them: each is closed as soon as it is told.
         let refusals = Refusals { lingering: None };
-        let (mut client, accepted) = pair(&listener);
+        let (client, accepted) = pair(&listener);
         refusals.refuse(accepted, Some(b"* full\n"));
-        client
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let mut heard = String::new();
-        client.read_to_string(&mut heard).unwrap();
-        assert_eq!(heard, "* full\n");
+        assert_eq!(heard(client), "* full\n");
     }
 }
