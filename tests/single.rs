@@ -105,9 +105,10 @@ fn waiting_in_line_is_not_being_idle_and_the_idle_time_counts_from_the_turn() {
     waiting.line_where(|l| l.contains("<server> resposta"));
     let bye = waiting.line_where(|l| l.starts_with("* bye"));
     assert!(bye.contains("idle for 1 s"), "{bye}");
+    // A second from its turn (less the time its notice took to arrive), not from its last line.
     assert!(
-        served.elapsed() >= Duration::from_millis(900),
-        "idle for a second from its turn, not from its last line: {:?}",
+        served.elapsed() >= Duration::from_millis(500),
+        "closed for idleness {:?} after its turn came",
         served.elapsed()
     );
     assert!(waiting.closed());
