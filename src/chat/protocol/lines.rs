@@ -67,8 +67,11 @@ impl<R: Read> LineReader<R> {
                 return Ok(Some(line.map_or(Incoming::Overlong, Incoming::Line)));
             }
             self.scanned = self.buffer.len();
-            if self.buffer.len() > self.max_line {
-                self.buffer.clear();
+            // A line of the limit may end in a `\r` whose `\n` (or `\0`) is still on its way.
+            let open = self.buffer.len() - usize::from(self.buffer.last() == Some(&b'\r'));
+            if open > self.max_line {
+                // A trailing `\r` stays: with a `\0` after it, it ends the line being dropped.
+                self.buffer.drain(..open);
                 self.scanned = 0;
                 if !self.discarding {
                     self.discarding = true;
@@ -201,6 +204,65 @@ mod tests {
         let mut exact = vec![b'x'; 16];
         exact.push(b'\n');
         assert_eq!(lines_of(&exact, 4096), [line(&"x".repeat(16))]);
+    }
+
+    /// A reader that hands out its bytes cut at the given offsets, one read per piece.
+    struct Cut {
+        bytes: Vec<u8>,
+        cuts: Vec<usize>,
+        at: usize,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = self
+                .cuts
+                .iter()
+                .copied()
+                .find(|&cut| cut > self.at)
+                .unwrap_or(self.bytes.len())
+                .min(self.bytes.len())
+                .min(self.at + buf.len());
+            let n = end - self.at;
+            buf[..n].copy_from_slice(&self.bytes[self.at..end]);
+            self.at = end;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_of_the_limit_is_whole_wherever_reads_cut_it_and_its_terminator() {
+        for terminator in [&b"\r\n"[..], b"\n", b"\r\0"] {
+            for len in MAX_LINE_BYTES - 2..=MAX_LINE_BYTES + 1 {
+                let mut bytes = vec![b'x'; len];
+                bytes.extend_from_slice(terminator);
+                bytes.extend_from_slice(b"ok\n");
+                let expected = if len <= MAX_LINE_BYTES {
+                    line(&"x".repeat(len))
+                } else {
+                    Incoming::Overlong
+                };
+                // One cut anywhere around the limit, then byte by byte through it.
+                let mut cuttings: Vec<Vec<usize>> = (MAX_LINE_BYTES - 4..=MAX_LINE_BYTES + 4)
+                    .map(|cut| vec![cut])
+                    .collect();
+                cuttings.push((MAX_LINE_BYTES - 4..bytes.len()).collect());
+                for cuts in cuttings {
+                    let what = format!("{len} bytes + {terminator:?}, cut at {:?}", cuts[0]);
+                    let mut reader = LineReader::new(Cut {
+                        bytes: bytes.clone(),
+                        cuts,
+                        at: 0,
+                    });
+                    let mut lines = Vec::new();
+                    while let Some(line) = reader.next_line().unwrap() {
+                        lines.push(line);
+                        assert!(lines.len() < 10, "{what}");
+                    }
+                    assert_eq!(lines, [expected.clone(), line("ok")], "{what}");
+                }
+            }
+        }
     }
 
     #[test]
