@@ -4,6 +4,7 @@
 
 mod chat;
 mod cli;
+mod frames;
 mod limits;
 mod probe;
 mod reconnect;

@@ -10,7 +10,10 @@ mod lines;
 mod names;
 
 pub use commands::{Command, HELP, parse_command};
-pub use frames::{ByeCode, ClientFrame, Member, MsgEncoder, ServerFrame};
+pub use frames::{
+    ByeCode, ClientFrame, FRAME_ENVELOPE_BYTES, MAX_FRAME_BYTES, MEMBER_BYTES, Member, MsgEncoder,
+    ServerFrame, WHO_PAGE,
+};
 pub use greeting::{Greeting, classify_first_line};
 pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
 pub use names::{MAX_NAME_CHARS, validate_name};

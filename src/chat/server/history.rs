@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::chat::protocol::ServerFrame;
+use crate::chat::protocol::{MAX_FRAME_BYTES, ServerFrame};
 
 use super::outbox::Bytes;
 
@@ -76,11 +76,18 @@ impl History {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<ServerFrame>(&line) {
+            let json = match serde_json::from_slice::<ServerFrame>(&line) {
                 Ok(frame @ ServerFrame::Msg { seq, .. }) if seq > found.last_seq => {
+                    Some((seq, frame.to_json_line()))
+                }
+                _ => None,
+            };
+            match json {
+                // Nothing longer than a client reads (a hand-edited log) is ever replayed.
+                Some((seq, json)) if json.len() <= MAX_FRAME_BYTES => {
                     found.messages += 1;
                     found.last_seq = seq;
-                    self.keep(seq, frame.to_json_line().into());
+                    self.keep(seq, json.into());
                 }
                 _ => found.skipped += 1,
             }

@@ -141,12 +141,11 @@ impl Hub {
         }
     }
 
-    /// `/who`: the console, then every member.
+    /// `/who`: the console, then every member (in several frames in a large room).
     fn who(&mut self, id: u64) {
-        let frame = ServerFrame::Who {
-            members: self.members(),
-        };
-        self.send(id, &frame);
+        for frame in ServerFrame::who_pages(self.members()) {
+            self.send(id, &frame);
+        }
     }
 
     /// `/help`: the commands a client has, one notice each.
