@@ -81,7 +81,7 @@ pub struct ServeArgs {
     #[arg(long = "max-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: Option<u32>,
 
-    /// Close a client that sends nothing for SECS seconds (off by default)
+    /// Close a client that sends no complete line for SECS seconds (off by default)
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
 }

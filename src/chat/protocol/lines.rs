@@ -46,6 +46,16 @@ impl<R: Read> LineReader<R> {
         }
     }
 
+    /// The stream read from.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The stream read from, to change how it reads.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Bytes received that do not yet form a complete line.
     pub fn pending(&self) -> &[u8] {
         &self.buffer
