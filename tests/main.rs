@@ -11,4 +11,5 @@ mod reconnect;
 mod serve;
 mod sockets;
 mod support;
+mod telnet;
 mod terminal;

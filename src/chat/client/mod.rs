@@ -262,6 +262,8 @@ fn spawn_server_reader(
                 let (event, last) = match reader.next_line() {
                     Ok(Some(Incoming::Line(line))) => (Event::Received(line), false),
                     Ok(Some(Incoming::Overlong)) => (Event::Overlong, false),
+                    // Telnet's commands are a server's business: this reader never asks.
+                    Ok(Some(Incoming::Telnet(_))) => continue,
                     Ok(None) => (Event::ServerClosed, true),
                     Err(err) => (Event::Lost(err.to_string()), true),
                 };

@@ -3,6 +3,8 @@
 
 use std::io::{self, Read};
 
+use super::telnet::{Telnet, TelnetRequests};
+
 /// Longest line accepted; the rest of a longer line is discarded and its sender told.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
@@ -13,6 +15,8 @@ pub enum Incoming {
     Line(String),
     /// A line longer than the limit: its first part was dropped, the rest is being discarded.
     Overlong,
+    /// Telnet commands asked for something (only with [`LineReader::set_telnet`]).
+    Telnet(TelnetRequests),
 }
 
 /// Splits a byte stream into lines, whatever TCP does to the bytes: several lines in one read and
@@ -26,6 +30,8 @@ pub struct LineReader<R> {
     max_line: usize,
     discarding: bool,
     eof: bool,
+    /// Telnet's commands are taken out of the stream (a raw server's connections).
+    telnet: Option<Telnet>,
 }
 
 impl<R: Read> LineReader<R> {
@@ -43,6 +49,15 @@ impl<R: Read> LineReader<R> {
             max_line,
             discarding: false,
             eof: false,
+            telnet: None,
+        }
+    }
+
+    /// Whether telnet's commands are taken out of the stream (and what they ask for yielded as
+    /// [`Incoming::Telnet`]), from the next read on.
+    pub fn set_telnet(&mut self, on: bool) {
+        if on != self.telnet.is_some() {
+            self.telnet = on.then(Telnet::default);
         }
     }
 
@@ -76,6 +91,11 @@ impl<R: Read> LineReader<R> {
                 // A long line that arrived whole in one read is still too long.
                 return Ok(Some(line.map_or(Incoming::Overlong, Incoming::Line)));
             }
+            // Lines that came before a telnet command go first (a timing mark is answered
+            // once what preceded it was taken).
+            if let Some(requests) = self.telnet.as_mut().and_then(Telnet::take_requests) {
+                return Ok(Some(Incoming::Telnet(requests)));
+            }
             self.scanned = self.buffer.len();
             // A line of the limit may end in a `\r` whose `\n` (or `\0`) is still on its way.
             let open = self.buffer.len() - usize::from(self.buffer.last() == Some(&b'\r'));
@@ -101,7 +121,14 @@ impl<R: Read> LineReader<R> {
             let mut chunk = [0u8; 4096];
             match self.inner.read(&mut chunk) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Ok(n) => match &mut self.telnet {
+                    Some(telnet) => {
+                        telnet.decode(&chunk[..n], &mut self.buffer);
+                        // Erasing may have taken back bytes already scanned.
+                        self.scanned = self.scanned.min(self.buffer.len());
+                    }
+                    None => self.buffer.extend_from_slice(&chunk[..n]),
+                },
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
@@ -272,6 +299,36 @@ mod tests {
                     assert_eq!(lines, [expected.clone(), line("ok")], "{what}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn with_telnet_its_commands_are_no_text_and_what_they_ask_comes_out_once() {
+        let bytes = b"hello\r\n\xff\xf4\xff\xfd\x06again\r\n\xff\xff\n";
+        for chunk in [1, 3, 4096] {
+            let mut reader = LineReader::new(Dribble {
+                bytes: bytes.to_vec(),
+                at: 0,
+                chunk,
+            });
+            reader.set_telnet(true);
+            let (mut lines, mut asked) = (Vec::new(), Vec::new());
+            while let Some(incoming) = reader.next_line().unwrap() {
+                match incoming {
+                    Incoming::Telnet(requests) => asked.push(requests),
+                    other => lines.push(other),
+                }
+                assert!(lines.len() + asked.len() < 10);
+            }
+            assert_eq!(
+                lines,
+                [line("hello"), line("again"), line("\u{fffd}")],
+                "chunk {chunk}"
+            );
+            // Asked once, or in pieces as the reads cut the commands.
+            let answer: Vec<u8> = asked.iter().flat_map(|r| r.answer.clone()).collect();
+            assert_eq!(answer, b"\xff\xfb\x06", "chunk {chunk}");
+            assert_eq!(asked.iter().filter(|r| r.interrupted).count(), 1);
         }
     }
 

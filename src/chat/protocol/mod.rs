@@ -1,6 +1,7 @@
 //! The chat wire protocol, version 1 (docs/PROTOCOL.md): line framing (`lines`), the JSON frames
 //! structured clients speak and the text lines raw clients (nc, telnet, a Python socket) read
-//! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules.
+//! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules,
+//! and the telnet commands a raw client's telnet sends (`telnet`).
 //! Every item is re-exported here: `crate::chat::protocol::X` is the one path to it.
 
 mod commands;
@@ -8,6 +9,7 @@ mod frames;
 mod greeting;
 mod lines;
 mod names;
+mod telnet;
 
 pub use commands::{Command, HELP, parse_command};
 pub use frames::{
@@ -17,6 +19,7 @@ pub use frames::{
 pub use greeting::{Greeting, classify_first_line};
 pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
 pub use names::{MAX_NAME_CHARS, validate_name};
+pub use telnet::TelnetRequests;
 
 /// Protocol version spoken in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -68,6 +68,8 @@ pub fn read_loop(
         stats,
         idle_at: idle_at(Instant::now()),
     });
+    // Until the first line says otherwise, the client may be telnet.
+    reader.set_telnet(true);
     let mut bucket = policy.rate_limit.bucket(Instant::now());
     let mut first = true;
     let mut structured = false;
@@ -111,6 +113,7 @@ pub fn read_loop(
                     Greeting::Raw(line)
                 };
                 structured = matches!(greeting, Greeting::Structured { .. });
+                reader.set_telnet(!structured);
                 if !waited {
                     let _ = stream.set_read_timeout(Some(READ_TICK));
                 }
@@ -143,6 +146,7 @@ pub fn read_loop(
                 Event::Input { id, inputs }
             }
             Ok(Some(Incoming::Overlong)) => Event::Overlong { id },
+            Ok(Some(Incoming::Telnet(requests))) => Event::Telnet { id, requests },
             // A port probe (`nc -z`, a health check) closes, or resets, without a word.
             Ok(None) if first && !waited => {
                 break ("closed without a word".to_string(), Ending::Graceful);

@@ -209,6 +209,7 @@ impl Hub {
                 self.release_unheard(id);
             }
             Event::Input { id, inputs } => self.inputs(id, inputs),
+            Event::Telnet { id, requests } => self.telnet(id, requests),
             Event::Overlong { id } => self.send(
                 id,
                 &ServerFrame::Error {
