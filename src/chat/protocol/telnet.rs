@@ -3,7 +3,8 @@
 //! character, erase line, interrupt), and answered where telnet waits for an answer.
 //!
 //! A byte 255 (IAC) starts a command. UTF-8 never has that byte, so a structured client's frames
-//! never hold one, and text from nc or a Python socket meets one only if it is not UTF-8 anyway.
+//! never hold one, and text from nc or a Python socket meets one only if it is not UTF-8 anyway;
+//! even then, an IAC before a byte that starts no command (below 236) is left as data.
 
 /// "Interpret as command": starts every command; doubled, it is a data byte 255.
 const IAC: u8 = 255;
@@ -26,6 +27,8 @@ const BRK: u8 = 243;
 /// Abort and suspend (RFC 1184: telnet's Ctrl-Z is SUSP).
 const ABORT: u8 = 238;
 const SUSP: u8 = 237;
+/// The lowest command byte (EOF, RFC 1184); an IAC before a lower byte starts no command.
+const FIRST_COMMAND: u8 = 236;
 /// SE, the end of a subnegotiation.
 const SE: u8 = 240;
 /// The TIMING-MARK option (RFC 860): after an interrupt, telnet sends DO TIMING-MARK and shows
@@ -93,6 +96,12 @@ impl Telnet {
                 }
                 (State::Command, IAC) => {
                     data.push(IAC);
+                    State::Data
+                }
+                // Not a command (they are 236 to 255): a byte 255 that is not UTF-8, from a
+                // client that is not telnet. Both bytes are data, a line end included.
+                (State::Command, _) if byte < FIRST_COMMAND => {
+                    data.extend_from_slice(&[IAC, byte]);
                     State::Data
                 }
                 (State::Command, WILL | WONT | DO | DONT) => State::Option(byte),
@@ -216,6 +225,16 @@ mod tests {
             requests.answer,
             [IAC, WILL, TIMING_MARK, IAC, WILL, TIMING_MARK]
         );
+    }
+
+    #[test]
+    fn a_byte_255_that_starts_no_command_is_data() {
+        // Not UTF-8 from nc, say: the line and its end stay as they came.
+        for chunk in [1, 4096] {
+            let (data, requests) = decode(b"ol\xe1 \xff\nnext\xffA\n", chunk);
+            assert_eq!(data, b"ol\xe1 \xff\nnext\xffA\n");
+            assert_eq!(requests, TelnetRequests::default());
+        }
     }
 
     #[test]
