@@ -373,7 +373,7 @@ fn a_client_trickling_bytes_without_a_newline_is_idle() {
     let bye = raw.line_where(|l| l.starts_with("* bye"));
     assert!(bye.contains("idle for 1 s"), "{bye}");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
