@@ -5,6 +5,7 @@
 mod chat;
 mod cli;
 mod limits;
+mod listeners;
 mod probe;
 mod reconnect;
 mod serve;

@@ -48,7 +48,7 @@ impl Hub {
     /// The first line says what the connection is: a soquete client's `hello` (or a probe),
     /// or a raw client's first line of text.
     pub(super) fn first_line(&mut self, id: u64, greeting: Greeting) {
-        // What was said before this line goes out (or, for a broker, is kept for it) first.
+        // What was said before this line goes out (or, to this connection, is kept for it) first.
         self.flush_round();
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -94,7 +94,6 @@ impl Hub {
                 if !client.named() {
                     self.join(id, None);
                 }
-                self.release_unheard(id);
                 self.input(id, Input::Text(line));
             }
         }
@@ -129,6 +128,8 @@ impl Hub {
         client.name = name.clone();
         self.names.insert(name.to_lowercase(), id);
         let (peer, local, kind) = (client.peer, client.local, client.kind);
+        // What the room said since the connection was accepted comes first, then its welcome.
+        self.release_unheard(id);
         // An echo client sent raw hears nothing but its own lines back after the greeting.
         if self.settings.mode != Mode::Echo || kind == Kind::Structured {
             self.welcome(id);

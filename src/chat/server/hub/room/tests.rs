@@ -183,6 +183,47 @@ fn a_broker_keeps_the_room_for_a_connection_until_it_says_what_it_is() {
 }
 
 #[test]
+fn a_group_listener_gets_what_was_said_since_its_connect_then_its_welcome() {
+    let mut hub = hub();
+    let _ana = add(&mut hub, 1, "ana", Kind::Structured);
+    let listener = add(&mut hub, 2, "", Kind::Pending);
+    let soquete = add(&mut hub, 3, "", Kind::Pending);
+    hub.handle(Event::Input {
+        id: 1,
+        inputs: vec![Input::Text("um".into()), Input::Text("dois".into())],
+    });
+    hub.flush_round();
+    hub.handle(Event::Input {
+        id: 1,
+        inputs: vec![Input::Nick("ana_b".into())],
+    });
+    assert_eq!(text_of(&listener), "", "nothing before it says what it is");
+
+    hub.handle(Event::Silent { id: 2 });
+    let got = text_of(&listener);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 4, "{got}");
+    assert!(lines[0].ends_with("<ana> um") && lines[1].ends_with("<ana> dois"));
+    assert_eq!(lines[2], "* ana is now known as ana_b");
+    assert!(lines[3].starts_with("* welcome to soquete"), "{got}");
+    assert_eq!(hub.members()[2].kind, "-", "a member, listed in /who");
+
+    hub.first_line(
+        3,
+        Greeting::Structured {
+            name: "bia".into(),
+            last_seq: None,
+            probe: false,
+        },
+    );
+    let types: Vec<String> = text_of(&soquete)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["type"].to_string())
+        .collect();
+    assert_eq!(types, ["\"welcome\""], "frames from its welcome on");
+}
+
+#[test]
 fn a_broker_connection_that_stays_silent_through_an_outbox_of_traffic_is_a_listener() {
     let mut hub = hub_in(Mode::Broker);
     let _ana = add(&mut hub, 1, "ana", Kind::Raw);
