@@ -401,3 +401,106 @@ fn a_reconnect_takes_its_name_back_from_its_half_open_connection() {
     );
     obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
 }
+
+/// The room's identity, from a `welcome`.
+fn epoch(welcome: &Value) -> String {
+    welcome["epoch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a welcome says which room: {welcome}"))
+        .to_string()
+}
+
+#[test]
+fn a_room_keeps_its_epoch_across_a_restart_with_its_log_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.log");
+    let log = log.to_str().unwrap();
+    let (mut server, addr) = Serve::new(&["--log", log]).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    let first = epoch(&welcome);
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let (mut server, _) = Serve::new(&["--log", log]).port(addr.port()).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    assert_eq!(epoch(&welcome), first, "the log carries the room over");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let (_server, _) = Serve::new(&[]).port(addr.port()).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    assert_ne!(epoch(&welcome), first, "without its log, a new room");
+}
+
+#[test]
+fn a_resume_from_another_room_is_sent_this_room_from_its_start() {
+    let (_server, addr) = start_server(&["--history", "3"]);
+    let (mut ana, welcome) = Peer::resume(addr, "ana", 0);
+    let here = epoch(&welcome);
+    for i in 1..=5 {
+        ana.say(&format!("m{i}"));
+    }
+    ana.frame_where(|f| f["type"] == "msg" && f["seq"] == 5);
+    let hello = |last_seq: u64, epoch: &str| json!({"type": "hello", "version": 1, "name": "bia", "last_seq": last_seq, "epoch": epoch});
+    // bia saw seq 4 of a room gone with its server: her 4 says nothing of this room's.
+    let (mut bia, welcome) = Peer::join(addr, hello(4, "another-room"));
+    assert_eq!(
+        welcome["missed"], 2,
+        "1 and 2 are older than the history: {welcome}"
+    );
+    assert_eq!(seqs(&bia.messages(3)), [3, 4, 5]);
+    drop(bia);
+    // In this room, her 4 is this room's 4.
+    let (mut bia, welcome) = Peer::join(addr, hello(4, &here));
+    assert!(welcome.get("missed").is_none(), "{welcome}");
+    ana.say("m6");
+    assert_eq!(seqs(&bia.messages(2)), [5, 6]);
+}
+
+#[test]
+fn a_client_whose_server_restarted_without_its_log_is_told_and_sees_the_new_room_from_its_start() {
+    let (mut old, addr) = start_server(&[]);
+    let target = addr.to_string();
+    let mut ana =
+        Running::start_with_stdin(&["chat", "--name", "ana", "--reconnect-max", "0.2", &target]);
+    let errors = ana.stderr_lines();
+    let stdin = ana.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut ana);
+    out.wait_for("ana's welcome", |line| line.starts_with("* welcome"));
+    let mut bia = Peer::structured(addr, "bia");
+    for i in 1..=3 {
+        bia.say(&format!("old {i}"));
+    }
+    out.wait_for("old 3", |line| line.ends_with("<bia> old 3"));
+
+    old.child.kill().unwrap();
+    old.child.wait().unwrap();
+    wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
+        .expect("the loss is shown");
+    // ana stands still while a new server, with no log, fills its room past her last seq (3).
+    ana.freeze();
+    let (_new, again) = Serve::new(&[]).port(addr.port()).start();
+    assert_eq!(again, addr);
+    let mut cid = Peer::structured(addr, "cid");
+    for i in 1..=5 {
+        cid.say(&format!("new {i}"));
+    }
+    assert_eq!(seqs(&cid.messages(5)), [1, 2, 3, 4, 5]);
+    ana.thaw();
+    out.wait_for("new 5", |line| line.ends_with("<cid> new 5"));
+    cid.say("live");
+    out.wait_for("live", |line| line.ends_with("<cid> live"));
+    drop(stdin);
+    assert_eq!(ana.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let lines = out.all();
+    for i in 1..=5 {
+        assert_eq!(count(&lines, &format!("<cid> new {i}")), 1, "{lines:#?}");
+    }
+    let notes: Vec<String> = errors.try_iter().collect();
+    assert_eq!(
+        count(&notes, "* the server restarted without its history"),
+        1,
+        "{notes:#?}"
+    );
+}

@@ -70,11 +70,21 @@ impl Hub {
                 );
                 self.remove(id, "answered a soquete probe", Ending::Graceful);
             }
-            Greeting::Structured { name, last_seq, .. } => {
+            Greeting::Structured {
+                name,
+                last_seq,
+                epoch,
+                ..
+            } => {
                 client.kind = Kind::Structured;
-                if matches!(self.settings.mode, Mode::Group | Mode::Broker) && last_seq.is_some() {
-                    client.resume = last_seq;
-                    self.take_over(id, &name);
+                if self.settings.mode.is_room() && last_seq.is_some() {
+                    // A `last_seq` of another room (the server restarted without its history)
+                    // says nothing of this one: the client gets this room from its start.
+                    let here = epoch.is_none_or(|epoch| epoch == self.history.epoch());
+                    client.resume = if here { last_seq } else { Some(0) };
+                    if here {
+                        self.take_over(id, &name);
+                    }
                 }
                 let Some(client) = self.clients.get(&id) else {
                     return;
@@ -174,6 +184,7 @@ impl Hub {
             name: client.name.clone(),
             room_size: self.names.len(),
             last_seq: self.seq,
+            epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
         };
         let stats = Arc::clone(&client.stats);

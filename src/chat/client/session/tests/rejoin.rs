@@ -282,3 +282,57 @@ fn without_reconnect_a_shutdown_bye_ends_normally_and_a_loss_is_final() {
     assert!(delay(&actions).is_none());
     assert!(matches!(end(&actions), Some(End::Lost(_))));
 }
+
+/// A welcome to room `epoch`, whose last message is `last_seq`.
+fn welcome_to(epoch: &str, last_seq: u64) -> Event {
+    Event::Received(format!(
+        r#"{{"type":"welcome","version":1,"server":"soquete","mode":"group","name":"ana","room_size":2,"last_seq":{last_seq},"epoch":"{epoch}"}}"#
+    ))
+}
+
+#[test]
+fn a_new_epoch_is_a_server_restarted_without_its_history_shown_from_its_start() {
+    let mut session = resuming();
+    // The first welcome came from a server that names no room: nothing to compare yet.
+    session.handle(Event::ServerClosed);
+    reconnect(&mut session);
+    session.handle(welcome_to("one", 0));
+    for seq in 1..=3 {
+        session.handle(msg(seq, "bia", &format!("old {seq}")));
+    }
+    session.handle(Event::Lost("Connection reset by peer".into()));
+
+    let actions = reconnect(&mut session);
+    assert!(
+        sent(&actions)[0].ends_with("\"last_seq\":3,\"epoch\":\"one\"}\n"),
+        "the hello says whose last_seq it is: {actions:?}"
+    );
+    // The new server has 5 messages: numbers 1 to 3 again, which are new all the same.
+    let actions = session.handle(welcome_to("two", 5));
+    let notes = shown(&actions);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("* the server restarted without its history")),
+        "{notes:?}"
+    );
+    assert!(actions.contains(&Action::AwaitReplay));
+    let mut seen = Vec::new();
+    for seq in 1..=5 {
+        seen.extend(shown(&session.handle(msg(
+            seq,
+            "cid",
+            &format!("new {seq}"),
+        ))));
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+
+    // The same room again: nothing to say, and only what follows is shown.
+    session.handle(Event::ServerClosed);
+    let actions = reconnect(&mut session);
+    assert!(sent(&actions)[0].contains(r#""last_seq":5,"epoch":"two""#));
+    let actions = session.handle(welcome_to("two", 6));
+    assert!(shown(&actions).iter().all(|n| !n.contains("restarted")));
+    assert!(shown(&session.handle(msg(5, "cid", "new 5"))).is_empty());
+    assert_eq!(shown(&session.handle(msg(6, "cid", "six"))).len(), 1);
+}

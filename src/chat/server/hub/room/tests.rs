@@ -170,6 +170,7 @@ fn a_broker_keeps_the_room_for_a_connection_until_it_says_what_it_is() {
         Greeting::Structured {
             name: "bia".into(),
             last_seq: None,
+            epoch: None,
             probe: false,
         },
     );
@@ -213,6 +214,7 @@ fn a_group_listener_gets_what_was_said_since_its_connect_then_its_welcome() {
         Greeting::Structured {
             name: "bia".into(),
             last_seq: None,
+            epoch: None,
             probe: false,
         },
     );
