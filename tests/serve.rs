@@ -544,7 +544,11 @@ fn sigterm_says_bye_keeps_the_log_and_exits_0() {
         .lines()
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    assert_eq!(logged.len(), 2, "the room's epoch, then its message: {text}");
+    assert_eq!(
+        logged.len(),
+        2,
+        "the room's epoch, then its message: {text}"
+    );
     assert_eq!(logged[0]["type"], "epoch", "{text}");
     assert_eq!(
         (&logged[1]["seq"], &logged[1]["text"]),
