@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::LIMIT;
 use crate::support::fake_server::{FakeServer, Scripted};
 use crate::support::peer::Peer;
-use crate::support::process::{Running, wait_line};
+use crate::support::process::{Running, collect_until, wait_line};
 use crate::support::serve::{Serve, start_server};
 use crate::support::transcript::Transcript;
 
@@ -503,4 +503,50 @@ fn a_client_whose_server_restarted_without_its_log_is_told_and_sees_the_new_room
         1,
         "{notes:#?}"
     );
+}
+
+#[test]
+fn a_client_refused_by_a_full_server_is_told_retries_and_then_joins_fresh() {
+    let (_server, addr) = start_server(&["--max-clients", "2"]);
+    let mut bia = Peer::structured(addr, "bia");
+    let mut cid = Peer::structured(addr, "cid");
+    bia.say("before ana");
+    cid.frame_where(|f| f["type"] == "msg");
+    let target = addr.to_string();
+    let mut ana =
+        Running::start_with_stdin(&["chat", "--name", "ana", "--reconnect-max", "0.2", &target]);
+    let errors = ana.stderr_lines();
+    let mut stdin = ana.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut ana);
+    let mut notes = Vec::new();
+    for _ in 0..2 {
+        assert!(
+            collect_until(&errors, LIMIT, &mut notes, |line| line.contains("full")),
+            "the refusal is told: {notes:#?}"
+        );
+        let full = notes.last().unwrap();
+        assert!(
+            full.starts_with("* the server is full") && full.contains("trying again in "),
+            "{full}"
+        );
+    }
+    // What ana types while refused is said once she is in.
+    stdin.write_all(b"typed while refused\n").unwrap();
+    drop(bia);
+    out.wait_for("ana's welcome", |line| line.starts_with("* welcome"));
+    let said = cid.frame_where(|f| f["type"] == "msg");
+    assert_eq!(said["text"], "typed while refused", "{said}");
+    drop(stdin);
+    assert_eq!(ana.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let lines = out.all();
+    assert_eq!(
+        count(&lines, "before ana"),
+        0,
+        "no history from before she joined: {lines:#?}"
+    );
+    notes.extend(errors.try_iter());
+    for misleading in ["reconnected", "without a bye"] {
+        assert_eq!(count(&notes, misleading), 0, "{notes:#?}");
+    }
 }

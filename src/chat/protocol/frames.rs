@@ -131,6 +131,9 @@ pub enum ByeCode {
     Probe,
     /// The operator ended the session at the console (single mode).
     Ended,
+    /// The server has `--max-clients` connected already: the client was refused, and may try
+    /// again later.
+    Full,
     /// A code this client does not know (a newer server), or none (an older one).
     #[default]
     #[serde(other)]

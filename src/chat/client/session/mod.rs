@@ -55,9 +55,13 @@ pub struct Session {
     names: Vec<String>,
     /// A connection is up.
     up: bool,
-    /// Connections made so far; from the second on, each is a re-join.
+    /// Connections made so far.
     connections: u32,
+    /// Welcomed on the current connection.
     welcomed: bool,
+    /// Welcomed once at least: from then on each new connection is a re-join, which resumes
+    /// (until then, refused by a full server say, a connection joins fresh).
+    joined: bool,
     /// Failed attempts in a row since the connection was lost.
     attempt: u32,
     /// The highest sequence number shown (or the room's at our first welcome): a message at or
@@ -101,6 +105,7 @@ impl Session {
             up: false,
             connections: 0,
             welcomed: false,
+            joined: false,
             attempt: 0,
             last_seq: 0,
             resume_until: None,
@@ -220,7 +225,7 @@ impl Session {
         self.connections += 1;
         self.up = true;
         self.welcomed = false;
-        let rejoin = self.connections > 1;
+        let rejoin = self.joined;
         if rejoin {
             actions.push(state(
                 Some(format!("* reconnected: local {local} → remote {remote}")),
@@ -328,6 +333,19 @@ impl Session {
             return;
         };
         match &frame {
+            // Refused (`--max-clients`): not the end, and not a loss either; the client's own
+            // line says so (the frame goes to `--json` output only).
+            ServerFrame::Bye {
+                code: ByeCode::Full,
+                ..
+            } if !self.welcomed => {
+                actions.push(Action::Show(Output::State {
+                    human: None,
+                    json: line.to_string(),
+                }));
+                self.refused(actions);
+                return;
+            }
             // The heartbeat only proves the connection alive; it is never shown. An idle server
             // also means the replay after a re-join is over.
             ServerFrame::Ping => {
@@ -425,9 +443,14 @@ impl Session {
         // Only a room (group or broker mode) echoes every message to its author.
         self.pending
             .track_echoes(matches!(mode, "group" | "broker"));
-        if self.connections <= 1 {
+        if !std::mem::replace(&mut self.joined, true) {
             // Messages from before we joined are not ours to see, nor to ask for on a re-join.
             self.last_seq = self.last_seq.max(room_last_seq);
+            if self.connections > 1 {
+                // Refused before (a full server): what was typed meanwhile goes now.
+                self.attempt = 0;
+                self.resumed(actions);
+            }
             return;
         }
         if new_room {

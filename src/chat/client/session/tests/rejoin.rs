@@ -336,3 +336,74 @@ fn a_new_epoch_is_a_server_restarted_without_its_history_shown_from_its_start() 
     assert!(shown(&session.handle(msg(5, "cid", "new 5"))).is_empty());
     assert_eq!(shown(&session.handle(msg(6, "cid", "six"))).len(), 1);
 }
+
+#[test]
+fn a_full_server_is_said_to_be_full_retried_and_joined_fresh() {
+    let mut session = Session::new(Settings {
+        raw: false,
+        sync: false,
+        name: "ana".into(),
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: None,
+        }),
+    });
+    for attempt in 1..=2 {
+        let actions = reconnect(&mut session);
+        assert!(
+            shown(&actions)[0].starts_with("* connected: "),
+            "never in, so never reconnected: {actions:?}"
+        );
+        assert_eq!(
+            sent(&actions),
+            ["{\"type\":\"hello\",\"version\":1,\"name\":\"ana\"}\n"],
+            "nothing to resume"
+        );
+        session.handle(Event::Received(
+            "* server full: 1 clients are connected (--max-clients); try again later".into(),
+        ));
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"server full","code":"full"}"#.into(),
+        ));
+        let lines = shown(&actions);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("* the server is full — trying again in ")
+                && lines[0].ends_with(&format!("(attempt {attempt})")),
+            "{lines:?}"
+        );
+        assert!(delay(&actions).is_some());
+        assert_eq!(end(&actions), None);
+        assert!(sent(&session.handle(typed(&format!("typed {attempt}")))).is_empty());
+    }
+    reconnect(&mut session);
+    let actions = session.handle(welcome_back(7, None));
+    assert_eq!(
+        sent(&actions)
+            .iter()
+            .map(|frame| frame.contains("typed"))
+            .collect::<Vec<_>>(),
+        [true, true],
+        "what was typed while refused goes once in: {actions:?}"
+    );
+    assert!(
+        !actions.contains(&Action::AwaitReplay),
+        "no history to wait for"
+    );
+    session.handle(Event::ServerClosed);
+    let actions = reconnect(&mut session);
+    assert!(shown(&actions)[0].starts_with("* reconnected: "));
+    assert!(sent(&actions)[0].contains(r#""last_seq":7"#), "{actions:?}");
+}
+
+#[test]
+fn a_full_server_ends_a_session_that_does_not_reconnect_exit_1() {
+    let mut session = connected(false, false);
+    let actions = session.handle(Event::Received(
+        r#"{"type":"bye","reason":"server full","code":"full"}"#.into(),
+    ));
+    assert_eq!(
+        end(&actions),
+        Some(End::Lost("the server is full (--max-clients)".into()))
+    );
+}
