@@ -18,13 +18,12 @@ fn count(lines: &[String], wanted: &str) -> usize {
     lines.iter().filter(|line| line.contains(wanted)).count()
 }
 
-/// `soquete chat --name ana FLAGS` connected to `server`, pausing at most 0.2 s before each
+/// `soquete chat --name ana FLAGS` connected to `target`, pausing at most 0.2 s before each
 /// attempt to reconnect, with `env` added to its environment.
-fn ana_reconnecting_to(server: &FakeServer, flags: &[&str], env: &[(&str, &str)]) -> Running {
-    let target = server.target();
+fn ana_reconnecting_to(target: &str, flags: &[&str], env: &[(&str, &str)]) -> Running {
     let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     args.extend_from_slice(flags);
-    args.push(&target);
+    args.push(target);
     Running::start_with_stdin_env(&args, env)
 }
 
@@ -36,7 +35,7 @@ fn seqs(frames: &[Value]) -> Vec<u64> {
 #[test]
 fn client_reconnects_after_a_reset_resumes_once_and_delivers_what_was_typed_meanwhile() {
     let server = FakeServer::start();
-    let mut client = ana_reconnecting_to(&server, &[], &[]);
+    let mut client = ana_reconnecting_to(&server.target(), &[], &[]);
     let errors = client.stderr_lines();
     let mut stdin = client.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut client);
@@ -91,7 +90,7 @@ fn client_reconnects_after_a_reset_resumes_once_and_delivers_what_was_typed_mean
 fn a_silent_server_is_lost_after_the_heartbeat_timeout_and_pings_are_never_shown() {
     let server = FakeServer::start();
     let mut client = ana_reconnecting_to(
-        &server,
+        &server.target(),
         &["--json"],
         &[("SOQUETE_HEARTBEAT_TIMEOUT_MS", "1000")],
     );
@@ -137,7 +136,7 @@ fn a_silent_server_is_lost_after_the_heartbeat_timeout_and_pings_are_never_shown
 #[test]
 fn a_server_shutting_down_is_waited_for_and_missed_messages_are_counted() {
     let server = FakeServer::start();
-    let mut client = ana_reconnecting_to(&server, &[], &[]);
+    let mut client = ana_reconnecting_to(&server.target(), &[], &[]);
     let errors = client.stderr_lines();
     let stdin = client.child.stdin.take().unwrap();
 
@@ -460,9 +459,7 @@ fn a_resume_from_another_room_is_sent_this_room_from_its_start() {
 #[test]
 fn a_client_whose_server_restarted_without_its_log_is_told_and_sees_the_new_room_from_its_start() {
     let (mut old, addr) = start_server(&[]);
-    let target = addr.to_string();
-    let mut ana =
-        Running::start_with_stdin(&["chat", "--name", "ana", "--reconnect-max", "0.2", &target]);
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &[], &[]);
     let errors = ana.stderr_lines();
     let stdin = ana.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut ana);
@@ -512,9 +509,7 @@ fn a_client_refused_by_a_full_server_is_told_retries_and_then_joins_fresh() {
     let mut cid = Peer::structured(addr, "cid");
     bia.say("before ana");
     cid.frame_where(|f| f["type"] == "msg");
-    let target = addr.to_string();
-    let mut ana =
-        Running::start_with_stdin(&["chat", "--name", "ana", "--reconnect-max", "0.2", &target]);
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &[], &[]);
     let errors = ana.stderr_lines();
     let mut stdin = ana.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut ana);

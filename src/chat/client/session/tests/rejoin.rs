@@ -5,16 +5,21 @@ use std::time::Duration;
 
 use super::*;
 
-fn resuming() -> Session {
-    let mut session = Session::new(Settings {
+/// A session that reconnects, giving up after `attempts`, not connected yet.
+fn reconnecting(attempts: Option<u32>) -> Session {
+    Session::new(Settings {
         raw: false,
         sync: false,
         name: "ana".into(),
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
-            attempts: Some(3),
+            attempts,
         }),
-    });
+    })
+}
+
+fn resuming() -> Session {
+    let mut session = reconnecting(Some(3));
     session.handle(Event::Connected {
         local: "127.0.0.1:50322".parse().unwrap(),
         remote: "127.0.0.1:65432".parse().unwrap(),
@@ -339,15 +344,7 @@ fn a_new_epoch_is_a_server_restarted_without_its_history_shown_from_its_start() 
 
 #[test]
 fn a_full_server_is_said_to_be_full_retried_and_joined_fresh() {
-    let mut session = Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
-        reconnect: Some(Reconnect {
-            max_delay: Duration::from_secs(30),
-            attempts: None,
-        }),
-    });
+    let mut session = reconnecting(None);
     for attempt in 1..=2 {
         let actions = reconnect(&mut session);
         assert!(
