@@ -459,7 +459,7 @@ fn a_resume_from_another_room_is_sent_this_room_from_its_start() {
 #[test]
 fn a_client_whose_server_restarted_without_its_log_is_told_and_sees_the_new_room_from_its_start() {
     let (mut old, addr) = start_server(&[]);
-    let mut ana = ana_reconnecting_to(&addr.to_string(), &[], &[]);
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &["--reconnect-attempts", "0"], &[]);
     let errors = ana.stderr_lines();
     let stdin = ana.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut ana);
@@ -509,7 +509,8 @@ fn a_client_refused_by_a_full_server_is_told_retries_and_then_joins_fresh() {
     let mut cid = Peer::structured(addr, "cid");
     bia.say("before ana");
     cid.frame_where(|f| f["type"] == "msg");
-    let mut ana = ana_reconnecting_to(&addr.to_string(), &[], &[]);
+    // However long the seat takes to free, ana does not give up.
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &["--reconnect-attempts", "0"], &[]);
     let errors = ana.stderr_lines();
     let mut stdin = ana.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut ana);
