@@ -293,7 +293,17 @@ fn max_clients_tells_the_next_one_the_server_is_full() {
     third.send_json(json!({"type": "hello", "version": 1, "name": "cid"}));
     let line = third.line();
     assert!(line.starts_with("* server full"), "{line}");
+    // It said hello: it is told in a frame too, with a code a program acts on.
+    let bye = third.frame();
+    assert_eq!(
+        (&bye["type"], &bye["code"]),
+        (&json!("bye"), &json!("full"))
+    );
     assert!(third.closed());
+    // nc hears the line alone, as before.
+    let (mut nc, line) = Peer::raw(addr);
+    assert!(line.starts_with("* server full"), "{line}");
+    assert!(nc.closed());
     console_line(&server, |l| {
         l.starts_with("refused ") && l.contains("server full")
     });

@@ -6,6 +6,7 @@ mod chat;
 mod cli;
 mod frames;
 mod limits;
+mod listeners;
 mod probe;
 mod reconnect;
 mod serve;

@@ -18,6 +18,10 @@ pub enum ClientFrame {
         /// Last sequence number this client saw (for resuming after a reconnect).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// The room `last_seq` belongs to (the `epoch` of the welcome it had): in another room
+        /// (a server restarted without its history) `last_seq` means nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
         /// A reachability probe (`soquete probe --chat`): the server answers `welcome` and
         /// `bye`, and the probe never joins the room.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -57,6 +61,10 @@ pub enum ServerFrame {
         /// The room's latest sequence number (0 before any message): where a client resumes from.
         #[serde(default)]
         last_seq: u64,
+        /// The room's identity, opaque: the same as long as its history carries over (a restart
+        /// with `--log` keeps it), a new one when it does not. None from an older server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
         /// On a resume: messages missed that are older than the server's history, so they
         /// cannot be replayed (replayed ones follow the welcome as ordinary `msg` frames).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -169,6 +177,9 @@ pub enum ByeCode {
     Probe,
     /// The operator ended the session at the console (single mode).
     Ended,
+    /// The server has `--max-clients` connected already: the client was refused, and may try
+    /// again later.
+    Full,
     /// A code this client does not know (a newer server), or none (an older one).
     #[default]
     #[serde(other)]

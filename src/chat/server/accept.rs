@@ -6,13 +6,16 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+
+use crate::chat::protocol::{ByeCode, Greeting, MAX_LINE_BYTES, ServerFrame, classify_first_line};
 
 use super::config::Policy;
 use super::connection;
 use super::event::Event;
+use super::reader::{MAX_JSON_DEPTH, nesting_within};
 
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -22,6 +25,9 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 const REFUSE_LINGER: Duration = Duration::from_secs(2);
 /// Stack of the short-lived thread that tells a refused client.
 const REFUSE_STACK: usize = 64 * 1024;
+/// How long a refused connection has to say `hello` to be told in a frame too (a soquete client
+/// says it as it connects); the close waits that long for a silent one.
+const HELLO_WAIT: Duration = Duration::from_millis(500);
 
 /// Accepts until told to stop; each connection gets its reader and writer, unless
 /// `--max-clients` are connected already (`connected` counts them; the hub counts them down).
@@ -73,7 +79,9 @@ pub fn accept_loop(
 }
 
 /// Tells a connection beyond `--max-clients` so (when `tell`), in a line any client can read (it
-/// has not said what it is yet), and closes it. The close lingers until the client closes or
+/// has not said what it is yet), then, if it says `hello` within [`HELLO_WAIT`], in a `bye`
+/// frame with the code `full` too (a broker's raw clients hear nothing, but a soquete client
+/// has said what it is); and closes it. The close lingers until the client closes or
 /// [`REFUSE_LINGER`] passes: closing with its `hello` unread would reset the connection, and
 /// the reset could destroy the line before the client reads it.
 fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>) {
@@ -81,18 +89,41 @@ fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>) {
         let _ = events.try_send(Event::Refused { peer });
     }
     let tell = move || {
-        let line = format!(
-            "* server full: {max} clients are connected (--max-clients); try again later\n"
-        );
+        let start = Instant::now();
+        let reason =
+            format!("server full: {max} clients are connected (--max-clients); try again later");
         let _ = stream.set_write_timeout(Some(REFUSE_LINGER));
-        let _ = stream.set_read_timeout(Some(REFUSE_LINGER));
         if tell {
-            let _ = (&stream).write_all(line.as_bytes());
+            let _ = (&stream).write_all(format!("* {reason}\n").as_bytes());
+        }
+        let mut sink = [0u8; 512];
+        let mut first = Vec::new();
+        while !first.contains(&b'\n') && first.len() <= MAX_LINE_BYTES {
+            let left = HELLO_WAIT.saturating_sub(start.elapsed());
+            if left.is_zero() || stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match (&stream).read(&mut sink) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => first.extend_from_slice(&sink[..n]),
+            }
+        }
+        if let Some(end) = first.iter().position(|&byte| byte == b'\n') {
+            let line = String::from_utf8_lossy(&first[..end]);
+            if nesting_within(&line, MAX_JSON_DEPTH)
+                && let Greeting::Structured { .. } = classify_first_line(&line)
+            {
+                let bye = ServerFrame::Bye {
+                    reason,
+                    code: ByeCode::Full,
+                };
+                let _ = (&stream).write_all(&bye.to_json_line());
+            }
         }
         let _ = stream.shutdown(std::net::Shutdown::Write);
-        let deadline = std::time::Instant::now() + REFUSE_LINGER;
-        let mut sink = [0u8; 512];
-        while std::time::Instant::now() < deadline {
+        let _ = stream.set_read_timeout(Some(REFUSE_LINGER));
+        let deadline = start + REFUSE_LINGER;
+        while Instant::now() < deadline {
             match (&stream).read(&mut sink) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}

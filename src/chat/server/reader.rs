@@ -216,7 +216,7 @@ pub fn parse_input(line: &str, structured: bool) -> Input {
 }
 
 /// True when `[` and `{` (outside strings) nest no deeper than `limit`.
-fn nesting_within(line: &str, limit: usize) -> bool {
+pub(super) fn nesting_within(line: &str, limit: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for byte in line.bytes() {
         match byte {

@@ -206,7 +206,6 @@ impl Hub {
                 if self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
-                self.release_unheard(id);
             }
             Event::Input { id, inputs } => self.inputs(id, inputs),
             Event::Telnet { id, requests } => self.telnet(id, requests),
