@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::peer::{MAX_LINES, Peer};
-use crate::support::process::lines_until;
+use crate::support::process::{Running, lines_until};
 use crate::support::serve::{Serve, console_line, start_server};
 use crate::support::{LIMIT, poll, require};
 
@@ -293,7 +293,17 @@ fn max_clients_tells_the_next_one_the_server_is_full() {
     third.send_json(json!({"type": "hello", "version": 1, "name": "cid"}));
     let line = third.line();
     assert!(line.starts_with("* server full"), "{line}");
+    // It said hello: it is told in a frame too, with a code a program acts on.
+    let bye = third.frame();
+    assert_eq!(
+        (&bye["type"], &bye["code"]),
+        (&json!("bye"), &json!("full"))
+    );
     assert!(third.closed());
+    // nc hears the line alone, as before.
+    let (mut nc, line) = Peer::raw(addr);
+    assert!(line.starts_with("* server full"), "{line}");
+    assert!(nc.closed());
     console_line(&server, |l| {
         l.starts_with("refused ") && l.contains("server full")
     });
@@ -390,6 +400,69 @@ fn an_idle_client_is_closed_and_only_that_one() {
     assert!(quiet.closed());
     ana.say("ainda aqui");
     ana.frame_where(|f| f["type"] == "msg" && f["text"] == "ainda aqui");
+}
+
+/// Writes `piece` every 300 ms on `peer`'s connection until the receiver of what it returns is
+/// dropped (at most 100 times): a client that is busy without ever completing a line.
+fn keep_writing(peer: &Peer, piece: Vec<u8>) -> mpsc::Sender<()> {
+    let mut writer = peer.writer.try_clone().unwrap();
+    let (stop, stopped) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        for _ in 0..100 {
+            if writer.write_all(&piece).is_err() {
+                return;
+            }
+            match stopped.recv_timeout(Duration::from_millis(300)) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    });
+    stop
+}
+
+/// The console's word that `name` was let go for idleness (a member that talks only to stay
+/// would be idle too, so the console is the one witness).
+fn console_says_idle(server: &Running, name: &str) {
+    let gone = console_line(server, |l| l.starts_with("disconnected "));
+    assert!(gone.contains(&format!("({name}: idle for 1 s")), "{gone}");
+}
+
+#[test]
+fn a_client_trickling_bytes_without_a_newline_is_idle() {
+    let (server, addr) = start_server(&["--idle-timeout", "1"]);
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("/nick gotas");
+    raw.line_where(|l| l.contains("now known as gotas"));
+    let started = Instant::now();
+    let _stop = keep_writing(&raw, b"x".to_vec());
+    let bye = raw.line_where(|l| l.starts_with("* bye"));
+    assert!(bye.contains("idle for 1 s"), "{bye}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    console_says_idle(&server, "gotas");
+}
+
+#[test]
+fn a_client_sending_only_overlong_lines_is_idle() {
+    let (server, addr) = start_server(&["--idle-timeout", "1", "--rate-limit", "off"]);
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("/nick longo");
+    raw.line_where(|l| l.contains("now known as longo"));
+    let mut overlong = vec![b'x'; 9000];
+    overlong.push(b'\n');
+    let _stop = keep_writing(&raw, overlong);
+    let mut refused = 0;
+    let bye = raw.line_where(|l| {
+        refused += usize::from(l.starts_with("! a line longer"));
+        l.starts_with("* bye")
+    });
+    assert!(bye.contains("idle for 1 s"), "{bye}");
+    assert!(refused >= 1, "the overlong lines were read and refused");
+    console_says_idle(&server, "longo");
 }
 
 #[test]

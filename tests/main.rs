@@ -4,11 +4,14 @@
 
 mod chat;
 mod cli;
+mod frames;
 mod limits;
+mod listeners;
 mod probe;
 mod reconnect;
 mod serve;
 mod single;
 mod sockets;
 mod support;
+mod telnet;
 mod terminal;

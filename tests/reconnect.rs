@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::LIMIT;
 use crate::support::fake_server::{FakeServer, Scripted};
 use crate::support::peer::Peer;
-use crate::support::process::{Running, wait_line};
+use crate::support::process::{Running, collect_until, wait_line};
 use crate::support::serve::{Serve, start_server};
 use crate::support::transcript::Transcript;
 
@@ -18,13 +18,12 @@ fn count(lines: &[String], wanted: &str) -> usize {
     lines.iter().filter(|line| line.contains(wanted)).count()
 }
 
-/// `soquete chat --name ana FLAGS` connected to `server`, pausing at most 0.2 s before each
+/// `soquete chat --name ana FLAGS` connected to `target`, pausing at most 0.2 s before each
 /// attempt to reconnect, with `env` added to its environment.
-fn ana_reconnecting_to(server: &FakeServer, flags: &[&str], env: &[(&str, &str)]) -> Running {
-    let target = server.target();
+fn ana_reconnecting_to(target: &str, flags: &[&str], env: &[(&str, &str)]) -> Running {
     let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     args.extend_from_slice(flags);
-    args.push(&target);
+    args.push(target);
     Running::start_with_stdin_env(&args, env)
 }
 
@@ -36,7 +35,7 @@ fn seqs(frames: &[Value]) -> Vec<u64> {
 #[test]
 fn client_reconnects_after_a_reset_resumes_once_and_delivers_what_was_typed_meanwhile() {
     let server = FakeServer::start();
-    let mut client = ana_reconnecting_to(&server, &[], &[]);
+    let mut client = ana_reconnecting_to(&server.target(), &[], &[]);
     let errors = client.stderr_lines();
     let mut stdin = client.child.stdin.take().unwrap();
     let mut out = Transcript::of(&mut client);
@@ -91,7 +90,7 @@ fn client_reconnects_after_a_reset_resumes_once_and_delivers_what_was_typed_mean
 fn a_silent_server_is_lost_after_the_heartbeat_timeout_and_pings_are_never_shown() {
     let server = FakeServer::start();
     let mut client = ana_reconnecting_to(
-        &server,
+        &server.target(),
         &["--json"],
         &[("SOQUETE_HEARTBEAT_TIMEOUT_MS", "1000")],
     );
@@ -137,7 +136,7 @@ fn a_silent_server_is_lost_after_the_heartbeat_timeout_and_pings_are_never_shown
 #[test]
 fn a_server_shutting_down_is_waited_for_and_missed_messages_are_counted() {
     let server = FakeServer::start();
-    let mut client = ana_reconnecting_to(&server, &[], &[]);
+    let mut client = ana_reconnecting_to(&server.target(), &[], &[]);
     let errors = client.stderr_lines();
     let stdin = client.child.stdin.take().unwrap();
 
@@ -400,4 +399,150 @@ fn a_reconnect_takes_its_name_back_from_its_half_open_connection() {
         (&json!("ana"), &json!("reconnected"))
     );
     obs.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
+}
+
+/// The room's identity, from a `welcome`.
+fn epoch(welcome: &Value) -> String {
+    welcome["epoch"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a welcome says which room: {welcome}"))
+        .to_string()
+}
+
+#[test]
+fn a_room_keeps_its_epoch_across_a_restart_with_its_log_and_only_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.log");
+    let log = log.to_str().unwrap();
+    let (mut server, addr) = Serve::new(&["--log", log]).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    let first = epoch(&welcome);
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let (mut server, _) = Serve::new(&["--log", log]).port(addr.port()).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    assert_eq!(epoch(&welcome), first, "the log carries the room over");
+
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let (_server, _) = Serve::new(&[]).port(addr.port()).start();
+    let (_ana, welcome) = Peer::resume(addr, "ana", 0);
+    assert_ne!(epoch(&welcome), first, "without its log, a new room");
+}
+
+#[test]
+fn a_resume_from_another_room_is_sent_this_room_from_its_start() {
+    let (_server, addr) = start_server(&["--history", "3"]);
+    let (mut ana, welcome) = Peer::resume(addr, "ana", 0);
+    let here = epoch(&welcome);
+    for i in 1..=5 {
+        ana.say(&format!("m{i}"));
+    }
+    ana.frame_where(|f| f["type"] == "msg" && f["seq"] == 5);
+    let hello = |last_seq: u64, epoch: &str| json!({"type": "hello", "version": 1, "name": "bia", "last_seq": last_seq, "epoch": epoch});
+    // bia saw seq 4 of a room gone with its server: her 4 says nothing of this room's.
+    let (mut bia, welcome) = Peer::join(addr, hello(4, "another-room"));
+    assert_eq!(
+        welcome["missed"], 2,
+        "1 and 2 are older than the history: {welcome}"
+    );
+    assert_eq!(seqs(&bia.messages(3)), [3, 4, 5]);
+    drop(bia);
+    // In this room, her 4 is this room's 4.
+    let (mut bia, welcome) = Peer::join(addr, hello(4, &here));
+    assert!(welcome.get("missed").is_none(), "{welcome}");
+    ana.say("m6");
+    assert_eq!(seqs(&bia.messages(2)), [5, 6]);
+}
+
+#[test]
+fn a_client_whose_server_restarted_without_its_log_is_told_and_sees_the_new_room_from_its_start() {
+    let (mut old, addr) = start_server(&[]);
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &["--reconnect-attempts", "0"], &[]);
+    let errors = ana.stderr_lines();
+    let stdin = ana.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut ana);
+    out.wait_for("ana's welcome", |line| line.starts_with("* welcome"));
+    let mut bia = Peer::structured(addr, "bia");
+    for i in 1..=3 {
+        bia.say(&format!("old {i}"));
+    }
+    out.wait_for("old 3", |line| line.ends_with("<bia> old 3"));
+
+    old.child.kill().unwrap();
+    old.child.wait().unwrap();
+    wait_line(&errors, LIMIT, |line| line.starts_with("* connection lost"))
+        .expect("the loss is shown");
+    // ana stands still while a new server, with no log, fills its room past her last seq (3).
+    ana.freeze();
+    let (_new, again) = Serve::new(&[]).port(addr.port()).start();
+    assert_eq!(again, addr);
+    let mut cid = Peer::structured(addr, "cid");
+    for i in 1..=5 {
+        cid.say(&format!("new {i}"));
+    }
+    assert_eq!(seqs(&cid.messages(5)), [1, 2, 3, 4, 5]);
+    ana.thaw();
+    out.wait_for("new 5", |line| line.ends_with("<cid> new 5"));
+    cid.say("live");
+    out.wait_for("live", |line| line.ends_with("<cid> live"));
+    drop(stdin);
+    assert_eq!(ana.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let lines = out.all();
+    for i in 1..=5 {
+        assert_eq!(count(&lines, &format!("<cid> new {i}")), 1, "{lines:#?}");
+    }
+    let notes: Vec<String> = errors.try_iter().collect();
+    assert_eq!(
+        count(&notes, "* the server restarted without its history"),
+        1,
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn a_client_refused_by_a_full_server_is_told_retries_and_then_joins_fresh() {
+    let (_server, addr) = start_server(&["--max-clients", "2"]);
+    let mut bia = Peer::structured(addr, "bia");
+    let mut cid = Peer::structured(addr, "cid");
+    bia.say("before ana");
+    cid.frame_where(|f| f["type"] == "msg");
+    // However long the seat takes to free, ana does not give up.
+    let mut ana = ana_reconnecting_to(&addr.to_string(), &["--reconnect-attempts", "0"], &[]);
+    let errors = ana.stderr_lines();
+    let mut stdin = ana.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut ana);
+    let mut notes = Vec::new();
+    for _ in 0..2 {
+        assert!(
+            collect_until(&errors, LIMIT, &mut notes, |line| line.contains("full")),
+            "the refusal is told: {notes:#?}"
+        );
+        let full = notes.last().unwrap();
+        assert!(
+            full.starts_with("* the server is full") && full.contains("trying again in "),
+            "{full}"
+        );
+    }
+    // What ana types while refused is said once she is in.
+    stdin.write_all(b"typed while refused\n").unwrap();
+    drop(bia);
+    out.wait_for("ana's welcome", |line| line.starts_with("* welcome"));
+    let said = cid.frame_where(|f| f["type"] == "msg");
+    assert_eq!(said["text"], "typed while refused", "{said}");
+    drop(stdin);
+    assert_eq!(ana.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    let lines = out.all();
+    assert_eq!(
+        count(&lines, "before ana"),
+        0,
+        "no history from before she joined: {lines:#?}"
+    );
+    notes.extend(errors.try_iter());
+    for misleading in ["reconnected", "without a bye"] {
+        assert_eq!(count(&notes, misleading), 0, "{notes:#?}");
+    }
 }

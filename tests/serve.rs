@@ -530,10 +530,19 @@ fn sigterm_says_bye_keeps_the_log_and_exits_0() {
         bye["reason"].as_str().unwrap().contains("shutting down"),
         "{bye}"
     );
-    let logged: Value =
-        serde_json::from_str(std::fs::read_to_string(&log).unwrap().trim()).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let logged: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
     assert_eq!(
-        (&logged["seq"], &logged["text"]),
+        logged.len(),
+        2,
+        "the room's epoch, then its message: {text}"
+    );
+    assert_eq!(logged[0]["type"], "epoch", "{text}");
+    assert_eq!(
+        (&logged[1]["seq"], &logged[1]["text"]),
         (&json!(1), &json!("guardada"))
     );
 }

@@ -146,7 +146,8 @@ fn what_waiting_clients_keep_is_bounded_each_told_once_and_the_server_stays_smal
                     if l.starts_with("! ") {
                         told.push(l.to_string());
                     }
-                    l.contains(" here: ")
+                    // `* 3 here: …`, or the first page of a long list: `* 82 here (1-50): …`.
+                    l.contains(" here: ") || l.contains(" here (1-")
                 });
                 told
             })

@@ -26,7 +26,8 @@ pub enum ServeMode {
 #[command(
     after_long_help = "Resilience (docs/PROTOCOL.md, section 8): the room keeps its last --history \
         messages, and a soquete chat client that reconnects gets what it missed, once, in order. \
-        With --log the messages survive a restart, even kill -9, and numbering goes on. A client \
+        With --log the messages survive a restart, even kill -9, and numbering goes on; without \
+        it a restart is a new room (a new epoch), and a client coming back is told so. A client \
         that floods is read more slowly (--rate-limit), never dropped; a client that stops \
         reading for 2 s while something waits for it is disconnected (it may resume), and one \
         that falls 4 MiB behind holds the room up for at most 2 s; structured clients get a \
@@ -86,7 +87,7 @@ pub struct ServeArgs {
     #[arg(long = "max-clients", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_clients: Option<u32>,
 
-    /// Close a client that sends nothing for SECS seconds (off by default)
+    /// Close a client that sends no complete line for SECS seconds (off by default)
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
 }

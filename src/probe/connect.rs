@@ -182,6 +182,7 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
         version: PROTOCOL_VERSION,
         name: "soquete-probe".into(),
         last_seq: None,
+        epoch: None,
         probe: true,
     };
     let mut writer = &stream;

@@ -59,7 +59,8 @@ impl Peer {
         )
     }
 
-    fn join(addr: SocketAddr, hello: Value) -> (Peer, Value) {
+    /// A structured client that says `hello` (any fields): returns the peer and its `welcome`.
+    pub fn join(addr: SocketAddr, hello: Value) -> (Peer, Value) {
         let mut peer = Peer::connect(addr);
         peer.send_json(hello);
         let welcome = peer.frame_where(|f| f["type"] == "welcome");

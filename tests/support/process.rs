@@ -89,6 +89,17 @@ impl Running {
         self.wait_exit(limit)
     }
 
+    /// Stops the child where it stands (SIGSTOP): it does nothing until [`Running::thaw`], and
+    /// what it was sleeping for is over when it wakes.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen child go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
     /// Waits, at most `limit`, for the child to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
         poll(limit, || self.child.try_wait().ok().flatten())

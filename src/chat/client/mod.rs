@@ -38,7 +38,9 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::chat::protocol::{HEARTBEAT_TIMEOUT, Incoming, LineReader, validate_name};
+use crate::chat::protocol::{
+    HEARTBEAT_TIMEOUT, Incoming, LineReader, MAX_FRAME_BYTES, validate_name,
+};
 use crate::error::{Context, Error, Result};
 use crate::net::clock::millis_from_env;
 use crate::net::target::Target;
@@ -254,11 +256,14 @@ fn spawn_server_reader(
             if raw {
                 return read_raw(stream, conn, &wire);
             }
-            let mut reader = LineReader::new(stream);
+            // Every frame a soquete server may send, however long (MAX_FRAME_BYTES).
+            let mut reader = LineReader::with_limit(stream, MAX_FRAME_BYTES);
             loop {
                 let (event, last) = match reader.next_line() {
                     Ok(Some(Incoming::Line(line))) => (Event::Received(line), false),
                     Ok(Some(Incoming::Overlong)) => (Event::Overlong, false),
+                    // Telnet's commands are a server's business: this reader never asks.
+                    Ok(Some(Incoming::Telnet(_))) => continue,
                     Ok(None) => (Event::ServerClosed, true),
                     Err(err) => (Event::Lost(err.to_string()), true),
                 };

@@ -22,7 +22,7 @@ use rustyline::validate::Validator;
 use rustyline::{Editor, ExternalPrinter, Helper, Prompt};
 
 use super::session::{Event, LocalEvent, Output};
-use crate::chat::protocol::{Command, MAX_LINE_BYTES, parse_command};
+use crate::chat::protocol::{Command, MAX_FRAME_BYTES, parse_command};
 use crate::platform::terminal::SavedTerminal;
 
 /// How long a partial line from a `--raw` server waits for more bytes before a line editor (or
@@ -71,8 +71,8 @@ struct RawLines {
 
 impl RawLines {
     /// Takes bytes as they arrived; returns the lines they complete (without `\n` or `\r\n`;
-    /// invalid UTF-8 replaced). A partial line longer than the protocol's limit is complete
-    /// too.
+    /// invalid UTF-8 replaced). A partial line longer than any a soquete server sends
+    /// ([`MAX_FRAME_BYTES`]) is complete too.
     fn push(&mut self, bytes: &[u8], now: Instant) -> Vec<String> {
         self.partial.extend_from_slice(bytes);
         let mut lines = Vec::new();
@@ -82,7 +82,7 @@ impl RawLines {
                 String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned()
             }));
         }
-        if self.partial.len() > MAX_LINE_BYTES {
+        if self.partial.len() > MAX_FRAME_BYTES {
             lines.push(String::from_utf8_lossy(&std::mem::take(&mut self.partial)).into_owned());
         }
         self.due = (!self.partial.is_empty()).then(|| now + PARTIAL_LINE_WAIT);
@@ -582,7 +582,7 @@ mod tests {
     #[test]
     fn an_endless_line_is_cut_at_the_protocol_limit() {
         let mut raw = RawLines::default();
-        let lines = raw.push(&vec![b'x'; MAX_LINE_BYTES + 1], Instant::now());
+        let lines = raw.push(&vec![b'x'; MAX_FRAME_BYTES + 1], Instant::now());
         assert_eq!(lines.len(), 1);
         assert_eq!(raw.due, None);
     }

@@ -5,6 +5,8 @@
 use chrono::{DateTime, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 
+use super::MAX_LINE_BYTES;
+
 /// A frame a structured client sends: one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,6 +18,10 @@ pub enum ClientFrame {
         /// Last sequence number this client saw (for resuming after a reconnect).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         last_seq: Option<u64>,
+        /// The room `last_seq` belongs to (the `epoch` of the welcome it had): in another room
+        /// (a server restarted without its history) `last_seq` means nothing.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
         /// A reachability probe (`soquete probe --chat`): the server answers `welcome` and
         /// `bye`, and the probe never joins the room.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -55,6 +61,10 @@ pub enum ServerFrame {
         /// The room's latest sequence number (0 before any message): where a client resumes from.
         #[serde(default)]
         last_seq: u64,
+        /// The room's identity, opaque: the same as long as its history carries over (a restart
+        /// with `--log` keeps it), a new one when it does not. None from an older server.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        epoch: Option<String>,
         /// On a resume: messages missed that are older than the server's history, so they
         /// cannot be replayed (replayed ones follow the welcome as ordinary `msg` frames).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -92,8 +102,21 @@ pub enum ServerFrame {
         old: String,
         new: String,
     },
-    /// The member list.
-    Who { members: Vec<Member> },
+    /// The member list, or one page of it: a room of more than [`WHO_PAGE`] members is listed
+    /// over several `who` frames in a row (see [`ServerFrame::who_pages`]).
+    Who {
+        members: Vec<Member>,
+        /// On a list split over several frames: how many members the whole list has.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<usize>,
+        /// On a list split over several frames: how many members the frames before this one
+        /// listed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<usize>,
+        /// On a list split over several frames: true on every frame but the last.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        more: bool,
+    },
     /// Information for this client only (help text, queue position, turn-taking).
     Notice { text: String },
     /// Something this client sent was refused.
@@ -105,6 +128,37 @@ pub enum ServerFrame {
         code: ByeCode,
     },
 }
+
+/// Most members one `who` frame lists. A member takes at most [`MEMBER_BYTES`] in a frame, so a
+/// page of them stays well within [`MAX_FRAME_BYTES`]; with everyday names and IPv4 addresses
+/// (under 100 bytes a member) it even fits the 8 KiB lines of clients older than the split.
+pub const WHO_PAGE: usize = 50;
+
+/// Most bytes one member of a `who` list takes in a JSON frame: a name of
+/// [`MAX_NAME_CHARS`](super::MAX_NAME_CHARS) characters of up to 4 bytes each, or of up to 2
+/// once JSON escapes `"` and `\` (128); the longest address, a scoped IPv6 one
+/// (`[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535`, 58); the longest kind
+/// (`structured`, 10); and the keys and punctuation (`{"name":"","addr":"","kind":""},`, 32).
+pub const MEMBER_BYTES: usize = 128 + 58 + 10 + 32;
+
+/// What a frame may carry besides its one long text: its type and keys, a `seq` of 20 digits, a
+/// time of up to 35 characters, a name (up to 128 bytes as JSON), the words around a text the
+/// server quotes back (an `unknown command …`, a `bad_frame` error) and `"action":true`. A
+/// generous bound: the longest such envelope today is under 500 bytes.
+pub const FRAME_ENVELOPE_BYTES: usize = 4 * 1024;
+
+/// Longest line the server ever sends (a JSON frame or a text line, its newline included): what
+/// a client must be ready to read.
+///
+/// Every text a server frame carries comes from one line a client sent, of at most
+/// [`MAX_LINE_BYTES`]: a chat message, or an error that quotes it. Made safe for a terminal, a
+/// byte of it grows to at most 3 (a control character or a byte of invalid UTF-8 becomes
+/// U+FFFD, 3 bytes, which JSON leaves as it is; what JSON does escape in such a text, `"`, `\`
+/// and tab, grows from 1 byte to 2). The bound allows twice that: 6 bytes a byte is what JSON
+/// makes of text that was never neutralised (`\u001b` for ESC), so the client's limit does not
+/// rest on the server having cleaned every text. Then the envelope. A `who` frame is at most
+/// [`WHO_PAGE`] × [`MEMBER_BYTES`] and an envelope, far less.
+pub const MAX_FRAME_BYTES: usize = 6 * MAX_LINE_BYTES + FRAME_ENVELOPE_BYTES;
 
 /// Why the server closes a connection, for programs: a client acts on this, never on the words
 /// of `reason`.
@@ -123,6 +177,9 @@ pub enum ByeCode {
     Probe,
     /// The operator ended the session at the console (single mode).
     Ended,
+    /// The server has `--max-clients` connected already: the client was refused, and may try
+    /// again later.
+    Full,
     /// A code this client does not know (a newer server), or none (an older one).
     #[default]
     #[serde(other)]
@@ -204,6 +261,31 @@ impl ClientFrame {
 }
 
 impl ServerFrame {
+    /// The member list as `who` frames: one frame for a room of up to [`WHO_PAGE`] members (as
+    /// it always was); else pages of [`WHO_PAGE`], each with the `total`, its `offset` and, but
+    /// on the last, `more`.
+    pub fn who_pages(members: Vec<Member>) -> Vec<ServerFrame> {
+        let total = members.len();
+        if total <= WHO_PAGE {
+            return vec![ServerFrame::Who {
+                members,
+                total: None,
+                offset: None,
+                more: false,
+            }];
+        }
+        let mut members = members.into_iter();
+        (0..total)
+            .step_by(WHO_PAGE)
+            .map(|offset| ServerFrame::Who {
+                members: members.by_ref().take(WHO_PAGE).collect(),
+                total: Some(total),
+                offset: Some(offset),
+                more: offset + WHO_PAGE < total,
+            })
+            .collect()
+    }
+
     /// The frame as one JSON line (with its newline), for structured clients.
     pub fn to_json_line(&self) -> Vec<u8> {
         json_line(self)
@@ -231,12 +313,25 @@ impl ServerFrame {
             ServerFrame::Join { name, addr, .. } => format!("* {name} joined ({addr})"),
             ServerFrame::Leave { name, reason, .. } => format!("* {name} left ({reason})"),
             ServerFrame::Nick { old, new, .. } => format!("* {old} is now known as {new}"),
-            ServerFrame::Who { members } => {
+            ServerFrame::Who {
+                members,
+                total,
+                offset,
+                ..
+            } => {
                 let list: Vec<String> = members
                     .iter()
                     .map(|m| format!("{} ({})", m.name, m.addr))
                     .collect();
-                format!("* {} here: {}", members.len(), list.join(", "))
+                match (total, offset) {
+                    (Some(total), Some(offset)) => format!(
+                        "* {total} here ({}-{}): {}",
+                        offset + 1,
+                        offset + members.len(),
+                        list.join(", ")
+                    ),
+                    _ => format!("* {} here: {}", members.len(), list.join(", ")),
+                }
             }
             ServerFrame::Notice { text } => format!("* {text}"),
             ServerFrame::Error { message, .. } => format!("! {message}"),
@@ -251,7 +346,103 @@ impl ServerFrame {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{Ipv6Addr, SocketAddrV6};
+
     use super::*;
+    use crate::chat::protocol::MAX_NAME_CHARS;
+    use crate::net::sanitize::neutralize;
+
+    /// The longest name: [`MAX_NAME_CHARS`] characters of 4 bytes each.
+    fn longest_name() -> String {
+        "𝄞".repeat(MAX_NAME_CHARS)
+    }
+
+    #[test]
+    fn the_largest_frame_a_client_can_make_the_server_send_fits_the_clients_limit() {
+        let time = DateTime::parse_from_rfc3339("2026-11-26T14:03:07.123456789-03:00").unwrap();
+        // A line of the limit, every byte a control character: U+FFFD each once neutralised,
+        // `\u0001` each in JSON were it not; and every byte one that JSON escapes.
+        let controls = "\u{1}".repeat(MAX_LINE_BYTES);
+        let neutralised = neutralize(&controls).into_owned();
+        assert_eq!(neutralised.len(), 3 * MAX_LINE_BYTES);
+        for text in [neutralised, controls, "\"".repeat(MAX_LINE_BYTES)] {
+            let frames = [
+                ServerFrame::Msg {
+                    seq: u64::MAX,
+                    time,
+                    from: longest_name(),
+                    text: text.clone(),
+                    action: true,
+                },
+                ServerFrame::Error {
+                    code: "unknown_command".into(),
+                    message: format!("unknown command {text}; /help lists commands"),
+                },
+                ServerFrame::Notice { text: text.clone() },
+            ];
+            for frame in frames {
+                let (json, line) = (frame.to_json_line(), frame.to_text_line());
+                assert!(json.len() <= MAX_FRAME_BYTES, "{} bytes", json.len());
+                assert!(line.len() <= MAX_FRAME_BYTES, "{} bytes", line.len());
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_room_is_listed_in_pages_that_each_fit_and_a_small_one_as_ever() {
+        let addr = SocketAddrV6::new(Ipv6Addr::from([0xffff; 8]), 65535, 0, u32::MAX).to_string();
+        let longest = Member {
+            name: longest_name(),
+            addr,
+            kind: "structured".into(),
+        };
+        assert!(serde_json::to_vec(&longest).unwrap().len() < MEMBER_BYTES);
+        let members: Vec<Member> = (0..10_000)
+            .map(|n| Member {
+                name: format!("{n}{}", &longest.name[..4 * (MAX_NAME_CHARS - 5)]),
+                ..longest.clone()
+            })
+            .collect();
+        let pages = ServerFrame::who_pages(members.clone());
+        assert_eq!(pages.len(), 10_000 / WHO_PAGE);
+        let mut listed = Vec::new();
+        for (n, page) in pages.iter().enumerate() {
+            let json = page.to_json_line();
+            assert!(json.len() <= MAX_FRAME_BYTES, "{} bytes", json.len());
+            let ServerFrame::Who {
+                members,
+                total,
+                offset,
+                more,
+            } = page
+            else {
+                panic!("{page:?}")
+            };
+            assert_eq!(
+                (*total, *offset, *more),
+                (Some(10_000), Some(listed.len()), n + 1 < pages.len())
+            );
+            listed.extend(members.iter().cloned());
+        }
+        assert_eq!(listed, members);
+        let text = String::from_utf8(pages[1].to_text_line()).unwrap();
+        assert!(text.starts_with("* 10000 here (51-100): 50𝄞"), "{text}");
+
+        let few = vec![Member {
+            name: "ana".into(),
+            addr: "127.0.0.1:50322".into(),
+            kind: "raw".into(),
+        }];
+        let pages = ServerFrame::who_pages(few);
+        assert_eq!(
+            String::from_utf8(pages[0].to_json_line()).unwrap(),
+            "{\"type\":\"who\",\"members\":[{\"name\":\"ana\",\"addr\":\"127.0.0.1:50322\",\"kind\":\"raw\"}]}\n"
+        );
+        assert_eq!(
+            pages[0].to_text_line(),
+            b"* 1 here: ana (127.0.0.1:50322)\n"
+        );
+    }
 
     #[test]
     fn one_frame_carries_time_author_and_text() {

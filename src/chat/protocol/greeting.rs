@@ -10,6 +10,8 @@ pub enum Greeting {
     Structured {
         name: String,
         last_seq: Option<u64>,
+        /// The room `last_seq` belongs to, when the client knows it.
+        epoch: Option<String>,
         probe: bool,
     },
     /// Anything else (nc, telnet, a Python socket): plain text, and this line is its first message.
@@ -22,6 +24,7 @@ pub fn classify_first_line(line: &str) -> Greeting {
         && let Ok(ClientFrame::Hello {
             name,
             last_seq,
+            epoch,
             probe,
             ..
         }) = serde_json::from_str(line)
@@ -29,6 +32,7 @@ pub fn classify_first_line(line: &str) -> Greeting {
         return Greeting::Structured {
             name,
             last_seq,
+            epoch,
             probe,
         };
     }
@@ -47,6 +51,7 @@ mod tests {
             Greeting::Structured {
                 name: "ana".into(),
                 last_seq: None,
+                epoch: None,
                 probe: false
             }
         );

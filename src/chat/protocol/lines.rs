@@ -3,6 +3,8 @@
 
 use std::io::{self, Read};
 
+use super::telnet::{Telnet, TelnetRequests};
+
 /// Longest line accepted; the rest of a longer line is discarded and its sender told.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
 
@@ -13,6 +15,8 @@ pub enum Incoming {
     Line(String),
     /// A line longer than the limit: its first part was dropped, the rest is being discarded.
     Overlong,
+    /// Telnet commands asked for something (only with [`LineReader::set_telnet`]).
+    Telnet(TelnetRequests),
 }
 
 /// Splits a byte stream into lines, whatever TCP does to the bytes: several lines in one read and
@@ -26,6 +30,8 @@ pub struct LineReader<R> {
     max_line: usize,
     discarding: bool,
     eof: bool,
+    /// Telnet's commands are taken out of the stream (a raw server's connections).
+    telnet: Option<Telnet>,
 }
 
 impl<R: Read> LineReader<R> {
@@ -43,7 +49,26 @@ impl<R: Read> LineReader<R> {
             max_line,
             discarding: false,
             eof: false,
+            telnet: None,
         }
+    }
+
+    /// Whether telnet's commands are taken out of the stream (and what they ask for yielded as
+    /// [`Incoming::Telnet`]), from the next read on.
+    pub fn set_telnet(&mut self, on: bool) {
+        if on != self.telnet.is_some() {
+            self.telnet = on.then(Telnet::default);
+        }
+    }
+
+    /// The stream read from.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The stream read from, to change how it reads.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
     }
 
     /// Bytes received that do not yet form a complete line.
@@ -66,9 +91,17 @@ impl<R: Read> LineReader<R> {
                 // A long line that arrived whole in one read is still too long.
                 return Ok(Some(line.map_or(Incoming::Overlong, Incoming::Line)));
             }
+            // Lines that came before a telnet command go first (a timing mark is answered
+            // once what preceded it was taken).
+            if let Some(requests) = self.telnet.as_mut().and_then(Telnet::take_requests) {
+                return Ok(Some(Incoming::Telnet(requests)));
+            }
             self.scanned = self.buffer.len();
-            if self.buffer.len() > self.max_line {
-                self.buffer.clear();
+            // A line of the limit may end in a `\r` whose `\n` (or `\0`) is still on its way.
+            let open = self.buffer.len() - usize::from(self.buffer.last() == Some(&b'\r'));
+            if open > self.max_line {
+                // A trailing `\r` stays: with a `\0` after it, it ends the line being dropped.
+                self.buffer.drain(..open);
                 self.scanned = 0;
                 if !self.discarding {
                     self.discarding = true;
@@ -88,7 +121,14 @@ impl<R: Read> LineReader<R> {
             let mut chunk = [0u8; 4096];
             match self.inner.read(&mut chunk) {
                 Ok(0) => self.eof = true,
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Ok(n) => match &mut self.telnet {
+                    Some(telnet) => {
+                        telnet.decode(&chunk[..n], &mut self.buffer);
+                        // Erasing may have taken back bytes already scanned.
+                        self.scanned = self.scanned.min(self.buffer.len());
+                    }
+                    None => self.buffer.extend_from_slice(&chunk[..n]),
+                },
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(err),
             }
@@ -201,6 +241,95 @@ mod tests {
         let mut exact = vec![b'x'; 16];
         exact.push(b'\n');
         assert_eq!(lines_of(&exact, 4096), [line(&"x".repeat(16))]);
+    }
+
+    /// A reader that hands out its bytes cut at the given offsets, one read per piece.
+    struct Cut {
+        bytes: Vec<u8>,
+        cuts: Vec<usize>,
+        at: usize,
+    }
+
+    impl Read for Cut {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = self
+                .cuts
+                .iter()
+                .copied()
+                .find(|&cut| cut > self.at)
+                .unwrap_or(self.bytes.len())
+                .min(self.bytes.len())
+                .min(self.at + buf.len());
+            let n = end - self.at;
+            buf[..n].copy_from_slice(&self.bytes[self.at..end]);
+            self.at = end;
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_line_of_the_limit_is_whole_wherever_reads_cut_it_and_its_terminator() {
+        for terminator in [&b"\r\n"[..], b"\n", b"\r\0"] {
+            for len in MAX_LINE_BYTES - 2..=MAX_LINE_BYTES + 1 {
+                let mut bytes = vec![b'x'; len];
+                bytes.extend_from_slice(terminator);
+                bytes.extend_from_slice(b"ok\n");
+                let expected = if len <= MAX_LINE_BYTES {
+                    line(&"x".repeat(len))
+                } else {
+                    Incoming::Overlong
+                };
+                // One cut anywhere around the limit, then byte by byte through it.
+                let mut cuttings: Vec<Vec<usize>> = (MAX_LINE_BYTES - 4..=MAX_LINE_BYTES + 4)
+                    .map(|cut| vec![cut])
+                    .collect();
+                cuttings.push((MAX_LINE_BYTES - 4..bytes.len()).collect());
+                for cuts in cuttings {
+                    let what = format!("{len} bytes + {terminator:?}, cut at {:?}", cuts[0]);
+                    let mut reader = LineReader::new(Cut {
+                        bytes: bytes.clone(),
+                        cuts,
+                        at: 0,
+                    });
+                    let mut lines = Vec::new();
+                    while let Some(line) = reader.next_line().unwrap() {
+                        lines.push(line);
+                        assert!(lines.len() < 10, "{what}");
+                    }
+                    assert_eq!(lines, [expected.clone(), line("ok")], "{what}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn with_telnet_its_commands_are_no_text_and_what_they_ask_comes_out_once() {
+        let bytes = b"hello\r\n\xff\xf4\xff\xfd\x06again\r\n\xff\xff\n";
+        for chunk in [1, 3, 4096] {
+            let mut reader = LineReader::new(Dribble {
+                bytes: bytes.to_vec(),
+                at: 0,
+                chunk,
+            });
+            reader.set_telnet(true);
+            let (mut lines, mut asked) = (Vec::new(), Vec::new());
+            while let Some(incoming) = reader.next_line().unwrap() {
+                match incoming {
+                    Incoming::Telnet(requests) => asked.push(requests),
+                    other => lines.push(other),
+                }
+                assert!(lines.len() + asked.len() < 10);
+            }
+            assert_eq!(
+                lines,
+                [line("hello"), line("again"), line("\u{fffd}")],
+                "chunk {chunk}"
+            );
+            // Asked once, or in pieces as the reads cut the commands.
+            let answer: Vec<u8> = asked.iter().flat_map(|r| r.answer.clone()).collect();
+            assert_eq!(answer, b"\xff\xfb\x06", "chunk {chunk}");
+            assert_eq!(asked.iter().filter(|r| r.interrupted).count(), 1);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The chat wire protocol, version 1 (docs/PROTOCOL.md): line framing (`lines`), the JSON frames
 //! structured clients speak and the text lines raw clients (nc, telnet, a Python socket) read
-//! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules.
+//! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules,
+//! and the telnet commands a raw client's telnet sends (`telnet`).
 //! Every item is re-exported here: `crate::chat::protocol::X` is the one path to it.
 
 mod commands;
@@ -8,12 +9,17 @@ mod frames;
 mod greeting;
 mod lines;
 mod names;
+mod telnet;
 
 pub use commands::{Command, HELP, parse_command};
-pub use frames::{ByeCode, ClientFrame, Member, MsgEncoder, ServerFrame};
+pub use frames::{
+    ByeCode, ClientFrame, FRAME_ENVELOPE_BYTES, MAX_FRAME_BYTES, MEMBER_BYTES, Member, MsgEncoder,
+    ServerFrame, WHO_PAGE,
+};
 pub use greeting::{Greeting, classify_first_line};
 pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
 pub use names::{MAX_NAME_CHARS, validate_name};
+pub use telnet::TelnetRequests;
 
 /// Protocol version spoken in `hello` and `welcome`.
 pub const PROTOCOL_VERSION: u32 = 1;

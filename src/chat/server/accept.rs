@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::chat::protocol::{ByeCode, ServerFrame};
+
 use super::config::Policy;
 use super::connection;
 use super::event::Event;
-use super::refusal::Refusals;
+use super::refusal::{Refusal, Refusals};
 
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
@@ -71,14 +73,25 @@ pub fn accept_loop(
 }
 
 /// Tells a connection beyond `--max-clients` so (when `tell`), in a line any client can read (it
-/// has not said what it is yet), and closes it: without a thread of its own (see [`Refusals`]).
+/// has not said what it is yet), and, if it says `hello` at once, in a `bye` frame with the code
+/// `full` too (a broker's raw clients hear nothing, but a soquete client has said what it is);
+/// then closes it: without a thread of its own (see [`Refusals`]).
 fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, refusals: &Refusals) {
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
-    let line =
-        format!("* server full: {max} clients are connected (--max-clients); try again later\n");
-    refusals.refuse(stream, tell.then_some(line.as_bytes()));
+    let reason =
+        format!("server full: {max} clients are connected (--max-clients); try again later");
+    let line = tell.then(|| format!("* {reason}\n").into_bytes());
+    let bye = ServerFrame::Bye {
+        reason,
+        code: ByeCode::Full,
+    };
+    let refusal = Refusal {
+        line,
+        bye: bye.to_json_line(),
+    };
+    refusals.refuse(stream, refusal);
 }
 
 /// Wakes the accept thread from `accept()` (which has no timeout of its own) with a connection

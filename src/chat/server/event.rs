@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use crate::chat::protocol::Greeting;
+use crate::chat::protocol::{Greeting, TelnetRequests};
 
 use super::outbox::{Outgoing, Stats};
 
@@ -24,6 +24,8 @@ pub enum Event {
     Input { id: u64, inputs: Vec<Input> },
     /// A line longer than the protocol allows was dropped.
     Overlong { id: u64 },
+    /// A raw client's telnet sent commands that ask for something (an answer, Ctrl-C).
+    Telnet { id: u64, requests: TelnetRequests },
     /// The client's reader has started waiting for its rate limit (sent once per client).
     Throttled { id: u64 },
     /// The client has sent nothing for the idle timeout.

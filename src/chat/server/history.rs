@@ -1,15 +1,32 @@
 //! The room's memory: the last `--history` messages, replayed to a client that reconnects and
-//! says which `seq` it saw last; and the `--log` file that keeps every message across restarts.
-//! Owned by the hub thread, like the rest of the room.
+//! says which `seq` it saw last; the room's epoch, which says whose `seq` that is; and the
+//! `--log` file that keeps every message, and the epoch, across restarts. Owned by the hub
+//! thread, like the rest of the room.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
+use std::hash::{BuildHasher, Hasher};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::chat::protocol::ServerFrame;
+use serde::{Deserialize, Serialize};
+
+use crate::chat::protocol::{MAX_FRAME_BYTES, ServerFrame};
 
 use super::outbox::Bytes;
+
+/// Longest epoch read back from a log: longer is not one of ours.
+const MAX_EPOCH_CHARS: usize = 64;
+
+/// The log's line that names the room, `{"type":"epoch","epoch":"…"}`: written when the log
+/// starts, read back at each start so that the room keeps its epoch.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "type", rename = "epoch")]
+struct EpochLine {
+    epoch: String,
+}
 
 /// What reloading a log found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -25,11 +42,13 @@ pub struct Reloaded {
     pub torn: u64,
 }
 
-/// The kept messages and the log file.
+/// The kept messages, the room's epoch and the log file.
 pub struct History {
     /// `(seq, the msg frame as a JSON line)`, oldest first, seqs increasing.
     kept: VecDeque<(u64, Bytes)>,
     limit: usize,
+    /// The room's identity: new at each start, unless the log carries it over.
+    epoch: String,
     log: Option<Log>,
 }
 
@@ -41,17 +60,24 @@ struct Log {
 }
 
 impl History {
-    /// An empty history keeping at most `limit` messages.
+    /// An empty history keeping at most `limit` messages, in a new room (a new epoch).
     pub fn new(limit: usize) -> History {
         History {
             kept: VecDeque::with_capacity(limit.min(4096)),
             limit,
+            epoch: new_epoch(),
             log: None,
         }
     }
 
-    /// Opens (or creates) the log at `path`, keeps its last messages and appends to it from now
-    /// on. A torn last line is cut off; other unreadable lines are skipped and counted.
+    /// The room's epoch, which a `welcome` carries.
+    pub fn epoch(&self) -> &str {
+        &self.epoch
+    }
+
+    /// Opens (or creates) the log at `path`, keeps its last messages and its epoch (or writes
+    /// ours into a log that has none), and appends to it from now on. A torn last line is cut
+    /// off; other unreadable lines are skipped and counted.
     pub fn open_log(&mut self, path: &Path) -> io::Result<Reloaded> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -62,6 +88,7 @@ impl History {
         let mut reader = BufReader::new(&mut file);
         let mut line = Vec::new();
         let mut complete_len = 0u64;
+        let mut epoch = None;
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;
@@ -76,13 +103,23 @@ impl History {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match serde_json::from_slice::<ServerFrame>(&line) {
+            let json = match serde_json::from_slice::<ServerFrame>(&line) {
                 Ok(frame @ ServerFrame::Msg { seq, .. }) if seq > found.last_seq => {
+                    Some((seq, frame.to_json_line()))
+                }
+                _ => None,
+            };
+            match json {
+                // Nothing longer than a client reads (a hand-edited log) is ever replayed.
+                Some((seq, json)) if json.len() <= MAX_FRAME_BYTES => {
                     found.messages += 1;
                     found.last_seq = seq;
-                    self.keep(seq, frame.to_json_line().into());
+                    self.keep(seq, json.into());
                 }
-                _ => found.skipped += 1,
+                _ => match serde_json::from_slice::<EpochLine>(&line) {
+                    Ok(line) if is_epoch(&line.epoch) => epoch = Some(line.epoch),
+                    _ => found.skipped += 1,
+                },
             }
         }
         drop(reader);
@@ -90,6 +127,17 @@ impl History {
             file.set_len(complete_len)?;
         }
         file.seek(SeekFrom::End(0))?;
+        match epoch {
+            Some(epoch) => self.epoch = epoch,
+            None => {
+                let line = EpochLine {
+                    epoch: self.epoch.clone(),
+                };
+                let mut bytes = serde_json::to_vec(&line).expect("strings always serialize");
+                bytes.push(b'\n');
+                file.write_all(&bytes)?;
+            }
+        }
         self.log = Some(Log {
             path: path.to_path_buf(),
             file,
@@ -145,6 +193,24 @@ impl History {
             None => Ok(()),
         }
     }
+}
+
+/// A new room's epoch: 16 hex digits from the standard library's per-process random keys and
+/// the clock, so that two starts of a server never share one.
+fn new_epoch() -> String {
+    let mut hasher = RandomState::new().build_hasher();
+    let since = SystemTime::now().duration_since(UNIX_EPOCH);
+    hasher.write_u128(since.map_or(0, |time| time.as_nanos()));
+    hasher.write_u32(std::process::id());
+    format!("{:016x}", hasher.finish())
+}
+
+/// True for an epoch as we write them (an edited log may hold anything).
+fn is_epoch(epoch: &str) -> bool {
+    (1..=MAX_EPOCH_CHARS).contains(&epoch.len())
+        && epoch
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 #[cfg(test)]
@@ -227,5 +293,35 @@ mod tests {
         let found = again.open_log(&path).unwrap();
         assert_eq!((found.last_seq, found.skipped, found.torn), (6, 1, 0));
         assert_eq!(seqs(&again.since(3, 6).0), [4, 5, 6]);
+    }
+
+    #[test]
+    fn a_room_keeps_its_epoch_in_its_log_and_a_new_start_without_it_is_a_new_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("room.log");
+        let (first, second) = (History::new(5), History::new(5));
+        assert_ne!(first.epoch(), second.epoch(), "each start is a new room");
+        assert!(is_epoch(first.epoch()), "{}", first.epoch());
+
+        let mut logged = History::new(5);
+        let epoch = logged.epoch().to_string();
+        logged.open_log(&path).unwrap();
+        logged.record(1, msg(1));
+        let mut reloaded = History::new(5);
+        let found = reloaded.open_log(&path).unwrap();
+        assert_eq!((found.messages, found.skipped), (1, 0));
+        assert_eq!(reloaded.epoch(), epoch, "the log carries the room over");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2, "the epoch is written once: {text}");
+        assert!(text.starts_with(&format!(r#"{{"type":"epoch","epoch":"{epoch}"}}"#)));
+
+        std::fs::write(
+            &path,
+            r#"{"type":"epoch","epoch":"\u001b[31m"}"#.to_owned() + "\n",
+        )
+        .unwrap();
+        let mut edited = History::new(5);
+        assert_eq!(edited.open_log(&path).unwrap().skipped, 1);
+        assert!(is_epoch(edited.epoch()));
     }
 }

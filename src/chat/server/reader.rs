@@ -31,14 +31,20 @@ pub const READER_STACK: usize = 128 * 1024;
 /// JSON is refused before serde_json recurses into it, so a reader's small stack always holds.
 pub const MAX_JSON_DEPTH: usize = 32;
 
-/// Counts the bytes that come in.
+/// Counts the bytes that come in; a read past the client's idle deadline fails (`TimedOut`).
 struct Counting<'a> {
     stream: &'a TcpStream,
     stats: &'a Stats,
+    /// When the client is idle (`--idle-timeout`) unless a complete line comes first: bytes
+    /// that trickle in without ending a line, or an overlong line, do not put it off.
+    idle_at: Option<Instant>,
 }
 
 impl Read for Counting<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.idle_at.is_some_and(|at| Instant::now() >= at) {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
         let n = self.stream.read(buf)?;
         Stats::add(&self.stats.bytes_in, n as u64);
         Ok(n)
@@ -56,14 +62,19 @@ pub fn read_loop(
     events: &Sender<Event>,
     policy: Policy,
 ) {
-    let mut reader = LineReader::new(Counting { stream, stats });
+    let idle_at = |now: Instant| policy.idle_timeout.map(|limit| now + limit);
+    let mut reader = LineReader::new(Counting {
+        stream,
+        stats,
+        idle_at: idle_at(Instant::now()),
+    });
+    // Until the first line says otherwise, the client may be telnet.
+    reader.set_telnet(true);
     let mut bucket = policy.rate_limit.bucket(Instant::now());
     let mut first = true;
     let mut structured = false;
     let mut waited = false;
     let mut throttled = false;
-    let mut last_heard = Instant::now();
-    let mut idle_reported = false;
     // A line read while gathering a batch that could not join it (no token, or too long).
     let mut carried = None;
     let (reason, ending) = loop {
@@ -74,20 +85,22 @@ pub fn read_loop(
             Some(incoming) => incoming,
             None => reader.next_line(),
         };
-        if matches!(incoming, Ok(Some(_))) {
-            last_heard = Instant::now();
-            if let Some(bucket) = &mut bucket {
-                while let Err(wait) = bucket.take(Instant::now()) {
-                    if !std::mem::replace(&mut throttled, true)
-                        && events.send(Event::Throttled { id }).is_err()
-                    {
-                        return;
-                    }
-                    if stats.is_closed() {
-                        return;
-                    }
-                    thread::sleep(wait.min(READ_TICK));
+        if matches!(incoming, Ok(Some(Incoming::Line(_)))) {
+            reader.get_mut().idle_at = idle_at(Instant::now());
+        }
+        if matches!(incoming, Ok(Some(_)))
+            && let Some(bucket) = &mut bucket
+        {
+            while let Err(wait) = bucket.take(Instant::now()) {
+                if !std::mem::replace(&mut throttled, true)
+                    && events.send(Event::Throttled { id }).is_err()
+                {
+                    return;
                 }
+                if stats.is_closed() {
+                    return;
+                }
+                thread::sleep(wait.min(READ_TICK));
             }
         }
         let event = match incoming {
@@ -100,6 +113,7 @@ pub fn read_loop(
                     Greeting::Raw(line)
                 };
                 structured = matches!(greeting, Greeting::Structured { .. });
+                reader.set_telnet(!structured);
                 if !waited {
                     let _ = stream.set_read_timeout(Some(READ_TICK));
                 }
@@ -132,6 +146,7 @@ pub fn read_loop(
                 Event::Input { id, inputs }
             }
             Ok(Some(Incoming::Overlong)) => Event::Overlong { id },
+            Ok(Some(Incoming::Telnet(requests))) => Event::Telnet { id, requests },
             // A port probe (`nc -z`, a health check) closes, or resets, without a word.
             Ok(None) if first && !waited => {
                 break ("closed without a word".to_string(), Ending::Graceful);
@@ -157,11 +172,13 @@ pub fn read_loop(
                 if first && !std::mem::replace(&mut waited, true) {
                     let _ = stream.set_read_timeout(Some(READ_TICK));
                     Event::Silent { id }
-                } else if policy
-                    .idle_timeout
-                    .is_some_and(|limit| last_heard.elapsed() >= limit)
-                    && !std::mem::replace(&mut idle_reported, true)
+                } else if reader
+                    .get_ref()
+                    .idle_at
+                    .is_some_and(|at| Instant::now() >= at)
                 {
+                    // Said once: the hub lets the client go.
+                    reader.get_mut().idle_at = None;
                     Event::Idle { id }
                 } else {
                     continue;
@@ -199,7 +216,7 @@ pub fn parse_input(line: &str, structured: bool) -> Input {
 }
 
 /// True when `[` and `{` (outside strings) nest no deeper than `limit`.
-fn nesting_within(line: &str, limit: usize) -> bool {
+pub(super) fn nesting_within(line: &str, limit: usize) -> bool {
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for byte in line.bytes() {
         match byte {

@@ -1,9 +1,11 @@
 //! Connections beyond `--max-clients`, refused without a thread each: the accept thread writes
-//! the refusal without blocking and half-closes, and one lingering thread keeps a bounded number
-//! of refused sockets open until their clients close or [`REFUSE_LINGER`] passes. Closing with
-//! the client's `hello` unread would reset the connection, and a reset may destroy the line
-//! before the client reads it; a burst of refusals beyond [`LINGERING`] is closed at once. So a
-//! flood of connections costs the server one thread and at most twice [`LINGERING`] sockets.
+//! the refusal line without blocking, and one lingering thread keeps a bounded number of refused
+//! sockets: it answers a `hello` that comes within [`HELLO_WAIT`] with a `bye` frame, then
+//! half-closes, and keeps the socket open until its client closes or [`REFUSE_LINGER`] passes.
+//! Closing with the client's `hello` unread would reset the connection, and a reset may destroy
+//! the line before the client reads it. A burst of refusals beyond [`LINGERING`] is closed at
+//! once, after the line. So a flood of connections costs the server one thread and at most twice
+//! [`LINGERING`] sockets.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -11,25 +13,52 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
+use crate::chat::protocol::{Greeting, MAX_LINE_BYTES, classify_first_line};
 use crate::platform::threads::spawn_small;
+
+use super::reader::{MAX_JSON_DEPTH, nesting_within};
 
 /// How long a refused client gets to read its line and close before the server closes.
 pub const REFUSE_LINGER: Duration = Duration::from_secs(2);
+/// How long a refused connection has to say `hello` to be told in a frame too (a soquete client
+/// says it as it connects).
+pub const HELLO_WAIT: Duration = Duration::from_millis(500);
 /// Refused sockets kept open at once (and as many more waiting to be); beyond that they are
 /// closed as soon as they are told.
 pub const LINGERING: usize = 32;
 /// How often the lingering thread looks at its sockets.
 const LINGER_TICK: Duration = Duration::from_millis(20);
-/// Most bytes read from a refused socket at one look: what it sends is thrown away.
+/// Most bytes read from a refused socket at one look: beyond its first line, what it sends is
+/// thrown away.
 const DRAIN_BYTES: usize = 4096;
-/// Stack of the lingering thread: it only reads into a small buffer.
-const LINGER_STACK: usize = 64 * 1024;
+/// Stack of the lingering thread: a small buffer, and a first line classified.
+const LINGER_STACK: usize = 128 * 1024;
+
+/// What a refused connection is told.
+pub struct Refusal {
+    /// A line any client can read, written at once (None: nothing, as a broker's raw clients
+    /// hear nothing of the server's own).
+    pub line: Option<Vec<u8>>,
+    /// The frame a soquete client gets if it says `hello` within [`HELLO_WAIT`].
+    pub bye: Vec<u8>,
+}
 
 /// Tells refused connections so and lets them go.
 pub struct Refusals {
     /// To the lingering thread; None when it could not start (refused sockets are then closed
     /// as soon as they are told).
-    lingering: Option<Sender<TcpStream>>,
+    lingering: Option<Sender<Refused>>,
+}
+
+/// A refused socket the lingering thread keeps.
+struct Refused {
+    stream: TcpStream,
+    since: Instant,
+    /// The `bye` for a `hello`, until it is sent or [`HELLO_WAIT`] passes (then the socket is
+    /// half-closed).
+    bye: Option<Vec<u8>>,
+    /// What the client sent so far, up to its first line.
+    first: Vec<u8>,
 }
 
 impl Refusals {
@@ -42,33 +71,87 @@ impl Refusals {
         }
     }
 
-    /// Writes `line` (if any) to `stream` without blocking, half-closes it, and hands it to the
-    /// lingering thread, or closes it when that one has its hands full. A client whose socket
-    /// would not take the line at once (it never does on a fresh connection) gets end of stream
-    /// without it.
-    pub fn refuse(&self, stream: TcpStream, line: Option<&[u8]>) {
+    /// Writes the refusal's line to `stream` without blocking (a fresh connection always takes
+    /// it), and hands the socket to the lingering thread; when that one has its hands full, the
+    /// socket is half-closed, what arrived is read, and it is closed.
+    pub fn refuse(&self, stream: TcpStream, refusal: Refusal) {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
-        if let Some(line) = line {
+        if let Some(line) = &refusal.line {
             let _ = (&stream).write(line);
         }
-        let _ = stream.shutdown(Shutdown::Write);
-        // What the client said already (its hello) is read now: closed unread, it would reset.
-        if !drained(&stream) {
-            return;
-        }
-        // Not taken (the lingering thread has its hands full), it is closed here.
-        if let Some(lingering) = &self.lingering {
-            let _ = lingering.try_send(stream);
+        let refused = Refused {
+            stream,
+            since: Instant::now(),
+            bye: Some(refusal.bye),
+            first: Vec::new(),
+        };
+        let Some(lingering) = &self.lingering else {
+            return refused.close_now();
+        };
+        if let Err(full) = lingering.try_send(refused) {
+            full.into_inner().close_now();
         }
     }
 }
 
+impl Refused {
+    /// Half-closes, reads what arrived already (its hello: closed unread, it would reset), and
+    /// closes.
+    fn close_now(self) {
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let mut sink = [0u8; 512];
+        let _ = (&self.stream).read(&mut sink);
+    }
+
+    /// Reads what has arrived; answers a `hello` within [`HELLO_WAIT`], then half-closes. Says
+    /// whether to keep the socket: its client is still there and [`REFUSE_LINGER`] has not passed.
+    fn look(&mut self, now: Instant) -> bool {
+        let mut sink = [0u8; 512];
+        let mut read = 0;
+        let open = loop {
+            if read >= DRAIN_BYTES {
+                break true;
+            }
+            match (&self.stream).read(&mut sink) {
+                Ok(0) => break false,
+                Ok(n) => {
+                    read += n;
+                    if self.bye.is_some() && self.first.len() <= MAX_LINE_BYTES {
+                        self.first.extend_from_slice(&sink[..n]);
+                    }
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => break err.kind() == io::ErrorKind::WouldBlock,
+            }
+        };
+        let said = self.first.contains(&b'\n') || !open || self.first.len() > MAX_LINE_BYTES;
+        if self.bye.is_some() && (said || now >= self.since + HELLO_WAIT) {
+            if let Some(bye) = self.bye.take().filter(|_| says_hello(&self.first)) {
+                let _ = (&self.stream).write(&bye);
+            }
+            self.first = Vec::new();
+            let _ = self.stream.shutdown(Shutdown::Write);
+        }
+        open && now < self.since + REFUSE_LINGER
+    }
+}
+
+/// True when the first line of `bytes` is a soquete client's `hello`.
+fn says_hello(bytes: &[u8]) -> bool {
+    let Some(end) = bytes.iter().position(|&byte| byte == b'\n') else {
+        return false;
+    };
+    let line = String::from_utf8_lossy(&bytes[..end]);
+    nesting_within(&line, MAX_JSON_DEPTH)
+        && matches!(classify_first_line(&line), Greeting::Structured { .. })
+}
+
 /// Keeps refused sockets until their clients close or [`REFUSE_LINGER`] passes, at most
 /// [`LINGERING`] at once; ends when the accept thread drops its [`Refusals`].
-fn linger(arrivals: &Receiver<TcpStream>) {
-    let mut open: Vec<(TcpStream, Instant)> = Vec::with_capacity(LINGERING);
+fn linger(arrivals: &Receiver<Refused>) {
+    let mut open: Vec<Refused> = Vec::with_capacity(LINGERING);
     loop {
         let arrived = if open.is_empty() {
             arrivals.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -79,35 +162,19 @@ fn linger(arrivals: &Receiver<TcpStream>) {
             Err(RecvTimeoutError::Timeout)
         };
         match arrived {
-            Ok(stream) => open.push((stream, Instant::now() + REFUSE_LINGER)),
+            Ok(refused) => open.push(refused),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return,
         }
         while open.len() < LINGERING {
-            let Ok(stream) = arrivals.try_recv() else {
+            let Ok(refused) = arrivals.try_recv() else {
                 break;
             };
-            open.push((stream, Instant::now() + REFUSE_LINGER));
+            open.push(refused);
         }
         let now = Instant::now();
-        open.retain(|(stream, until)| now < *until && drained(stream));
+        open.retain_mut(|refused| refused.look(now));
     }
-}
-
-/// Reads (and throws away) what has arrived on a non-blocking socket, at most
-/// [`DRAIN_BYTES`]; says whether the client is still there (it has not closed or reset).
-fn drained(stream: &TcpStream) -> bool {
-    let mut sink = [0u8; 512];
-    let mut read = 0;
-    while read < DRAIN_BYTES {
-        match (&*stream).read(&mut sink) {
-            Ok(0) => return false,
-            Ok(n) => read += n,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err) => return err.kind() == io::ErrorKind::WouldBlock,
-        }
-    }
-    true
 }
 
 #[cfg(test)]
@@ -132,13 +199,36 @@ mod tests {
         heard
     }
 
+    fn refusal() -> Refusal {
+        Refusal {
+            line: Some(b"* server full\n".to_vec()),
+            bye: b"{\"type\":\"bye\"}\n".to_vec(),
+        }
+    }
+
     #[test]
-    fn a_refused_client_reads_its_line_then_end_of_stream_even_after_saying_hello() {
+    fn a_refused_soquete_client_reads_the_line_and_the_bye_then_end_of_stream() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let refusals = Refusals::start();
         let (mut client, accepted) = pair(&listener);
-        client.write_all(b"{\"type\":\"hello\"}\n").unwrap();
-        refusals.refuse(accepted, Some(b"* server full\n"));
+        client
+            .write_all(b"{\"type\":\"hello\",\"version\":1,\"name\":\"ana\"}\n")
+            .unwrap();
+        refusals.refuse(accepted, refusal());
+        assert_eq!(heard(client), "* server full\n{\"type\":\"bye\"}\n");
+    }
+
+    #[test]
+    fn a_refused_raw_client_reads_the_line_then_end_of_stream() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let refusals = Refusals::start();
+        let (mut client, accepted) = pair(&listener);
+        client.write_all(b"oi\n").unwrap();
+        refusals.refuse(accepted, refusal());
+        assert_eq!(heard(client), "* server full\n");
+        // One that says nothing gets the end when the wait for a hello is over.
+        let (client, accepted) = pair(&listener);
+        refusals.refuse(accepted, refusal());
         assert_eq!(heard(client), "* server full\n");
     }
 
@@ -148,7 +238,7 @@ mod tests {
         // No lingering thread to take them: each is closed as soon as it is told.
         let refusals = Refusals { lingering: None };
         let (client, accepted) = pair(&listener);
-        refusals.refuse(accepted, Some(b"* full\n"));
-        assert_eq!(heard(client), "* full\n");
+        refusals.refuse(accepted, refusal());
+        assert_eq!(heard(client), "* server full\n");
     }
 }

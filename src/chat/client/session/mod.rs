@@ -3,8 +3,9 @@
 //! machine that never touches a socket or a terminal, so it is tested event by event.
 //!
 //! Surviving a lost server (structured mode): the session keeps the highest sequence number it
-//! has shown, asks for what follows it when it re-joins (`hello.last_seq`), never shows a message
-//! twice, keeps lines typed while disconnected to send after the re-join, and keeps the messages
+//! has shown, asks for what follows it when it re-joins (`hello.last_seq`, with the room's
+//! `epoch`: a server restarted without its history is a new room, shown from its start), never
+//! shows a message twice, keeps lines typed while disconnected to send after the re-join, and keeps the messages
 //! it sent until the server echoes them back (group mode), resending those the server never
 //! stamped.
 //!
@@ -54,9 +55,13 @@ pub struct Session {
     names: Vec<String>,
     /// A connection is up.
     up: bool,
-    /// Connections made so far; from the second on, each is a re-join.
+    /// Connections made so far.
     connections: u32,
+    /// Welcomed on the current connection.
     welcomed: bool,
+    /// Welcomed once at least: from then on each new connection is a re-join, which resumes
+    /// (until then, refused by a full server say, a connection joins fresh).
+    joined: bool,
     /// Failed attempts in a row since the connection was lost.
     attempt: u32,
     /// The highest sequence number shown (or the room's at our first welcome): a message at or
@@ -64,6 +69,9 @@ pub struct Session {
     last_seq: u64,
     /// After a re-join's welcome: the room's last sequence number, which the replay reaches.
     resume_until: Option<u64>,
+    /// The room `last_seq` belongs to (the welcome's `epoch`): a welcome with another one is a
+    /// server that restarted without its history.
+    epoch: Option<String>,
     /// Lines typed and not yet known to have reached the server.
     pending: Pending,
     /// Input ended, or `/quit` came, while disconnected: leave once everything is delivered.
@@ -97,9 +105,11 @@ impl Session {
             up: false,
             connections: 0,
             welcomed: false,
+            joined: false,
             attempt: 0,
             last_seq: 0,
             resume_until: None,
+            epoch: None,
             pending: Pending::new(),
             leave_when_delivered: false,
             awaiting_answer: false,
@@ -215,7 +225,7 @@ impl Session {
         self.connections += 1;
         self.up = true;
         self.welcomed = false;
-        let rejoin = self.connections > 1;
+        let rejoin = self.joined;
         if rejoin {
             actions.push(state(
                 Some(format!("* reconnected: local {local} → remote {remote}")),
@@ -239,6 +249,7 @@ impl Session {
                     version: PROTOCOL_VERSION,
                     name: self.name.clone(),
                     last_seq: rejoin.then_some(self.last_seq),
+                    epoch: self.epoch.clone().filter(|_| rejoin),
                     probe: false,
                 }
                 .to_json_line(),
@@ -322,6 +333,19 @@ impl Session {
             return;
         };
         match &frame {
+            // Refused (`--max-clients`): not the end, and not a loss either; the client's own
+            // line says so (the frame goes to `--json` output only).
+            ServerFrame::Bye {
+                code: ByeCode::Full,
+                ..
+            } if !self.welcomed => {
+                actions.push(Action::Show(Output::State {
+                    human: None,
+                    json: line.to_string(),
+                }));
+                self.refused(actions);
+                return;
+            }
             // The heartbeat only proves the connection alive; it is never shown. An idle server
             // also means the replay after a re-join is over.
             ServerFrame::Ping => {
@@ -346,9 +370,10 @@ impl Session {
                 name,
                 mode,
                 last_seq,
+                epoch,
                 missed,
                 ..
-            } => self.welcomed(name, &mode, last_seq, missed, actions),
+            } => self.welcomed(name, &mode, (last_seq, epoch), missed, actions),
             ServerFrame::Nick { old, new, .. } if old == self.name => {
                 self.name = new.clone();
                 self.names.push(new.clone());
@@ -392,16 +417,21 @@ impl Session {
         }
     }
 
-    /// The server welcomed us, on the first connection or after a re-join.
+    /// The server welcomed us, on the first connection or after a re-join, to a room at
+    /// `room_last_seq` whose identity is `epoch`.
     fn welcomed(
         &mut self,
         name: String,
         mode: &str,
-        room_last_seq: u64,
+        (room_last_seq, epoch): (u64, Option<String>),
         missed: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
         self.welcomed = true;
+        let new_room = matches!((&self.epoch, &epoch), (Some(old), Some(new)) if old != new);
+        if epoch.is_some() {
+            self.epoch = epoch;
+        }
         if std::mem::take(&mut self.welcome_overdue) {
             actions.push(Action::Heartbeat(true));
         }
@@ -413,10 +443,24 @@ impl Session {
         // Only a room (group or broker mode) echoes every message to its author.
         self.pending
             .track_echoes(matches!(mode, "group" | "broker"));
-        if self.connections <= 1 {
+        if !std::mem::replace(&mut self.joined, true) {
             // Messages from before we joined are not ours to see, nor to ask for on a re-join.
             self.last_seq = self.last_seq.max(room_last_seq);
+            if self.connections > 1 {
+                // Refused before (a full server): what was typed meanwhile goes now.
+                self.attempt = 0;
+                self.resumed(actions);
+            }
             return;
+        }
+        if new_room {
+            // Its numbers start again: what it replays is all new to us, whatever its `seq`.
+            actions.push(Action::Show(Output::Note(
+                "* the server restarted without its history (no --log?): its new room is shown \
+                 from its start"
+                    .into(),
+            )));
+            self.last_seq = 0;
         }
         self.rejoined(room_last_seq, missed, actions);
     }

@@ -86,6 +86,21 @@ impl Session {
     /// The connection ended without our asking (`closed`: cleanly, by end of stream or a
     /// shutdown `bye`): the end of the session, or a reason to connect again.
     pub(super) fn connection_lost(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) {
+        if self.drop_connection(error, closed, actions) {
+            self.retry(error, actions);
+        }
+    }
+
+    /// A full server (`--max-clients`) refused us: we try again, as after a loss, saying so.
+    pub(super) fn refused(&mut self, actions: &mut Vec<Action>) {
+        let error = "the server is full (--max-clients)";
+        if self.drop_connection(error, false, actions) {
+            self.schedule("the server is full — trying again", error, actions);
+        }
+    }
+
+    /// The connection is gone: ends the session (false), or readies it to connect again (true).
+    fn drop_connection(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) -> bool {
         let reconnects = !self.plain() && self.settings.reconnect.is_some();
         let delivered = self.pending.all_confirmed();
         if !reconnects || (self.leaving && delivered) {
@@ -94,7 +109,7 @@ impl Session {
             } else {
                 self.lose(actions, error);
             }
-            return;
+            return false;
         }
         if std::mem::take(&mut self.leaving) {
             // We were leaving, but not everything we said is known to have arrived: deliver it
@@ -104,11 +119,21 @@ impl Session {
         self.up = false;
         self.welcomed = false;
         self.resume_until = None;
-        self.retry(error, actions);
+        true
     }
 
     /// Schedules the next attempt to connect, or gives up past the limit.
     pub(super) fn retry(&mut self, error: &str, actions: &mut Vec<Action>) {
+        self.schedule(
+            &format!("connection lost ({error}) — reconnecting"),
+            error,
+            actions,
+        );
+    }
+
+    /// The next attempt to connect, told as `* {what} in 0.5 s (attempt 1)`; or the end, past
+    /// the limit of attempts.
+    fn schedule(&mut self, what: &str, error: &str, actions: &mut Vec<Action>) {
         let Some(policy) = self.settings.reconnect else {
             self.lose(actions, error);
             return;
@@ -125,7 +150,7 @@ impl Session {
         let delay = policy.delay(self.attempt, reconnect::jitter());
         actions.push(state(
             Some(format!(
-                "* connection lost ({error}) — reconnecting in {} (attempt {})",
+                "* {what} in {} (attempt {})",
                 reconnect::describe(delay),
                 self.attempt
             )),

@@ -34,8 +34,9 @@ pub struct Client {
     pub name: String,
     /// Lines a queued client typed (single mode), delivered once it is served.
     pub held: Kept,
-    /// Broker mode: what the room said since this connection arrived, kept until it says what it
-    /// is. A raw client gets it first; a structured one never (a raw line may pass for a frame).
+    /// Group and broker mode: what the room said since this connection arrived, kept until it
+    /// says what it is. A raw client (or a listener) gets it first; a structured one never (a raw
+    /// line may pass for a frame).
     pub unheard: Unheard,
     /// The last `seq` a reconnecting client saw: what it missed follows its `welcome`.
     pub resume: Option<u64>,

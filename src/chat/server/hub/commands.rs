@@ -2,7 +2,7 @@
 //! their frames), cleaned of terminal controls and turned into what the room does; echo mode's
 //! replies.
 
-use crate::chat::protocol::{ByeCode, Command, HELP, ServerFrame, parse_command};
+use crate::chat::protocol::{ByeCode, Command, HELP, ServerFrame, TelnetRequests, parse_command};
 use crate::net::sanitize::neutralize;
 
 use crate::chat::server::config::Mode;
@@ -141,12 +141,11 @@ impl Hub {
         }
     }
 
-    /// `/who`: the console, then every member.
+    /// `/who`: the console, then every member (in several frames in a large room).
     fn who(&mut self, id: u64) {
-        let frame = ServerFrame::Who {
-            members: self.members(),
-        };
-        self.send(id, &frame);
+        for frame in ServerFrame::who_pages(self.members()) {
+            self.send(id, &frame);
+        }
     }
 
     /// `/help`: the commands a client has, one notice each.
@@ -171,6 +170,27 @@ impl Hub {
             },
         );
         self.remove(id, "quit", Ending::Graceful);
+    }
+
+    /// What a raw client's telnet asked for: the answer goes out as it is (after Ctrl-C,
+    /// telnet shows nothing until its timing mark is answered). Ctrl-C does not leave the room:
+    /// the client is told what does. AYT gets a visible yes.
+    pub(super) fn telnet(&mut self, id: u64, requests: TelnetRequests) {
+        if !requests.answer.is_empty() {
+            self.deliver(id, requests.answer.into());
+        }
+        if self.settings.mode == Mode::Echo {
+            return;
+        }
+        if requests.interrupted {
+            let text = "interrupting (Ctrl-C) does not leave the chat: \
+                        type /quit (or, in telnet, Ctrl-] then quit)";
+            self.send(id, &ServerFrame::Notice { text: text.into() });
+        }
+        if requests.are_you_there {
+            let text = "yes, the chat server is here";
+            self.send(id, &ServerFrame::Notice { text: text.into() });
+        }
     }
 
     /// Tells one client that what it sent was refused.

@@ -49,7 +49,7 @@ impl Hub {
     /// The first line says what the connection is: a soquete client's `hello` (or a probe),
     /// or a raw client's first line of text.
     pub(super) fn first_line(&mut self, id: u64, greeting: Greeting) {
-        // What was said before this line goes out (or, for a broker, is kept for it) first.
+        // What was said before this line goes out (or, to this connection, is kept for it) first.
         self.flush_round();
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -71,11 +71,21 @@ impl Hub {
                 );
                 self.remove(id, "answered a soquete probe", Ending::Graceful);
             }
-            Greeting::Structured { name, last_seq, .. } => {
+            Greeting::Structured {
+                name,
+                last_seq,
+                epoch,
+                ..
+            } => {
                 client.kind = Kind::Structured;
-                if matches!(self.settings.mode, Mode::Group | Mode::Broker) && last_seq.is_some() {
-                    client.resume = last_seq;
-                    self.take_over(id, &name);
+                if self.settings.mode.is_room() && last_seq.is_some() {
+                    // A `last_seq` of another room (the server restarted without its history)
+                    // says nothing of this one: the client gets this room from its start.
+                    let here = epoch.is_none_or(|epoch| epoch == self.history.epoch());
+                    client.resume = if here { last_seq } else { Some(0) };
+                    if here {
+                        self.take_over(id, &name);
+                    }
                 }
                 let Some(client) = self.clients.get(&id) else {
                     return;
@@ -95,7 +105,6 @@ impl Hub {
                 if !client.named() {
                     self.join(id, None);
                 }
-                self.release_unheard(id);
                 self.input(id, Input::Text(line));
             }
         }
@@ -130,6 +139,8 @@ impl Hub {
         client.name = name.clone();
         self.names.insert(name.to_lowercase(), id);
         let (peer, local, kind) = (client.peer, client.local, client.kind);
+        // What the room said since the connection was accepted comes first, then its welcome.
+        self.release_unheard(id);
         // An echo client sent raw hears nothing but its own lines back after the greeting.
         if self.settings.mode != Mode::Echo || kind == Kind::Structured {
             self.welcome(id);
@@ -174,6 +185,7 @@ impl Hub {
             name: client.name.clone(),
             room_size: self.names.len(),
             last_seq: self.seq,
+            epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
         };
         let stats = Arc::clone(&client.stats);

@@ -210,12 +210,12 @@ impl Hub {
                 if self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
-                self.release_unheard(id);
             }
             Event::Input { id, inputs } => {
                 self.single_heard(id);
                 self.inputs(id, inputs);
             }
+            Event::Telnet { id, requests } => self.telnet(id, requests),
             Event::Overlong { id } => self.send(
                 id,
                 &ServerFrame::Error {

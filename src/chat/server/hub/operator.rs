@@ -23,8 +23,9 @@ impl Hub {
                 self.console.table(&table, Style::for_stdout());
             }
             Some(Command::Who) => {
-                let members = self.members();
-                self.console.message(&ServerFrame::Who { members });
+                for frame in ServerFrame::who_pages(self.members()) {
+                    self.console.message(&frame);
+                }
             }
             Some(Command::Help) => {
                 for text in CONSOLE_HELP {

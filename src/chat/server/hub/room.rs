@@ -1,6 +1,6 @@
 //! The room's messages: stamped in order, kept in the history and the log, gathered into rounds
-//! and fanned out to the members' outboxes, each encoding made once and shared. A broker keeps
-//! what the room says for a connection until it says what it is.
+//! and fanned out to the members' outboxes, each encoding made once and shared. What the room
+//! says is kept for a connection until it says what it is (group and broker mode).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -129,10 +129,11 @@ impl Hub {
     ) {
         self.flush_round();
         let broker = self.settings.mode == Mode::Broker;
+        let keeps = self.settings.mode.is_room();
         let (mut json, mut text): (Option<Bytes>, Option<Option<Bytes>>) = (json, None);
         let mut overflowing = Vec::new();
         for (&id, client) in &mut self.clients {
-            let waiting = broker && !client.named() && client.kind == Kind::Pending;
+            let waiting = keeps && !client.named() && client.kind == Kind::Pending;
             if !(client.named() || waiting) || Some(id) == except {
                 continue;
             }
@@ -170,10 +171,10 @@ impl Hub {
             return;
         }
         let round = std::mem::take(&mut self.round);
-        let broker = self.settings.mode == Mode::Broker;
+        let keeps = self.settings.mode.is_room();
         let mut overflowing = Vec::new();
         for (&id, client) in &mut self.clients {
-            if broker && !client.named() && client.kind == Kind::Pending {
+            if keeps && !client.named() && client.kind == Kind::Pending {
                 for piece in &round.pieces {
                     if client.unheard.keep(&piece.text, piece.lines) {
                         overflowing.push(id);
@@ -213,16 +214,16 @@ impl Hub {
         }
     }
 
-    /// A broker's connection that says nothing while more than an outbox's worth was kept for
-    /// it is a listener: it is named, as after the join grace, and gets what was kept.
+    /// A connection that says nothing while more than an outbox's worth was kept for it is a
+    /// listener: it joins, as after the join grace, and gets what was kept.
     fn taken_as_raw(&mut self, id: u64) {
         if self.clients.get(&id).is_some_and(|c| !c.named()) {
             self.join(id, None);
         }
-        self.release_unheard(id);
     }
 
-    /// What a broker kept for a connection, queued for it now that it is known to be raw.
+    /// What the room kept for a connection, queued for it now that it joins as raw (a
+    /// structured client's was dropped at its hello).
     pub(super) fn release_unheard(&mut self, id: u64) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;

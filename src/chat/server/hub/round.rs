@@ -1,5 +1,5 @@
 //! What the room holds back before delivery: the messages of the current round of the hub, and,
-//! in broker mode, the lines kept for a connection that has not said what it is yet.
+//! in group and broker mode, the lines kept for a connection that has not said what it is yet.
 
 use std::sync::Arc;
 
@@ -36,7 +36,8 @@ pub struct Piece {
     pub lines: u32,
 }
 
-/// Bare lines a broker keeps for a connection that has not said what it is yet.
+/// Lines the room keeps for a connection that has not said what it is yet, as a raw client
+/// reads them (bare, from a broker).
 #[derive(Debug, Default)]
 pub struct Unheard {
     /// The kept lines, in order.

@@ -5,16 +5,21 @@ use std::time::Duration;
 
 use super::*;
 
-fn resuming() -> Session {
-    let mut session = Session::new(Settings {
+/// A session that reconnects, giving up after `attempts`, not connected yet.
+fn reconnecting(attempts: Option<u32>) -> Session {
+    Session::new(Settings {
         raw: false,
         sync: false,
         name: "ana".into(),
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
-            attempts: Some(3),
+            attempts,
         }),
-    });
+    })
+}
+
+fn resuming() -> Session {
+    let mut session = reconnecting(Some(3));
     session.handle(Event::Connected {
         local: "127.0.0.1:50322".parse().unwrap(),
         remote: "127.0.0.1:65432".parse().unwrap(),
@@ -281,4 +286,121 @@ fn without_reconnect_a_shutdown_bye_ends_normally_and_a_loss_is_final() {
     let actions = session.handle(Event::Lost("no word from the server".into()));
     assert!(delay(&actions).is_none());
     assert!(matches!(end(&actions), Some(End::Lost(_))));
+}
+
+/// A welcome to room `epoch`, whose last message is `last_seq`.
+fn welcome_to(epoch: &str, last_seq: u64) -> Event {
+    Event::Received(format!(
+        r#"{{"type":"welcome","version":1,"server":"soquete","mode":"group","name":"ana","room_size":2,"last_seq":{last_seq},"epoch":"{epoch}"}}"#
+    ))
+}
+
+#[test]
+fn a_new_epoch_is_a_server_restarted_without_its_history_shown_from_its_start() {
+    let mut session = resuming();
+    // The first welcome came from a server that names no room: nothing to compare yet.
+    session.handle(Event::ServerClosed);
+    reconnect(&mut session);
+    session.handle(welcome_to("one", 0));
+    for seq in 1..=3 {
+        session.handle(msg(seq, "bia", &format!("old {seq}")));
+    }
+    session.handle(Event::Lost("Connection reset by peer".into()));
+
+    let actions = reconnect(&mut session);
+    assert!(
+        sent(&actions)[0].ends_with("\"last_seq\":3,\"epoch\":\"one\"}\n"),
+        "the hello says whose last_seq it is: {actions:?}"
+    );
+    // The new server has 5 messages: numbers 1 to 3 again, which are new all the same.
+    let actions = session.handle(welcome_to("two", 5));
+    let notes = shown(&actions);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("* the server restarted without its history")),
+        "{notes:?}"
+    );
+    assert!(actions.contains(&Action::AwaitReplay));
+    let mut seen = Vec::new();
+    for seq in 1..=5 {
+        seen.extend(shown(&session.handle(msg(
+            seq,
+            "cid",
+            &format!("new {seq}"),
+        ))));
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
+
+    // The same room again: nothing to say, and only what follows is shown.
+    session.handle(Event::ServerClosed);
+    let actions = reconnect(&mut session);
+    assert!(sent(&actions)[0].contains(r#""last_seq":5,"epoch":"two""#));
+    let actions = session.handle(welcome_to("two", 6));
+    assert!(shown(&actions).iter().all(|n| !n.contains("restarted")));
+    assert!(shown(&session.handle(msg(5, "cid", "new 5"))).is_empty());
+    assert_eq!(shown(&session.handle(msg(6, "cid", "six"))).len(), 1);
+}
+
+#[test]
+fn a_full_server_is_said_to_be_full_retried_and_joined_fresh() {
+    let mut session = reconnecting(None);
+    for attempt in 1..=2 {
+        let actions = reconnect(&mut session);
+        assert!(
+            shown(&actions)[0].starts_with("* connected: "),
+            "never in, so never reconnected: {actions:?}"
+        );
+        assert_eq!(
+            sent(&actions),
+            ["{\"type\":\"hello\",\"version\":1,\"name\":\"ana\"}\n"],
+            "nothing to resume"
+        );
+        session.handle(Event::Received(
+            "* server full: 1 clients are connected (--max-clients); try again later".into(),
+        ));
+        let actions = session.handle(Event::Received(
+            r#"{"type":"bye","reason":"server full","code":"full"}"#.into(),
+        ));
+        let lines = shown(&actions);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("* the server is full — trying again in ")
+                && lines[0].ends_with(&format!("(attempt {attempt})")),
+            "{lines:?}"
+        );
+        assert!(delay(&actions).is_some());
+        assert_eq!(end(&actions), None);
+        assert!(sent(&session.handle(typed(&format!("typed {attempt}")))).is_empty());
+    }
+    reconnect(&mut session);
+    let actions = session.handle(welcome_back(7, None));
+    assert_eq!(
+        sent(&actions)
+            .iter()
+            .map(|frame| frame.contains("typed"))
+            .collect::<Vec<_>>(),
+        [true, true],
+        "what was typed while refused goes once in: {actions:?}"
+    );
+    assert!(
+        !actions.contains(&Action::AwaitReplay),
+        "no history to wait for"
+    );
+    session.handle(Event::ServerClosed);
+    let actions = reconnect(&mut session);
+    assert!(shown(&actions)[0].starts_with("* reconnected: "));
+    assert!(sent(&actions)[0].contains(r#""last_seq":7"#), "{actions:?}");
+}
+
+#[test]
+fn a_full_server_ends_a_session_that_does_not_reconnect_exit_1() {
+    let mut session = connected(false, false);
+    let actions = session.handle(Event::Received(
+        r#"{"type":"bye","reason":"server full","code":"full"}"#.into(),
+    ));
+    assert_eq!(
+        end(&actions),
+        Some(End::Lost("the server is full (--max-clients)".into()))
+    );
 }

@@ -11,7 +11,27 @@ use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Ending, Event, Input, Kind};
 use crate::chat::server::outbox::{OUTBOX_BYTES, Outgoing};
 
+use super::super::Hub;
 use super::super::fixture::{add, hub, hub_in, text_of};
+
+/// Connection `id` says `hello` as `name`.
+fn says_hello(hub: &mut Hub, id: u64, name: &str) {
+    let greeting = Greeting::Structured {
+        name: name.into(),
+        last_seq: None,
+        epoch: None,
+        probe: false,
+    };
+    hub.first_line(id, greeting);
+}
+
+/// Everything queued for a structured client, as frames.
+fn frames_of(queue: &Receiver<Outgoing>) -> Vec<serde_json::Value> {
+    text_of(queue)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
 
 #[test]
 fn a_broadcast_is_encoded_once_per_flavour_and_shared() {
@@ -165,21 +185,45 @@ fn a_broker_keeps_the_room_for_a_connection_until_it_says_what_it_is() {
     assert_eq!(text_of(&listener), format!("{forged}\ndois\n"));
 
     // A hello: a soquete client, which never sees a raw line that could pass for a frame.
-    hub.first_line(
-        3,
-        Greeting::Structured {
-            name: "bia".into(),
-            last_seq: None,
-            probe: false,
-        },
+    says_hello(&mut hub, 3, "bia");
+    let frames = frames_of(&soquete);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(
+        (&frames[0]["type"], &frames[0]["mode"]),
+        (&"welcome".into(), &"broker".into())
     );
-    let frames: Vec<serde_json::Value> = text_of(&soquete)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let types: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["welcome"]);
-    assert_eq!(frames[0]["mode"], "broker");
+}
+
+#[test]
+fn a_group_listener_gets_what_was_said_since_its_connect_then_its_welcome() {
+    let mut hub = hub();
+    let _ana = add(&mut hub, 1, "ana", Kind::Structured);
+    let listener = add(&mut hub, 2, "", Kind::Pending);
+    let soquete = add(&mut hub, 3, "", Kind::Pending);
+    hub.handle(Event::Input {
+        id: 1,
+        inputs: vec![Input::Text("um".into()), Input::Text("dois".into())],
+    });
+    hub.flush_round();
+    hub.handle(Event::Input {
+        id: 1,
+        inputs: vec![Input::Nick("ana_b".into())],
+    });
+    assert_eq!(text_of(&listener), "", "nothing before it says what it is");
+
+    hub.handle(Event::Silent { id: 2 });
+    let got = text_of(&listener);
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines.len(), 4, "{got}");
+    assert!(lines[0].ends_with("<ana> um") && lines[1].ends_with("<ana> dois"));
+    assert_eq!(lines[2], "* ana is now known as ana_b");
+    assert!(lines[3].starts_with("* welcome to soquete"), "{got}");
+    assert_eq!(hub.members()[2].kind, "-", "a member, listed in /who");
+
+    says_hello(&mut hub, 3, "bia");
+    let frames = frames_of(&soquete);
+    assert_eq!(frames.len(), 1, "frames from its welcome on: {frames:?}");
+    assert_eq!(frames[0]["type"], "welcome");
 }
 
 #[test]
