@@ -9,33 +9,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::support::peer::{MAX_LINES, Peer};
+use crate::support::proc::{counts_back_to, has_proc, threads_and_fds};
 use crate::support::process::{Running, lines_until};
 use crate::support::serve::{Serve, console_line, start_server};
-use crate::support::{LIMIT, poll, require};
-
-/// Threads and open files of a process, from /proc.
-fn threads_and_fds(pid: u32) -> (usize, usize) {
-    let count = |what: &str| {
-        std::fs::read_dir(format!("/proc/{pid}/{what}"))
-            .unwrap()
-            .count()
-    };
-    (count("task"), count("fd"))
-}
-
-/// Whether this system shows processes' threads and files in /proc (Linux does).
-fn has_proc() -> bool {
-    std::path::Path::new("/proc/self/task").is_dir()
-}
-
-/// The (threads, files) of process `pid` once they are back to `before`, or as they are after
-/// [`LIMIT`]: the server lets a connection's threads and socket go once it ends.
-fn counts_back_to(pid: u32, before: (usize, usize)) -> (usize, usize) {
-    poll(LIMIT, || {
-        Some(threads_and_fds(pid)).filter(|now| *now == before)
-    })
-    .unwrap_or_else(|| threads_and_fds(pid))
-}
+use crate::support::{LIMIT, require};
 
 #[test]
 fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everything() {
@@ -311,62 +288,6 @@ fn max_clients_tells_the_next_one_the_server_is_full() {
     drop(bob);
     ana.frame_where(|f| f["type"] == "leave" && f["name"] == "bob");
     let _cid = Peer::structured(addr, "cid");
-}
-
-#[test]
-fn a_burst_of_refused_connections_takes_no_thread_each_and_each_is_told() {
-    if !require(has_proc(), "/proc, to count a process's threads and files") {
-        return;
-    }
-    const BURST: usize = 300;
-    let (server, addr) = start_server(&["--max-clients", "2"]);
-    let pid = server.child.id();
-    let (mut ana, _) = Peer::raw(addr);
-    ana.send("/nick ana");
-    ana.line_where(|l| l.contains("now known as ana"));
-    let mut bia = Peer::structured(addr, "bia");
-    let (steady, steady_fds) = threads_and_fds(pid);
-
-    // The server's threads and files, watched while the burst lasts.
-    let (stop, stopped) = mpsc::channel::<()>();
-    let watcher = std::thread::spawn(move || {
-        let mut peak = (0, 0);
-        while stopped.try_recv().is_err() {
-            let (threads, fds) = threads_and_fds(pid);
-            peak = (peak.0.max(threads), peak.1.max(fds));
-        }
-        peak
-    });
-    // Each refused client stays connected and says hello: a server that held a thread per
-    // refusal until the client left would hold them all at once.
-    let refused: Vec<TcpStream> = (0..BURST)
-        .map(|_| {
-            let mut stream = TcpStream::connect_timeout(&addr, LIMIT).unwrap();
-            stream
-                .write_all(b"{\"type\":\"hello\",\"version\":1,\"name\":\"x\"}\n")
-                .unwrap();
-            stream
-        })
-        .collect();
-    for stream in refused {
-        let mut peer = Peer::new(stream);
-        let line = peer.line();
-        assert!(line.starts_with("* server full"), "{line}");
-        assert!(peer.closed(), "then end of stream");
-    }
-    stop.send(()).unwrap();
-    let (threads, fds) = watcher.join().unwrap();
-    assert!(
-        threads <= steady + 16,
-        "{threads} threads at the peak of {BURST} refusals, {steady} before"
-    );
-    assert!(
-        fds <= steady_fds + 64 + 16,
-        "{fds} files at the peak of {BURST} refusals, {steady_fds} before"
-    );
-    // The members never noticed.
-    bia.say("ainda aqui");
-    ana.line_where(|l| l.contains("<bia> ainda aqui"));
 }
 
 #[test]

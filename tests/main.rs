@@ -9,6 +9,7 @@ mod limits;
 mod listeners;
 mod probe;
 mod reconnect;
+mod refusals;
 mod serve;
 mod single;
 mod sockets;

@@ -7,19 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::course::COURSE_CLIENT;
 use crate::support::peer::Peer;
+use crate::support::proc::{has_proc, status_number};
 use crate::support::process::{Running, lines_until};
 use crate::support::serve::{Serve, console_line, start_server, type_at_console};
 use crate::support::{LIMIT, require, tool};
-
-/// A number (in its unit: KiB for memory) from process `pid`'s /proc status: `VmRSS`, `VmHWM`.
-fn proc_status(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
-}
 
 #[test]
 fn lines_kept_by_clients_that_left_before_their_turn_reach_the_console_at_their_turn() {
@@ -116,10 +107,7 @@ fn waiting_in_line_is_not_being_idle_and_the_idle_time_counts_from_the_turn() {
 
 #[test]
 fn what_waiting_clients_keep_is_bounded_each_told_once_and_the_server_stays_small() {
-    if !require(
-        std::path::Path::new("/proc/self/status").exists(),
-        "/proc, to read a process's memory",
-    ) {
+    if !require(has_proc(), "/proc, to read a process's memory") {
         return;
     }
     const CLIENTS: usize = 80;
@@ -128,7 +116,7 @@ fn what_waiting_clients_keep_is_bounded_each_told_once_and_the_server_stays_smal
     let pid = server.child.id();
     let (_served, _) = Peer::raw(addr);
     let waiting: Vec<Peer> = (0..CLIENTS).map(|_| Peer::raw(addr).0).collect();
-    let before = proc_status(pid, "VmRSS");
+    let before = status_number(pid, "VmRSS");
 
     let line = format!("{}\n", "k".repeat(8000));
     let clients: Vec<_> = waiting
@@ -154,7 +142,7 @@ fn what_waiting_clients_keep_is_bounded_each_told_once_and_the_server_stays_smal
         })
         .collect();
     let told: Vec<Vec<String>> = clients.into_iter().map(|c| c.join().unwrap()).collect();
-    let peak = proc_status(pid, "VmHWM");
+    let peak = status_number(pid, "VmHWM");
     // What is kept (4 MiB), and what may be on its way to the hub (1024 events of at most 32 KiB
     // each), with room to spare: far less than what was sent.
     let sent_mib = CLIENTS * LINES * 8000 / (1024 * 1024);

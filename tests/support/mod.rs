@@ -9,6 +9,7 @@ pub mod filtered_host;
 pub mod hosts;
 pub mod peer;
 pub mod ports;
+pub mod proc;
 pub mod process;
 pub mod serve;
 pub mod sockets;
