@@ -39,30 +39,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh"
 
-# --- tools -------------------------------------------------------------------------------------
-missing=()
-command -v ncat >/dev/null || missing+=(ncat)
-command -v ss >/dev/null || missing+=(iproute2)
-command -v python3 >/dev/null || missing+=(python3)
-install_missing "${missing[@]}"
-command -v cargo >/dev/null || { echo "cargo not found" >&2; exit 1; }
-
-# --- build, then copy the binaries away (others may rebuild target/ meanwhile) -----------------
-WORK=$(mktemp -d /tmp/soquete-chat-bench.XXXXXX)
-SERVERS=()
-cleanup() {
-    local pid
-    for pid in "${SERVERS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-private_soquete "$WORK"
-build_generator "$WORK"
-SOQ="$WORK/soquete"
-GEN="$WORK/chat-gen"
+# Tools, a private directory (removed at the end, with every server stopped), the binaries.
+prepare_chat_run chat
 
 SERVE_FLAGS=()
 SERVE_HELP=$("$SOQ" serve --help)
@@ -74,14 +52,6 @@ import re, sys
 t = sys.stdin.read()
 m = re.search(r"--max-clients.*?\[default: ([^\]]+)\]", t, re.S)
 print(m.group(1) if m else "-")' <<<"$SERVE_HELP")
-
-COMMIT=$(git rev-parse --short HEAD)
-if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
-    COMMIT="$COMMIT + uncommitted changes"
-fi
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- 1. fan-out ------------------------------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do

@@ -39,6 +39,42 @@ private_soquete() {
 # generator), RESULTS (the file of JSON lines), SERVERS (the pids of the servers started, for
 # the cleanup) and SERVE_FLAGS (flags of every soquete server, possibly none).
 
+# prepare_chat_run NAME: what chat.sh and limits.sh need before their runs: ncat, ss and python3
+# (installed when missing), a private directory WORK (/tmp/soquete-NAME-bench.*) removed at the
+# end with every server in SERVERS killed, private copies of soquete (SOQ) and of the load
+# generator (GEN) (others may rebuild target/ meanwhile), the empty RESULTS file, and COMMIT and
+# LOAD_START for the report.
+prepare_chat_run() {
+    local missing=()
+    command -v ncat >/dev/null || missing+=(ncat)
+    command -v ss >/dev/null || missing+=(iproute2)
+    command -v python3 >/dev/null || missing+=(python3)
+    install_missing "${missing[@]}"
+    command -v cargo >/dev/null || { echo "cargo not found" >&2; exit 1; }
+    WORK=$(mktemp -d "/tmp/soquete-$1-bench.XXXXXX")
+    SERVERS=()
+    trap cleanup_chat_run EXIT
+    private_soquete "$WORK"
+    build_generator "$WORK"
+    SOQ="$WORK/soquete"
+    GEN="$WORK/chat-gen"
+    COMMIT=$(git rev-parse --short HEAD)
+    if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
+        COMMIT="$COMMIT + uncommitted changes"
+    fi
+    RESULTS="$WORK/results.jsonl"
+    : >"$RESULTS"
+    LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
+}
+
+cleanup_chat_run() {
+    local pid
+    for pid in "${SERVERS[@]}"; do
+        kill -KILL "$pid" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+
 # build_generator DIR: builds the load generator (benches/chat.rs) and copies it to DIR/chat-gen.
 build_generator() {
     local path

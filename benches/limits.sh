@@ -52,29 +52,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh"
 
-missing=()
-command -v ncat >/dev/null || missing+=(ncat)
-command -v ss >/dev/null || missing+=(iproute2)
-command -v python3 >/dev/null || missing+=(python3)
-install_missing "${missing[@]}"
-command -v cargo >/dev/null || { echo "cargo not found" >&2; exit 1; }
-
-# --- build, then copy the binaries away (others may rebuild target/ meanwhile) -----------------
-WORK=$(mktemp -d /tmp/soquete-limits-bench.XXXXXX)
-SERVERS=()
-cleanup() {
-    local pid
-    for pid in "${SERVERS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-private_soquete "$WORK"
-build_generator "$WORK"
-SOQ="$WORK/soquete"
-GEN="$WORK/chat-gen"
+# Tools, a private directory (removed at the end, with every server stopped), the binaries.
+prepare_chat_run limits
 # Each case names its server's flags; the fan-out and the listeners need the flood control off
 # (1,000 lines/s from 10 talkers is 100 lines/s each), where the build has it.
 SERVE_FLAGS=()
@@ -82,14 +61,6 @@ RATE_OFF=()
 if "$SOQ" serve --help | grep -q -- '--rate-limit'; then
     RATE_OFF=(--rate-limit off)
 fi
-
-COMMIT=$(git rev-parse --short HEAD)
-if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
-    COMMIT="$COMMIT + uncommitted changes"
-fi
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
 # --- 1. fan-out, everyone talking at once --------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do

@@ -45,6 +45,17 @@ def errors(rs):
     return [r["result"]["error"] for r in rs if "error" in r["result"]]
 
 
+def finish_section(doc, heading, out, goals):
+    """Ends the section's lines `out` with its table of goals (measure, value, goal, met),
+    prints it and writes it into `doc` under `heading`."""
+    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
+    for what, value, goal, met in goals:
+        out.append(f"| {what} | {value} | {goal} | {yes(met)} |")
+    section = "\n".join(out) + "\n"
+    print(section)
+    write_section(doc, heading, section)
+
+
 def what_server_did(r):
     """Crashes and the server's own disconnect reasons, in a few words."""
     notes = []
@@ -432,15 +443,7 @@ def main():
     goals.append((f"server peak RSS with {n:,} idle clients, all connected (soquete)",
                   idle_val, "≤ 1 GiB", idle_ok))
 
-    # --- goals ----------------------------------------------------------------------------------
-    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
-    for what, value, goal, met in goals:
-        out.append(f"| {what} | {value} | {goal} | {yes(met)} |")
-
-    section = "\n".join(out) + "\n"
-    print(section)
-
-    write_section(doc, HEADING, section)
+    finish_section(doc, HEADING, out, goals)
 
 
 if __name__ == "__main__":

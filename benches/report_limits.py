@@ -9,9 +9,8 @@ import json
 import os
 import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from benchmarks_doc import write_section  # noqa: E402
 from report_chat import (  # noqa: E402
-    env, fanout_ratio, fanout_table, mib, num, runs, what_server_did, yes)
+    env, fanout_ratio, fanout_table, finish_section, mib, num, runs, what_server_did)
 
 HEADING = "## soquete serve: talking at once, bounded resources"
 # The goals: threads at most the steady count + 16, RSS at most 64 MiB above idle.
@@ -217,13 +216,7 @@ def main():
                          f"({mib(peaks['soquete'])} against {mib(peaks['ncat'])})")
     out += [""] + notes if notes else []
 
-    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
-    for what, value, goal, met in goals:
-        out.append(f"| {what} | {value} | {goal} | {yes(met)} |")
-
-    section = "\n".join(out) + "\n"
-    print(section)
-    write_section(doc, HEADING, section)
+    finish_section(doc, HEADING, out, goals)
 
 
 if __name__ == "__main__":
