@@ -73,25 +73,29 @@ fn a_stalled_reader_among_twenty_talkers_is_dropped_and_the_others_get_everythin
                     }
                     writer
                 });
-                // Every message of everyone, the stalled one's leave somewhere among them.
+                // Every message of everyone, the stalled one's leave somewhere among them. A
+                // talker let go as too slow would leave the others waiting: its leave says so.
                 let (mut seqs, mut leave, mut others) = (Vec::new(), None, Vec::new());
+                let mut leaves = Vec::new();
                 let mut line = String::new();
                 let deadline = Instant::now() + LIMIT;
                 while seqs.len() < TALKERS * EACH {
                     // Pings keep coming: without this bound a lost message would be a hang.
                     assert!(
                         Instant::now() < deadline,
-                        "t{i} heard {} of {} messages in {LIMIT:?}, the last {:?}; and {others:?}",
+                        "t{i} heard {} of {} messages in {LIMIT:?}, the last {:?}; leaves {leaves:?}; and {others:?}",
                         seqs.len(),
                         TALKERS * EACH,
                         seqs.last()
                     );
                     line.clear();
-                    assert!(reader.read_line(&mut line).expect("a line in time") > 0);
+                    let read = reader.read_line(&mut line).expect("a line in time");
+                    assert!(read > 0, "t{i} was let go after {} messages", seqs.len());
                     if let Some(rest) = line.strip_prefix(r#"{"type":"msg","seq":"#) {
                         let seq: u64 = rest.split(',').next().unwrap().parse().unwrap();
                         seqs.push(seq);
                     } else if line.contains(r#""type":"leave""#) {
+                        leaves.push(line.trim_end().to_string());
                         leave = Some(serde_json::from_str::<Value>(&line).unwrap());
                     } else if others.len() < 20 {
                         others.push(line.trim_end().to_string());
