@@ -7,6 +7,7 @@ mod cli;
 mod limits;
 mod probe;
 mod reconnect;
+mod resets;
 mod serve;
 mod sockets;
 mod support;
