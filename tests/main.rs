@@ -9,6 +9,7 @@ mod limits;
 mod listeners;
 mod probe;
 mod reconnect;
+mod resets;
 mod serve;
 mod sockets;
 mod support;
