@@ -8,7 +8,10 @@
 //!              [--size 64] [--threads 1]
 //! chat paced   --addr A --kind K [--clients 50] [--rate 10000] [--duration 10] [--stalled 0]
 //!              [--stall-rcvbuf 0] [--warmup 0] [--latency] [--size 64]
+//!              [--listeners 0] [--resources]
 //! chat idle    --addr A --kind K [--clients 50] [--connect-rate 1000] [--hold 5]
+//! chat burst   --addr A --kind K [--holders 4] [--clients 5000] [--hold 3]
+//! chat queue   --addr A [--clients 50] [--size 8000] [--duration 60]
 //! all of them: [--server-pid PID] (server CPU, RSS and threads from /proc)
 //! ```
 //!
@@ -16,15 +19,21 @@
 //! soquete's `[HH:MM:SS] <guest-N> ` prefix is stripped and its `* ` notices are counted, not
 //! checked. A line that does not parse exactly is corrupted (two lines glued, a cut line); a
 //! sequence gap is lost lines; a sequence going back is a duplicate or reordering
-//! (`chat/tally.rs`). Every timed phase starts synchronised (`chat/setup.rs`).
+//! (`chat/tally.rs`). Every timed phase starts synchronised (`chat/setup.rs`), or, for the
+//! fan-out `--at-once`, with every client accepted and nothing said yet. `burst`, `queue` and
+//! `paced --resources` sample the server's memory, threads and descriptors all along
+//! (`chat/sampler.rs`; `benches/limits.sh` drives them).
 //!
 //! The files under `chat/`: `cli` (flags) → one file per scenario (`fanout`, `paced` with
-//! `latency` and `timeline`, `idle`), each building its report (`report`, `usage`) on the
-//! engine (`bench`, with `setup` and `tally`), which sends and reads `line`s.
+//! `latency` and `timeline`, `idle`, `burst`, `queue`), each building its report (`report`,
+//! `usage`, `sampler`) on the engine (`bench`, with `setup` and `tally`), which sends and reads
+//! `line`s.
 
 // pub(crate): the unit tests (chat/tests.rs) include this file as a module and reach these.
 #[path = "chat/bench.rs"]
 pub(crate) mod bench;
+#[path = "chat/burst.rs"]
+pub(crate) mod burst;
 #[path = "chat/cli.rs"]
 pub(crate) mod cli;
 #[path = "chat/fanout.rs"]
@@ -37,8 +46,12 @@ pub(crate) mod latency;
 pub(crate) mod line;
 #[path = "chat/paced.rs"]
 pub(crate) mod paced;
+#[path = "chat/queue.rs"]
+pub(crate) mod queue;
 #[path = "chat/report.rs"]
 pub(crate) mod report;
+#[path = "chat/sampler.rs"]
+pub(crate) mod sampler;
 #[path = "chat/setup.rs"]
 pub(crate) mod setup;
 #[path = "chat/tally.rs"]
@@ -55,10 +68,13 @@ use crate::cli::{Cli, Scenario};
 /// One run's report, the scenario named in its `mode` key.
 #[derive(Debug, Serialize)]
 #[serde(tag = "mode", rename_all = "lowercase")]
+#[allow(clippy::large_enum_variant)] // one report per run, made once and printed
 enum Report {
     Fanout(fanout::FanoutReport),
     Paced(paced::PacedReport),
     Idle(idle::IdleReport),
+    Burst(burst::BurstReport),
+    Queue(queue::QueueReport),
 }
 
 /// Runs the scenario the command line names.
@@ -67,6 +83,8 @@ fn run(cli: &Cli) -> Result<Report, String> {
         Scenario::Fanout(args) => fanout::run(args).map(Report::Fanout),
         Scenario::Paced(args) => paced::run(args).map(Report::Paced),
         Scenario::Idle(args) => idle::run(args).map(Report::Idle),
+        Scenario::Burst(args) => burst::run(args).map(Report::Burst),
+        Scenario::Queue(args) => queue::run(args).map(Report::Queue),
     }
 }
 

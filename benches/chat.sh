@@ -39,39 +39,8 @@ log() { printf '== %s\n' "$*" >&2; }
 # shellcheck source=benches/common.sh
 source "$ROOT/benches/common.sh"
 
-# --- tools -------------------------------------------------------------------------------------
-missing=()
-command -v ncat >/dev/null || missing+=(ncat)
-command -v ss >/dev/null || missing+=(iproute2)
-command -v python3 >/dev/null || missing+=(python3)
-install_missing "${missing[@]}"
-command -v cargo >/dev/null || { echo "cargo not found" >&2; exit 1; }
-
-# --- build, then copy the binaries away (others may rebuild target/ meanwhile) -----------------
-WORK=$(mktemp -d /tmp/soquete-chat-bench.XXXXXX)
-SERVERS=()
-cleanup() {
-    local pid
-    for pid in "${SERVERS[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-private_soquete "$WORK"
-log "building the load generator (benches/chat.rs)"
-GEN_PATH=$(cargo bench --bench chat --no-run --message-format=json 2>/dev/null |
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "chat" and m.get("executable"):
-        print(m["executable"])')
-[[ -x $GEN_PATH ]] || { echo "could not build benches/chat.rs" >&2; exit 1; }
-cp "$GEN_PATH" "$WORK/chat-gen"
-SOQ="$WORK/soquete"
-GEN="$WORK/chat-gen"
+# Tools, a private directory (removed at the end, with every server stopped), the binaries.
+prepare_chat_run chat
 
 SERVE_FLAGS=()
 SERVE_HELP=$("$SOQ" serve --help)
@@ -83,108 +52,6 @@ import re, sys
 t = sys.stdin.read()
 m = re.search(r"--max-clients.*?\[default: ([^\]]+)\]", t, re.S)
 print(m.group(1) if m else "-")' <<<"$SERVE_HELP")
-
-COMMIT=$(git rev-parse --short HEAD)
-if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
-    COMMIT="$COMMIT + uncommitted changes"
-fi
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_listening() { # port pid
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if ss -Hltn "sport = :$1" | grep -q .; then
-            return 0
-        fi
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
-
-# start_server KIND NAME [extra ncat flags]: sets PORT, PID, SLOG. KIND: soquete (group mode),
-# broker (soquete serve --mode broker) or ncat (ncat --broker).
-start_server() {
-    local kind=$1 name=$2
-    shift 2
-    PORT=$(free_port)
-    SLOG="$WORK/$kind-$name.log"
-    if [[ $kind == soquete ]]; then
-        "$SOQ" serve --port "$PORT" "${SERVE_FLAGS[@]}" </dev/null >"$SLOG" 2>&1 &
-    elif [[ $kind == broker ]]; then
-        "$SOQ" serve --mode broker --port "$PORT" "${SERVE_FLAGS[@]}" </dev/null >"$SLOG" 2>&1 &
-    else
-        ncat --broker --listen 127.0.0.1 "$PORT" "$@" </dev/null >/dev/null 2>"$SLOG" &
-    fi
-    PID=$!
-    SERVERS+=("$PID")
-    if ! wait_listening "$PORT" "$PID"; then
-        echo "$kind did not start listening on $PORT:" >&2
-        cat "$SLOG" >&2
-        exit 1
-    fi
-}
-
-# run_case CASE KIND NAME [ncat flags --] GENERATOR ARGS...: one fresh server, one generator run,
-# one line in $RESULTS with what the server did (alive afterwards, log lines of interest).
-run_case() {
-    local case=$1 kind=$2 name=$3
-    shift 3
-    local ncat_flags=()
-    if [[ ${1:-} == --ncat ]]; then
-        ncat_flags=("$2" "$3")
-        shift 3
-    fi
-    local out rc alive status attempt retried=""
-    for attempt in 1 2; do
-        start_server "$kind" "$name" "${ncat_flags[@]}"
-        log "$case: $kind ($*)"
-        rc=0
-        out=$("$GEN" "$@" --addr "127.0.0.1:$PORT" --kind "$kind" --server-pid "$PID" 2>"$WORK/gen.err") || rc=$?
-        if ((rc != 0)) || [[ -z $out ]]; then
-            out=$(python3 -c 'import json, sys; print(json.dumps({"error": sys.stdin.read().strip()}))' <"$WORK/gen.err")
-        fi
-        # The clients are gone now: is the server still up a second later? Then stop it (soquete
-        # with Ctrl-C, which it handles; ncat with SIGTERM, as it ignores SIGINT without a tty).
-        sleep 1
-        alive=false
-        kill -0 "$PID" 2>/dev/null && alive=true
-        if [[ $alive == true ]]; then
-            if [[ $kind != ncat ]]; then kill -INT "$PID"; else kill -TERM "$PID"; fi 2>/dev/null || true
-            for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
-            kill -KILL "$PID" 2>/dev/null || true
-        fi
-        status=0
-        wait "$PID" 2>/dev/null || status=$?
-        # A setup that failed (a connection reset before the clock started) is tried once more.
-        if [[ $attempt == 1 ]] && grep -q 'during setup' "$WORK/gen.err" && ((rc != 0)); then
-            retried=$(head -c 300 "$WORK/gen.err")
-            log "retrying after: $retried"
-            continue
-        fi
-        break
-    done
-    export RETRIED="$retried" STATUS="$status"
-    python3 - "$case" "$kind" "$alive" "$SLOG" "$out" >>"$RESULTS" <<'EOF'
-import json, os, re, sys
-case, kind, alive, slog, out = sys.argv[1:]
-text = open(slog, errors="replace").read()
-crash = [l for l in text.splitlines() if re.search(r"panicked|overflowed|fatal|FD_SET|abort", l)]
-reasons = {}
-for m in re.finditer(r"^disconnected .*?\((?:[^:]*): (.*)\)$", text, re.M):
-    r = re.sub(r"\d+", "N", m.group(1))
-    reasons[r] = reasons.get(r, 0) + 1
-print(json.dumps({"case": case, "server": kind, "alive_after": alive == "true",
-                  "exit_status": int(os.environ["STATUS"]), "retried": os.environ["RETRIED"],
-                  "crash": crash[:3], "disconnects": reasons, "result": json.loads(out)}))
-EOF
-}
 
 # --- 1. fan-out ------------------------------------------------------------------------------
 for ((r = 1; r <= REPEAT; r++)); do
@@ -221,7 +88,7 @@ for rate in 1000 5000; do
 done
 # --- 4. idle clients ---------------------------------------------------------------------------
 run_case idle soquete idle idle --clients "$IDLE_CLIENTS" --connect-rate "$IDLE_RATE" --hold 5
-run_case idle ncat idle --ncat --max-conns "$IDLE_CLIENTS" idle --clients "$IDLE_CLIENTS" \
+run_case idle ncat idle --flags --max-conns "$IDLE_CLIENTS" -- idle --clients "$IDLE_CLIENTS" \
     --connect-rate "$IDLE_RATE" --hold 5
 
 # --- report ------------------------------------------------------------------------------------

@@ -47,14 +47,7 @@ cargo build --release --quiet --locked --bin soquete
 cp target/release/soquete "$WORK/new"
 NEW_REV="commit $(git rev-parse --short HEAD)"
 [[ -z $(git status --porcelain -- src Cargo.toml Cargo.lock) ]] || NEW_REV="$NEW_REV + uncommitted changes"
-GEN_PATH=$(cargo bench --bench chat --no-run --message-format=json 2>/dev/null |
-    python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "chat" and m.get("executable"):
-        print(m["executable"])')
-cp "$GEN_PATH" "$WORK/gen"
+build_generator "$WORK"
 
 # --- sockets ---------------------------------------------------------------------------------------
 log "holding 10,000 connections"
@@ -83,7 +76,7 @@ run_fanout() {
     [[ -n $port ]] || { echo "server did not start: $(cat "$WORK/serve.out")" >&2; exit 1; }
     local kind=soquete
     [[ $mode == broker ]] && kind=broker
-    out=$("$WORK/gen" fanout --clients 50 --lines 1000 --size 64 --threads 2 \
+    out=$("$WORK/chat-gen" fanout --clients 50 --lines 1000 --size 64 --threads 2 \
         --addr "127.0.0.1:$port" --kind "$kind" --server-pid "$SERVER")
     kill -INT "$SERVER" 2>/dev/null || true
     wait "$SERVER" 2>/dev/null || true

@@ -45,6 +45,17 @@ def errors(rs):
     return [r["result"]["error"] for r in rs if "error" in r["result"]]
 
 
+def finish_section(doc, heading, out, goals):
+    """Ends the section's lines `out` with its table of goals (measure, value, goal, met),
+    prints it and writes it into `doc` under `heading`."""
+    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
+    for what, value, goal, met in goals:
+        out.append(f"| {what} | {value} | {goal} | {yes(met)} |")
+    section = "\n".join(out) + "\n"
+    print(section)
+    write_section(doc, heading, section)
+
+
 def what_server_did(r):
     """Crashes and the server's own disconnect reasons, in a few words."""
     notes = []
@@ -120,14 +131,15 @@ def fanout_table(out, results, case, servers):
     notes = []
     for s in servers:
         for r in runs(results, case, s):
-            note = what_server_did(r)
+            parts = []
             if "error" in r["result"]:
-                note = f"generator: {r['result']['error']}; " + note
+                parts.append(f"generator: {r['result']['error']}")
             elif r["result"]["stop"] != "complete":
-                note = f"stopped: {r['result']['stop']}; " + note
+                parts.append(f"stopped: {r['result']['stop']}")
+            parts.append(what_server_did(r))
             if r["result"].get("samples"):
-                sample = f"sample: `{r['result']['samples'][0][:80]}`"
-                note = f"{note}; {sample}" if note else sample
+                parts.append(f"sample: `{r['result']['samples'][0][:80]}`")
+            note = "; ".join(p for p in parts if p)
             if note:
                 notes.append(f"- {NAMES.get(s, s)}: {note}")
     if notes:
@@ -384,7 +396,7 @@ def main():
         f"connections at {int(env('IDLE_RATE')):,} per second; they never write and read (and "
         f"drop) whatever comes. After the server's traffic stops (3 s without a byte, at most "
         f"120 s) and 5 s more, the server's /proc/PID/status is read (VmRSS, VmHWM, Threads); "
-        f"peaks are sampled every 200 ms along the way."
+        f"peaks are sampled every 10 ms along the way."
     )
     out += [
         "",
@@ -431,15 +443,7 @@ def main():
     goals.append((f"server peak RSS with {n:,} idle clients, all connected (soquete)",
                   idle_val, "≤ 1 GiB", idle_ok))
 
-    # --- goals ----------------------------------------------------------------------------------
-    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
-    for what, value, goal, met in goals:
-        out.append(f"| {what} | {value} | {goal} | {yes(met)} |")
-
-    section = "\n".join(out) + "\n"
-    print(section)
-
-    write_section(doc, HEADING, section)
+    finish_section(doc, HEADING, out, goals)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ mod listeners;
 mod probe;
 mod reconnect;
 mod refusals;
+mod resets;
 mod serve;
 mod single;
 mod sockets;

@@ -27,6 +27,17 @@ pub enum Kind {
     Broker,
 }
 
+/// What a client does in a run.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Sends test lines and reads everything.
+    Talker,
+    /// Says hello, then never reads (until the timed phase is over).
+    Stalled,
+    /// Reads everything and never writes a byte.
+    Listener,
+}
+
 /// One client connection and what it has done so far.
 pub struct Client {
     /// The client's number among all the generator's clients (what its lines carry).
@@ -40,6 +51,8 @@ pub struct Client {
     pub reading: bool,
     /// Sends test lines.
     pub talker: bool,
+    /// Reads and never writes (its test lines are counted apart from the talkers').
+    pub listener: bool,
     /// Not closed yet (by the server, or on an error).
     pub open: bool,
     /// Queued bytes, written from `out_pos` on.
@@ -54,6 +67,8 @@ pub struct Client {
     /// When its next line is due, in the phase (paced runs).
     pub next_due: Duration,
     pub bytes_in: u64,
+    /// Bytes the socket took from it.
+    pub bytes_out: u64,
     pub lines_in: u64,
     /// When it was closed, in the phase.
     pub closed_at: Option<Duration>,
@@ -154,8 +169,9 @@ impl Bench {
             .unwrap_or_default()
     }
 
-    /// Opens one more client (non-blocking connect).
-    pub fn connect(&mut self, talker: bool, reading: bool, rcvbuf: usize) -> io::Result<()> {
+    /// Opens one more client in `role` (non-blocking connect), with a receive buffer of `rcvbuf`
+    /// bytes (0: the system's).
+    pub fn connect(&mut self, role: Role, rcvbuf: usize) -> io::Result<()> {
         let socket = socket2::Socket::new(
             socket2::Domain::for_address(self.addr),
             socket2::Type::STREAM,
@@ -177,8 +193,9 @@ impl Bench {
             stream: TcpStream::from_std(std_stream),
             connected: false,
             greeted: false,
-            reading,
-            talker,
+            reading: role != Role::Stalled,
+            talker: role == Role::Talker,
+            listener: role == Role::Listener,
             open: true,
             out: Vec::new(),
             out_pos: 0,
@@ -187,6 +204,7 @@ impl Bench {
             next_seq: 0,
             next_due: Duration::ZERO,
             bytes_in: 0,
+            bytes_out: 0,
             lines_in: 0,
             closed_at: None,
             close_reason: None,
@@ -286,7 +304,10 @@ impl Bench {
                     self.close(i, "write returned 0".into());
                     return;
                 }
-                Ok(n) => c.out_pos += n,
+                Ok(n) => {
+                    c.out_pos += n;
+                    c.bytes_out += n as u64;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     c.blocked = true;
                     return;
@@ -379,6 +400,19 @@ impl Bench {
         let seq = c.next_seq;
         c.next_seq += 1;
         line::write_line(&mut c.out, c.id, seq, sent_ns, size);
+    }
+
+    /// Sends client `i` more test lines, as many as its socket takes without waiting and at most
+    /// `max`, once what it had queued is gone: a client that writes as fast as it is allowed.
+    pub fn write_more(&mut self, i: usize, max: usize) {
+        for _ in 0..max {
+            let c = &self.clients[i];
+            if !c.open || !c.connected || c.blocked || c.out_pos < c.out.len() {
+                return;
+            }
+            self.queue_line(i);
+            self.flush(i);
+        }
     }
 
     /// Reads client `i` from now on (a stalled client, once the timed phase is over), starting

@@ -25,6 +25,10 @@ pub enum Scenario {
     Paced(PacedArgs),
     /// Idle connections opened at a bounded rate and held; the server's memory and threads.
     Idle(IdleArgs),
+    /// A burst of connections against a full server (`--max-clients`); its memory and threads.
+    Burst(BurstArgs),
+    /// Single mode's queued clients sending long lines as fast as allowed; its memory, threads.
+    Queue(QueueArgs),
 }
 
 /// The server under test.
@@ -58,6 +62,11 @@ pub struct FanoutArgs {
     /// Threads reading the clients (each its own epoll loop over a share of them).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Every client talks from its first moment: no hello exchange before the clock starts
+    /// (soquete: once every client has its greeting; ncat and broker mode: once every client
+    /// is connected, and 0.5 s more).
+    #[arg(long)]
+    pub at_once: bool,
 }
 
 /// Scenarios 2 and 3: paced talkers, stalled readers, latency.
@@ -89,6 +98,12 @@ pub struct PacedArgs {
     /// Bytes of a test line, newline included.
     #[arg(long, default_value_t = line::DEFAULT_SIZE)]
     pub size: usize,
+    /// Clients that read everything and never write.
+    #[arg(long, default_value_t = 0)]
+    pub listeners: usize,
+    /// Samples the server's memory, threads and descriptors all along (with --server-pid).
+    #[arg(long)]
+    pub resources: bool,
 }
 
 /// Scenario 4: idle clients.
@@ -107,6 +122,39 @@ pub struct IdleArgs {
     pub hold: f64,
 }
 
+/// Limits (a): a burst of connections against a full server.
+#[derive(Args, Debug)]
+pub struct BurstArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Clients that connect first, take the server's places, read and stay.
+    #[arg(long, default_value_t = 4)]
+    pub holders: usize,
+    /// Connections opened at once after them, each kept open until the end.
+    #[arg(long, default_value_t = 5000)]
+    pub clients: usize,
+    /// Seconds the burst's connections are held after the last one was opened.
+    #[arg(long, default_value_t = 3.0)]
+    pub hold: f64,
+}
+
+/// Limits (b): single mode's queue.
+#[derive(Args, Debug)]
+pub struct QueueArgs {
+    #[command(flatten)]
+    pub server: ServerArgs,
+    /// Queued clients, each sending lines as fast as its socket takes them (after a first
+    /// client, served, that only reads).
+    #[arg(long, default_value_t = 50)]
+    pub clients: usize,
+    /// Bytes of a line, newline included.
+    #[arg(long, default_value_t = 8000)]
+    pub size: usize,
+    /// Seconds the queued clients send.
+    #[arg(long, default_value_t = 60.0)]
+    pub duration: f64,
+}
+
 /// Most clients that send test lines: a line names its sender in four digits.
 const MAX_TALKING: usize = 9999;
 
@@ -118,10 +166,14 @@ impl Cli {
 
     /// What clap cannot check: the line size fits a header, the talkers fit four digits.
     pub fn validate(&self) -> Result<(), String> {
-        let (talking, size, threads) = match &self.scenario {
-            Scenario::Fanout(a) => (a.clients, a.size, a.threads),
-            Scenario::Paced(a) => (a.clients + a.stalled, a.size, 1),
-            Scenario::Idle(_) => return Ok(()),
+        let (talking, all, size, threads) = match &self.scenario {
+            Scenario::Fanout(a) => (a.clients, a.clients, a.size, a.threads),
+            Scenario::Paced(a) => {
+                let talking = a.clients + a.stalled;
+                (talking, talking + a.listeners, a.size, 1)
+            }
+            Scenario::Queue(a) => (a.clients + 1, a.clients + 1, a.size, 1),
+            Scenario::Idle(_) | Scenario::Burst(_) => return Ok(()),
         };
         if threads == 0 {
             return Err("--threads must be at least 1".into());
@@ -131,6 +183,10 @@ impl Cli {
         }
         if talking > MAX_TALKING {
             return Err(format!("at most {MAX_TALKING} talking clients"));
+        }
+        // Every client has a row and a column in the table of expected sequence numbers.
+        if all > MAX_TALKING {
+            return Err(format!("at most {MAX_TALKING} clients in all"));
         }
         Ok(())
     }

@@ -1,5 +1,7 @@
 //! Scenario 1, fan-out: every client sends `--lines` lines as fast as the socket takes them and
 //! everyone reads; the clients can be dealt out to `--threads` event loops, one thread each.
+//! With `--at-once` nobody says anything before the clock starts (no hello exchange): every
+//! client's first line is a test line, sent while the others have not written yet.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -11,6 +13,7 @@ use serde::Serialize;
 use crate::bench::{Bench, Kind};
 use crate::cli::FanoutArgs;
 use crate::report::{Checks, Decimals, Endings, spent};
+use crate::setup::Crowd;
 use crate::usage::{OwnUsage, own_usage, server_cpu_secs};
 
 /// How long the fan-out may run in all.
@@ -25,6 +28,8 @@ pub struct FanoutReport {
     pub clients: usize,
     pub lines: u32,
     pub size: usize,
+    /// Started at once, without the hello exchange.
+    pub at_once: bool,
     pub setup_s: Decimals<3>,
     pub expected: u64,
     pub delivered: u64,
@@ -53,7 +58,11 @@ pub struct FanoutReport {
 pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
     let server = &args.server;
     let mut b = Bench::new(server.addr, server.kind, args.size).map_err(|e| e.to_string())?;
-    let setup = b.setup(args.clients, 0, 0)?;
+    let setup = if args.at_once {
+        b.setup_at_once(args.clients)?
+    } else {
+        b.setup(Crowd::talkers(args.clients))?
+    };
     let cpu0 = server.server_pid.and_then(server_cpu_secs);
     let usage0 = own_usage();
     let bytes0: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
@@ -107,6 +116,7 @@ pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
         clients: args.clients,
         lines: args.lines,
         size: args.size,
+        at_once: args.at_once,
         setup_s: Decimals(setup),
         expected,
         delivered: t.delivered,

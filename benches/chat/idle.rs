@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::bench::{Bench, Client, Kind};
+use crate::bench::{Bench, Client, Kind, Role};
 use crate::cli::IdleArgs;
 use crate::line;
 use crate::report::{AsGiven, Decimals, Endings};
+use crate::sampler::Sampler;
 use crate::usage::{ServerState, server_fds, server_state};
 
 /// How long the connecting may take in all.
@@ -19,8 +20,6 @@ const CONNECT_LIMIT: Duration = Duration::from_secs(600);
 const QUIET: Duration = Duration::from_secs(3);
 /// ...or after this long in all.
 const SETTLE_LIMIT: Duration = Duration::from_secs(120);
-/// How often the server's memory and threads are sampled for their peaks.
-const SAMPLE_EVERY: Duration = Duration::from_millis(200);
 
 /// The JSON report of an idle run.
 #[derive(Debug, Serialize)]
@@ -48,41 +47,6 @@ pub struct IdleReport {
     pub peak_threads: u64,
 }
 
-/// The highest memory and thread count the server was seen with.
-struct Peaks {
-    rss_kib: u64,
-    threads: u64,
-    /// When the server was last sampled.
-    sampled: Instant,
-}
-
-impl Peaks {
-    /// No peaks yet; the next sample is due in [`SAMPLE_EVERY`].
-    fn new() -> Peaks {
-        Peaks {
-            rss_kib: 0,
-            threads: 0,
-            sampled: Instant::now(),
-        }
-    }
-
-    /// Samples the server now.
-    fn sample(&mut self, pid: Option<u32>) {
-        if let Some(s) = pid.and_then(server_state) {
-            self.rss_kib = self.rss_kib.max(s.rss_kib);
-            self.threads = self.threads.max(s.threads);
-        }
-        self.sampled = Instant::now();
-    }
-
-    /// Samples the server if the last sample is old enough.
-    fn sample_now_and_then(&mut self, pid: Option<u32>) {
-        if self.sampled.elapsed() > SAMPLE_EVERY {
-            self.sample(pid);
-        }
-    }
-}
-
 /// Runs scenario 4.
 pub fn run(args: &IdleArgs) -> Result<IdleReport, String> {
     let server = &args.server;
@@ -90,7 +54,7 @@ pub fn run(args: &IdleArgs) -> Result<IdleReport, String> {
         Bench::new(server.addr, server.kind, line::DEFAULT_SIZE).map_err(|e| e.to_string())?;
     let pid = server.server_pid;
     let server_before = pid.and_then(server_state);
-    let mut peaks = Peaks::new();
+    let sampler = Sampler::start(pid);
     let start = Instant::now();
     b.phase_start = Some(start);
     let mut connect_errors = 0u64;
@@ -99,42 +63,27 @@ pub fn run(args: &IdleArgs) -> Result<IdleReport, String> {
     while b.clients.len() + (connect_errors as usize) < args.clients {
         let due = (start.elapsed().as_secs_f64() * args.connect_rate) as usize + 1;
         while b.clients.len() + (connect_errors as usize) < due.min(args.clients) {
-            if let Err(e) = b.connect(false, true, 0) {
+            if let Err(e) = b.connect(Role::Listener, 0) {
                 connect_errors += 1;
                 first_connect_error.get_or_insert(e.to_string());
             }
         }
         b.pump(Duration::from_millis(2))
             .map_err(|e| e.to_string())?;
-        peaks.sample_now_and_then(pid);
         if start.elapsed() > CONNECT_LIMIT {
             break;
         }
     }
     let connect_s = start.elapsed().as_secs_f64();
     // Wait for the handshakes and for the server's traffic (greetings, join notices) to settle.
-    let settle_start = Instant::now();
-    let mut last_bytes = (Instant::now(), 0u64);
-    while settle_start.elapsed() < SETTLE_LIMIT {
-        b.pump(Duration::from_millis(50))
-            .map_err(|e| e.to_string())?;
-        let bytes: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
-        if bytes != last_bytes.1 {
-            last_bytes = (Instant::now(), bytes);
-        } else if last_bytes.0.elapsed() > QUIET && b.clients.iter().all(|c| c.connected || !c.open)
-        {
-            break;
-        }
-        peaks.sample_now_and_then(pid);
-    }
-    let settle_s = settle_start.elapsed().as_secs_f64();
+    let settle_s = b.settle(QUIET, SETTLE_LIMIT)?;
     // Hold, idle, then measure.
     let hold_until = Instant::now() + Duration::from_secs_f64(args.hold);
     while Instant::now() < hold_until {
         b.pump(Duration::from_millis(50))
             .map_err(|e| e.to_string())?;
     }
-    peaks.sample(pid);
+    let peaks = sampler.finish();
     let server_steady = pid.and_then(server_state);
     let fds = pid.and_then(server_fds);
     let endings = Endings::of(&b.clients);

@@ -1,6 +1,7 @@
 //! Scenarios 2 and 3, paced talkers: `--clients` talkers send at a steady total `--rate` for
 //! `--duration` seconds and read everything, beside `--stalled` clients that never read (what
-//! becomes of them, and of the others' deliveries), with latency samples under `--latency`.
+//! becomes of them, and of the others' deliveries), with latency samples under `--latency`, and
+//! `--listeners` that read and never write; `--resources` samples the server all along.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use crate::bench::{Bench, Client, Kind};
 use crate::cli::PacedArgs;
 use crate::latency::Latency;
 use crate::report::{AsGiven, Checks, Decimals, Endings, spent};
+use crate::sampler::{Resources, Watch};
+use crate::setup::Crowd;
 use crate::timeline::Timeline;
 use crate::usage::{ServerState, server_cpu_secs, server_state};
 
@@ -41,6 +44,16 @@ pub struct PacedReport {
     pub talkers_closed_reasons: BTreeMap<String, usize>,
     pub talkers_byes: BTreeMap<String, usize>,
     pub stalled_clients: Vec<StalledClient>,
+    pub listeners: usize,
+    /// Test lines the listeners were due (every line of every talker), got, and missed.
+    pub listener_expected: u64,
+    pub listener_delivered: u64,
+    pub listener_lost: u64,
+    pub listeners_closed: usize,
+    pub listeners_closed_reasons: BTreeMap<String, usize>,
+    /// Each kind of notice and error line the clients got, and how many.
+    pub notice_kinds: BTreeMap<String, u64>,
+    pub resources: Option<Resources>,
     /// Each distinct "too slow" notice: when it first came (s into the phase) and its text.
     pub slow_notices: Vec<(Decimals<3>, String)>,
     pub server_cpu_s: Option<Decimals<3>>,
@@ -80,7 +93,17 @@ pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
     let server = &args.server;
     let mut b = Bench::new(server.addr, server.kind, args.size).map_err(|e| e.to_string())?;
     b.record_latency = args.latency;
-    let setup = b.setup(args.clients, args.stalled, args.stall_rcvbuf)?;
+    let mut watch = args.resources.then(|| Watch::start(server.server_pid));
+    let crowd = Crowd {
+        talkers: args.clients,
+        stalled: args.stalled,
+        stall_rcvbuf: args.stall_rcvbuf,
+        listeners: args.listeners,
+    };
+    let setup = b.setup(crowd)?;
+    if let Some(watch) = &mut watch {
+        watch.steady();
+    }
     let cpu0 = server.server_pid.and_then(server_cpu_secs);
     let start = Instant::now();
     b.phase_start = Some(start);
@@ -90,6 +113,7 @@ pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
         + Duration::from_secs_f64(args.warmup).as_nanos() as u64;
     let talkers = 0..args.clients;
     let stalled = args.clients..args.clients + args.stalled;
+    let listeners = stalled.end..stalled.end + args.listeners;
     let period = Duration::from_secs_f64(args.clients as f64 / args.rate);
     for i in talkers.clone() {
         b.clients[i].next_due = period.mul_f64(i as f64 / args.clients as f64);
@@ -137,12 +161,16 @@ pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
             .map(|s| u64::from(b.clients[s].next_seq))
             .sum();
         let stalled_done = stalled.clone().all(|i| !b.clients[i].open);
-        if b.tally.delivered >= sent * (args.clients as u64 - 1) && stalled_done {
+        let listeners_done = b.tally.listener_delivered >= sent * args.listeners as u64;
+        if b.tally.delivered >= sent * (args.clients as u64 - 1) && stalled_done && listeners_done {
             break;
         }
     }
+    let resources = watch.map(Watch::finish);
     let expected = b.finish_tally(args.clients);
+    let listener_expected = b.finish_listeners(listeners.clone(), args.clients);
     let endings = Endings::of(&b.clients[talkers.clone()]);
+    let listener_endings = Endings::of(&b.clients[listeners.clone()]);
     let t = &mut b.tally;
     let timeline = Timeline::of(&t.buckets, window);
     let latency = args.latency.then(|| Latency::of(&mut t.latencies));
@@ -167,6 +195,14 @@ pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
         talkers_closed_reasons: endings.reasons,
         talkers_byes: endings.byes,
         stalled_clients: stalled.map(|i| StalledClient::of(&b.clients[i])).collect(),
+        listeners: args.listeners,
+        listener_expected,
+        listener_delivered: t.listener_delivered,
+        listener_lost: t.listener_lost,
+        listeners_closed: listeners.filter(|&i| !b.clients[i].open).count(),
+        listeners_closed_reasons: listener_endings.reasons,
+        notice_kinds: t.notice_kinds,
+        resources,
         slow_notices: t
             .slow_notices
             .into_iter()

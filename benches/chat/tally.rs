@@ -2,6 +2,8 @@
 //! test line checked against its sender's sequence (lost, backwards, corrupted, wrong sender),
 //! deliveries timed (window, 100 ms buckets, latency samples), hellos ticked off during setup.
 
+use std::collections::BTreeMap;
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::bench::{Bench, Kind, Stamp};
@@ -11,6 +13,8 @@ use crate::line::{Body, parse_body};
 const SAMPLES: usize = 8;
 /// How many distinct "too slow" notices are kept.
 const SLOW_NOTICES: usize = 20;
+/// How many distinct notices (and error lines) are counted, their digits made `N`.
+const NOTICE_KINDS: usize = 20;
 /// Deliveries later than this many buckets into the phase are not put on the timeline.
 const MAX_BUCKETS: usize = 100_000;
 
@@ -25,6 +29,11 @@ pub struct Tally {
     pub wrong_sender: u64,
     pub notices: u64,
     pub errors: u64,
+    /// Test lines the listeners received, and the gaps in what they received.
+    pub listener_delivered: u64,
+    pub listener_lost: u64,
+    /// How many of each kind of notice and error line came (its numbers made `N`).
+    pub notice_kinds: BTreeMap<String, u64>,
     pub samples: Vec<String>,
     /// When (seconds into the phase) each distinct "too slow" notice first came, and its text.
     pub slow_notices: Vec<(f64, String)>,
@@ -44,6 +53,24 @@ impl Tally {
         }
     }
 
+    /// Counts a notice or error line by its kind: the line with every run of digits made `N`
+    /// (the first [`NOTICE_KINDS`] kinds; the others under `other`).
+    pub fn count_kind(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(&line[..line.len().min(200)]);
+        let mut kind = String::with_capacity(text.len());
+        for ch in text.chars() {
+            if !ch.is_ascii_digit() {
+                kind.push(ch);
+            } else if !kind.ends_with('N') {
+                kind.push('N');
+            }
+        }
+        if self.notice_kinds.len() >= NOTICE_KINDS && !self.notice_kinds.contains_key(&kind) {
+            kind = "other".into();
+        }
+        *self.notice_kinds.entry(kind).or_default() += 1;
+    }
+
     /// Adds another thread's tally of the same phase to this one.
     pub fn absorb(&mut self, u: Tally) {
         self.delivered += u.delivered;
@@ -54,6 +81,11 @@ impl Tally {
         self.wrong_sender += u.wrong_sender;
         self.notices += u.notices;
         self.errors += u.errors;
+        self.listener_delivered += u.listener_delivered;
+        self.listener_lost += u.listener_lost;
+        for (kind, n) in u.notice_kinds {
+            *self.notice_kinds.entry(kind).or_default() += n;
+        }
         self.samples.extend(u.samples);
         self.samples.truncate(SAMPLES);
         self.slow_notices.extend(u.slow_notices);
@@ -85,6 +117,7 @@ impl Bench {
                 if line.starts_with(b"* ") || line == b"*" {
                     self.clients[r].greeted = true;
                     self.tally.notices += 1;
+                    self.tally.count_kind(line);
                     if line.starts_with(b"* bye") {
                         self.clients[r].bye = Some(String::from_utf8_lossy(line).into_owned());
                     }
@@ -100,6 +133,7 @@ impl Bench {
                 }
                 if line.starts_with(b"! ") {
                     self.tally.errors += 1;
+                    self.tally.count_kind(line);
                     self.tally.sample("error line", line);
                     return;
                 }
@@ -125,13 +159,18 @@ impl Bench {
         };
         match parse_body(body, self.size) {
             Some(Body::Hello(from)) => {
-                if from < self.n && from != me && !self.hello_seen[me * self.n + from] {
+                if self.clients[r].talker
+                    && from < self.n
+                    && from != me
+                    && !self.hello_seen[me * self.n + from]
+                {
                     self.hello_seen[me * self.n + from] = true;
                     self.hellos_missing -= 1;
                 }
             }
             Some(Body::Test { from, seq, sent_ns }) => {
-                if !self.clients[r].talker {
+                let listener = self.clients[r].listener;
+                if !self.clients[r].talker && !listener {
                     return;
                 }
                 if from >= self.n || from == me {
@@ -144,8 +183,14 @@ impl Bench {
                     self.tally.backwards += 1;
                     return;
                 }
-                self.tally.lost += u64::from(seq - *slot);
+                let gap = u64::from(seq - *slot);
                 *slot = seq + 1;
+                if listener {
+                    self.tally.listener_lost += gap;
+                    self.tally.listener_delivered += 1;
+                    return;
+                }
+                self.tally.lost += gap;
                 self.tally.delivered += 1;
                 let at = now.at;
                 if at <= self.window {
@@ -186,6 +231,21 @@ impl Bench {
                 expected_total += u64::from(sent);
                 let got = self.expected[r * self.n + s];
                 self.tally.lost += u64::from(sent.saturating_sub(got));
+            }
+        }
+        expected_total
+    }
+
+    /// Counts as lost whatever the `listeners` never got from the first `talkers` clients;
+    /// returns how many lines they were due in all.
+    pub fn finish_listeners(&mut self, listeners: Range<usize>, talkers: usize) -> u64 {
+        let mut expected_total = 0u64;
+        for r in listeners {
+            for s in 0..talkers {
+                let sent = self.clients[s].next_seq;
+                expected_total += u64::from(sent);
+                let got = self.expected[r * self.n + s];
+                self.tally.listener_lost += u64::from(sent.saturating_sub(got));
             }
         }
         expected_total

@@ -221,5 +221,108 @@ mod cli_tests {
         let too_many = Err("at most 9999 talking clients".into());
         assert_eq!(check("paced --clients 9999 --stalled 1"), too_many);
         assert_eq!(check("idle --clients 10000"), Ok(()));
+        assert_eq!(
+            check("paced --clients 10 --listeners 9990"),
+            Err("at most 9999 clients in all".into())
+        );
+        assert_eq!(
+            check("queue --size 20"),
+            Err("--size must be at least 30".into())
+        );
+    }
+
+    #[test]
+    fn the_runs_of_limits_sh() {
+        let cli = parse("fanout --clients 50 --lines 1000 --at-once --kind soquete");
+        let Scenario::Fanout(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert!(a.at_once);
+        let cli = parse("burst --holders 4 --clients 5000 --hold 3 --server-pid 9");
+        let Scenario::Burst(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((a.holders, a.clients, a.hold), (4, 5000, 3.0));
+        let cli = parse("queue --clients 50 --size 8000 --duration 60");
+        let Scenario::Queue(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((a.clients, a.size, a.duration), (50, 8000, 60.0));
+        assert_eq!(cli.validate(), Ok(()));
+        let cli = parse("paced --clients 10 --listeners 100 --rate 1000 --resources");
+        let Scenario::Paced(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((a.clients, a.listeners, a.resources), (10, 100, true));
+        let Scenario::Paced(a) = &parse("paced").scenario else {
+            panic!()
+        };
+        assert_eq!((a.listeners, a.resources), (0, false), "the defaults");
+    }
+}
+
+mod tally_tests {
+    use crate::tally::Tally;
+
+    #[test]
+    fn notices_are_counted_by_kind_their_numbers_made_n() {
+        let mut t = Tally::default();
+        t.count_kind(b"* server full: 4 clients are connected (--max-clients); try again later");
+        t.count_kind(b"* server full: 4 clients are connected (--max-clients); try again later");
+        t.count_kind(b"* guest-12 joined");
+        t.count_kind(b"* guest-3 joined");
+        let kinds: Vec<(&str, u64)> = t
+            .notice_kinds
+            .iter()
+            .map(|(k, &n)| (k.as_str(), n))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("* guest-N joined", 2),
+                (
+                    "* server full: N clients are connected (--max-clients); try again later",
+                    2
+                )
+            ]
+        );
+    }
+
+    #[test]
+    fn notice_kinds_beyond_twenty_count_as_other() {
+        let mut t = Tally::default();
+        for k in 0..25u8 {
+            t.count_kind(&[b'*', b' ', b'a' + k]);
+        }
+        assert_eq!(t.notice_kinds.len(), 21);
+        assert_eq!(t.notice_kinds["other"], 5);
+    }
+}
+
+mod sampler_tests {
+    use crate::sampler::Watch;
+
+    #[test]
+    fn a_watch_without_a_server_reads_nothing() {
+        let r = Watch::start(None).finish();
+        assert!(r.idle.is_none() && r.steady.is_none() && r.end.is_none());
+        assert_eq!(r.peak.samples, 0);
+    }
+
+    #[test]
+    fn a_watched_process_has_its_landmarks_and_peaks() {
+        // This test's own process: it has memory, threads (the sampler's at least) and fds.
+        let mut watch = Watch::start(Some(std::process::id()));
+        watch.steady();
+        let r = watch.finish();
+        let (idle, steady, end) = (r.idle.unwrap(), r.steady.unwrap(), r.end.unwrap());
+        assert!(idle.rss_kib > 0 && idle.threads >= 1, "{r:?}");
+        assert!(steady.threads >= 2, "the sampler's thread runs: {r:?}");
+        assert!(r.peak.samples >= 1, "{r:?}");
+        assert!(
+            r.peak.rss_kib >= end.rss_kib && r.peak.threads >= end.threads,
+            "{r:?}"
+        );
+        assert!(r.peak.fds >= 3 && r.end_fds.unwrap() >= 3, "{r:?}");
     }
 }

@@ -76,6 +76,11 @@ impl<R: Read> LineReader<R> {
         &self.buffer
     }
 
+    /// Ends the stream here, as the peer's close would: what is pending becomes the last line.
+    pub fn finish(&mut self) {
+        self.eof = true;
+    }
+
     /// The next line, `Ok(None)` at end of stream.
     pub fn next_line(&mut self) -> io::Result<Option<Incoming>> {
         loop {
@@ -219,6 +224,27 @@ mod tests {
     #[test]
     fn last_line_without_newline_is_kept() {
         assert_eq!(lines_of(b"Hello Server", 5), [line("Hello Server")]);
+    }
+
+    #[test]
+    fn a_stream_finished_after_a_reset_gives_its_unfinished_line_once() {
+        // Bytes, then a reset: the error first, then what was pending as the last line.
+        let mut reader = LineReader::new(io::Cursor::new(b"whole\nhalf".to_vec()).chain(Reset));
+        assert_eq!(reader.next_line().unwrap(), Some(line("whole")));
+        let err = reader.next_line().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+        reader.finish();
+        assert_eq!(reader.next_line().unwrap(), Some(line("half")));
+        assert_eq!(reader.next_line().unwrap(), None);
+    }
+
+    /// A peer that reset the connection.
+    struct Reset;
+
+    impl Read for Reset {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::ConnectionReset.into())
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! ever adds without blocking ([`offer`]); the writer takes away; a client that stops reading
 //! holds up only itself.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -82,6 +82,10 @@ pub struct Stats {
     /// Set by the hub while it waits for this outbox to drain; the writer clears it and wakes
     /// the hub once the outbox is down to half its bounds.
     pub congested: AtomicBool,
+    /// Why the connection was lost (a reset), set by whichever of the reader and the writer met
+    /// it first. The writer stops; the reader still reads what arrived before, then ends the
+    /// client with this reason. Nothing is written any more, so nothing is waiting either.
+    pub lost: OnceLock<String>,
 }
 
 /// Milliseconds since the server started: a clock every thread can store in an atomic.
@@ -106,6 +110,11 @@ impl Stats {
         self.closed.store(true, Ordering::Relaxed);
     }
 
+    /// Notes that the connection was lost, and why (the first reason stays).
+    pub fn lose(&self, reason: String) {
+        let _ = self.lost.set(reason);
+    }
+
     /// A counter's current value.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
@@ -118,7 +127,7 @@ impl Stats {
 
     /// How long the writer has had work and made no progress (zero while nothing is queued).
     pub fn stalled_for(&self) -> Duration {
-        if self.queued_msgs.load(Ordering::Relaxed) == 0 {
+        if self.queued_msgs.load(Ordering::Relaxed) == 0 || self.lost.get().is_some() {
             return Duration::ZERO;
         }
         let since = self.progress.load(Ordering::Relaxed);
@@ -127,8 +136,9 @@ impl Stats {
 
     /// True while the outbox is above half its bounds (the hub waits until it is not).
     pub fn above_low_water(&self) -> bool {
-        self.queued_msgs.load(Ordering::Relaxed) > OUTBOX_CAPACITY / 2
-            || self.queued_bytes.load(Ordering::Relaxed) > OUTBOX_BYTES / 2
+        self.lost.get().is_none()
+            && (self.queued_msgs.load(Ordering::Relaxed) > OUTBOX_CAPACITY / 2
+                || self.queued_bytes.load(Ordering::Relaxed) > OUTBOX_BYTES / 2)
     }
 
     /// Starts heartbeats; called after the `welcome` is queued, so no ping can overtake it.

@@ -151,7 +151,18 @@ pub fn read_loop(
             Ok(None) if first && !waited => {
                 break ("closed without a word".to_string(), Ending::Graceful);
             }
-            Ok(None) => break ("closed by the client".to_string(), Ending::Graceful),
+            // After a reset the reason is the reset's, whichever thread met it. A socket with no
+            // peer any more was reset: the writer met it and has not said so yet.
+            Ok(None) => match stats.lost.get() {
+                Some(reason) => break (reason.clone(), Ending::Forced),
+                None if stream.peer_addr().is_err() => {
+                    break (
+                        "connection lost: reset by the client".into(),
+                        Ending::Forced,
+                    );
+                }
+                None => break ("closed by the client".to_string(), Ending::Graceful),
+            },
             Err(err)
                 if first
                     && !waited
@@ -184,7 +195,14 @@ pub fn read_loop(
                     continue;
                 }
             }
-            Err(err) => break (format!("connection lost: {err}"), Ending::Forced),
+            // What arrived before a reset is what the client said: read to its end, the last
+            // line even unfinished, as after a clean close. (When the writer meets the reset
+            // first, this reader sees a clean end of stream: the same words arrive either way.)
+            Err(err) => {
+                stats.lose(format!("connection lost: {err}"));
+                reader.finish();
+                continue;
+            }
         };
         if events.send(event).is_err() {
             return;

@@ -29,7 +29,8 @@ pub const WRITER_STACK: usize = 64 * 1024;
 /// Writes what the hub queues, in order, until the hub drops the outbox; then half-closes, so
 /// the client reads everything (a `bye` included) before end of stream. Whatever has queued up
 /// goes out in one vectored write (up to [`WRITE_BATCH`] bytes or [`WRITE_PARTS`] parts). A
-/// structured client that was sent nothing for `heartbeat` gets a `ping`.
+/// structured client that was sent nothing for `heartbeat` gets a `ping`. A reset stops it, and
+/// leaves the client's end to its reader.
 pub fn write_loop(
     id: u64,
     stream: &TcpStream,
@@ -78,10 +79,21 @@ pub fn write_loop(
         stats
             .queued_bytes
             .fetch_sub(counted_bytes, Ordering::Relaxed);
+        // A reset: what the client sent before it is still to be read. The writer only stops;
+        // the reader reads the rest and then ends the client, so the end never overtakes the
+        // client's last lines (nor drops its last, unfinished one).
+        if let Err(err) = &written
+            && peer_gone(err)
+        {
+            stats.lose(format!("connection lost: {err}"));
+        }
         if !stats.above_low_water() && stats.congested.swap(false, Ordering::AcqRel) {
             let _ = room.try_send(());
         }
         if let Err(err) = written {
+            if peer_gone(&err) {
+                break;
+            }
             stats.close();
             let _ = stream.shutdown(Shutdown::Both);
             let reason = if err.kind() == io::ErrorKind::TimedOut {
@@ -98,6 +110,18 @@ pub fn write_loop(
     }
     let _ = stream.shutdown(Shutdown::Write);
     let _ = events.send(Event::WriterDone);
+}
+
+/// The peer reset the connection (or it was already reset): the kernel has ended it, and the
+/// reader meets its end too once it has read what came before.
+fn peer_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
 }
 
 /// Writes all of `items`, noting every bit of progress; gives up (TimedOut) after

@@ -60,3 +60,23 @@ fn thousands_of_clients_let_go_at_once_need_no_deep_stack() {
     assert!(hub.clients.is_empty());
     assert!(hub.names.is_empty());
 }
+
+#[test]
+fn a_congested_client_whose_connection_was_reset_holds_nobody_up_nor_is_let_go_as_slow() {
+    let mut hub = hub();
+    let _gone = add(&mut hub, 1, "gone", Kind::Raw);
+    let stats = Arc::clone(&hub.clients[&1].stats);
+    stats.queued_msgs.store(1, Ordering::Relaxed);
+    stats.queued_bytes.store(OUTBOX_BYTES, Ordering::Relaxed);
+    stats.progress.store(0, Ordering::Relaxed);
+    // Its writer met a reset: its reader still has the client's last lines to read, and ends it.
+    stats.lose("connection lost: reset".into());
+    hub.congested.insert(1, Instant::now() - STALL_TIMEOUT);
+    let started = Instant::now();
+    hub.wait_for_room();
+    assert!(started.elapsed() < STALL_TIMEOUT, "not waited for");
+    assert_eq!(stats.stalled_for(), Duration::ZERO);
+    hub.drop_stalled();
+    assert!(hub.clients.contains_key(&1), "left for its reader to end");
+    assert!(!stats.is_closed());
+}
