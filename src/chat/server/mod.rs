@@ -4,11 +4,11 @@
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
-//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`,
-//! `writer`; `hub` → `console`, `history`, `status`; the threads' files → `event` → `outbox`
-//! (which `history` uses too) and → `config` → `throttle`. The hub and the connection threads never
-//! import each other (they talk through `event` and `outbox`), and nothing here imports the
-//! command line.
+//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
+//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; the threads'
+//! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
+//! the connection threads never import each other (they talk through `event` and `outbox`), and
+//! nothing here imports the command line.
 
 mod accept;
 mod config;
