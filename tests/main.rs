@@ -5,6 +5,7 @@
 mod chat;
 mod cli;
 mod frames;
+mod idle;
 mod limits;
 mod listeners;
 mod probe;

@@ -62,7 +62,8 @@ pub fn read_loop(
     events: &Sender<Event>,
     policy: Policy,
 ) {
-    let idle_at = |now: Instant| policy.idle_timeout.map(|limit| now + limit);
+    // A timeout too far off to come (`--idle-timeout` near u64::MAX seconds) is none.
+    let idle_at = |now: Instant| policy.idle_timeout.and_then(|limit| now.checked_add(limit));
     let mut reader = LineReader::new(Counting {
         stream,
         stats,
