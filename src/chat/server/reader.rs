@@ -86,9 +86,6 @@ pub fn read_loop(
             Some(incoming) => incoming,
             None => reader.next_line(),
         };
-        if matches!(incoming, Ok(Some(Incoming::Line(_)))) {
-            reader.get_mut().idle_at = idle_at(Instant::now());
-        }
         if matches!(incoming, Ok(Some(_)))
             && let Some(bucket) = &mut bucket
         {
@@ -103,6 +100,11 @@ pub fn read_loop(
                 }
                 thread::sleep(wait.min(READ_TICK));
             }
+        }
+        // A complete line, let through: the idle time starts now, not before the wait for its
+        // token (a client held back by the rate limit is busy, not idle).
+        if matches!(incoming, Ok(Some(Incoming::Line(_)))) {
+            reader.get_mut().idle_at = idle_at(Instant::now());
         }
         let event = match incoming {
             Ok(Some(Incoming::Line(line))) if first => {
