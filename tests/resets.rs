@@ -75,3 +75,44 @@ fn lines_before_a_reset_the_writer_meets_first_are_all_delivered() {
     assert_eq!(said, ["um", "dois", "tres", "sem fim"]);
     assert!(reason.starts_with("connection lost"), "{reason}");
 }
+
+#[test]
+fn a_throttled_client_that_resets_leaves_at_once_after_what_it_sent_first() {
+    // 2 lines a second: the lines it sends, as many as the kernel takes, would take hours.
+    let (_server, addr) = start_server(&["--rate-limit", "2/s,burst=2"]);
+    let mut ana = Peer::structured(addr, "ana");
+    let (mut rui, _greeting) = Peer::raw(addr);
+    let pad = "x".repeat(53);
+    let line = |n: usize| format!("{n:06} {pad}");
+    let lines: String = (1..=20_000).map(|n| line(n) + "\n").collect();
+    rui.writer.set_nonblocking(true).unwrap();
+    let mut written = 0;
+    while written < lines.len() {
+        match rui.writer.write(&lines.as_bytes()[written..]) {
+            Ok(n) => written += n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(err) => panic!("{err}"),
+        }
+    }
+    let sent = lines[..written].matches('\n').count();
+    let first = ana.frame_where(|f| f["type"] == "msg");
+    assert_eq!(first["text"], line(1), "{first}");
+    let guest = first["from"].as_str().unwrap().to_string();
+    let started = std::time::Instant::now();
+    rui.reset();
+    let (said, reason) = said_until_leave(&mut ana, &guest);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(reason.starts_with("connection lost"), "{reason}");
+    // What it sent first still arrives, in order, and only a bounded batch of the rest.
+    let expected: Vec<String> = (2..).take(said.len()).map(line).collect();
+    assert!(said == expected, "{:?} .. {:?}", said.first(), said.last());
+    assert!(
+        !said.is_empty() && said.len() < sent / 2,
+        "{} of {sent}",
+        said.len()
+    );
+}

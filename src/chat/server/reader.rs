@@ -38,6 +38,8 @@ struct Counting<'a> {
     /// When the client is idle (`--idle-timeout`) unless a complete line comes first: bytes
     /// that trickle in without ending a line, or an overlong line, do not put it off.
     idle_at: Option<Instant>,
+    /// Bytes still read after a reset met while waiting for a token; then end of stream.
+    budget: Option<usize>,
 }
 
 impl Read for Counting<'_> {
@@ -45,7 +47,15 @@ impl Read for Counting<'_> {
         if self.idle_at.is_some_and(|at| Instant::now() >= at) {
             return Err(io::ErrorKind::TimedOut.into());
         }
+        let room = self.budget.unwrap_or(usize::MAX).min(buf.len());
+        if room == 0 && !buf.is_empty() {
+            return Ok(0);
+        }
+        let buf = &mut buf[..room];
         let n = self.stream.read(buf)?;
+        if let Some(left) = &mut self.budget {
+            *left -= n;
+        }
         Stats::add(&self.stats.bytes_in, n as u64);
         Ok(n)
     }
@@ -68,6 +78,7 @@ pub fn read_loop(
         stream,
         stats,
         idle_at: idle_at(Instant::now()),
+        budget: None,
     });
     // Until the first line says otherwise, the client may be telnet.
     reader.set_telnet(true);
@@ -81,6 +92,14 @@ pub fn read_loop(
     let (reason, ending) = loop {
         if stats.is_closed() {
             return;
+        }
+        // After a reset, the last batch read: its complete lines went, a cut one does not.
+        if carried.is_none()
+            && reader.get_ref().budget == Some(0)
+            && !reader.pending().contains(&b'\n')
+            && let Some(reason) = stats.lost.get()
+        {
+            break (reason.clone(), Ending::Forced);
         }
         let incoming = match carried.take() {
             Some(incoming) => incoming,
@@ -98,8 +117,17 @@ pub fn read_loop(
                 if stats.is_closed() {
                     return;
                 }
+                if reset_met(stream, stats).is_some() {
+                    break;
+                }
                 thread::sleep(wait.min(READ_TICK));
             }
+        }
+        // Reset while held back: what the client sent is not read at its rate (the kernel may
+        // hold hours of it). What the line reader holds and one batch more go, then its end.
+        if bucket.is_some() && stats.lost.get().is_some() {
+            bucket = None;
+            reader.get_mut().budget = Some(INPUT_BATCH_BYTES);
         }
         // A complete line, let through: the idle time starts now, not before the wait for its
         // token (a client held back by the rate limit is busy, not idle).
@@ -156,14 +184,8 @@ pub fn read_loop(
             }
             // After a reset the reason is the reset's, whichever thread met it. A socket with no
             // peer any more was reset: the writer met it and has not said so yet.
-            Ok(None) => match stats.lost.get() {
-                Some(reason) => break (reason.clone(), Ending::Forced),
-                None if stream.peer_addr().is_err() => {
-                    break (
-                        "connection lost: reset by the client".into(),
-                        Ending::Forced,
-                    );
-                }
+            Ok(None) => match reset_met(stream, stats) {
+                Some(reason) => break (reason, Ending::Forced),
                 None => break ("closed by the client".to_string(), Ending::Graceful),
             },
             Err(err)
@@ -214,6 +236,15 @@ pub fn read_loop(
     if !stats.is_closed() {
         let _ = events.send(Event::Closed { id, reason, ending });
     }
+}
+
+/// Why the connection was lost, if it was reset: the writer met the reset, or the socket has no
+/// peer any more (the writer met it and has not said so yet, or nothing was written to meet it).
+fn reset_met(stream: &TcpStream, stats: &Stats) -> Option<String> {
+    if stats.lost.get().is_none() && stream.peer_addr().is_err() {
+        stats.lose("connection lost: reset by the client".into());
+    }
+    stats.lost.get().cloned()
 }
 
 /// One line after the first: JSON frames for structured clients, text for raw ones.
