@@ -2,7 +2,7 @@
 //! messages, `/status`) is printed on stdout by a printer thread of its own, so a stdout nobody
 //! reads never holds up the hub.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use rustyline::error::ReadlineError;
 use rustyline::{DefaultEditor, ExternalPrinter};
 
-use crate::chat::protocol::ServerFrame;
+use crate::chat::protocol::{Incoming, LineReader, MAX_LINE_BYTES, ServerFrame};
 use crate::output::{Style, Table, render_table};
 
 use super::event::Event;
@@ -43,11 +43,13 @@ impl ConsoleEditor {
 
 /// Reads the console's lines until end of input, then returns: the server goes on serving, as a
 /// daemon does when stdin is not a terminal or is closed. With an editor, Ctrl-C (which the
-/// editor's raw mode turns into a key) stops the server as the signal would.
+/// editor's raw mode turns into a key) stops the server as the signal would. A line longer than
+/// a client may send ([`MAX_LINE_BYTES`]) is refused with a note, as a client's would be.
 pub fn read_stdin(events: &Sender<Event>, editor: Option<ConsoleEditor>) {
     if let Some(mut console) = editor {
         loop {
             match console.editor.readline(&console.prompt) {
+                Ok(line) if line.len() > MAX_LINE_BYTES => refuse_overlong(),
                 Ok(line) => {
                     let _ = console.editor.add_history_entry(line.as_str());
                     if events.send(Event::Console(line)).is_err() {
@@ -62,12 +64,29 @@ pub fn read_stdin(events: &Sender<Event>, editor: Option<ConsoleEditor>) {
             }
         }
     }
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { return };
-        if events.send(Event::Console(line)).is_err() {
-            return;
+    read_lines(std::io::stdin().lock(), events);
+}
+
+/// Plain lines (stdin not a terminal), bounded as a client's are, until end of input.
+fn read_lines(input: impl Read, events: &Sender<Event>) {
+    let mut lines = LineReader::new(input);
+    loop {
+        match lines.next_line() {
+            Ok(Some(Incoming::Line(line))) => {
+                if events.send(Event::Console(line)).is_err() {
+                    return;
+                }
+            }
+            Ok(Some(Incoming::Overlong)) => refuse_overlong(),
+            Ok(Some(Incoming::Telnet(_))) => {}
+            Ok(None) | Err(_) => return,
         }
     }
+}
+
+/// Says why a console line was not sent.
+fn refuse_overlong() {
+    eprintln!("soquete: console line not sent: longer than {MAX_LINE_BYTES} bytes");
 }
 
 /// Where the hub's reports go: a bounded queue to the printer thread.
@@ -149,5 +168,25 @@ fn print_loop(printing: &Receiver<String>, dropped: &AtomicU64, mut editor: Opti
         if written.is_err() {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_lines_longer_than_a_clients_are_refused() {
+        let (events, heard) = crossbeam_channel::unbounded();
+        let long = "x".repeat(MAX_LINE_BYTES + 1);
+        read_lines(format!("oi\n{long}\ntchau").as_bytes(), &events);
+        let lines: Vec<String> = heard
+            .try_iter()
+            .map(|event| match event {
+                Event::Console(line) => line,
+                _ => panic!("not a console line"),
+            })
+            .collect();
+        assert_eq!(lines, ["oi", "tchau"]);
     }
 }

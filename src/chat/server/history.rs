@@ -103,18 +103,18 @@ impl History {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let json = match serde_json::from_slice::<ServerFrame>(&line) {
+            match serde_json::from_slice::<ServerFrame>(&line) {
                 Ok(frame @ ServerFrame::Msg { seq, .. }) if seq > found.last_seq => {
-                    Some((seq, frame.to_json_line()))
-                }
-                _ => None,
-            };
-            match json {
-                // Nothing longer than a client reads (a hand-edited log) is ever replayed.
-                Some((seq, json)) if json.len() <= MAX_FRAME_BYTES => {
-                    found.messages += 1;
+                    // Its number is taken, kept or not: a restarted room never gives it again.
                     found.last_seq = seq;
-                    self.keep(seq, json.into());
+                    let json = frame.to_json_line();
+                    // Nothing longer than a client reads (a hand-edited log) is ever replayed.
+                    if json.len() <= MAX_FRAME_BYTES {
+                        found.messages += 1;
+                        self.keep(seq, json.into());
+                    } else {
+                        found.skipped += 1;
+                    }
                 }
                 _ => match serde_json::from_slice::<EpochLine>(&line) {
                     Ok(line) if is_epoch(&line.epoch) => epoch = Some(line.epoch),
@@ -293,6 +293,23 @@ mod tests {
         let found = again.open_log(&path).unwrap();
         assert_eq!((found.last_seq, found.skipped, found.torn), (6, 1, 0));
         assert_eq!(seqs(&again.since(3, 6).0), [4, 5, 6]);
+    }
+
+    #[test]
+    fn a_message_too_long_to_replay_still_takes_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("room.log");
+        let long = ServerFrame::Msg {
+            seq: 2,
+            time: now(),
+            from: "server".into(),
+            text: "x".repeat(MAX_FRAME_BYTES),
+            action: false,
+        }
+        .to_json_line();
+        std::fs::write(&path, [&msg(1)[..], &long].concat()).unwrap();
+        let found = History::new(10).open_log(&path).unwrap();
+        assert_eq!((found.messages, found.last_seq, found.skipped), (1, 2, 1));
     }
 
     #[test]
