@@ -225,6 +225,9 @@ impl Session {
         self.connections += 1;
         self.up = true;
         self.welcomed = false;
+        // A plain line on an earlier connection (a full server's refusal) says nothing of this
+        // one. (`welcome_overdue` stays: it restarts the heartbeat at the welcome.)
+        self.plain_line_seen = false;
         let rejoin = self.joined;
         if rejoin {
             actions.push(state(

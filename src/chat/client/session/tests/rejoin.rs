@@ -394,6 +394,32 @@ fn a_full_server_is_said_to_be_full_retried_and_joined_fresh() {
 }
 
 #[test]
+fn a_welcome_overdue_on_a_later_attempt_after_a_full_server_is_no_proof_of_a_plain_one() {
+    let mut session = reconnecting(None);
+    reconnect(&mut session);
+    session.handle(Event::Received(
+        "* server full: 1 clients are connected (--max-clients); try again later".into(),
+    ));
+    session.handle(Event::Received(
+        r#"{"type":"bye","reason":"server full","code":"full"}"#.into(),
+    ));
+    reconnect(&mut session);
+    // The welcome timer, started with the first attempt, fires while the second waits.
+    let actions = session.handle(Event::WelcomeTimeout);
+    let lines = shown(&actions);
+    assert!(
+        lines.iter().all(|line| !line.contains("does not speak")),
+        "{lines:?}"
+    );
+    let actions = session.handle(welcome_back(7, None));
+    assert!(actions.contains(&Action::Heartbeat(true)), "{actions:?}");
+    assert_eq!(
+        sent(&session.handle(typed("oi"))),
+        ["{\"type\":\"msg\",\"text\":\"oi\"}\n"]
+    );
+}
+
+#[test]
 fn a_full_server_ends_a_session_that_does_not_reconnect_exit_1() {
     let mut session = connected(false, false);
     let actions = session.handle(Event::Received(
