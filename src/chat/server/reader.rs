@@ -138,11 +138,7 @@ pub fn read_loop(
             Ok(Some(Incoming::Line(line))) if first => {
                 first = false;
                 Stats::add(&stats.msgs_in, 1);
-                let greeting = if nesting_within(&line, MAX_JSON_DEPTH) {
-                    classify_first_line(&line)
-                } else {
-                    Greeting::Raw(line)
-                };
+                let greeting = first_greeting(line);
                 structured = matches!(greeting, Greeting::Structured { .. });
                 reader.set_telnet(!structured);
                 if !waited {
@@ -245,6 +241,16 @@ fn reset_met(stream: &TcpStream, stats: &Stats) -> Option<String> {
         stats.lose("connection lost: reset by the client".into());
     }
     stats.lost.get().cloned()
+}
+
+/// What a first line says the client is; JSON nested too deep for a reader's stack is raw text,
+/// refused before serde_json recurses into it.
+pub(super) fn first_greeting(line: String) -> Greeting {
+    if nesting_within(&line, MAX_JSON_DEPTH) {
+        classify_first_line(&line)
+    } else {
+        Greeting::Raw(line)
+    }
 }
 
 /// One line after the first: JSON frames for structured clients, text for raw ones.

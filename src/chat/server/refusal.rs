@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
-use crate::chat::protocol::{Greeting, MAX_LINE_BYTES, classify_first_line};
+use crate::chat::protocol::{Greeting, MAX_LINE_BYTES};
 use crate::platform::threads::spawn_small;
 
-use super::reader::{MAX_JSON_DEPTH, nesting_within};
+use super::reader::first_greeting;
 
 /// How long a refused client gets to read its line and close before the server closes.
 pub const REFUSE_LINGER: Duration = Duration::from_secs(2);
@@ -143,9 +143,8 @@ fn says_hello(bytes: &[u8]) -> bool {
     let Some(end) = bytes.iter().position(|&byte| byte == b'\n') else {
         return false;
     };
-    let line = String::from_utf8_lossy(&bytes[..end]);
-    nesting_within(&line, MAX_JSON_DEPTH)
-        && matches!(classify_first_line(&line), Greeting::Structured { .. })
+    let line = String::from_utf8_lossy(&bytes[..end]).into_owned();
+    matches!(first_greeting(line), Greeting::Structured { .. })
 }
 
 /// Keeps refused sockets until their clients close or [`REFUSE_LINGER`] passes, at most
