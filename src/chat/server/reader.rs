@@ -69,7 +69,7 @@ pub fn read_loop(
         idle_at: idle_at(Instant::now()),
     });
     // Until the first line says otherwise, the client may be telnet.
-    reader.set_telnet(true);
+    reader.set_telnet(policy.telnet);
     let mut bucket = policy.rate_limit.bucket(Instant::now());
     let mut first = true;
     let mut structured = false;
@@ -113,7 +113,7 @@ pub fn read_loop(
                     Greeting::Raw(line)
                 };
                 structured = matches!(greeting, Greeting::Structured { .. });
-                reader.set_telnet(!structured);
+                reader.set_telnet(policy.telnet && !structured);
                 if !waited {
                     let _ = stream.set_read_timeout(Some(READ_TICK));
                 }
