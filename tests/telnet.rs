@@ -95,3 +95,51 @@ fn a_structured_client_gets_no_telnet_answers() {
     ana.say("ok");
     ana.frame_where(|f| f["type"] == "msg" && f["text"] == "ok");
 }
+
+#[test]
+fn a_stray_subnegotiation_start_swallows_at_most_its_cap_and_later_lines_arrive() {
+    let (_server, addr) = start_server(&[]);
+    let mut ana = Peer::structured(addr, "ana");
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send("antes");
+    ana.frame_where(|f| f["type"] == "msg" && f["text"] == "antes");
+    // Latin-1 "ÿú" is IAC SB, which starts a subnegotiation: it ends 256 bytes on at the most.
+    let mut bytes = b"\xff\xfa".to_vec();
+    for n in 0..40 {
+        bytes.extend_from_slice(format!("linha {n:02}\n").as_bytes());
+    }
+    bytes.extend_from_slice(b"depois\n");
+    raw.writer.write_all(&bytes).unwrap();
+    let mut heard = Vec::new();
+    ana.frames_until(&mut heard, |f| f["type"] == "msg" && f["text"] == "depois");
+    let texts: Vec<&str> = heard.iter().map(|f| f["text"].as_str().unwrap()).collect();
+    // 256 bytes are 28 lines of 9 bytes and the first 4 bytes of the 29th.
+    let mut expected = vec!["a 28".to_string()];
+    expected.extend((29..40).map(|n| format!("linha {n}")));
+    expected.push("depois".into());
+    assert_eq!(texts, expected);
+}
+
+#[test]
+fn a_broker_relays_telnets_bytes_as_data_and_answers_nothing() {
+    let (_server, addr) = start_server(&["--mode", "broker"]);
+    let mut ana = Peer::connect(addr);
+    let mut bob = Peer::connect(addr);
+    // One accept thread, one event queue: eva's welcome means the others are known too.
+    let mut eva = Peer::structured(addr, "eva");
+    // "ÿú" in UTF-8 and in Latin-1 (IAC SB), and the bytes of telnet's Ctrl-C.
+    ana.writer
+        .write_all(b"\xc3\xbf\xc3\xba utf-8, \xff\xfa latin-1, \xff\xf4\xff\xfd\x06 ctrl-c\n")
+        .unwrap();
+    ana.send("depois");
+    let latin1 = "\u{fffd}".repeat(2);
+    let ctrl_c = "\u{fffd}".repeat(5);
+    assert_eq!(
+        bob.line(),
+        format!("ÿú utf-8, {latin1} latin-1, {ctrl_c} ctrl-c"),
+        "data, made safe as any other line, not commands"
+    );
+    assert_eq!(bob.line(), "depois");
+    eva.say("de eva");
+    assert_eq!(ana.line(), "de eva", "no telnet answer before it");
+}

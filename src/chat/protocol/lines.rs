@@ -3,7 +3,7 @@
 
 use std::io::{self, Read};
 
-use super::telnet::{Telnet, TelnetRequests};
+use super::telnet::{Telnet, TelnetRequests, ends_line};
 
 /// Longest line accepted; the rest of a longer line is discarded and its sender told.
 pub const MAX_LINE_BYTES: usize = 8 * 1024;
@@ -127,6 +127,7 @@ impl<R: Read> LineReader<R> {
             match self.inner.read(&mut chunk) {
                 Ok(0) => self.eof = true,
                 Ok(n) => match &mut self.telnet {
+                    // Every complete line was taken out of the buffer before this read.
                     Some(telnet) => {
                         telnet.decode(&chunk[..n], &mut self.buffer);
                         // Erasing may have taken back bytes already scanned.
@@ -143,8 +144,7 @@ impl<R: Read> LineReader<R> {
 
 /// Index of the first `\n` at or after `from`, or of the `\0` of a `\r\0` pair.
 fn find_terminator(bytes: &[u8], from: usize) -> Option<usize> {
-    (from..bytes.len())
-        .find(|&i| bytes[i] == b'\n' || (bytes[i] == 0 && i > 0 && bytes[i - 1] == b'\r'))
+    (from..bytes.len()).find(|&at| ends_line(bytes, at))
 }
 
 /// For a terminator at `end`: where the line's content ends and where the next line starts.

@@ -31,6 +31,10 @@ const SUSP: u8 = 237;
 const FIRST_COMMAND: u8 = 236;
 /// SE, the end of a subnegotiation.
 const SE: u8 = 240;
+/// Longest subnegotiation (bytes after IAC SB): telnet's own are a few bytes (a terminal type,
+/// a window size); past this, a stray IAC SB in data has swallowed enough, and what follows is
+/// data again.
+const MAX_SUBNEGOTIATION: u16 = 256;
 /// The TIMING-MARK option (RFC 860): after an interrupt, telnet sends DO TIMING-MARK and shows
 /// nothing the server sends until its WILL TIMING-MARK comes.
 const TIMING_MARK: u8 = 6;
@@ -57,10 +61,10 @@ enum State {
     Command,
     /// After IAC and WILL, WONT, DO or DONT: the option byte comes next.
     Option(u8),
-    /// Inside IAC SB … IAC SE.
-    Sub,
-    /// After an IAC inside a subnegotiation.
-    SubCommand,
+    /// Inside IAC SB … IAC SE, this many bytes in.
+    Sub(u16),
+    /// After an IAC inside a subnegotiation, this many bytes in.
+    SubCommand(u16),
 }
 
 /// Takes telnet's commands out of a byte stream, however the stream is cut into reads.
@@ -71,6 +75,9 @@ pub struct Telnet {
     /// ends that keep asking never loop.
     refused: [[bool; 256]; 2],
     requests: TelnetRequests,
+    /// Bytes of the data looked at or taken back by commands (to show that work is bounded).
+    #[cfg(test)]
+    touched: usize,
 }
 
 impl Default for Telnet {
@@ -79,46 +86,64 @@ impl Default for Telnet {
             state: State::Data,
             refused: [[false; 256]; 2],
             requests: TelnetRequests::default(),
+            #[cfg(test)]
+            touched: 0,
         }
     }
 }
 
 impl Telnet {
-    /// Appends the data bytes of `input` to `data`, where the line being typed is what follows
-    /// the last line end. Erase character and erase line edit that line; an interrupt drops it.
+    /// Appends the data bytes of `input` to `data`, which must hold no line end (the caller
+    /// takes each complete line out before decoding more): the line being typed starts at 0, or
+    /// after the last line end decoded here. Erase character and erase line edit that line; an
+    /// interrupt drops it. No command looks at more of it than it takes back.
     pub fn decode(&mut self, input: &[u8], data: &mut Vec<u8>) {
+        let mut line_start = 0;
+        let push = |data: &mut Vec<u8>, line_start: &mut usize, byte: u8| {
+            data.push(byte);
+            if ends_line(data, data.len() - 1) {
+                *line_start = data.len();
+            }
+        };
         for &byte in input {
+            // A subnegotiation that runs on past the cap was none: what follows is data.
+            if let State::Sub(n) | State::SubCommand(n) = self.state
+                && n >= MAX_SUBNEGOTIATION
+            {
+                self.state = State::Data;
+            }
             self.state = match (self.state, byte) {
                 (State::Data, IAC) => State::Command,
                 (State::Data, _) => {
-                    data.push(byte);
+                    push(data, &mut line_start, byte);
                     State::Data
                 }
                 (State::Command, IAC) => {
-                    data.push(IAC);
+                    push(data, &mut line_start, IAC);
                     State::Data
                 }
                 // Not a command (they are 236 to 255): a byte 255 that is not UTF-8, from a
                 // client that is not telnet. Both bytes are data, a line end included.
                 (State::Command, _) if byte < FIRST_COMMAND => {
-                    data.extend_from_slice(&[IAC, byte]);
+                    push(data, &mut line_start, IAC);
+                    push(data, &mut line_start, byte);
                     State::Data
                 }
                 (State::Command, WILL | WONT | DO | DONT) => State::Option(byte),
-                (State::Command, SB) => State::Sub,
+                (State::Command, SB) => State::Sub(0),
                 (State::Command, command) => {
-                    self.command(command, data);
+                    self.command(command, data, line_start);
                     State::Data
                 }
                 (State::Option(verb), option) => {
                     self.negotiate(verb, option);
                     State::Data
                 }
-                (State::Sub, IAC) => State::SubCommand,
-                (State::Sub, _) | (State::SubCommand, IAC) => State::Sub,
-                (State::SubCommand, SE) => State::Data,
+                (State::Sub(n), IAC) => State::SubCommand(n + 1),
+                (State::Sub(n), _) | (State::SubCommand(n), IAC) => State::Sub(n + 1),
+                (State::SubCommand(_), SE) => State::Data,
                 // Not the end after all: RFC 855 has IAC SE as the only way out.
-                (State::SubCommand, _) => State::Sub,
+                (State::SubCommand(n), _) => State::Sub(n + 1),
             };
         }
     }
@@ -128,9 +153,10 @@ impl Telnet {
         (self.requests != TelnetRequests::default()).then(|| std::mem::take(&mut self.requests))
     }
 
-    /// A two-byte command (IAC and `command`).
-    fn command(&mut self, command: u8, data: &mut Vec<u8>) {
-        let start = open_line_start(data);
+    /// A two-byte command (IAC and `command`), where the line being typed starts at `start`.
+    fn command(&mut self, command: u8, data: &mut Vec<u8>, start: usize) {
+        #[cfg(test)]
+        let before = data.len();
         match command {
             EC if data.len() > start => {
                 // The last character, however many bytes of UTF-8 it took.
@@ -147,6 +173,10 @@ impl Telnet {
             AYT => self.requests.are_you_there = true,
             // NOP, DM, GA, AO, EOR and the rest ask for nothing a chat server does.
             _ => {}
+        }
+        #[cfg(test)]
+        {
+            self.touched += before - data.len();
         }
     }
 
@@ -173,15 +203,10 @@ impl Telnet {
     }
 }
 
-/// Where the line being typed starts in `data`: after its last `\n`, or `\r\0` (telnet's bare
-/// carriage return).
-fn open_line_start(data: &[u8]) -> usize {
-    (1..=data.len())
-        .rev()
-        .find(|&end| {
-            data[end - 1] == b'\n' || (data[end - 1] == 0 && end > 1 && data[end - 2] == b'\r')
-        })
-        .unwrap_or(0)
+/// Whether the byte at `at` ends a line: a `\n`, or the `\0` of telnet's bare carriage return
+/// `\r\0` (the one place this rule is written).
+pub(super) fn ends_line(bytes: &[u8], at: usize) -> bool {
+    bytes[at] == b'\n' || (bytes[at] == 0 && at > 0 && bytes[at - 1] == b'\r')
 }
 
 /// A byte inside a UTF-8 character, not its first.
@@ -193,19 +218,24 @@ fn is_continuation(byte: u8) -> bool {
 mod tests {
     use super::*;
 
-    /// `bytes` decoded in reads of `chunk` bytes: the data and every request, in order.
+    /// `bytes` decoded in reads of `chunk` bytes: the data and every request, in order. Between
+    /// reads, complete lines are taken out of what is decoded, as `LineReader` takes them.
     fn decode(bytes: &[u8], chunk: usize) -> (Vec<u8>, TelnetRequests) {
         let mut telnet = Telnet::default();
-        let (mut data, mut all) = (Vec::new(), TelnetRequests::default());
+        let (mut lines, mut data, mut all) = (Vec::new(), Vec::new(), TelnetRequests::default());
         for piece in bytes.chunks(chunk) {
             telnet.decode(piece, &mut data);
+            if let Some(end) = (0..data.len()).rev().find(|&at| ends_line(&data, at)) {
+                lines.extend(data.drain(..=end));
+            }
             if let Some(requests) = telnet.take_requests() {
                 all.answer.extend(requests.answer);
                 all.interrupted |= requests.interrupted;
                 all.are_you_there |= requests.are_you_there;
             }
         }
-        (data, all)
+        lines.extend(data);
+        (lines, all)
     }
 
     #[test]
@@ -251,6 +281,37 @@ mod tests {
         for chunk in [1, 5, bytes.len()] {
             let (data, requests) = decode(bytes, chunk);
             assert_eq!(data, b"abcde\xff", "chunk {chunk}");
+            assert_eq!(requests, TelnetRequests::default());
+        }
+    }
+
+    #[test]
+    fn a_command_costs_the_same_however_long_the_line_being_typed() {
+        let mut telnet = Telnet::default();
+        let mut data = Vec::new();
+        telnet.decode(&vec![b'x'; 7 * 1024], &mut data);
+        // 100,000 NOPs and GAs: none of them looks at the line.
+        telnet.decode(&b"\xff\xf1\xff\xf9".repeat(50_000), &mut data);
+        assert_eq!(data, vec![b'x'; 7 * 1024]);
+        assert_eq!(telnet.touched, 0);
+        // Each erase takes back its character and no more.
+        telnet.decode(&b"\xff\xf7y".repeat(100_000), &mut data);
+        assert_eq!(data.len(), 7 * 1024);
+        assert!(data.ends_with(b"xy"));
+        assert!(telnet.touched <= 100_000, "{}", telnet.touched);
+    }
+
+    #[test]
+    fn a_subnegotiation_that_never_ends_swallows_at_most_its_cap() {
+        // A stray IAC SB (Latin-1 "ÿú") before lines: past the cap they are data again.
+        let mut bytes = b"\xff\xfa".to_vec();
+        for n in 0..100 {
+            bytes.extend_from_slice(format!("line {n:02}\n").as_bytes());
+        }
+        let kept = &bytes[2 + usize::from(MAX_SUBNEGOTIATION)..];
+        for chunk in [1, 7, bytes.len()] {
+            let (data, requests) = decode(&bytes, chunk);
+            assert_eq!(data, kept, "chunk {chunk}");
             assert_eq!(requests, TelnetRequests::default());
         }
     }

@@ -105,6 +105,7 @@ impl Config {
             rate_limit: self.rate_limit(),
             idle_timeout: self.idle_timeout,
             heartbeat: self.heartbeat,
+            telnet: self.mode != Mode::Broker,
         }
     }
 }
@@ -117,6 +118,9 @@ pub struct Policy {
     pub idle_timeout: Option<Duration>,
     /// Ping a structured client that was sent nothing for this long.
     pub heartbeat: Duration,
+    /// Take telnet's commands out of a raw client's bytes; off in broker mode (a relay carries
+    /// the bytes as they came, as ncat --broker does).
+    pub telnet: bool,
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@ pub fn read_loop(
         budget: None,
     });
     // Until the first line says otherwise, the client may be telnet.
-    reader.set_telnet(true);
+    reader.set_telnet(policy.telnet);
     let mut bucket = policy.rate_limit.bucket(Instant::now());
     let mut first = true;
     let mut structured = false;
@@ -140,7 +140,7 @@ pub fn read_loop(
                 Stats::add(&stats.msgs_in, 1);
                 let greeting = first_greeting(line);
                 structured = matches!(greeting, Greeting::Structured { .. });
-                reader.set_telnet(!structured);
+                reader.set_telnet(policy.telnet && !structured);
                 if !waited {
                     let _ = stream.set_read_timeout(Some(READ_TICK));
                 }
