@@ -59,7 +59,7 @@ prepare_chat_run() {
     SOQ="$WORK/soquete"
     GEN="$WORK/chat-gen"
     COMMIT=$(git rev-parse --short HEAD)
-    if [[ -n $(git status --porcelain --untracked-files=no) ]]; then
+    if [[ -n $(git status --porcelain --untracked-files=no -- src benches Cargo.toml Cargo.lock) ]]; then
         COMMIT="$COMMIT + uncommitted changes"
     fi
     RESULTS="$WORK/results.jsonl"
