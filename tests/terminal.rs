@@ -1,10 +1,12 @@
 //! The interactive `soquete chat` on a real terminal (a tmux pane): the line being typed stays
-//! intact when messages arrive, Ctrl-D, and a raw server's prompt.
+//! intact when messages arrive, Ctrl-D, a raw server's prompt, and escapes from the network that
+//! never reach the terminal.
 
 use std::sync::mpsc;
 
 use crate::support::LIMIT;
 use crate::support::fake_server::{Scripted, name_prompt_server};
+use crate::support::peer::Peer;
 use crate::support::tmux::{Tmux, in_shell, line_of};
 
 #[test]
@@ -143,4 +145,74 @@ fn raw_client_on_a_terminal_shows_a_prompt_and_no_stray_prompt_after_the_close()
         screen[closed + 1].ends_with("exit status 0"),
         "the client exits 0 after the close: {screen:#?}"
     );
+}
+
+/// An escape sequence a hostile peer sends: it would set the pane's title and clear the screen.
+const HOSTILE: &str = "\u{1b}]2;PWNED-TITLE\u{7}\u{1b}[2J";
+
+/// `soquete chat ARGS` in a pane, against a peer that runs `script` once the test has read the
+/// pane's title, and says `bye` when told: the title stays, the screen is not cleared, and
+/// `shown`, the text that came after the escape, is on screen.
+fn escapes_do_not_reach_the_terminal(
+    name: &str,
+    args: &[&str],
+    shown: &str,
+    script: impl FnOnce(&mut Peer) + Send + 'static,
+) {
+    let (go_on, wait_for_test) = mpsc::channel::<()>();
+    let server = Scripted::start(move |peer| {
+        wait_for_test
+            .recv_timeout(LIMIT)
+            .expect("the test is ready");
+        script(peer);
+        wait_for_test.recv_timeout(LIMIT).expect("the test saw it");
+        peer.bye();
+    });
+    let mut args = args.to_vec();
+    let target = server.target();
+    args.push(&target);
+    let Some(tmux) = Tmux::start(name, &in_shell(&args)) else {
+        return;
+    };
+    tmux.wait_screen("the connection", |screen| {
+        screen.iter().any(|l| l.starts_with("* connected: "))
+    });
+    let title = || tmux.run(&["display", "-p", "-t", "chat", "#{pane_title}"]);
+    let before = title();
+    go_on.send(()).unwrap();
+    let screen = tmux.wait_screen("the text after the escape", |screen| {
+        screen.iter().any(|l| l.contains(shown))
+    });
+    assert!(
+        screen[0].starts_with("* connected: "),
+        "the screen was not cleared: {screen:#?}"
+    );
+    assert_eq!(
+        title(),
+        before,
+        "the pane's title is unchanged: {screen:#?}"
+    );
+    go_on.send(()).unwrap();
+    server.result();
+    tmux.wait_screen("the client's exit status", |screen| {
+        screen.iter().any(|l| l.contains("exit status "))
+    });
+}
+
+#[test]
+fn escapes_from_a_raw_peer_do_not_reach_the_terminal() {
+    escapes_do_not_reach_the_terminal("escapes-raw", &["--raw"], "after the escape", |peer| {
+        peer.send(&format!("{HOSTILE}after the escape"));
+    });
+}
+
+#[test]
+fn escapes_in_soquete_frames_do_not_reach_the_terminal() {
+    let args = ["--name", "ana"];
+    escapes_do_not_reach_the_terminal("escapes-frames", &args, "<bia> oi", |peer| {
+        peer.handshake();
+        let hostile = serde_json::to_string(HOSTILE).unwrap();
+        let hostile = hostile.trim_matches('"');
+        peer.msg(1, "bia", &format!("{hostile}oi"));
+    });
 }

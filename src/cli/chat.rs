@@ -45,6 +45,9 @@ pub struct ChatArgs {
     pub name: Option<String>,
 
     /// Plain text lines to any TCP server (nc -l, ncat -l, a Python server), no soquete protocol
+    ///
+    /// What the server sends is shown with its terminal escapes removed on a terminal, and
+    /// written byte for byte to a pipe or file, as nc does.
     #[arg(short = 'r', long = "raw")]
     pub raw: bool,
 

@@ -2,7 +2,12 @@
 //! lines from a pipe or file) and where received lines go (above the line being edited, or plain
 //! stdout and stderr).
 //!
-//! A `--raw` server's bytes go to stdout unchanged from a pipe. A line editor (and `--json`)
+//! Nothing from the network drives the terminal: every human-readable line is neutralised here
+//! ([`neutralize`]: escape sequences removed, other controls shown as U+FFFD), the one place
+//! output is rendered. `--json` lines are JSON-escaped instead.
+//!
+//! A `--raw` server's bytes go to stdout unchanged to a pipe or file (as nc does), neutralised
+//! line by line to a terminal. A line editor (and `--json`)
 //! shows them line by line instead, and a partial line (a prompt such as `Name: `) as a line of
 //! its own once no more bytes follow for [`PARTIAL_LINE_WAIT`]: the editor owns the last line
 //! of the terminal, so text cannot be left hanging there.
@@ -23,6 +28,7 @@ use rustyline::{Editor, ExternalPrinter, Helper, Prompt};
 
 use super::session::{Event, LocalEvent, Output};
 use crate::chat::protocol::{Command, MAX_FRAME_BYTES, parse_command};
+use crate::net::sanitize::neutralize;
 use crate::platform::terminal::SavedTerminal;
 
 /// How long a partial line from a `--raw` server waits for more bytes before a line editor (or
@@ -40,6 +46,8 @@ pub struct Screen {
     /// in mid-line (so a note on stderr starts on a new line).
     mid_line: bool,
     shared_terminal: bool,
+    /// stdout is a terminal: a raw server's bytes are neutralised too.
+    stdout_terminal: bool,
 }
 
 enum Mode {
@@ -237,6 +245,7 @@ impl Screen {
             raw: RawLines::default(),
             mid_line: false,
             shared_terminal: io::stdout().is_terminal() && io::stderr().is_terminal(),
+            stdout_terminal: io::stdout().is_terminal(),
         })
     }
 
@@ -252,6 +261,7 @@ impl Screen {
         }
         // What came before is shown before.
         self.flush_partial_now()?;
+        let output = &neutralized(output);
         match &mut self.mode {
             Mode::Plain => {
                 let to_stderr = match output {
@@ -289,7 +299,10 @@ impl Screen {
                 self.mid_line = last != b'\n';
             }
             let mut out = io::stdout().lock();
-            out.write_all(bytes)?;
+            match self.stdout_terminal {
+                true => out.write_all(neutralized_raw(bytes).as_bytes())?,
+                false => out.write_all(bytes)?,
+            }
             return out.flush();
         }
         let lines = self.raw.push(bytes, Instant::now());
@@ -328,7 +341,10 @@ impl Screen {
                 .map(|text| LocalEvent::Line { text, partial }.to_json())
                 .collect()
         } else {
-            lines.to_vec()
+            lines
+                .iter()
+                .map(|line| neutralize(line).into_owned())
+                .collect()
         };
         match &mut self.mode {
             Mode::Plain => {
@@ -360,6 +376,35 @@ impl Screen {
         }
         Ok(())
     }
+}
+
+/// The output with its human-readable text neutralised (its `--json` rendering is JSON-escaped
+/// already; a raw server's bytes are handled where they are written).
+fn neutralized(output: &Output) -> Output {
+    let text = |text: &String| neutralize(text).into_owned();
+    match output {
+        Output::Data { human, json } => Output::Data {
+            human: text(human),
+            json: json.clone(),
+        },
+        Output::State { human, json } => Output::State {
+            human: human.as_ref().map(text),
+            json: json.clone(),
+        },
+        Output::Note(note) => Output::Note(text(note)),
+        Output::Raw(bytes) => Output::Raw(bytes.clone()),
+    }
+}
+
+/// A raw server's bytes for a terminal: each line neutralised, its newline kept (a `\r` before
+/// it dropped).
+fn neutralized_raw(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<_> = text
+        .split('\n')
+        .map(|line| neutralize(line.strip_suffix('\r').unwrap_or(line)))
+        .collect();
+    lines.join("\n")
 }
 
 fn show_plain(json: bool, output: &Output) -> io::Result<()> {
@@ -577,6 +622,82 @@ mod tests {
         raw.push(b"\xc3", now);
         assert_eq!(raw.take_partial(false, now).as_deref(), Some("\u{fffd}"));
         assert_eq!(raw.due, None);
+    }
+
+    /// Every human-readable line built from a hostile server's frames, as the session makes it.
+    fn human_lines(frames: &[String]) -> Vec<String> {
+        use super::super::session::{Action, Session, Settings};
+        let mut session = Session::new(Settings {
+            raw: false,
+            sync: false,
+            name: "ana".into(),
+            reconnect: None,
+        });
+        let mut actions = session.handle(Event::Connected {
+            local: "127.0.0.1:50322".parse().unwrap(),
+            remote: "127.0.0.1:65432".parse().unwrap(),
+        });
+        for frame in frames {
+            actions.extend(session.handle(Event::Received(frame.clone())));
+        }
+        actions.extend(session.handle(Event::ReceivedRaw(b"\x1b[2Jraw\n".to_vec())));
+        let lines: Vec<String> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Show(output) => match neutralized(output) {
+                    Output::Data { human, .. } => Some(human),
+                    Output::State { human, .. } => human,
+                    Output::Note(note) => Some(note),
+                    Output::Raw(_) => None,
+                },
+                _ => None,
+            })
+            .collect();
+        assert!(lines.len() > frames.len(), "{lines:#?}");
+        lines
+    }
+
+    #[test]
+    fn escapes_in_frames_never_reach_the_terminal() {
+        const BAD: &str = "\u{1b}]2;PWNED-TITLE\u{7}\u{1b}[2J\u{9b}31m\u{8}";
+        let frames = [
+            serde_json::json!({"type":"welcome","version":1,"server":"soquete","mode":"group",
+                "name":format!("ana{BAD}"),"room_size":2}),
+            serde_json::json!({"type":"msg","seq":1,"time":"2026-11-26T14:03:07-03:00",
+                "from":format!("bia{BAD}"),"text":format!("oi{BAD}!")}),
+            serde_json::json!({"type":"msg","seq":2,"time":"2026-11-26T14:03:07-03:00",
+                "from":"bia","text":BAD,"action":true}),
+            serde_json::json!({"type":"join","time":"2026-11-26T14:03:07-03:00",
+                "name":BAD,"addr":BAD}),
+            serde_json::json!({"type":"leave","time":"2026-11-26T14:03:07-03:00",
+                "name":BAD,"reason":BAD}),
+            serde_json::json!({"type":"nick","time":"2026-11-26T14:03:07-03:00",
+                "old":BAD,"new":BAD}),
+            serde_json::json!({"type":"who","members":[{"name":BAD,"addr":BAD,"kind":BAD}]}),
+            serde_json::json!({"type":"notice","text":format!("aviso{BAD}")}),
+            serde_json::json!({"type":"error","code":BAD,"message":BAD}),
+            serde_json::json!({"type":"bye","reason":format!("tchau{BAD}")}),
+        ];
+        let mut frames: Vec<String> = frames.iter().map(|f| f.to_string()).collect();
+        frames.insert(0, format!("* plain greeting{BAD}"));
+        let lines = human_lines(&frames);
+        for line in &lines {
+            assert!(
+                !line.chars().any(|c| c.is_control()),
+                "a control character on the terminal: {line:?}"
+            );
+        }
+        let all = lines.join("\n");
+        for text in ["oi", "aviso", "tchau", "plain greeting"] {
+            assert!(all.contains(text), "{text} is still shown: {lines:#?}");
+        }
+        assert!(all.contains("<bia\u{fffd}>"), "{lines:#?}");
+    }
+
+    #[test]
+    fn raw_bytes_for_a_terminal_keep_their_lines_and_lose_their_escapes() {
+        let bytes = b"\x1b]2;PWNED-TITLE\x07\x1b[2Jafter\r\nName: \x1b[";
+        assert_eq!(neutralized_raw(bytes), "after\nName: ");
     }
 
     #[test]
