@@ -14,7 +14,10 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code as u8),
         Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("soquete: {err}");
+            // An error can carry text from the network (a server's bye reason): neutralised, as
+            // everything from the network is before it reaches a terminal.
+            let message = err.to_string();
+            eprintln!("soquete: {}", soquete::net::sanitize::neutralize(&message));
             ExitCode::from(err.exit_code() as u8)
         }
     }
