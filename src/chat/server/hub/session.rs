@@ -95,17 +95,23 @@ impl Session {
         }
     }
 
-    /// A waiting client's place in line: the clients still connected ahead of it, plus one (the
-    /// kept lines of one that left take no time when its turn comes).
-    pub fn position(&self, id: u64) -> Option<usize> {
-        let index = self.queue.iter().position(|&q| q == id)?;
-        let ahead = self
-            .queue
+    /// Each waiting client still connected, with its index in the queue and its place in line:
+    /// the clients still connected ahead of it, plus one (the kept lines of one that left take
+    /// no time when its turn comes).
+    pub fn places(&self) -> impl Iterator<Item = (usize, u64, usize)> + '_ {
+        self.queue
             .iter()
-            .take(index)
-            .filter(|q| !self.left.contains_key(q))
-            .count();
-        Some(ahead + 1)
+            .enumerate()
+            .filter(|(_, id)| !self.left.contains_key(id))
+            .enumerate()
+            .map(|(ahead, (index, &id))| (index, id, ahead + 1))
+    }
+
+    /// A waiting client's place in line (see [`Session::places`]).
+    pub fn position(&self, id: u64) -> Option<usize> {
+        self.places()
+            .find(|&(_, waiting, _)| waiting == id)
+            .map(|(_, _, place)| place)
     }
 
     /// Keeps a waiting client's line in `kept`, if it fits the client's budgets and everyone's.

@@ -274,17 +274,12 @@ impl Hub {
 
     /// Tells every waiting client still connected from index `from` on its (new) place in line.
     fn tell_positions(&mut self, from: usize) {
-        let mut position = 0;
-        let mut waiting = Vec::new();
-        for (index, &id) in self.session.queue.iter().enumerate() {
-            if self.session.left.contains_key(&id) {
-                continue;
-            }
-            position += 1;
-            if index >= from {
-                waiting.push((id, position));
-            }
-        }
+        let waiting: Vec<(u64, usize)> = self
+            .session
+            .places()
+            .filter(|&(index, _, _)| index >= from)
+            .map(|(_, id, place)| (id, place))
+            .collect();
         for (id, position) in waiting {
             self.tell_position(id, position);
         }
