@@ -103,7 +103,9 @@ impl Config {
     pub fn policy(&self) -> Policy {
         Policy {
             rate_limit: self.rate_limit(),
-            idle_timeout: self.idle_timeout,
+            // Single mode times idleness in the hub, from a client's turn: waiting in line is
+            // not being idle, so its readers keep no clock of their own.
+            idle_timeout: self.idle_timeout.filter(|_| self.mode != Mode::Single),
             heartbeat: self.heartbeat,
             telnet: self.mode != Mode::Broker,
         }

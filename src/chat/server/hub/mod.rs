@@ -236,8 +236,7 @@ impl Hub {
                 self.send(id, &ServerFrame::Notice { text });
             }
             // Single mode times its served client itself: waiting in line is not being idle.
-            Event::Idle { id } if self.settings.mode != Mode::Single => self.idle(id),
-            Event::Idle { .. } => {}
+            Event::Idle { id } => self.idle(id),
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
             Event::Vanished { peer } => self.console.event(&format!(
