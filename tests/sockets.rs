@@ -173,7 +173,13 @@ fn filters_narrow_the_list() {
     let pair = Pair::open();
     let port = pair.server_port().to_string();
 
-    let by_port = sockets_json(&["-ta", "--port", &port]);
+    // Tests run side by side: the same port number can be another test's on another loopback
+    // address ([::1]:P), or an earlier connection's lingering in TIME_WAIT. Only the open pair's
+    // own sockets, on 127.0.0.1, are counted.
+    let by_port: Vec<_> = sockets_json(&["-ta", "--port", &port])
+        .into_iter()
+        .filter(|row| row["local_addr"] == "127.0.0.1" && row["state"] != "time_wait")
+        .collect();
     assert_eq!(by_port.len(), 3, "listener and both ends: {by_port:?}");
 
     let by_state = sockets_json(&["-ta", "--port", &port, "--state", "LISTEN"]);
