@@ -5,6 +5,7 @@ pub mod clock;
 pub mod sanitize;
 pub mod socket;
 pub mod target;
+pub mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
