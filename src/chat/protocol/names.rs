@@ -21,6 +21,11 @@ pub fn validate_name(name: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
+/// The key two names are compared by: names are unique by this key, not by their spelling.
+pub fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,7 +56,7 @@ pub fn add(hub: &mut Hub, id: u64, name: &str, kind: Kind) -> Receiver<Outgoing>
     };
     hub.clients.insert(id, client);
     if !name.is_empty() {
-        hub.names.insert(name.to_lowercase(), id);
+        hub.names.insert(crate::chat::protocol::name_key(name), id);
     }
     hub.connected.fetch_add(1, Ordering::Relaxed);
     queue

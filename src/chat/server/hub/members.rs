@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::chat::protocol::{
-    ByeCode, Greeting, Member, PROTOCOL_VERSION, ServerFrame, validate_name,
+    ByeCode, Greeting, Member, PROTOCOL_VERSION, ServerFrame, name_key, validate_name,
 };
 use crate::net::clock::now;
 
@@ -137,7 +137,7 @@ impl Hub {
             return;
         };
         client.name = name.clone();
-        self.names.insert(name.to_lowercase(), id);
+        self.names.insert(name_key(&name), id);
         let (peer, local, kind) = (client.peer, client.local, client.kind);
         // What the room said since the connection was accepted comes first, then its welcome.
         self.release_unheard(id);
@@ -208,12 +208,12 @@ impl Hub {
         let Ok(name) = validate_name(wish) else {
             return;
         };
-        let wanted = name.to_lowercase();
+        let wanted = name_key(&name);
         let Some(ip) = self.clients.get(&id).map(|c| c.peer.ip()) else {
             return;
         };
         let Some((&old, old_client)) = self.clients.iter().find(|&(&other, c)| {
-            other != id && c.name.to_lowercase() == wanted && c.kind == Kind::Structured
+            other != id && name_key(&c.name) == wanted && c.kind == Kind::Structured
         }) else {
             return;
         };
@@ -244,8 +244,8 @@ impl Hub {
 
     /// Names are unique without regard to case; the console's name is taken too.
     fn name_taken(&self, name: &str, except: u64) -> bool {
-        let wanted = name.to_lowercase();
-        wanted == self.settings.name.to_lowercase()
+        let wanted = name_key(name);
+        wanted == name_key(&self.settings.name)
             || self.names.get(&wanted).is_some_and(|&id| id != except)
     }
 
@@ -265,8 +265,8 @@ impl Hub {
         if old == name {
             return;
         }
-        self.names.remove(&old.to_lowercase());
-        self.names.insert(name.to_lowercase(), id);
+        self.names.remove(&name_key(&old));
+        self.names.insert(name_key(&name), id);
         let frame = ServerFrame::Nick {
             time: now(),
             old,
@@ -327,7 +327,7 @@ impl Hub {
         } else {
             // Counted with the one leaving, as its join was counted with it.
             let announce = self.names.len() <= ANNOUNCE_LIMIT;
-            self.names.remove(&client.name.to_lowercase());
+            self.names.remove(&name_key(&client.name));
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
