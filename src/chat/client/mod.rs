@@ -137,7 +137,7 @@ pub fn run(config: &Config) -> Result<()> {
 fn chat_name(name: Option<&str>) -> Result<String> {
     if let Some(name) = name {
         return validate_name(name)
-            .map_err(|why| Error::Usage(format!("bad --name '{name}': {why}")));
+            .map_err(|why| Error::Usage(format!("bad --name {name:?}: {why}")));
     }
     let login = ["USER", "LOGNAME", "USERNAME"]
         .iter()

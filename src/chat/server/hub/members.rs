@@ -25,6 +25,9 @@ use super::session::Departed;
 /// (`/who` still lists everyone).
 pub const ANNOUNCE_LIMIT: usize = 100;
 
+/// The name no client may take or look like, whatever the console is called: the server's voice.
+const RESERVED_NAME: &str = "server";
+
 impl Hub {
     /// A new connection, not named yet: its writer is counted, and (but by a broker) it is
     /// greeted with a line any client can read.
@@ -116,11 +119,13 @@ impl Hub {
         // the history, after the welcome).
         self.flush_round();
         let name = match wish.map(validate_name) {
-            Some(Ok(name)) if !self.name_taken(&name, id) => name,
-            Some(Ok(name)) => {
-                self.send(id, &name_taken(&name));
-                self.guest_name()
-            }
+            Some(Ok(name)) => match self.name_taken(&name, id) {
+                None => name,
+                Some(held) => {
+                    self.send(id, &name_taken(&name, &held));
+                    self.guest_name()
+                }
+            },
             Some(Err(message)) => {
                 self.send(
                     id,
@@ -236,17 +241,24 @@ impl Hub {
         loop {
             self.guests += 1;
             let name = format!("guest-{}", self.guests);
-            if !self.name_taken(&name, u64::MAX) {
+            if self.name_taken(&name, u64::MAX).is_none() {
                 return name;
             }
         }
     }
 
-    /// Names are unique without regard to case; the console's name is taken too.
-    fn name_taken(&self, name: &str, except: u64) -> bool {
+    /// The name in use or reserved that `name` looks like (the same [`name_key`]), if any: a
+    /// member's but `except`'s, the console's, or `server`, which no client may pass for.
+    fn name_taken(&self, name: &str, except: u64) -> Option<String> {
         let wanted = name_key(name);
-        wanted == name_key(&self.settings.name)
-            || self.names.get(&wanted).is_some_and(|&id| id != except)
+        [self.settings.name.as_str(), RESERVED_NAME]
+            .into_iter()
+            .find(|reserved| name_key(reserved) == wanted)
+            .map(str::to_string)
+            .or_else(|| {
+                let id = *self.names.get(&wanted).filter(|&&id| id != except)?;
+                Some(self.clients.get(&id)?.name.clone())
+            })
     }
 
     /// `/nick`: unique without regard to case; everyone hears of the change.
@@ -255,8 +267,8 @@ impl Hub {
             Ok(name) => name,
             Err(message) => return self.refuse(id, "bad_name", &message),
         };
-        if self.name_taken(&name, id) {
-            return self.send(id, &name_taken(&name));
+        if let Some(held) = self.name_taken(&name, id) {
+            return self.send(id, &name_taken(&name, &held));
         }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -347,11 +359,18 @@ impl Hub {
     }
 }
 
-/// The error for a name someone has already.
-fn name_taken(name: &str) -> ServerFrame {
+/// The error for a name someone has already, or one that looks like it (`held`).
+fn name_taken(name: &str, held: &str) -> ServerFrame {
+    let message = if name == held {
+        format!("the name {name} is taken (names are unique, whatever their case)")
+    } else {
+        format!(
+            "the name {name} looks like {held}, which is taken (names that look alike, whatever their case, are one name)"
+        )
+    };
     ServerFrame::Error {
         code: "name_taken".into(),
-        message: format!("the name {name} is taken (names are unique, whatever their case)"),
+        message,
     }
 }
 
