@@ -8,6 +8,7 @@ mod frames;
 mod idle;
 mod limits;
 mod listeners;
+mod names;
 mod probe;
 mod reconnect;
 mod refusals;

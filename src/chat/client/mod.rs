@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::chat::protocol::{
-    HEARTBEAT_TIMEOUT, Incoming, LineReader, MAX_FRAME_BYTES, validate_name,
+    HEARTBEAT_TIMEOUT, Incoming, LineReader, MAX_FRAME_BYTES, quoted_name, validate_name,
 };
 use crate::error::{Context, Error, Result};
 use crate::net::clock::millis_from_env;
@@ -137,7 +137,7 @@ pub fn run(config: &Config) -> Result<()> {
 fn chat_name(name: Option<&str>) -> Result<String> {
     if let Some(name) = name {
         return validate_name(name)
-            .map_err(|why| Error::Usage(format!("bad --name {name:?}: {why}")));
+            .map_err(|why| Error::Usage(format!("bad --name {}: {why}", quoted_name(name))));
     }
     let login = ["USER", "LOGNAME", "USERNAME"]
         .iter()

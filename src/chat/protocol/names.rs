@@ -48,6 +48,24 @@ pub fn name_key(name: &str) -> String {
     skeleton(&once.to_lowercase()).collect()
 }
 
+/// A proposed name in quotes for an error message, each character a name may not hold written
+/// as `\u{…}` (a combining mark first too), so that the message shows what was typed and
+/// nothing invisible, reordering or drawn over the quote.
+pub fn quoted_name(name: &str) -> String {
+    let shown: String = name
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let hidden = (refused(c).is_some() && c != ' ') || (i == 0 && is_combining_mark(c));
+            match hidden {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            }
+        })
+        .collect();
+    format!("\"{shown}\"")
+}
+
 /// What is wrong with a character in a name, if anything.
 fn refused(c: char) -> Option<&'static str> {
     let problem = match c {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat::protocol::validate_name;
+use crate::chat::protocol::{quoted_name, validate_name};
 use crate::error::{Error, Result};
 
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -73,8 +73,9 @@ impl Config {
     /// Refuses combinations that cannot be served as asked; returns the console's name, checked
     /// as a client's would be.
     pub fn console_name(&self) -> Result<String> {
-        let name = validate_name(&self.name)
-            .map_err(|message| Error::Usage(format!("--name {:?}: {message}", self.name)))?;
+        let name = validate_name(&self.name).map_err(|message| {
+            Error::Usage(format!("--name {}: {message}", quoted_name(&self.name)))
+        })?;
         if self.sync && self.mode != Mode::Single {
             return Err(Error::Usage(
                 "--sync is turn-taking between one client and the console: use it with --mode single"

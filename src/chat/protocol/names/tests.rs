@@ -127,3 +127,12 @@ fn names_that_look_alike_have_one_key() {
         assert_ne!(name_key(a), name_key(b), "{a:?} and {b:?}");
     }
 }
+
+#[test]
+fn a_refused_name_is_quoted_without_its_invisible_characters() {
+    assert_eq!(quoted_name("ana b"), "\"ana b\"");
+    assert_eq!(quoted_name("ana\u{200b}"), "\"ana\\u{200b}\"");
+    assert_eq!(quoted_name("\u{3164}"), "\"\\u{3164}\"");
+    assert_eq!(quoted_name("\u{301}e\u{301}"), "\"\\u{301}e\u{301}\"");
+    assert_eq!(quoted_name("a\u{202e}b\u{1b}"), "\"a\\u{202e}b\\u{1b}\"");
+}
