@@ -141,13 +141,13 @@ fn a_trojan_source_line_reaches_nc_and_soquete_chat_neutralised() {
     eve.send("/nick eve");
     eve.line_where(|l| l.contains("now known as eve"));
     eve.send(TROJAN);
-    let line = nc
-        .wait_for(LIMIT, |line| line.contains("<eve> "))
-        .expect("nc hears eve");
-    assert!(neutralised(&line), "{line:?}");
     let screen = tmux.wait_screen("eve's line", |screen| {
         screen.iter().any(|l| l.contains("<eve> "))
     });
     let line = screen.iter().find(|l| l.contains("<eve> ")).unwrap();
-    assert!(neutralised(line), "{line:?}");
+    assert!(neutralised(line), "soquete chat shows {line:?}");
+    let line = nc
+        .wait_for(LIMIT, |line| line.contains("<eve> "))
+        .expect("nc hears eve");
+    assert!(neutralised(&line), "nc shows {line:?}");
 }
