@@ -1,6 +1,6 @@
 //! Membership and naming: a connection accepted, told apart (structured or raw) by its first
 //! line, named (its wish, or `guest-N`), welcomed (with what it missed, when it resumes),
-//! renamed, and let go; names are unique whatever their case.
+//! renamed, and let go; names are unique whatever their case, and so are names that look alike.
 
 use std::net::Shutdown;
 use std::sync::Arc;

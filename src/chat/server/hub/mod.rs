@@ -89,7 +89,7 @@ pub struct Hub {
     history: History,
     /// Connections open now, shared with the accept thread (`--max-clients`).
     connected: Arc<AtomicUsize>,
-    /// Every member's name, lowercased (names are unique whatever their case), and its client.
+    /// Every member's name by its `name_key` (names that look alike are one), and its client.
     names: HashMap<String, u64>,
     /// Clients whose outbox went over its bounds, and since when: the hub takes no input until
     /// they drain to half, or [`STALL_TIMEOUT`] passes and they are let go.
