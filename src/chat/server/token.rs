@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::chat::protocol::{name_key, validate_name};
+
 /// How long a name stays reserved for its session after the connection drops without a quit.
 pub const NAME_RESERVE: Duration = Duration::from_secs(5 * 60);
 /// Tests shorten [`NAME_RESERVE`] with this variable (milliseconds); the face reads it.
@@ -154,6 +156,18 @@ impl Reservations {
             by_key: HashMap::new(),
             window,
         }
+    }
+
+    /// The names of `sessions` (as a log left them open, oldest first), each kept for `window`
+    /// from now; a name that is not valid (an edited log) is left out.
+    pub fn restored(window: Duration, sessions: Vec<(String, Digest)>) -> Reservations {
+        let mut reserved = Reservations::new(window);
+        for (name, digest) in sessions {
+            if let Ok(name) = validate_name(&name) {
+                reserved.reserve(name_key(&name), digest);
+            }
+        }
+        reserved
     }
 
     /// Keeps the name whose key (`name_key`) is `key` for the session of `digest`, from now;

@@ -123,7 +123,8 @@ impl Hub {
         mut history: History,
         seq: u64,
     ) -> Hub {
-        let reserved = resume::reload(&settings, &mut history);
+        // The sessions its log left open can resume: their names are theirs again, from now.
+        let reserved = Reservations::restored(settings.name_reserve, history.take_sessions());
         Hub {
             reserved,
             names: HashMap::new(),

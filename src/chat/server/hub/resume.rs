@@ -7,23 +7,11 @@
 
 use crate::chat::protocol::{ByeCode, ServerFrame, name_key, validate_name};
 use crate::chat::server::event::Ending;
-use crate::chat::server::history::History;
-use crate::chat::server::token::{Digest, Reservations, Resumable, SessionLine, new_token};
+use crate::chat::server::token::{Digest, Resumable, SessionLine, new_token};
 
 use super::client::Client;
 use super::room::log_failed;
-use super::{Hub, Settings};
-
-/// The names a hub starts with reserved: those of the sessions its log left open, from now.
-pub(super) fn reload(settings: &Settings, history: &mut History) -> Reservations {
-    let mut reserved = Reservations::new(settings.name_reserve);
-    for (name, digest) in history.take_sessions() {
-        if let Ok(name) = validate_name(&name) {
-            reserved.reserve(name_key(&name), digest);
-        }
-    }
-    reserved
-}
+use super::Hub;
 
 impl Hub {
     /// A structured client's `hello` (group and broker mode): with the token of the session that
