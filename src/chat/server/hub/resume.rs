@@ -9,9 +9,9 @@ use crate::chat::protocol::{ByeCode, ServerFrame, name_key, validate_name};
 use crate::chat::server::event::Ending;
 use crate::chat::server::token::{Digest, Resumable, SessionLine, new_token};
 
+use super::Hub;
 use super::client::Client;
 use super::room::log_failed;
-use super::Hub;
 
 impl Hub {
     /// A structured client's `hello` (group and broker mode): with the token of the session that
