@@ -258,3 +258,17 @@ fn soquete_chat_resumes_with_its_token_after_the_server_kills_its_connection() {
         "{lines:#?} {notes:#?}"
     );
 }
+
+#[test]
+fn a_client_the_idle_timeout_let_go_leaves_its_name_free() {
+    let (_server, addr) = start_server(&["--idle-timeout", "1"]);
+    let (mut ana, _) = Peer::join(addr, hello("ana"));
+    let bye = ana.frame_where(|f| f["type"] == "bye");
+    assert_eq!(bye["code"], "idle", "{bye}");
+    assert!(ana.closed());
+    let (_again, welcome) = Peer::join(addr, hello("ana"));
+    assert_eq!(
+        welcome["name"], "ana",
+        "told to go, not reserved: {welcome}"
+    );
+}

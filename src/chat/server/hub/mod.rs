@@ -273,6 +273,8 @@ impl Hub {
                 code: ByeCode::Idle,
             },
         );
+        // Told to go, it does not come back: its name is free at once.
+        self.end_session(id);
         self.remove(id, &reason, Ending::Graceful);
     }
 
