@@ -139,6 +139,8 @@ impl OpenSessions {
 
 /// A name kept for the session that dropped it.
 pub struct Reserved {
+    /// The name as its session had it.
+    pub name: String,
     pub digest: Digest,
     until: Instant,
 }
@@ -164,33 +166,39 @@ impl Reservations {
         let mut reserved = Reservations::new(window);
         for (name, digest) in sessions {
             if let Ok(name) = validate_name(&name) {
-                reserved.reserve(name_key(&name), digest);
+                reserved.reserve(name, digest);
             }
         }
         reserved
     }
 
-    /// Keeps the name whose key (`name_key`) is `key` for the session of `digest`, from now;
-    /// false when too many are kept already (the name is then free at once).
-    pub fn reserve(&mut self, key: String, digest: Digest) -> bool {
+    /// Keeps `name` for the session of `digest`, from now; false when too many are kept
+    /// already (the name is then free at once).
+    pub fn reserve(&mut self, name: String, digest: Digest) -> bool {
         if self.window.is_zero() || self.by_key.len() >= MAX_RESERVED {
             return false;
         }
         let until = Instant::now() + self.window;
-        self.by_key.insert(key, Reserved { digest, until });
+        let kept = Reserved {
+            name,
+            digest,
+            until,
+        };
+        self.by_key.insert(name_key(&kept.name), kept);
         true
     }
 
-    /// True while the name of this key is kept for a session.
-    pub fn holds(&self, key: &str) -> bool {
+    /// The name kept for a session whose key (`name_key`) is `key`, while it is kept.
+    pub fn held(&self, key: &str) -> Option<&str> {
         self.by_key
             .get(key)
-            .is_some_and(|kept| kept.until > Instant::now())
+            .filter(|kept| kept.until > Instant::now())
+            .map(|kept| kept.name.as_str())
     }
 
     /// The name of this key, given back to the session of `digest` if it is kept for it.
     pub fn claim(&mut self, key: &str, digest: &Digest) -> bool {
-        let mine = self.holds(key) && self.by_key[key].digest.matches(digest);
+        let mine = self.held(key).is_some() && self.by_key[key].digest.matches(digest);
         if mine {
             self.by_key.remove(key);
         }
@@ -268,17 +276,17 @@ mod tests {
     fn a_reserved_name_goes_to_its_digest_alone_until_its_time_runs_out() {
         let (a, b) = (Digest::of("a"), Digest::of("b"));
         let mut kept = Reservations::new(Duration::from_secs(60));
-        assert!(kept.reserve("ana".into(), a));
-        assert!(kept.holds("ana"));
+        assert!(kept.reserve("Ana".into(), a));
+        assert_eq!(kept.held("ana"), Some("Ana"));
         assert!(!kept.claim("ana", &b));
         assert!(kept.claim("ana", &a));
-        assert!(!kept.holds("ana"), "claimed once");
+        assert!(kept.held("ana").is_none(), "claimed once");
 
         let mut brief = Reservations::new(Duration::from_nanos(1));
         assert!(brief.reserve("ana".into(), a));
         let over = brief.expire();
         assert_eq!(over.len(), 1);
-        assert!(!brief.holds("ana"));
+        assert!(brief.held("ana").is_none());
         assert!(!Reservations::new(Duration::ZERO).reserve("x".into(), a));
     }
 }

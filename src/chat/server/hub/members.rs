@@ -216,7 +216,7 @@ impl Hub {
         let wanted = name_key(name);
         wanted == name_key(&self.settings.name)
             || self.names.get(&wanted).is_some_and(|&id| id != except)
-            || self.reserved.holds(&wanted)
+            || self.reserved.held(&wanted).is_some()
     }
 
     /// `/nick`: unique without regard to case; everyone hears of the change.

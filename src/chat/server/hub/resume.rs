@@ -130,7 +130,7 @@ impl Hub {
         let Some(token) = client.token.take() else {
             return;
         };
-        if !self.reserved.reserve(name_key(&client.name), token.digest) {
+        if !self.reserved.reserve(client.name.clone(), token.digest) {
             self.log_session_end(&token.digest);
         }
     }
