@@ -1,8 +1,7 @@
 //! The room's memory: the last `--history` messages, replayed to a client that reconnects and
 //! says which `seq` it saw last; the room's epoch, which says whose `seq` that is; and the
 //! `--log` file that keeps every message, the epoch, and the sessions that may resume (by their
-//! token's SHA-256 only), across restarts. Owned by the hub
-//! thread, like the rest of the room.
+//! token's SHA-256 only), across restarts. Owned by the hub thread, like the rest of the room.
 
 use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
