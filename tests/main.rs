@@ -19,3 +19,4 @@ mod sockets;
 mod support;
 mod telnet;
 mod terminal;
+mod tokens;

@@ -183,6 +183,7 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
         name: "soquete-probe".into(),
         last_seq: None,
         epoch: None,
+        token: None,
         probe: true,
     };
     let mut writer = &stream;

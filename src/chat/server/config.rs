@@ -67,6 +67,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A structured client sent nothing for this long gets a `ping`.
     pub heartbeat: Duration,
+    /// How long a dropped client's name stays reserved for its resume token.
+    pub name_reserve: Duration,
 }
 
 impl Config {
@@ -143,6 +145,7 @@ mod tests {
             max_clients: None,
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
+            name_reserve: crate::chat::server::token::NAME_RESERVE,
         }
     }
 

@@ -78,17 +78,13 @@ impl Hub {
                 name,
                 last_seq,
                 epoch,
+                token,
                 ..
             } => {
                 client.kind = Kind::Structured;
-                if self.settings.mode.is_room() && last_seq.is_some() {
-                    // A `last_seq` of another room (the server restarted without its history)
-                    // says nothing of this one: the client gets this room from its start.
-                    let here = epoch.is_none_or(|epoch| epoch == self.history.epoch());
-                    client.resume = if here { last_seq } else { Some(0) };
-                    if here {
-                        self.take_over(id, &name);
-                    }
+                if self.settings.mode.is_room() {
+                    // Only the session's token resumes it (a name in use, what was missed).
+                    self.open_session(id, &name, (last_seq, epoch), token);
                 }
                 let Some(client) = self.clients.get(&id) else {
                     return;
@@ -182,6 +178,7 @@ impl Hub {
             Some(last_seq) => self.history.since(last_seq, self.seq),
             None => (Vec::new(), 0),
         };
+        let token = self.reveal_token(id);
         let client = &self.clients[&id];
         let frame = ServerFrame::Welcome {
             version: PROTOCOL_VERSION,
@@ -192,6 +189,7 @@ impl Hub {
             last_seq: self.seq,
             epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
+            token,
         };
         let stats = Arc::clone(&client.stats);
         let structured = client.kind == Kind::Structured;
@@ -204,36 +202,6 @@ impl Hub {
         if structured {
             stats.start_heartbeat();
         }
-    }
-
-    /// A reconnecting client (a `hello` with `last_seq`) takes its name back from a structured
-    /// connection of the same name and the same IP address: most likely its own old connection,
-    /// half-open after the network dropped. The old one is told and let go.
-    fn take_over(&mut self, id: u64, wish: &str) {
-        let Ok(name) = validate_name(wish) else {
-            return;
-        };
-        let wanted = name_key(&name);
-        let Some(ip) = self.clients.get(&id).map(|c| c.peer.ip()) else {
-            return;
-        };
-        let Some((&old, old_client)) = self.clients.iter().find(|&(&other, c)| {
-            other != id && name_key(&c.name) == wanted && c.kind == Kind::Structured
-        }) else {
-            return;
-        };
-        if old_client.peer.ip() != ip {
-            return;
-        }
-        let newcomer = self.clients[&id].peer;
-        self.send(
-            old,
-            &ServerFrame::Bye {
-                reason: format!("{name} reconnected from {newcomer}: this connection is replaced"),
-                code: ByeCode::Replaced,
-            },
-        );
-        self.remove(old, "reconnected", Ending::Graceful);
     }
 
     /// The next free `guest-N`.
@@ -259,6 +227,7 @@ impl Hub {
                 let id = *self.names.get(&wanted).filter(|&&id| id != except)?;
                 Some(self.clients.get(&id)?.name.clone())
             })
+            .or_else(|| self.reserved.held(&wanted).map(str::to_string))
     }
 
     /// `/nick`: unique without regard to case; everyone hears of the change.
@@ -279,6 +248,7 @@ impl Hub {
         }
         self.names.remove(&name_key(&old));
         self.names.insert(name_key(&name), id);
+        self.log_session(id);
         let frame = ServerFrame::Nick {
             time: now(),
             old,
@@ -340,6 +310,7 @@ impl Hub {
             // Counted with the one leaving, as its join was counted with it.
             let announce = self.names.len() <= ANNOUNCE_LIMIT;
             self.names.remove(&name_key(&client.name));
+            self.reserve_name(&mut client);
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
