@@ -67,6 +67,32 @@ pub struct ChatArgs {
     #[arg(long = "reconnect-max", value_name = "SECS", default_value = "30", value_parser = parse_reconnect_max)]
     pub reconnect_max: f64,
 
+    /// Talk TLS and verify the server: a CA-signed certificate against the system's roots, a
+    /// self-signed one by trust on first use (as ssh does)
+    ///
+    /// Never falls back to plain text. A self-signed certificate seen for the first time is
+    /// shown (its SHA-256 fingerprint) and, on a terminal, accepted with y; without a terminal
+    /// give --tls-fingerprint. It is then remembered in known_hosts (see --state-dir), and a
+    /// later connection (reconnections too) with another certificate is refused, with both
+    /// fingerprints. An expired certificate, one for another name, or one --tls-ca did not
+    /// sign is refused: exit 1.
+    #[arg(long = "tls")]
+    pub tls: bool,
+
+    /// With --tls: trust the CA certificates of this PEM file (a private CA) instead of the system's
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// With --tls: the self-signed certificate to accept on first use, as `serve --tls` prints it
+    /// (SHA256:AB:CD:…)
+    #[arg(long = "tls-fingerprint", value_name = "SHA256:…", requires = "tls")]
+    pub tls_fingerprint: Option<crate::net::tls::Fingerprint>,
+
+    /// Where soquete keeps its state: the client's known_hosts (default: the data directory,
+    /// ~/.local/share/soquete on Linux)
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+
     /// Give up after N failed reconnection attempts in a row (0: never; default: never on a
     /// terminal, 10 when input is a pipe or file)
     #[arg(long = "reconnect-attempts", value_name = "N")]
@@ -100,6 +126,11 @@ impl From<ChatArgs> for crate::chat::client::Config {
                 Some(0) => GiveUp::Never,
                 Some(limit) => GiveUp::After(limit),
             },
+            tls: args.tls.then_some(crate::chat::client::TlsOptions {
+                ca_file: args.tls_ca,
+                fingerprint: args.tls_fingerprint,
+                state_dir: args.state_dir,
+            }),
         }
     }
 }
