@@ -19,3 +19,4 @@ mod support;
 mod telnet;
 mod terminal;
 mod tls;
+mod tls_probe;

@@ -111,6 +111,9 @@ pub struct Outcome {
     pub os_error: Option<String>,
     /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
+    /// What the --tls check found, when it ran (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<super::tls::TlsCheck>>,
 }
 
 /// Connects to `address` with `timeout`, then runs the chat check if asked and the port is open.
@@ -128,6 +131,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 source,
                 os_error: None,
                 chat,
+                tls: None,
             }
         }
         Err(err) => Outcome {
@@ -136,6 +140,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
             source: route_source(address).map(|ip| ip.to_string()),
             os_error: Some(err.to_string()),
             chat: None,
+            tls: None,
         },
     }
 }

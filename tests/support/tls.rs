@@ -26,8 +26,10 @@ pub struct Pair {
 pub enum Validity {
     /// From yesterday for a year.
     Current,
-    /// Ended in 2020.
+    /// Ended years ago.
     Expired,
+    /// From yesterday until this many days from now.
+    Days(i64),
 }
 
 impl Certs {
@@ -98,6 +100,7 @@ fn params(names: &[&str], validity: Validity) -> CertificateParams {
     let (from, days) = match validity {
         Validity::Current => (-1, 365),
         Validity::Expired => (-3000, 365),
+        Validity::Days(days) => (-1, days + 1),
     };
     let ((y0, m0, d0), (y1, m1, d1)) = (day(from), day(from + days));
     params.not_before = rcgen::date_time_ymd(y0, m0, d0);

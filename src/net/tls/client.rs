@@ -352,12 +352,8 @@ impl Verifier {
             _ => false,
         };
         if !no_ca || self.private_ca {
-            let names = CertificateInfo::parse(end_entity).map(|info| info.names);
-            let why = explain(
-                &error,
-                self.private_ca,
-                names.as_deref().unwrap_or_default(),
-            );
+            let cert = CertificateInfo::parse(end_entity);
+            let why = explain(&error, self.private_ca, cert.as_ref());
             return Decision::Refuse(Why::Certificate(why));
         }
         match self.pin {
@@ -374,8 +370,14 @@ impl Verifier {
     }
 }
 
-/// A certificate error in the words a user acts on; `names`: those the certificate lists.
-pub fn explain(error: &CertificateError, private_ca: bool, names: &[String]) -> String {
+/// A certificate error in the words a user acts on; `cert`: the certificate, as far as it reads.
+pub fn explain(
+    error: &CertificateError,
+    private_ca: bool,
+    cert: Option<&CertificateInfo>,
+) -> String {
+    let names = cert.map_or(&[][..], |cert| &cert.names[..]);
+    let self_signed = cert.is_some_and(|cert| cert.self_signed);
     match error {
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
             let when = match error {
@@ -406,9 +408,13 @@ pub fn explain(error: &CertificateError, private_ca: bool, names: &[String]) -> 
                  (another server there now), or of a name the certificate does not list"
             )
         }
-        CertificateError::UnknownIssuer if private_ca => {
+        CertificateError::UnknownIssuer | CertificateError::Other(_) if private_ca => {
             "it was not issued by the CA given with --tls-ca".into()
         }
+        CertificateError::UnknownIssuer | CertificateError::Other(_) if self_signed => {
+            "it is self-signed: no CA vouches for it".into()
+        }
+        CertificateError::UnknownIssuer => "no trusted CA issued it (unknown issuer)".into(),
         other => other.to_string(),
     }
 }

@@ -5,6 +5,7 @@
 pub mod certificate;
 pub mod client;
 mod fingerprint;
+pub mod inspect;
 pub mod known_hosts;
 pub mod stream;
 

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 
 use super::Renderer;
 use crate::error::Result;
+use crate::net::sanitize::neutralize;
 use crate::probe::connect::ChatCheck;
 use crate::probe::report::{Event, Report, TargetReport};
 use crate::probe::resolve::DnsAnswer;
+use crate::probe::tls::TlsCheck;
 
 /// Lines for people.
 #[derive(Debug, Clone, Copy, Default)]
@@ -112,6 +114,14 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
             if let Some(check) = &outcome.chat {
                 lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
             }
+            if let Some(check) = &outcome.tls {
+                let lines_of_tls = tls_lines(check, &target_host(target));
+                lines.extend(
+                    lines_of_tls
+                        .into_iter()
+                        .map(|line| format!("{prefix}{:<22} {line}", "")),
+                );
+            }
             // Ping-style rounds repeat the same verdict: the hint is said on the first round.
             if let Some(hint) = hint.as_ref().filter(|_| *round <= 1) {
                 lines.push(format!("{prefix}{:<22} hint: {hint}", ""));
@@ -159,6 +169,63 @@ fn dns_line(answer: &DnsAnswer) -> String {
             )
         }
     }
+}
+
+/// The host part of a target as given (`HOST:PORT`, `[v6]:PORT`).
+fn target_host(target: &str) -> String {
+    crate::net::target::Target::parse(target).map_or_else(|_| target.to_string(), |t| t.host)
+}
+
+/// What `--tls` found, a line each; the certificate's text is the server's, so neutralised.
+fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
+    let safe = |text: &str| neutralize(text).into_owned();
+    if let Some(error) = &check.error {
+        return vec![format!("tls: handshake failed: {}", safe(error))];
+    }
+    let mut lines = vec![format!(
+        "tls: {} {}, handshake {:.3} ms",
+        check.version.as_deref().unwrap_or("?"),
+        check.cipher.as_deref().unwrap_or("?"),
+        check.handshake_ms.unwrap_or(0.0)
+    )];
+    if let Some(cert) = &check.certificate {
+        let names = if cert.names.is_empty() {
+            "no names".to_string()
+        } else {
+            safe(&cert.names.join(", "))
+        };
+        let among = match check.names_host {
+            Some(true) => format!("{host} among them"),
+            _ => format!("{host} NOT among them"),
+        };
+        lines.push(format!(
+            "certificate: {}; names: {names} ({among})",
+            safe(&cert.subject)
+        ));
+        let expiry = if cert.days_left < 0 {
+            format!("expired {} days ago", -cert.days_left)
+        } else {
+            format!("{} days left", cert.days_left)
+        };
+        lines.push(format!(
+            "issuer: {}; valid until {} ({expiry})",
+            safe(&cert.issuer),
+            cert.not_after
+        ));
+        lines.push(format!("fingerprint: {}", cert.fingerprint));
+    }
+    let against = match check.verified_against.as_str() {
+        "system" => "the system's roots".to_string(),
+        file => format!("the CA in {}", safe(file)),
+    };
+    lines.push(match &check.problem {
+        None => format!("verified: yes, against {against}"),
+        Some(problem) => format!("verified: NO, against {against}: {}", safe(problem)),
+    });
+    for warning in &check.warnings {
+        lines.push(format!("! {}", safe(warning)));
+    }
+    lines
 }
 
 fn chat_line(check: &ChatCheck) -> String {
