@@ -7,8 +7,11 @@ use std::io::Write;
 use std::path::Path;
 use std::process::Command;
 
+use crate::support::fake_server::FakeServer;
+use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::tls::{Certs, Pair, TlsServer, Validity};
+use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
 /// The fingerprint as `openssl x509 -fingerprint -sha256` prints it, with soquete's prefix.
@@ -206,4 +209,101 @@ fn a_self_signed_server_is_trusted_on_first_use_remembered_and_refused_when_it_c
     .unwrap();
     let mut again = tls_client(&certs, &server, &[]);
     lines_both_ways(&mut again, &mut server);
+}
+
+#[test]
+fn on_a_terminal_the_first_connection_shows_the_fingerprint_and_asks() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.self_signed("self", &["127.0.0.1"]);
+    let print = openssl_fingerprint(&pair.cert);
+    let server = TlsServer::openssl(&pair);
+    let state = certs.state_dir();
+    let address = server.addr.to_string();
+    let args = [
+        "--raw",
+        "--tls",
+        "--state-dir",
+        state.to_str().unwrap(),
+        &address,
+    ];
+
+    // No: nothing remembered, exit 1.
+    let Some(tmux) = Tmux::start("tls-no", &in_shell(&args)) else {
+        return;
+    };
+    let screen = tmux.wait_screen("the question", |s| s.concat().contains("(y/N)?"));
+    assert!(screen.concat().contains(&print), "{screen:#?}");
+    tmux.type_text("n");
+    tmux.press(&["Enter"]);
+    tmux.wait_screen("the refusal", |s| s.concat().contains("exit status 1"));
+    assert!(!state.join("known_hosts").exists());
+    drop(tmux);
+
+    // Yes: remembered, connected, and what is typed reaches the server.
+    let Some(tmux) = Tmux::start("tls-yes", &in_shell(&args)) else {
+        return;
+    };
+    tmux.wait_screen("the question", |s| s.concat().contains("(y/N)?"));
+    tmux.type_text("y");
+    tmux.press(&["Enter"]);
+    tmux.wait_screen("the connection", |s| s.concat().contains("* connected"));
+    tmux.type_text("olá ✓");
+    tmux.press(&["Enter"]);
+    server
+        .running
+        .wait_for(LIMIT, |line| line == "olá ✓")
+        .expect("the server got the typed line");
+    let known = std::fs::read_to_string(state.join("known_hosts")).unwrap();
+    assert_eq!(known, format!("{address} {print}\n"));
+}
+
+#[test]
+fn a_reconnection_verifies_again_and_a_changed_certificate_ends_the_session() {
+    if !require(tool("socat"), "socat") {
+        return;
+    }
+    let certs = Certs::new();
+    let first = certs.self_signed("first", &["127.0.0.1"]);
+    let second = certs.self_signed("second", &["127.0.0.1"]);
+    let chat = FakeServer::start();
+    // TLS in front of the test's soquete server: socat, one connection, then it is done.
+    let front = |pair: &Pair, port: u16| {
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,verify=0,cert={},key={}",
+            pair.cert.display(),
+            pair.key.display()
+        );
+        Running::program("socat", &[&listen, &format!("TCP:{}", chat.addr)])
+    };
+    let tls_front = front(&first, 0);
+    let port = listening_port(tls_front.child.id());
+    let state = certs.state_dir();
+    let print = openssl_fingerprint(&first.cert);
+    let target = format!("127.0.0.1:{port}");
+    let mut client = Running::start_with_stdin(&[
+        "chat",
+        "--tls",
+        "--tls-fingerprint",
+        &print,
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--name",
+        "ana",
+        &target,
+    ]);
+    let stderr = client.stderr_lines();
+    let mut peer = chat.next_peer();
+    assert_eq!(peer.handshake(), "ana");
+    // The same address now presents another certificate; the server goes away.
+    let _changed = front(&second, port);
+    drop(peer);
+    let refusal = wait_line(&stderr, LIMIT, |line| line.contains("HAS CHANGED"))
+        .expect("the reconnection is refused");
+    assert!(refusal.contains(&print), "{refusal}");
+    let status = client.wait_exit(LIMIT).expect("the client exits");
+    assert_eq!(status.code(), Some(1));
+    drop(tls_front);
 }

@@ -23,13 +23,24 @@ use clap::Args;
         asking for the messages it missed; none is shown twice. Lines typed meanwhile are sent \
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
+        TLS (--tls): every connection, reconnections too, is verified; never a fallback to \
+        plain text. A certificate from a CA must chain to the system's roots (or --tls-ca's) and \
+        name the host typed. A self-signed one is trusted on first use, as ssh does: its \
+        SHA-256 fingerprint is shown and, on a terminal, accepted with y (otherwise give \
+        --tls-fingerprint SHA256:…, as `serve --tls` prints it); it is then remembered in \
+        known_hosts (HOST:PORT and fingerprint, a line each) in the state directory \
+        (~/.local/share/soquete on Linux, or --state-dir), and a later certificate with another \
+        fingerprint is refused with both prints: remove its line once the server's operator \
+        confirms the change.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
-        server closed), 1 when the connection fails, or is lost and not reconnected, 2 bad \
+        server closed), 1 when the connection fails, or is lost and not reconnected, or the \
+        server's certificate is refused (expired, another name, unknown, changed), 2 bad \
         usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
         echo 'Hello Server' | soquete chat --raw :65432\n  \
-        soquete chat --json :65432 | jq .     every event as JSON"
+        soquete chat --json :65432 | jq .     every event as JSON\n  \
+        soquete chat --tls lab.ddns.net:443   TLS, the server verified"
 )]
 pub struct ChatArgs {
     /// The server to talk to (help text in the attribute: rustdoc would read its brackets as links).
