@@ -102,18 +102,27 @@ fn raw_tls_client_and_ncat_ssl_talk_both_ways() {
     lines_both_ways(&mut client, &mut server);
 }
 
-#[test]
-fn a_certificate_for_another_name_is_refused_and_dns_is_suspected() {
+/// The one-line refusal of a server with the certificate `make` gives, when the test's CA is
+/// the one trusted (`--tls-ca`); None when openssl is missing (the test is skipped).
+fn refusal_with_private_ca(make: impl FnOnce(&Certs) -> Pair) -> Option<String> {
     if !require(tool("openssl"), "openssl") {
-        return;
+        return None;
     }
     let certs = Certs::new();
-    let pair = certs.signed("other", &["other.example"], Validity::Current);
-    let server = TlsServer::openssl(&pair);
+    let server = TlsServer::openssl(&make(&certs));
     let ca = certs.ca();
     let (code, stderr) = refused(&certs, &server, &["--tls-ca", ca.to_str().unwrap()]);
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    Some(stderr)
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused_and_dns_is_suspected() {
+    let make = |certs: &Certs| certs.signed("other", &["other.example"], Validity::Current);
+    let Some(stderr) = refusal_with_private_ca(make) else {
+        return;
+    };
     assert!(
         stderr.contains("it is for other.example, not 127.0.0.1") && stderr.contains("DNS"),
         "{stderr}"
@@ -122,28 +131,19 @@ fn a_certificate_for_another_name_is_refused_and_dns_is_suspected() {
 
 #[test]
 fn an_expired_certificate_is_refused() {
-    if !require(tool("openssl"), "openssl") {
+    let make = |certs: &Certs| certs.signed("old", &["127.0.0.1"], Validity::Expired);
+    let Some(stderr) = refusal_with_private_ca(make) else {
         return;
-    }
-    let certs = Certs::new();
-    let pair = certs.signed("old", &["127.0.0.1"], Validity::Expired);
-    let server = TlsServer::openssl(&pair);
-    let ca = certs.ca();
-    let (code, stderr) = refused(&certs, &server, &["--tls-ca", ca.to_str().unwrap()]);
-    assert_eq!(code, 1, "{stderr}");
+    };
     assert!(stderr.contains("expired on "), "{stderr}");
 }
 
 #[test]
 fn a_certificate_the_private_ca_did_not_sign_is_refused() {
-    if !require(tool("openssl"), "openssl") {
+    let make = |certs: &Certs| certs.self_signed("self", &["127.0.0.1"]);
+    let Some(stderr) = refusal_with_private_ca(make) else {
         return;
-    }
-    let certs = Certs::new();
-    let server = TlsServer::openssl(&certs.self_signed("self", &["127.0.0.1"]));
-    let ca = certs.ca();
-    let (code, stderr) = refused(&certs, &server, &["--tls-ca", ca.to_str().unwrap()]);
-    assert_eq!(code, 1, "{stderr}");
+    };
     assert!(stderr.contains("not issued by the CA"), "{stderr}");
 }
 

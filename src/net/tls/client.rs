@@ -12,14 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
-use rustls::{RootCertStore, SignatureScheme};
+use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::{CertificateError, RootCertStore};
 
 use super::certificate::CertificateInfo;
+use super::judged::{Judge, connection};
 use super::known_hosts::KnownHosts;
 use super::stream::TlsStream;
 use super::{Fingerprint, describe_error};
@@ -189,7 +188,6 @@ impl ClientTls {
             None => None,
         };
         let verifier = Arc::new(Verifier {
-            standard: self.roots.verifier()?,
             private_ca: self.roots.private_ca.is_some(),
             pin: match (&known, self.fingerprint) {
                 (Some(known), _) => Some(Pin::Known(known.fingerprint, known.line)),
@@ -198,16 +196,7 @@ impl ClientTls {
             },
             decision: Mutex::new(None),
         });
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|err| Error::Internal(format!("TLS versions: {err}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::clone(&verifier) as Arc<dyn ServerCertVerifier>)
-            .with_no_client_auth();
-        let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-            .map_err(|_| Error::Usage(format!("'{host}' is not a name TLS can check")))?;
-        let conn = ClientConnection::new(Arc::new(config), name)
-            .map_err(|err| Error::Internal(format!("starting TLS: {err}")))?;
+        let conn = connection(&self.roots, Arc::clone(&verifier), host)?;
         let handshake = TlsStream::handshake(tcp, conn, HANDSHAKE_TIMEOUT);
         let decision = verifier.decision.lock().map(|d| d.clone()).ok().flatten();
         let refusal = |why: String| Refusal::Handshake {
@@ -318,7 +307,6 @@ impl Refusal {
 /// The CA check, then the pin for a certificate no CA vouches for.
 #[derive(Debug)]
 struct Verifier {
-    standard: Arc<WebPkiServerVerifier>,
     /// `--tls-ca` was given: a certificate it did not sign is refused, not pinned.
     private_ca: bool,
     pin: Option<Pin>,
@@ -329,16 +317,11 @@ impl Verifier {
     fn decide(
         &self,
         end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        now: UnixTime,
+        standard: std::result::Result<(), rustls::Error>,
     ) -> Decision {
         let presented = Fingerprint::of_der(end_entity);
-        let checked =
-            self.standard
-                .verify_server_cert(end_entity, intermediates, server_name, &[], now);
-        let error = match checked {
-            Ok(_) => return Decision::Trust(Trusted::ByCa),
+        let error = match standard {
+            Ok(()) => return Decision::Trust(Trusted::ByCa),
             Err(rustls::Error::InvalidCertificate(error)) => error,
             Err(other) => return Decision::Refuse(Why::Certificate(other.to_string())),
         };
@@ -428,47 +411,89 @@ fn date(time: UnixTime) -> String {
     )
 }
 
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
+impl Judge for Verifier {
+    fn judge(
         &self,
         end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let decision = self.decide(end_entity, intermediates, server_name, now);
-        let verdict = match &decision {
-            Decision::Trust(_) => Ok(ServerCertVerified::assertion()),
-            Decision::Refuse(_) => Err(rustls::Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            )),
-        };
+        _intermediates: &[CertificateDer<'_>],
+        standard: std::result::Result<(), rustls::Error>,
+    ) -> bool {
+        let decision = self.decide(end_entity, standard);
+        let trusted = matches!(decision, Decision::Trust(_));
         if let Ok(mut slot) = self.decision.lock() {
             *slot = Some(decision);
         }
-        verdict
+        trusted
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::ServerName;
+
+    /// A self-signed certificate for 127.0.0.1, valid over `years` (as offsets from now).
+    fn self_signed(from: i32, to: i32) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2026 + from, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2026 + to, 1, 1);
+        params.self_signed(&key).unwrap().der().clone()
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.standard.verify_tls12_signature(message, cert, dss)
+    fn verifier(pin: Option<Pin>) -> Verifier {
+        Verifier {
+            private_ca: false,
+            pin,
+            decision: Mutex::new(None),
+        }
     }
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.standard.verify_tls13_signature(message, cert, dss)
+    /// What `verifier` decides of `cert` for 127.0.0.1, after the system's standard check.
+    fn decide(verifier: &Verifier, cert: &CertificateDer<'_>) -> Decision {
+        let standard = Roots::load(None).unwrap().verifier().unwrap();
+        let name = ServerName::try_from("127.0.0.1").unwrap();
+        let checked = standard
+            .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
+            .map(|_| ());
+        verifier.decide(cert, checked)
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.standard.supported_verify_schemes()
+    #[test]
+    fn a_self_signed_certificate_is_trusted_only_by_its_pin() {
+        let cert = self_signed(-1, 5);
+        let print = Fingerprint::of_der(&cert);
+        let other = Fingerprint::of_der(b"another");
+        assert!(matches!(
+            decide(&verifier(None), &cert),
+            Decision::Refuse(Why::Unknown(p)) if p == print
+        ));
+        assert!(matches!(
+            decide(&verifier(Some(Pin::Given(print))), &cert),
+            Decision::Trust(Trusted::ByFingerprint)
+        ));
+        assert!(matches!(
+            decide(&verifier(Some(Pin::Given(other))), &cert),
+            Decision::Refuse(Why::Mismatch(g, p)) if g == other && p == print
+        ));
+        assert!(matches!(
+            decide(&verifier(Some(Pin::Known(print, 3))), &cert),
+            Decision::Trust(Trusted::ByKnownHost)
+        ));
+        assert!(matches!(
+            decide(&verifier(Some(Pin::Known(other, 3))), &cert),
+            Decision::Refuse(Why::Changed(k, p, 3)) if k == other && p == print
+        ));
+    }
+
+    #[test]
+    fn a_pinned_certificate_out_of_its_dates_is_refused() {
+        let expired = self_signed(-5, -1);
+        let print = Fingerprint::of_der(&expired);
+        match decide(&verifier(Some(Pin::Known(print, 1))), &expired) {
+            Decision::Refuse(Why::Certificate(why)) => assert!(why.contains("expired"), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -6,15 +6,13 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
-use rustls::{Error as TlsError, SignatureScheme};
+use rustls::pki_types::CertificateDer;
+use rustls::{CertificateError, Error as TlsError};
 
-use super::client::{Roots, provider};
+use super::client::Roots;
+use super::judged::{Judge, connection};
 use super::stream::{Negotiated, TlsStream};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What one handshake showed.
 #[derive(Debug, Clone)]
@@ -36,19 +34,9 @@ pub fn inspect(
     timeout: Duration,
 ) -> Result<std::result::Result<Inspection, String>> {
     let looker = Arc::new(Looker {
-        standard: roots.verifier()?,
         seen: Mutex::new(None),
     });
-    let config = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|err| Error::Internal(format!("TLS versions: {err}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::clone(&looker) as Arc<dyn ServerCertVerifier>)
-        .with_no_client_auth();
-    let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
-        .map_err(|_| Error::Usage(format!("'{host}' is not a name TLS can check")))?;
-    let conn = ClientConnection::new(Arc::new(config), name)
-        .map_err(|err| Error::Internal(format!("starting TLS: {err}")))?;
+    let conn = connection(roots, Arc::clone(&looker), host)?;
     let stream = match TlsStream::handshake(tcp, conn, timeout) {
         Ok(stream) => stream,
         Err(err) => return Ok(Err(super::describe_error(&err))),
@@ -67,30 +55,21 @@ pub fn inspect(
     }))
 }
 
-/// Accepts any certificate, remembering it and the standard verifier's view of it.
+/// Accepts any certificate, remembering it and the standard check's objection.
 #[derive(Debug)]
 struct Looker {
-    standard: Arc<WebPkiServerVerifier>,
     seen: Mutex<Option<(Vec<CertificateDer<'static>>, Option<CertificateError>)>>,
 }
 
-impl ServerCertVerifier for Looker {
-    fn verify_server_cert(
+impl Judge for Looker {
+    fn judge(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, TlsError> {
-        let objection = match self.standard.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
-            Ok(_) => None,
+        standard: std::result::Result<(), TlsError>,
+    ) -> bool {
+        let objection = match standard {
+            Ok(()) => None,
             Err(TlsError::InvalidCertificate(error)) => Some(error),
             Err(other) => Some(CertificateError::Other(rustls::OtherError(Arc::new(
                 std::io::Error::other(other.to_string()),
@@ -103,28 +82,6 @@ impl ServerCertVerifier for Looker {
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some((chain, objection));
         }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        self.standard.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, TlsError> {
-        self.standard.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.standard.supported_verify_schemes()
+        true
     }
 }

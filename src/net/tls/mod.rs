@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod client;
 mod fingerprint;
 pub mod inspect;
+mod judged;
 pub mod known_hosts;
 pub mod stream;
 
