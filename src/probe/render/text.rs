@@ -282,11 +282,53 @@ fn list(addresses: &[IpAddr]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::tls::certificate::CertificateInfo;
     use crate::probe::connect::Verdict;
     use crate::probe::report::sample::{attempt, dns, report};
 
     fn text(renderer: Text, event: &Event) -> String {
         String::from_utf8(renderer.event(event).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_certificates_text_is_neutralised_and_the_verdict_said() {
+        let hostile = "evil\u{1b}]0;pwned\u{7}";
+        let cert = CertificateInfo {
+            subject: format!("CN={hostile}"),
+            names: vec![hostile.to_string()],
+            issuer: "CN=x".into(),
+            self_signed: true,
+            not_before: "2026-01-01T00:00:00+00:00".into(),
+            not_after: "2026-12-01T00:00:00+00:00".into(),
+            days_left: 3,
+            fingerprint: "SHA256:AB".into(),
+        };
+        let check = TlsCheck {
+            error: None,
+            handshake_ms: Some(1.5),
+            version: Some("TLSv1.3".into()),
+            cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
+            certificate: Some(cert),
+            chain_length: 1,
+            names_host: Some(false),
+            chain_verified: false,
+            verified_against: "system".into(),
+            problem: Some("it is self-signed: no CA vouches for it".into()),
+            warnings: vec!["the certificate expires in 3 days: renew it".into()],
+            ok: false,
+        };
+        let lines = tls_lines(&check, "h").join("\n");
+        assert!(
+            !lines.contains('\u{1b}') && !lines.contains('\u{7}'),
+            "{lines:?}"
+        );
+        assert!(lines.contains("(h NOT among them)"), "{lines}");
+        assert!(lines.contains("(3 days left)"), "{lines}");
+        assert!(lines.contains("verified: NO, against the system's roots: it is self-signed"));
+        assert!(
+            lines.ends_with("! the certificate expires in 3 days: renew it"),
+            "{lines}"
+        );
     }
 
     #[test]
