@@ -7,6 +7,7 @@ use std::net::TcpListener;
 use serde_json::Value;
 
 use crate::support::process::soquete;
+use crate::support::serve::start_server;
 use crate::support::tls::{Certs, TlsServer, Validity};
 use crate::support::{LIMIT, require, tool};
 use crate::tls::openssl_fingerprint;
@@ -189,4 +190,22 @@ fn a_port_without_tls_exits_4_with_the_handshake_error() {
         text.contains("tls: handshake failed: no TLS answer"),
         "{text}"
     );
+}
+
+#[test]
+fn with_chat_the_soquete_check_speaks_through_tls() {
+    if !require(tool("socat"), "socat") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.signed("front", &["127.0.0.1"], Validity::Current);
+    let (_serve, backend) = start_server(&["--name", "lab"]);
+    let front = TlsServer::socat_in_front_of(&pair, backend);
+    let ca = certs.ca();
+    let target = front.addr.to_string();
+    let (code, doc) = json(&["--chat", "--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 0, "{doc}");
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["chat"]["found"], "soquete", "{address}");
+    assert_eq!(address["tls"]["ok"], true, "{address}");
 }

@@ -19,7 +19,8 @@ use super::parse_interval;
     time, TLS version and cipher, the certificate's subject and names (and whether HOST is among \
     them: a certificate for another name is a classic sign of DNS pointing at an old address), \
     issuer, days until expiry (a warning under 14), SHA-256 fingerprint, and whether the chain \
-    verifies against the system's roots (or --tls-ca).\n\n\
+    verifies against the system's roots (or --tls-ca). With --chat too, the soquete check \
+    speaks through TLS (as to `serve --tls`).\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
     soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
     soquete probe localhost:22 --count 5 --interval 0.5\n  \

@@ -100,10 +100,15 @@ fn probe_target(
                 let events = events.clone();
                 let name = name.clone();
                 scope.spawn(move || {
-                    let mut outcome = connect::attempt(address, config.timeout, config.chat);
+                    // With --tls, the --chat check speaks through TLS, after the handshake.
+                    let plain_chat = config.chat && roots.is_none();
+                    let mut outcome = connect::attempt(address, config.timeout, plain_chat);
                     if let Some(roots) = roots.filter(|_| outcome.verdict == Verdict::Open) {
-                        let check = tls::check(address, &target.host, config.timeout, roots);
+                        let host = &target.host;
+                        let (check, chat) =
+                            tls::check(address, host, config.timeout, roots, config.chat);
                         outcome.tls = Some(Box::new(check));
+                        outcome.chat = chat;
                     }
                     let hint = outcome.verdict.hint(&address).map(str::to_string);
                     let _ = events.send(Event::Attempt {

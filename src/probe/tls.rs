@@ -3,12 +3,13 @@
 //! includes the host, who issued it, how long it has left, its fingerprint, and whether it
 //! verifies against the system's roots (or `--tls-ca`). Gathers only; `render` prints.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rustls::CertificateError;
 use serde::Serialize;
 
+use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
 use crate::net::tls::certificate::CertificateInfo;
 use crate::net::tls::client::{Roots, explain};
@@ -46,8 +47,15 @@ pub struct TlsCheck {
     pub ok: bool,
 }
 
-/// Connects to `address` again and shakes hands as `host`.
-pub fn check(address: SocketAddr, host: &str, timeout: Duration, roots: &Roots) -> TlsCheck {
+/// Connects to `address` again and shakes hands as `host`; with `chat`, then runs the
+/// `--chat` check over TLS (None when the handshake failed).
+pub fn check(
+    address: SocketAddr,
+    host: &str,
+    timeout: Duration,
+    roots: &Roots,
+    chat: bool,
+) -> (TlsCheck, Option<ChatCheck>) {
     let verified_against = match &roots.private_ca {
         Some(file) => file.display().to_string(),
         None => "system".into(),
@@ -68,15 +76,18 @@ pub fn check(address: SocketAddr, host: &str, timeout: Duration, roots: &Roots) 
     };
     let tcp = match TcpStream::connect_timeout(&address, timeout) {
         Ok(tcp) => tcp,
-        Err(err) => return failed(format!("connecting again for TLS: {err}")),
+        Err(err) => return (failed(format!("connecting again for TLS: {err}")), None),
     };
     let start = Instant::now();
-    let inspection = match inspect(tcp, host, roots, timeout) {
-        Ok(Ok(inspection)) => inspection,
-        Ok(Err(why)) => return failed(why),
-        Err(err) => return failed(err.to_string()),
+    let (inspection, stream) = match inspect(tcp, host, roots, timeout) {
+        Ok(Ok(seen)) => seen,
+        Ok(Err(why)) => return (failed(why), None),
+        Err(err) => return (failed(err.to_string()), None),
     };
     let handshake_ms = millis(start.elapsed());
+    let chat = chat.then(|| check_chat_tls(&stream));
+    // A polite close; the probe is done with the server either way.
+    let _ = stream.shutdown(Shutdown::Both);
     let certificate = inspection
         .chain
         .first()
@@ -94,7 +105,7 @@ pub fn check(address: SocketAddr, host: &str, timeout: Duration, roots: &Roots) 
     // A name the verification refused is said in the problem already.
     let name_warning = names_host.filter(|_| !(chain_verified && problem.is_some()));
     let warnings = warnings(certificate.as_ref(), name_warning, host);
-    TlsCheck {
+    let check = TlsCheck {
         error: None,
         handshake_ms: Some(handshake_ms),
         version: Some(inspection.negotiated.version),
@@ -107,7 +118,8 @@ pub fn check(address: SocketAddr, host: &str, timeout: Duration, roots: &Roots) 
         problem,
         warnings,
         certificate,
-    }
+    };
+    (check, chat)
 }
 
 /// What deserves a `!` line.

@@ -156,6 +156,17 @@ impl TlsServer {
         )
     }
 
+    /// `socat` with `pair` in front of the plain server at `backend`: a connection each
+    /// (`fork`), TLS outside, plain TCP inside.
+    pub fn socat_in_front_of(pair: &Pair, backend: SocketAddr) -> TlsServer {
+        let listen = format!(
+            "OPENSSL-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            path(&pair.cert),
+            path(&pair.key)
+        );
+        TlsServer::start("socat", &[&listen, &format!("TCP:{backend}")])
+    }
+
     fn start(program: &str, args: &[&str]) -> TlsServer {
         let running = Running::program(program, args);
         let port = listening_port(running.child.id());

@@ -2,7 +2,7 @@
 //! certificate (the handshake's signatures are still checked), and reports the chain, what was
 //! negotiated, and what the standard verification (chain to the roots, dates, name) says.
 
-use std::net::{Shutdown, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,14 +25,15 @@ pub struct Inspection {
     pub objection: Option<CertificateError>,
 }
 
-/// Shakes hands with `host` (SNI and the name checked) over `tcp` within `timeout`.
-/// `Ok(Err(text))`: the handshake itself failed (not TLS, an alert, a timeout).
+/// Shakes hands with `host` (SNI and the name checked) over `tcp` within `timeout`; returns
+/// what it saw and the connection, still open. `Ok(Err(text))`: the handshake itself failed
+/// (not TLS, an alert, a timeout).
 pub fn inspect(
     tcp: TcpStream,
     host: &str,
     roots: &Roots,
     timeout: Duration,
-) -> Result<std::result::Result<Inspection, String>> {
+) -> Result<std::result::Result<(Inspection, TlsStream), String>> {
     let looker = Arc::new(Looker {
         seen: Mutex::new(None),
     });
@@ -42,17 +43,16 @@ pub fn inspect(
         Err(err) => return Ok(Err(super::describe_error(&err))),
     };
     let negotiated = stream.negotiated();
-    // A polite close; the probe is done with the server either way.
-    let _ = stream.shutdown(Shutdown::Both);
     let seen = looker.seen.lock().ok().and_then(|mut seen| seen.take());
     let Some((chain, objection)) = seen else {
         return Ok(Err("the server sent no certificate".into()));
     };
-    Ok(Ok(Inspection {
+    let inspection = Inspection {
         negotiated,
         chain,
         objection,
-    }))
+    };
+    Ok(Ok((inspection, stream)))
 }
 
 /// Accepts any certificate, remembering it and the standard check's objection.
