@@ -151,8 +151,8 @@ fn warnings(
     }
     if cert.self_signed {
         warnings.push(
-            "self-signed: no CA vouches for it; compare its fingerprint with the one the server \
-             printed at start"
+            "self-signed: compare its fingerprint with the one the server printed at start, then \
+             give it to `soquete chat --tls --tls-fingerprint`"
                 .into(),
         );
     }

@@ -111,9 +111,6 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
                 line.push_str(&format!("  ({error})"));
             }
             lines.push(line);
-            if let Some(check) = &outcome.chat {
-                lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
-            }
             if let Some(check) = &outcome.tls {
                 let lines_of_tls = tls_lines(check, &target_host(target));
                 lines.extend(
@@ -121,6 +118,9 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
                         .into_iter()
                         .map(|line| format!("{prefix}{:<22} {line}", "")),
                 );
+            }
+            if let Some(check) = &outcome.chat {
+                lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
             }
             // Ping-style rounds repeat the same verdict: the hint is said on the first round.
             if let Some(hint) = hint.as_ref().filter(|_| *round <= 1) {
