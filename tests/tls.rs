@@ -10,6 +10,7 @@ use std::process::Command;
 use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
+use crate::support::serve::start_server;
 use crate::support::tls::{Certs, Pair, TlsServer, Validity};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
@@ -306,4 +307,21 @@ fn a_reconnection_verifies_again_and_a_changed_certificate_ends_the_session() {
     let status = client.wait_exit(LIMIT).expect("the client exits");
     assert_eq!(status.code(), Some(1));
     drop(tls_front);
+}
+
+#[test]
+fn a_plain_server_is_refused_never_spoken_to_in_clear() {
+    let (_server, addr) = start_server(&[]);
+    let output = soquete()
+        .args(["chat", "--tls", &addr.to_string()])
+        .write_stdin("secret\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the server answered in plain text, not TLS"),
+        "{stderr}"
+    );
 }
