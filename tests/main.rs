@@ -20,3 +20,5 @@ mod support;
 mod telnet;
 mod terminal;
 mod tokens;
+mod tls;
+mod tls_probe;

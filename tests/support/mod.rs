@@ -13,6 +13,7 @@ pub mod proc;
 pub mod process;
 pub mod serve;
 pub mod sockets;
+pub mod tls;
 pub mod tmux;
 pub mod transcript;
 
