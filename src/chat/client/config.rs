@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::reconnect::{self, Reconnect};
+use crate::chat::protocol::PasswordSource;
 
 /// The client's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,9 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// When to stop trying to reconnect.
     pub give_up: GiveUp,
+    /// The room's password (`--password-file`, `SOQUETE_PASSWORD`); none: asked on a terminal
+    /// when the server says it needs one.
+    pub password: PasswordSource,
 }
 
 /// After how many failed reconnection attempts in a row the client gives up.
@@ -72,6 +76,7 @@ mod tests {
             reconnect: true,
             reconnect_max: Duration::from_secs(30),
             give_up,
+            password: PasswordSource::None,
         }
     }
 

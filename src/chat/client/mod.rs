@@ -26,6 +26,7 @@
 //! [`HEARTBEAT_INTERVAL`]: crate::chat::protocol::HEARTBEAT_INTERVAL
 
 mod config;
+mod password;
 pub mod reconnect;
 pub mod session;
 mod terminal;
@@ -85,8 +86,18 @@ const FALLBACK_NAME: &str = "guest";
 pub fn run(config: &Config) -> Result<()> {
     let target = Target::parse(&config.target)?;
     let name = chat_name(config.name.as_deref())?;
+    let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
     let stream = target.connect()?;
+    // A person at a terminal is asked for the room's password, before the line editor starts,
+    // when the server's first line asks for one.
+    let mut first_bytes = Vec::new();
+    if !config.raw && password.is_none() && password::can_ask() {
+        let remote = stream
+            .peer_addr()
+            .with_context(|| format!("connection to {target}"))?;
+        (password, first_bytes) = password::ask_if_needed(&stream, remote)?;
+    }
 
     let (user, typed) = crossbeam_channel::bounded(EVENT_QUEUE);
     let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -97,6 +108,7 @@ pub fn run(config: &Config) -> Result<()> {
         current: None,
         connections: 0,
         remote: None,
+        first_bytes,
     };
     let (local, remote) = link.adopt(stream)?;
     let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
@@ -105,6 +117,7 @@ pub fn run(config: &Config) -> Result<()> {
         raw: config.raw,
         sync: config.sync,
         name,
+        password,
         reconnect: config.reconnect_policy(screen.is_interactive()),
     };
     let heartbeat = (!config.raw).then(heartbeat_timeout);
@@ -189,6 +202,8 @@ struct Link {
     connections: u64,
     /// The server's end of the latest connection, for the final error message.
     remote: Option<SocketAddr>,
+    /// Bytes of the first connection read before its reader started (asking for a password).
+    first_bytes: Vec<u8>,
 }
 
 impl Link {
@@ -198,8 +213,14 @@ impl Link {
         let (local, remote) = prepare(&stream).with_context(context)?;
         let reader = stream.try_clone().with_context(context)?;
         self.connections += 1;
-        spawn_server_reader(reader, self.raw, self.connections, self.wire.clone())
-            .context("starting the reader thread")?;
+        let already = std::mem::take(&mut self.first_bytes);
+        spawn_server_reader(
+            reader,
+            (self.raw, already),
+            self.connections,
+            self.wire.clone(),
+        )
+        .context("starting the reader thread")?;
         self.current = Some((self.connections, stream));
         self.remote = Some(remote);
         Ok((local, remote))
@@ -231,6 +252,16 @@ impl Link {
         Ok(())
     }
 
+    fn denied_error(&self, reason: String) -> Error {
+        let remote = self
+            .remote
+            .map_or_else(|| self.target.to_string(), |remote| remote.to_string());
+        Error::io(
+            format!("the server at {remote} did not let us in"),
+            io::Error::other(reason),
+        )
+    }
+
     fn lost_error(&self, error: String) -> Error {
         let remote = self
             .remote
@@ -246,7 +277,7 @@ impl Link {
 /// connection's number, until it closes or the connection fails.
 fn spawn_server_reader(
     stream: TcpStream,
-    raw: bool,
+    (raw, already): (bool, Vec<u8>),
     conn: u64,
     wire: Sender<Wire>,
 ) -> io::Result<()> {
@@ -258,6 +289,7 @@ fn spawn_server_reader(
             }
             // Every frame a soquete server may send, however long (MAX_FRAME_BYTES).
             let mut reader = LineReader::with_limit(stream, MAX_FRAME_BYTES);
+            reader.preload(&already);
             loop {
                 let (event, last) = match reader.next_line() {
                     Ok(Some(Incoming::Line(line))) => (Event::Received(line), false),
@@ -370,6 +402,9 @@ impl Driver {
                     }
                     Action::Finish(End::Done) => return Ok(()),
                     Action::Finish(End::Lost(error)) => return Err(self.link.lost_error(error)),
+                    Action::Finish(End::Denied(reason)) => {
+                        return Err(self.link.denied_error(reason));
+                    }
                 }
             }
         }
