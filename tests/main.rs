@@ -8,6 +8,7 @@ mod frames;
 mod idle;
 mod limits;
 mod listeners;
+mod password;
 mod probe;
 mod reconnect;
 mod refusals;

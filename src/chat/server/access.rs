@@ -38,7 +38,8 @@ pub struct Access {
 pub enum Admission {
     /// The right password: the connection goes on as any other, from where the check stopped.
     In(Start),
-    /// Turned away, and told so: why, and the failures from its address when a try was checked.
+    /// Turned away, and told so (then [`close`] it): why, and the failures from its address
+    /// when a try was checked.
     Out {
         reason: String,
         failures: Option<u32>,
@@ -192,7 +193,7 @@ fn hello_password(line: &str) -> String {
     }
 }
 
-/// Tells a connection why it may not come in, in its own kind, then closes it gracefully.
+/// Tells a connection why it may not come in, in its own kind ([`close`] then closes it).
 fn turn_away(stream: &TcpStream, structured: bool, code: &str, message: &str) {
     let frame = ServerFrame::Error {
         code: code.into(),
@@ -205,9 +206,12 @@ fn turn_away(stream: &TcpStream, structured: bool, code: &str, message: &str) {
     };
     let mut writer = stream;
     let _ = writer.write_all(&bytes);
+}
+
+/// Closes a connection turned away, gracefully: what it still sends is read a moment, so the
+/// close is a FIN it reads after the error, never a reset that could take the error with it.
+pub fn close(stream: &TcpStream) {
     let _ = stream.shutdown(Shutdown::Write);
-    // What it still sends is read a moment, so the close is a FIN it reads after the error,
-    // never a reset that could take the error with it.
     let _ = stream.set_read_timeout(Some(LINGER));
     let deadline = Instant::now() + LINGER;
     let (mut buffer, mut read) = ([0u8; 4096], 0);

@@ -14,7 +14,7 @@ use crossbeam_channel::Sender;
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
-use super::access::{Access, Admission};
+use super::access::{self, Access, Admission};
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
 use super::outbox::Stats;
@@ -73,12 +73,15 @@ pub fn start(
             Ok(Admission::In(start)) => {
                 enter((id, stream, peer, local), &events, &room, policy, start);
             }
+            // The console hears of it before the client sees the end of the stream.
             Ok(Admission::Out { reason, failures }) => {
                 let _ = events.send(turned_away(reason, failures));
+                access::close(&stream);
             }
             Err(_) => {
                 let reason = "internal error in the server (its password check failed)".into();
                 let _ = events.send(turned_away(reason, None));
+                access::close(&stream);
             }
         }
     })

@@ -12,6 +12,7 @@ fn connected(raw: bool, sync: bool) -> Session {
         raw,
         sync,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     session.handle(Event::Connected {
@@ -69,6 +70,7 @@ fn connecting_shows_both_ends_and_says_hello() {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     let actions = session.handle(Event::Connected {
