@@ -4,7 +4,8 @@
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
-//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
+//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `access` (a
+//! room's password, and `attempts`, each address's tries) → `reader`
 //! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
