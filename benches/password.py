@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Guessing a room's password, measured (run by benches/password.sh): 1,000 wrong tries from one
+address (127.0.0.2) take at least the documented minimum time, and the room's other clients
+(on 127.0.0.1) see their messages as fast as without the attack (p99 within 2x).
+
+Two runs on fresh servers, each for as long as the attack takes: the same room load alone, then
+with the attack. The load: LISTENERS soquete clients in the room and one talker sending RATE
+messages a second, each carrying its send time; each listener's receive time minus the send
+time is a message's latency. The attack: WORKERS connections at a time from 127.0.0.2, each
+giving a wrong password as soon as it is asked, until TRIES were checked (answered
+`! wrong password`); tries beyond the 8 an address may have waiting are answered
+`! too many password tries` at once and counted apart. The load and the attack are separate
+processes (Python's lock is not shared), and the server's pauses are shortened with
+SOQUETE_PASSWORD_DELAY_MS (the rule is the same, scaled: the first pause, doubling up to 20
+times it). Writes the section "soquete serve: guessing the password" of docs/BENCHMARKS.md.
+
+  python3 benches/password.py SOQUETE_BIN --doc docs/BENCHMARKS.md --rev "commit abc123"
+"""
+
+import argparse
+import datetime
+import json
+import os
+import selectors
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchmarks_doc import write_section  # noqa: E402
+
+HEADING = "## soquete serve: guessing the password"
+PASSWORD = "correct horse battery staple"
+GUESSER = "127.0.0.2"
+CAP_FACTOR = 20          # src/chat/server/attempts.rs: DELAY_CAP_FACTOR
+DEFAULT_DELAY_MS = 500   # src/chat/server/attempts.rs: FIRST_DELAY
+STEP_LIMIT = 30          # seconds any one socket step may take
+
+
+def minimum_ms(tries, first_ms):
+    """The least time `tries` wrong tries from one address take (attempts.rs: minimum_time)."""
+    cap = first_ms * CAP_FACTOR
+    return sum(min(first_ms * 2 ** (n - 1), cap) for n in range(1, tries))
+
+
+def start_server(binary, pwfile, delay_ms):
+    env = dict(os.environ, SOQUETE_PASSWORD_DELAY_MS=str(delay_ms))
+    env.pop("SOQUETE_PASSWORD", None)
+    server = subprocess.Popen(
+        [binary, "serve", "--port", "0", "--password-file", pwfile, "--rate-limit", "off"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        text=True)
+    line = server.stdout.readline()
+    port = int(line.rsplit(":", 1)[1])
+    # The console's lines are read and dropped, so it never blocks on a full pipe.
+    threading.Thread(target=lambda: server.stdout.read(), daemon=True).start()
+    return server, port
+
+
+def lines(sock):
+    """The lines a socket receives, as they come."""
+    buffer = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+
+
+def join(port, name):
+    sock = socket.create_connection(("127.0.0.1", port), timeout=STEP_LIMIT)
+    hello = {"type": "hello", "version": 1, "name": name, "password": PASSWORD}
+    sock.sendall((json.dumps(hello) + "\n").encode())
+    for line in lines(sock):
+        if line.startswith("{") and json.loads(line).get("type") == "welcome":
+            return sock
+    raise SystemExit(f"{name} was not welcomed")
+
+
+def load(port, listeners, rate, secs):
+    """The room's load; prints the latencies (ms) as one JSON line."""
+    socks = [join(port, f"l{n}") for n in range(listeners)]
+    talker = join(port, "talker")
+    latencies, done = [], threading.Event()
+
+    def receive():
+        selector = selectors.DefaultSelector()
+        buffers = {}
+        for sock in socks:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+            buffers[sock] = b""
+        while not done.is_set():
+            for key, _ in selector.select(timeout=0.2):
+                now = time.perf_counter_ns()
+                chunk = key.fileobj.recv(65536)
+                buffers[key.fileobj] += chunk
+                *whole, buffers[key.fileobj] = buffers[key.fileobj].split(b"\n")
+                for line in whole:
+                    if b'"type":"msg"' in line and b"sent=" in line:
+                        sent = int(json.loads(line)["text"].split("sent=")[1])
+                        latencies.append((now - sent) / 1e6)
+
+    receiver = threading.Thread(target=receive)
+    receiver.start()
+    sent, start = 0, time.perf_counter()
+    while time.perf_counter() - start < secs:
+        due = start + sent / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            time.sleep(pause)
+        text = f"sent={time.perf_counter_ns()}"
+        talker.sendall((json.dumps({"type": "msg", "text": text}) + "\n").encode())
+        sent += 1
+    time.sleep(0.5)
+    done.set()
+    receiver.join()
+    print(json.dumps({"sent": sent, "latencies_ms": latencies}))
+
+
+def attack(port, tries, workers):
+    """Wrong passwords from GUESSER until `tries` were checked; prints what happened."""
+    lock = threading.Lock()
+    tally = {"checked": 0, "busy": 0, "other": 0}
+
+    def worker():
+        while True:
+            with lock:
+                if tally["checked"] >= tries:
+                    return
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.settimeout(STEP_LIMIT * 20)
+            sock.bind((GUESSER, 0))
+            sock.connect(("127.0.0.1", port))
+            replies = lines(sock)
+            assert next(replies) == "* password:"
+            sock.sendall(b"guess\n")
+            reply = next(replies, "")
+            sock.close()
+            with lock:
+                if reply == "! wrong password":
+                    tally["checked"] += 1
+                elif reply.startswith("! too many password tries"):
+                    tally["busy"] += 1
+                else:
+                    tally["other"] += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    tally["elapsed_ms"] = (time.perf_counter() - start) * 1000
+    print(json.dumps(tally))
+
+
+def percentile(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p / 100))]
+
+
+def run(args, pwfile, attacked, secs):
+    server, port = start_server(args.binary, pwfile, args.delay_ms)
+    try:
+        me = [sys.executable, os.path.abspath(__file__)]
+        loader = subprocess.Popen(
+            me + ["--load", str(port), str(args.listeners), str(args.rate), str(secs)],
+            stdout=subprocess.PIPE, text=True)
+        attacker = None
+        if attacked:
+            attacker = subprocess.Popen(
+                me + ["--attack", str(port), str(args.tries), str(args.workers)],
+                stdout=subprocess.PIPE, text=True)
+        loaded = json.loads(loader.communicate()[0])
+        attacked_result = json.loads(attacker.communicate()[0]) if attacker else None
+        return loaded, attacked_result
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "--load":
+        port, listeners, rate, secs = sys.argv[2:6]
+        return load(int(port), int(listeners), float(rate), float(secs))
+    if len(sys.argv) > 1 and sys.argv[1] == "--attack":
+        port, tries, workers = sys.argv[2:5]
+        return attack(int(port), int(tries), int(workers))
+    parser = argparse.ArgumentParser()
+    parser.add_argument("binary")
+    parser.add_argument("--doc")
+    parser.add_argument("--rev", default="unknown")
+    parser.add_argument("--tries", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--delay-ms", type=int, default=1)
+    parser.add_argument("--listeners", type=int, default=20)
+    parser.add_argument("--rate", type=float, default=100)
+    parser.add_argument("--command", default="bash benches/password.sh")
+    args = parser.parse_args()
+
+    floor_ms = minimum_ms(args.tries, args.delay_ms)
+    secs = floor_ms / 1000 + 2
+    with tempfile.TemporaryDirectory() as tmp:
+        pwfile = os.path.join(tmp, "password")
+        with open(pwfile, "w") as f:
+            f.write(PASSWORD + "\n")
+        print(f"== the room alone, {secs:.0f} s", file=sys.stderr)
+        quiet, _ = run(args, pwfile, False, secs)
+        print(f"== the room while {GUESSER} guesses {args.tries} times", file=sys.stderr)
+        loud, guessed = run(args, pwfile, True, secs)
+
+    q99, l99 = percentile(quiet["latencies_ms"], 99), percentile(loud["latencies_ms"], 99)
+    q50, l50 = percentile(quiet["latencies_ms"], 50), percentile(loud["latencies_ms"], 50)
+    slow_enough = guessed["elapsed_ms"] >= floor_ms
+    unharmed = l99 <= 2 * max(q99, 1.0)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    full_floor = minimum_ms(args.tries, DEFAULT_DELAY_MS) / 1000
+    section = f"""{HEADING}
+
+`{args.command}` ({date}, {args.rev}; `python3 benches/password.py`, {os.cpu_count()} CPUs).
+One address ({GUESSER}) guesses the room's password {args.tries} times with {args.workers}
+connections at a time, while {args.listeners} soquete clients on 127.0.0.1 listen to a talker
+sending {args.rate:.0f} messages a second; the same load alone on a fresh server is the
+baseline. The server's pauses are scaled down with `SOQUETE_PASSWORD_DELAY_MS={args.delay_ms}`
+(first pause {args.delay_ms} ms, doubling up to {args.delay_ms * CAP_FACTOR} ms); with the
+real pauses (0.5 s doubling up to 10 s) the same {args.tries} tries take at least
+{full_floor:,.1f} s ({full_floor / 3600:.1f} h), by the same rule (unit test
+`at_most_ten_tries_in_a_minute_and_a_thousand_take_hours`).
+
+| | figure | goal | met |
+|---|---|---|---|
+| {args.tries} wrong tries, first to last | {guessed['elapsed_ms'] / 1000:.1f} s | at least {floor_ms / 1000:.1f} s (the documented minimum, scaled) | {"yes" if slow_enough else "NO"} |
+| tries refused unchecked (more than 8 waiting) | {guessed['busy']} | (not counted as tries) | |
+| other replies | {guessed['other']} | 0 | {"yes" if guessed['other'] == 0 else "NO"} |
+| room latency p50 / p99, alone | {q50:.2f} / {q99:.2f} ms | | |
+| room latency p50 / p99, under the attack | {l50:.2f} / {l99:.2f} ms | p99 within 2x of alone | {"yes" if unharmed else "NO"} |
+| messages measured, alone / under the attack | {len(quiet['latencies_ms']):,} / {len(loud['latencies_ms']):,} | | |
+"""
+    print(section)
+    if args.doc:
+        write_section(args.doc, HEADING, section)
+    if not (slow_enough and unharmed and guessed["other"] == 0):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
