@@ -3,8 +3,8 @@
 address (127.0.0.2) take at least the documented minimum time, and the room's other clients
 (on 127.0.0.1) see their messages as fast as without the attack (p99 within 2x).
 
-Two runs on fresh servers, each for as long as the attack takes: the same room load alone, then
-with the attack. The load: LISTENERS soquete clients in the room and one talker sending RATE
+Two fresh servers side by side, for as long as the attack takes, with the same room load: one
+left alone, one attacked (so whatever else the machine does weighs on both alike). The load: LISTENERS soquete clients in the room and one talker sending RATE
 messages a second, each carrying its send time; each listener's receive time minus the send
 time is a message's latency. The attack: WORKERS connections at a time from 127.0.0.2, each
 giving a wrong password as soon as it is asked, until TRIES were checked (answered
@@ -166,24 +166,26 @@ def percentile(values, p):
     return values[min(len(values) - 1, int(len(values) * p / 100))]
 
 
-def run(args, pwfile, attacked, secs):
-    server, port = start_server(args.binary, pwfile, args.delay_ms)
+def run(args, pwfile, secs):
+    """Two rooms side by side, on two servers at the same time, with the same load: one left
+    alone, one attacked. Whatever else the machine does weighs on both alike."""
+    servers = [start_server(args.binary, pwfile, args.delay_ms) for _ in range(2)]
     try:
         me = [sys.executable, os.path.abspath(__file__)]
-        loader = subprocess.Popen(
-            me + ["--load", str(port), str(args.listeners), str(args.rate), str(secs)],
-            stdout=subprocess.PIPE, text=True)
-        attacker = None
-        if attacked:
-            attacker = subprocess.Popen(
-                me + ["--attack", str(port), str(args.tries), str(args.workers)],
+        loaders = [
+            subprocess.Popen(
+                me + ["--load", str(port), str(args.listeners), str(args.rate), str(secs)],
                 stdout=subprocess.PIPE, text=True)
-        loaded = json.loads(loader.communicate()[0])
-        attacked_result = json.loads(attacker.communicate()[0]) if attacker else None
-        return loaded, attacked_result
+            for _, port in servers]
+        attacker = subprocess.Popen(
+            me + ["--attack", str(servers[1][1]), str(args.tries), str(args.workers)],
+            stdout=subprocess.PIPE, text=True)
+        quiet, loud = (json.loads(loader.communicate()[0]) for loader in loaders)
+        return quiet, loud, json.loads(attacker.communicate()[0])
     finally:
-        server.kill()
-        server.wait()
+        for server, _ in servers:
+            server.kill()
+            server.wait()
 
 
 def main():
@@ -211,10 +213,9 @@ def main():
         pwfile = os.path.join(tmp, "password")
         with open(pwfile, "w") as f:
             f.write(PASSWORD + "\n")
-        print(f"== the room alone, {secs:.0f} s", file=sys.stderr)
-        quiet, _ = run(args, pwfile, False, secs)
-        print(f"== the room while {GUESSER} guesses {args.tries} times", file=sys.stderr)
-        loud, guessed = run(args, pwfile, True, secs)
+        print(f"== two rooms for {secs:.0f} s, one while {GUESSER} guesses {args.tries} "
+              "times", file=sys.stderr)
+        quiet, loud, guessed = run(args, pwfile, secs)
 
     q99, l99 = percentile(quiet["latencies_ms"], 99), percentile(loud["latencies_ms"], 99)
     q50, l50 = percentile(quiet["latencies_ms"], 50), percentile(loud["latencies_ms"], 50)
@@ -227,8 +228,8 @@ def main():
 `{args.command}` ({date}, {args.rev}; `python3 benches/password.py`, {os.cpu_count()} CPUs).
 One address ({GUESSER}) guesses the room's password {args.tries} times with {args.workers}
 connections at a time, while {args.listeners} soquete clients on 127.0.0.1 listen to a talker
-sending {args.rate:.0f} messages a second; the same load alone on a fresh server is the
-baseline. The server's pauses are scaled down with `SOQUETE_PASSWORD_DELAY_MS={args.delay_ms}`
+sending {args.rate:.0f} messages a second; the baseline is the same load on a second server
+run at the same time, left alone (so whatever else the machine does weighs on both alike). The server's pauses are scaled down with `SOQUETE_PASSWORD_DELAY_MS={args.delay_ms}`
 (first pause {args.delay_ms} ms, doubling up to {args.delay_ms * CAP_FACTOR} ms); with the
 real pauses (0.5 s doubling up to 10 s) the same {args.tries} tries take at least
 {full_floor:,.1f} s ({full_floor / 3600:.1f} h), by the same rule (unit test

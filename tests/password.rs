@@ -159,91 +159,79 @@ fn the_course_client_hears_the_prompt_and_its_line_is_checked_as_the_password() 
     );
 }
 
+/// Runs `soquete ARGS` with `stdin`, and `SOQUETE_PASSWORD` only when `password` gives it:
+/// its exit code, stdout and stderr.
+fn run(args: &[&str], stdin: &str, password: Option<&str>) -> (Option<i32>, String, String) {
+    let mut command = soquete();
+    command.args(args).env_remove("SOQUETE_PASSWORD");
+    if let Some(password) = password {
+        command.env("SOQUETE_PASSWORD", password);
+    }
+    let output = command.write_stdin(stdin).timeout(LIMIT).output().unwrap();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (
+        output.status.code(),
+        text(output.stdout),
+        text(output.stderr),
+    )
+}
+
 #[test]
 fn soquete_chat_sends_the_password_from_a_file_or_the_environment() {
     let (_server, addr) = locked_server("chat", &[]);
     let target = addr.to_string();
     let right = password_file("chat-right", PASSWORD);
-    let output = soquete()
-        .args(["chat", "--no-reconnect", "--password-file"])
-        .arg(&right)
-        .arg(&target)
-        .write_stdin("olá\n")
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
+    let right = right.to_str().unwrap();
+    let chat = ["chat", "--no-reconnect", &target];
+    let (code, stdout, stderr) = run(
+        &[&chat[..], &["--password-file", right]].concat(),
+        "olá\n",
+        None,
+    );
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("* welcome to soquete"), "{stdout}");
     assert!(
         !stdout.contains("* password:"),
         "the raw prompt is not shown: {stdout}"
     );
 
-    let output = soquete()
-        .args(["chat", "--no-reconnect", &target])
-        .env("SOQUETE_PASSWORD", "wrong")
-        .write_stdin("olá\n")
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, _, stderr) = run(&chat, "olá\n", Some("wrong"));
+    assert_eq!(code, Some(1), "{stderr}");
     let last = stderr.lines().last().unwrap_or_default();
     assert!(
         last.ends_with("did not let us in: wrong password"),
         "{stderr}"
     );
 
-    let output = soquete()
-        .args(["chat", "--no-reconnect", &target])
-        .env_remove("SOQUETE_PASSWORD")
-        .write_stdin("olá\n")
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, _, stderr) = run(&chat, "olá\n", None);
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("this room needs a password; give it with --password-file"),
         "{stderr}"
     );
 
     let empty = password_file("chat-empty", "");
-    let output = soquete()
-        .args(["chat", "--password-file"])
-        .arg(&empty)
-        .arg(&target)
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{output:?}");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, _, stderr) = run(
+        &[&chat[..], &["--password-file", empty.to_str().unwrap()]].concat(),
+        "",
+        None,
+    );
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("the password is empty"), "{stderr}");
 }
 
 #[test]
 fn chat_raw_types_the_password_as_its_first_line() {
     let (_server, addr) = locked_server("raw", &[]);
-    let output = soquete()
-        .args(["chat", "--raw", &addr.to_string()])
-        .write_stdin(format!("{PASSWORD}\n/who\n"))
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{output:?}");
+    let target = addr.to_string();
+    let typed = format!("{PASSWORD}\n/who\n");
+    let (code, stdout, stderr) = run(&["chat", "--raw", &target], &typed, None);
+    assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.starts_with("* password:\n"), "{stdout}");
     assert!(stdout.contains("* welcome to soquete"), "{stdout}");
     assert!(stdout.contains("* 2 here:"), "{stdout}");
 
-    let output = soquete()
-        .args(["chat", "--raw", &addr.to_string()])
-        .write_stdin("nope\n/who\n")
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (_, stdout, _) = run(&["chat", "--raw", &target], "nope\n/who\n", None);
     assert_eq!(stdout, "* password:\n! wrong password\n");
 }
 
@@ -355,23 +343,15 @@ fn a_connection_without_the_password_hears_nothing_of_the_room_and_never_joins()
 #[test]
 fn probe_chat_says_the_room_needs_a_password_without_trying_one() {
     let (server, addr) = locked_server("probe", &[]);
-    let output = soquete()
-        .args(["probe", "--chat", &addr.to_string()])
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "a soquete server: {stdout}");
+    let target = addr.to_string();
+    let (code, stdout, _) = run(&["probe", "--chat", &target], "", None);
+    assert_eq!(code, Some(0), "a soquete server: {stdout}");
     assert!(
         stdout.contains("soquete server: its room needs a password (none was tried)"),
         "{stdout}"
     );
-    let output = soquete()
-        .args(["probe", "--chat", "--json", &addr.to_string()])
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (_, stdout, _) = run(&["probe", "--chat", "--json", &target], "", None);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
     let chat = &doc["targets"][0]["addresses"][0]["chat"];
     assert_eq!(chat["found"], "password_required", "{doc}");
     assert_eq!(doc["targets"][0]["soquete"], true);

@@ -252,10 +252,14 @@ impl Link {
         Ok(())
     }
 
+    /// The server's address as the final error message names it.
+    fn remote_text(&self) -> String {
+        self.remote
+            .map_or_else(|| self.target.to_string(), |remote| remote.to_string())
+    }
+
     fn denied_error(&self, reason: String) -> Error {
-        let remote = self
-            .remote
-            .map_or_else(|| self.target.to_string(), |remote| remote.to_string());
+        let remote = self.remote_text();
         Error::io(
             format!("the server at {remote} did not let us in"),
             io::Error::other(reason),
@@ -263,9 +267,7 @@ impl Link {
     }
 
     fn lost_error(&self, error: String) -> Error {
-        let remote = self
-            .remote
-            .map_or_else(|| self.target.to_string(), |remote| remote.to_string());
+        let remote = self.remote_text();
         Error::io(
             format!("connection to {remote} lost"),
             io::Error::other(error),

@@ -4,6 +4,7 @@
 
 use super::*;
 
+mod password;
 mod plain;
 mod rejoin;
 
