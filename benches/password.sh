@@ -4,13 +4,13 @@
 # of the same load without the attack. Writes the section "soquete serve: guessing the
 # password" of docs/BENCHMARKS.md (benches/password.py says how it measures).
 #
-#   bash benches/password.sh                    # about 1 minute after the build
+#   bash benches/password.sh                    # about 70 s after the build
 #   TRIES=100 BENCH_DOC=/tmp/b.md bash benches/password.sh   # a quick look
 #
 # Only 127.0.0.1 and 127.0.0.2 (loopback); a fresh server for each run; every socket step
 # bounded in time. The server's pauses are scaled down (SOQUETE_PASSWORD_DELAY_MS=DELAY_MS):
 # the rule is the same, and the report gives the time with the real pauses too.
-# Environment: TRIES (1000), WORKERS (8: the tries one address may have waiting), DELAY_MS (1),
+# Environment: REPEAT (3 rounds, the attacked server alternating), TRIES (1000), WORKERS (8: the tries one address may have waiting), DELAY_MS (1),
 # LISTENERS (20), RATE (100 messages/s), SOQUETE_BIN=path measures that binary instead of
 # building one, BENCH_DOC=path writes the section there instead of docs/BENCHMARKS.md.
 set -euo pipefail
@@ -29,4 +29,5 @@ private_soquete "$WORK"
 
 python3 benches/password.py "$WORK/soquete" --doc "$BENCH_DOC" --rev "$REV" \
     --tries "${TRIES:-1000}" --workers "${WORKERS:-8}" --delay-ms "${DELAY_MS:-1}" \
-    --listeners "${LISTENERS:-20}" --rate "${RATE:-100}" --command "bash benches/password.sh"
+    --listeners "${LISTENERS:-20}" --rate "${RATE:-100}" --repeat "${REPEAT:-3}" \
+    --command "bash benches/password.sh"
