@@ -2,6 +2,7 @@
 //! programs it starts itself on 127.0.0.1 and [::1]. The harnesses are in `support`; each other
 //! module is about one thing a user checks.
 
+mod brute_force;
 mod chat;
 mod cli;
 mod frames;
@@ -9,6 +10,7 @@ mod idle;
 mod limits;
 mod listeners;
 mod names;
+mod password;
 mod probe;
 mod reconnect;
 mod refusals;

@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::chat::protocol::PasswordSource;
+
 /// `soquete chat`: the client.
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -108,6 +110,16 @@ pub struct ChatArgs {
     /// terminal, 10 when input is a pipe or file)
     #[arg(long = "reconnect-attempts", value_name = "N")]
     pub reconnect_attempts: Option<u32>,
+
+    /// The room's password, from FILE's first line (or SOQUETE_PASSWORD in the environment;
+    /// never a value on the command line, which ps shows)
+    ///
+    /// Sent in the hello, and again on every reconnection; never printed. Without either, on a
+    /// terminal, a server that asks for one gets a prompt without echo (once per run); elsewhere
+    /// the client exits 1 with the server's reason. With --raw, type the password as your first
+    /// line, after the server's `* password:`.
+    #[arg(long = "password-file", value_name = "FILE", conflicts_with = "raw")]
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 fn parse_reconnect_max(text: &str) -> Result<f64, String> {
@@ -142,6 +154,12 @@ impl From<ChatArgs> for crate::chat::client::Config {
                 fingerprint: args.tls_fingerprint,
                 state_dir: args.state_dir,
             }),
+            // A raw client types the password itself: nothing is sent for it.
+            password: if args.raw {
+                PasswordSource::None
+            } else {
+                PasswordSource::from_face(args.password_file)
+            },
         }
     }
 }

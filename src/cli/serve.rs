@@ -2,9 +2,10 @@
 
 use clap::{Args, ValueEnum};
 
-use crate::chat::protocol::HEARTBEAT_INTERVAL;
+use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource};
 use crate::chat::server::{
-    self as serve, HEARTBEAT_INTERVAL_ENV, Mode, NAME_RESERVE, NAME_RESERVE_ENV, RateLimit,
+    self as serve, HEARTBEAT_INTERVAL_ENV, Mode, NAME_RESERVE, NAME_RESERVE_ENV,
+    PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, RateLimit,
 };
 use crate::net::clock::millis_from_env;
 
@@ -92,6 +93,17 @@ pub struct ServeArgs {
     /// Close a client that sends no complete line for SECS seconds (off by default)
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
+
+    /// Let in only clients that give the password in FILE's first line (SOQUETE_PASSWORD in the
+    /// environment does the same; never a value on the command line, which ps shows)
+    ///
+    /// Every connection is sent `* password:` first; a soquete client gives the password in its
+    /// hello, a raw client (nc, telnet, a Python socket) as its first line. A wrong or missing
+    /// one gets one error and the connection closes; each source address's tries wait in line,
+    /// 0.5 s after its first failure, doubling up to 10 s (at most 10 tries a minute).
+    /// Without TLS the password crosses the network readable: the server warns at start.
+    #[arg(long = "password-file", value_name = "FILE")]
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl From<ServeMode> for Mode {
@@ -122,6 +134,8 @@ impl From<ServeArgs> for serve::Config {
             idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
             heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
             name_reserve: millis_from_env(NAME_RESERVE_ENV).unwrap_or(NAME_RESERVE),
+            password: PasswordSource::from_face(args.password_file),
+            password_delay: millis_from_env(PASSWORD_DELAY_ENV).unwrap_or(PASSWORD_FIRST_DELAY),
         }
     }
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::chat::protocol::{ClientFrame, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame};
+use crate::chat::protocol::{
+    ClientFrame, MAX_LINE_BYTES, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION, ServerFrame,
+};
 use crate::net::clock::millis;
 use crate::net::tls::stream::TlsStream;
 use crate::net::wildcard_for;
@@ -83,6 +85,9 @@ pub enum ChatCheck {
         /// Clients in the room (the probe is not counted).
         room_size: usize,
     },
+    /// A soquete server whose room needs a password: it said so before any was sent (the
+    /// check never sends one).
+    PasswordRequired,
     /// Something spoke, but not the soquete protocol.
     NotSoquete {
         /// The first line it said, made printable, at most 80 characters.
@@ -95,7 +100,10 @@ pub enum ChatCheck {
 impl ChatCheck {
     /// True when a soquete server is there.
     pub fn is_soquete(&self) -> bool {
-        matches!(self, ChatCheck::Soquete { .. })
+        matches!(
+            self,
+            ChatCheck::Soquete { .. } | ChatCheck::PasswordRequired
+        )
     }
 }
 
@@ -217,6 +225,8 @@ fn check_chat_over(
         epoch: None,
         token: None,
         probe: true,
+        // Never a password: a room that needs one says so, and the check stops there.
+        password: None,
     };
     let _ = write(&hello.to_json_line());
     let mut reader = BufReader::new(Deadline {
@@ -246,6 +256,13 @@ fn check_chat_over(
                 mode,
                 room_size,
             };
+        }
+        // A room with a password answers the hello (which carries none) with this error.
+        if let Ok(ServerFrame::Error { code, .. }) = serde_json::from_str(text.trim_end())
+            && code == PASSWORD_REQUIRED
+            && first_line.as_deref() == Some(PASSWORD_PROMPT)
+        {
+            return ChatCheck::PasswordRequired;
         }
         first_line.get_or_insert_with(|| printable(text.trim_end()));
     }

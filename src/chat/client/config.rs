@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::reconnect::{self, Reconnect};
+use crate::chat::protocol::PasswordSource;
 use crate::error::{Error, Result};
 use crate::net::tls::Fingerprint;
 use crate::net::tls::client::{ClientTls, Roots};
@@ -31,6 +32,9 @@ pub struct Config {
     pub give_up: GiveUp,
     /// `--tls`: talk TLS and verify the server; None: plain TCP.
     pub tls: Option<TlsOptions>,
+    /// The room's password (`--password-file`, `SOQUETE_PASSWORD`); none: asked on a terminal
+    /// when the server says it needs one.
+    pub password: PasswordSource,
 }
 
 /// How `--tls` verifies the server.
@@ -110,6 +114,7 @@ mod tests {
             reconnect_max: Duration::from_secs(30),
             give_up,
             tls: None,
+            password: PasswordSource::None,
         }
     }
 

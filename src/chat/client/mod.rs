@@ -27,6 +27,7 @@
 
 mod config;
 mod connection;
+mod password;
 pub mod reconnect;
 pub mod session;
 mod terminal;
@@ -90,8 +91,21 @@ pub fn run(config: &Config) -> Result<()> {
     let name = chat_name(config.name.as_deref())?;
     let tls = config.tls.as_ref().map(ClientTls::try_from).transpose()?;
     let dialer = Dialer { target, tls };
+    let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
     let stream = dialer.first()?;
+    // A person at a terminal is asked for the room's password, before the line editor starts,
+    // when the server's first line asks for one. The reader that read that line goes on to
+    // read the connection (with TLS it may hold bytes of the next records).
+    let mut first_bytes = Vec::new();
+    let mut first_reader = None;
+    if !config.raw && password.is_none() && password::can_ask() {
+        let context = || format!("connection to {}", dialer.target);
+        let remote = stream.tcp().peer_addr().with_context(context)?;
+        let mut reader = stream.reader().with_context(context)?;
+        (password, first_bytes) = password::ask_if_needed(&mut reader, stream.tcp(), remote)?;
+        first_reader = Some(reader);
+    }
 
     let (user, typed) = crossbeam_channel::bounded(EVENT_QUEUE);
     let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
@@ -102,6 +116,8 @@ pub fn run(config: &Config) -> Result<()> {
         current: None,
         connections: 0,
         remote: None,
+        first_bytes,
+        first_reader,
     };
     let (local, remote) = link.adopt(stream)?;
     let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
@@ -110,6 +126,7 @@ pub fn run(config: &Config) -> Result<()> {
         raw: config.raw,
         sync: config.sync,
         name,
+        password,
         reconnect: config.reconnect_policy(screen.is_interactive()),
     };
     let heartbeat = (!config.raw).then(heartbeat_timeout);
@@ -196,6 +213,10 @@ struct Link {
     connections: u64,
     /// The server's end of the latest connection, for the final error message.
     remote: Option<SocketAddr>,
+    /// Bytes of the first connection read before its reader started (asking for a password).
+    first_bytes: Vec<u8>,
+    /// The reader that read them, which the first connection's reader thread goes on with.
+    first_reader: Option<Box<dyn Read + Send>>,
 }
 
 impl Link {
@@ -203,10 +224,19 @@ impl Link {
     fn adopt(&mut self, stream: Connection) -> Result<(SocketAddr, SocketAddr)> {
         let context = || format!("connection to {}", self.dialer.target);
         let (local, remote) = prepare(stream.tcp()).with_context(context)?;
-        let reader = stream.reader().with_context(context)?;
+        let reader = match self.first_reader.take() {
+            Some(reader) => reader,
+            None => stream.reader().with_context(context)?,
+        };
         self.connections += 1;
-        spawn_server_reader(reader, self.raw, self.connections, self.wire.clone())
-            .context("starting the reader thread")?;
+        let already = std::mem::take(&mut self.first_bytes);
+        spawn_server_reader(
+            reader,
+            (self.raw, already),
+            self.connections,
+            self.wire.clone(),
+        )
+        .context("starting the reader thread")?;
         self.current = Some((self.connections, stream));
         self.remote = Some(remote);
         Ok((local, remote))
@@ -242,11 +272,22 @@ impl Link {
         Ok(())
     }
 
+    /// The server's address as the final error message names it.
+    fn remote_text(&self) -> String {
+        self.remote
+            .map_or_else(|| self.dialer.target.to_string(), |remote| remote.to_string())
+    }
+
+    fn denied_error(&self, reason: String) -> Error {
+        let remote = self.remote_text();
+        Error::io(
+            format!("the server at {remote} did not let us in"),
+            io::Error::other(reason),
+        )
+    }
+
     fn lost_error(&self, error: String) -> Error {
-        let remote = self.remote.map_or_else(
-            || self.dialer.target.to_string(),
-            |remote| remote.to_string(),
-        );
+        let remote = self.remote_text();
         Error::io(
             format!("connection to {remote} lost"),
             io::Error::other(error),
@@ -258,7 +299,7 @@ impl Link {
 /// connection's number, until it closes or the connection fails.
 fn spawn_server_reader(
     stream: Box<dyn Read + Send>,
-    raw: bool,
+    (raw, already): (bool, Vec<u8>),
     conn: u64,
     wire: Sender<Wire>,
 ) -> io::Result<()> {
@@ -270,6 +311,7 @@ fn spawn_server_reader(
             }
             // Every frame a soquete server may send, however long (MAX_FRAME_BYTES).
             let mut reader = LineReader::with_limit(stream, MAX_FRAME_BYTES);
+            reader.preload(&already);
             loop {
                 let (event, last) = match reader.next_line() {
                     Ok(Some(Incoming::Line(line))) => (Event::Received(line), false),
@@ -382,6 +424,9 @@ impl Driver {
                     }
                     Action::Finish(End::Done) => return Ok(()),
                     Action::Finish(End::Lost(error)) => return Err(self.link.lost_error(error)),
+                    Action::Finish(End::Denied(reason)) => {
+                        return Err(self.link.denied_error(reason));
+                    }
                 }
             }
         }

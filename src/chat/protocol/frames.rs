@@ -30,6 +30,9 @@ pub enum ClientFrame {
         /// `bye`, and the probe never joins the room.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         probe: bool,
+        /// The room's password, for a server started with one (never kept, logged or relayed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// A chat line; text starting with `/` is a command, as for raw clients.
     Msg { text: String },

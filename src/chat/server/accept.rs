@@ -4,6 +4,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{ByeCode, ServerFrame};
 
+use super::access::Access;
 use super::config::Policy;
 use super::connection;
 use super::event::Event;
@@ -29,7 +31,7 @@ pub fn accept_loop(
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
     (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
-    policy: Policy,
+    (policy, access): (Policy, Option<Arc<Access>>),
 ) {
     let mut next_id = 1u64;
     let refusals = Refusals::start();
@@ -47,7 +49,9 @@ pub fn accept_loop(
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = connection::start(next_id, stream, events, room, policy) {
+                if let Err(err) =
+                    connection::start(next_id, stream, (events, room), policy, access.as_ref())
+                {
                     // Failed before the hub heard of it: it never counted.
                     connected.fetch_sub(1, Ordering::Relaxed);
                     if matches!(

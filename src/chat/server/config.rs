@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat::protocol::{quoted_name, validate_name};
+use crate::chat::protocol::{PasswordSource, quoted_name, validate_name};
 use crate::error::{Error, Result};
 
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -13,6 +13,9 @@ use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 /// Tests shorten the server's heartbeat with this variable (milliseconds); the face reads it
 /// into [`Config::heartbeat`].
 pub const HEARTBEAT_INTERVAL_ENV: &str = "SOQUETE_HEARTBEAT_INTERVAL_MS";
+/// Tests and benchmarks shorten the pause after a first wrong password with this variable
+/// (milliseconds); the face reads it into [`Config::password_delay`].
+pub const PASSWORD_DELAY_ENV: &str = "SOQUETE_PASSWORD_DELAY_MS";
 
 /// How the server serves its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -69,6 +72,10 @@ pub struct Config {
     pub heartbeat: Duration,
     /// How long a dropped client's name stays reserved for its resume token.
     pub name_reserve: Duration,
+    /// The room's password, if any (`--password-file` or `SOQUETE_PASSWORD`), read at start.
+    pub password: PasswordSource,
+    /// The pause after an address's first wrong password (it doubles with each further one).
+    pub password_delay: Duration,
 }
 
 impl Config {
@@ -90,6 +97,12 @@ impl Config {
             ));
         }
         Ok(name)
+    }
+
+    /// Whether connections are encrypted. Not yet: until TLS comes, a password crosses the
+    /// network readable, and the server says so at start.
+    pub fn tls_enabled(&self) -> bool {
+        false
     }
 
     /// The rate limit in force: the one given, else [`DEFAULT_RATE_LIMIT`], off in broker mode
@@ -146,6 +159,8 @@ mod tests {
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
             name_reserve: crate::chat::server::token::NAME_RESERVE,
+            password: PasswordSource::None,
+            password_delay: Duration::from_millis(500),
         }
     }
 

@@ -1,9 +1,10 @@
-//! One accepted socket: its options (no delay, timeouts, dead-peer detection), its reader and
-//! writer threads, and the hub's first word of it. Both threads share the one socket (one file
+//! One accepted socket: its options (no delay, timeouts, dead-peer detection), the password
+//! check when the room has one (on a thread of its own: `access`), its reader and writer
+//! threads, and the hub's first word of it. Both threads share the one socket (one file
 //! descriptor per client) and run on small stacks, so ten thousand clients fit.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +14,11 @@ use crossbeam_channel::Sender;
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
+use super::access::{self, Access, Admission};
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
 use super::outbox::Stats;
-use super::reader::{JOIN_GRACE, READER_STACK, read_loop};
+use super::reader::{JOIN_GRACE, READER_STACK, Start, read_loop};
 use super::writer::{WRITE_TICK, WRITER_STACK, write_loop};
 
 /// TCP keepalive: an idle connection is probed after this long without traffic…
@@ -29,15 +31,17 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 /// TCP_USER_TIMEOUT): a half-open client is dropped in seconds, not after the kernel's ~15 min.
 pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sets up the socket and starts its writer and reader; the hub hears of it first. An error
-/// means the hub never heard of the connection; a thread that cannot start is reported to the
-/// hub as the client's end.
+/// Sets up the socket and starts its writer and reader; the hub hears of it first. With a
+/// password (`access`), a thread of its own checks it first, and the hub hears of the
+/// connection only once it is right (or, turned away, as [`Event::Denied`]). An error means the
+/// hub never heard of the connection; a thread that cannot start is reported to the hub as the
+/// client's end.
 pub fn start(
     id: u64,
     stream: TcpStream,
-    events: &Sender<Event>,
-    room: &Sender<()>,
+    (events, room): (&Sender<Event>, &Sender<()>),
     policy: Policy,
+    access: Option<&Arc<Access>>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(WRITE_TICK))?;
@@ -45,6 +49,53 @@ pub fn start(
     detect_dead_peers(&stream)?;
     let peer = stream.peer_addr()?;
     let local = stream.local_addr()?;
+    let Some(access) = access else {
+        enter(
+            (id, stream, peer, local),
+            events,
+            room,
+            policy,
+            Start::Fresh,
+        );
+        return Ok(());
+    };
+    let (access, events, room) = (Arc::clone(access), events.clone(), room.clone());
+    spawn_small(&format!("door-{id}"), READER_STACK, move || {
+        let turned_away = |reason: String, failures| Event::Denied {
+            peer,
+            reason,
+            failures,
+        };
+        let admitted = catch_unwind(AssertUnwindSafe(|| {
+            access.admit(&stream, peer.ip(), policy.telnet)
+        }));
+        match admitted {
+            Ok(Admission::In(start)) => {
+                enter((id, stream, peer, local), &events, &room, policy, start);
+            }
+            // The console hears of it before the client sees the end of the stream.
+            Ok(Admission::Out { reason, failures }) => {
+                let _ = events.send(turned_away(reason, failures));
+                access::close(&stream);
+            }
+            Err(_) => {
+                let reason = "internal error in the server (its password check failed)".into();
+                let _ = events.send(turned_away(reason, None));
+                access::close(&stream);
+            }
+        }
+    })
+}
+
+/// The connection joins the server: the hub hears of it, then its writer and reader start
+/// (the reader from `start`).
+fn enter(
+    (id, stream, peer, local): (u64, TcpStream, SocketAddr, SocketAddr),
+    events: &Sender<Event>,
+    room: &Sender<()>,
+    policy: Policy,
+    start: Start,
+) {
     let stats = Arc::new(Stats::default());
     // Unbounded as a channel (no slots allocated up front for an idle client), bounded by the
     // hub, which counts messages and bytes against OUTBOX_CAPACITY and OUTBOX_BYTES.
@@ -61,7 +112,7 @@ pub fn start(
         stats: Arc::clone(&stats),
     };
     if events.send(Event::Accepted(Box::new(accepted))).is_err() {
-        return Ok(()); // the hub has stopped: dropping the socket closes it
+        return; // the hub has stopped: dropping the socket closes it
     }
 
     // The hub counts on a writer for every accepted client: if one cannot start, it hears so.
@@ -89,13 +140,13 @@ pub fn start(
             reason,
             ending: Ending::Forced,
         });
-        return Ok(()); // told to the hub, which counts the client out and prints why
+        return; // told to the hub, which counts the client out and prints why
     }
     let reader_events = events.clone();
     let guard = (id, events.clone(), Role::Reader);
     let reader = spawn_small(&format!("reader-{id}"), READER_STACK, move || {
         guarded(guard, || {
-            read_loop(id, &reader_stream, &stats, &reader_events, policy);
+            read_loop(id, &reader_stream, &stats, &reader_events, policy, start);
         });
     });
     if let Err(err) = reader {
@@ -106,7 +157,6 @@ pub fn start(
             ending: Ending::Forced,
         });
     }
-    Ok(())
 }
 
 /// Which of a client's two threads a [`guarded`] body is.

@@ -238,6 +238,9 @@ fn chat_line(check: &ChatCheck) -> String {
         } => format!(
             "soquete server: {server}, protocol v{version}, {mode} mode, {room_size} in the room"
         ),
+        ChatCheck::PasswordRequired => {
+            "soquete server: its room needs a password (none was tried)".into()
+        }
         ChatCheck::NotSoquete { first_line } => {
             format!("something answered that is not soquete: \"{first_line}\"")
         }

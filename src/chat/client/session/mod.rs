@@ -24,8 +24,10 @@ use std::net::SocketAddr;
 
 use super::reconnect::Reconnect;
 use crate::chat::protocol::{
-    ByeCode, ClientFrame, Command, PROTOCOL_VERSION, ServerFrame, parse_command,
+    BAD_PASSWORD, ByeCode, ClientFrame, Command, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED,
+    PROTOCOL_VERSION, Password, ServerFrame, TOO_MANY_TRIES, parse_command,
 };
+use crate::net::sanitize::neutralize;
 pub use events::{Action, End, Event, LocalEvent, Output};
 pub use pending::MAX_QUEUED_LINES;
 use pending::Pending;
@@ -40,6 +42,8 @@ pub struct Settings {
     pub sync: bool,
     /// The name sent in `hello`.
     pub name: String,
+    /// The room's password, sent in every `hello` (reconnections too).
+    pub password: Option<Password>,
     /// How to reconnect when the server is lost; None: a lost server ends the session (always
     /// so with `raw`: a plain server has no resume).
     pub reconnect: Option<Reconnect>,
@@ -259,6 +263,11 @@ impl Session {
                     epoch: self.epoch.clone().filter(|_| rejoin),
                     token: self.token.clone().filter(|_| rejoin).map(|token| token.0),
                     probe: false,
+                    password: self
+                        .settings
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose().to_string()),
                 }
                 .to_json_line(),
             ));
@@ -337,10 +346,38 @@ impl Session {
             return;
         }
         let Ok(frame) = serde_json::from_str::<ServerFrame>(line) else {
+            // The raw clients' password prompt: ours goes in the hello.
+            if line == PASSWORD_PROMPT && !self.welcomed {
+                return;
+            }
             self.unknown_line(line, actions);
             return;
         };
         match &frame {
+            // The room needs a password and ours is missing or wrong: the server closes, and
+            // trying again would only be slowed down.
+            ServerFrame::Error { code, message }
+                if !self.welcomed
+                    && [PASSWORD_REQUIRED, BAD_PASSWORD, TOO_MANY_TRIES]
+                        .contains(&code.as_str()) =>
+            {
+                actions.push(Action::Show(Output::State {
+                    human: None,
+                    json: line.to_string(),
+                }));
+                // Printed once, by main: nothing from the network drives the terminal.
+                let message = neutralize(message);
+                let reason = match (code.as_str(), &self.settings.password) {
+                    (PASSWORD_REQUIRED, None) => {
+                        format!("{message}; give it with --password-file FILE or {PASSWORD_ENV}")
+                    }
+                    _ => message.into_owned(),
+                };
+                actions.push(state(None, LocalEvent::Lost { error: &reason }));
+                actions.push(Action::Finish(End::Denied(reason)));
+                self.finished = true;
+                return;
+            }
             // Refused (`--max-clients`): not the end, and not a loss either; the client's own
             // line says so (the frame goes to `--json` output only).
             ServerFrame::Bye {

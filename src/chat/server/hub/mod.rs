@@ -26,7 +26,7 @@ mod fixture;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -253,6 +253,11 @@ impl Hub {
                 "probe {peer} → {}: closed without a word, without joining",
                 self.settings.listening
             )),
+            Event::Denied {
+                peer,
+                reason,
+                failures,
+            } => self.denied(peer, &reason, failures),
             Event::Refused { peer } => self.console.event(&format!(
                 "refused {peer} → {}: server full (--max-clients)",
                 self.settings.listening
@@ -260,6 +265,21 @@ impl Hub {
             Event::Console(line) => self.console_line(&line),
             Event::Shutdown => {}
         }
+    }
+
+    /// A connection turned away at the password check: counted out, and shown on the console
+    /// (never with what it sent).
+    fn denied(&mut self, peer: SocketAddr, reason: &str, failures: Option<u32>) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        let tally = match failures {
+            Some(1) => format!(" (1 failed try from {})", peer.ip()),
+            Some(n) => format!(" ({n} failed tries from {})", peer.ip()),
+            None => String::new(),
+        };
+        self.console.event(&format!(
+            "denied {peer} → {}: {reason}{tally}",
+            self.settings.listening
+        ));
     }
 
     /// Lets go of a client that said nothing for `--idle-timeout`.

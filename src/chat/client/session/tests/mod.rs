@@ -4,6 +4,7 @@
 
 use super::*;
 
+mod password;
 mod plain;
 mod rejoin;
 mod token;
@@ -13,6 +14,7 @@ fn connected(raw: bool, sync: bool) -> Session {
         raw,
         sync,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     session.handle(Event::Connected {
@@ -70,6 +72,7 @@ fn connecting_shows_both_ends_and_says_hello() {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     let actions = session.handle(Event::Connected {

@@ -27,6 +27,7 @@ fn lost_after_two() -> (Session, Vec<Action>) {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(1),
             attempts: None,
