@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::support::dns_server::{DnsServer, TTL};
 use crate::support::filtered_host::FilteredHost;
 use crate::support::hosts::with_hosts;
-use crate::support::ports::{ClosedPort, dual_stack_listeners};
+use crate::support::ports::{ClosedPort, dual_stack_listeners, live_v4_dead_v6};
 use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
 use crate::support::{LIMIT, require};
@@ -288,7 +288,31 @@ fn a_dead_address_never_delays_a_live_one() {
         stdout.contains("firewall"),
         "a hint for the filtered one:\n{stdout}"
     );
-    assert_eq!(code, 0, "the name is reachable:\n{stdout}");
+    assert_eq!(code, 1, "one of its addresses is dead:\n{stdout}");
+}
+
+#[test]
+fn a_dead_aaaa_beside_a_live_a_is_exit_1_unless_any() {
+    let pair = live_v4_dead_v6();
+    if !require(pair.is_some(), "an IPv6 loopback") {
+        return;
+    }
+    let (v4, _v6) = pair.unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let hosts = "::1 both.test\n127.0.0.1 both.test\n";
+    let target = format!("both.test:{port}");
+    let Some((code, stdout)) = probe_with_hosts(hosts, &[&target]) else {
+        return;
+    };
+    assert!(
+        stdout.contains(" open ") && stdout.contains("closed"),
+        "{stdout}"
+    );
+    assert_eq!(code, 1, "the IPv6 users cannot connect:\n{stdout}");
+    let Some((code, stdout)) = probe_with_hosts(hosts, &[&target, "--any"]) else {
+        return;
+    };
+    assert_eq!(code, 0, "nc's rule: one address is enough:\n{stdout}");
 }
 
 #[test]

@@ -11,10 +11,14 @@ use super::parse_interval;
     came back: nothing listens there, or only on 127.0.0.1), filtered (no answer before the \
     timeout: a firewall or security group drops it, or DNS points at an old IP), unreachable (an \
     ICMP error: no route, host down, administratively prohibited), error (a local failure).\n\n\
-    Exit status: 0 every target reachable (and, with --chat, a soquete server on each); 1 some \
-    targets reachable, not all; 2 none reachable; 3 a name did not resolve; 4 reachable, but \
-    the --chat check failed; 2 also for bad arguments.\n\n\
+    Exit status: 0 every address of every target reachable (and, with --chat, a soquete server \
+    on each target); 1 some addresses reachable, not all (a dead AAAA beside a live A is 1: the \
+    IPv6 users of that host cannot connect); 2 none reachable; 3 a name did not resolve; 4 \
+    reachable, but the --chat check failed; 2 also for bad arguments. With --any a target \
+    counts as reachable when one of its addresses is (nc -z's rule), and 0/1/2 count targets.\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
+    soquete probe meuchat.ddns.net:443 || echo \"some address of it is down\"\n  \
+    soquete probe meuchat.ddns.net:443 --any || echo \"no address of it answers\"\n  \
     soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
     soquete probe localhost:22 --count 5 --interval 0.5\n  \
     soquete probe example.org:443 --server 8.8.8.8 --json"
@@ -59,6 +63,10 @@ pub struct ProbeArgs {
     #[arg(long = "expect-ip", value_name = "IP")]
     pub expect_ip: Vec<std::net::IpAddr>,
 
+    /// Exit 0 when each target has one open address (nc -z's rule), not only when every address is open
+    #[arg(long = "any")]
+    pub any: bool,
+
     /// One JSON document (NDJSON, one line per attempt, with --count)
     #[arg(long = "json")]
     pub json: bool,
@@ -98,6 +106,7 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
             chat: args.chat,
             dns_server,
             expect_ip: args.expect_ip,
+            any: args.any,
             json: args.json,
         })
     }

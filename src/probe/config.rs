@@ -26,6 +26,8 @@ pub struct Config {
     pub dns_server: Option<SocketAddr>,
     /// The addresses the host really has, to compare DNS answers with.
     pub expect_ip: Vec<IpAddr>,
+    /// The exit code counts targets (one open address is enough, nc's rule), not addresses.
+    pub any: bool,
     /// Machine-readable output: one document, or NDJSON when the probe repeats.
     pub json: bool,
 }

@@ -25,7 +25,7 @@ use rounds::Rounds;
 /// Runs the probe and returns its exit code.
 pub fn run(config: Config) -> Result<i32> {
     let renderer = render::for_config(&config);
-    let chat = config.chat;
+    let (chat, any) = (config.chat, config.any);
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();
@@ -34,7 +34,7 @@ pub fn run(config: Config) -> Result<i32> {
         print(&stdout, &renderer.event(&event)?)?;
     }
     rounds.join();
-    let code = report.close(chat);
+    let code = report.close(chat, any);
     print(&stdout, &renderer.finish(&report)?)?;
     Ok(code)
 }

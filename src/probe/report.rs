@@ -10,11 +10,12 @@ use super::connect::{ChatCheck, Outcome, Verdict};
 use super::resolve::DnsAnswer;
 use crate::net::target::Target;
 
-/// Exit code: every target reachable (and a soquete server on each, with --chat).
+/// Exit code: every address of every target reachable (with --any: every target), and a soquete
+/// server on each target, with --chat.
 pub const EXIT_ALL_REACHABLE: i32 = 0;
-/// Exit code: some targets reachable, not all.
+/// Exit code: some addresses reachable, not all (with --any: some targets).
 pub const EXIT_SOME_REACHABLE: i32 = 1;
-/// Exit code: no target reachable.
+/// Exit code: no address reachable.
 pub const EXIT_NONE_REACHABLE: i32 = 2;
 /// Exit code: a name did not resolve.
 pub const EXIT_RESOLUTION_FAILED: i32 = 3;
@@ -165,22 +166,32 @@ impl Report {
         }
     }
 
-    /// Settles the exit code once every event is in; `chat`: the --chat check was asked for.
-    pub fn close(&mut self, chat: bool) -> i32 {
-        self.exit_code = exit_code(chat, &self.targets);
+    /// Settles the exit code once every event is in; `chat`: the --chat check was asked for;
+    /// `any`: a target counts as reachable when one of its addresses is (nc's rule).
+    pub fn close(&mut self, chat: bool, any: bool) -> i32 {
+        self.exit_code = exit_code(chat, any, &self.targets);
         self.exit_code
     }
 }
 
-/// The exit code from the reports (documented in the man page).
-fn exit_code(chat: bool, reports: &[TargetReport]) -> i32 {
+/// The exit code from the reports (documented in the man page). What is counted is each
+/// address of each target (a target with none tried counts as one unreachable), or with `any`
+/// each target.
+fn exit_code(chat: bool, any: bool, reports: &[TargetReport]) -> i32 {
     if reports.iter().any(|r| !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
-    let reachable = reports.iter().filter(|r| r.reachable).count();
+    let (reachable, counted) = reports.iter().fold((0, 0), |(up, all), r| {
+        let open = r.addresses.iter().filter(|a| a.open > 0).count();
+        if any || r.addresses.is_empty() {
+            (up + usize::from(open > 0), all + 1)
+        } else {
+            (up + open, all + r.addresses.len())
+        }
+    });
     if reachable == 0 {
         EXIT_NONE_REACHABLE
-    } else if reachable < reports.len() {
+    } else if reachable < counted {
         EXIT_SOME_REACHABLE
     } else if chat && reports.iter().any(|r| r.soquete != Some(true)) {
         EXIT_CHECK_FAILED
@@ -354,7 +365,7 @@ pub mod sample {
         for event in events {
             report.record(event);
         }
-        report.close(false);
+        report.close(false, false);
         report
     }
 }
@@ -391,9 +402,43 @@ mod tests {
         let mut open = report(&[dns(1), attempt(1, Verdict::Open, 0.1)]);
         assert_eq!(open.exit_code, EXIT_ALL_REACHABLE);
         assert_eq!(
-            open.close(true),
+            open.close(true, false),
             EXIT_CHECK_FAILED,
             "no soquete server seen"
         );
+    }
+
+    /// An attempt of target `h:1` on `address`.
+    fn attempt_on(address: &str, verdict: Verdict) -> Event {
+        match attempt(1, verdict, 0.1) {
+            Event::Attempt {
+                target,
+                round,
+                outcome,
+                hint,
+                ..
+            } => Event::Attempt {
+                target,
+                round,
+                address: address.parse().unwrap(),
+                outcome,
+                hint,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn every_address_counts_unless_any_is_asked_for() {
+        let events = [
+            dns(1),
+            attempt_on("[::1]:1", Verdict::Closed),
+            attempt_on("127.0.0.1:1", Verdict::Open),
+        ];
+        let mut half = report(&events);
+        assert_eq!(half.exit_code, EXIT_SOME_REACHABLE, "a dead AAAA counts");
+        assert_eq!(half.close(false, true), EXIT_ALL_REACHABLE, "nc's rule");
+        let dead = report(&events[..2]);
+        assert_eq!(dead.exit_code, EXIT_NONE_REACHABLE);
     }
 }
