@@ -88,6 +88,18 @@ fn some_reachable_is_exit_1() {
 }
 
 #[test]
+fn the_same_target_twice_is_two_reports() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (code, doc) = probe_json(&[&target, &target]);
+    assert_eq!(code, 0, "{doc}");
+    for report in doc["targets"].as_array().unwrap() {
+        assert_eq!(report["resolved"], true, "{report}");
+        assert_eq!(report["addresses"][0]["last_verdict"], "open", "{report}");
+    }
+}
+
+#[test]
 fn json_document_has_the_documented_fields() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap().to_string();

@@ -29,8 +29,8 @@ pub fn run(config: Config) -> Result<i32> {
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();
-    for event in rounds.events.iter() {
-        report.record(&event);
+    for (index, event) in rounds.events.iter() {
+        report.record(index, &event);
         print(&stdout, &renderer.event(&event)?)?;
     }
     rounds.join();

@@ -158,10 +158,10 @@ impl Report {
         }
     }
 
-    /// Folds one event into the report of its target.
-    pub fn record(&mut self, event: &Event) {
-        let target = event.target();
-        if let Some(report) = self.targets.iter_mut().find(|r| r.target == target) {
+    /// Folds one event into the report of the target at `index` (by position: the same target
+    /// may be given twice).
+    pub fn record(&mut self, index: usize, event: &Event) {
+        if let Some(report) = self.targets.get_mut(index) {
             report.record(event);
         }
     }
@@ -363,7 +363,7 @@ pub mod sample {
     pub fn report(events: &[Event]) -> Report {
         let mut report = Report::new(&[Target::parse("h:1").unwrap()]);
         for event in events {
-            report.record(event);
+            report.record(0, event);
         }
         report.close(false, false);
         report

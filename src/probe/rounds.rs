@@ -19,8 +19,9 @@ use crate::net::target::Target;
 
 /// The probe threads at work, and the events they send.
 pub struct Rounds {
-    /// Every event, in the order learned; disconnects when every target is done.
-    pub events: Receiver<Event>,
+    /// Every event with the index of its target (the same target may be given twice), in the
+    /// order learned; disconnects when every target is done.
+    pub events: Receiver<(usize, Event)>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -29,11 +30,14 @@ impl Rounds {
     pub fn start(config: Config) -> Result<Rounds> {
         let config = Arc::new(config);
         let stop = stop_signal(&config)?;
-        let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
+        let (events_tx, events) = crossbeam_channel::unbounded();
         let mut workers = Vec::new();
         for (index, target) in config.targets.iter().cloned().enumerate() {
             let config = Arc::clone(&config);
-            let events = events_tx.clone();
+            let events = Outbox {
+                index,
+                sender: events_tx.clone(),
+            };
             let stop = stop.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("probe-{index}"))
@@ -70,8 +74,22 @@ fn stop_signal(config: &Config) -> Result<Receiver<()>> {
     Ok(rx)
 }
 
+/// Where one target's thread sends its events: tagged with the target's index.
+#[derive(Clone)]
+struct Outbox {
+    index: usize,
+    sender: Sender<(usize, Event)>,
+}
+
+impl Outbox {
+    /// Sends `event`; a receiver gone (the run is ending) is not an error.
+    fn send(&self, event: Event) {
+        let _ = self.sender.send((self.index, event));
+    }
+}
+
 /// Probes one target round after round; every address of a round concurrently.
-fn probe_target(config: &Config, target: &Target, events: &Sender<Event>, stop: &Receiver<()>) {
+fn probe_target(config: &Config, target: &Target, events: &Outbox, stop: &Receiver<()>) {
     let name = target.to_string();
     let mut previous: Option<Vec<IpAddr>> = None;
     let mut round = 1u32;
@@ -89,7 +107,7 @@ fn probe_target(config: &Config, target: &Target, events: &Sender<Event>, stop: 
                 scope.spawn(move || {
                     let outcome = connect::attempt(address, config.timeout, config.chat);
                     let hint = outcome.verdict.hint(&address).map(str::to_string);
-                    let _ = events.send(Event::Attempt {
+                    events.send(Event::Attempt {
                         target: name,
                         round,
                         address,
@@ -116,7 +134,7 @@ fn resolve_round(
     target: &Target,
     round: u32,
     previous: &mut Option<Vec<IpAddr>>,
-    events: &Sender<Event>,
+    events: &Outbox,
 ) -> Option<Vec<IpAddr>> {
     let name = target.to_string();
     let literal = target.host.parse::<IpAddr>().ok();
@@ -156,7 +174,7 @@ fn resolve_round(
     let addresses = system.addresses();
     let failed = system.failure.is_some();
     if let Some(before) = previous.as_ref().filter(|before| **before != addresses) {
-        let _ = events.send(Event::DnsChange {
+        events.send(Event::DnsChange {
             target: name.clone(),
             round,
             time: now().to_rfc3339(),
@@ -166,7 +184,7 @@ fn resolve_round(
     }
     *previous = Some(addresses.clone());
     if literal.is_none() || round == 1 {
-        let _ = events.send(Event::Dns {
+        events.send(Event::Dns {
             target: name,
             round,
             system,
