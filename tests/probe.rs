@@ -328,6 +328,22 @@ fn a_dead_aaaa_beside_a_live_a_is_exit_1_unless_any() {
 }
 
 #[test]
+fn icmp_protocol_unreachable_is_unreachable() {
+    let Some(host) = FilteredHost::with_rule("reject with icmp type prot-unreachable") else {
+        return;
+    };
+    let target = format!("{}:80", host.far);
+    let (code, doc) = probe_json(&[&target]);
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["last_verdict"], "unreachable", "{doc}");
+    assert!(
+        address["hint"].as_str().unwrap().contains("refused"),
+        "{doc}"
+    );
+    assert_eq!(code, 2, "{doc}");
+}
+
+#[test]
 fn dns_server_answers_with_ttls_and_disagreement_is_flagged() {
     let Some(dns) = DnsServer::start(&[("ddns.test", "127.0.0.2")]) else {
         return;

@@ -75,12 +75,17 @@ pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
     return other::ephemeral_port_range();
 }
 
-/// True when a connect failed because the host is known to be down (EHOSTDOWN), which std has
-/// no `ErrorKind` for.
-pub fn is_host_down(err: &std::io::Error) -> bool {
+/// True when a connect failed on an ICMP error that std has no `ErrorKind` for: host down
+/// (EHOSTDOWN: ICMP host unknown), protocol unreachable (ENOPROTOOPT, ICMP type 3 code 2), an
+/// IPv6 parameter problem such as an unknown next header (EPROTO), a failed source route
+/// (EOPNOTSUPP). A local connect never fails with these.
+pub fn is_icmp_unreachable(err: &std::io::Error) -> bool {
     #[cfg(unix)]
     {
-        err.raw_os_error() == Some(libc::EHOSTDOWN)
+        matches!(
+            err.raw_os_error(),
+            Some(libc::EHOSTDOWN | libc::ENOPROTOOPT | libc::EPROTO | libc::EOPNOTSUPP)
+        )
     }
     #[cfg(not(unix))]
     {

@@ -25,7 +25,7 @@ pub enum Verdict {
     Closed,
     /// No answer before the timeout.
     Filtered,
-    /// An ICMP error: no route, host down, administratively prohibited.
+    /// An ICMP error: no route, host down, administratively prohibited, protocol unreachable.
     Unreachable,
     /// A failure on this machine.
     Error,
@@ -158,7 +158,7 @@ pub fn classify(err: &std::io::Error) -> Verdict {
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Verdict::Unreachable,
         // An ICMP "administratively prohibited" arrives as EACCES/EPERM on some systems.
         ErrorKind::PermissionDenied => Verdict::Unreachable,
-        _ if crate::platform::is_host_down(err) => Verdict::Unreachable,
+        _ if crate::platform::is_icmp_unreachable(err) => Verdict::Unreachable,
         _ => Verdict::Error,
     }
 }

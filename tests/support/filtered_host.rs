@@ -17,13 +17,23 @@ pub struct FilteredHost {
     pub far: String,
 }
 
-/// The nftables rule set loaded in the namespace: every TCP packet coming in is dropped.
-const DROP_TCP: &str = "table inet soquete_test {\n chain input {\n  type filter hook input priority 0; policy accept;\n  meta l4proto tcp drop\n }\n}\n";
+/// The nftables rule set loaded in the namespace, around the rule for incoming TCP.
+fn rules(tcp: &str) -> String {
+    format!(
+        "table inet soquete_test {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  meta l4proto tcp {tcp}\n }}\n}}\n"
+    )
+}
 
 impl FilteredHost {
     /// Makes the namespace, the pair and the rule; None (the test is skipped, or fails under
     /// CI) without root, `ip` and `nft`, or when a step fails.
     pub fn create() -> Option<FilteredHost> {
+        FilteredHost::with_rule("drop")
+    }
+
+    /// As [`FilteredHost::create`], with `tcp` the nftables verdict for incoming TCP, such as
+    /// `reject with icmp type prot-unreachable`.
+    pub fn with_rule(tcp: &str) -> Option<FilteredHost> {
         if !require(
             is_root() && tool("ip") && tool("nft"),
             "root, ip and nft, for a network namespace",
@@ -66,7 +76,7 @@ impl FilteredHost {
                 let written = nft
                     .stdin
                     .take()
-                    .is_some_and(|mut stdin| stdin.write_all(DROP_TCP.as_bytes()).is_ok());
+                    .is_some_and(|mut stdin| stdin.write_all(rules(tcp).as_bytes()).is_ok());
                 nft.wait().is_ok_and(|s| s.success()) && written
             });
         require(loaded, "nft to load the drop rule").then_some(host)
