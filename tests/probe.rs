@@ -199,7 +199,7 @@ fn bad_arguments_are_usage_errors() {
         &[][..],
     ] {
         let (code, _, stderr) = probe(args);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(code, 64, "{args:?}: {stderr}");
         assert!(stderr.starts_with("soquete: "), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }

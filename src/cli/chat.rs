@@ -24,7 +24,7 @@ use clap::Args;
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
-        server closed), 1 when the connection fails, or is lost and not reconnected, 2 bad \
+        server closed), 1 when the connection fails, or is lost and not reconnected, 64 bad \
         usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \

@@ -15,7 +15,7 @@ use super::parse_interval;
     Exit status: 0 every address of every target reachable (and, with --chat, a soquete server \
     on each target); 1 some addresses reachable, not all (a dead AAAA beside a live A is 1: the \
     IPv6 users of that host cannot connect); 2 none reachable; 3 a name did not resolve; 4 \
-    reachable, but the --chat check failed; 2 also for bad arguments. With --any a target \
+    reachable, but the --chat check failed; 64 bad arguments (as in every subcommand). With --any a target \
     counts as reachable when one of its addresses is (nc -z's rule), and 0/1/2 count targets.\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
     soquete probe meuchat.ddns.net:443 || echo \"some address of it is down\"\n  \
