@@ -205,6 +205,44 @@ fn bad_arguments_are_usage_errors() {
     }
 }
 
+#[test]
+fn odd_targets_are_one_line_that_names_the_fix() {
+    let long = vec!["a".repeat(60); 5].join(".");
+    for (args, fix) in [
+        (&[":80"][..], "127.0.0.1:80"),
+        (&[""][..], "name the host"),
+        (&["::1:80"][..], "[::1]:80"),
+        (&["10.0.0.1:80", "-6"][..], "drop -6"),
+        (&[long.as_str()][..], "at most 253 characters"),
+    ] {
+        let (code, stdout, stderr) = probe(args);
+        assert_eq!(code, 64, "{args:?}: {stdout} {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(fix), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn expect_ip_on_an_address_says_so_not_dns() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (_, doc) = probe_json(&[&target, "--expect-ip", "203.0.113.7"]);
+    let warnings = doc["targets"][0]["warnings"].to_string();
+    assert!(!warnings.contains("DDNS"), "{warnings}");
+    assert!(warnings.contains("is an address, not a name"), "{warnings}");
+}
+
+#[test]
+fn chat_check_on_a_listener_that_hangs_up_says_so() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let (code, stdout, _) = probe(&[&target, "--chat"]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("closed without a word"), "{stdout}");
+    closer.join().unwrap();
+}
+
 /// Runs `soquete probe ARGS` with `/etc/hosts` replaced by `hosts`: its exit code and stdout.
 fn probe_with_hosts(hosts: &str, args: &[&str]) -> Option<(i32, String)> {
     let output = with_hosts(hosts, &[&["probe"], args].concat())?;

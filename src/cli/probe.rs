@@ -79,12 +79,15 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
     type Error = crate::error::Error;
 
     fn try_from(args: ProbeArgs) -> Result<Self, Self::Error> {
-        use crate::net::target::Target;
         use std::time::Duration;
+        let families = crate::probe::resolve::Families {
+            ipv4: !args.ipv6,
+            ipv6: !args.ipv4,
+        };
         let targets = args
             .targets
             .iter()
-            .map(|text| Target::parse(text))
+            .map(|text| crate::probe::config::parse_target(text, families))
             .collect::<Result<Vec<_>, _>>()?;
         let dns_server = args
             .dns_server
@@ -94,10 +97,7 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
         Ok(Self {
             targets,
             timeout: Duration::from_secs_f64(args.timeout),
-            families: crate::probe::resolve::Families {
-                ipv4: !args.ipv6,
-                ipv6: !args.ipv4,
-            },
+            families,
             rounds: match args.count {
                 None => Some(1),
                 Some(0) => None,

@@ -87,8 +87,10 @@ pub enum ChatCheck {
         /// The first line it said, made printable, at most 80 characters.
         first_line: String,
     },
-    /// The connection opened but nothing was said.
+    /// The connection opened but nothing was said before the check's deadline.
     Silent,
+    /// The peer closed (or reset) the connection without a word, before the deadline.
+    HungUp,
 }
 
 impl ChatCheck {
@@ -192,10 +194,13 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
         deadline,
     });
     let mut first_line: Option<String> = None;
+    let mut hung_up = false;
     // Bounded: a server that streams lines forever is cut off by the deadline or the count, and
     // one endless line by the line limit.
     for _ in 0..64 {
         let Some(text) = next_line(&mut reader) else {
+            // Before the deadline, the end of the stream (or a reset) is the peer's doing.
+            hung_up = Instant::now() < deadline;
             break;
         };
         if let Ok(ServerFrame::Welcome {
@@ -218,6 +223,7 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
     }
     match first_line {
         Some(first_line) => ChatCheck::NotSoquete { first_line },
+        None if hung_up => ChatCheck::HungUp,
         None => ChatCheck::Silent,
     }
 }
@@ -346,6 +352,16 @@ mod tests {
         );
         assert!(took < Duration::from_secs(2), "{took:?}");
         assert!(sent < 64 << 20, "the check hung up after {sent} bytes");
+    }
+
+    #[test]
+    fn a_peer_that_accepts_and_closes_hung_up() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let stream = TcpStream::connect(addr).unwrap();
+        server.join().unwrap();
+        assert_eq!(check_chat(stream), ChatCheck::HungUp);
     }
 
     #[test]

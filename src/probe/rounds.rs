@@ -227,7 +227,15 @@ fn warnings(
             ));
         }
     }
-    if !config.expect_ip.is_empty() && system.failure.is_none() {
+    if !config.expect_ip.is_empty() && !is_name {
+        let literal = served.iter().filter(|a| !config.expect_ip.contains(a));
+        for address in literal {
+            warnings.push(format!(
+                "{address} is an address, not a name: --expect-ip compares what DNS serves for a \
+                 name, and {address} is not one of the expected addresses"
+            ));
+        }
+    } else if !config.expect_ip.is_empty() && system.failure.is_none() {
         for address in served.iter().filter(|a| !config.expect_ip.contains(a)) {
             warnings.push(format!(
                 "DNS serves {address}, which is not an expected address: the DDNS record is stale, or points elsewhere"

@@ -175,6 +175,9 @@ fn chat_line(check: &ChatCheck) -> String {
             format!("something answered that is not soquete: \"{first_line}\"")
         }
         ChatCheck::Silent => "open but silent: nothing answered the soquete hello".into(),
+        ChatCheck::HungUp => "open, then closed without a word: something accepts and hangs up \
+                              at once (a full or filtering server; not a soquete server)"
+            .into(),
     }
 }
 
