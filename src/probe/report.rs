@@ -77,16 +77,24 @@ pub struct AddressSummary {
     pub sent: u32,
     /// Attempts that found the port open.
     pub open: u32,
-    /// Share of attempts not open, in percent (three decimals).
+    /// Share of attempts not open, in percent (kept exact, printed with three decimals).
+    #[serde(serialize_with = "rounded")]
     pub loss_pct: f64,
     /// Shortest time to an open verdict.
     pub rtt_min_ms: Option<f64>,
-    /// Mean time to an open verdict.
+    /// Mean time to an open verdict (kept exact, printed with three decimals).
+    #[serde(serialize_with = "rounded_option")]
     pub rtt_avg_ms: Option<f64>,
     /// Longest time to an open verdict.
     pub rtt_max_ms: Option<f64>,
-    /// Standard deviation of the times to an open verdict, as ping's mdev.
+    /// Standard deviation of the times to an open verdict, as ping's mdev (kept exact, printed
+    /// with three decimals).
+    #[serde(serialize_with = "rounded_option")]
     pub rtt_mdev_ms: Option<f64>,
+    /// The sum of squared deviations from the mean (Welford's running M2), from which mdev is
+    /// computed without rounding creeping in round after round.
+    #[serde(skip)]
+    rtt_m2: f64,
     /// The last attempt's verdict.
     pub last_verdict: Verdict,
     /// The last attempt's time to verdict, source, OS error and hint.
@@ -273,6 +281,7 @@ impl AddressSummary {
             rtt_avg_ms: None,
             rtt_max_ms: None,
             rtt_mdev_ms: None,
+            rtt_m2: 0.0,
             last_verdict: verdict,
             last_time_ms: 0.0,
             source: None,
@@ -283,7 +292,6 @@ impl AddressSummary {
     }
 
     fn add(&mut self, outcome: &Outcome) {
-        let previous_open = self.open;
         self.sent += 1;
         self.last_verdict = outcome.verdict;
         self.last_time_ms = outcome.time_ms;
@@ -299,20 +307,32 @@ impl AddressSummary {
             let n = f64::from(self.open);
             let old_avg = self.rtt_avg_ms.unwrap_or(0.0);
             let avg = old_avg + (rtt - old_avg) / n;
-            // mdev as ping computes it: the standard deviation of the round-trip times.
-            let old_var = self.rtt_mdev_ms.map_or(0.0, |m| m * m) * f64::from(previous_open);
-            let var = (old_var + (rtt - old_avg) * (rtt - avg)) / n;
-            self.rtt_avg_ms = Some(round3(avg));
-            self.rtt_mdev_ms = Some(round3(var.max(0.0).sqrt()));
+            // mdev as ping computes it: the standard deviation of the round-trip times, by
+            // Welford's method over exact values (rounding happens only when printing).
+            self.rtt_m2 += (rtt - old_avg) * (rtt - avg);
+            self.rtt_avg_ms = Some(avg);
+            self.rtt_mdev_ms = Some((self.rtt_m2 / n).max(0.0).sqrt());
             self.rtt_min_ms = Some(self.rtt_min_ms.map_or(rtt, |m| m.min(rtt)));
             self.rtt_max_ms = Some(self.rtt_max_ms.map_or(rtt, |m| m.max(rtt)));
         }
-        self.loss_pct = round3(100.0 * f64::from(self.sent - self.open) / f64::from(self.sent));
+        self.loss_pct = 100.0 * f64::from(self.sent - self.open) / f64::from(self.sent);
     }
 }
 
-fn round3(value: f64) -> f64 {
+/// `value` rounded to three decimals, for printing.
+pub fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+fn rounded<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(round3(*value))
+}
+
+fn rounded_option<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.map(round3).serialize(serializer)
 }
 
 /// Events and reports for the tests of this module and of the renderers.
@@ -383,13 +403,36 @@ mod tests {
         report.record(&attempt(3, Verdict::Open, 3.0));
         let s = &report.addresses[0];
         assert_eq!((s.sent, s.open), (3, 2));
-        assert_eq!(s.loss_pct, 33.333);
+        assert_eq!(round3(s.loss_pct), 33.333);
         assert_eq!(
             (s.rtt_min_ms, s.rtt_avg_ms, s.rtt_max_ms),
             (Some(1.0), Some(2.0), Some(3.0))
         );
         assert_eq!(s.rtt_mdev_ms, Some(1.0));
         assert!(report.reachable);
+    }
+
+    #[test]
+    fn the_summary_keeps_full_precision_over_many_rounds() {
+        let times: Vec<f64> = (0..200).map(|i| 0.1 + 0.0007 * f64::from(i % 7)).collect();
+        let mut report = TargetReport::new("h:1".into(), "h".into(), 1);
+        for (round, time) in (1..).zip(&times) {
+            report.record(&attempt(round, Verdict::Open, *time));
+        }
+        let mean = times.iter().sum::<f64>() / 200.0;
+        let mdev = (times.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / 200.0).sqrt();
+        let s = &report.addresses[0];
+        assert!((s.rtt_avg_ms.unwrap() - mean).abs() < 1e-12, "{s:?} {mean}");
+        assert!(
+            (s.rtt_mdev_ms.unwrap() - mdev).abs() < 1e-12,
+            "{s:?} {mdev}"
+        );
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(
+            json["rtt_mdev_ms"],
+            round3(mdev),
+            "rounded only when printed"
+        );
     }
 
     #[test]

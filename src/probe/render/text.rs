@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use super::Renderer;
 use crate::error::Result;
 use crate::probe::connect::ChatCheck;
-use crate::probe::report::{Event, Report, TargetReport};
+use crate::probe::report::{Event, Report, TargetReport, round3};
 use crate::probe::resolve::DnsAnswer;
 
 /// Lines for people.
@@ -198,7 +198,11 @@ fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
             };
             format!(
                 "--- {} ({}): {} sent, {} open, {}% loss{rtt}",
-                s.address, report.target, s.sent, s.open, s.loss_pct
+                s.address,
+                report.target,
+                s.sent,
+                s.open,
+                round3(s.loss_pct)
             )
         })
         .collect()
