@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::dns_server::{DnsServer, TTL};
 use crate::support::filtered_host::FilteredHost;
-use crate::support::hosts::with_hosts;
+use crate::support::hosts::{HostsFile, with_hosts};
 use crate::support::ports::{ClosedPort, dual_stack_listeners, live_v4_dead_v6};
 use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
@@ -433,6 +433,34 @@ fn chat_check_finds_a_soquete_server_without_joining_its_room() {
         .wait_for(LIMIT, |line| line.contains("probe"))
         .expect("the server console notes the probe");
     assert!(console.contains("without joining"), "{console}");
+}
+
+#[test]
+fn count_runs_every_round_and_counts_those_the_name_did_not_resolve() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let Some(hosts) = HostsFile::new("127.0.0.1 gone.test\n") else {
+        return;
+    };
+    let target = format!("gone.test:{port}");
+    let mut probe = hosts.start(&["probe", &target, "-c", "3", "-i", "0.5"]);
+    probe
+        .wait_for(LIMIT, |line| {
+            line.contains("seq=1") && line.contains(" open ")
+        })
+        .expect("round 1 finds it open");
+    // The DDNS record is removed: the rounds that follow have no address to try.
+    hosts.write("127.0.0.1 localhost\n");
+    let lost = probe
+        .wait_for(LIMIT, |line| line.contains("seq=3"))
+        .expect("round 3 runs all the same");
+    assert!(lost.contains("seq=3  lost: system resolver: "), "{lost}");
+    let summary = probe
+        .wait_for(LIMIT, |line| line.contains("rounds lost"))
+        .expect("the summary counts the lost rounds");
+    assert!(summary.contains("of 3 rounds lost"), "{summary}");
+    let status = probe.wait_exit(LIMIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "open once, then lost: {summary}");
 }
 
 #[test]

@@ -44,7 +44,7 @@ pub struct ProbeArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again
+    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again, and a round it does not resolve is lost (shown, counted in the summary and the exit status)
     #[arg(short = 'c', long = "count", value_name = "N")]
     pub count: Option<u32>,
 

@@ -132,6 +132,12 @@ pub struct TargetReport {
     pub soquete: Option<bool>,
     /// Some round resolved the name.
     pub resolved: bool,
+    /// Rounds begun (each resolves the name again).
+    pub rounds: u32,
+    /// Rounds lost because the name did not resolve: no address was tried.
+    pub lost_rounds: u32,
+    /// Why the last lost round was lost, in plain words.
+    pub lost_reason: Option<String>,
 }
 
 /// The whole probe: what every renderer prints from, and the `--json` document as it stands.
@@ -183,18 +189,20 @@ impl Report {
 }
 
 /// The exit code from the reports (documented in the man page). What is counted is each
-/// address of each target (a target with none tried counts as one unreachable), or with `any`
-/// each target.
+/// address of each target (a target with none tried counts as one unreachable, and so do a
+/// target's rounds lost to DNS), or with `any` each target (not reachable when a round was lost).
 fn exit_code(chat: bool, any: bool, reports: &[TargetReport]) -> i32 {
     if reports.iter().any(|r| !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
     let (reachable, counted) = reports.iter().fold((0, 0), |(up, all), r| {
         let open = r.addresses.iter().filter(|a| a.open > 0).count();
+        // A round lost to DNS is one more thing not reachable.
+        let lost = usize::from(r.lost_rounds > 0);
         if any || r.addresses.is_empty() {
-            (up + usize::from(open > 0), all + 1)
+            (up + usize::from(open > 0 && lost == 0), all + 1)
         } else {
-            (up + open, all + r.addresses.len())
+            (up + open, all + r.addresses.len() + lost)
         }
     });
     if reachable == 0 {
@@ -222,6 +230,9 @@ impl TargetReport {
             reachable: false,
             soquete: None,
             resolved: false,
+            rounds: 0,
+            lost_rounds: 0,
+            lost_reason: None,
         }
     }
 
@@ -235,6 +246,11 @@ impl TargetReport {
                 ..
             } => {
                 self.resolved |= system.failure.is_none();
+                self.rounds += 1;
+                if let Some(failure) = system.failure {
+                    self.lost_rounds += 1;
+                    self.lost_reason = Some(failure.describe().to_string());
+                }
                 self.dns = Some(system.clone());
                 self.dns_server = server.clone();
                 for warning in warnings {

@@ -95,10 +95,10 @@ fn probe_target(config: &Config, target: &Target, events: &Outbox, stop: &Receiv
     let mut round = 1u32;
     loop {
         let started = Instant::now();
-        let addresses = match resolve_round(config, target, round, &mut previous, events) {
-            Some(addresses) => addresses,
-            None => return,
-        };
+        // A round without addresses is a lost round (reported with its reason); the next one
+        // resolves again.
+        let addresses =
+            resolve_round(config, target, round, &mut previous, events).unwrap_or_default();
         std::thread::scope(|scope| {
             for ip in addresses {
                 let address = SocketAddr::new(ip, target.port);

@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::{is_root, require, tool};
 
 /// A network namespace with a veth pair whose far end drops all TCP; removed on drop. Each test
-/// process takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two runs at once do not route
-/// into each other's namespace.
+/// host takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two at once (in one run or two) do
+/// not route into each other's namespace.
 pub struct FilteredHost {
     namespace: String,
     host_side: String,
@@ -16,6 +17,9 @@ pub struct FilteredHost {
     /// The address that never answers.
     pub far: String,
 }
+
+/// The hosts this process has made.
+static CREATED: AtomicU32 = AtomicU32::new(0);
 
 /// The nftables rule set loaded in the namespace, around the rule for incoming TCP.
 fn rules(tcp: &str) -> String {
@@ -40,8 +44,10 @@ impl FilteredHost {
         ) {
             return None;
         }
-        let id = std::process::id() % 100_000;
-        let block = 4 * (1 + std::process::id() % 62);
+        // Each host of this process takes the next /30 and names of its own.
+        let n = CREATED.fetch_add(1, Ordering::Relaxed) % 10;
+        let id = (std::process::id() % 100_000) * 10 + n;
+        let block = 4 * (1 + (std::process::id() + n) % 62);
         let host = FilteredHost {
             namespace: format!("soq-probe-{id}"),
             host_side: format!("soqp{id}"),

@@ -64,6 +64,9 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
                 for warning in warnings {
                     lines.push(format!("{prefix}!    {warning}"));
                 }
+            } else if system.failure.is_some() {
+                // A later round without addresses: lost, and said so in its turn.
+                lines.push(format!("{prefix}seq={round}  lost: {}", dns_line(system)));
             }
         }
         Event::DnsChange {
@@ -186,6 +189,12 @@ fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
     if !rounds {
         return Vec::new();
     }
+    let lost = report.lost_reason.as_ref().map(|reason| {
+        format!(
+            "--- {}: {} of {} rounds lost, no address to try: {reason}",
+            report.target, report.lost_rounds, report.rounds
+        )
+    });
     report
         .addresses
         .iter()
@@ -205,6 +214,7 @@ fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
                 round3(s.loss_pct)
             )
         })
+        .chain(lost)
         .collect()
 }
 
