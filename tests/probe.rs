@@ -464,6 +464,38 @@ fn count_runs_every_round_and_counts_those_the_name_did_not_resolve() {
 }
 
 #[test]
+fn ctrl_c_during_a_connect_ends_at_once_with_the_summary_so_far() {
+    let Some(host) = FilteredHost::create() else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().to_string();
+    let filtered = format!("{}:80", host.far);
+    let mut probe = Running::start(&["probe", &open, &filtered, "-c", "3", "-w", "20"]);
+    probe
+        .wait_for(LIMIT, |line| line.contains(&open) && line.contains("seq=1"))
+        .expect("the open one answers at once");
+    // The filtered address is now in a connect that would last 20 s.
+    let started = std::time::Instant::now();
+    let status = probe.interrupt(LIMIT).expect("stops on Ctrl-C");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let summary = probe
+        .wait_for(LIMIT, |line| {
+            line.starts_with("--- ") && line.contains(&open)
+        })
+        .expect("the summary so far");
+    assert!(summary.contains("1 sent, 1 open"), "{summary}");
+    probe
+        .wait_for(LIMIT, |line| line.contains("interrupted"))
+        .expect("says what was left");
+    assert_eq!(status.code(), Some(1), "the filtered one had no verdict");
+}
+
+#[test]
 fn count_0_runs_until_ctrl_c_then_summarises() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let target = listener.local_addr().unwrap().to_string();

@@ -17,6 +17,8 @@ use super::parse_interval;
     IPv6 users of that host cannot connect); 2 none reachable; 3 a name did not resolve; 4 \
     reachable, but the --chat check failed; 64 bad arguments (as in every subcommand). With --any a target \
     counts as reachable when one of its addresses is (nc -z's rule), and 0/1/2 count targets.\n\n\
+    Ctrl-C ends the run at once with the summary so far (an attempt still under way gets no \
+    verdict, and its address counts as not reachable); a second Ctrl-C exits at once with 130.\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
     soquete probe meuchat.ddns.net:443 || echo \"some address of it is down\"\n  \
     soquete probe meuchat.ddns.net:443 --any || echo \"no address of it answers\"\n  \

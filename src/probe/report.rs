@@ -145,6 +145,8 @@ pub struct TargetReport {
 pub struct Report {
     /// One report per target, in command-line order.
     pub targets: Vec<TargetReport>,
+    /// Ctrl-C ended the run: attempts still under way then have no verdict.
+    pub interrupted: bool,
     /// Set by [`Report::close`] once every event is in (documented in the man page).
     pub exit_code: i32,
 }
@@ -168,6 +170,7 @@ impl Report {
                 .iter()
                 .map(|t| TargetReport::new(t.to_string(), t.host.clone(), t.port))
                 .collect(),
+            interrupted: false,
             exit_code: EXIT_ALL_REACHABLE,
         }
     }

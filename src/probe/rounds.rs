@@ -3,6 +3,7 @@
 //! prints.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -22,14 +23,16 @@ pub struct Rounds {
     /// Every event with the index of its target (the same target may be given twice), in the
     /// order learned; disconnects when every target is done.
     pub events: Receiver<(usize, Event)>,
+    /// Disconnects on the first Ctrl-C: the run ends at once with what is known.
+    pub interrupted: Receiver<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl Rounds {
-    /// Starts a thread per target (and, when the probe repeats, the Ctrl-C handler that stops it).
+    /// Starts a thread per target, and the Ctrl-C handler that stops them.
     pub fn start(config: Config) -> Result<Rounds> {
         let config = Arc::new(config);
-        let stop = stop_signal(&config)?;
+        let stop = stop_signal()?;
         let (events_tx, events) = crossbeam_channel::unbounded();
         let mut workers = Vec::new();
         for (index, target) in config.targets.iter().cloned().enumerate() {
@@ -45,10 +48,15 @@ impl Rounds {
                 .context("starting a probe thread")?;
             workers.push(worker);
         }
-        Ok(Rounds { events, workers })
+        Ok(Rounds {
+            events,
+            interrupted: stop,
+            workers,
+        })
     }
 
-    /// Waits for every probe thread; call once the events have run dry.
+    /// Waits for every probe thread; call once the events have run dry (after a Ctrl-C, do
+    /// not: a thread may be in a connect for the whole timeout, and the process ends anyway).
     pub fn join(self) {
         for worker in self.workers {
             // A panicked probe thread has already said so on stderr; its target stays unreached.
@@ -57,21 +65,48 @@ impl Rounds {
     }
 }
 
-/// A receiver that disconnects on Ctrl-C, when the probe repeats; otherwise one that never fires.
-fn stop_signal(config: &Config) -> Result<Receiver<()>> {
-    if !config.repeated() {
-        return Ok(crossbeam_channel::never());
-    }
+/// A receiver that disconnects on the first Ctrl-C; a second Ctrl-C ends the process at once.
+fn stop_signal() -> Result<Receiver<()>> {
     let (tx, rx) = crossbeam_channel::bounded::<()>(0);
-    let sender = Mutex::new(Some(tx));
+    let interrupts = Interrupts::new(tx);
     ctrlc::set_handler(move || {
-        // Dropping the only sender wakes every thread waiting on the receiver.
-        if let Ok(mut sender) = sender.lock() {
-            sender.take();
+        if interrupts.interrupt() {
+            std::process::exit(EXIT_INTERRUPTED);
         }
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C: {err}")))?;
     Ok(rx)
+}
+
+/// Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports a process it interrupted).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What Ctrl-C does: the first one stops the run (its sender dropped), the next ones ask for
+/// the process to end at once.
+struct Interrupts {
+    count: AtomicU32,
+    stop: Mutex<Option<Sender<()>>>,
+}
+
+impl Interrupts {
+    fn new(stop: Sender<()>) -> Interrupts {
+        Interrupts {
+            count: AtomicU32::new(0),
+            stop: Mutex::new(Some(stop)),
+        }
+    }
+
+    /// One Ctrl-C; true when the process should end now (it is not the first).
+    fn interrupt(&self) -> bool {
+        if self.count.fetch_add(1, Ordering::SeqCst) > 0 {
+            return true;
+        }
+        // Dropping the only sender wakes every thread waiting on the receiver.
+        if let Ok(mut stop) = self.stop.lock() {
+            stop.take();
+        }
+        false
+    }
 }
 
 /// Where one target's thread sends its events: tagged with the target's index.
@@ -248,4 +283,22 @@ fn warnings(
         }
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_ctrl_c_stops_the_run_and_the_second_ends_the_process() {
+        let (tx, stopped) = crossbeam_channel::bounded::<()>(0);
+        let interrupts = Interrupts::new(tx);
+        assert!(!interrupts.interrupt(), "the first one only stops the run");
+        assert_eq!(
+            stopped.recv_timeout(std::time::Duration::from_secs(1)),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
+        assert!(interrupts.interrupt(), "the second one ends it at once");
+        assert!(interrupts.interrupt());
+    }
 }

@@ -25,10 +25,15 @@ impl Renderer for Text {
     }
 
     fn finish(&self, report: &Report) -> Result<Vec<u8>> {
+        let interrupted = report.interrupted.then(|| {
+            "--- interrupted (Ctrl-C): any attempt still under way was left without a verdict"
+                .to_string()
+        });
         let lines = report
             .targets
             .iter()
-            .flat_map(|target| summary_lines(target, self.rounds));
+            .flat_map(|target| summary_lines(target, self.rounds))
+            .chain(interrupted);
         Ok(joined(lines))
     }
 }
