@@ -9,6 +9,7 @@ mod idle;
 mod limits;
 mod listeners;
 mod probe;
+mod probe_dns;
 mod reconnect;
 mod refusals;
 mod resets;

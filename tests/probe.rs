@@ -6,7 +6,6 @@ use std::net::TcpListener;
 
 use serde_json::Value;
 
-use crate::support::dns_server::{DnsServer, TTL};
 use crate::support::filtered_host::FilteredHost;
 use crate::support::hosts::{HostsFile, with_hosts};
 use crate::support::ports::{ClosedPort, dual_stack_listeners, live_v4_dead_v6};
@@ -14,7 +13,8 @@ use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
 use crate::support::{LIMIT, require};
 
-fn probe(args: &[&str]) -> (i32, String, String) {
+/// Runs `soquete probe ARGS`: its exit code, stdout and stderr.
+pub fn probe(args: &[&str]) -> (i32, String, String) {
     let output = soquete().arg("probe").args(args).output().unwrap();
     (
         output.status.code().unwrap_or(-1),
@@ -23,7 +23,8 @@ fn probe(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn probe_json(args: &[&str]) -> (i32, Value) {
+/// Runs `soquete probe ARGS --json`: its exit code and the document.
+pub fn probe_json(args: &[&str]) -> (i32, Value) {
     let (code, stdout, stderr) = probe(&[args, &["--json"]].concat());
     let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
     (code, doc)
@@ -244,7 +245,7 @@ fn chat_check_on_a_listener_that_hangs_up_says_so() {
 }
 
 /// Runs `soquete probe ARGS` with `/etc/hosts` replaced by `hosts`: its exit code and stdout.
-fn probe_with_hosts(hosts: &str, args: &[&str]) -> Option<(i32, String)> {
+pub fn probe_with_hosts(hosts: &str, args: &[&str]) -> Option<(i32, String)> {
     let output = with_hosts(hosts, &[&["probe"], args].concat())?;
     Some((
         output.status.code().unwrap_or(-1),
@@ -379,43 +380,6 @@ fn icmp_protocol_unreachable_is_unreachable() {
         "{doc}"
     );
     assert_eq!(code, 2, "{doc}");
-}
-
-#[test]
-fn dns_server_answers_with_ttls_and_disagreement_is_flagged() {
-    let Some(dns) = DnsServer::start(&[("ddns.test", "127.0.0.2")]) else {
-        return;
-    };
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = dns.addr.to_string();
-    let target = format!("ddns.test:{port}");
-    let Some((_, stdout)) = probe_with_hosts(
-        "127.0.0.1 ddns.test\n",
-        &[&target, "--server", &server, "--json"],
-    ) else {
-        return;
-    };
-    let doc: Value = serde_json::from_str(&stdout).unwrap();
-    let report = &doc["targets"][0];
-    assert_eq!(
-        report["dns_server"]["records"][0]["address"], "127.0.0.2",
-        "{report}"
-    );
-    assert_eq!(report["dns_server"]["records"][0]["ttl"], TTL, "{report}");
-    let warnings = report["warnings"].to_string();
-    assert!(warnings.contains("disagree"), "{warnings}");
-}
-
-#[test]
-fn dns_server_nxdomain_is_distinct() {
-    let Some(dns) = DnsServer::start(&[("ddns.test", "127.0.0.2")]) else {
-        return;
-    };
-    let server = dns.addr.to_string();
-    let (_, doc) = probe_json(&["nothing-here.test:1", "--server", &server]);
-    let failure = &doc["targets"][0]["dns_server"]["failure"];
-    assert_eq!(failure, "nxdomain", "{doc}");
 }
 
 #[test]

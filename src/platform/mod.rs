@@ -94,6 +94,29 @@ pub fn is_icmp_unreachable(err: &std::io::Error) -> bool {
     }
 }
 
+/// The nameservers the system resolver asks (the `nameserver` lines of `/etc/resolv.conf`, at
+/// most three, as the resolver uses), each on port 53; none where there is no such file.
+pub fn nameservers() -> Vec<std::net::SocketAddr> {
+    #[cfg(unix)]
+    {
+        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("nameserver")).then(|| words.next())?
+            })
+            // A scoped IPv6 address (fe80::1%eth0) is left out: std cannot parse its scope.
+            .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+            .take(3)
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        Vec::new()
+    }
+}
+
 /// Where the system keeps its services database (`/etc/services`).
 #[cfg(unix)]
 pub const SERVICES_FILE: Option<&str> = Some("/etc/services");

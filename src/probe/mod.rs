@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod dns;
 pub mod render;
 pub mod report;
 pub mod resolve;

@@ -392,6 +392,7 @@ pub mod sample {
                 time_ms: 0.5,
                 failure: None,
                 error: None,
+                chain: Vec::new(),
             },
             server: None,
             warnings: vec!["127.0.0.1 in DNS: loopback".into()],

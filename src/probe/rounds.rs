@@ -192,9 +192,10 @@ fn resolve_round(
                 failure: (!wanted).then_some(resolve::DnsFailure::NoRecords),
                 error: (!wanted)
                     .then(|| "the address is not of the family asked for (-4/-6)".into()),
+                chain: Vec::new(),
             }
         }
-        None => resolve::system(&target.host, config.families),
+        None => resolve::system(&target.host, config.families, config.timeout),
     };
     let server = match (config.dns_server, literal) {
         (Some(server), None) => Some(resolve::ask_server(
@@ -244,10 +245,26 @@ fn warnings(
         target.host.eq_ignore_ascii_case("localhost") || target.host.ends_with(".localhost");
     let served = system.addresses();
     if is_name && !local_name {
+        // One warning per kind of address, however many of that kind DNS serves.
+        let mut noted: Vec<(&str, Vec<IpAddr>)> = Vec::new();
         for address in &served {
             if let Some(note) = resolve::address_note(address) {
-                warnings.push(format!("{address} in DNS: {note}"));
+                match noted.iter_mut().find(|(n, _)| *n == note) {
+                    Some((_, addresses)) => addresses.push(*address),
+                    None => noted.push((note, vec![*address])),
+                }
             }
+        }
+        for (note, addresses) in noted {
+            let named = match addresses.as_slice() {
+                [one] => one.to_string(),
+                [first, second] => format!("{first} and {second}"),
+                [first, second, rest @ ..] => {
+                    format!("{first}, {second} and {} more", rest.len())
+                }
+                [] => continue,
+            };
+            warnings.push(format!("{named} in DNS: {note}"));
         }
     }
     if let Some(server) = server.filter(|s| s.failure.is_none()) {

@@ -62,9 +62,11 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
             ..
         } => {
             if *round <= 1 {
-                lines.push(format!("{prefix}dns  {}", dns_line(system)));
-                if let Some(server) = server {
-                    lines.push(format!("{prefix}dns  {}", dns_line(server)));
+                for answer in std::iter::once(system).chain(server) {
+                    lines.push(format!("{prefix}dns  {}", dns_line(answer)));
+                    if let Some(chain) = chain_line(answer) {
+                        lines.push(format!("{prefix}dns    {chain}"));
+                    }
                 }
                 for warning in warnings {
                     lines.push(format!("{prefix}!    {warning}"));
@@ -167,6 +169,16 @@ fn dns_line(answer: &DnsAnswer) -> String {
             )
         }
     }
+}
+
+/// The CNAME steps, dig's way round: `www.test -> mid.test (ttl 77 s) -> host.test (ttl 88 s)`.
+fn chain_line(answer: &DnsAnswer) -> Option<String> {
+    let first = answer.chain.first()?;
+    let mut line = format!("cname chain: {}", first.name);
+    for step in &answer.chain {
+        line.push_str(&format!(" -> {} (ttl {} s)", step.target, step.ttl));
+    }
+    Some(line)
 }
 
 fn chat_line(check: &ChatCheck) -> String {
