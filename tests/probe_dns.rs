@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::probe::{probe, probe_json, probe_with_hosts};
 use crate::support::dns_server::{DnsServer, TTL};
 use crate::support::ports::ClosedPort;
+use crate::support::resolver::{Nameserver, Resolver};
 
 #[test]
 fn dns_server_answers_with_ttls_and_disagreement_is_flagged() {
@@ -154,5 +155,65 @@ fn dns_server_a_and_aaaa_share_one_deadline() {
     assert!(
         (1000.0..1500.0).contains(&took),
         "A and AAAA together: {took} ms"
+    );
+}
+
+/// `soquete probe ARGS --json` in `resolver`'s namespace: the document and the wall time.
+fn probe_in(resolver: &Resolver, args: &[&str]) -> (Value, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let output = resolver.soquete(&[&["probe", "--json"], args].concat());
+    let took = started.elapsed();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let doc = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&output.stderr)));
+    (doc, took)
+}
+
+#[test]
+fn system_resolver_servfail_and_refused_are_said_not_temporary_failure() {
+    for (code, word) in [(2, "servfail"), (5, "refused")] {
+        let Some(resolver) = Resolver::start(Nameserver::Answers(code)) else {
+            return;
+        };
+        let (doc, _) = probe_in(&resolver, &["ddns.example:1", "-w", "2"]);
+        let dns = &doc["targets"][0]["dns"];
+        assert_eq!(dns["failure"], word, "{doc}");
+        assert!(
+            dns["error"]
+                .as_str()
+                .unwrap()
+                .contains("nameserver 127.0.0.1:53"),
+            "{doc}"
+        );
+    }
+}
+
+#[test]
+fn a_stopped_resolver_is_said_at_once() {
+    let Some(resolver) = Resolver::start(Nameserver::Stopped) else {
+        return;
+    };
+    let (doc, took) = probe_in(&resolver, &["ddns.example:1", "-w", "3"]);
+    let dns = &doc["targets"][0]["dns"];
+    assert!(
+        dns["error"]
+            .as_str()
+            .unwrap()
+            .contains("is the resolver stopped?"),
+        "{doc}"
+    );
+    assert!(took.as_secs_f64() < 3.3, "{took:?}");
+}
+
+#[test]
+fn a_silent_resolver_takes_no_longer_than_the_timeout() {
+    let Some(resolver) = Resolver::start(Nameserver::Silent) else {
+        return;
+    };
+    let (doc, took) = probe_in(&resolver, &["ddns.example:1", "-w", "1"]);
+    assert_eq!(doc["targets"][0]["dns"]["failure"], "timeout", "{doc}");
+    assert!(
+        took.as_secs_f64() < 1.5,
+        "A and AAAA under one deadline: {took:?}"
     );
 }

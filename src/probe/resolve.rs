@@ -272,7 +272,7 @@ fn ask_server_until(
                 chain,
             } => {
                 if code != ResponseCode::NoError {
-                    errors.push(format!("{kind}: the server answered {}", code_name(code)));
+                    errors.push((*kind, format!("the server answered {}", code_name(code))));
                     codes.push(code);
                 }
                 for (address, ttl) in records {
@@ -301,7 +301,7 @@ fn ask_server_until(
                 } else {
                     err.to_string()
                 };
-                errors.push(format!("{kind}: {err}"));
+                errors.push((*kind, err));
             }
         }
     }
@@ -322,10 +322,26 @@ fn ask_server_until(
         });
     }
     if !errors.is_empty() {
-        answer.error = Some(errors.join("; "));
+        answer.error = Some(grouped(&errors));
     }
     answer.time_ms = millis(start.elapsed());
     answer
+}
+
+/// `A: x; AAAA: x` said once as `A, AAAA: x`; different errors each with their own type.
+fn grouped(errors: &[(RecordType, String)]) -> String {
+    let mut groups: Vec<(Vec<String>, &str)> = Vec::new();
+    for (kind, error) in errors {
+        match groups.iter_mut().find(|(_, e)| *e == error.as_str()) {
+            Some((kinds, _)) => kinds.push(kind.to_string()),
+            None => groups.push((vec![kind.to_string()], error)),
+        }
+    }
+    groups
+        .iter()
+        .map(|(kinds, error)| format!("{}: {error}", kinds.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// A response code as dig prints it.

@@ -11,6 +11,7 @@ pub mod peer;
 pub mod ports;
 pub mod proc;
 pub mod process;
+pub mod resolver;
 pub mod serve;
 pub mod sockets;
 pub mod tmux;
