@@ -367,6 +367,24 @@ fn a_dead_aaaa_beside_a_live_a_is_exit_1_unless_any() {
 }
 
 #[test]
+fn a_host_absent_from_its_link_is_said_so_not_filtered() {
+    let Some(host) = FilteredHost::absent() else {
+        return;
+    };
+    let target = format!("{}:80", host.far);
+    let (_, doc) = probe_json(&[&target, "-w", "1"]);
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["last_verdict"], "unreachable", "{doc}");
+    assert!(
+        address["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ARP/neighbour discovery"),
+        "{doc}"
+    );
+}
+
+#[test]
 fn icmp_protocol_unreachable_is_unreachable() {
     let Some(host) = FilteredHost::with_rule("reject with icmp type prot-unreachable") else {
         return;

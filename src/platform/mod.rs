@@ -15,6 +15,8 @@ use crate::net::socket::{RawSocket, TcpState};
 pub mod limits;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod neighbour;
 #[cfg(not(target_os = "linux"))]
 mod other;
 pub mod portable;
@@ -90,6 +92,19 @@ pub fn is_icmp_unreachable(err: &std::io::Error) -> bool {
     #[cfg(not(unix))]
     {
         let _ = err;
+        false
+    }
+}
+
+/// True when `ip` is on a directly connected network and nothing answered the kernel's ARP or
+/// neighbour discovery for it (its neighbour entry is incomplete or failed). False when the OS
+/// cannot tell.
+pub fn neighbour_unresolved(ip: std::net::IpAddr) -> bool {
+    #[cfg(target_os = "linux")]
+    return neighbour::unresolved(ip);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ip;
         false
     }
 }

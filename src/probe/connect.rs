@@ -113,6 +113,24 @@ pub struct Outcome {
     pub os_error: Option<String>,
     /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
+    /// The address is on a directly connected network and nothing answered ARP or neighbour
+    /// discovery (said in `os_error` and the hint).
+    #[serde(skip)]
+    pub no_neighbour: bool,
+}
+
+/// The hint for an address that ARP or neighbour discovery could not find on its link.
+const NO_NEIGHBOUR_HINT: &str = "no answer to ARP/neighbour discovery: the host is down or not \
+                                 on this link";
+
+impl Outcome {
+    /// What the outcome usually means for `address`, in plain words.
+    pub fn hint(&self, address: &SocketAddr) -> Option<&'static str> {
+        if self.no_neighbour {
+            return Some(NO_NEIGHBOUR_HINT);
+        }
+        self.verdict.hint(address)
+    }
 }
 
 /// Connects to `address` with `timeout`, then runs the chat check if asked and the port is open.
@@ -130,15 +148,29 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 source,
                 os_error: None,
                 chat,
+                no_neighbour: false,
             }
         }
-        Err(err) => Outcome {
-            verdict: classify(&err),
-            time_ms,
-            source: route_source(address).map(|ip| ip.to_string()),
-            os_error: Some(err.to_string()),
-            chat: None,
-        },
+        Err(err) => {
+            let mut verdict = classify(&err);
+            let mut os_error = err.to_string();
+            // Silence from a host on this very link: the kernel asked it by ARP or neighbour
+            // discovery and nothing answered (it gives up a little after 3 s, -w's default).
+            let no_neighbour =
+                verdict == Verdict::Filtered && crate::platform::neighbour_unresolved(address.ip());
+            if no_neighbour {
+                verdict = Verdict::Unreachable;
+                os_error = format!("{os_error}; no answer to ARP/neighbour discovery");
+            }
+            Outcome {
+                verdict,
+                time_ms,
+                source: route_source(address).map(|ip| ip.to_string()),
+                os_error: Some(os_error),
+                chat: None,
+                no_neighbour,
+            }
+        }
     }
 }
 

@@ -316,7 +316,7 @@ impl AddressSummary {
         self.last_time_ms = outcome.time_ms;
         self.source = outcome.source.clone();
         self.os_error = outcome.os_error.clone();
-        self.hint = outcome.verdict.hint(&self.address).map(str::to_string);
+        self.hint = outcome.hint(&self.address).map(str::to_string);
         if outcome.chat.is_some() {
             self.chat = outcome.chat.clone();
         }
@@ -371,6 +371,7 @@ pub mod sample {
                 source: None,
                 os_error: None,
                 chat: None,
+                no_neighbour: false,
             },
             hint: verdict
                 .hint(&"127.0.0.1:1".parse().unwrap())

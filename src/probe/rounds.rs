@@ -141,7 +141,7 @@ fn probe_target(config: &Config, target: &Target, events: &Outbox, stop: &Receiv
                 let name = name.clone();
                 scope.spawn(move || {
                     let outcome = connect::attempt(address, config.timeout, config.chat);
-                    let hint = outcome.verdict.hint(&address).map(str::to_string);
+                    let hint = outcome.hint(&address).map(str::to_string);
                     events.send(Event::Attempt {
                         target: name,
                         round,

@@ -38,6 +38,15 @@ impl FilteredHost {
     /// As [`FilteredHost::create`], with `tcp` the nftables verdict for incoming TCP, such as
     /// `reject with icmp type prot-unreachable`.
     pub fn with_rule(tcp: &str) -> Option<FilteredHost> {
+        FilteredHost::make(Some(tcp))
+    }
+
+    /// A link with no host at the far address at all: ARP for it gets no answer.
+    pub fn absent() -> Option<FilteredHost> {
+        FilteredHost::make(None)
+    }
+
+    fn make(tcp: Option<&str>) -> Option<FilteredHost> {
         if !require(
             is_root() && tool("ip") && tool("nft"),
             "root, ip and nft, for a network namespace",
@@ -65,7 +74,9 @@ impl FilteredHost {
             format!("-n {ns} addr add {far}/30 dev {peer}"),
             format!("-n {ns} link set {peer} up"),
         ];
-        for step in &steps {
+        // Without a rule, nobody holds the far address.
+        let steps = &steps[..if tcp.is_some() { 7 } else { 5 }];
+        for step in steps {
             let ok = Command::new("ip")
                 .args(step.split_whitespace())
                 .status()
@@ -74,6 +85,9 @@ impl FilteredHost {
                 return None;
             }
         }
+        let Some(tcp) = tcp else {
+            return Some(host);
+        };
         let loaded = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
             .stdin(Stdio::piped())
