@@ -10,7 +10,8 @@ use super::parse_interval;
     after_long_help = "Verdicts, per address: open (the handshake completed), closed (a reset \
     came back: nothing listens there, or only on 127.0.0.1), filtered (no answer before the \
     timeout: a firewall or security group drops it, or DNS points at an old IP), unreachable (an \
-    ICMP error: no route, host down, administratively prohibited, protocol unreachable), error (a local \
+    ICMP error: no route, host down, administratively prohibited, protocol unreachable; or a \
+    host on this very link that ARP/neighbour discovery cannot find), error (a local \
     failure).\n\n\
     Exit status: 0 every address of every target reachable (and, with --chat, a soquete server \
     on each target); 1 some addresses reachable, not all (a dead AAAA beside a live A is 1: the \
