@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{is_root, require, tool};
+use super::{ip_steps, is_root, require, tool};
 
 /// A network namespace with a veth pair whose far end drops all TCP; removed on drop. Each test
 /// host takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two at once (in one run or two) do
@@ -76,14 +76,8 @@ impl FilteredHost {
         ];
         // Without a rule, nobody holds the far address.
         let steps = &steps[..if tcp.is_some() { 7 } else { 5 }];
-        for step in steps {
-            let ok = Command::new("ip")
-                .args(step.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require(ok, &format!("`ip {step}` to succeed")) {
-                return None;
-            }
+        if !ip_steps(steps) {
+            return None;
         }
         let Some(tcp) = tcp else {
             return Some(host);

@@ -59,6 +59,17 @@ pub fn require(available: bool, what: &str) -> bool {
     false
 }
 
+/// Runs `ip STEP` for each step in turn; false (said by [`require`]) at the first that fails.
+pub fn ip_steps(steps: &[String]) -> bool {
+    steps.iter().all(|step| {
+        let ok = Command::new("ip")
+            .args(step.split_whitespace())
+            .status()
+            .is_ok_and(|s| s.success());
+        require(ok, &format!("`ip {step}` to succeed"))
+    })
+}
+
 /// True when the `CI` environment variable is set (to anything but empty, `0` or `false`).
 fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|value| !matches!(value.as_str(), "" | "0" | "false"))

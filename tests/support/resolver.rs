@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::process::{Running, soquete_path};
-use super::{LIMIT, is_root, require, tool};
+use super::{LIMIT, ip_steps, is_root, require, tool};
 
 /// What the nameserver at 127.0.0.1:53 does.
 #[derive(Debug, Clone, Copy)]
@@ -58,17 +58,11 @@ impl Resolver {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
         std::fs::write(dir.path().join("hosts"), "127.0.0.1 localhost\n").unwrap();
-        for step in [
+        if !ip_steps(&[
             format!("netns add {namespace}"),
             format!("-n {namespace} link set lo up"),
-        ] {
-            let ok = Command::new("ip")
-                .args(step.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require(ok, &format!("`ip {step}` to succeed")) {
-                return None;
-            }
+        ]) {
+            return None;
         }
         let mut resolver = Resolver {
             namespace,
