@@ -3,7 +3,9 @@
 use clap::{Args, ValueEnum};
 
 use crate::chat::protocol::HEARTBEAT_INTERVAL;
-use crate::chat::server::{self as serve, HEARTBEAT_INTERVAL_ENV, Mode, RateLimit};
+use crate::chat::server::{
+    self as serve, HEARTBEAT_INTERVAL_ENV, Mode, NAME_RESERVE, NAME_RESERVE_ENV, RateLimit,
+};
 use crate::net::clock::millis_from_env;
 
 /// How `soquete serve` serves.
@@ -103,8 +105,9 @@ impl From<ServeMode> for Mode {
     }
 }
 
-/// The server's configuration: the flags as plain values, and the heartbeat (shortened by tests
-/// through [`HEARTBEAT_INTERVAL_ENV`]).
+/// The server's configuration: the flags as plain values, the heartbeat and how long a dropped
+/// name is reserved (shortened by tests through [`HEARTBEAT_INTERVAL_ENV`] and
+/// [`NAME_RESERVE_ENV`]).
 impl From<ServeArgs> for serve::Config {
     fn from(args: ServeArgs) -> serve::Config {
         serve::Config {
@@ -118,6 +121,7 @@ impl From<ServeArgs> for serve::Config {
             max_clients: args.max_clients.map(|n| n as usize),
             idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
             heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
+            name_reserve: millis_from_env(NAME_RESERVE_ENV).unwrap_or(NAME_RESERVE),
         }
     }
 }

@@ -10,6 +10,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::chat::protocol::{ClientFrame, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame};
 use crate::net::clock::millis;
+use crate::net::tls::stream::TlsStream;
 use crate::net::wildcard_for;
 
 /// How long the `--chat` check waits for the server to speak.
@@ -113,6 +114,9 @@ pub struct Outcome {
     pub os_error: Option<String>,
     /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
+    /// What the --tls check found, when it ran (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<super::tls::TlsCheck>>,
     /// The address is on a directly connected network and nothing answered ARP or neighbour
     /// discovery (said in `os_error` and the hint).
     #[serde(skip)]
@@ -148,6 +152,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 source,
                 os_error: None,
                 chat,
+                tls: None,
                 no_neighbour: false,
             }
         }
@@ -168,6 +173,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 source: route_source(address).map(|ip| ip.to_string()),
                 os_error: Some(os_error),
                 chat: None,
+                tls: None,
                 no_neighbour,
             }
         }
@@ -210,19 +216,46 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
     check_chat_until(stream, Instant::now() + CHAT_CHECK_TIMEOUT)
 }
 
+/// [`check_chat`] over TLS (`probe --tls --chat`), once the handshake is done.
+pub fn check_chat_tls(stream: &TlsStream) -> ChatCheck {
+    let Ok(reader) = stream.reader() else {
+        return ChatCheck::Silent;
+    };
+    let deadline = Instant::now() + CHAT_CHECK_TIMEOUT;
+    check_chat_over(
+        stream.tcp(),
+        reader,
+        |bytes| stream.write_all(bytes),
+        deadline,
+    )
+}
+
 /// [`check_chat`] with its deadline given.
 fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
+    let write = |bytes: &[u8]| (&stream).write_all(bytes);
+    check_chat_over(&stream, &stream, write, deadline)
+}
+
+/// The check over any connection: `socket` carries the read deadlines, `reader` and `write`
+/// the protocol (plain, or through TLS).
+fn check_chat_over(
+    socket: &TcpStream,
+    reader: impl Read,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+    deadline: Instant,
+) -> ChatCheck {
     let hello = ClientFrame::Hello {
         version: PROTOCOL_VERSION,
         name: "soquete-probe".into(),
         last_seq: None,
         epoch: None,
+        token: None,
         probe: true,
     };
-    let mut writer = &stream;
-    let _ = writer.write_all(&hello.to_json_line());
+    let _ = write(&hello.to_json_line());
     let mut reader = BufReader::new(Deadline {
-        stream: &stream,
+        socket,
+        reader,
         deadline,
     });
     let mut first_line: Option<String> = None;
@@ -243,7 +276,7 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
             ..
         }) = serde_json::from_str::<ServerFrame>(text.trim_end())
         {
-            let _ = writer.write_all(&ClientFrame::Quit.to_json_line());
+            let _ = write(&ClientFrame::Quit.to_json_line());
             return ChatCheck::Soquete {
                 server,
                 version,
@@ -277,20 +310,22 @@ fn next_line(reader: &mut impl BufRead) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// A stream whose every read ends by the deadline, however slowly the peer dribbles bytes.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
+/// A stream whose every read ends by the deadline, however slowly the peer dribbles bytes:
+/// `reader` reads from `socket`, which carries the timeout.
+struct Deadline<'a, R> {
+    socket: &'a TcpStream,
+    reader: R,
     deadline: Instant,
 }
 
-impl Read for Deadline<'_> {
+impl<R: Read> Read for Deadline<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buffer)
+        self.socket.set_read_timeout(Some(left))?;
+        self.reader.read(buffer)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod render;
 pub mod report;
 pub mod resolve;
 pub mod rounds;
+pub mod tls;
 
 use std::io::Write;
 
@@ -26,7 +27,11 @@ use rounds::Rounds;
 /// Runs the probe and returns its exit code.
 pub fn run(config: Config) -> Result<i32> {
     let renderer = render::for_config(&config);
-    let (chat, any) = (config.chat, config.any);
+    let checks = report::Checks {
+        chat: config.chat,
+        tls: config.tls,
+        any: config.any,
+    };
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();
@@ -54,7 +59,7 @@ pub fn run(config: Config) -> Result<i32> {
     } else {
         rounds.join();
     }
-    let code = report.close(chat, any);
+    let code = report.close(checks);
     print(&stdout, &renderer.finish(&report)?)?;
     Ok(code)
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::connect::{ChatCheck, Outcome, Verdict};
 use super::resolve::DnsAnswer;
+use super::tls::TlsCheck;
 use crate::net::target::Target;
 
 /// Exit code: every address of every target reachable (with --any: every target), and a soquete
@@ -19,7 +20,8 @@ pub const EXIT_SOME_REACHABLE: i32 = 1;
 pub const EXIT_NONE_REACHABLE: i32 = 2;
 /// Exit code: a name did not resolve.
 pub const EXIT_RESOLUTION_FAILED: i32 = 3;
-/// Exit code: reachable, but the --chat check found no soquete server.
+/// Exit code: reachable, but a check failed: --chat found no soquete server, or --tls a
+/// certificate that does not verify, has expired or does not name the host.
 pub const EXIT_CHECK_FAILED: i32 = 4;
 
 /// Something the probe learned, in the order it learned it.
@@ -107,6 +109,9 @@ pub struct AddressSummary {
     pub hint: Option<String>,
     /// The last --chat check made.
     pub chat: Option<ChatCheck>,
+    /// The last --tls check made (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<TlsCheck>>,
 }
 
 /// Everything about one target.
@@ -130,6 +135,9 @@ pub struct TargetReport {
     pub reachable: bool,
     /// With --chat: a soquete server answered on some open address.
     pub soquete: Option<bool>,
+    /// With --tls: every TLS check passed (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ok: Option<bool>,
     /// Some round resolved the name.
     pub resolved: bool,
     /// Rounds begun (each resolves the name again).
@@ -183,18 +191,28 @@ impl Report {
         }
     }
 
-    /// Settles the exit code once every event is in; `chat`: the --chat check was asked for;
-    /// `any`: a target counts as reachable when one of its addresses is (nc's rule).
-    pub fn close(&mut self, chat: bool, any: bool) -> i32 {
-        self.exit_code = exit_code(chat, any, &self.targets);
+    /// Settles the exit code once every event is in, given the checks asked for (and --any).
+    pub fn close(&mut self, checks: Checks) -> i32 {
+        self.exit_code = exit_code(checks, &self.targets);
         self.exit_code
     }
 }
 
+/// The checks after an open verdict that were asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// --chat: a soquete server must answer.
+    pub chat: bool,
+    /// --tls: the certificate must verify and name the host.
+    pub tls: bool,
+    /// --any: a target counts as reachable when one of its addresses is (nc's rule).
+    pub any: bool,
+}
+
 /// The exit code from the reports (documented in the man page). What is counted is each
 /// address of each target (a target with none tried counts as one unreachable, and so do a
-/// target's rounds lost to DNS), or with `any` each target (not reachable when a round was lost).
-fn exit_code(chat: bool, any: bool, reports: &[TargetReport]) -> i32 {
+/// target's rounds lost to DNS), or with --any each target (not reachable when a round was lost).
+fn exit_code(checks: Checks, reports: &[TargetReport]) -> i32 {
     if reports.iter().any(|r| !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
@@ -202,7 +220,7 @@ fn exit_code(chat: bool, any: bool, reports: &[TargetReport]) -> i32 {
         let open = r.addresses.iter().filter(|a| a.open > 0).count();
         // A round lost to DNS is one more thing not reachable.
         let lost = usize::from(r.lost_rounds > 0);
-        if any || r.addresses.is_empty() {
+        if checks.any || r.addresses.is_empty() {
             (up + usize::from(open > 0 && lost == 0), all + 1)
         } else {
             (up + open, all + r.addresses.len() + lost)
@@ -212,7 +230,9 @@ fn exit_code(chat: bool, any: bool, reports: &[TargetReport]) -> i32 {
         EXIT_NONE_REACHABLE
     } else if reachable < counted {
         EXIT_SOME_REACHABLE
-    } else if chat && reports.iter().any(|r| r.soquete != Some(true)) {
+    } else if (checks.chat && reports.iter().any(|r| r.soquete != Some(true)))
+        || (checks.tls && reports.iter().any(|r| r.tls_ok != Some(true)))
+    {
         EXIT_CHECK_FAILED
     } else {
         EXIT_ALL_REACHABLE
@@ -232,6 +252,7 @@ impl TargetReport {
             addresses: Vec::new(),
             reachable: false,
             soquete: None,
+            tls_ok: None,
             resolved: false,
             rounds: 0,
             lost_rounds: 0,
@@ -284,6 +305,10 @@ impl TargetReport {
                     let found = check.is_soquete();
                     self.soquete = Some(self.soquete.unwrap_or(false) || found);
                 }
+                // Every address must pass: a client may land on any of them.
+                if let Some(check) = &outcome.tls {
+                    self.tls_ok = Some(self.tls_ok.unwrap_or(true) && check.ok);
+                }
             }
         }
     }
@@ -307,6 +332,7 @@ impl AddressSummary {
             os_error: None,
             hint: None,
             chat: None,
+            tls: None,
         }
     }
 
@@ -319,6 +345,9 @@ impl AddressSummary {
         self.hint = outcome.hint(&self.address).map(str::to_string);
         if outcome.chat.is_some() {
             self.chat = outcome.chat.clone();
+        }
+        if outcome.tls.is_some() {
+            self.tls = outcome.tls.clone();
         }
         if outcome.verdict == Verdict::Open {
             self.open += 1;
@@ -371,6 +400,7 @@ pub mod sample {
                 source: None,
                 os_error: None,
                 chat: None,
+                tls: None,
                 no_neighbour: false,
             },
             hint: verdict
@@ -406,7 +436,7 @@ pub mod sample {
         for event in events {
             report.record(0, event);
         }
-        report.close(false, false);
+        report.close(Checks::default());
         report
     }
 }
@@ -465,11 +495,20 @@ mod tests {
         assert_eq!(closed.targets[0].warnings, ["127.0.0.1 in DNS: loopback"]);
         let mut open = report(&[dns(1), attempt(1, Verdict::Open, 0.1)]);
         assert_eq!(open.exit_code, EXIT_ALL_REACHABLE);
+        let chat = Checks {
+            chat: true,
+            ..Checks::default()
+        };
         assert_eq!(
-            open.close(true, false),
+            open.close(chat),
             EXIT_CHECK_FAILED,
             "no soquete server seen"
         );
+        let tls = Checks {
+            tls: true,
+            ..Checks::default()
+        };
+        assert_eq!(open.close(tls), EXIT_CHECK_FAILED, "no TLS check passed");
     }
 
     /// An attempt of target `h:1` on `address`.
@@ -501,7 +540,11 @@ mod tests {
         ];
         let mut half = report(&events);
         assert_eq!(half.exit_code, EXIT_SOME_REACHABLE, "a dead AAAA counts");
-        assert_eq!(half.close(false, true), EXIT_ALL_REACHABLE, "nc's rule");
+        let any = Checks {
+            any: true,
+            ..Checks::default()
+        };
+        assert_eq!(half.close(any), EXIT_ALL_REACHABLE, "nc's rule");
         let dead = report(&events[..2]);
         assert_eq!(dead.exit_code, EXIT_NONE_REACHABLE);
     }

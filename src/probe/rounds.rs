@@ -11,12 +11,14 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::config::Config;
-use super::connect;
+use super::connect::{self, Verdict};
 use super::report::Event;
 use super::resolve::{self, DnsAnswer};
+use super::tls;
 use crate::error::{Context, Error, Result};
 use crate::net::clock::now;
 use crate::net::target::Target;
+use crate::net::tls::client::Roots;
 
 /// The probe threads at work, and the events they send.
 pub struct Rounds {
@@ -31,6 +33,10 @@ pub struct Rounds {
 impl Rounds {
     /// Starts a thread per target, and the Ctrl-C handler that stops them.
     pub fn start(config: Config) -> Result<Rounds> {
+        let roots = match config.tls {
+            true => Some(Arc::new(Roots::load(config.tls_ca.as_deref())?)),
+            false => None,
+        };
         let config = Arc::new(config);
         let stop = stop_signal()?;
         let (events_tx, events) = crossbeam_channel::unbounded();
@@ -42,9 +48,10 @@ impl Rounds {
                 sender: events_tx.clone(),
             };
             let stop = stop.clone();
+            let roots = roots.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("probe-{index}"))
-                .spawn(move || probe_target(&config, &target, &events, &stop))
+                .spawn(move || probe_target(&config, roots.as_deref(), &target, &events, &stop))
                 .context("starting a probe thread")?;
             workers.push(worker);
         }
@@ -124,7 +131,13 @@ impl Outbox {
 }
 
 /// Probes one target round after round; every address of a round concurrently.
-fn probe_target(config: &Config, target: &Target, events: &Outbox, stop: &Receiver<()>) {
+fn probe_target(
+    config: &Config,
+    roots: Option<&Roots>,
+    target: &Target,
+    events: &Outbox,
+    stop: &Receiver<()>,
+) {
     let name = target.to_string();
     let mut previous: Option<Vec<IpAddr>> = None;
     let mut round = 1u32;
@@ -140,7 +153,16 @@ fn probe_target(config: &Config, target: &Target, events: &Outbox, stop: &Receiv
                 let events = events.clone();
                 let name = name.clone();
                 scope.spawn(move || {
-                    let outcome = connect::attempt(address, config.timeout, config.chat);
+                    // With --tls, the --chat check speaks through TLS, after the handshake.
+                    let plain_chat = config.chat && roots.is_none();
+                    let mut outcome = connect::attempt(address, config.timeout, plain_chat);
+                    if let Some(roots) = roots.filter(|_| outcome.verdict == Verdict::Open) {
+                        let host = &target.host;
+                        let (check, chat) =
+                            tls::check(address, host, config.timeout, roots, config.chat);
+                        outcome.tls = Some(Box::new(check));
+                        outcome.chat = chat;
+                    }
                     let hint = outcome.hint(&address).map(str::to_string);
                     events.send(Event::Attempt {
                         target: name,

@@ -14,6 +14,7 @@ pub mod process;
 pub mod resolver;
 pub mod serve;
 pub mod sockets;
+pub mod tls;
 pub mod tmux;
 pub mod transcript;
 

@@ -18,7 +18,7 @@ pub use frames::{
 };
 pub use greeting::{Greeting, classify_first_line};
 pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
-pub use names::{MAX_NAME_CHARS, name_key, validate_name};
+pub use names::{MAX_NAME_CHARS, name_key, quoted_name, validate_name};
 pub use telnet::TelnetRequests;
 
 /// Protocol version spoken in `hello` and `welcome`.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat::protocol::validate_name;
+use crate::chat::protocol::{quoted_name, validate_name};
 use crate::error::{Error, Result};
 
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -67,14 +67,17 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A structured client sent nothing for this long gets a `ping`.
     pub heartbeat: Duration,
+    /// How long a dropped client's name stays reserved for its resume token.
+    pub name_reserve: Duration,
 }
 
 impl Config {
     /// Refuses combinations that cannot be served as asked; returns the console's name, checked
     /// as a client's would be.
     pub fn console_name(&self) -> Result<String> {
-        let name = validate_name(&self.name)
-            .map_err(|message| Error::Usage(format!("--name {:?}: {message}", self.name)))?;
+        let name = validate_name(&self.name).map_err(|message| {
+            Error::Usage(format!("--name {}: {message}", quoted_name(&self.name)))
+        })?;
         if self.sync && self.mode != Mode::Single {
             return Err(Error::Usage(
                 "--sync is turn-taking between one client and the console: use it with --mode single"
@@ -142,6 +145,7 @@ mod tests {
             max_clients: None,
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
+            name_reserve: crate::chat::server::token::NAME_RESERVE,
         }
     }
 

@@ -22,10 +22,12 @@ mod reader;
 mod refusal;
 mod status;
 mod throttle;
+mod token;
 mod writer;
 
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
+pub use token::{NAME_RESERVE, NAME_RESERVE_ENV};
 
 use std::any::Any;
 use std::io::{self, Write};
@@ -91,6 +93,7 @@ pub fn run(config: &Config) -> Result<()> {
         listening,
         rate_limit: policy.rate_limit,
         idle_timeout: config.idle_timeout,
+        name_reserve: config.name_reserve,
     };
     let editor = console::ConsoleEditor::open(&config.name);
     // The editor puts the terminal in raw mode: whatever ends the server puts it back.

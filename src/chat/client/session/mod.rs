@@ -72,6 +72,9 @@ pub struct Session {
     /// The room `last_seq` belongs to (the welcome's `epoch`): a welcome with another one is a
     /// server that restarted without its history.
     epoch: Option<String>,
+    /// Our session's resume token (the welcome's `token`): a re-join sends it, and only it
+    /// takes our name and what we missed back. Never shown.
+    token: Option<Secret>,
     /// Lines typed and not yet known to have reached the server.
     pending: Pending,
     /// Input ended, or `/quit` came, while disconnected: leave once everything is delivered.
@@ -110,6 +113,7 @@ impl Session {
             last_seq: 0,
             resume_until: None,
             epoch: None,
+            token: None,
             pending: Pending::new(),
             leave_when_delivered: false,
             awaiting_answer: false,
@@ -253,6 +257,7 @@ impl Session {
                     name: self.name.clone(),
                     last_seq: rejoin.then_some(self.last_seq),
                     epoch: self.epoch.clone().filter(|_| rejoin),
+                    token: self.token.clone().filter(|_| rejoin).map(|token| token.0),
                     probe: false,
                 }
                 .to_json_line(),
@@ -366,7 +371,7 @@ impl Session {
             .to_string();
         actions.push(Action::Show(Output::Data {
             human,
-            json: line.to_string(),
+            json: without_token(&frame).unwrap_or_else(|| line.to_string()),
         }));
         match frame {
             ServerFrame::Welcome {
@@ -375,8 +380,12 @@ impl Session {
                 last_seq,
                 epoch,
                 missed,
+                token,
                 ..
-            } => self.welcomed(name, &mode, (last_seq, epoch), missed, actions),
+            } => {
+                let fresh = self.new_session(token);
+                self.welcomed(name, &mode, (last_seq, epoch), (missed, fresh), actions);
+            }
             ServerFrame::Nick { old, new, .. } if old == self.name => {
                 self.name = new.clone();
                 self.names.push(new.clone());
@@ -427,7 +436,7 @@ impl Session {
         name: String,
         mode: &str,
         (room_last_seq, epoch): (u64, Option<String>),
-        missed: Option<u64>,
+        (missed, fresh): (Option<u64>, bool),
         actions: &mut Vec<Action>,
     ) {
         self.welcomed = true;
@@ -454,6 +463,11 @@ impl Session {
                 self.attempt = 0;
                 self.resumed(actions);
             }
+            return;
+        }
+        if fresh {
+            // The server did not take us back: nothing is replayed.
+            self.rejoined_afresh(room_last_seq, new_room, actions);
             return;
         }
         if new_room {
@@ -523,6 +537,29 @@ impl Session {
         actions.push(Action::Finish(End::Lost(error.to_string())));
         self.finished = true;
     }
+}
+
+/// A resume token: secret, so never shown, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A welcome that carries a token, as `--json` shows it: without the token.
+fn without_token(frame: &ServerFrame) -> Option<String> {
+    let ServerFrame::Welcome { token: Some(_), .. } = frame else {
+        return None;
+    };
+    let mut shown = frame.clone();
+    if let ServerFrame::Welcome { token, .. } = &mut shown {
+        *token = None;
+    }
+    let line = shown.to_json_line();
+    Some(String::from_utf8_lossy(line.trim_ascii_end()).into_owned())
 }
 
 /// A change of the connection's state, for people (`human`) and for `--json`.

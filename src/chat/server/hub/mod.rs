@@ -14,6 +14,7 @@ mod commands;
 mod congestion;
 mod members;
 mod operator;
+mod resume;
 mod room;
 mod round;
 mod session;
@@ -39,6 +40,7 @@ use super::console::Console;
 use super::event::{Ending, Event};
 use super::history::History;
 use super::throttle::RateLimit;
+use super::token::Reservations;
 
 use client::Client;
 use round::RoomBatch;
@@ -67,6 +69,8 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// For the `bye` of an idle client.
     pub idle_timeout: Option<Duration>,
+    /// How long a dropped client's name stays reserved for its resume token.
+    pub name_reserve: Duration,
 }
 
 /// The owner of the room.
@@ -89,8 +93,10 @@ pub struct Hub {
     history: History,
     /// Connections open now, shared with the accept thread (`--max-clients`).
     connected: Arc<AtomicUsize>,
-    /// Every member's name, lowercased (names are unique whatever their case), and its client.
+    /// Every member's name by its `name_key` (names that look alike are one), and its client.
     names: HashMap<String, u64>,
+    /// Names kept for the sessions that dropped them, until they resume or their time runs out.
+    reserved: Reservations,
     /// Clients whose outbox went over its bounds, and since when: the hub takes no input until
     /// they drain to half, or [`STALL_TIMEOUT`] passes and they are let go.
     ///
@@ -114,10 +120,13 @@ impl Hub {
         settings: Settings,
         console: Console,
         room: Receiver<()>,
-        history: History,
+        mut history: History,
         seq: u64,
     ) -> Hub {
+        // The sessions its log left open can resume: their names are theirs again, from now.
+        let reserved = Reservations::restored(settings.name_reserve, history.take_sessions());
         Hub {
+            reserved,
             names: HashMap::new(),
             congested: BTreeMap::new(),
             room,
@@ -164,6 +173,7 @@ impl Hub {
                 self.last_stall_check = Instant::now();
                 self.drop_stalled();
                 self.single_idle_check();
+                self.expire_reservations();
             }
         }
         self.shutdown(events);
@@ -263,6 +273,8 @@ impl Hub {
                 code: ByeCode::Idle,
             },
         );
+        // Told to go, it does not come back: its name is free at once.
+        self.end_session(id);
         self.remove(id, &reason, Ending::Graceful);
     }
 

@@ -6,6 +6,7 @@ use super::*;
 
 mod plain;
 mod rejoin;
+mod token;
 
 fn connected(raw: bool, sync: bool) -> Session {
     let mut session = Session::new(Settings {
