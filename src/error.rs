@@ -30,8 +30,9 @@ pub enum Error {
 pub const EXIT_OK: i32 = 0;
 /// Exit code for a runtime failure (an OS call failed, the feature is missing).
 pub const EXIT_FAILURE: i32 = 1;
-/// Exit code for bad usage: the same code clap uses for a bad command line.
-pub const EXIT_USAGE: i32 = 2;
+/// Exit code for bad usage, in every subcommand and for clap's own errors alike: EX_USAGE of
+/// sysexits.h, a code no verdict uses (`probe` says "none reachable" with 2).
+pub const EXIT_USAGE: i32 = 64;
 
 impl Error {
     /// Wraps an I/O error with what soquete was doing when it happened.

@@ -222,7 +222,7 @@ fn bad_target_is_a_usage_error_in_one_line() {
             .timeout(LIMIT)
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{bad}");
+        assert_eq!(output.status.code(), Some(64), "{bad}");
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(stderr.starts_with("soquete: bad target"), "{stderr}");

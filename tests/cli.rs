@@ -14,9 +14,9 @@ fn help_lists_the_four_subcommands() {
 }
 
 #[test]
-fn unknown_flag_is_one_line_and_exit_2() {
+fn unknown_flag_is_one_line_and_exit_64() {
     let output = soquete().args(["sockets", "--bogus"]).output().unwrap();
-    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.starts_with("soquete: "), "{stderr}");
@@ -39,7 +39,7 @@ fn a_rate_limit_no_reader_could_keep_is_a_usage_error_before_anything_listens() 
             .timeout(LIMIT)
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{rate}: {output:?}");
+        assert_eq!(output.status.code(), Some(64), "{rate}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(

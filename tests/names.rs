@@ -100,7 +100,7 @@ fn a_bad_name_on_the_command_line_is_a_one_line_usage_error() {
             vec!["serve", "--port", "0", "--name", name],
         ] {
             let output = soquete().args(&args).timeout(LIMIT).output().unwrap();
-            assert_eq!(output.status.code(), Some(2), "{args:?}");
+            assert_eq!(output.status.code(), Some(64), "{args:?}");
             let stderr = String::from_utf8(output.stderr).unwrap();
             assert_eq!(stderr.lines().count(), 1, "{stderr}");
             assert!(stderr.starts_with("soquete: "), "{stderr}");

@@ -216,7 +216,7 @@ fn soquete_chat_sends_the_password_from_a_file_or_the_environment() {
         "",
         None,
     );
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, Some(64), "{stderr}");
     assert!(stderr.contains("the password is empty"), "{stderr}");
 }
 

@@ -6,15 +6,15 @@ use std::net::TcpListener;
 
 use serde_json::Value;
 
-use crate::support::dns_server::{DnsServer, TTL};
 use crate::support::filtered_host::FilteredHost;
-use crate::support::hosts::with_hosts;
-use crate::support::ports::{ClosedPort, dual_stack_listeners};
+use crate::support::hosts::{HostsFile, with_hosts};
+use crate::support::ports::{ClosedPort, dual_stack_listeners, live_v4_dead_v6};
 use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
 use crate::support::{LIMIT, require};
 
-fn probe(args: &[&str]) -> (i32, String, String) {
+/// Runs `soquete probe ARGS`: its exit code, stdout and stderr.
+pub fn probe(args: &[&str]) -> (i32, String, String) {
     let output = soquete().arg("probe").args(args).output().unwrap();
     (
         output.status.code().unwrap_or(-1),
@@ -23,7 +23,8 @@ fn probe(args: &[&str]) -> (i32, String, String) {
     )
 }
 
-fn probe_json(args: &[&str]) -> (i32, Value) {
+/// Runs `soquete probe ARGS --json`: its exit code and the document.
+pub fn probe_json(args: &[&str]) -> (i32, Value) {
     let (code, stdout, stderr) = probe(&[args, &["--json"]].concat());
     let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
     (code, doc)
@@ -85,6 +86,18 @@ fn some_reachable_is_exit_1() {
         stdout.lines().any(|l| l.starts_with(&open)),
         "labelled by target: {stdout}"
     );
+}
+
+#[test]
+fn the_same_target_twice_is_two_reports() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (code, doc) = probe_json(&[&target, &target]);
+    assert_eq!(code, 0, "{doc}");
+    for report in doc["targets"].as_array().unwrap() {
+        assert_eq!(report["resolved"], true, "{report}");
+        assert_eq!(report["addresses"][0]["last_verdict"], "open", "{report}");
+    }
 }
 
 #[test]
@@ -187,14 +200,52 @@ fn bad_arguments_are_usage_errors() {
         &[][..],
     ] {
         let (code, _, stderr) = probe(args);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(code, 64, "{args:?}: {stderr}");
         assert!(stderr.starts_with("soquete: "), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
     }
 }
 
+#[test]
+fn odd_targets_are_one_line_that_names_the_fix() {
+    let long = vec!["a".repeat(60); 5].join(".");
+    for (args, fix) in [
+        (&[":80"][..], "127.0.0.1:80"),
+        (&[""][..], "name the host"),
+        (&["::1:80"][..], "[::1]:80"),
+        (&["10.0.0.1:80", "-6"][..], "drop -6"),
+        (&[long.as_str()][..], "at most 253 characters"),
+    ] {
+        let (code, stdout, stderr) = probe(args);
+        assert_eq!(code, 64, "{args:?}: {stdout} {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(fix), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn expect_ip_on_an_address_says_so_not_dns() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (_, doc) = probe_json(&[&target, "--expect-ip", "203.0.113.7"]);
+    let warnings = doc["targets"][0]["warnings"].to_string();
+    assert!(!warnings.contains("DDNS"), "{warnings}");
+    assert!(warnings.contains("is an address, not a name"), "{warnings}");
+}
+
+#[test]
+fn chat_check_on_a_listener_that_hangs_up_says_so() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let closer = std::thread::spawn(move || drop(listener.accept().unwrap()));
+    let (code, stdout, _) = probe(&[&target, "--chat"]);
+    assert_eq!(code, 4, "{stdout}");
+    assert!(stdout.contains("closed without a word"), "{stdout}");
+    closer.join().unwrap();
+}
+
 /// Runs `soquete probe ARGS` with `/etc/hosts` replaced by `hosts`: its exit code and stdout.
-fn probe_with_hosts(hosts: &str, args: &[&str]) -> Option<(i32, String)> {
+pub fn probe_with_hosts(hosts: &str, args: &[&str]) -> Option<(i32, String)> {
     let output = with_hosts(hosts, &[&["probe"], args].concat())?;
     Some((
         output.status.code().unwrap_or(-1),
@@ -288,44 +339,65 @@ fn a_dead_address_never_delays_a_live_one() {
         stdout.contains("firewall"),
         "a hint for the filtered one:\n{stdout}"
     );
-    assert_eq!(code, 0, "the name is reachable:\n{stdout}");
+    assert_eq!(code, 1, "one of its addresses is dead:\n{stdout}");
 }
 
 #[test]
-fn dns_server_answers_with_ttls_and_disagreement_is_flagged() {
-    let Some(dns) = DnsServer::start(&[("ddns.test", "127.0.0.2")]) else {
+fn a_dead_aaaa_beside_a_live_a_is_exit_1_unless_any() {
+    let pair = live_v4_dead_v6();
+    if !require(pair.is_some(), "an IPv6 loopback") {
+        return;
+    }
+    let (v4, _v6) = pair.unwrap();
+    let port = v4.local_addr().unwrap().port();
+    let hosts = "::1 both.test\n127.0.0.1 both.test\n";
+    let target = format!("both.test:{port}");
+    let Some((code, stdout)) = probe_with_hosts(hosts, &[&target]) else {
         return;
     };
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = dns.addr.to_string();
-    let target = format!("ddns.test:{port}");
-    let Some((_, stdout)) = probe_with_hosts(
-        "127.0.0.1 ddns.test\n",
-        &[&target, "--server", &server, "--json"],
-    ) else {
-        return;
-    };
-    let doc: Value = serde_json::from_str(&stdout).unwrap();
-    let report = &doc["targets"][0];
-    assert_eq!(
-        report["dns_server"]["records"][0]["address"], "127.0.0.2",
-        "{report}"
+    assert!(
+        stdout.contains(" open ") && stdout.contains("closed"),
+        "{stdout}"
     );
-    assert_eq!(report["dns_server"]["records"][0]["ttl"], TTL, "{report}");
-    let warnings = report["warnings"].to_string();
-    assert!(warnings.contains("disagree"), "{warnings}");
+    assert_eq!(code, 1, "the IPv6 users cannot connect:\n{stdout}");
+    let Some((code, stdout)) = probe_with_hosts(hosts, &[&target, "--any"]) else {
+        return;
+    };
+    assert_eq!(code, 0, "nc's rule: one address is enough:\n{stdout}");
 }
 
 #[test]
-fn dns_server_nxdomain_is_distinct() {
-    let Some(dns) = DnsServer::start(&[("ddns.test", "127.0.0.2")]) else {
+fn a_host_absent_from_its_link_is_said_so_not_filtered() {
+    let Some(host) = FilteredHost::absent() else {
         return;
     };
-    let server = dns.addr.to_string();
-    let (_, doc) = probe_json(&["nothing-here.test:1", "--server", &server]);
-    let failure = &doc["targets"][0]["dns_server"]["failure"];
-    assert_eq!(failure, "nxdomain", "{doc}");
+    let target = format!("{}:80", host.far);
+    let (_, doc) = probe_json(&[&target, "-w", "1"]);
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["last_verdict"], "unreachable", "{doc}");
+    assert!(
+        address["hint"]
+            .as_str()
+            .unwrap()
+            .contains("ARP/neighbour discovery"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn icmp_protocol_unreachable_is_unreachable() {
+    let Some(host) = FilteredHost::with_rule("reject with icmp type prot-unreachable") else {
+        return;
+    };
+    let target = format!("{}:80", host.far);
+    let (code, doc) = probe_json(&[&target]);
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["last_verdict"], "unreachable", "{doc}");
+    assert!(
+        address["hint"].as_str().unwrap().contains("refused"),
+        "{doc}"
+    );
+    assert_eq!(code, 2, "{doc}");
 }
 
 #[test]
@@ -343,6 +415,66 @@ fn chat_check_finds_a_soquete_server_without_joining_its_room() {
         .wait_for(LIMIT, |line| line.contains("probe"))
         .expect("the server console notes the probe");
     assert!(console.contains("without joining"), "{console}");
+}
+
+#[test]
+fn count_runs_every_round_and_counts_those_the_name_did_not_resolve() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let Some(hosts) = HostsFile::new("127.0.0.1 gone.test\n") else {
+        return;
+    };
+    let target = format!("gone.test:{port}");
+    let mut probe = hosts.start(&["probe", &target, "-c", "3", "-i", "0.5"]);
+    probe
+        .wait_for(LIMIT, |line| {
+            line.contains("seq=1") && line.contains(" open ")
+        })
+        .expect("round 1 finds it open");
+    // The DDNS record is removed: the rounds that follow have no address to try.
+    hosts.write("127.0.0.1 localhost\n");
+    let lost = probe
+        .wait_for(LIMIT, |line| line.contains("seq=3"))
+        .expect("round 3 runs all the same");
+    assert!(lost.contains("seq=3  lost: system resolver: "), "{lost}");
+    let summary = probe
+        .wait_for(LIMIT, |line| line.contains("rounds lost"))
+        .expect("the summary counts the lost rounds");
+    assert!(summary.contains("of 3 rounds lost"), "{summary}");
+    let status = probe.wait_exit(LIMIT).expect("exits");
+    assert_eq!(status.code(), Some(1), "open once, then lost: {summary}");
+}
+
+#[test]
+fn ctrl_c_during_a_connect_ends_at_once_with_the_summary_so_far() {
+    let Some(host) = FilteredHost::create() else {
+        return;
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().to_string();
+    let filtered = format!("{}:80", host.far);
+    let mut probe = Running::start(&["probe", &open, &filtered, "-c", "3", "-w", "20"]);
+    probe
+        .wait_for(LIMIT, |line| line.contains(&open) && line.contains("seq=1"))
+        .expect("the open one answers at once");
+    // The filtered address is now in a connect that would last 20 s.
+    let started = std::time::Instant::now();
+    let status = probe.interrupt(LIMIT).expect("stops on Ctrl-C");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    let summary = probe
+        .wait_for(LIMIT, |line| {
+            line.starts_with("--- ") && line.contains(&open)
+        })
+        .expect("the summary so far");
+    assert!(summary.contains("1 sent, 1 open"), "{summary}");
+    probe
+        .wait_for(LIMIT, |line| line.contains("interrupted"))
+        .expect("says what was left");
+    assert_eq!(status.code(), Some(1), "the filtered one had no verdict");
 }
 
 #[test]

@@ -309,7 +309,7 @@ fn bad_values_are_one_readable_line() {
         (&["--watch", "-1"][..], "-1"),
     ] {
         let (code, stderr) = error_of(args);
-        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(code, 64, "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.contains(mentions), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");

@@ -36,7 +36,7 @@ use crate::chat::protocol::PasswordSource;
         confirms the change.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
         server closed), 1 when the connection fails, or is lost and not reconnected, or the \
-        server's certificate is refused (expired, another name, unknown, changed), 2 bad \
+        server's certificate is refused (expired, another name, unknown, changed), 64 bad \
         usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \

@@ -22,7 +22,9 @@ pub use sockets::SocketsArgs;
     about = "See, use and debug TCP/UDP sockets",
     long_about = "See, use and debug TCP/UDP sockets.\n\n\
         soquete lists sockets like netstat -tunp (and explains them), runs the chat of the \
-        socket labs, and probes whether a host and port are reachable.",
+        socket labs, and probes whether a host and port are reachable.\n\n\
+        Exit status 64 (EX_USAGE) means bad usage in every subcommand: an unknown flag, a bad \
+        value, a bad target; the other codes are each subcommand's own.",
     propagate_version = true,
     max_term_width = 100
 )]

@@ -10,11 +10,18 @@ use super::parse_interval;
     after_long_help = "Verdicts, per address: open (the handshake completed), closed (a reset \
     came back: nothing listens there, or only on 127.0.0.1), filtered (no answer before the \
     timeout: a firewall or security group drops it, or DNS points at an old IP), unreachable (an \
-    ICMP error: no route, host down, administratively prohibited), error (a local failure).\n\n\
-    Exit status: 0 every target reachable (and, with --chat, a soquete server on each); 1 some \
-    targets reachable, not all; 2 none reachable; 3 a name did not resolve; 4 reachable, but \
-    a check failed: --chat found no soquete server, or --tls a certificate that does not verify, \
-    has expired or does not name HOST; 2 also for bad arguments.\n\n\
+    ICMP error: no route, host down, administratively prohibited, protocol unreachable; or a \
+    host on this very link that ARP/neighbour discovery cannot find), error (a local \
+    failure).\n\n\
+    Exit status: 0 every address of every target reachable (and, with --chat, a soquete server \
+    on each target); 1 some addresses reachable, not all (a dead AAAA beside a live A is 1: the \
+    IPv6 users of that host cannot connect); 2 none reachable; 3 a name did not resolve; 4 \
+    reachable, but a check failed: --chat found no soquete server, or --tls a certificate that \
+    does not verify, has expired or does not name HOST; 64 bad arguments (as in every \
+    subcommand). With --any a target counts as reachable when one of its addresses is (nc -z's \
+    rule), and 0/1/2 count targets.\n\n\
+    Ctrl-C ends the run at once with the summary so far (an attempt still under way gets no \
+    verdict, and its address counts as not reachable); a second Ctrl-C exits at once with 130.\n\n\
     --tls: after the TCP verdict, a TLS handshake with HOST as the name (SNI), then: handshake \
     time, TLS version and cipher, the certificate's subject and names (and whether HOST is among \
     them: a certificate for another name is a classic sign of DNS pointing at an old address), \
@@ -22,6 +29,8 @@ use super::parse_interval;
     verifies against the system's roots (or --tls-ca). With --chat too, the soquete check \
     speaks through TLS (as to `serve --tls`).\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
+    soquete probe meuchat.ddns.net:443 || echo \"some address of it is down\"\n  \
+    soquete probe meuchat.ddns.net:443 --any || echo \"no address of it answers\"\n  \
     soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
     soquete probe localhost:22 --count 5 --interval 0.5\n  \
     soquete probe example.org:443 --server 8.8.8.8 --json\n  \
@@ -47,7 +56,7 @@ pub struct ProbeArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again
+    /// Rounds of attempts, ping-style (0: until Ctrl-C); each round resolves the name again, and a round it does not resolve is lost (shown, counted in the summary and the exit status)
     #[arg(short = 'c', long = "count", value_name = "N")]
     pub count: Option<u32>,
 
@@ -76,6 +85,10 @@ pub struct ProbeArgs {
     #[arg(long = "expect-ip", value_name = "IP")]
     pub expect_ip: Vec<std::net::IpAddr>,
 
+    /// Exit 0 when each target has one open address (nc -z's rule), not only when every address is open
+    #[arg(long = "any")]
+    pub any: bool,
+
     /// One JSON document (NDJSON, one line per attempt, with --count)
     #[arg(long = "json")]
     pub json: bool,
@@ -87,12 +100,15 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
     type Error = crate::error::Error;
 
     fn try_from(args: ProbeArgs) -> Result<Self, Self::Error> {
-        use crate::net::target::Target;
         use std::time::Duration;
+        let families = crate::probe::resolve::Families {
+            ipv4: !args.ipv6,
+            ipv6: !args.ipv4,
+        };
         let targets = args
             .targets
             .iter()
-            .map(|text| Target::parse(text))
+            .map(|text| crate::probe::config::parse_target(text, families))
             .collect::<Result<Vec<_>, _>>()?;
         let dns_server = args
             .dns_server
@@ -102,10 +118,7 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
         Ok(Self {
             targets,
             timeout: Duration::from_secs_f64(args.timeout),
-            families: crate::probe::resolve::Families {
-                ipv4: !args.ipv6,
-                ipv6: !args.ipv4,
-            },
+            families,
             rounds: match args.count {
                 None => Some(1),
                 Some(0) => None,
@@ -117,6 +130,7 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
             tls_ca: args.tls_ca,
             dns_server,
             expect_ip: args.expect_ip,
+            any: args.any,
             json: args.json,
         })
     }

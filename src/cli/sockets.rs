@@ -28,7 +28,7 @@ use crate::sockets::{Query, SortKey};
         Owners (-p, --pid, --process) are looked up only when asked for. When not root, sockets of \
         other users' processes show - and a note says so once on stderr.\n\n\
         Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
-        2 bad usage.\n\n\
+        64 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \
         soquete sockets -tulpn         who listens where\n  \
         soquete sockets -ta --port 65432 --json\n  \

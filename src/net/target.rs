@@ -70,10 +70,8 @@ impl Target {
             Some(port) => parse_port(port).map_err(|why| bad(&why))?,
         };
         let host = if host.is_empty() { DEFAULT_HOST } else { host };
-        if host.parse::<IpAddr>().is_err() && !is_host_name(host) {
-            return Err(bad(
-                "a host name has only letters, digits, '-', '_' and '.'",
-            ));
+        if host.parse::<IpAddr>().is_err() {
+            host_name(host).map_err(|why| bad(&why))?;
         }
         Ok(Target {
             host: host.to_string(),
@@ -128,12 +126,30 @@ fn parse_port(text: &str) -> Result<u16, String> {
     }
 }
 
-fn is_host_name(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 253
-        && host
+/// Checks a host name: its characters, then its length and its labels' (RFC 1035), each with
+/// its own reason.
+fn host_name(host: &str) -> Result<(), String> {
+    if host.is_empty()
+        || !host
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err("a host name has only letters, digits, '-', '_' and '.'".into());
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if name.len() > 253 {
+        return Err(format!(
+            "a host name has at most 253 characters, this one has {}",
+            name.len()
+        ));
+    }
+    if let Some(label) = name.split('.').find(|l| l.is_empty() || l.len() > 63) {
+        return Err(match label.len() {
+            0 => "a host name has no empty label ('..', or a leading '.')".into(),
+            n => format!("each label of a host name has at most 63 characters, one has {n}"),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -192,6 +208,23 @@ mod tests {
                 other => panic!("{bad}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_long_name_is_refused_for_its_length() {
+        let long = vec!["a".repeat(60); 5].join(".");
+        let message = Target::parse(&long).unwrap_err().to_string();
+        assert!(
+            message.contains("at most 253 characters, this one has 304"),
+            "{message}"
+        );
+        let label = format!("{}.test", "b".repeat(64));
+        let message = Target::parse(&label).unwrap_err().to_string();
+        assert!(
+            message.contains("at most 63 characters, one has 64"),
+            "{message}"
+        );
+        assert!(Target::parse(&format!("{}.test.", "c".repeat(63))).is_ok());
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::net::socket::{RawSocket, TcpState};
 pub mod limits;
 #[cfg(target_os = "linux")]
 mod linux;
+#[cfg(target_os = "linux")]
+mod neighbour;
 #[cfg(not(target_os = "linux"))]
 mod other;
 pub mod portable;
@@ -75,17 +77,58 @@ pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
     return other::ephemeral_port_range();
 }
 
-/// True when a connect failed because the host is known to be down (EHOSTDOWN), which std has
-/// no `ErrorKind` for.
-pub fn is_host_down(err: &std::io::Error) -> bool {
+/// True when a connect failed on an ICMP error that std has no `ErrorKind` for: host down
+/// (EHOSTDOWN: ICMP host unknown), protocol unreachable (ENOPROTOOPT, ICMP type 3 code 2), an
+/// IPv6 parameter problem such as an unknown next header (EPROTO), a failed source route
+/// (EOPNOTSUPP). A local connect never fails with these.
+pub fn is_icmp_unreachable(err: &std::io::Error) -> bool {
     #[cfg(unix)]
     {
-        err.raw_os_error() == Some(libc::EHOSTDOWN)
+        matches!(
+            err.raw_os_error(),
+            Some(libc::EHOSTDOWN | libc::ENOPROTOOPT | libc::EPROTO | libc::EOPNOTSUPP)
+        )
     }
     #[cfg(not(unix))]
     {
         let _ = err;
         false
+    }
+}
+
+/// True when `ip` is on a directly connected network and nothing answered the kernel's ARP or
+/// neighbour discovery for it (its neighbour entry is incomplete or failed). False when the OS
+/// cannot tell.
+pub fn neighbour_unresolved(ip: std::net::IpAddr) -> bool {
+    #[cfg(target_os = "linux")]
+    return neighbour::unresolved(ip);
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = ip;
+        false
+    }
+}
+
+/// The nameservers the system resolver asks (the `nameserver` lines of `/etc/resolv.conf`, at
+/// most three, as the resolver uses), each on port 53; none where there is no such file.
+pub fn nameservers() -> Vec<std::net::SocketAddr> {
+    #[cfg(unix)]
+    {
+        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        text.lines()
+            .filter_map(|line| {
+                let mut words = line.split_whitespace();
+                (words.next() == Some("nameserver")).then(|| words.next())?
+            })
+            // A scoped IPv6 address (fe80::1%eth0) is left out: std cannot parse its scope.
+            .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
+            .map(|ip| std::net::SocketAddr::new(ip, 53))
+            .take(3)
+            .collect()
+    }
+    #[cfg(not(unix))]
+    {
+        Vec::new()
     }
 }
 

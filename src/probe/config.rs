@@ -1,10 +1,11 @@
 //! What the probe runs on: plain data, built from the command line at the face (`cli/`), so
 //! nothing in the probe knows how the flags were spelt.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use super::resolve::Families;
+use crate::error::{Error, Result};
 use crate::net::target::Target;
 
 /// What the probe runs on, once the command line has been understood.
@@ -30,13 +31,90 @@ pub struct Config {
     pub dns_server: Option<SocketAddr>,
     /// The addresses the host really has, to compare DNS answers with.
     pub expect_ip: Vec<IpAddr>,
+    /// The exit code counts targets (one open address is enough, nc's rule), not addresses.
+    pub any: bool,
     /// Machine-readable output: one document, or NDJSON when the probe repeats.
     pub json: bool,
+}
+
+/// Reads one probe target as [`Target::parse`] does, but refuses what a probe cannot mean, each
+/// with the fix: no host (`:80`, `''` would probe this machine without saying so), a bare IPv6
+/// address whose last group reads as a port (`::1:80`), an address of a family -4/-6 excludes.
+pub fn parse_target(text: &str, families: Families) -> Result<Target> {
+    let text = text.trim();
+    let bad = |why: String| Error::Usage(format!("bad target '{text}': {why}"));
+    if text.is_empty() || (text.starts_with(':') && !text.starts_with("::")) {
+        let port = if text.is_empty() { ":PORT" } else { text };
+        return Err(bad(format!(
+            "name the host to probe (127.0.0.1{port} for this machine)"
+        )));
+    }
+    if !text.starts_with('[')
+        && let Some((head, tail)) = text.rsplit_once(':')
+        && !tail.is_empty()
+        && tail.bytes().all(|b| b.is_ascii_digit())
+        && head.parse::<Ipv6Addr>().is_ok()
+    {
+        return Err(bad(format!(
+            "an IPv6 address with a port needs brackets: [{head}]:{tail} (or [{text}] for the \
+             address alone)"
+        )));
+    }
+    let target = Target::parse(text)?;
+    match target.host.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) if !families.ipv4 => Err(bad(format!(
+            "{} is an IPv4 address and -6 asks for IPv6 only: drop -6",
+            target.host
+        ))),
+        Ok(IpAddr::V6(_)) if !families.ipv6 => Err(bad(format!(
+            "{} is an IPv6 address and -4 asks for IPv4 only: drop -4",
+            target.host
+        ))),
+        _ => Ok(target),
+    }
 }
 
 impl Config {
     /// More than one round: ping-style output.
     pub fn repeated(&self) -> bool {
         self.rounds != Some(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOTH: Families = Families {
+        ipv4: true,
+        ipv6: true,
+    };
+
+    fn refusal(text: &str, families: Families) -> String {
+        match parse_target(text, families) {
+            Err(Error::Usage(message)) => message,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn odd_targets_are_refused_with_the_fix() {
+        assert!(refusal(":80", BOTH).contains("127.0.0.1:80 for this machine"));
+        assert!(refusal("", BOTH).contains("name the host"));
+        assert!(refusal("::1:80", BOTH).contains("[::1]:80"));
+        assert!(refusal("fe80::1:2", BOTH).contains("[fe80::1]:2"));
+        let v6 = Families {
+            ipv4: false,
+            ipv6: true,
+        };
+        assert!(refusal("10.0.0.1:80", v6).contains("drop -6"));
+        let v4 = Families {
+            ipv4: true,
+            ipv6: false,
+        };
+        assert!(refusal("[::1]:80", v4).contains("drop -4"));
+        for fine in ["::1", "[::1]:80", "2001:db8::1", "host:80", "10.0.0.1"] {
+            assert!(parse_target(fine, BOTH).is_ok(), "{fine}");
+        }
     }
 }

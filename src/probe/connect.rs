@@ -28,7 +28,7 @@ pub enum Verdict {
     Closed,
     /// No answer before the timeout.
     Filtered,
-    /// An ICMP error: no route, host down, administratively prohibited.
+    /// An ICMP error: no route, host down, administratively prohibited, protocol unreachable.
     Unreachable,
     /// A failure on this machine.
     Error,
@@ -93,8 +93,10 @@ pub enum ChatCheck {
         /// The first line it said, made printable, at most 80 characters.
         first_line: String,
     },
-    /// The connection opened but nothing was said.
+    /// The connection opened but nothing was said before the check's deadline.
     Silent,
+    /// The peer closed (or reset) the connection without a word, before the deadline.
+    HungUp,
 }
 
 impl ChatCheck {
@@ -123,6 +125,24 @@ pub struct Outcome {
     /// What the --tls check found, when it ran (absent from JSON without --tls).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<Box<super::tls::TlsCheck>>,
+    /// The address is on a directly connected network and nothing answered ARP or neighbour
+    /// discovery (said in `os_error` and the hint).
+    #[serde(skip)]
+    pub no_neighbour: bool,
+}
+
+/// The hint for an address that ARP or neighbour discovery could not find on its link.
+const NO_NEIGHBOUR_HINT: &str = "no answer to ARP/neighbour discovery: the host is down or not \
+                                 on this link";
+
+impl Outcome {
+    /// What the outcome usually means for `address`, in plain words.
+    pub fn hint(&self, address: &SocketAddr) -> Option<&'static str> {
+        if self.no_neighbour {
+            return Some(NO_NEIGHBOUR_HINT);
+        }
+        self.verdict.hint(address)
+    }
 }
 
 /// Connects to `address` with `timeout`, then runs the chat check if asked and the port is open.
@@ -141,16 +161,30 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 os_error: None,
                 chat,
                 tls: None,
+                no_neighbour: false,
             }
         }
-        Err(err) => Outcome {
-            verdict: classify(&err),
-            time_ms,
-            source: route_source(address).map(|ip| ip.to_string()),
-            os_error: Some(err.to_string()),
-            chat: None,
-            tls: None,
-        },
+        Err(err) => {
+            let mut verdict = classify(&err);
+            let mut os_error = err.to_string();
+            // Silence from a host on this very link: the kernel asked it by ARP or neighbour
+            // discovery and nothing answered (it gives up a little after 3 s, -w's default).
+            let no_neighbour =
+                verdict == Verdict::Filtered && crate::platform::neighbour_unresolved(address.ip());
+            if no_neighbour {
+                verdict = Verdict::Unreachable;
+                os_error = format!("{os_error}; no answer to ARP/neighbour discovery");
+            }
+            Outcome {
+                verdict,
+                time_ms,
+                source: route_source(address).map(|ip| ip.to_string()),
+                os_error: Some(os_error),
+                chat: None,
+                tls: None,
+                no_neighbour,
+            }
+        }
     }
 }
 
@@ -172,7 +206,7 @@ pub fn classify(err: &std::io::Error) -> Verdict {
         ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => Verdict::Unreachable,
         // An ICMP "administratively prohibited" arrives as EACCES/EPERM on some systems.
         ErrorKind::PermissionDenied => Verdict::Unreachable,
-        _ if crate::platform::is_host_down(err) => Verdict::Unreachable,
+        _ if crate::platform::is_icmp_unreachable(err) => Verdict::Unreachable,
         _ => Verdict::Error,
     }
 }
@@ -235,10 +269,13 @@ fn check_chat_over(
         deadline,
     });
     let mut first_line: Option<String> = None;
+    let mut hung_up = false;
     // Bounded: a server that streams lines forever is cut off by the deadline or the count, and
     // one endless line by the line limit.
     for _ in 0..64 {
         let Some(text) = next_line(&mut reader) else {
+            // Before the deadline, the end of the stream (or a reset) is the peer's doing.
+            hung_up = Instant::now() < deadline;
             break;
         };
         if let Ok(ServerFrame::Welcome {
@@ -268,6 +305,7 @@ fn check_chat_over(
     }
     match first_line {
         Some(first_line) => ChatCheck::NotSoquete { first_line },
+        None if hung_up => ChatCheck::HungUp,
         None => ChatCheck::Silent,
     }
 }
@@ -398,6 +436,16 @@ mod tests {
         );
         assert!(took < Duration::from_secs(2), "{took:?}");
         assert!(sent < 64 << 20, "the check hung up after {sent} bytes");
+    }
+
+    #[test]
+    fn a_peer_that_accepts_and_closes_hung_up() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || drop(listener.accept().unwrap()));
+        let stream = TcpStream::connect(addr).unwrap();
+        server.join().unwrap();
+        assert_eq!(check_chat(stream), ChatCheck::HungUp);
     }
 
     #[test]

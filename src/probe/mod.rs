@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod connect;
+pub mod dns;
 pub mod render;
 pub mod report;
 pub mod resolve;
@@ -29,15 +30,35 @@ pub fn run(config: Config) -> Result<i32> {
     let checks = report::Checks {
         chat: config.chat,
         tls: config.tls,
+        any: config.any,
     };
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();
-    for event in rounds.events.iter() {
-        report.record(&event);
-        print(&stdout, &renderer.event(&event)?)?;
+    loop {
+        crossbeam_channel::select! {
+            recv(rounds.events) -> message => match message {
+                Ok((index, event)) => {
+                    report.record(index, &event);
+                    print(&stdout, &renderer.event(&event)?)?;
+                }
+                Err(_) => break,
+            },
+            // Ctrl-C: the summary of what is known, now; attempts under way are left behind.
+            recv(rounds.interrupted) -> _ => {
+                report.interrupted = true;
+                break;
+            }
+        }
     }
-    rounds.join();
+    if report.interrupted {
+        for (index, event) in rounds.events.try_iter() {
+            report.record(index, &event);
+            print(&stdout, &renderer.event(&event)?)?;
+        }
+    } else {
+        rounds.join();
+    }
     let code = report.close(checks);
     print(&stdout, &renderer.finish(&report)?)?;
     Ok(code)

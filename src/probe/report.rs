@@ -11,11 +11,12 @@ use super::resolve::DnsAnswer;
 use super::tls::TlsCheck;
 use crate::net::target::Target;
 
-/// Exit code: every target reachable (and a soquete server on each, with --chat).
+/// Exit code: every address of every target reachable (with --any: every target), and a soquete
+/// server on each target, with --chat.
 pub const EXIT_ALL_REACHABLE: i32 = 0;
-/// Exit code: some targets reachable, not all.
+/// Exit code: some addresses reachable, not all (with --any: some targets).
 pub const EXIT_SOME_REACHABLE: i32 = 1;
-/// Exit code: no target reachable.
+/// Exit code: no address reachable.
 pub const EXIT_NONE_REACHABLE: i32 = 2;
 /// Exit code: a name did not resolve.
 pub const EXIT_RESOLUTION_FAILED: i32 = 3;
@@ -78,16 +79,24 @@ pub struct AddressSummary {
     pub sent: u32,
     /// Attempts that found the port open.
     pub open: u32,
-    /// Share of attempts not open, in percent (three decimals).
+    /// Share of attempts not open, in percent (kept exact, printed with three decimals).
+    #[serde(serialize_with = "rounded")]
     pub loss_pct: f64,
     /// Shortest time to an open verdict.
     pub rtt_min_ms: Option<f64>,
-    /// Mean time to an open verdict.
+    /// Mean time to an open verdict (kept exact, printed with three decimals).
+    #[serde(serialize_with = "rounded_option")]
     pub rtt_avg_ms: Option<f64>,
     /// Longest time to an open verdict.
     pub rtt_max_ms: Option<f64>,
-    /// Standard deviation of the times to an open verdict, as ping's mdev.
+    /// Standard deviation of the times to an open verdict, as ping's mdev (kept exact, printed
+    /// with three decimals).
+    #[serde(serialize_with = "rounded_option")]
     pub rtt_mdev_ms: Option<f64>,
+    /// The sum of squared deviations from the mean (Welford's running M2), from which mdev is
+    /// computed without rounding creeping in round after round.
+    #[serde(skip)]
+    rtt_m2: f64,
     /// The last attempt's verdict.
     pub last_verdict: Verdict,
     /// The last attempt's time to verdict, source, OS error and hint.
@@ -131,6 +140,12 @@ pub struct TargetReport {
     pub tls_ok: Option<bool>,
     /// Some round resolved the name.
     pub resolved: bool,
+    /// Rounds begun (each resolves the name again).
+    pub rounds: u32,
+    /// Rounds lost because the name did not resolve: no address was tried.
+    pub lost_rounds: u32,
+    /// Why the last lost round was lost, in plain words.
+    pub lost_reason: Option<String>,
 }
 
 /// The whole probe: what every renderer prints from, and the `--json` document as it stands.
@@ -138,6 +153,8 @@ pub struct TargetReport {
 pub struct Report {
     /// One report per target, in command-line order.
     pub targets: Vec<TargetReport>,
+    /// Ctrl-C ended the run: attempts still under way then have no verdict.
+    pub interrupted: bool,
     /// Set by [`Report::close`] once every event is in (documented in the man page).
     pub exit_code: i32,
 }
@@ -161,19 +178,20 @@ impl Report {
                 .iter()
                 .map(|t| TargetReport::new(t.to_string(), t.host.clone(), t.port))
                 .collect(),
+            interrupted: false,
             exit_code: EXIT_ALL_REACHABLE,
         }
     }
 
-    /// Folds one event into the report of its target.
-    pub fn record(&mut self, event: &Event) {
-        let target = event.target();
-        if let Some(report) = self.targets.iter_mut().find(|r| r.target == target) {
+    /// Folds one event into the report of the target at `index` (by position: the same target
+    /// may be given twice).
+    pub fn record(&mut self, index: usize, event: &Event) {
+        if let Some(report) = self.targets.get_mut(index) {
             report.record(event);
         }
     }
 
-    /// Settles the exit code once every event is in, given the checks asked for.
+    /// Settles the exit code once every event is in, given the checks asked for (and --any).
     pub fn close(&mut self, checks: Checks) -> i32 {
         self.exit_code = exit_code(checks, &self.targets);
         self.exit_code
@@ -187,17 +205,30 @@ pub struct Checks {
     pub chat: bool,
     /// --tls: the certificate must verify and name the host.
     pub tls: bool,
+    /// --any: a target counts as reachable when one of its addresses is (nc's rule).
+    pub any: bool,
 }
 
-/// The exit code from the reports (documented in the man page).
+/// The exit code from the reports (documented in the man page). What is counted is each
+/// address of each target (a target with none tried counts as one unreachable, and so do a
+/// target's rounds lost to DNS), or with --any each target (not reachable when a round was lost).
 fn exit_code(checks: Checks, reports: &[TargetReport]) -> i32 {
     if reports.iter().any(|r| !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
-    let reachable = reports.iter().filter(|r| r.reachable).count();
+    let (reachable, counted) = reports.iter().fold((0, 0), |(up, all), r| {
+        let open = r.addresses.iter().filter(|a| a.open > 0).count();
+        // A round lost to DNS is one more thing not reachable.
+        let lost = usize::from(r.lost_rounds > 0);
+        if checks.any || r.addresses.is_empty() {
+            (up + usize::from(open > 0 && lost == 0), all + 1)
+        } else {
+            (up + open, all + r.addresses.len() + lost)
+        }
+    });
     if reachable == 0 {
         EXIT_NONE_REACHABLE
-    } else if reachable < reports.len() {
+    } else if reachable < counted {
         EXIT_SOME_REACHABLE
     } else if (checks.chat && reports.iter().any(|r| r.soquete != Some(true)))
         || (checks.tls && reports.iter().any(|r| r.tls_ok != Some(true)))
@@ -223,6 +254,9 @@ impl TargetReport {
             soquete: None,
             tls_ok: None,
             resolved: false,
+            rounds: 0,
+            lost_rounds: 0,
+            lost_reason: None,
         }
     }
 
@@ -236,6 +270,11 @@ impl TargetReport {
                 ..
             } => {
                 self.resolved |= system.failure.is_none();
+                self.rounds += 1;
+                if let Some(failure) = system.failure {
+                    self.lost_rounds += 1;
+                    self.lost_reason = Some(failure.describe().to_string());
+                }
                 self.dns = Some(system.clone());
                 self.dns_server = server.clone();
                 for warning in warnings {
@@ -286,6 +325,7 @@ impl AddressSummary {
             rtt_avg_ms: None,
             rtt_max_ms: None,
             rtt_mdev_ms: None,
+            rtt_m2: 0.0,
             last_verdict: verdict,
             last_time_ms: 0.0,
             source: None,
@@ -297,13 +337,12 @@ impl AddressSummary {
     }
 
     fn add(&mut self, outcome: &Outcome) {
-        let previous_open = self.open;
         self.sent += 1;
         self.last_verdict = outcome.verdict;
         self.last_time_ms = outcome.time_ms;
         self.source = outcome.source.clone();
         self.os_error = outcome.os_error.clone();
-        self.hint = outcome.verdict.hint(&self.address).map(str::to_string);
+        self.hint = outcome.hint(&self.address).map(str::to_string);
         if outcome.chat.is_some() {
             self.chat = outcome.chat.clone();
         }
@@ -316,20 +355,32 @@ impl AddressSummary {
             let n = f64::from(self.open);
             let old_avg = self.rtt_avg_ms.unwrap_or(0.0);
             let avg = old_avg + (rtt - old_avg) / n;
-            // mdev as ping computes it: the standard deviation of the round-trip times.
-            let old_var = self.rtt_mdev_ms.map_or(0.0, |m| m * m) * f64::from(previous_open);
-            let var = (old_var + (rtt - old_avg) * (rtt - avg)) / n;
-            self.rtt_avg_ms = Some(round3(avg));
-            self.rtt_mdev_ms = Some(round3(var.max(0.0).sqrt()));
+            // mdev as ping computes it: the standard deviation of the round-trip times, by
+            // Welford's method over exact values (rounding happens only when printing).
+            self.rtt_m2 += (rtt - old_avg) * (rtt - avg);
+            self.rtt_avg_ms = Some(avg);
+            self.rtt_mdev_ms = Some((self.rtt_m2 / n).max(0.0).sqrt());
             self.rtt_min_ms = Some(self.rtt_min_ms.map_or(rtt, |m| m.min(rtt)));
             self.rtt_max_ms = Some(self.rtt_max_ms.map_or(rtt, |m| m.max(rtt)));
         }
-        self.loss_pct = round3(100.0 * f64::from(self.sent - self.open) / f64::from(self.sent));
+        self.loss_pct = 100.0 * f64::from(self.sent - self.open) / f64::from(self.sent);
     }
 }
 
-fn round3(value: f64) -> f64 {
+/// `value` rounded to three decimals, for printing.
+pub fn round3(value: f64) -> f64 {
     (value * 1000.0).round() / 1000.0
+}
+
+fn rounded<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(round3(*value))
+}
+
+fn rounded_option<S: serde::Serializer>(
+    value: &Option<f64>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.map(round3).serialize(serializer)
 }
 
 /// Events and reports for the tests of this module and of the renderers.
@@ -350,6 +401,7 @@ pub mod sample {
                 os_error: None,
                 chat: None,
                 tls: None,
+                no_neighbour: false,
             },
             hint: verdict
                 .hint(&"127.0.0.1:1".parse().unwrap())
@@ -371,6 +423,7 @@ pub mod sample {
                 time_ms: 0.5,
                 failure: None,
                 error: None,
+                chain: Vec::new(),
             },
             server: None,
             warnings: vec!["127.0.0.1 in DNS: loopback".into()],
@@ -381,7 +434,7 @@ pub mod sample {
     pub fn report(events: &[Event]) -> Report {
         let mut report = Report::new(&[Target::parse("h:1").unwrap()]);
         for event in events {
-            report.record(event);
+            report.record(0, event);
         }
         report.close(Checks::default());
         report
@@ -401,13 +454,36 @@ mod tests {
         report.record(&attempt(3, Verdict::Open, 3.0));
         let s = &report.addresses[0];
         assert_eq!((s.sent, s.open), (3, 2));
-        assert_eq!(s.loss_pct, 33.333);
+        assert_eq!(round3(s.loss_pct), 33.333);
         assert_eq!(
             (s.rtt_min_ms, s.rtt_avg_ms, s.rtt_max_ms),
             (Some(1.0), Some(2.0), Some(3.0))
         );
         assert_eq!(s.rtt_mdev_ms, Some(1.0));
         assert!(report.reachable);
+    }
+
+    #[test]
+    fn the_summary_keeps_full_precision_over_many_rounds() {
+        let times: Vec<f64> = (0..200).map(|i| 0.1 + 0.0007 * f64::from(i % 7)).collect();
+        let mut report = TargetReport::new("h:1".into(), "h".into(), 1);
+        for (round, time) in (1..).zip(&times) {
+            report.record(&attempt(round, Verdict::Open, *time));
+        }
+        let mean = times.iter().sum::<f64>() / 200.0;
+        let mdev = (times.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / 200.0).sqrt();
+        let s = &report.addresses[0];
+        assert!((s.rtt_avg_ms.unwrap() - mean).abs() < 1e-12, "{s:?} {mean}");
+        assert!(
+            (s.rtt_mdev_ms.unwrap() - mdev).abs() < 1e-12,
+            "{s:?} {mdev}"
+        );
+        let json = serde_json::to_value(s).unwrap();
+        assert_eq!(
+            json["rtt_mdev_ms"],
+            round3(mdev),
+            "rounded only when printed"
+        );
     }
 
     #[test]
@@ -421,7 +497,7 @@ mod tests {
         assert_eq!(open.exit_code, EXIT_ALL_REACHABLE);
         let chat = Checks {
             chat: true,
-            tls: false,
+            ..Checks::default()
         };
         assert_eq!(
             open.close(chat),
@@ -429,9 +505,47 @@ mod tests {
             "no soquete server seen"
         );
         let tls = Checks {
-            chat: false,
             tls: true,
+            ..Checks::default()
         };
         assert_eq!(open.close(tls), EXIT_CHECK_FAILED, "no TLS check passed");
+    }
+
+    /// An attempt of target `h:1` on `address`.
+    fn attempt_on(address: &str, verdict: Verdict) -> Event {
+        match attempt(1, verdict, 0.1) {
+            Event::Attempt {
+                target,
+                round,
+                outcome,
+                hint,
+                ..
+            } => Event::Attempt {
+                target,
+                round,
+                address: address.parse().unwrap(),
+                outcome,
+                hint,
+            },
+            other => other,
+        }
+    }
+
+    #[test]
+    fn every_address_counts_unless_any_is_asked_for() {
+        let events = [
+            dns(1),
+            attempt_on("[::1]:1", Verdict::Closed),
+            attempt_on("127.0.0.1:1", Verdict::Open),
+        ];
+        let mut half = report(&events);
+        assert_eq!(half.exit_code, EXIT_SOME_REACHABLE, "a dead AAAA counts");
+        let any = Checks {
+            any: true,
+            ..Checks::default()
+        };
+        assert_eq!(half.close(any), EXIT_ALL_REACHABLE, "nc's rule");
+        let dead = report(&events[..2]);
+        assert_eq!(dead.exit_code, EXIT_NONE_REACHABLE);
     }
 }

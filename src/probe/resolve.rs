@@ -1,16 +1,16 @@
 //! Name resolution for the probe: the system resolver (what a client really gets), a DNS server
 //! asked directly (with TTLs), and notes on addresses that should not be in public DNS.
 
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use dns_lookup::{AddrInfoHints, LookupErrorKind};
-use hickory_proto::op::{Message, Query, ResponseCode};
-use hickory_proto::rr::{Name, RData, RecordType};
+use hickory_proto::op::ResponseCode;
+use hickory_proto::rr::RecordType;
 use serde::Serialize;
 
+use super::dns::{self, CnameStep, Reply};
 use crate::net::clock::millis;
-use crate::net::wildcard_for;
 
 /// Why a name did not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -22,6 +22,10 @@ pub enum DnsFailure {
     NoRecords,
     /// No answer in time (a temporary failure).
     Timeout,
+    /// The resolver answered SERVFAIL.
+    Servfail,
+    /// The resolver answered REFUSED.
+    Refused,
     /// Anything else (the resolver said so).
     Other,
 }
@@ -33,6 +37,13 @@ impl DnsFailure {
             DnsFailure::Nxdomain => "the name does not exist (NXDOMAIN)",
             DnsFailure::NoRecords => "the name exists but has no address records",
             DnsFailure::Timeout => "no answer from the resolver in time",
+            DnsFailure::Servfail => {
+                "the resolver answered SERVFAIL: it could not get an answer from the name's own \
+                 servers (down, a broken delegation or DNSSEC)"
+            }
+            DnsFailure::Refused => {
+                "the resolver answered REFUSED: it does not answer this client, or for this name"
+            }
             DnsFailure::Other => "the resolver failed",
         }
     }
@@ -60,6 +71,10 @@ pub struct DnsAnswer {
     pub failure: Option<DnsFailure>,
     /// The resolver's own words, when it failed.
     pub error: Option<String>,
+    /// The CNAME steps from the name to the addresses, with their TTLs (known only when a
+    /// nameserver was asked directly).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<CnameStep>,
 }
 
 impl DnsAnswer {
@@ -87,64 +102,149 @@ impl Families {
     }
 }
 
-/// Resolves `host` as a client would: through the system resolver (getaddrinfo).
-pub fn system(host: &str, families: Families) -> DnsAnswer {
+/// Resolves `host` as a client would: through the system resolver (getaddrinfo), for at most
+/// `timeout`. When the system resolver fails without saying why (a temporary failure, or no
+/// answer in time), the nameservers it uses are asked directly, to say what they answered.
+pub fn system(host: &str, families: Families, timeout: Duration) -> DnsAnswer {
     let start = Instant::now();
-    let hints = AddrInfoHints {
-        socktype: dns_lookup::SockType::Stream.into(),
-        ..AddrInfoHints::default()
+    let deadline = start + timeout;
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let name = host.to_string();
+    // Detached: a resolver that never answers keeps this thread, never the probe.
+    let _ = std::thread::Builder::new()
+        .name("probe-getaddrinfo".into())
+        .spawn(move || {
+            let hints = AddrInfoHints {
+                socktype: dns_lookup::SockType::Stream.into(),
+                ..AddrInfoHints::default()
+            };
+            let result = dns_lookup::getaddrinfo(Some(&name), None, Some(hints)).map(|infos| {
+                infos
+                    .flatten()
+                    .map(|info| info.sockaddr.ip())
+                    .collect::<Vec<IpAddr>>()
+            });
+            let _ = tx.send(result);
+        });
+    // Half the time for the system resolver alone; then the nameservers are asked meanwhile.
+    let mut direct = None;
+    let first = rx.recv_timeout(timeout / 2);
+    let result = match first {
+        Ok(result) => Some(result),
+        Err(_) => {
+            direct = Some(ask_nameservers(host, families, deadline));
+            rx.recv_timeout(dns::left(deadline)).ok()
+        }
     };
-    let result = dns_lookup::getaddrinfo(Some(host), None, Some(hints));
-    let time_ms = millis(start.elapsed());
     let mut answer = DnsAnswer {
         source: "system".into(),
         records: Vec::new(),
-        time_ms,
+        time_ms: millis(start.elapsed()),
         failure: None,
         error: None,
+        chain: Vec::new(),
     };
-    match result {
-        Ok(infos) => {
-            for info in infos.flatten() {
-                let address = info.sockaddr.ip();
+    let (failure, error) = match result {
+        Some(Ok(addresses)) => {
+            for address in addresses {
                 if families.keeps(&address) && !answer.records.iter().any(|r| r.address == address)
                 {
                     answer.records.push(DnsRecord { address, ttl: None });
                 }
             }
-            if answer.records.is_empty() {
-                answer.failure = Some(DnsFailure::NoRecords);
-                answer.error = Some("no address of the families asked for".into());
+            if !answer.records.is_empty() {
+                return answer;
             }
+            (
+                DnsFailure::NoRecords,
+                "no address of the families asked for".to_string(),
+            )
         }
-        Err(err) => {
-            answer.failure = Some(match err.kind() {
+        Some(Err(err)) => {
+            let failure = match err.kind() {
                 LookupErrorKind::NoName => DnsFailure::Nxdomain,
                 LookupErrorKind::NoData => DnsFailure::NoRecords,
                 LookupErrorKind::Again => DnsFailure::Timeout,
                 _ => DnsFailure::Other,
-            });
-            answer.error = Some(std::io::Error::from(err).to_string());
+            };
+            (failure, std::io::Error::from(err).to_string())
+        }
+        None => (
+            DnsFailure::Timeout,
+            format!(
+                "the system resolver said nothing in {:.1} s",
+                timeout.as_secs_f64()
+            ),
+        ),
+    };
+    answer.failure = Some(failure);
+    answer.error = Some(error);
+    if matches!(failure, DnsFailure::Timeout | DnsFailure::Other) {
+        // "Temporary failure" says nothing: what did the nameservers say?
+        let direct = direct.unwrap_or_else(|| ask_nameservers(host, families, deadline));
+        if let Ok(said) = direct.recv_timeout(dns::left(deadline)) {
+            explain(&mut answer, said);
         }
     }
+    answer.time_ms = millis(start.elapsed());
     answer
 }
 
-/// Asks the DNS server at `server` directly for the A and AAAA records of `host`, over UDP.
+/// Starts asking the system's nameservers directly, each at once; the first answer that says
+/// something (a response, or an error other than silence) comes on the channel.
+fn ask_nameservers(
+    host: &str,
+    families: Families,
+    deadline: Instant,
+) -> crossbeam_channel::Receiver<DnsAnswer> {
+    let (tx, rx) = crossbeam_channel::bounded(3);
+    for server in crate::platform::nameservers() {
+        let tx = tx.clone();
+        let host = host.to_string();
+        let _ = std::thread::Builder::new()
+            .name("probe-nameserver".into())
+            .spawn(move || {
+                let _ = tx.send(ask_server_until(&host, server, families, deadline));
+            });
+    }
+    rx
+}
+
+/// Says in the system resolver's failure what the nameserver answered, when it said more.
+fn explain(answer: &mut DnsAnswer, said: DnsAnswer) {
+    let failure = match said.failure {
+        Some(failure @ (DnsFailure::Servfail | DnsFailure::Refused | DnsFailure::Nxdomain)) => {
+            failure
+        }
+        Some(DnsFailure::Timeout) => DnsFailure::Timeout,
+        Some(DnsFailure::Other) => DnsFailure::Other,
+        // It answered with addresses (or none) now: the system resolver's failure stands.
+        Some(DnsFailure::NoRecords) | None => return,
+    };
+    answer.failure = Some(failure);
+    let detail = said.error.unwrap_or_default();
+    let system = answer.error.take().unwrap_or_default();
+    answer.error = Some(format!("{system}; nameserver {}: {detail}", said.source));
+}
+
+/// Asks the DNS server at `server` directly for the A and AAAA records of `host` (at once,
+/// under one deadline; over TCP when the UDP answer is truncated).
 pub fn ask_server(
     host: &str,
     server: SocketAddr,
     families: Families,
     timeout: Duration,
 ) -> DnsAnswer {
+    ask_server_until(host, server, families, Instant::now() + timeout)
+}
+
+fn ask_server_until(
+    host: &str,
+    server: SocketAddr,
+    families: Families,
+    deadline: Instant,
+) -> DnsAnswer {
     let start = Instant::now();
-    let mut answer = DnsAnswer {
-        source: server.to_string(),
-        records: Vec::new(),
-        time_ms: 0.0,
-        failure: None,
-        error: None,
-    };
     let mut kinds = Vec::new();
     if families.ipv4 {
         kinds.push(RecordType::A);
@@ -152,31 +252,67 @@ pub fn ask_server(
     if families.ipv6 {
         kinds.push(RecordType::AAAA);
     }
-    let mut nxdomain = false;
+    let replies = dns::ask(host, server, &kinds, deadline);
+    let mut answer = DnsAnswer {
+        source: server.to_string(),
+        records: Vec::new(),
+        time_ms: 0.0,
+        failure: None,
+        error: None,
+        chain: Vec::new(),
+    };
+    let mut codes = Vec::new();
     let mut timed_out = false;
     let mut errors = Vec::new();
-    for (index, kind) in kinds.into_iter().enumerate() {
-        match query(host, kind, server, timeout, index as u16) {
-            Ok((code, records)) => {
-                nxdomain |= code == ResponseCode::NXDomain;
-                if code != ResponseCode::NoError && code != ResponseCode::NXDomain {
-                    errors.push(format!("{kind}: the server answered {code}"));
+    for (kind, reply) in kinds.iter().zip(replies) {
+        match reply {
+            Reply::Answered {
+                code,
+                records,
+                chain,
+            } => {
+                if code != ResponseCode::NoError {
+                    errors.push((*kind, format!("the server answered {}", code_name(code))));
+                    codes.push(code);
                 }
-                answer.records.extend(records);
+                for (address, ttl) in records {
+                    if !answer.records.iter().any(|r| r.address == address) {
+                        answer.records.push(DnsRecord {
+                            address,
+                            ttl: Some(ttl),
+                        });
+                    }
+                }
+                for step in chain {
+                    if !answer.chain.contains(&step) {
+                        answer.chain.push(step);
+                    }
+                }
             }
-            Err(err) => {
+            Reply::Failed(err) => {
                 timed_out |= matches!(
                     err.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 );
-                errors.push(format!("{kind}: {err}"));
+                let err = if err.kind() == std::io::ErrorKind::ConnectionRefused {
+                    format!("{err}: nothing answers there (is the resolver stopped?)")
+                } else if timed_out {
+                    "no answer in time".to_string()
+                } else {
+                    err.to_string()
+                };
+                errors.push((*kind, err));
             }
         }
     }
     // One family's records are an answer, even when the other family's query failed.
     if answer.records.is_empty() {
-        answer.failure = Some(if nxdomain {
+        answer.failure = Some(if codes.contains(&ResponseCode::NXDomain) {
             DnsFailure::Nxdomain
+        } else if codes.contains(&ResponseCode::ServFail) {
+            DnsFailure::Servfail
+        } else if codes.contains(&ResponseCode::Refused) {
+            DnsFailure::Refused
         } else if timed_out {
             DnsFailure::Timeout
         } else if !errors.is_empty() {
@@ -186,62 +322,36 @@ pub fn ask_server(
         });
     }
     if !errors.is_empty() {
-        answer.error = Some(errors.join("; "));
+        answer.error = Some(grouped(&errors));
     }
     answer.time_ms = millis(start.elapsed());
     answer
 }
 
-fn query(
-    host: &str,
-    kind: RecordType,
-    server: SocketAddr,
-    timeout: Duration,
-    salt: u16,
-) -> std::io::Result<(ResponseCode, Vec<DnsRecord>)> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let name = Name::from_utf8(host).map_err(|err| invalid(format!("bad name {host}: {err}")))?;
-    let id = (std::process::id() as u16)
-        .wrapping_add(salt)
-        .wrapping_mul(31);
-    let mut request = Message::query();
-    request.metadata.id = id;
-    request.metadata.recursion_desired = true;
-    request.add_query(Query::query(name, kind));
-    let bytes = request.to_vec().map_err(|err| invalid(err.to_string()))?;
-
-    let socket = UdpSocket::bind(wildcard_for(server))?;
-    socket.connect(server)?;
-    socket.set_read_timeout(Some(timeout))?;
-    socket.send(&bytes)?;
-    let mut buffer = [0u8; 4096];
-    // Skip stray datagrams that do not answer our query; bounded by the read timeout.
-    for _ in 0..16 {
-        let size = socket.recv(&mut buffer)?;
-        let Ok(response) = Message::from_vec(&buffer[..size]) else {
-            continue;
-        };
-        if response.metadata.id != id {
-            continue;
+/// `A: x; AAAA: x` said once as `A, AAAA: x`; different errors each with their own type.
+fn grouped(errors: &[(RecordType, String)]) -> String {
+    let mut groups: Vec<(Vec<String>, &str)> = Vec::new();
+    for (kind, error) in errors {
+        match groups.iter_mut().find(|(_, e)| *e == error.as_str()) {
+            Some((kinds, _)) => kinds.push(kind.to_string()),
+            None => groups.push((vec![kind.to_string()], error)),
         }
-        let records = response
-            .answers
-            .iter()
-            .filter_map(|record| {
-                let address = match &record.data {
-                    RData::A(a) => IpAddr::V4(a.0),
-                    RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
-                    _ => return None,
-                };
-                Some(DnsRecord {
-                    address,
-                    ttl: Some(record.ttl),
-                })
-            })
-            .collect();
-        return Ok((response.metadata.response_code, records));
     }
-    Err(invalid("no matching answer".into()))
+    groups
+        .iter()
+        .map(|(kinds, error)| format!("{}: {error}", kinds.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A response code as dig prints it.
+fn code_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::NXDomain => "NXDOMAIN".into(),
+        ResponseCode::ServFail => "SERVFAIL".into(),
+        ResponseCode::Refused => "REFUSED".into(),
+        other => format!("{other:?}").to_uppercase(),
+    }
 }
 
 /// A remark about an address that a public DNS name should not carry.
@@ -316,6 +426,7 @@ mod tests {
                 ipv4: true,
                 ipv6: true,
             },
+            Duration::from_secs(3),
         );
         assert!(answer.failure.is_none(), "{answer:?}");
         assert!(answer.addresses().iter().any(IpAddr::is_loopback));
@@ -325,6 +436,7 @@ mod tests {
                 ipv4: true,
                 ipv6: false,
             },
+            Duration::from_secs(3),
         );
         assert!(v4.addresses().iter().all(IpAddr::is_ipv4));
     }
@@ -337,6 +449,7 @@ mod tests {
                 ipv4: true,
                 ipv6: true,
             },
+            Duration::from_secs(3),
         );
         assert!(answer.records.is_empty());
         assert!(

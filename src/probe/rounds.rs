@@ -3,6 +3,7 @@
 //! prints.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -21,25 +22,31 @@ use crate::net::tls::client::Roots;
 
 /// The probe threads at work, and the events they send.
 pub struct Rounds {
-    /// Every event, in the order learned; disconnects when every target is done.
-    pub events: Receiver<Event>,
+    /// Every event with the index of its target (the same target may be given twice), in the
+    /// order learned; disconnects when every target is done.
+    pub events: Receiver<(usize, Event)>,
+    /// Disconnects on the first Ctrl-C: the run ends at once with what is known.
+    pub interrupted: Receiver<()>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl Rounds {
-    /// Starts a thread per target (and, when the probe repeats, the Ctrl-C handler that stops it).
+    /// Starts a thread per target, and the Ctrl-C handler that stops them.
     pub fn start(config: Config) -> Result<Rounds> {
         let roots = match config.tls {
             true => Some(Arc::new(Roots::load(config.tls_ca.as_deref())?)),
             false => None,
         };
         let config = Arc::new(config);
-        let stop = stop_signal(&config)?;
-        let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
+        let stop = stop_signal()?;
+        let (events_tx, events) = crossbeam_channel::unbounded();
         let mut workers = Vec::new();
         for (index, target) in config.targets.iter().cloned().enumerate() {
             let config = Arc::clone(&config);
-            let events = events_tx.clone();
+            let events = Outbox {
+                index,
+                sender: events_tx.clone(),
+            };
             let stop = stop.clone();
             let roots = roots.clone();
             let worker = std::thread::Builder::new()
@@ -48,10 +55,15 @@ impl Rounds {
                 .context("starting a probe thread")?;
             workers.push(worker);
         }
-        Ok(Rounds { events, workers })
+        Ok(Rounds {
+            events,
+            interrupted: stop,
+            workers,
+        })
     }
 
-    /// Waits for every probe thread; call once the events have run dry.
+    /// Waits for every probe thread; call once the events have run dry (after a Ctrl-C, do
+    /// not: a thread may be in a connect for the whole timeout, and the process ends anyway).
     pub fn join(self) {
         for worker in self.workers {
             // A panicked probe thread has already said so on stderr; its target stays unreached.
@@ -60,21 +72,62 @@ impl Rounds {
     }
 }
 
-/// A receiver that disconnects on Ctrl-C, when the probe repeats; otherwise one that never fires.
-fn stop_signal(config: &Config) -> Result<Receiver<()>> {
-    if !config.repeated() {
-        return Ok(crossbeam_channel::never());
-    }
+/// A receiver that disconnects on the first Ctrl-C; a second Ctrl-C ends the process at once.
+fn stop_signal() -> Result<Receiver<()>> {
     let (tx, rx) = crossbeam_channel::bounded::<()>(0);
-    let sender = Mutex::new(Some(tx));
+    let interrupts = Interrupts::new(tx);
     ctrlc::set_handler(move || {
-        // Dropping the only sender wakes every thread waiting on the receiver.
-        if let Ok(mut sender) = sender.lock() {
-            sender.take();
+        if interrupts.interrupt() {
+            std::process::exit(EXIT_INTERRUPTED);
         }
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C: {err}")))?;
     Ok(rx)
+}
+
+/// Exit status after a second Ctrl-C (128 + SIGINT, as a shell reports a process it interrupted).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What Ctrl-C does: the first one stops the run (its sender dropped), the next ones ask for
+/// the process to end at once.
+struct Interrupts {
+    count: AtomicU32,
+    stop: Mutex<Option<Sender<()>>>,
+}
+
+impl Interrupts {
+    fn new(stop: Sender<()>) -> Interrupts {
+        Interrupts {
+            count: AtomicU32::new(0),
+            stop: Mutex::new(Some(stop)),
+        }
+    }
+
+    /// One Ctrl-C; true when the process should end now (it is not the first).
+    fn interrupt(&self) -> bool {
+        if self.count.fetch_add(1, Ordering::SeqCst) > 0 {
+            return true;
+        }
+        // Dropping the only sender wakes every thread waiting on the receiver.
+        if let Ok(mut stop) = self.stop.lock() {
+            stop.take();
+        }
+        false
+    }
+}
+
+/// Where one target's thread sends its events: tagged with the target's index.
+#[derive(Clone)]
+struct Outbox {
+    index: usize,
+    sender: Sender<(usize, Event)>,
+}
+
+impl Outbox {
+    /// Sends `event`; a receiver gone (the run is ending) is not an error.
+    fn send(&self, event: Event) {
+        let _ = self.sender.send((self.index, event));
+    }
 }
 
 /// Probes one target round after round; every address of a round concurrently.
@@ -82,7 +135,7 @@ fn probe_target(
     config: &Config,
     roots: Option<&Roots>,
     target: &Target,
-    events: &Sender<Event>,
+    events: &Outbox,
     stop: &Receiver<()>,
 ) {
     let name = target.to_string();
@@ -90,10 +143,10 @@ fn probe_target(
     let mut round = 1u32;
     loop {
         let started = Instant::now();
-        let addresses = match resolve_round(config, target, round, &mut previous, events) {
-            Some(addresses) => addresses,
-            None => return,
-        };
+        // A round without addresses is a lost round (reported with its reason); the next one
+        // resolves again.
+        let addresses =
+            resolve_round(config, target, round, &mut previous, events).unwrap_or_default();
         std::thread::scope(|scope| {
             for ip in addresses {
                 let address = SocketAddr::new(ip, target.port);
@@ -110,8 +163,8 @@ fn probe_target(
                         outcome.tls = Some(Box::new(check));
                         outcome.chat = chat;
                     }
-                    let hint = outcome.verdict.hint(&address).map(str::to_string);
-                    let _ = events.send(Event::Attempt {
+                    let hint = outcome.hint(&address).map(str::to_string);
+                    events.send(Event::Attempt {
                         target: name,
                         round,
                         address,
@@ -138,7 +191,7 @@ fn resolve_round(
     target: &Target,
     round: u32,
     previous: &mut Option<Vec<IpAddr>>,
-    events: &Sender<Event>,
+    events: &Outbox,
 ) -> Option<Vec<IpAddr>> {
     let name = target.to_string();
     let literal = target.host.parse::<IpAddr>().ok();
@@ -161,9 +214,10 @@ fn resolve_round(
                 failure: (!wanted).then_some(resolve::DnsFailure::NoRecords),
                 error: (!wanted)
                     .then(|| "the address is not of the family asked for (-4/-6)".into()),
+                chain: Vec::new(),
             }
         }
-        None => resolve::system(&target.host, config.families),
+        None => resolve::system(&target.host, config.families, config.timeout),
     };
     let server = match (config.dns_server, literal) {
         (Some(server), None) => Some(resolve::ask_server(
@@ -178,7 +232,7 @@ fn resolve_round(
     let addresses = system.addresses();
     let failed = system.failure.is_some();
     if let Some(before) = previous.as_ref().filter(|before| **before != addresses) {
-        let _ = events.send(Event::DnsChange {
+        events.send(Event::DnsChange {
             target: name.clone(),
             round,
             time: now().to_rfc3339(),
@@ -188,7 +242,7 @@ fn resolve_round(
     }
     *previous = Some(addresses.clone());
     if literal.is_none() || round == 1 {
-        let _ = events.send(Event::Dns {
+        events.send(Event::Dns {
             target: name,
             round,
             system,
@@ -213,10 +267,26 @@ fn warnings(
         target.host.eq_ignore_ascii_case("localhost") || target.host.ends_with(".localhost");
     let served = system.addresses();
     if is_name && !local_name {
+        // One warning per kind of address, however many of that kind DNS serves.
+        let mut noted: Vec<(&str, Vec<IpAddr>)> = Vec::new();
         for address in &served {
             if let Some(note) = resolve::address_note(address) {
-                warnings.push(format!("{address} in DNS: {note}"));
+                match noted.iter_mut().find(|(n, _)| *n == note) {
+                    Some((_, addresses)) => addresses.push(*address),
+                    None => noted.push((note, vec![*address])),
+                }
             }
+        }
+        for (note, addresses) in noted {
+            let named = match addresses.as_slice() {
+                [one] => one.to_string(),
+                [first, second] => format!("{first} and {second}"),
+                [first, second, rest @ ..] => {
+                    format!("{first}, {second} and {} more", rest.len())
+                }
+                [] => continue,
+            };
+            warnings.push(format!("{named} in DNS: {note}"));
         }
     }
     if let Some(server) = server.filter(|s| s.failure.is_none()) {
@@ -231,7 +301,15 @@ fn warnings(
             ));
         }
     }
-    if !config.expect_ip.is_empty() && system.failure.is_none() {
+    if !config.expect_ip.is_empty() && !is_name {
+        let literal = served.iter().filter(|a| !config.expect_ip.contains(a));
+        for address in literal {
+            warnings.push(format!(
+                "{address} is an address, not a name: --expect-ip compares what DNS serves for a \
+                 name, and {address} is not one of the expected addresses"
+            ));
+        }
+    } else if !config.expect_ip.is_empty() && system.failure.is_none() {
         for address in served.iter().filter(|a| !config.expect_ip.contains(a)) {
             warnings.push(format!(
                 "DNS serves {address}, which is not an expected address: the DDNS record is stale, or points elsewhere"
@@ -244,4 +322,22 @@ fn warnings(
         }
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_ctrl_c_stops_the_run_and_the_second_ends_the_process() {
+        let (tx, stopped) = crossbeam_channel::bounded::<()>(0);
+        let interrupts = Interrupts::new(tx);
+        assert!(!interrupts.interrupt(), "the first one only stops the run");
+        assert_eq!(
+            stopped.recv_timeout(std::time::Duration::from_secs(1)),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        );
+        assert!(interrupts.interrupt(), "the second one ends it at once");
+        assert!(interrupts.interrupt());
+    }
 }

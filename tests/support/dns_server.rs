@@ -26,6 +26,11 @@ impl DnsServer {
     /// Serves `records` (name, IPv4 address) for the `test` domain; None (the test is skipped,
     /// or fails under CI) without dnsmasq, or when it does not start.
     pub fn start(records: &[(&str, &str)]) -> Option<DnsServer> {
+        DnsServer::start_with(records, &[])
+    }
+
+    /// As [`DnsServer::start`], with more dnsmasq options (`--cname=…`, say).
+    pub fn start_with(records: &[(&str, &str)], options: &[&str]) -> Option<DnsServer> {
         if !require(tool("dnsmasq"), "dnsmasq") {
             return None;
         }
@@ -50,6 +55,7 @@ impl DnsServer {
         for (name, address) in records {
             command.arg(format!("--host-record={name},{address}"));
         }
+        command.args(options);
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

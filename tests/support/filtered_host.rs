@@ -3,12 +3,13 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::{is_root, require, tool};
+use super::{ip_steps, is_root, require, tool};
 
 /// A network namespace with a veth pair whose far end drops all TCP; removed on drop. Each test
-/// process takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two runs at once do not route
-/// into each other's namespace.
+/// host takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two at once (in one run or two) do
+/// not route into each other's namespace.
 pub struct FilteredHost {
     namespace: String,
     host_side: String,
@@ -17,21 +18,45 @@ pub struct FilteredHost {
     pub far: String,
 }
 
-/// The nftables rule set loaded in the namespace: every TCP packet coming in is dropped.
-const DROP_TCP: &str = "table inet soquete_test {\n chain input {\n  type filter hook input priority 0; policy accept;\n  meta l4proto tcp drop\n }\n}\n";
+/// The hosts this process has made.
+static CREATED: AtomicU32 = AtomicU32::new(0);
+
+/// The nftables rule set loaded in the namespace, around the rule for incoming TCP.
+fn rules(tcp: &str) -> String {
+    format!(
+        "table inet soquete_test {{\n chain input {{\n  type filter hook input priority 0; policy accept;\n  meta l4proto tcp {tcp}\n }}\n}}\n"
+    )
+}
 
 impl FilteredHost {
     /// Makes the namespace, the pair and the rule; None (the test is skipped, or fails under
     /// CI) without root, `ip` and `nft`, or when a step fails.
     pub fn create() -> Option<FilteredHost> {
+        FilteredHost::with_rule("drop")
+    }
+
+    /// As [`FilteredHost::create`], with `tcp` the nftables verdict for incoming TCP, such as
+    /// `reject with icmp type prot-unreachable`.
+    pub fn with_rule(tcp: &str) -> Option<FilteredHost> {
+        FilteredHost::make(Some(tcp))
+    }
+
+    /// A link with no host at the far address at all: ARP for it gets no answer.
+    pub fn absent() -> Option<FilteredHost> {
+        FilteredHost::make(None)
+    }
+
+    fn make(tcp: Option<&str>) -> Option<FilteredHost> {
         if !require(
             is_root() && tool("ip") && tool("nft"),
             "root, ip and nft, for a network namespace",
         ) {
             return None;
         }
-        let id = std::process::id() % 100_000;
-        let block = 4 * (1 + std::process::id() % 62);
+        // Each host of this process takes the next /30 and names of its own.
+        let n = CREATED.fetch_add(1, Ordering::Relaxed) % 10;
+        let id = (std::process::id() % 100_000) * 10 + n;
+        let block = 4 * (1 + (std::process::id() + n) % 62);
         let host = FilteredHost {
             namespace: format!("soq-probe-{id}"),
             host_side: format!("soqp{id}"),
@@ -49,15 +74,14 @@ impl FilteredHost {
             format!("-n {ns} addr add {far}/30 dev {peer}"),
             format!("-n {ns} link set {peer} up"),
         ];
-        for step in &steps {
-            let ok = Command::new("ip")
-                .args(step.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require(ok, &format!("`ip {step}` to succeed")) {
-                return None;
-            }
+        // Without a rule, nobody holds the far address.
+        let steps = &steps[..if tcp.is_some() { 7 } else { 5 }];
+        if !ip_steps(steps) {
+            return None;
         }
+        let Some(tcp) = tcp else {
+            return Some(host);
+        };
         let loaded = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])
             .stdin(Stdio::piped())
@@ -66,7 +90,7 @@ impl FilteredHost {
                 let written = nft
                     .stdin
                     .take()
-                    .is_some_and(|mut stdin| stdin.write_all(DROP_TCP.as_bytes()).is_ok());
+                    .is_some_and(|mut stdin| stdin.write_all(rules(tcp).as_bytes()).is_ok());
                 nft.wait().is_ok_and(|s| s.success()) && written
             });
         require(loaded, "nft to load the drop rule").then_some(host)

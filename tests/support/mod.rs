@@ -11,6 +11,7 @@ pub mod peer;
 pub mod ports;
 pub mod proc;
 pub mod process;
+pub mod resolver;
 pub mod serve;
 pub mod sockets;
 pub mod tls;
@@ -57,6 +58,17 @@ pub fn require(available: bool, what: &str) -> bool {
     );
     eprintln!("skipped: this test needs {what}");
     false
+}
+
+/// Runs `ip STEP` for each step in turn; false (said by [`require`]) at the first that fails.
+pub fn ip_steps(steps: &[String]) -> bool {
+    steps.iter().all(|step| {
+        let ok = Command::new("ip")
+            .args(step.split_whitespace())
+            .status()
+            .is_ok_and(|s| s.success());
+        require(ok, &format!("`ip {step}` to succeed"))
+    })
 }
 
 /// True when the `CI` environment variable is set (to anything but empty, `0` or `false`).

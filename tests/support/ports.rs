@@ -67,11 +67,14 @@ pub struct ClosedPort {
 impl ClosedPort {
     /// Binds a socket to 127.0.0.1:0 without listening.
     pub fn hold() -> ClosedPort {
-        let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("a TCP socket");
-        socket
-            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
-            .expect("bind 127.0.0.1:0");
-        ClosedPort { socket }
+        ClosedPort::hold_at(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).expect("bind 127.0.0.1:0")
+    }
+
+    /// Binds a socket to `addr` without listening; None when the address is taken or missing.
+    pub fn hold_at(addr: SocketAddr) -> Option<ClosedPort> {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).ok()?;
+        socket.bind(&addr.into()).ok()?;
+        Some(ClosedPort { socket })
     }
 
     /// Its port number.
@@ -83,6 +86,18 @@ impl ClosedPort {
             .expect("a bound address")
             .port()
     }
+}
+
+/// A listener on 127.0.0.1 and the same port held closed on [::1], as a host whose AAAA is dead
+/// and whose A is live; None without an IPv6 loopback.
+pub fn live_v4_dead_v6() -> Option<(TcpListener, ClosedPort)> {
+    for _ in 0..20 {
+        let v6 = ClosedPort::hold_at("[::1]:0".parse().ok()?)?;
+        if let Ok(v4) = TcpListener::bind(("127.0.0.1", v6.port())) {
+            return Some((v4, v6));
+        }
+    }
+    panic!("no port free on both [::1] and 127.0.0.1 in 20 tries");
 }
 
 /// Listeners on the same port on [::1] and on 127.0.0.1, as a service reachable by both of

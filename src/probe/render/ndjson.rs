@@ -19,6 +19,9 @@ enum Closing<'a> {
     Summary {
         target: &'a str,
         addresses: &'a [AddressSummary],
+        rounds: u32,
+        lost_rounds: u32,
+        lost_reason: Option<&'a str>,
     },
     /// The exit code, last.
     Exit { exit_code: i32 },
@@ -35,6 +38,9 @@ impl Renderer for Ndjson {
         let summaries = report.targets.iter().map(|target| Closing::Summary {
             target: &target.target,
             addresses: &target.addresses,
+            rounds: target.rounds,
+            lost_rounds: target.lost_rounds,
+            lost_reason: target.lost_reason.as_deref(),
         });
         let exit = Closing::Exit {
             exit_code: report.exit_code,
@@ -79,7 +85,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            lines[0].ends_with(r#""sent":1,"source":null}],"target":"h:1","type":"summary"}"#),
+            lines[0].ends_with(r#""sent":1,"source":null}],"lost_reason":null,"lost_rounds":0,"rounds":1,"target":"h:1","type":"summary"}"#),
             "{text}"
         );
         assert_eq!(lines[1], r#"{"exit_code":2,"type":"exit"}"#);

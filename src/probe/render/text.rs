@@ -7,7 +7,7 @@ use super::Renderer;
 use crate::error::Result;
 use crate::net::sanitize::neutralize;
 use crate::probe::connect::ChatCheck;
-use crate::probe::report::{Event, Report, TargetReport};
+use crate::probe::report::{Event, Report, TargetReport, round3};
 use crate::probe::resolve::DnsAnswer;
 use crate::probe::tls::TlsCheck;
 
@@ -27,10 +27,15 @@ impl Renderer for Text {
     }
 
     fn finish(&self, report: &Report) -> Result<Vec<u8>> {
+        let interrupted = report.interrupted.then(|| {
+            "--- interrupted (Ctrl-C): any attempt still under way was left without a verdict"
+                .to_string()
+        });
         let lines = report
             .targets
             .iter()
-            .flat_map(|target| summary_lines(target, self.rounds));
+            .flat_map(|target| summary_lines(target, self.rounds))
+            .chain(interrupted);
         Ok(joined(lines))
     }
 }
@@ -59,13 +64,18 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
             ..
         } => {
             if *round <= 1 {
-                lines.push(format!("{prefix}dns  {}", dns_line(system)));
-                if let Some(server) = server {
-                    lines.push(format!("{prefix}dns  {}", dns_line(server)));
+                for answer in std::iter::once(system).chain(server) {
+                    lines.push(format!("{prefix}dns  {}", dns_line(answer)));
+                    if let Some(chain) = chain_line(answer) {
+                        lines.push(format!("{prefix}dns    {chain}"));
+                    }
                 }
                 for warning in warnings {
                     lines.push(format!("{prefix}!    {warning}"));
                 }
+            } else if system.failure.is_some() {
+                // A later round without addresses: lost, and said so in its turn.
+                lines.push(format!("{prefix}seq={round}  lost: {}", dns_line(system)));
             }
         }
         Event::DnsChange {
@@ -171,6 +181,16 @@ fn dns_line(answer: &DnsAnswer) -> String {
     }
 }
 
+/// The CNAME steps, dig's way round: `www.test -> mid.test (ttl 77 s) -> host.test (ttl 88 s)`.
+fn chain_line(answer: &DnsAnswer) -> Option<String> {
+    let first = answer.chain.first()?;
+    let mut line = format!("cname chain: {}", first.name);
+    for step in &answer.chain {
+        line.push_str(&format!(" -> {} (ttl {} s)", step.target, step.ttl));
+    }
+    Some(line)
+}
+
 /// The host part of a target as given (`HOST:PORT`, `[v6]:PORT`).
 fn target_host(target: &str) -> String {
     crate::net::target::Target::parse(target).map_or_else(|_| target.to_string(), |t| t.host)
@@ -245,6 +265,9 @@ fn chat_line(check: &ChatCheck) -> String {
             format!("something answered that is not soquete: \"{first_line}\"")
         }
         ChatCheck::Silent => "open but silent: nothing answered the soquete hello".into(),
+        ChatCheck::HungUp => "open, then closed without a word: something accepts and hangs up \
+                              at once (a full or filtering server; not a soquete server)"
+            .into(),
     }
 }
 
@@ -253,6 +276,12 @@ fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
     if !rounds {
         return Vec::new();
     }
+    let lost = report.lost_reason.as_ref().map(|reason| {
+        format!(
+            "--- {}: {} of {} rounds lost, no address to try: {reason}",
+            report.target, report.lost_rounds, report.rounds
+        )
+    });
     report
         .addresses
         .iter()
@@ -265,9 +294,14 @@ fn summary_lines(report: &TargetReport, rounds: bool) -> Vec<String> {
             };
             format!(
                 "--- {} ({}): {} sent, {} open, {}% loss{rtt}",
-                s.address, report.target, s.sent, s.open, s.loss_pct
+                s.address,
+                report.target,
+                s.sent,
+                s.open,
+                round3(s.loss_pct)
             )
         })
+        .chain(lost)
         .collect()
 }
 
