@@ -3,8 +3,11 @@
 use clap::{Args, ValueEnum};
 
 use crate::chat::protocol::HEARTBEAT_INTERVAL;
-use crate::chat::server::{self as serve, HEARTBEAT_INTERVAL_ENV, Mode, RateLimit};
+use crate::chat::server::{
+    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode, RateLimit,
+};
 use crate::net::clock::millis_from_env;
+use crate::net::stun;
 
 /// How `soquete serve` serves.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,6 +93,29 @@ pub struct ServeArgs {
     /// Close a client that sends no complete line for SECS seconds (off by default)
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
+
+    /// Check this public name of the server at start and every 5 minutes: the resolver's cache
+    /// against the name's authoritative servers, against the public address a STUN server
+    /// sees, and the port on every address the name has; a warning on the console (and in
+    /// /status) says what is wrong and how to fix it. Without it, none of this traffic is sent
+    #[arg(long = "ddns", value_name = "NAME")]
+    pub ddns: Option<String>,
+
+    /// The STUN server that tells --ddns the server's public address (UDP, RFC 8489)
+    #[arg(long = "stun", value_name = "HOST:PORT", requires = "ddns", default_value = stun::DEFAULT_SERVER)]
+    pub stun: String,
+
+    /// Ask this DNS server as the --ddns name's authority, instead of finding the zone's
+    /// nameservers through /etc/resolv.conf (a hidden primary; tests use their own server)
+    #[arg(long = "ddns-authority", value_name = "IP[:PORT]", requires = "ddns", value_parser = parse_dns_server)]
+    pub ddns_authority: Option<std::net::SocketAddr>,
+}
+
+/// A DNS server's address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+        .map_err(|_| format!("{text:?} is not IP, IP:PORT or [IPv6]:PORT"))
 }
 
 impl From<ServeMode> for Mode {
@@ -118,6 +144,12 @@ impl From<ServeArgs> for serve::Config {
             max_clients: args.max_clients.map(|n| n as usize),
             idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
             heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
+            ddns: args.ddns.map(|name| Ddns {
+                name,
+                stun: args.stun,
+                authority: args.ddns_authority,
+                interval: millis_from_env(DDNS_INTERVAL_ENV).unwrap_or(DDNS_INTERVAL),
+            }),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::chat::protocol::{quoted_name, validate_name};
 use crate::error::{Error, Result};
 
+use super::ddns::Ddns;
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 
 /// Tests shorten the server's heartbeat with this variable (milliseconds); the face reads it
@@ -67,6 +68,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A structured client sent nothing for this long gets a `ping`.
     pub heartbeat: Duration,
+    /// `--ddns`: check the server's own public name (off: no such traffic at all).
+    pub ddns: Option<Ddns>,
 }
 
 impl Config {
@@ -143,6 +146,7 @@ mod tests {
             max_clients: None,
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
+            ddns: None,
         }
     }
 

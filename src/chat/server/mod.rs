@@ -14,6 +14,7 @@ mod accept;
 mod config;
 mod connection;
 mod console;
+mod ddns;
 mod event;
 mod history;
 mod hub;
@@ -25,6 +26,7 @@ mod throttle;
 mod writer;
 
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode};
+pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 
 use std::any::Any;
@@ -84,14 +86,6 @@ pub fn run(config: &Config) -> Result<()> {
     drop(stdout);
 
     let policy = config.policy();
-    let settings = Settings {
-        mode: config.mode,
-        sync: config.sync,
-        name,
-        listening,
-        rate_limit: policy.rate_limit,
-        idle_timeout: config.idle_timeout,
-    };
     let editor = console::ConsoleEditor::open(&config.name);
     // The editor puts the terminal in raw mode: whatever ends the server puts it back.
     let saved_terminal = editor.as_ref().and_then(|_| SavedTerminal::save());
@@ -100,6 +94,18 @@ pub fn run(config: &Config) -> Result<()> {
         None => (None, None),
     };
     let (console, printer) = console::Console::new(editor_printer);
+    // `--ddns`: the server's own name is checked on a thread of its own; dropping `ddns_stop`
+    // ends it. Without the flag, nothing is started and nothing is sent.
+    let (ddns_stop, ddns_stopped) = crossbeam_channel::bounded::<()>(0);
+    let ddns_report = match config.ddns.clone() {
+        Some(wanted) => {
+            let (report, work) =
+                ddns::watcher(wanted, listening.port(), console.clone(), ddns_stopped);
+            spawn("ddns", work)?;
+            Some(report)
+        }
+        None => None,
+    };
     let (printed, printer_done) = crossbeam_channel::bounded::<()>(1);
     spawn("console-out", move || {
         printer();
@@ -107,6 +113,15 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     // Writers wake the hub here when an outbox it waits for has drained.
     let (room, room_wakes) = crossbeam_channel::bounded(1);
+    let settings = Settings {
+        mode: config.mode,
+        sync: config.sync,
+        name,
+        listening,
+        rate_limit: policy.rate_limit,
+        idle_timeout: config.idle_timeout,
+        ddns: ddns_report,
+    };
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
     let connected = hub.connected();
     let hub = spawn("hub", move || hub.run(&inbox))?;
@@ -125,6 +140,7 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
 
     let outcome = hub_outcome(hub.join());
+    drop(ddns_stop);
     // The hub owned the console: its last reports are printed, unless stdout is stuck.
     let _ = printer_done.recv_timeout(hub::SHUTDOWN_GRACE);
     stop.store(true, Ordering::SeqCst);

@@ -36,6 +36,7 @@ use crate::net::clock::now;
 
 use super::config::Mode;
 use super::console::Console;
+use super::ddns::Report;
 use super::event::{Ending, Event};
 use super::history::History;
 use super::throttle::RateLimit;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// For the `bye` of an idle client.
     pub idle_timeout: Option<Duration>,
+    /// `--ddns`: the last check of the server's name, for `/status`.
+    pub ddns: Option<Report>,
 }
 
 /// The owner of the room.

@@ -21,6 +21,9 @@ impl Hub {
             Some(Command::Status) => {
                 let table = status::table(&self.status());
                 self.console.table(&table, Style::for_stdout());
+                if let Some(ddns) = &self.settings.ddns {
+                    self.console.event(&ddns.line());
+                }
             }
             Some(Command::Who) => {
                 for frame in ServerFrame::who_pages(self.members()) {
