@@ -4,6 +4,7 @@
 
 mod chat;
 mod cli;
+mod ddns;
 mod frames;
 mod idle;
 mod limits;
