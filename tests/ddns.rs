@@ -207,3 +207,51 @@ fn stun_and_the_authority_need_ddns() {
         assert!(stderr.contains("--ddns"), "{stderr}");
     }
 }
+
+#[test]
+fn a_warning_is_said_once_per_change_and_its_end_too() {
+    let world = World {
+        cached: OTHER,
+        authoritative: PUBLIC,
+        public: PUBLIC,
+    };
+    let Some(lab) = DdnsLab::create(&world) else {
+        return;
+    };
+    let (mut server, _) = lab.serve_ddns_every("0.0.0.0", Some("50"));
+    let first = verdict(&server);
+    assert!(
+        first.starts_with(&format!("! ddns {NAME}: warning: stale DNS")),
+        "{first}"
+    );
+    // Three more checks find the same: the STUN server hears their requests.
+    for _ in 0..3 {
+        lab.stun
+            .wait_for(LIMIT, |line| line.starts_with("heard 20 bytes"))
+            .expect("the checks go on");
+    }
+    // /status's ddns line comes after whatever the console printed before it: no repeat.
+    type_at_console(&mut server, "/status");
+    let before_status = server
+        .wait_for(LIMIT, |line| {
+            line.contains("ddns ") || line.starts_with("listen ")
+        })
+        .expect("/status answers");
+    assert!(
+        before_status.starts_with("listen "),
+        "said again: {before_status}"
+    );
+    server
+        .wait_for(LIMIT, |line| {
+            line.starts_with(&format!("ddns {NAME}: warning"))
+        })
+        .expect("/status has the warning");
+    // The cache catches up: the next check says so, once.
+    lab.cache(PUBLIC);
+    let fixed = verdict(&server);
+    assert!(
+        fixed.starts_with(&format!("ddns {NAME}: ok: {NAME} -> {PUBLIC}"))
+            && fixed.ends_with("(the earlier warning is gone)"),
+        "{fixed}"
+    );
+}

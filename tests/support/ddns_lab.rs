@@ -92,11 +92,6 @@ impl DdnsLab {
         let guard = Namespace(namespace.clone());
         let etc = format!("/etc/netns/{namespace}");
         std::fs::create_dir_all(&etc).unwrap();
-        std::fs::write(
-            format!("{etc}/hosts"),
-            format!("127.0.0.1 localhost\n{} {NAME}\n", world.cached),
-        )
-        .unwrap();
         std::fs::write(format!("{etc}/resolv.conf"), "nameserver 127.0.0.1\n").unwrap();
         let steps = [
             format!("netns add {namespace}"),
@@ -130,13 +125,22 @@ impl DdnsLab {
             .wait_for(LIMIT, |line| line.starts_with("stun on "))
             .expect("the STUN server starts");
         let port: u16 = line["stun on ".len()..].trim().parse().unwrap();
-        Some(DdnsLab {
+        let lab = DdnsLab {
             namespace: guard,
             stun,
             stun_addr: ([127, 0, 0, 1], port).into(),
             _dns: dns,
             queries,
-        })
+        };
+        lab.cache(world.cached);
+        Some(lab)
+    }
+
+    /// Changes the resolver's cache: [`NAME`] now has `address` in the namespace's /etc/hosts
+    /// (written in place: the servers see it through their bind mount).
+    pub fn cache(&self, address: &str) {
+        let hosts = format!("/etc/netns/{}/hosts", self.namespace.0);
+        std::fs::write(hosts, format!("127.0.0.1 localhost\n{address} {NAME}\n")).unwrap();
     }
 
     /// `soquete serve --port 0 ARGS` in the namespace, its console a pipe, with `env`; and the
@@ -156,7 +160,16 @@ impl DdnsLab {
 
     /// `serve --bind BIND --ddns NAME` against this lab's STUN and DNS servers.
     pub fn serve_ddns(&self, bind: &str) -> (Running, SocketAddr) {
+        self.serve_ddns_every(bind, None)
+    }
+
+    /// As [`DdnsLab::serve_ddns`], checking every `interval_ms` when given.
+    pub fn serve_ddns_every(&self, bind: &str, interval_ms: Option<&str>) -> (Running, SocketAddr) {
         let stun = self.stun_addr.to_string();
+        let env: Vec<(&str, &str)> = interval_ms
+            .map(|ms| ("SOQUETE_DDNS_INTERVAL_MS", ms))
+            .into_iter()
+            .collect();
         self.serve(
             &[
                 "--bind",
@@ -168,7 +181,7 @@ impl DdnsLab {
                 "--ddns-authority",
                 "127.0.0.1",
             ],
-            &[],
+            &env,
         )
     }
 
