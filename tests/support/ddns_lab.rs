@@ -158,31 +158,27 @@ impl DdnsLab {
         (server, addr)
     }
 
-    /// `serve --bind BIND --ddns NAME` against this lab's STUN and DNS servers.
+    /// `serve --bind BIND --ddns NAME` against this lab's STUN server, finding the name's
+    /// authoritative server through the namespace's resolv.conf.
     pub fn serve_ddns(&self, bind: &str) -> (Running, SocketAddr) {
-        self.serve_ddns_every(bind, None)
+        self.serve_ddns_with(bind, &[], None)
     }
 
-    /// As [`DdnsLab::serve_ddns`], checking every `interval_ms` when given.
-    pub fn serve_ddns_every(&self, bind: &str, interval_ms: Option<&str>) -> (Running, SocketAddr) {
+    /// As [`DdnsLab::serve_ddns`], with `more` flags, checking every `interval_ms` when given.
+    pub fn serve_ddns_with(
+        &self,
+        bind: &str,
+        more: &[&str],
+        interval_ms: Option<&str>,
+    ) -> (Running, SocketAddr) {
         let stun = self.stun_addr.to_string();
         let env: Vec<(&str, &str)> = interval_ms
             .map(|ms| ("SOQUETE_DDNS_INTERVAL_MS", ms))
             .into_iter()
             .collect();
-        self.serve(
-            &[
-                "--bind",
-                bind,
-                "--ddns",
-                NAME,
-                "--stun",
-                &stun,
-                "--ddns-authority",
-                "127.0.0.1",
-            ],
-            &env,
-        )
+        let mut args = vec!["--bind", bind, "--ddns", NAME, "--stun", &stun];
+        args.extend(more);
+        self.serve(&args, &env)
     }
 
     /// Runs python3 `code` in the namespace (a marker datagram, a DNS query) and waits for it.

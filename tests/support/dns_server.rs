@@ -37,8 +37,10 @@ impl DnsServer {
         DnsServer::spawn(Command::new("dnsmasq"), addr, records)
     }
 
-    /// As [`DnsServer::start`], on 127.0.0.1:53 of the network namespace `namespace`, logging
-    /// every query it is asked on its stderr (`queries`).
+    /// As [`DnsServer::start`], on 127.0.0.1:53 of the network namespace `namespace`, and
+    /// authoritative for the `test` zone (its NS is `ns.test`, at 127.0.0.1): a name's zone and
+    /// nameservers can be found through it as on the Internet. Every query it is asked comes
+    /// on `queries`.
     pub fn start_in(
         namespace: &str,
         records: &[(&str, &str)],
@@ -48,6 +50,11 @@ impl DnsServer {
         }
         let mut command = Command::new("ip");
         command.args(["netns", "exec", namespace, "dnsmasq", "--log-queries"]);
+        command.args([
+            "--auth-zone=test",
+            "--auth-server=ns.test,127.0.0.1",
+            "--host-record=ns.test,127.0.0.1",
+        ]);
         let (queries, heard) = std::sync::mpsc::channel();
         let server =
             DnsServer::spawn_logging(command, ([127, 0, 0, 1], 53).into(), records, Some(queries))?;
@@ -93,7 +100,10 @@ impl DnsServer {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("started") || line.contains("failed") {
                     let _ = tx.send(line);
-                } else if let Some(queries) = queries.as_ref().filter(|_| line.contains("query[")) {
+                } else if let Some(queries) = queries
+                    .as_ref()
+                    .filter(|_| line.contains("query[") || line.contains("auth["))
+                {
                     let _ = queries.send(line);
                 }
             }
