@@ -39,12 +39,20 @@ pub enum ServeMode {
         lines then reach the console marked so): up to 1000 lines and 64 KiB a client, 4 MiB for \
         all; a client is told once when its lines stop being kept. Waiting in line is not being \
         idle (--idle-timeout counts from a client's turn).\n\n\
+        Dynamic DNS (--ddns NAME): at start and every 5 minutes the server resolves NAME through \
+        the system resolver and through NAME's authoritative servers, asks the --stun server \
+        which public address it sees, and connects to its own port on every address NAME has. \
+        Stale DNS, a private or CGNAT address published, or a port that does not answer: one \
+        warning on the console and in /status, with the fix, again only when it changes. \
+        SOQUETE_DDNS_INTERVAL_MS shortens the interval (tests). Without --ddns nothing of this \
+        is sent (docs/SECURITY.md).\n\n\
         Examples:\n  \
         soquete serve                                 group chat on 127.0.0.1:65432\n  \
         soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \
         soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
         soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
-        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker"
+        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker\n  \
+        soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale"
 )]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 or :: serves every interface)
