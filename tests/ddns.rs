@@ -16,12 +16,7 @@ fn verdict(server: &Running) -> String {
 
 #[test]
 fn a_consistent_name_is_one_quiet_ok_line() {
-    let world = World {
-        cached: PUBLIC,
-        authoritative: PUBLIC,
-        public: PUBLIC,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(PUBLIC, PUBLIC, PUBLIC)) else {
         return;
     };
     let (mut server, addr) = lab.serve_ddns("0.0.0.0");
@@ -63,12 +58,7 @@ fn a_consistent_name_is_one_quiet_ok_line() {
 
 #[test]
 fn a_name_that_points_elsewhere_than_stun_is_stale() {
-    let world = World {
-        cached: PUBLIC,
-        authoritative: PUBLIC,
-        public: "198.51.100.9",
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(PUBLIC, PUBLIC, "198.51.100.9")) else {
         return;
     };
     let (mut server, _) = lab.serve_ddns("0.0.0.0");
@@ -92,12 +82,7 @@ fn a_name_that_points_elsewhere_than_stun_is_stale() {
 
 #[test]
 fn a_cache_behind_the_authoritative_server_is_stale() {
-    let world = World {
-        cached: OTHER,
-        authoritative: PUBLIC,
-        public: PUBLIC,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(OTHER, PUBLIC, PUBLIC)) else {
         return;
     };
     let (server, _) = lab.serve_ddns("0.0.0.0");
@@ -113,12 +98,7 @@ fn a_cache_behind_the_authoritative_server_is_stale() {
 
 #[test]
 fn a_published_private_address_is_a_warning() {
-    let world = World {
-        cached: "10.20.30.40",
-        authoritative: "10.20.30.40",
-        public: PUBLIC,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new("10.20.30.40", "10.20.30.40", PUBLIC)) else {
         return;
     };
     // The authority named rather than found (a hidden primary): the same verdict.
@@ -139,12 +119,7 @@ fn a_published_private_address_is_a_warning() {
 
 #[test]
 fn a_port_that_does_not_answer_on_the_published_address_says_forward_it() {
-    let world = World {
-        cached: OTHER,
-        authoritative: OTHER,
-        public: OTHER,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(OTHER, OTHER, OTHER)) else {
         return;
     };
     // The server listens on the other public address only: its port is closed on this one.
@@ -165,12 +140,7 @@ fn a_port_that_does_not_answer_on_the_published_address_says_forward_it() {
 
 #[test]
 fn without_ddns_the_server_sends_nothing_of_the_kind() {
-    let world = World {
-        cached: PUBLIC,
-        authoritative: PUBLIC,
-        public: PUBLIC,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(PUBLIC, PUBLIC, PUBLIC)) else {
         return;
     };
     // A check every millisecond, were one started.
@@ -226,12 +196,7 @@ fn stun_and_the_authority_need_ddns() {
 
 #[test]
 fn a_warning_is_said_once_per_change_and_its_end_too() {
-    let world = World {
-        cached: OTHER,
-        authoritative: PUBLIC,
-        public: PUBLIC,
-    };
-    let Some(lab) = DdnsLab::create(&world) else {
+    let Some(lab) = DdnsLab::create(&World::new(OTHER, PUBLIC, PUBLIC)) else {
         return;
     };
     let (mut server, _) = lab.serve_ddns_with("0.0.0.0", &[], Some("50"));

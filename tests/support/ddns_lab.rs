@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use super::dns_server::DnsServer;
 use super::process::{Running, soquete_path};
 use super::serve::listening_on;
-use super::{LIMIT, is_root, require, tool};
+use super::{LIMIT, ip_steps, is_root, require, tool};
 
 /// The namespace's own public addresses: the server's, and a second one nothing listens on.
 pub const PUBLIC: &str = "198.51.100.7";
@@ -46,6 +46,17 @@ pub struct World<'a> {
     pub authoritative: &'a str,
     /// The public address STUN reports.
     pub public: &'a str,
+}
+
+impl<'a> World<'a> {
+    /// The cache's, the authoritative server's and STUN's address, in that order.
+    pub fn new(cached: &'a str, authoritative: &'a str, public: &'a str) -> World<'a> {
+        World {
+            cached,
+            authoritative,
+            public,
+        }
+    }
 }
 
 /// The namespace and its servers; all removed on drop (the servers first: fields drop in
@@ -99,14 +110,8 @@ impl DdnsLab {
             format!("-n {namespace} addr add {PUBLIC}/32 dev lo"),
             format!("-n {namespace} addr add {OTHER}/32 dev lo"),
         ];
-        for step in &steps {
-            let ok = Command::new("ip")
-                .args(step.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require(ok, &format!("`ip {step}` to succeed")) {
-                return None;
-            }
+        if !ip_steps(&steps) {
+            return None;
         }
         let (dns, queries) = DnsServer::start_in(&namespace, &[(NAME, world.authoritative)])?;
         let stun = Running::program(

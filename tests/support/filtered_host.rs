@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use super::{is_root, require, tool};
+use super::{ip_steps, is_root, require, tool};
 
 /// A network namespace with a veth pair whose far end drops all TCP; removed on drop. Each test
 /// process takes its own /30 of TEST-NET-2 (198.51.100.0/24), so two runs at once do not route
@@ -49,14 +49,8 @@ impl FilteredHost {
             format!("-n {ns} addr add {far}/30 dev {peer}"),
             format!("-n {ns} link set {peer} up"),
         ];
-        for step in &steps {
-            let ok = Command::new("ip")
-                .args(step.split_whitespace())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !require(ok, &format!("`ip {step}` to succeed")) {
-                return None;
-            }
+        if !ip_steps(&steps) {
+            return None;
         }
         let loaded = Command::new("ip")
             .args(["netns", "exec", ns, "nft", "-f", "-"])

@@ -80,3 +80,15 @@ pub fn is_root() -> bool {
     // /proc/self belongs to the process's effective user.
     std::fs::metadata("/proc/self").is_ok_and(|me| me.uid() == 0)
 }
+
+/// Runs `ip STEP` for each step in turn; false (the test is skipped, or fails under CI) at the
+/// first that fails.
+pub fn ip_steps(steps: &[String]) -> bool {
+    steps.iter().all(|step| {
+        let ok = Command::new("ip")
+            .args(step.split_whitespace())
+            .status()
+            .is_ok_and(|s| s.success());
+        require(ok, &format!("`ip {step}` to succeed"))
+    })
+}
