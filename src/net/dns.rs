@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 
+use super::sanitize::neutralize;
 use super::wildcard_for;
 
 /// Where the system resolver's nameservers are listed.
@@ -62,8 +63,11 @@ pub fn authorities(
         let servers: Vec<String> = answer
             .answers
             .iter()
+            // Only the zone's own NS records: a name that is a CNAME brings its target's.
+            .filter(|record| record.name == zone)
             .filter_map(|record| match &record.data {
-                RData::NS(ns) => Some(ns.0.to_utf8()),
+                // A name from the network, shown in an error: made safe for a terminal.
+                RData::NS(ns) => Some(neutralize(&ns.0.to_ascii()).into_owned()),
                 _ => None,
             })
             .collect();
