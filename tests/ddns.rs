@@ -5,7 +5,9 @@
 use crate::support::LIMIT;
 use crate::support::ddns_lab::{DdnsLab, NAME, OTHER, PUBLIC, World};
 use crate::support::process::Running;
-use crate::support::serve::type_at_console;
+use std::time::{Duration, Instant};
+
+use crate::support::serve::{Serve, type_at_console};
 
 /// The server's first ddns line on its console.
 fn verdict(server: &Running) -> String {
@@ -234,5 +236,35 @@ fn a_warning_is_said_once_per_change_and_its_end_too() {
         fixed.starts_with(&format!("ddns {NAME}: ok: {NAME} -> {PUBLIC}"))
             && fixed.ends_with("(the earlier warning is gone)"),
         "{fixed}"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_check_ends_the_server_at_once() {
+    // A STUN server and a DNS server that never answer, on this machine: the check waits.
+    let stun = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dns = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (stun_addr, dns_addr) = (stun.local_addr().unwrap(), dns.local_addr().unwrap());
+    let (mut server, _) = Serve::new(&[
+        "--ddns",
+        "localhost",
+        "--stun",
+        &stun_addr.to_string(),
+        "--ddns-authority",
+        &dns_addr.to_string(),
+    ])
+    .start();
+    stun.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut request = [0u8; 64];
+    let (size, _) = stun.recv_from(&mut request).expect("the check asks STUN");
+    assert_eq!(size, 20);
+    let started = Instant::now();
+    let status = server.interrupt(LIMIT).expect("the server exits");
+    assert!(status.success(), "{status:?}");
+    // The check would wait 3 s for STUN; the server's own grace for its last lines is 2 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
     );
 }

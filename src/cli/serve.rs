@@ -110,13 +110,33 @@ pub struct ServeArgs {
     pub ddns: Option<String>,
 
     /// The STUN server that tells --ddns the server's public address (UDP, RFC 8489)
-    #[arg(long = "stun", value_name = "HOST:PORT", requires = "ddns", default_value = stun::DEFAULT_SERVER)]
+    #[arg(long = "stun", value_name = "HOST:PORT", requires = "ddns", default_value = stun::DEFAULT_SERVER, value_parser = parse_host_port)]
     pub stun: String,
 
     /// Ask this DNS server as the --ddns name's authority, instead of finding the zone's
     /// nameservers through /etc/resolv.conf (a hidden primary; tests use their own server)
     #[arg(long = "ddns-authority", value_name = "IP[:PORT]", requires = "ddns", value_parser = parse_dns_server)]
     pub ddns_authority: Option<std::net::SocketAddr>,
+}
+
+/// `HOST:PORT` (`[IPv6]:PORT` for an IPv6 literal), checked before anything is sent.
+fn parse_host_port(text: &str) -> Result<String, String> {
+    let usage =
+        || format!("{text:?} is not HOST:PORT (an IPv6 address goes in brackets: [::1]:3478)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(usage)?;
+    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let fine = match inner {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    if !fine {
+        return Err(usage());
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(usage)?;
+    Ok(text.to_string())
 }
 
 /// A DNS server's address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
@@ -206,5 +226,40 @@ mod tests {
             })
         );
         assert!(Cli::try_parse_from(["soquete", "serve", "--rate-limit", "fast"]).is_err());
+    }
+
+    #[test]
+    fn ddns_flags_are_checked_before_anything_is_sent() {
+        let parse = |extra: &[&str]| {
+            let argv = [&["soquete", "serve", "--ddns", "sala.example"][..], extra].concat();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Serve(args) => serve::Config::from(args).ddns.expect("--ddns"),
+                _ => panic!("not serve"),
+            })
+        };
+        let ddns = parse(&[]).unwrap();
+        assert_eq!(ddns.stun, "stun.l.google.com:19302");
+        assert_eq!(ddns.authority, None);
+        assert_eq!(ddns.interval, std::time::Duration::from_secs(300));
+        let ddns = parse(&["--stun", "[::1]:3478", "--ddns-authority", "192.0.2.53"]).unwrap();
+        assert_eq!(ddns.stun, "[::1]:3478");
+        assert_eq!(ddns.authority, Some("192.0.2.53:53".parse().unwrap()));
+        for bad in [
+            "127.0.0.1:",
+            "stun.example",
+            "::1:3478",
+            ":3478",
+            "h:0",
+            "h:70000",
+        ] {
+            assert!(parse(&["--stun", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["--ddns-authority", "ns.example"]).is_err());
+        assert!(
+            Cli::try_parse_from(["soquete", "serve"]).is_ok_and(|cli| match cli.command {
+                Command::Serve(args) => serve::Config::from(args).ddns.is_none(),
+                _ => false,
+            })
+        );
     }
 }

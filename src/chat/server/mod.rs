@@ -96,15 +96,13 @@ pub fn run(config: &Config) -> Result<()> {
     let (console, printer) = console::Console::new(editor_printer);
     // `--ddns`: the server's own name is checked on a thread of its own; dropping `ddns_stop`
     // ends it. Without the flag, nothing is started and nothing is sent.
-    let (ddns_stop, ddns_stopped) = crossbeam_channel::bounded::<()>(0);
-    let ddns_report = match config.ddns.clone() {
+    let (ddns_report, ddns_stop) = match config.ddns.clone() {
         Some(wanted) => {
-            let (report, work) =
-                ddns::watcher(wanted, listening.port(), console.clone(), ddns_stopped);
+            let (report, stop, work) = ddns::watcher(wanted, listening.port(), console.clone());
             spawn("ddns", work)?;
-            Some(report)
+            (Some(report), Some(stop))
         }
-        None => None,
+        None => (None, None),
     };
     let (printed, printer_done) = crossbeam_channel::bounded::<()>(1);
     spawn("console-out", move || {

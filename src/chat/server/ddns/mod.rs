@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{RecvTimeoutError, Sender};
 
 use crate::net::clock::now;
 
@@ -61,19 +61,39 @@ impl Report {
     }
 }
 
-/// Starts the checks of `ddns` for a server on `port`: the report for `/status`, and the work to
-/// run on a thread of its own, until `stop` is dropped. Findings go on `console`.
+/// Ends the checks when dropped, and lets go of the console at once: a check still under way
+/// (waiting for a silent STUN server) never holds up the server's last lines.
+pub struct Stop {
+    _wake: Sender<()>,
+    console: Arc<Mutex<Option<Console>>>,
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        if let Ok(mut console) = self.console.lock() {
+            console.take();
+        }
+    }
+}
+
+/// Starts the checks of `ddns` for a server on `port`: the report for `/status`, the handle that
+/// stops them, and the work to run on a thread of its own. Findings go on `console`.
 pub fn watcher(
     ddns: Ddns,
     port: u16,
     console: Console,
-    stop: Receiver<()>,
-) -> (Report, impl FnOnce() + Send + 'static) {
+) -> (Report, Stop, impl FnOnce() + Send + 'static) {
     let report = Report {
         name: ddns.name.clone(),
         last: Arc::new(Mutex::new(None)),
     };
     let shared = report.clone();
+    let (wake, stop) = crossbeam_channel::bounded::<()>(0);
+    let console = Arc::new(Mutex::new(Some(console)));
+    let stopper = Stop {
+        _wake: wake,
+        console: Arc::clone(&console),
+    };
     let work = move || {
         let mut told = None;
         loop {
@@ -85,7 +105,11 @@ pub fn watcher(
             }
             let key = verdict::key(&verdict);
             if told.as_ref() != Some(&key) {
-                console.event(&announce(&ddns.name, &verdict, told.is_some()));
+                let said = announce(&ddns.name, &verdict, told.is_some());
+                match console.lock().as_deref() {
+                    Ok(Some(console)) => console.event(&said),
+                    _ => return,
+                }
                 told = Some(key);
             }
             match stop.recv_timeout(ddns.interval) {
@@ -94,7 +118,7 @@ pub fn watcher(
             }
         }
     };
-    (report, work)
+    (report, stopper, work)
 }
 
 /// The console's line for a new verdict: warnings stand out, ok is quiet.
