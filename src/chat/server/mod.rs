@@ -1,11 +1,13 @@
 //! `soquete serve`: the chat server (docs/PROTOCOL.md). Threads, no async: one accept thread; per
 //! client a reader and a writer fed by a bounded outbox; one hub that owns the room and its
-//! history; one console thread reading stdin. Ctrl-C or SIGTERM tells every client `bye`, flushes
+//! history; one console thread reading stdin; with `--ddns`, one thread that checks the server's
+//! own name now and then and tells the console (the `ddns` folder). Ctrl-C or SIGTERM tells every client `bye`, flushes
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
 //! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
-//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; the threads'
+//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; `ddns` → `console` (and `hub` → `ddns` for
+//! `/status`'s line); the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
