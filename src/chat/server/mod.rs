@@ -6,8 +6,8 @@
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
 //! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
-//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; `ddns` → `console` (and `hub` → `ddns` for
-//! `/status`'s line); the threads'
+//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; `ddns` →
+//! `console` (and `hub` → `ddns` for `/status`'s line); the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
