@@ -5,6 +5,7 @@
 mod brute_force;
 mod chat;
 mod cli;
+mod ddns;
 mod frames;
 mod idle;
 mod limits;

@@ -4,10 +4,11 @@ use clap::{Args, ValueEnum};
 
 use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource};
 use crate::chat::server::{
-    self as serve, HEARTBEAT_INTERVAL_ENV, Mode, NAME_RESERVE, NAME_RESERVE_ENV,
-    PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, RateLimit,
+    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode,
+    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, RateLimit,
 };
 use crate::net::clock::millis_from_env;
+use crate::net::stun;
 
 /// How `soquete serve` serves.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,12 +40,20 @@ pub enum ServeMode {
         lines then reach the console marked so): up to 1000 lines and 64 KiB a client, 4 MiB for \
         all; a client is told once when its lines stop being kept. Waiting in line is not being \
         idle (--idle-timeout counts from a client's turn).\n\n\
+        Dynamic DNS (--ddns NAME): at start and every 5 minutes the server resolves NAME through \
+        the system resolver and through NAME's authoritative servers, asks the --stun server \
+        which public address it sees, and connects to its own port on every address NAME has. \
+        Stale DNS, a private or CGNAT address published, or a port that does not answer: one \
+        warning on the console and in /status, with the fix, again only when it changes. \
+        SOQUETE_DDNS_INTERVAL_MS shortens the interval (tests). Without --ddns nothing of this \
+        is sent (docs/SECURITY.md).\n\n\
         Examples:\n  \
         soquete serve                                 group chat on 127.0.0.1:65432\n  \
         soquete serve --bind 0.0.0.0 --log sala.log   serve the world, keep the conversation\n  \
         soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
         soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
-        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker"
+        soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker\n  \
+        soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale"
 )]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 or :: serves every interface)
@@ -104,6 +113,49 @@ pub struct ServeArgs {
     /// Without TLS the password crosses the network readable: the server warns at start.
     #[arg(long = "password-file", value_name = "FILE")]
     pub password_file: Option<std::path::PathBuf>,
+
+    /// Check this public name of the server at start and every 5 minutes: the resolver's cache
+    /// against the name's authoritative servers, against the public address a STUN server
+    /// sees, and the port on every address the name has; a warning on the console (and in
+    /// /status) says what is wrong and how to fix it. Without it, none of this traffic is sent
+    #[arg(long = "ddns", value_name = "NAME")]
+    pub ddns: Option<String>,
+
+    /// The STUN server that tells --ddns the server's public address (UDP, RFC 8489)
+    #[arg(long = "stun", value_name = "HOST:PORT", requires = "ddns", default_value = stun::DEFAULT_SERVER, value_parser = parse_host_port)]
+    pub stun: String,
+
+    /// Ask this DNS server as the --ddns name's authority, instead of finding the zone's
+    /// nameservers through /etc/resolv.conf (a hidden primary; tests use their own server)
+    #[arg(long = "ddns-authority", value_name = "IP[:PORT]", requires = "ddns", value_parser = parse_dns_server)]
+    pub ddns_authority: Option<std::net::SocketAddr>,
+}
+
+/// `HOST:PORT` (`[IPv6]:PORT` for an IPv6 literal), checked before anything is sent.
+fn parse_host_port(text: &str) -> Result<String, String> {
+    let usage =
+        || format!("{text:?} is not HOST:PORT (an IPv6 address goes in brackets: [::1]:3478)");
+    let (host, port) = text.rsplit_once(':').ok_or_else(usage)?;
+    let inner = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+    let fine = match inner {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => !host.is_empty() && !host.contains(':'),
+    };
+    if !fine {
+        return Err(usage());
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(usage)?;
+    Ok(text.to_string())
+}
+
+/// A DNS server's address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
+fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.parse::<std::net::SocketAddr>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
+        .map_err(|_| format!("{text:?} is not IP, IP:PORT or [IPv6]:PORT"))
 }
 
 impl From<ServeMode> for Mode {
@@ -136,6 +188,12 @@ impl From<ServeArgs> for serve::Config {
             name_reserve: millis_from_env(NAME_RESERVE_ENV).unwrap_or(NAME_RESERVE),
             password: PasswordSource::from_face(args.password_file),
             password_delay: millis_from_env(PASSWORD_DELAY_ENV).unwrap_or(PASSWORD_FIRST_DELAY),
+            ddns: args.ddns.map(|name| Ddns {
+                name,
+                stun: args.stun,
+                authority: args.ddns_authority,
+                interval: millis_from_env(DDNS_INTERVAL_ENV).unwrap_or(DDNS_INTERVAL),
+            }),
         }
     }
 }
@@ -184,5 +242,40 @@ mod tests {
             })
         );
         assert!(Cli::try_parse_from(["soquete", "serve", "--rate-limit", "fast"]).is_err());
+    }
+
+    #[test]
+    fn ddns_flags_are_checked_before_anything_is_sent() {
+        let parse = |extra: &[&str]| {
+            let argv = [&["soquete", "serve", "--ddns", "sala.example"][..], extra].concat();
+            Cli::try_parse_from(argv).map(|cli| match cli.command {
+                Command::Serve(args) => serve::Config::from(args).ddns.expect("--ddns"),
+                _ => panic!("not serve"),
+            })
+        };
+        let ddns = parse(&[]).unwrap();
+        assert_eq!(ddns.stun, "stun.l.google.com:19302");
+        assert_eq!(ddns.authority, None);
+        assert_eq!(ddns.interval, std::time::Duration::from_secs(300));
+        let ddns = parse(&["--stun", "[::1]:3478", "--ddns-authority", "192.0.2.53"]).unwrap();
+        assert_eq!(ddns.stun, "[::1]:3478");
+        assert_eq!(ddns.authority, Some("192.0.2.53:53".parse().unwrap()));
+        for bad in [
+            "127.0.0.1:",
+            "stun.example",
+            "::1:3478",
+            ":3478",
+            "h:0",
+            "h:70000",
+        ] {
+            assert!(parse(&["--stun", bad]).is_err(), "{bad}");
+        }
+        assert!(parse(&["--ddns-authority", "ns.example"]).is_err());
+        assert!(
+            Cli::try_parse_from(["soquete", "serve"]).is_ok_and(|cli| match cli.command {
+                Command::Serve(args) => serve::Config::from(args).ddns.is_none(),
+                _ => false,
+            })
+        );
     }
 }

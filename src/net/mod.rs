@@ -2,8 +2,10 @@
 //! OS-neutral socket model and text made safe for a terminal. Nothing here imports a feature.
 
 pub mod clock;
+pub mod dns;
 pub mod sanitize;
 pub mod socket;
+pub mod stun;
 pub mod target;
 pub mod tls;
 

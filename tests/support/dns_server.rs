@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
 
 use super::{LIMIT, require, tool};
 
@@ -39,6 +40,46 @@ impl DnsServer {
             5300 + STARTED.fetch_add(1, Ordering::Relaxed),
         ));
         let mut command = Command::new("dnsmasq");
+        command.args(options);
+        DnsServer::spawn(command, addr, records)
+    }
+
+    /// As [`DnsServer::start`], on 127.0.0.1:53 of the network namespace `namespace`, and
+    /// authoritative for the `test` zone (its NS is `ns.test`, at 127.0.0.1): a name's zone and
+    /// nameservers can be found through it as on the Internet. Every query it is asked comes
+    /// on `queries`.
+    pub fn start_in(
+        namespace: &str,
+        records: &[(&str, &str)],
+    ) -> Option<(DnsServer, Receiver<String>)> {
+        if !require(tool("dnsmasq"), "dnsmasq") {
+            return None;
+        }
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", namespace, "dnsmasq", "--log-queries"]);
+        command.args([
+            "--auth-zone=test",
+            "--auth-server=ns.test,127.0.0.1",
+            "--host-record=ns.test,127.0.0.1",
+        ]);
+        let (queries, heard) = std::sync::mpsc::channel();
+        let server =
+            DnsServer::spawn_logging(command, ([127, 0, 0, 1], 53).into(), records, Some(queries))?;
+        Some((server, heard))
+    }
+
+    fn spawn(command: Command, addr: SocketAddr, records: &[(&str, &str)]) -> Option<DnsServer> {
+        DnsServer::spawn_logging(command, addr, records, None)
+    }
+
+    /// Runs `command` (dnsmasq, maybe behind `ip netns exec`) with the harness's flags; its
+    /// `query[…]` log lines, if `queries` is given, go there.
+    fn spawn_logging(
+        mut command: Command,
+        addr: SocketAddr,
+        records: &[(&str, &str)],
+        queries: Option<Sender<String>>,
+    ) -> Option<DnsServer> {
         command.args([
             "--keep-in-foreground",
             "--log-facility=-",
@@ -55,7 +96,6 @@ impl DnsServer {
         for (name, address) in records {
             command.arg(format!("--host-record={name},{address}"));
         }
-        command.args(options);
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -67,6 +107,11 @@ impl DnsServer {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if line.contains("started") || line.contains("failed") {
                     let _ = tx.send(line);
+                } else if let Some(queries) = queries
+                    .as_ref()
+                    .filter(|_| line.contains("query[") || line.contains("auth["))
+                {
+                    let _ = queries.send(line);
                 }
             }
         });

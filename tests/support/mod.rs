@@ -3,6 +3,7 @@
 //! tool into a skip on a developer's machine and into a failure under CI.
 
 pub mod course;
+pub mod ddns_lab;
 pub mod dns_server;
 pub mod fake_server;
 pub mod filtered_host;

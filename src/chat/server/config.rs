@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::chat::protocol::{PasswordSource, quoted_name, validate_name};
 use crate::error::{Error, Result};
 
+use super::ddns::Ddns;
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 
 /// Tests shorten the server's heartbeat with this variable (milliseconds); the face reads it
@@ -76,6 +77,8 @@ pub struct Config {
     pub password: PasswordSource,
     /// The pause after an address's first wrong password (it doubles with each further one).
     pub password_delay: Duration,
+    /// `--ddns`: check the server's own public name (off: no such traffic at all).
+    pub ddns: Option<Ddns>,
 }
 
 impl Config {
@@ -161,6 +164,7 @@ mod tests {
             name_reserve: crate::chat::server::token::NAME_RESERVE,
             password: PasswordSource::None,
             password_delay: Duration::from_millis(500),
+            ddns: None,
         }
     }
 

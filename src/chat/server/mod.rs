@@ -1,12 +1,14 @@
 //! `soquete serve`: the chat server (docs/PROTOCOL.md). Threads, no async: one accept thread; per
 //! client a reader and a writer fed by a bounded outbox; one hub that owns the room and its
-//! history; one console thread reading stdin. Ctrl-C or SIGTERM tells every client `bye`, flushes
+//! history; one console thread reading stdin; with `--ddns`, one thread that checks the server's
+//! own name now and then and tells the console (the `ddns` folder). Ctrl-C or SIGTERM tells every client `bye`, flushes
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
 //! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `access` (a
-//! room's password, and `attempts`, each address's tries) → `reader`
-//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; the threads'
+//! room's password, and `attempts`, each address's tries) → `reader` (which `refusal` uses
+//! too), `writer`; `hub` → `console`, `history`, `status`; `ddns` → `console` (and `hub` →
+//! `ddns` for `/status`'s line); the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
@@ -17,6 +19,7 @@ mod attempts;
 mod config;
 mod connection;
 mod console;
+mod ddns;
 mod event;
 mod history;
 mod hub;
@@ -30,6 +33,7 @@ mod writer;
 
 pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
+pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 pub use token::{NAME_RESERVE, NAME_RESERVE_ENV};
 
@@ -101,15 +105,6 @@ pub fn run(config: &Config) -> Result<()> {
     }
 
     let policy = config.policy();
-    let settings = Settings {
-        mode: config.mode,
-        sync: config.sync,
-        name,
-        listening,
-        rate_limit: policy.rate_limit,
-        idle_timeout: config.idle_timeout,
-        name_reserve: config.name_reserve,
-    };
     let editor = console::ConsoleEditor::open(&config.name);
     // The editor puts the terminal in raw mode: whatever ends the server puts it back.
     let saved_terminal = editor.as_ref().and_then(|_| SavedTerminal::save());
@@ -118,6 +113,16 @@ pub fn run(config: &Config) -> Result<()> {
         None => (None, None),
     };
     let (console, printer) = console::Console::new(editor_printer);
+    // `--ddns`: the server's own name is checked on a thread of its own; dropping `ddns_stop`
+    // ends it. Without the flag, nothing is started and nothing is sent.
+    let (ddns_report, ddns_stop) = match config.ddns.clone() {
+        Some(wanted) => {
+            let (report, stop, work) = ddns::watcher(wanted, listening.port(), console.clone());
+            spawn("ddns", work)?;
+            (Some(report), Some(stop))
+        }
+        None => (None, None),
+    };
     let (printed, printer_done) = crossbeam_channel::bounded::<()>(1);
     spawn("console-out", move || {
         printer();
@@ -125,6 +130,16 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     // Writers wake the hub here when an outbox it waits for has drained.
     let (room, room_wakes) = crossbeam_channel::bounded(1);
+    let settings = Settings {
+        mode: config.mode,
+        sync: config.sync,
+        name,
+        listening,
+        rate_limit: policy.rate_limit,
+        idle_timeout: config.idle_timeout,
+        name_reserve: config.name_reserve,
+        ddns: ddns_report,
+    };
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
     let connected = hub.connected();
     let hub = spawn("hub", move || hub.run(&inbox))?;
@@ -144,6 +159,7 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
 
     let outcome = hub_outcome(hub.join());
+    drop(ddns_stop);
     // The hub owned the console: its last reports are printed, unless stdout is stuck.
     let _ = printer_done.recv_timeout(hub::SHUTDOWN_GRACE);
     stop.store(true, Ordering::SeqCst);

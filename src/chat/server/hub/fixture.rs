@@ -33,6 +33,7 @@ pub fn hub_in(mode: Mode) -> Hub {
         rate_limit: RateLimit::Off,
         idle_timeout: None,
         name_reserve: Duration::from_secs(60),
+        ddns: None,
     };
     let (_room, room_wakes) = crossbeam_channel::bounded(1);
     Hub::new(settings, console, room_wakes, History::new(100), 0)

@@ -37,6 +37,7 @@ use crate::net::clock::now;
 
 use super::config::Mode;
 use super::console::Console;
+use super::ddns::Report;
 use super::event::{Ending, Event};
 use super::history::History;
 use super::throttle::RateLimit;
@@ -71,6 +72,8 @@ pub struct Settings {
     pub idle_timeout: Option<Duration>,
     /// How long a dropped client's name stays reserved for its resume token.
     pub name_reserve: Duration,
+    /// `--ddns`: the last check of the server's name, for `/status`.
+    pub ddns: Option<Report>,
 }
 
 /// The owner of the room.

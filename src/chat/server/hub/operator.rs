@@ -21,6 +21,9 @@ impl Hub {
             Some(Command::Status) => {
                 let table = status::table(&self.status());
                 self.console.table(&table, Style::for_stdout());
+                if let Some(ddns) = &self.settings.ddns {
+                    self.console.event(&ddns.line());
+                }
             }
             Some(Command::Who) => {
                 for frame in ServerFrame::who_pages(self.members()) {
@@ -104,7 +107,7 @@ impl Hub {
 const CONSOLE_HELP: &[&str] = &[
     "a line       say it to the room (group, broker) or to the client being served (single)",
     "/me ACTION   say what you are doing (group)",
-    "/status      the listening socket and every accepted one, with traffic and queue depth",
+    "/status      the listening socket and every accepted one, with traffic and queue depth (and the --ddns check)",
     "/who         who is connected",
     "exit         end the current session and serve the next client (single)",
     "Ctrl-C       stop the server",
