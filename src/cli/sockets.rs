@@ -12,6 +12,9 @@ use crate::sockets::{Query, SortKey};
 /// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.
 #[derive(Args, Debug, Default, Clone)]
 #[command(
+    // netstat and ss accept a flag given twice (`-tuanp -p`); a repeated value flag (`--sort`)
+    // takes its last value, and repeatable ones (`--port`) still add up.
+    args_override_self = true,
     after_long_help = "Without -l or -a, listening sockets are left out, as netstat does. \
         Without -t or -u, both TCP and UDP are shown. A UDP socket has no TCP state (shown as -); \
         it counts as listening while it has no connected peer, and --state leaves UDP out.\n\n\
@@ -204,6 +207,22 @@ mod tests {
         assert!(a.tcp && !a.udp && a.listening && a.numeric);
         let a = sockets(&["-ta6"]);
         assert!(a.tcp && a.all && a.ipv6);
+    }
+
+    #[test]
+    fn repeated_flags_are_accepted_as_netstat_and_ss_do() {
+        let a = sockets(&["-tuanp", "-p", "-t"]);
+        assert!(a.tcp && a.udp && a.all && a.numeric && a.programs);
+        assert!(sockets(&["-tan", "-a"]).all);
+        let a = sockets(&[
+            "--port", "1", "--port", "2", "--sort", "pid", "--sort", "port",
+        ]);
+        assert_eq!(a.ports.len(), 2, "repeatable values still add up");
+        assert_eq!(
+            a.sort,
+            Some(SortKey::Port),
+            "a repeated value flag takes the last"
+        );
     }
 
     #[test]
