@@ -116,14 +116,23 @@ fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> Socket
     }
 }
 
-/// Fills `pids` where the backend did not. Returns whether some owners are hidden from us.
+/// Fills `pids` where the backend did not, in ascending order (the walk of `/proc` finds a shared
+/// socket's holders in whatever order its threads ran). Returns whether some owners are hidden.
 fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
     let mut hidden = false;
+    for pids in rows.iter_mut().filter_map(|row| row.pids.as_mut()) {
+        pids.sort_unstable();
+        pids.dedup();
+    }
     for row in rows.iter_mut().filter(|row| row.pids.is_none()) {
         row.pids = match row.inode.map(|inode| owners.by_inode.get(&inode)) {
             // No inode (TIME_WAIT, for one): no process holds the socket any more.
             None => Some(Vec::new()),
-            Some(Some(pids)) => Some(pids.clone()),
+            Some(Some(pids)) => {
+                let mut pids = pids.clone();
+                pids.sort_unstable();
+                Some(pids)
+            }
             // Not found: either nobody holds it, or somebody we may not look at.
             Some(None) if owners.hidden => {
                 hidden = true;
@@ -175,6 +184,31 @@ fn attach_program_names(rows: &mut [SocketRow]) {
 mod tests {
     use super::*;
     use crate::sockets::model::Proto;
+
+    #[test]
+    fn owners_of_a_shared_socket_come_in_pid_order() {
+        let owners = platform::Owners {
+            by_inode: HashMap::from([(5, vec![90, 12, 40])]),
+            hidden: false,
+        };
+        let mut rows = [
+            SocketRow {
+                inode: Some(5),
+                ..SocketRow::listener(Proto::Tcp, 22)
+            },
+            SocketRow {
+                pids: Some(vec![8, 3]),
+                ..SocketRow::listener(Proto::Tcp, 23)
+            },
+        ];
+        attach_owners(&mut rows, &owners);
+        assert_eq!(rows[0].pids, Some(vec![12, 40, 90]));
+        assert_eq!(
+            rows[1].pids,
+            Some(vec![3, 8]),
+            "as a backend handed them over"
+        );
+    }
 
     #[test]
     fn the_note_on_hidden_owners_comes_only_when_a_row_lacks_them() {
