@@ -307,7 +307,7 @@ pub fn owners() -> Owners {
     let next = AtomicUsize::new(0);
     let walk = || {
         let mut found: Vec<(u64, u32)> = Vec::new();
-        let mut hidden = false;
+        let mut hidden = Vec::new();
         loop {
             let index = next.fetch_add(1, Ordering::Relaxed);
             let Some(&pid) = pids.get(index) else {
@@ -316,21 +316,24 @@ pub fn owners() -> Owners {
             match socket_inodes_of(pid, &mut found) {
                 Ok(()) => {}
                 Err(err) if err == rustix::io::Errno::ACCESS || err == rustix::io::Errno::PERM => {
-                    hidden = true;
+                    hidden.push(pid);
                 }
                 // The process ended while we looked: nothing to report.
                 Err(_) => {}
             }
         }
     };
-    let results: Vec<(Vec<(u64, u32)>, bool)> = std::thread::scope(|scope| {
+    // Each thread's (inode, pid) pairs and the PIDs it could not look into.
+    type Found = (Vec<(u64, u32)>, Vec<u32>);
+    let results: Vec<Found> = std::thread::scope(|scope| {
         let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(walk)).collect();
         let mut results = vec![walk()];
         results.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
         results
     });
     for (found, hidden) in results {
-        owners.hidden |= hidden;
+        owners.hidden |= !hidden.is_empty();
+        owners.hidden_pids.extend(hidden);
         for (inode, pid) in found {
             let holders = owners.by_inode.entry(inode).or_default();
             if !holders.contains(&pid) {
@@ -338,6 +341,7 @@ pub fn owners() -> Owners {
             }
         }
     }
+    owners.hidden_pids.sort_unstable();
     owners
 }
 

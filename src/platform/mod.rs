@@ -47,6 +47,8 @@ pub struct Owners {
     pub by_inode: HashMap<u64, Vec<u32>>,
     /// True when some processes could not be inspected (those of other users, when not root).
     pub hidden: bool,
+    /// The processes that could not be inspected, in ascending order.
+    pub hidden_pids: Vec<u32>,
 }
 
 /// Hands every socket the selection asks for to `sink`, with the OS's best backend. Streaming lets

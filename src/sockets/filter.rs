@@ -121,16 +121,21 @@ impl Filters {
     pub fn keep_by_owner(&self, row: &SocketRow) -> bool {
         let pids = row.pids.as_deref().unwrap_or_default();
         let pid_ok = self.pids.is_empty() || pids.iter().any(|pid| self.pids.contains(pid));
-        let process_ok = match &self.process {
-            None => true,
-            Some(wanted) => row
+        let process_ok = self.process.is_none()
+            || row
                 .programs
                 .as_deref()
                 .unwrap_or_default()
                 .iter()
-                .any(|name| name.to_lowercase().contains(wanted)),
-        };
+                .any(|name| self.names_process(name));
         pid_ok && process_ok
+    }
+
+    /// True when the `--process` filter (if any) takes a program of this name.
+    pub fn names_process(&self, name: &str) -> bool {
+        self.process
+            .as_ref()
+            .is_none_or(|wanted| name.to_lowercase().contains(wanted))
     }
 }
 
