@@ -15,6 +15,7 @@ mod resets;
 mod serve;
 mod single;
 mod sockets;
+mod sockets_fidelity;
 mod support;
 mod telnet;
 mod terminal;

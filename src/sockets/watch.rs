@@ -46,13 +46,14 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Resu
     loop {
         let mut snapshot = collect::snapshot(request)?;
         sort_rows(&mut snapshot.rows, sort);
+        let note = snapshot.hidden_owners_note();
         if !warned && !screen.is_terminal {
-            if let Some(note) = snapshot.hidden_owners_note() {
+            if let Some(note) = &note {
                 eprintln!("{note}");
             }
             warned = true;
         }
-        let frame = frame(
+        let mut frame = frame(
             request.show_owners,
             &previous,
             &snapshot.rows,
@@ -60,6 +61,12 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Resu
             interval,
             screen.style(),
         );
+        // On the alternate screen a line on stderr would be drawn over at once: the note is part
+        // of every frame instead, under the header.
+        if let Some(note) = note.filter(|_| screen.is_terminal) {
+            let header_end = frame.find('\n').map_or(frame.len(), |at| at + 1);
+            frame.insert_str(header_end, &format!("{note}\n"));
+        }
         screen.draw(&frame).context("writing output")?;
         previous = snapshot.rows;
         first = false;
