@@ -244,7 +244,7 @@ fn class_filter_and_column() {
 }
 
 #[test]
-fn ipv6_is_bracketed_and_udp_has_no_state() {
+fn ipv6_is_bracketed_and_unconnected_udp_says_so() {
     let v6 = TcpListener::bind("[::1]:0");
     if !require(v6.is_ok(), "an IPv6 loopback") {
         return;
@@ -260,10 +260,10 @@ fn ipv6_is_bracketed_and_udp_has_no_state() {
         .expect("unconnected UDP socket listed with -l");
     let fields: Vec<_> = udp_line.split_whitespace().collect();
     assert_eq!(fields[0], "udp");
-    assert_eq!(fields[5], "-", "UDP state column: {udp_line}");
+    assert_eq!(fields[5], "UNCONN", "UDP state column: {udp_line}");
     let rows = sockets_json(&["-ul"]);
     let row = &with_local_port(&rows, udp.local_addr().unwrap().port())[0];
-    assert_eq!(row["state"], Value::Null);
+    assert_eq!(row["state"], "unconnected");
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! `soquete sockets` where netstat and ss users expect it to behave as those do: repeated flags,
 //! the documented sort, a stable owner order, the notes on hidden owners, process names that
-//! carry escapes.
+//! carry escapes, and UDP's state.
 
 use std::net::{TcpListener, UdpSocket};
 use std::process::Command;
 
+use serde_json::Value;
+
 use crate::support::process::{Running, soquete, soquete_path};
-use crate::support::sockets::sockets_json;
+use crate::support::sockets::{sockets_json, with_local_port};
 use crate::support::tmux::Tmux;
 use crate::support::{LIMIT, is_root, require, tool};
 
@@ -191,4 +193,40 @@ fn a_program_name_with_escapes_cannot_reach_the_terminal() {
     assert_eq!(text.lines().count(), 2, "one header, one row: {text:?}");
     assert!(!text.contains('\u{1b}'), "{text:?}");
     assert!(text.contains("badX\u{fffd}Y"), "{text:?}");
+}
+
+#[test]
+fn udp_state_is_established_when_connected_and_unconn_otherwise() {
+    let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+    a.connect(b.local_addr().unwrap()).unwrap();
+    let (a_port, b_port) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+
+    let rows = sockets_json(&["-ua"]);
+    assert_eq!(with_local_port(&rows, a_port)[0]["state"], "established");
+    assert_eq!(with_local_port(&rows, b_port)[0]["state"], "unconnected");
+
+    let output = soquete().args(["sockets", "-uan"]).output().unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    let state_of = |port: u16| -> String {
+        let local = format!("127.0.0.1:{port}");
+        let fields = text
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>())
+            .find(|fields| fields.get(3) == Some(&local.as_str()))
+            .unwrap();
+        fields[5].to_string()
+    };
+    assert_eq!(state_of(a_port), "ESTABLISHED", "{text}");
+    assert_eq!(state_of(b_port), "UNCONN", "{text}");
+
+    let established = sockets_json(&["--state", "established", "--port", &a_port.to_string()]);
+    assert_eq!(established.len(), 1, "{established:?}");
+    assert_eq!(established[0]["proto"], "udp");
+    let unconnected = sockets_json(&["--state", "unconn", "--port", &b_port.to_string()]);
+    assert_eq!(unconnected.len(), 1, "{unconnected:?}");
+    assert_eq!(unconnected[0]["state"], Value::from("unconnected"));
 }

@@ -16,8 +16,10 @@ use crate::sockets::{Query, SortKey};
     // takes its last value, and repeatable ones (`--port`) still add up.
     args_override_self = true,
     after_long_help = "Without -l or -a, listening sockets are left out, as netstat does. \
-        Without -t or -u, both TCP and UDP are shown. A UDP socket has no TCP state (shown as -); \
-        it counts as listening while it has no connected peer, and --state leaves UDP out.\n\n\
+        Without -t or -u, both TCP and UDP are shown. A UDP socket connected to a peer is \
+        ESTABLISHED (--state established takes it), one without a peer is UNCONN, as ss says \
+        (--state unconnected); it counts as listening while it has no peer, and any other --state \
+        leaves UDP out. Where the OS does not tell (macOS, Windows), UDP shows -.\n\n\
         Recv-Q and Send-Q are the kernel's figures (for a listener: the accept queue and its \
         limit); - where the OS does not give them (macOS, Windows).\n\n\
         Class is the IANA class of the service port: well-known 0-1023, registered 1024-49151, \
@@ -70,8 +72,9 @@ pub struct SocketsArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Only sockets in this TCP state (established, listen, time-wait, close-wait, syn-sent,
-    /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close); repeatable
+    /// Only sockets in this state (established, listen, time-wait, close-wait, syn-sent,
+    /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close; unconnected for UDP);
+    /// repeatable
     #[arg(long = "state", value_name = "STATE")]
     pub states: Vec<StateFilter>,
 

@@ -16,7 +16,8 @@ pub enum Proto {
     Udp,
 }
 
-/// TCP connection state, as the kernel reports it. UDP sockets have none.
+/// Connection state, as the kernel reports it: one of TCP's states, or for UDP `Established`
+/// (connected to a peer) or `Unconnected` (as ss says; the kernel's TCP_CLOSE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpState {
@@ -42,10 +43,12 @@ pub enum TcpState {
     Listen,
     /// Both ends closed at once; each waits for the other's acknowledgement.
     Closing,
+    /// A UDP socket without a peer (not a TCP state: not in [`TcpState::ALL`]).
+    Unconnected,
 }
 
 impl TcpState {
-    /// Every state, in the kernel's numbering order.
+    /// Every TCP state, in the kernel's numbering order.
     pub const ALL: [TcpState; 11] = [
         TcpState::Established,
         TcpState::SynSent,
@@ -74,6 +77,7 @@ impl TcpState {
             TcpState::LastAck => "LAST_ACK",
             TcpState::Listen => "LISTEN",
             TcpState::Closing => "CLOSING",
+            TcpState::Unconnected => "UNCONN",
         }
     }
 
@@ -91,6 +95,7 @@ impl TcpState {
             TcpState::LastAck => "last-ack",
             TcpState::Listen => "listen",
             TcpState::Closing => "closing",
+            TcpState::Unconnected => "unconnected",
         }
     }
 }
@@ -112,7 +117,7 @@ pub struct RawSocket {
     pub local_port: u16,
     /// None when the socket has no peer (a listener, an unconnected UDP socket).
     pub remote: Option<(IpAddr, u16)>,
-    /// None for UDP.
+    /// TCP's state; for UDP, established or unconnected; None where the backend cannot tell.
     pub state: Option<TcpState>,
     /// Receive queue, the kernel's figure; None where the OS does not give it.
     pub recv_q: Option<u32>,

@@ -256,15 +256,17 @@ fn convert(proto: Proto, header: &InetResponseHeader) -> RawSocket {
     let remote = (id.destination_port != 0 || !id.destination_address.is_unspecified())
         .then_some((id.destination_address, id.destination_port));
     let state = match proto {
-        Proto::Tcp => Some(state_from_kernel(header.state)),
-        Proto::Udp => None,
+        Proto::Tcp => state_from_kernel(header.state),
+        // A connected UDP socket is TCP_ESTABLISHED in the kernel, an unconnected one TCP_CLOSE.
+        Proto::Udp if header.state == 1 => TcpState::Established,
+        Proto::Udp => TcpState::Unconnected,
     };
     RawSocket {
         proto,
         local_addr: id.source_address,
         local_port: id.source_port,
         remote,
-        state,
+        state: Some(state),
         recv_q: Some(header.recv_queue),
         send_q: Some(header.send_queue),
         uid: Some(header.uid),

@@ -127,13 +127,13 @@ mod tests {
 
     type Key = (Proto, std::net::IpAddr, u16, Option<TcpState>);
 
+    /// What both backends can tell: netstat2 does not say whether a UDP socket is connected.
     fn key(socket: &RawSocket) -> Key {
-        (
-            socket.proto,
-            socket.local_addr,
-            socket.local_port,
-            socket.state,
-        )
+        let state = match socket.proto {
+            Proto::Tcp => socket.state,
+            Proto::Udp => None,
+        };
+        (socket.proto, socket.local_addr, socket.local_port, state)
     }
 
     /// The netstat2 backend (what macOS and Windows run) sees the same endpoints as the Linux one.

@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use super::model::{PortClass, SocketRow, TcpState};
 
-/// A `--state` value: one TCP state, named as netstat or ss would (case and `-`/`_` ignored).
+/// A `--state` value: one TCP state, or `unconnected` for UDP, named as netstat or ss would (case
+/// and `-`/`_` ignored). `established` also takes connected UDP sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateFilter(pub TcpState);
 
@@ -21,6 +22,8 @@ impl FromStr for StateFilter {
             ("finwait1", TcpState::FinWait1),
             ("finwait2", TcpState::FinWait2),
             ("listening", TcpState::Listen),
+            ("unconn", TcpState::Unconnected),
+            ("unconnected", TcpState::Unconnected),
         ];
         TcpState::ALL
             .iter()
@@ -34,7 +37,10 @@ impl FromStr for StateFilter {
             .map(|(_, state)| StateFilter(state))
             .ok_or_else(|| {
                 let names: Vec<_> = TcpState::ALL.iter().map(|s| s.filter_name()).collect();
-                format!("unknown TCP state (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown state (expected one of: {}; or unconnected, for UDP)",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -224,6 +230,16 @@ mod tests {
         assert!(filters.keep_by_socket(&row(443, None, Some(TcpState::Listen))));
         assert!(filters.keep_by_socket(&row(50000, Some(443), Some(TcpState::Established))));
         assert!(!filters.keep_by_socket(&row(50000, Some(80), Some(TcpState::Established))));
+    }
+
+    #[test]
+    fn udp_states_parse_in_ss_spelling() {
+        for text in ["unconn", "UNCONN", "unconnected"] {
+            assert_eq!(
+                text.parse::<StateFilter>(),
+                Ok(StateFilter(TcpState::Unconnected))
+            );
+        }
     }
 
     #[test]

@@ -57,7 +57,8 @@ pub struct SocketRow {
     pub remote_addr: Option<IpAddr>,
     /// The peer's port; null when the socket has no peer.
     pub remote_port: Option<u16>,
-    /// TCP state in snake_case; null for UDP.
+    /// TCP state in snake_case; for UDP `established` (connected) or `unconnected`; null where
+    /// the OS does not tell (UDP on macOS and Windows).
     pub state: Option<TcpState>,
     /// Bytes in the receive queue (a listener: connections waiting for accept); null where the
     /// OS does not give it.
