@@ -16,6 +16,7 @@ mod serve;
 mod single;
 mod sockets;
 mod sockets_fidelity;
+mod sockets_info;
 mod support;
 mod telnet;
 mod terminal;

@@ -31,13 +31,20 @@ use crate::sockets::{Query, SortKey};
         local port inside the OS's range, so a client port of 41000 is registered by class yet \
         ephemeral in fact.\n\n\
         Owners (-p, --pid, --process) are looked up only when asked for. When not root, sockets of \
-        other users' processes show - and a note says so once on stderr.\n\n\
+        other users' processes show - and a note says so once on stderr (in --watch on a \
+        terminal, under each frame's header); --pid or --process aimed at another user's process \
+        says so too.\n\n\
+        -i/--info: RTT ms (round-trip time/deviation), Cwnd (segments), Retr (now/total), Sent \
+        and Recv (bytes), Rate (delivery rate), Idle s (since last send/receive); with --watch, \
+        In/s and Out/s since the previous frame and `stuck` where data waits and nothing is \
+        acknowledged. Linux only (- elsewhere).\n\n\
         Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
         2 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \
         soquete sockets -tulpn         who listens where\n  \
         soquete sockets -ta --port 65432 --json\n  \
-        soquete sockets -tan --state established --watch"
+        soquete sockets -tan --state established --watch\n  \
+        soquete sockets -tni --port 65432 --watch   which connection is slow, and why"
 )]
 pub struct SocketsArgs {
     /// Show TCP sockets
@@ -93,6 +100,12 @@ pub struct SocketsArgs {
     /// Only sockets whose port is of this IANA class
     #[arg(long = "class", value_name = "CLASS")]
     pub classes: Vec<PortClass>,
+
+    /// TCP internals per socket, as ss -i: round-trip time, congestion window, retransmits,
+    /// bytes and delivery rate (JSON: tcp_info); with --watch, each connection's throughput and
+    /// `stuck` where data waits and nothing is acknowledged
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
 
     /// Print one JSON array instead of a table
     #[arg(long = "json", conflicts_with = "watch")]
@@ -179,6 +192,7 @@ impl From<&SocketsArgs> for Query {
             sort: args.sort,
             json: args.json,
             watch: args.watch.map(std::time::Duration::from_secs_f64),
+            info: args.info,
         }
     }
 }

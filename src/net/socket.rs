@@ -129,4 +129,50 @@ pub struct RawSocket {
     pub inode: Option<u64>,
     /// Owning PIDs when the backend already knows them (netstat2 on macOS and Windows).
     pub pids: Option<Vec<u32>>,
+    /// TCP internals, when asked for and the OS gives them (Linux).
+    pub tcp_info: Option<TcpInfo>,
+}
+
+/// A TCP socket's internals, from the kernel's `struct tcp_info`: its field names (without the
+/// `tcpi_` prefix) and units, the unit added to a name where the kernel's does not say it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time, microseconds (`tcpi_rtt`).
+    pub rtt_us: u32,
+    /// Its mean deviation, microseconds (`tcpi_rttvar`).
+    pub rttvar_us: u32,
+    /// The smallest round-trip time seen, microseconds (`tcpi_min_rtt`).
+    pub min_rtt_us: u32,
+    /// The retransmission timeout, microseconds (`tcpi_rto`).
+    pub rto_us: u32,
+    /// Congestion window, segments (`tcpi_snd_cwnd`).
+    pub snd_cwnd: u32,
+    /// Sender's maximum segment size, bytes (`tcpi_snd_mss`).
+    pub snd_mss: u32,
+    /// Retransmissions of the current segment, not yet acknowledged (`tcpi_retransmits`).
+    pub retransmits: u8,
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    pub total_retrans: u32,
+    /// Segments sent and not yet acknowledged (`tcpi_unacked`).
+    pub unacked: u32,
+    /// Segments thought lost (`tcpi_lost`).
+    pub lost: u32,
+    /// Bytes written by the application and not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
+    /// Data bytes sent, retransmissions included (`tcpi_bytes_sent`).
+    pub bytes_sent: u64,
+    /// Data bytes retransmitted (`tcpi_bytes_retrans`).
+    pub bytes_retrans: u64,
+    /// Data bytes the peer acknowledged (`tcpi_bytes_acked`).
+    pub bytes_acked: u64,
+    /// Data bytes received (`tcpi_bytes_received`).
+    pub bytes_received: u64,
+    /// The latest delivery rate measured, bytes per second (`tcpi_delivery_rate`).
+    pub delivery_rate: u64,
+    /// Time since data was last sent, milliseconds (`tcpi_last_data_sent`).
+    pub last_data_sent_ms: u32,
+    /// Time since data was last received, milliseconds (`tcpi_last_data_recv`).
+    pub last_data_recv_ms: u32,
+    /// Time since an acknowledgement was last received, milliseconds (`tcpi_last_ack_recv`).
+    pub last_ack_recv_ms: u32,
 }

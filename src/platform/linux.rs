@@ -6,20 +6,20 @@ use std::ops::RangeInclusive;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netlink_packet_core::{
-    ErrorBuffer, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer, NetlinkHeader,
-    NetlinkMessage, Parseable,
+    Emitable, ErrorBuffer, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer,
+    NetlinkHeader, NetlinkMessage, NlasIterator, Parseable,
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
-    constants::{AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY},
-    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
+    constants::{AF_INET, AF_INET6, INET_DIAG_INFO, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY},
+    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags, nlas},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
 use rustix::fs::{CWD, Dir, Mode, OFlags};
 
 use super::{Owners, Selection};
 use crate::error::{Error, Result};
-use crate::net::socket::{Proto, RawSocket, TcpState};
+use crate::net::socket::{Proto, RawSocket, TcpInfo, TcpState};
 
 /// Kernel dumps come in chunks of up to 32 KiB; a larger buffer lets one recv take a whole chunk.
 const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -30,6 +30,8 @@ struct Dump {
     family: u8,
     protocol: u8,
     states: u32,
+    /// Ask for `struct tcp_info` (INET_DIAG_INFO) in the same dump.
+    info: bool,
 }
 
 /// What a dump thread hands over: received bytes, or the end of its dump.
@@ -97,6 +99,7 @@ fn plan(selection: &Selection) -> Vec<Dump> {
                 family,
                 protocol: IPPROTO_TCP,
                 states,
+                info: selection.tcp_info,
             });
         }
         if selection.udp {
@@ -110,6 +113,7 @@ fn plan(selection: &Selection) -> Vec<Dump> {
                 family,
                 protocol: IPPROTO_UDP,
                 states,
+                info: false,
             });
         }
     }
@@ -151,7 +155,11 @@ fn receive(
         SockDiagMessage::InetRequest(InetRequest {
             family: dump.family,
             protocol: dump.protocol,
-            extensions: ExtensionFlags::empty(),
+            extensions: if dump.info {
+                ExtensionFlags::INFO
+            } else {
+                ExtensionFlags::empty()
+            },
             states: StateFlags::from_bits_retain(dump.states),
             socket_id,
         })
@@ -213,14 +221,19 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
     };
     let mut offset = 0;
     while offset < bytes.len() {
-        // Only the fixed inet_diag_msg header is read: attributes are not asked for, and
+        // Only the fixed inet_diag_msg header is read (and INET_DIAG_INFO when asked for):
         // skipping the generic message types keeps a 20,000-socket dump cheap.
         let message = NetlinkBuffer::new_checked(&bytes[offset..]).map_err(invalid)?;
         let length = message.length() as usize;
         match message.message_type() {
             SOCK_DIAG_BY_FAMILY => {
-                let header = InetResponseHeader::parse(message.payload()).map_err(invalid)?;
-                sink(convert(proto, &header));
+                let payload = message.payload();
+                let header = InetResponseHeader::parse(payload).map_err(invalid)?;
+                let mut socket = convert(proto, &header);
+                if dump.info {
+                    socket.tcp_info = payload.get(header.buffer_len()..).and_then(tcp_info_of);
+                }
+                sink(socket);
             }
             NLMSG_DONE => return Ok(()),
             NLMSG_ERROR => {
@@ -272,7 +285,38 @@ fn convert(proto: Proto, header: &InetResponseHeader) -> RawSocket {
         uid: Some(header.uid),
         inode: (header.inode != 0).then_some(u64::from(header.inode)),
         pids: None,
+        tcp_info: None,
     }
+}
+
+/// The `struct tcp_info` among a socket's attributes, if the kernel gave one (not for TIME_WAIT
+/// or half-open sockets) and it is as long as the crate reads (kernels before 5.x give less).
+fn tcp_info_of(attributes: &[u8]) -> Option<TcpInfo> {
+    let attribute = NlasIterator::new(attributes)
+        .filter_map(|attribute| attribute.ok())
+        .find(|attribute| attribute.kind() == INET_DIAG_INFO)?;
+    let info = nlas::TcpInfo::parse(attribute.value()).ok()?;
+    Some(TcpInfo {
+        rtt_us: info.rtt,
+        rttvar_us: info.rttvar,
+        min_rtt_us: info.min_rtt,
+        rto_us: info.rto,
+        snd_cwnd: info.snd_cwnd,
+        snd_mss: info.snd_mss,
+        retransmits: info.retransmits,
+        total_retrans: info.total_retrans,
+        unacked: info.unacked,
+        lost: info.lost,
+        notsent_bytes: info.notsent_bytes,
+        bytes_sent: info.bytes_sent,
+        bytes_retrans: info.bytes_retrans,
+        bytes_acked: info.bytes_acked,
+        bytes_received: info.bytes_received,
+        delivery_rate: info.delivery_rate,
+        last_data_sent_ms: info.last_data_sent,
+        last_data_recv_ms: info.last_data_recv,
+        last_ack_recv_ms: info.last_ack_recv,
+    })
 }
 
 /// The kernel's number for a TCP state (include/net/tcp_states.h).

@@ -38,6 +38,8 @@ pub struct Selection {
     pub tcp_states: Vec<TcpState>,
     /// UDP sockets wanted: only connected (Some(true)), only unconnected (Some(false)), or all.
     pub udp_connected: Option<bool>,
+    /// TCP internals wanted (`tcp_info`), where the OS gives them in the same listing.
+    pub tcp_info: bool,
 }
 
 /// Which processes hold which sockets.
@@ -120,6 +122,7 @@ mod tests {
             ipv6: true,
             tcp_states: TcpState::ALL.to_vec(),
             udp_connected: None,
+            tcp_info: false,
         }
     }
 

@@ -182,6 +182,7 @@ fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> Socket
         ephemeral: ephemeral.map(|range| range.contains(&socket.local_port)),
         uid: socket.uid,
         inode: socket.inode,
+        tcp_info: socket.tcp_info,
     }
 }
 

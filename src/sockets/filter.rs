@@ -173,6 +173,7 @@ mod tests {
             ephemeral: Some(false),
             uid: None,
             inode: None,
+            tcp_info: None,
         }
     }
 

@@ -43,6 +43,9 @@ pub struct Query {
     pub json: bool,
     /// Redraw at this interval instead of printing once.
     pub watch: Option<Duration>,
+    /// TCP internals per socket (`-i`): `tcp_info` in JSON, compact columns in the table, and in
+    /// `--watch` each connection's throughput and whether it is stuck.
+    pub info: bool,
 }
 
 impl Query {
@@ -78,6 +81,7 @@ impl Query {
                 ipv6: !self.ipv4_only,
                 tcp_states,
                 udp_connected,
+                tcp_info: self.info,
             },
             filters: Filters {
                 states: self.states.clone(),
