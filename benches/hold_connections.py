@@ -169,19 +169,15 @@ def drive(n, timeout, one_process):
             say(f"FAIL server said {line!r}")
             return 1
         port = int(line.split()[1])
-        if one_process:
-            line = read_line(server, deadline)
-            if line != f"READY {n}":
-                say(f"FAIL holder said {line!r}")
-                return 1
-            say(f"READY {n} {port} {server.pid} {server.pid}")
-            wait_for_eof(time.monotonic() + 24 * 3600)
-            return 0
-        client = subprocess.Popen(
-            [sys.executable, me, "connect", str(port), str(n), str(timeout)], **common
-        )
-        children.append(client)
-        for who, proc in (("client", client), ("server", server)):
+        client = server
+        if not one_process:
+            client = subprocess.Popen(
+                [sys.executable, me, "connect", str(port), str(n), str(timeout)], **common
+            )
+            children.append(client)
+        for who, proc in {"client": client, "server": server}.items():
+            if who == "server" and one_process:
+                continue
             line = read_line(proc, deadline)
             if line != f"READY {n}":
                 say(f"FAIL {who} said {line!r}")

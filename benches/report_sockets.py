@@ -80,10 +80,38 @@ def fit(points):
     return a, b, (1 - ss_res / ss_tot) if ss_tot else 1.0
 
 
+def times_table(results):
+    """Rows of the times table: median, mean ± σ, min, max and mean CPU time of each command."""
+    out = ["| command | median | mean ± σ | min | max | CPU (user + system) |",
+           "|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        out.append(
+            f"| `{name}` | {ms(r['median'])} | {ms(r['mean'])} ± {r['stddev'] * 1000:.1f} | "
+            f"{ms(r['min'])} | {ms(r['max'])} | {ms(r['user'] + r['system'])} |"
+        )
+    return out
+
+
+def goals_table(results, goals, rss_kib, rss_what):
+    """The goals: each ratio of medians, then peak RSS."""
+    med = {name: r["median"] for name, r in results.items()}
+    out = ["| measure | value | goal | met |", "|---|---|---|---|"]
+    for (mine, theirs), goal in goals.items():
+        ratio = med[mine] / med[theirs]
+        out.append(
+            f"| median `{mine}` / `{theirs}` | {ratio:.2f}× | ≤ {goal}× | {yes(ratio <= goal)} |"
+        )
+    rss_mib = max(rss_kib) / 1024
+    out.append(
+        f"| peak RSS of {rss_what} (max of {len(rss_kib)} runs) | {rss_mib:.1f} MiB | "
+        f"< {RSS_GOAL_MIB} MiB | {yes(rss_mib < RSS_GOAL_MIB)} |"
+    )
+    return out
+
+
 def one_process_section(work):
     n = int(env("ONE_N"))
     results = load(f"{work}/one.json")
-    med = {name: r["median"] for name, r in results.items()}
     out = [ONE_HEADING, ""]
     out.append(
         f"Measured {env('DATE')} on {env('NPROC')} cores ({env('CPU')}), Linux {env('KERNEL')}, "
@@ -96,25 +124,10 @@ def one_process_section(work):
         f"up as noise."
     )
     out += ["", f"### Times with {2 * n:,} sockets in one process", ""]
-    out += ["| command | median | mean ± σ | min | max | CPU (user + system) |",
-            "|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        out.append(
-            f"| `{name}` | {ms(r['median'])} | {ms(r['mean'])} ± {r['stddev'] * 1000:.1f} | "
-            f"{ms(r['min'])} | {ms(r['max'])} | {ms(r['user'] + r['system'])} |"
-        )
+    out += times_table(results)
     rss_kib = [int(x) for x in open(f"{work}/one-rss.txt").read().split()]
-    rss_mib = max(rss_kib) / 1024
-    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
-    for (mine, theirs), goal in ONE_GOALS.items():
-        ratio = med[mine] / med[theirs]
-        out.append(
-            f"| median `{mine}` / `{theirs}` | {ratio:.2f}× | ≤ {goal}× | {yes(ratio <= goal)} |"
-        )
-    out.append(
-        f"| peak RSS of `soquete sockets -tanp` and `-tani` (max of {len(rss_kib)} runs) | "
-        f"{rss_mib:.1f} MiB | < {RSS_GOAL_MIB} MiB | {yes(rss_mib < RSS_GOAL_MIB)} |"
-    )
+    out += ["", "### Goals", ""]
+    out += goals_table(results, ONE_GOALS, rss_kib, "`soquete sockets -tanp` and `-tani`")
     counts = dict(line.split() for line in open(f"{work}/one-counts.txt") if line.strip())
     out += ["", f"Sanity: rows on the benchmark port, `-tan`: ss {counts['ss_port_rows']}, "
             f"soquete {counts['soquete_port_rows']}; owned by the holder in `-tanp`: "
@@ -137,7 +150,6 @@ def main():
 def two_process_section(doc, work):
     n = int(env("N"))
     results = {**load(f"{work}/owners.json"), **load(f"{work}/plain.json")}
-    med = {name: r["median"] for name, r in results.items()}
 
     out = [HEADING, ""]
     out.append(
@@ -150,25 +162,11 @@ def two_process_section(doc, work):
         f"up as noise."
     )
     out += ["", f"### Times with {2 * n:,} sockets", ""]
-    out += ["| command | median | mean ± σ | min | max |", "|---|---|---|---|---|"]
-    for name, r in results.items():
-        out.append(
-            f"| `{name}` | {ms(r['median'])} | {ms(r['mean'])} ± {r['stddev'] * 1000:.1f} | "
-            f"{ms(r['min'])} | {ms(r['max'])} |"
-        )
+    out += times_table(results)
 
     rss_kib = [int(x) for x in open(f"{work}/rss.txt").read().split()]
-    rss_mib = max(rss_kib) / 1024
-    out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
-    for (mine, theirs), goal in GOALS.items():
-        ratio = med[mine] / med[theirs]
-        out.append(
-            f"| median `{mine}` / `{theirs}` | {ratio:.2f}× | ≤ {goal}× | {yes(ratio <= goal)} |"
-        )
-    out.append(
-        f"| peak RSS of `soquete sockets -tanp` (max of {len(rss_kib)} runs) | {rss_mib:.1f} MiB | "
-        f"< {RSS_GOAL_MIB} MiB | {yes(rss_mib < RSS_GOAL_MIB)} |"
-    )
+    out += ["", "### Goals", ""]
+    out += goals_table(results, GOALS, rss_kib, "`soquete sockets -tanp`")
 
     # Growth with N: median wall time, and mean CPU time (user + system), which other work on
     # the machine disturbs less.

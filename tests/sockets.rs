@@ -6,8 +6,8 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::support::process::{Running, soquete, soquete_path};
-use crate::support::sockets::{sockets_json, with_local_port};
-use crate::support::{LIMIT, is_root, poll, require, tool};
+use crate::support::sockets::{sockets_json, soquete_as_nobody, with_local_port};
+use crate::support::{LIMIT, poll, require};
 
 /// A listener with one accepted connection: three sockets on 127.0.0.1.
 struct Pair {
@@ -390,19 +390,12 @@ fn watch_marks_new_sockets_and_exits_0_on_ctrl_c() {
 
 #[test]
 fn hidden_owners_show_dash_and_one_note() {
-    if !require(
-        is_root() && tool("setpriv"),
-        "root and setpriv, to look as another user",
-    ) {
-        return;
-    }
     let pair = Pair::open();
-    let output = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(soquete_path())
-        .args(["sockets", "-tlp", "--port", &pair.server_port().to_string()])
-        .output()
-        .unwrap();
+    let port = pair.server_port().to_string();
+    let Some(mut as_nobody) = soquete_as_nobody(&["sockets", "-tlp", "--port", &port]) else {
+        return;
+    };
+    let output = as_nobody.output().unwrap();
     assert!(output.status.success(), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();

@@ -3,14 +3,13 @@
 //! carry escapes, and UDP's state.
 
 use std::net::{TcpListener, UdpSocket};
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::process::{Running, soquete, soquete_path};
-use crate::support::sockets::{sockets_json, with_local_port};
+use crate::support::process::{Running, soquete};
+use crate::support::sockets::{sockets_json, soquete_as_nobody, with_local_port};
 use crate::support::tmux::Tmux;
-use crate::support::{LIMIT, is_root, require, tool};
+use crate::support::{LIMIT, require, tool};
 
 #[test]
 fn repeated_flags_are_accepted_as_netstat_and_ss_do() {
@@ -109,12 +108,6 @@ fn sort_by_port_is_local_then_remote_port() {
 
 #[test]
 fn pid_and_process_filters_say_why_another_users_sockets_are_not_listed() {
-    if !require(
-        is_root() && tool("setpriv"),
-        "root and setpriv, to look as another user",
-    ) {
-        return;
-    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let me = std::process::id().to_string();
@@ -123,13 +116,11 @@ fn pid_and_process_filters_say_why_another_users_sockets_are_not_listed() {
         .unwrap()
         .to_string();
     for filter in [["--pid", me.as_str()], ["--process", program.as_str()]] {
-        let output = Command::new("setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(soquete_path())
-            .args(["sockets", "-tl", "--port", &port])
-            .args(filter)
-            .output()
-            .unwrap();
+        let args = ["sockets", "-tl", "--port", &port, filter[0], filter[1]];
+        let Some(mut as_nobody) = soquete_as_nobody(&args) else {
+            return;
+        };
+        let output = as_nobody.output().unwrap();
         assert!(output.status.success(), "{output:?}");
         let stdout = String::from_utf8(output.stdout).unwrap();
         let stderr = String::from_utf8(output.stderr).unwrap();
@@ -145,19 +136,18 @@ fn pid_and_process_filters_say_why_another_users_sockets_are_not_listed() {
 
 #[test]
 fn watch_on_a_terminal_shows_the_hidden_owners_note() {
-    if !require(
-        is_root() && tool("setpriv"),
-        "root and setpriv, to look as another user",
-    ) {
-        return;
-    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
-    let command = format!(
-        "setpriv --reuid=65534 --regid=65534 --clear-groups {} sockets -tlp --port {port} \
-         --watch 0.2",
-        soquete_path().display()
-    );
+    let args = ["sockets", "-tlp", "--port", &port, "--watch", "0.2"];
+    let Some(as_nobody) = soquete_as_nobody(&args) else {
+        return;
+    };
+    // The same command line, in tmux's shell.
+    let command = std::iter::once(as_nobody.get_program())
+        .chain(as_nobody.get_args())
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
     let Some(tmux) = Tmux::start("sockets-note", &command) else {
         return;
     };
