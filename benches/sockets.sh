@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark `soquete sockets` against ss and netstat with N established loopback TCP connections
-# (2N sockets), and write the figures into docs/BENCHMARKS.md (section "soquete sockets").
+# (2N sockets), and write the figures into docs/BENCHMARKS.md, in two shapes:
+#   - two processes hold the two ends (section "soquete sockets"), with growth over SCALES;
+#   - ONE process holds both ends of ONE_N connections, 2×ONE_N descriptors in one fd table, the
+#     shape of a busy server (section "soquete sockets: one process holding every connection").
 #
 #   bash benches/sockets.sh [N]        # N defaults to 10000 (20,000 sockets); run from anywhere
+#   SHAPES=one bash benches/sockets.sh # only the one-process shape (SHAPES=two: only the other)
+#
+# ONE_N defaults to 9998: with stdio and the listener, 10,000 connections would need 20,004
+# descriptors, above a hard RLIMIT_NOFILE of 20,000 that only CAP_SYS_RESOURCE may raise (the
+# holder raises it when it can: set ONE_N=10000 there).
 #
 # Needs: cargo, python3, hyperfine, ss (iproute2), netstat (net-tools), /usr/bin/time (time),
 # strace (optional, for the syscall profile). Missing Debian packages are installed with apt-get
@@ -16,6 +24,8 @@ RUNS=${RUNS:-30}
 SCALE_RUNS=${SCALE_RUNS:-15}
 WARMUP=3
 SCALES=(1000 2500 5000 10000)
+SHAPES=${SHAPES:-two one}
+ONE_N=${ONE_N:-9998}
 
 if ! [[ $N =~ ^[0-9]+$ ]] || ((N < 100)); then
     echo "usage: bash benches/sockets.sh [N]   (N >= 100 connections; default 10000)" >&2
@@ -71,10 +81,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# hold N: starts the holders and waits (bounded) for their READY line; sets PORT.
+# hold N [--one-process]: starts the holders and waits (bounded) for their READY line; sets PORT.
 hold() {
     local n=$1 line=""
-    coproc HOLDER { exec python3 "$ROOT/benches/hold_connections.py" "$n" --timeout 180; }
+    local shape=${2:-}
+    coproc HOLDER { exec python3 "$ROOT/benches/hold_connections.py" "$n" --timeout 180 $shape; }
     # shellcheck disable=SC2153 # HOLDER_PID is set by coproc
     HOLD_PID=$HOLDER_PID
     # Own copies of the coprocess's pipe ends, and the originals closed, so that closing HOLD_IN
@@ -108,7 +119,41 @@ bench() { # bench JSON RUNS name command [name command ...]
 
 LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 
+# --- one process holding every connection ----------------------------------------------------------
+if [[ " $SHAPES " == *" one "* ]]; then
+    hold "$ONE_N" --one-process
+    log "one process: counting rows (sanity check)"
+    {
+        echo "ss_port_rows $(ss -tan | grep -c ":$PORT\b" || true)"
+        echo "soquete_port_rows $("$SOQ" sockets -tan | grep -c ":$PORT\b" || true)"
+        echo "soquete_tanp_owned_rows $("$SOQ" sockets -tanp | grep ":$PORT\b" |
+            grep -cE "\b$SERVER_PID/" || true)"
+        echo "soquete_tani_info_rows $("$SOQ" sockets -tani --port "$PORT" --json |
+            python3 -c 'import json,sys; print(sum(r["tcp_info"] is not None for r in json.load(sys.stdin)))')"
+    } >"$WORK/one-counts.txt"
+    cat "$WORK/one-counts.txt" >&2
+    log "one process: timing -tanp, -tan, -tani"
+    bench "$WORK/one.json" "$RUNS" \
+        "soquete sockets -tanp" "$SOQ sockets -tanp" \
+        "ss -tanp" "ss -tanp" \
+        "netstat -tanp" "netstat -tanp" \
+        "soquete sockets -tan" "$SOQ sockets -tan" \
+        "ss -tan" "ss -tan" \
+        "soquete sockets -tani" "$SOQ sockets -tani" \
+        "ss -tani" "ss -tani"
+    log "one process: peak RSS of soquete sockets -tanp and -tani (5 runs each)"
+    for _ in 1 2 3 4 5; do
+        /usr/bin/time -f '%M' -a -o "$WORK/one-rss.txt" "$SOQ" sockets -tanp >/dev/null
+        /usr/bin/time -f '%M' -a -o "$WORK/one-rss.txt" "$SOQ" sockets -tani >/dev/null
+    done
+    release
+fi
+if [[ " $SHAPES " != *" two "* ]]; then
+    SCALES=()
+fi
+
 # --- main comparison at N ------------------------------------------------------------------------
+if [[ " $SHAPES " == *" two "* ]]; then
 hold "$N"
 
 log "counting rows (sanity check)"
@@ -150,6 +195,7 @@ if command -v strace >/dev/null; then
     strace -c -f -o "$WORK/strace-netstat.txt" netstat -tanp >/dev/null
 fi
 release
+fi
 
 # --- growth with N ---------------------------------------------------------------------------------
 for n in "${SCALES[@]}"; do
@@ -173,7 +219,9 @@ CMDLINE="bash benches/sockets.sh${1:+ $1}"
 [[ $RUNS == 30 ]] || CMDLINE="RUNS=$RUNS $CMDLINE"
 [[ -z ${SOQUETE_BIN:-} ]] || CMDLINE="SOQUETE_BIN=$SOQUETE_BIN $CMDLINE"
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
-export N RUNS SCALE_RUNS WARMUP REV WORK CMDLINE LOAD_START LOAD_END
+[[ $SHAPES == "two one" ]] || CMDLINE="SHAPES=\"$SHAPES\" $CMDLINE"
+[[ $ONE_N == 9998 ]] || CMDLINE="ONE_N=$ONE_N $CMDLINE"
+export N ONE_N RUNS SCALE_RUNS WARMUP REV WORK CMDLINE LOAD_START LOAD_END
 DATE=$(date -u +%F)
 NPROC=$(nproc)
 KERNEL=$(uname -r)

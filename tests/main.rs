@@ -20,6 +20,8 @@ mod resets;
 mod serve;
 mod single;
 mod sockets;
+mod sockets_fidelity;
+mod sockets_info;
 mod support;
 mod telnet;
 mod terminal;

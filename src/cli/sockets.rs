@@ -12,9 +12,14 @@ use crate::sockets::{Query, SortKey};
 /// `soquete sockets`: netstat's flags, plus filters, JSON and a watch mode.
 #[derive(Args, Debug, Default, Clone)]
 #[command(
+    // netstat and ss accept a flag given twice (`-tuanp -p`); a repeated value flag (`--sort`)
+    // takes its last value, and repeatable ones (`--port`) still add up.
+    args_override_self = true,
     after_long_help = "Without -l or -a, listening sockets are left out, as netstat does. \
-        Without -t or -u, both TCP and UDP are shown. A UDP socket has no TCP state (shown as -); \
-        it counts as listening while it has no connected peer, and --state leaves UDP out.\n\n\
+        Without -t or -u, both TCP and UDP are shown. A UDP socket connected to a peer is \
+        ESTABLISHED (--state established takes it), one without a peer is UNCONN, as ss says \
+        (--state unconnected); it counts as listening while it has no peer, and any other --state \
+        leaves UDP out. Where the OS does not tell (macOS, Windows), UDP shows -.\n\n\
         Recv-Q and Send-Q are the kernel's figures (for a listener: the accept queue and its \
         limit); - where the OS does not give them (macOS, Windows).\n\n\
         Class is the IANA class of the service port: well-known 0-1023, registered 1024-49151, \
@@ -26,13 +31,20 @@ use crate::sockets::{Query, SortKey};
         local port inside the OS's range, so a client port of 41000 is registered by class yet \
         ephemeral in fact.\n\n\
         Owners (-p, --pid, --process) are looked up only when asked for. When not root, sockets of \
-        other users' processes show - and a note says so once on stderr.\n\n\
+        other users' processes show - and a note says so once on stderr (in --watch on a \
+        terminal, under each frame's header); --pid or --process aimed at another user's process \
+        says so too.\n\n\
+        -i/--info: RTT ms (round-trip time/deviation), Cwnd (segments), Retr (now/total), Sent \
+        and Recv (bytes), Rate (delivery rate), Idle s (since last send/receive); with --watch, \
+        In/s and Out/s since the previous frame and `stuck` where data waits and nothing is \
+        acknowledged. Linux only (- elsewhere).\n\n\
         Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
         64 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \
         soquete sockets -tulpn         who listens where\n  \
         soquete sockets -ta --port 65432 --json\n  \
-        soquete sockets -tan --state established --watch"
+        soquete sockets -tan --state established --watch\n  \
+        soquete sockets -tni --port 65432 --watch   which connection is slow, and why"
 )]
 pub struct SocketsArgs {
     /// Show TCP sockets
@@ -67,8 +79,9 @@ pub struct SocketsArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Only sockets in this TCP state (established, listen, time-wait, close-wait, syn-sent,
-    /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close); repeatable
+    /// Only sockets in this state (established, listen, time-wait, close-wait, syn-sent,
+    /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close; unconnected for UDP);
+    /// repeatable
     #[arg(long = "state", value_name = "STATE")]
     pub states: Vec<StateFilter>,
 
@@ -87,6 +100,12 @@ pub struct SocketsArgs {
     /// Only sockets whose port is of this IANA class
     #[arg(long = "class", value_name = "CLASS")]
     pub classes: Vec<PortClass>,
+
+    /// TCP internals per socket, as ss -i: round-trip time, congestion window, retransmits,
+    /// bytes and delivery rate (JSON: tcp_info); with --watch, each connection's throughput and
+    /// `stuck` where data waits and nothing is acknowledged
+    #[arg(short = 'i', long = "info")]
+    pub info: bool,
 
     /// Print one JSON array instead of a table
     #[arg(long = "json", conflicts_with = "watch")]
@@ -173,6 +192,7 @@ impl From<&SocketsArgs> for Query {
             sort: args.sort,
             json: args.json,
             watch: args.watch.map(std::time::Duration::from_secs_f64),
+            info: args.info,
         }
     }
 }
@@ -204,6 +224,22 @@ mod tests {
         assert!(a.tcp && !a.udp && a.listening && a.numeric);
         let a = sockets(&["-ta6"]);
         assert!(a.tcp && a.all && a.ipv6);
+    }
+
+    #[test]
+    fn repeated_flags_are_accepted_as_netstat_and_ss_do() {
+        let a = sockets(&["-tuanp", "-p", "-t"]);
+        assert!(a.tcp && a.udp && a.all && a.numeric && a.programs);
+        assert!(sockets(&["-tan", "-a"]).all);
+        let a = sockets(&[
+            "--port", "1", "--port", "2", "--sort", "pid", "--sort", "port",
+        ]);
+        assert_eq!(a.ports.len(), 2, "repeatable values still add up");
+        assert_eq!(
+            a.sort,
+            Some(SortKey::Port),
+            "a repeated value flag takes the last"
+        );
     }
 
     #[test]

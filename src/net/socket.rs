@@ -16,7 +16,8 @@ pub enum Proto {
     Udp,
 }
 
-/// TCP connection state, as the kernel reports it. UDP sockets have none.
+/// Connection state, as the kernel reports it: one of TCP's states, or for UDP `Established`
+/// (connected to a peer) or `Unconnected` (as ss says; the kernel's TCP_CLOSE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpState {
@@ -42,10 +43,12 @@ pub enum TcpState {
     Listen,
     /// Both ends closed at once; each waits for the other's acknowledgement.
     Closing,
+    /// A UDP socket without a peer (not a TCP state: not in [`TcpState::ALL`]).
+    Unconnected,
 }
 
 impl TcpState {
-    /// Every state, in the kernel's numbering order.
+    /// Every TCP state, in the kernel's numbering order.
     pub const ALL: [TcpState; 11] = [
         TcpState::Established,
         TcpState::SynSent,
@@ -74,6 +77,7 @@ impl TcpState {
             TcpState::LastAck => "LAST_ACK",
             TcpState::Listen => "LISTEN",
             TcpState::Closing => "CLOSING",
+            TcpState::Unconnected => "UNCONN",
         }
     }
 
@@ -91,6 +95,7 @@ impl TcpState {
             TcpState::LastAck => "last-ack",
             TcpState::Listen => "listen",
             TcpState::Closing => "closing",
+            TcpState::Unconnected => "unconnected",
         }
     }
 }
@@ -112,7 +117,7 @@ pub struct RawSocket {
     pub local_port: u16,
     /// None when the socket has no peer (a listener, an unconnected UDP socket).
     pub remote: Option<(IpAddr, u16)>,
-    /// None for UDP.
+    /// TCP's state; for UDP, established or unconnected; None where the backend cannot tell.
     pub state: Option<TcpState>,
     /// Receive queue, the kernel's figure; None where the OS does not give it.
     pub recv_q: Option<u32>,
@@ -124,4 +129,50 @@ pub struct RawSocket {
     pub inode: Option<u64>,
     /// Owning PIDs when the backend already knows them (netstat2 on macOS and Windows).
     pub pids: Option<Vec<u32>>,
+    /// TCP internals, when asked for and the OS gives them (Linux).
+    pub tcp_info: Option<TcpInfo>,
+}
+
+/// A TCP socket's internals, from the kernel's `struct tcp_info`: its field names (without the
+/// `tcpi_` prefix) and units, the unit added to a name where the kernel's does not say it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TcpInfo {
+    /// Smoothed round-trip time, microseconds (`tcpi_rtt`).
+    pub rtt_us: u32,
+    /// Its mean deviation, microseconds (`tcpi_rttvar`).
+    pub rttvar_us: u32,
+    /// The smallest round-trip time seen, microseconds (`tcpi_min_rtt`).
+    pub min_rtt_us: u32,
+    /// The retransmission timeout, microseconds (`tcpi_rto`).
+    pub rto_us: u32,
+    /// Congestion window, segments (`tcpi_snd_cwnd`).
+    pub snd_cwnd: u32,
+    /// Sender's maximum segment size, bytes (`tcpi_snd_mss`).
+    pub snd_mss: u32,
+    /// Retransmissions of the current segment, not yet acknowledged (`tcpi_retransmits`).
+    pub retransmits: u8,
+    /// Segments retransmitted over the connection's life (`tcpi_total_retrans`).
+    pub total_retrans: u32,
+    /// Segments sent and not yet acknowledged (`tcpi_unacked`).
+    pub unacked: u32,
+    /// Segments thought lost (`tcpi_lost`).
+    pub lost: u32,
+    /// Bytes written by the application and not yet sent (`tcpi_notsent_bytes`).
+    pub notsent_bytes: u32,
+    /// Data bytes sent, retransmissions included (`tcpi_bytes_sent`).
+    pub bytes_sent: u64,
+    /// Data bytes retransmitted (`tcpi_bytes_retrans`).
+    pub bytes_retrans: u64,
+    /// Data bytes the peer acknowledged (`tcpi_bytes_acked`).
+    pub bytes_acked: u64,
+    /// Data bytes received (`tcpi_bytes_received`).
+    pub bytes_received: u64,
+    /// The latest delivery rate measured, bytes per second (`tcpi_delivery_rate`).
+    pub delivery_rate: u64,
+    /// Time since data was last sent, milliseconds (`tcpi_last_data_sent`).
+    pub last_data_sent_ms: u32,
+    /// Time since data was last received, milliseconds (`tcpi_last_data_recv`).
+    pub last_data_recv_ms: u32,
+    /// Time since an acknowledgement was last received, milliseconds (`tcpi_last_ack_recv`).
+    pub last_ack_recv_ms: u32,
 }

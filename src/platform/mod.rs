@@ -40,6 +40,8 @@ pub struct Selection {
     pub tcp_states: Vec<TcpState>,
     /// UDP sockets wanted: only connected (Some(true)), only unconnected (Some(false)), or all.
     pub udp_connected: Option<bool>,
+    /// TCP internals wanted (`tcp_info`), where the OS gives them in the same listing.
+    pub tcp_info: bool,
 }
 
 /// Which processes hold which sockets.
@@ -49,6 +51,8 @@ pub struct Owners {
     pub by_inode: HashMap<u64, Vec<u32>>,
     /// True when some processes could not be inspected (those of other users, when not root).
     pub hidden: bool,
+    /// The processes that could not be inspected, in ascending order.
+    pub hidden_pids: Vec<u32>,
 }
 
 /// Hands every socket the selection asks for to `sink`, with the OS's best backend. Streaming lets
@@ -161,6 +165,7 @@ mod tests {
             ipv6: true,
             tcp_states: TcpState::ALL.to_vec(),
             udp_connected: None,
+            tcp_info: false,
         }
     }
 
@@ -168,13 +173,13 @@ mod tests {
 
     type Key = (Proto, std::net::IpAddr, u16, Option<TcpState>);
 
+    /// What both backends can tell: netstat2 does not say whether a UDP socket is connected.
     fn key(socket: &RawSocket) -> Key {
-        (
-            socket.proto,
-            socket.local_addr,
-            socket.local_port,
-            socket.state,
-        )
+        let state = match socket.proto {
+            Proto::Tcp => socket.state,
+            Proto::Udp => None,
+        };
+        (socket.proto, socket.local_addr, socket.local_port, state)
     }
 
     /// The netstat2 backend (what macOS and Windows run) sees the same endpoints as the Linux one.

@@ -1,5 +1,6 @@
 //! The netstat2 backend: how macOS and Windows enumerate sockets. Built on every OS so that Linux
-//! tests exercise it. netstat2 gives no queue figures, no UDP peers and no uid: those stay None.
+//! tests exercise it. netstat2 gives no queue figures, no UDP peers, no uid and no TCP internals:
+//! those stay None.
 
 use netstat2::{AddressFamilyFlags, ProtocolFlags, ProtocolSocketInfo, SocketInfo};
 
@@ -63,6 +64,7 @@ fn convert(info: SocketInfo) -> Option<RawSocket> {
             uid,
             inode,
             pids: Some(info.associated_pids),
+            tcp_info: None,
         },
         ProtocolSocketInfo::Udp(udp) => RawSocket {
             proto: Proto::Udp,
@@ -75,6 +77,7 @@ fn convert(info: SocketInfo) -> Option<RawSocket> {
             uid,
             inode,
             pids: Some(info.associated_pids),
+            tcp_info: None,
         },
     };
     Some(socket)

@@ -10,6 +10,7 @@ use super::filter::Filters;
 use super::model::{PortClass, RawSocket, SocketRow};
 use super::ports;
 use crate::error::Result;
+use crate::net::sanitize::neutralize;
 use crate::platform::{self, Selection};
 
 /// What one look at the system should gather.
@@ -30,16 +31,55 @@ pub struct Snapshot {
     pub rows: Vec<SocketRow>,
     /// Some owners could not be seen (processes of other users, when not root).
     pub owners_hidden: bool,
+    /// Processes the owner filters (`--pid`, `--process`) name whose sockets could not be seen:
+    /// PID and program name.
+    pub hidden_matches: Vec<(u32, String)>,
+    /// Sockets the owner filters left out because their owners could not be seen.
+    pub unchecked: usize,
 }
 
+/// How many hidden processes the note names before it says "and N more".
+const NAMED_IN_NOTE: usize = 3;
+
 impl Snapshot {
-    /// The note that says, as netstat does, why some owners show as `-`: only when some do.
-    pub fn hidden_owners_note(&self) -> Option<&'static str> {
+    /// The note that says, as netstat does, why some owners show as `-`, or why an owner filter
+    /// found nothing of a process it names: only when that is so.
+    pub fn hidden_owners_note(&self) -> Option<String> {
+        const NOTE: &str = "soquete: not all processes could be identified:";
+        if !self.hidden_matches.is_empty() {
+            let mut named: Vec<String> = self
+                .hidden_matches
+                .iter()
+                .take(NAMED_IN_NOTE)
+                .map(|(pid, name)| format!("PID {pid} ({})", neutralize(name)))
+                .collect();
+            let more = self.hidden_matches.len().saturating_sub(NAMED_IN_NOTE);
+            if more > 0 {
+                named.push(format!("{more} more"));
+            }
+            let (whose, verb) = match self.hidden_matches.len() {
+                1 => ("its", "belongs"),
+                _ => ("their", "belong"),
+            };
+            return Some(format!(
+                "{NOTE} {} {verb} to another user, {whose} sockets cannot be seen; run as root \
+                 to see them",
+                named.join(", ")
+            ));
+        }
         let some_hidden = self.owners_hidden && self.rows.iter().any(|row| row.pids.is_none());
-        some_hidden.then_some(
-            "soquete: not all processes could be identified: sockets of other users' processes \
-             show '-'; run as root to see them all",
-        )
+        if some_hidden {
+            return Some(format!(
+                "{NOTE} sockets of other users' processes show '-'; run as root to see them all"
+            ));
+        }
+        (self.unchecked > 0).then(|| {
+            format!(
+                "{NOTE} {} sockets of other users' processes could not be checked against \
+                 --pid/--process; run as root to see them all",
+                self.unchecked
+            )
+        })
     }
 }
 
@@ -59,8 +99,8 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         });
         let owners = walker.map(|walker| {
             walker.join().unwrap_or_else(|_| platform::Owners {
-                by_inode: HashMap::new(),
                 hidden: true,
+                ..platform::Owners::default()
             })
         });
         (listed.map(|()| rows), owners)
@@ -68,11 +108,20 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
     let mut rows = rows?;
 
     let mut owners_hidden = false;
+    let mut hidden_matches = Vec::new();
+    let mut unchecked = 0;
     match owners {
         Some(owners) => {
             owners_hidden = attach_owners(&mut rows, &owners);
             attach_program_names(&mut rows);
-            rows.retain(|row| request.filters.keep_by_owner(row));
+            if request.filters.need_owners() {
+                rows.retain(|row| {
+                    let keep = request.filters.keep_by_owner(row);
+                    unchecked += usize::from(!keep && row.pids.is_none());
+                    keep
+                });
+                hidden_matches = hidden_matches_of(&request.filters, &owners.hidden_pids);
+            }
         }
         None => {
             for row in &mut rows {
@@ -84,7 +133,27 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
     Ok(Snapshot {
         rows,
         owners_hidden,
+        hidden_matches,
+        unchecked,
     })
+}
+
+/// The hidden processes that the owner filters name: what a filter that found nothing missed.
+fn hidden_matches_of(filters: &Filters, hidden_pids: &[u32]) -> Vec<(u32, String)> {
+    let candidates: Vec<u32> = hidden_pids
+        .iter()
+        .copied()
+        .filter(|pid| filters.pids.is_empty() || filters.pids.contains(pid))
+        .collect();
+    // The name of another user's process can be read (only its open files cannot).
+    let names = program_names(&candidates);
+    candidates
+        .into_iter()
+        .filter_map(|pid| {
+            let name = names.get(&pid).cloned().unwrap_or_else(|| "?".to_string());
+            filters.names_process(&name).then_some((pid, name))
+        })
+        .collect()
 }
 
 /// Adds soquete's explanations to a raw socket.
@@ -113,17 +182,27 @@ fn explain(socket: RawSocket, ephemeral: Option<&RangeInclusive<u16>>) -> Socket
         ephemeral: ephemeral.map(|range| range.contains(&socket.local_port)),
         uid: socket.uid,
         inode: socket.inode,
+        tcp_info: socket.tcp_info,
     }
 }
 
-/// Fills `pids` where the backend did not. Returns whether some owners are hidden from us.
+/// Fills `pids` where the backend did not, in ascending order (the walk of `/proc` finds a shared
+/// socket's holders in whatever order its threads ran). Returns whether some owners are hidden.
 fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
     let mut hidden = false;
+    for pids in rows.iter_mut().filter_map(|row| row.pids.as_mut()) {
+        pids.sort_unstable();
+        pids.dedup();
+    }
     for row in rows.iter_mut().filter(|row| row.pids.is_none()) {
         row.pids = match row.inode.map(|inode| owners.by_inode.get(&inode)) {
             // No inode (TIME_WAIT, for one): no process holds the socket any more.
             None => Some(Vec::new()),
-            Some(Some(pids)) => Some(pids.clone()),
+            Some(Some(pids)) => {
+                let mut pids = pids.clone();
+                pids.sort_unstable();
+                Some(pids)
+            }
             // Not found: either nobody holds it, or somebody we may not look at.
             Some(None) if owners.hidden => {
                 hidden = true;
@@ -137,14 +216,26 @@ fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
 
 /// Looks up the program name of every PID that will be shown, and only those.
 fn attach_program_names(rows: &mut [SocketRow]) {
-    let pids: Vec<Pid> = rows
+    let pids: Vec<u32> = rows
         .iter()
         .flat_map(|row| row.pids.iter().flatten())
         .copied()
         .collect::<HashSet<u32>>()
         .into_iter()
-        .map(Pid::from_u32)
         .collect();
+    let names = program_names(&pids);
+    for row in rows {
+        row.programs = row.pids.as_ref().map(|pids| {
+            pids.iter()
+                .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
+                .collect()
+        });
+    }
+}
+
+/// The program names of these processes, where they can be read.
+fn program_names(pids: &[u32]) -> HashMap<u32, String> {
+    let pids: Vec<Pid> = pids.iter().copied().map(Pid::from_u32).collect();
     let mut names: HashMap<u32, String> = HashMap::new();
     if !pids.is_empty()
         && let Ok(mut system) = System::new()
@@ -162,19 +253,38 @@ fn attach_program_names(rows: &mut [SocketRow]) {
             }
         }
     }
-    for row in rows {
-        row.programs = row.pids.as_ref().map(|pids| {
-            pids.iter()
-                .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
-                .collect()
-        });
-    }
+    names
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sockets::model::Proto;
+
+    #[test]
+    fn owners_of_a_shared_socket_come_in_pid_order() {
+        let owners = platform::Owners {
+            by_inode: HashMap::from([(5, vec![90, 12, 40])]),
+            ..platform::Owners::default()
+        };
+        let mut rows = [
+            SocketRow {
+                inode: Some(5),
+                ..SocketRow::listener(Proto::Tcp, 22)
+            },
+            SocketRow {
+                pids: Some(vec![8, 3]),
+                ..SocketRow::listener(Proto::Tcp, 23)
+            },
+        ];
+        attach_owners(&mut rows, &owners);
+        assert_eq!(rows[0].pids, Some(vec![12, 40, 90]));
+        assert_eq!(
+            rows[1].pids,
+            Some(vec![3, 8]),
+            "as a backend handed them over"
+        );
+    }
 
     #[test]
     fn the_note_on_hidden_owners_comes_only_when_a_row_lacks_them() {
@@ -186,10 +296,44 @@ mod tests {
         let snapshot = |rows: Vec<SocketRow>, owners_hidden| Snapshot {
             rows,
             owners_hidden,
+            ..Snapshot::default()
         };
         let note = snapshot(vec![seen.clone(), unseen.clone()], true).hidden_owners_note();
         assert!(note.is_some_and(|note| note.contains("run as root")));
         assert_eq!(snapshot(vec![seen], true).hidden_owners_note(), None);
         assert_eq!(snapshot(vec![unseen], false).hidden_owners_note(), None);
+    }
+
+    #[test]
+    fn a_filter_that_found_nothing_says_which_hidden_processes_it_names() {
+        let hidden = |matches: Vec<(u32, &str)>| Snapshot {
+            owners_hidden: true,
+            hidden_matches: matches
+                .into_iter()
+                .map(|(p, n)| (p, n.to_string()))
+                .collect(),
+            ..Snapshot::default()
+        };
+        let note = hidden(vec![(7, "sshd\u{1b}[2J")])
+            .hidden_owners_note()
+            .unwrap();
+        assert!(
+            note.contains("PID 7 (sshd) belongs to another user"),
+            "{note}"
+        );
+        assert!(note.contains("run as root"), "{note}");
+        let many = hidden((1..=5).map(|pid| (pid, "x")).collect());
+        let note = many.hidden_owners_note().unwrap();
+        assert!(note.contains("PID 3 (x), 2 more belong"), "{note}");
+        let unchecked = Snapshot {
+            owners_hidden: true,
+            unchecked: 4,
+            ..Snapshot::default()
+        };
+        let note = unchecked.hidden_owners_note().unwrap();
+        assert!(
+            note.contains("4 sockets") && note.contains("--pid/--process"),
+            "{note}"
+        );
     }
 }

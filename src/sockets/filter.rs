@@ -4,7 +4,8 @@ use std::str::FromStr;
 
 use super::model::{PortClass, SocketRow, TcpState};
 
-/// A `--state` value: one TCP state, named as netstat or ss would (case and `-`/`_` ignored).
+/// A `--state` value: one TCP state, or `unconnected` for UDP, named as netstat or ss would (case
+/// and `-`/`_` ignored). `established` also takes connected UDP sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StateFilter(pub TcpState);
 
@@ -21,6 +22,8 @@ impl FromStr for StateFilter {
             ("finwait1", TcpState::FinWait1),
             ("finwait2", TcpState::FinWait2),
             ("listening", TcpState::Listen),
+            ("unconn", TcpState::Unconnected),
+            ("unconnected", TcpState::Unconnected),
         ];
         TcpState::ALL
             .iter()
@@ -34,7 +37,10 @@ impl FromStr for StateFilter {
             .map(|(_, state)| StateFilter(state))
             .ok_or_else(|| {
                 let names: Vec<_> = TcpState::ALL.iter().map(|s| s.filter_name()).collect();
-                format!("unknown TCP state (expected one of: {})", names.join(", "))
+                format!(
+                    "unknown state (expected one of: {}; or unconnected, for UDP)",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -121,16 +127,21 @@ impl Filters {
     pub fn keep_by_owner(&self, row: &SocketRow) -> bool {
         let pids = row.pids.as_deref().unwrap_or_default();
         let pid_ok = self.pids.is_empty() || pids.iter().any(|pid| self.pids.contains(pid));
-        let process_ok = match &self.process {
-            None => true,
-            Some(wanted) => row
+        let process_ok = self.process.is_none()
+            || row
                 .programs
                 .as_deref()
                 .unwrap_or_default()
                 .iter()
-                .any(|name| name.to_lowercase().contains(wanted)),
-        };
+                .any(|name| self.names_process(name));
         pid_ok && process_ok
+    }
+
+    /// True when the `--process` filter (if any) takes a program of this name.
+    pub fn names_process(&self, name: &str) -> bool {
+        self.process
+            .as_ref()
+            .is_none_or(|wanted| name.to_lowercase().contains(wanted))
     }
 }
 
@@ -162,6 +173,7 @@ mod tests {
             ephemeral: Some(false),
             uid: None,
             inode: None,
+            tcp_info: None,
         }
     }
 
@@ -219,6 +231,16 @@ mod tests {
         assert!(filters.keep_by_socket(&row(443, None, Some(TcpState::Listen))));
         assert!(filters.keep_by_socket(&row(50000, Some(443), Some(TcpState::Established))));
         assert!(!filters.keep_by_socket(&row(50000, Some(80), Some(TcpState::Established))));
+    }
+
+    #[test]
+    fn udp_states_parse_in_ss_spelling() {
+        for text in ["unconn", "UNCONN", "unconnected"] {
+            assert_eq!(
+                text.parse::<StateFilter>(),
+                Ok(StateFilter(TcpState::Unconnected))
+            );
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod filter;
+pub mod flow;
 pub mod model;
 pub mod ports;
 pub mod query;
@@ -19,7 +20,7 @@ pub use sort::SortKey;
 pub fn run(query: &Query) -> Result<()> {
     let request = query.request();
     if let Some(interval) = query.watch {
-        return watch::run(&request, query.sort, interval);
+        return watch::run(&request, query.sort, interval, query.info);
     }
     let snapshot = collect::snapshot(&request)?;
     if let Some(note) = snapshot.hidden_owners_note() {
@@ -34,7 +35,12 @@ pub fn run(query: &Query) -> Result<()> {
         let rows = &snapshot.rows;
         let (mut table, order) = std::thread::scope(|scope| {
             let order = scope.spawn(|| sort::sort_order(rows, query.sort));
-            let table = view::socket_table(rows, request.show_owners, None);
+            let columns = view::Columns {
+                owners: request.show_owners,
+                info: query.info,
+                ..view::Columns::default()
+            };
+            let table = view::socket_table(rows, &columns);
             (table, order.join())
         });
         table.set_order(order.unwrap_or_else(|_| (0..rows.len() as u32).collect()));

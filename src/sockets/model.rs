@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-pub use crate::net::socket::{Proto, RawSocket, TcpState};
+pub use crate::net::socket::{Proto, RawSocket, TcpInfo, TcpState};
 
 /// IANA port class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -57,7 +57,8 @@ pub struct SocketRow {
     pub remote_addr: Option<IpAddr>,
     /// The peer's port; null when the socket has no peer.
     pub remote_port: Option<u16>,
-    /// TCP state in snake_case; null for UDP.
+    /// TCP state in snake_case; for UDP `established` (connected) or `unconnected`; null where
+    /// the OS does not tell (UDP on macOS and Windows).
     pub state: Option<TcpState>,
     /// Bytes in the receive queue (a listener: connections waiting for accept); null where the
     /// OS does not give it.
@@ -80,9 +81,26 @@ pub struct SocketRow {
     pub uid: Option<u32>,
     /// The socket's inode (Linux); null elsewhere, or for a socket no process holds.
     pub inode: Option<u64>,
+    /// TCP internals (`-i`); null when not asked for, for UDP, for sockets the kernel keeps none
+    /// of (TIME_WAIT, half-open), and where the OS does not give them (macOS, Windows).
+    pub tcp_info: Option<TcpInfo>,
 }
 
+/// What tells one socket from another across two looks: protocol and both ends.
+pub type Identity = (Proto, IpAddr, u16, Option<IpAddr>, Option<u16>);
+
 impl SocketRow {
+    /// This socket's [`Identity`].
+    pub fn identity(&self) -> Identity {
+        (
+            self.proto,
+            self.local_addr,
+            self.local_port,
+            self.remote_addr,
+            self.remote_port,
+        )
+    }
+
     /// `IP:PORT` of the local end, IPv6 bracketed.
     pub fn local_endpoint(&self) -> Endpoint {
         Endpoint(self.local_addr, Some(self.local_port))
@@ -158,6 +176,7 @@ impl SocketRow {
             ephemeral: None,
             uid: None,
             inode: None,
+            tcp_info: None,
         }
     }
 }

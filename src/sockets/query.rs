@@ -43,6 +43,9 @@ pub struct Query {
     pub json: bool,
     /// Redraw at this interval instead of printing once.
     pub watch: Option<Duration>,
+    /// TCP internals per socket (`-i`): `tcp_info` in JSON, compact columns in the table, and in
+    /// `--watch` each connection's throughput and whether it is stuck.
+    pub info: bool,
 }
 
 impl Query {
@@ -52,9 +55,15 @@ impl Query {
             (false, false) => (true, true),
             both => both,
         };
-        // An explicit --state says which TCP states to show; otherwise -l/-a decide, as in netstat.
+        // An explicit --state says which states to show; otherwise -l/-a decide, as in netstat.
+        // A connected UDP socket is established, an unconnected one unconnected (as ss says).
+        let udp_established = self.states.contains(&TcpState::Established);
+        let udp_unconnected = self.states.contains(&TcpState::Unconnected);
         let (tcp_states, udp_connected) = if !self.states.is_empty() {
-            (self.states.clone(), None)
+            let tcp_states = self.states.iter().copied();
+            let tcp_states = tcp_states.filter(|state| TcpState::ALL.contains(state));
+            let udp_connected = (udp_established != udp_unconnected).then_some(udp_established);
+            (tcp_states.collect(), udp_connected)
         } else if self.all {
             (TcpState::ALL.to_vec(), None)
         } else if self.listening {
@@ -66,12 +75,13 @@ impl Query {
         Request {
             selection: Selection {
                 tcp,
-                // A state filter speaks of TCP states; UDP sockets have none.
-                udp: udp && self.states.is_empty(),
+                // Of UDP sockets, a state filter can take only the established or unconnected.
+                udp: udp && (self.states.is_empty() || udp_established || udp_unconnected),
                 ipv4: !self.ipv6_only,
                 ipv6: !self.ipv4_only,
                 tcp_states,
                 udp_connected,
+                tcp_info: self.info,
             },
             filters: Filters {
                 states: self.states.clone(),
@@ -130,6 +140,27 @@ mod tests {
         assert!(!request.selection.udp);
         assert_eq!(request.selection.tcp_states, [TcpState::TimeWait]);
         assert_eq!(request.filters.states, [TcpState::TimeWait]);
+    }
+
+    #[test]
+    fn established_and_unconnected_take_udp_sockets_too() {
+        let request = |states: Vec<TcpState>| {
+            Query {
+                states,
+                ..Query::default()
+            }
+            .request()
+            .selection
+        };
+        let established = request(vec![TcpState::Established]);
+        assert!(established.udp && established.tcp);
+        assert_eq!(established.udp_connected, Some(true));
+        let unconnected = request(vec![TcpState::Unconnected]);
+        assert!(unconnected.udp && unconnected.tcp_states.is_empty());
+        assert_eq!(unconnected.udp_connected, Some(false));
+        let both = request(vec![TcpState::Unconnected, TcpState::Established]);
+        assert_eq!(both.udp_connected, None);
+        assert_eq!(both.tcp_states, [TcpState::Established]);
     }
 
     #[test]

@@ -51,7 +51,11 @@ fn sort_key(row: &SocketRow, key: Option<SortKey>) -> (u8, u64, Natural) {
     };
     let (group, primary) = match key {
         None | Some(SortKey::Proto) => (0, 0),
-        Some(SortKey::Port) => (0, u64::from(row.local_port)),
+        // A socket without a peer (a listener) comes before the connections on its port.
+        Some(SortKey::Port) => (
+            0,
+            u64::from(row.local_port) << 17 | row.remote_port.map_or(0, |p| u64::from(p) + 1),
+        ),
         Some(SortKey::Pid) => {
             let first = row.pids.as_ref().and_then(|p| p.first().copied());
             (u8::from(first.is_none()), u64::from(first.unwrap_or(0)))
@@ -111,6 +115,24 @@ mod tests {
         let mut in_place = rows.to_vec();
         sort_rows(&mut in_place, key);
         assert_eq!(in_place[0].local_port, 3);
+    }
+
+    #[test]
+    fn port_order_is_local_then_remote_port_before_protocol_and_address() {
+        let connection = |proto, local: [u8; 4], remote_port| SocketRow {
+            local_addr: IpAddr::from(local),
+            remote_addr: Some(IpAddr::from([127, 0, 0, 1])),
+            remote_port: Some(remote_port),
+            ..SocketRow::listener(proto, 80)
+        };
+        let rows = [
+            connection(Proto::Udp, [127, 0, 0, 1], 5),
+            connection(Proto::Tcp, [127, 0, 0, 2], 9),
+            connection(Proto::Tcp, [127, 0, 0, 1], 7),
+            SocketRow::listener(Proto::Tcp, 80),
+            SocketRow::listener(Proto::Tcp, 79),
+        ];
+        assert_eq!(sort_order(&rows, Some(SortKey::Port)), [4, 3, 0, 2, 1]);
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::flow::{self, Flow};
 use super::model::{Proto, SocketRow};
 use crate::net::sanitize::neutralize;
 use crate::output::Table;
@@ -31,13 +32,24 @@ impl Change {
     }
 }
 
-/// The table of `soquete sockets`: netstat's columns, then Class and Service.
-/// `changes`, when given (watch mode), adds a first column with `+`/`-` marks.
-pub fn socket_table<R: Borrow<SocketRow>>(
-    rows: &[R],
-    show_owners: bool,
-    changes: Option<&[Change]>,
-) -> Table {
+/// Which columns a table has besides netstat's, Class and Service.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Columns<'a> {
+    /// PID/Program (`-p`).
+    pub owners: bool,
+    /// TCP internals (`-i`).
+    pub info: bool,
+    /// Watch mode: a first column with `+`/`-` marks, one per row.
+    pub changes: Option<&'a [Change]>,
+    /// Watch mode with `-i`: throughput and `stuck` (a last column), one per row; rows beyond
+    /// (those that closed) have none.
+    pub flows: Option<&'a [Option<Flow>]>,
+}
+
+/// The table of `soquete sockets`: netstat's columns, then Class and Service, with the extra
+/// `columns`.
+pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Table {
+    let (show_owners, changes) = (columns.owners, columns.changes);
     let mut header: Vec<&str> = Vec::new();
     if changes.is_some() {
         header.push(" ");
@@ -53,7 +65,17 @@ pub fn socket_table<R: Borrow<SocketRow>>(
     if show_owners {
         header.push("PID/Program");
     }
+    if columns.info {
+        header.extend(flow::INFO_HEADERS);
+    }
+    if columns.flows.is_some() {
+        header.extend(&flow::FLOW_HEADERS[..2]);
+    }
     header.extend(["Class", "Service"]);
+    if columns.flows.is_some() {
+        // Last, so that an empty cell leaves the columns before it in place.
+        header.push(flow::FLOW_HEADERS[2]);
+    }
 
     let mut table = Table::new(header);
     table.reserve(rows.len(), 96);
@@ -72,9 +94,23 @@ pub fn socket_table<R: Borrow<SocketRow>>(
         if show_owners {
             table.cell(Owners(row));
         }
+        if columns.info {
+            for cell in flow::info_cells(row.tcp_info.as_ref()) {
+                table.cell(cell);
+            }
+        }
+        let flow_cells = columns
+            .flows
+            .map(|flows| Flow::cells(flows.get(index).and_then(Option::as_ref)));
+        if let Some([in_cell, out_cell, _]) = flow_cells {
+            table.cell(in_cell).cell(out_cell);
+        }
         table
             .cell(row.class.name())
             .cell(row.service.unwrap_or("-"));
+        if let Some([_, _, mark]) = flow_cells {
+            table.cell(mark);
+        }
     }
     table
 }
@@ -161,12 +197,42 @@ mod tests {
             ephemeral: Some(false),
             uid: Some(0),
             inode: Some(5),
+            tcp_info: None,
+        }
+    }
+
+    fn with_owners() -> Columns<'static> {
+        Columns {
+            owners: true,
+            ..Columns::default()
         }
     }
 
     #[test]
+    fn info_and_flow_columns_come_with_i_and_stuck_is_last() {
+        let mut connection = row(Proto::Tcp, Some(TcpState::Established));
+        connection.tcp_info = Some(crate::sockets::model::TcpInfo::default());
+        let flows = [Some(Flow {
+            in_per_sec: Some(0.0),
+            out_per_sec: Some(0.0),
+            stuck: true,
+        })];
+        let columns = Columns {
+            info: true,
+            flows: Some(&flows),
+            ..Columns::default()
+        };
+        let table = socket_table(&[connection], &columns);
+        assert_eq!(table.header()[6], "RTT ms");
+        assert_eq!(table.header().last().unwrap(), "Flow");
+        let cells = table.rows().next().unwrap();
+        assert_eq!(cells[6..8], ["0.00/0.00", "0"]);
+        assert_eq!(cells.last().unwrap(), &"stuck");
+    }
+
+    #[test]
     fn rows_read_like_netstat() {
-        let table = socket_table(&[row(Proto::Tcp, Some(TcpState::Listen))], true, None);
+        let table = socket_table(&[row(Proto::Tcp, Some(TcpState::Listen))], &with_owners());
         assert_eq!(
             table.header(),
             [
@@ -199,7 +265,7 @@ mod tests {
 
     #[test]
     fn udp_has_a_dash_for_state_and_no_owner_column_without_p() {
-        let table = socket_table(&[row(Proto::Udp, None)], false, None);
+        let table = socket_table(&[row(Proto::Udp, None)], &Columns::default());
         assert_eq!(table.rows().next().unwrap()[5], "-");
         assert!(!table.header().contains(&"PID/Program".to_string()));
     }
@@ -207,7 +273,11 @@ mod tests {
     #[test]
     fn watch_marks_come_first() {
         let rows = [row(Proto::Udp, None), row(Proto::Udp, None)];
-        let table = socket_table(&rows, false, Some(&[Change::Appeared, Change::Closed]));
+        let columns = Columns {
+            changes: Some(&[Change::Appeared, Change::Closed]),
+            ..Columns::default()
+        };
+        let table = socket_table(&rows, &columns);
         let rows: Vec<_> = table.rows().collect();
         assert_eq!(rows[0][0], "+");
         assert_eq!(rows[1][0], "-");
@@ -218,7 +288,7 @@ mod tests {
         let mut evil = row(Proto::Tcp, Some(TcpState::Listen));
         evil.pids = Some(vec![7]);
         evil.programs = Some(vec!["x\u{1b}]0;owned\u{7}\u{1b}[2Jy\nz".into()]);
-        let table = socket_table(&[evil], true, None);
+        let table = socket_table(&[evil], &with_owners());
         assert_eq!(table.rows().next().unwrap()[6], "7/xy\u{fffd}z");
         let text = crate::output::render_table(&table, crate::output::Style::Plain);
         assert_eq!(text.lines().count(), 2, "{text:?}");

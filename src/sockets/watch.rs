@@ -1,38 +1,23 @@
-//! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-).
+//! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-),
+//! and with `-i` each connection's throughput since the previous frame and whether it is stuck.
 
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossterm::{cursor, execute, terminal};
 
 use super::collect::{self, Request};
-use super::model::SocketRow;
+use super::flow;
+use super::model::{Identity, SocketRow};
 use super::sort::{SortKey, sort_rows};
-use super::view::{self, Change};
+use super::view::{self, Change, Columns};
 use crate::error::{Context, Error, Result};
 use crate::output::{self, Style};
 
-type Identity = (
-    super::model::Proto,
-    std::net::IpAddr,
-    u16,
-    Option<std::net::IpAddr>,
-    Option<u16>,
-);
-
-fn identity(row: &SocketRow) -> Identity {
-    (
-        row.proto,
-        row.local_addr,
-        row.local_port,
-        row.remote_addr,
-        row.remote_port,
-    )
-}
-
-/// Redraws until Ctrl-C, then restores the terminal and returns Ok.
-pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Result<()> {
+/// Redraws until Ctrl-C, then restores the terminal and returns Ok. With `info`, each
+/// connection's throughput since the previous frame, and `stuck` where it is.
+pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: bool) -> Result<()> {
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());
@@ -41,27 +26,44 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Resu
 
     let mut screen = Screen::open().context("writing output")?;
     let mut previous: Vec<SocketRow> = Vec::new();
+    let mut previous_at = Instant::now();
     let mut first = true;
     let mut warned = false;
     loop {
         let mut snapshot = collect::snapshot(request)?;
+        let taken_at = Instant::now();
         sort_rows(&mut snapshot.rows, sort);
+        let flows = info.then(|| flow::flows(&previous, &snapshot.rows, taken_at - previous_at));
+        let note = snapshot.hidden_owners_note();
         if !warned && !screen.is_terminal {
-            if let Some(note) = snapshot.hidden_owners_note() {
+            if let Some(note) = &note {
                 eprintln!("{note}");
             }
             warned = true;
         }
-        let frame = frame(
-            request.show_owners,
+        let columns = Columns {
+            owners: request.show_owners,
+            info,
+            flows: flows.as_deref(),
+            ..Columns::default()
+        };
+        let mut frame = frame(
+            &columns,
             &previous,
             &snapshot.rows,
             first,
             interval,
             screen.style(),
         );
+        // On the alternate screen a line on stderr would be drawn over at once: the note is part
+        // of every frame instead, under the header.
+        if let Some(note) = note.filter(|_| screen.is_terminal) {
+            let header_end = frame.find('\n').map_or(frame.len(), |at| at + 1);
+            frame.insert_str(header_end, &format!("{note}\n"));
+        }
         screen.draw(&frame).context("writing output")?;
         previous = snapshot.rows;
+        previous_at = taken_at;
         first = false;
         if stop_rx.recv_timeout(interval).is_ok() {
             return Ok(());
@@ -71,19 +73,19 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration) -> Resu
 
 /// One frame: a header line with counts, then the table with marks.
 fn frame(
-    show_owners: bool,
+    columns: &Columns,
     previous: &[SocketRow],
     current: &[SocketRow],
     first: bool,
     interval: Duration,
     style: Style,
 ) -> String {
-    let before: HashSet<Identity> = previous.iter().map(identity).collect();
-    let now: HashSet<Identity> = current.iter().map(identity).collect();
+    let before: HashSet<Identity> = previous.iter().map(SocketRow::identity).collect();
+    let now: HashSet<Identity> = current.iter().map(SocketRow::identity).collect();
     let mut rows: Vec<SocketRow> = current.to_vec();
     let mut changes: Vec<Change> = current
         .iter()
-        .map(|row| match first || before.contains(&identity(row)) {
+        .map(|row| match first || before.contains(&row.identity()) {
             true => Change::Same,
             false => Change::Appeared,
         })
@@ -91,7 +93,7 @@ fn frame(
     let appeared = changes.iter().filter(|c| **c == Change::Appeared).count();
     let closed: Vec<&SocketRow> = previous
         .iter()
-        .filter(|row| !now.contains(&identity(row)))
+        .filter(|row| !now.contains(&row.identity()))
         .collect();
     for row in &closed {
         rows.push((*row).clone());
@@ -106,7 +108,11 @@ fn frame(
         closed.len(),
         view::state_counts(current),
     );
-    let table = view::socket_table(&rows, show_owners, Some(&changes));
+    let columns = Columns {
+        changes: Some(&changes),
+        ..*columns
+    };
+    let table = view::socket_table(&rows, &columns);
     header + &output::render_table(&table, style)
 }
 
