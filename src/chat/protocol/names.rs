@@ -8,9 +8,14 @@ use unicode_security::skeleton;
 /// Longest nickname, in characters (of its NFC form).
 pub const MAX_NAME_CHARS: usize = 32;
 
+/// Most combining marks one character may carry (counted on the NFC form): enough for any
+/// accented letter, too few to stack marks over the lines around (Zalgo text).
+pub const MAX_MARKS: usize = 2;
+
 /// Checks a proposed name and returns it in NFC, the form stored and shown: 1 to 32 characters;
-/// no spaces, control, invisible, format or bidi-control characters; no combining mark first;
-/// not a command. The reason for a refusal names the character by its code point, never shows it.
+/// no spaces or what shows as one, no control, invisible, format or bidi-control characters, no
+/// `<` or `>` (they frame a name on screen); at least one letter or digit; no combining mark
+/// first and at most [`MAX_MARKS`] on a character; not a command. The reason for a refusal names the character by its code point, never shows it.
 pub fn validate_name(name: &str) -> Result<String, String> {
     let name: String = name.nfc().collect();
     let name = name.trim_matches(|c: char| c.is_ascii_whitespace());
@@ -32,20 +37,85 @@ pub fn validate_name(name: &str) -> Result<String, String> {
             code_point(c)
         ));
     }
-    if name.starts_with(['/', '*', '!', '[', '<']) {
-        return Err("a name cannot start with / * ! [ or <".into());
+    if let Some(c) = crowded_mark(name) {
+        return Err(format!(
+            "a character in a name carries at most {MAX_MARKS} combining marks ({} is one more)",
+            code_point(c)
+        ));
+    }
+    if name.starts_with(['/', '*', '!', '[']) {
+        return Err("a name cannot start with / * ! or [".into());
+    }
+    if !name.chars().any(char::is_alphanumeric) {
+        return Err("a name needs at least one letter or digit".into());
+    }
+    if name_key(name).contains(char::is_whitespace) {
+        return Err("a name cannot contain what shows as a space".into());
     }
     Ok(name.to_string())
 }
 
 /// The key two names are compared by: names are unique by this key, not by their spelling. It
-/// is the UTS #39 confusable skeleton with case ignored, so `ANA`, fullwidth `ａｎａ` and
-/// Cyrillic `аnа` are all `ana`, and NFD `josé` is NFC `josé`.
+/// is the UTS #39 confusable skeleton of the NFKC form with case ignored and small capitals read
+/// as letters, so `ANA`, fullwidth `ａｎａ` and Cyrillic `аnа` are all `ana`, NFD `josé` is NFC
+/// `josé`, and `ꜱᴇʀᴠᴇʀ`, `ⓢⓔⓡⓥⓔⓡ`, `ˢᵉʳᵛᵉʳ`, `ſerver` and `𝐬𝐞𝐫𝐯𝐞𝐫` are all `server`.
 pub fn name_key(name: &str) -> String {
+    // NFKC first: circled, modifier, mathematical and long-s letters are compatibility forms of
+    // plain ones, which the confusables tables do not list. Small capitals are nobody's
+    // compatibility form, so a table reads them. Case is ignored after the first skeleton.
+    let folded: String = name
+        .nfkc()
+        .map(|c| small_capital(c).map_or_else(|| c.to_string(), str::to_string))
+        .collect();
     // Skeleton, lowercase, skeleton: `Ian` meets `lan` (capital I looks like small l) and the
     // lowercase of a prototype (Cyrillic `Е` → `E` → `e`) meets its own lookalikes.
-    let once: String = skeleton(name).collect();
+    let once: String = skeleton(&folded).collect();
     skeleton(&once.to_lowercase()).collect()
+}
+
+/// The letters a Latin small capital looks like (they are not in the confusables tables, nor
+/// compatibility forms of the letters): `ꜱᴇʀᴠᴇʀ` reads as `server`.
+fn small_capital(c: char) -> Option<&'static str> {
+    let letters = match c {
+        '\u{1d00}' => "a",
+        '\u{1d01}' => "ae",
+        '\u{299}' => "b",
+        '\u{1d04}' => "c",
+        '\u{1d05}' => "d",
+        '\u{1d07}' => "e",
+        '\u{a730}' => "f",
+        '\u{262}' => "g",
+        '\u{29c}' => "h",
+        '\u{26a}' => "i",
+        '\u{1d0a}' => "j",
+        '\u{1d0b}' => "k",
+        '\u{29f}' => "l",
+        '\u{1d0d}' => "m",
+        '\u{274}' => "n",
+        '\u{1d0f}' => "o",
+        '\u{276}' => "oe",
+        '\u{1d18}' => "p",
+        '\u{a7af}' => "q",
+        '\u{280}' => "r",
+        '\u{a731}' => "s",
+        '\u{1d1b}' => "t",
+        '\u{1d1c}' => "u",
+        '\u{1d20}' => "v",
+        '\u{1d21}' => "w",
+        '\u{28f}' => "y",
+        '\u{1d22}' => "z",
+        _ => return None,
+    };
+    Some(letters)
+}
+
+/// The first combining mark beyond [`MAX_MARKS`] on one character, if any.
+fn crowded_mark(name: &str) -> Option<char> {
+    let mut marks = 0;
+    name.chars().find(|&c| {
+        marks = if is_combining_mark(c) { marks + 1 } else { 0 };
+        marks > MAX_MARKS
+    })
 }
 
 /// A proposed name in quotes for an error message, each character a name may not hold written
@@ -70,6 +140,9 @@ pub fn quoted_name(name: &str) -> String {
 fn refused(c: char) -> Option<&'static str> {
     let problem = match c {
         ' ' => "spaces",
+        '<' | '>' => "an angle bracket, which frames a name on screen",
+        // Symbols that draw nothing, without being spaces or default-ignorable.
+        '\u{2800}' | '\u{1d159}' => "a blank symbol",
         c if c.is_control() => "a control character",
         // Explicit embeddings, overrides and isolates reorder what follows them; the marks
         // (LRM, RLM, ALM) are invisible and change how neighbours are placed.
@@ -83,7 +156,7 @@ fn refused(c: char) -> Option<&'static str> {
         | '\u{180f}'
         | '\u{fe00}'..='\u{fe0f}'
         | '\u{e0100}'..='\u{e01ef}' => "a variation selector",
-        c if c.is_whitespace() => "a space character",
+        c if c.is_whitespace() || shows_as_space(c) => "a space character",
         c if invisible(c) => "an invisible character",
         c if format_shown(c) => "a format character",
         '\u{e000}'..='\u{f8ff}' | '\u{f0000}'..='\u{ffffd}' | '\u{100000}'..='\u{10fffd}' => {
@@ -99,6 +172,11 @@ fn refused(c: char) -> Option<&'static str> {
 /// the confusable skeleton drops, since it shows as nothing.
 fn invisible(c: char) -> bool {
     skeleton(c.encode_utf8(&mut [0; 4])).next().is_none()
+}
+
+/// A character whose key (compatibility form, confusable skeleton) holds a space.
+fn shows_as_space(c: char) -> bool {
+    name_key(c.encode_utf8(&mut [0; 4])).contains(char::is_whitespace)
 }
 
 /// The format characters (general category Cf) that are not default-ignorable: prepended
