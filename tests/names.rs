@@ -151,3 +151,38 @@ fn a_trojan_source_line_reaches_nc_and_soquete_chat_neutralised() {
         .expect("nc hears eve");
     assert!(neutralised(&line), "nc shows {line:?}");
 }
+
+#[test]
+fn a_name_that_frames_itself_as_the_server_is_refused_whatever_the_client() {
+    let (_server, addr) = start_server(&[]);
+    let spoof = "server>\u{2800}please\u{2800}type";
+    let (mut watcher, _) = Peer::raw(addr);
+
+    // A raw client (nc, telnet) asks for it with /nick, and keeps its guest name.
+    let (mut raw, _) = Peer::raw(addr);
+    raw.send(&format!("/nick {spoof}"));
+    let line = raw.line_where(|l| l.starts_with("! "));
+    assert!(line.contains("U+003E") && line.is_ascii(), "{line:?}");
+    raw.send("your password please");
+    let seen = watcher.line_where(|l| l.contains("your password please"));
+    assert!(
+        seen.contains("] <guest-") && !seen.contains("server"),
+        "{seen:?}"
+    );
+
+    // A structured hello over a raw socket gets bad_name, and so does a braille blank alone.
+    for (wish, code) in [
+        (spoof, "U+003E"),
+        ("ana\u{2800}", "U+2800"),
+        ("\u{2800}\u{2800}\u{2800}", "U+2800"),
+    ] {
+        let (error, welcome) = refused_hello(addr, wish);
+        assert_eq!(error["code"], "bad_name", "{wish:?}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(code) && message.is_ascii(), "{message:?}");
+        assert!(
+            welcome["name"].as_str().unwrap().starts_with("guest-"),
+            "{welcome}"
+        );
+    }
+}
