@@ -126,7 +126,8 @@ pub fn quoted_name(name: &str) -> String {
         .chars()
         .enumerate()
         .map(|(i, c)| {
-            let hidden = (refused(c).is_some() && c != ' ') || (i == 0 && is_combining_mark(c));
+            let shown_as_is = matches!(c, ' ' | '<' | '>');
+            let hidden = (refused(c).is_some() && !shown_as_is) || (i == 0 && is_combining_mark(c));
             match hidden {
                 true => c.escape_unicode().to_string(),
                 false => c.to_string(),

@@ -131,6 +131,7 @@ fn names_that_look_alike_have_one_key() {
 #[test]
 fn a_refused_name_is_quoted_without_its_invisible_characters() {
     assert_eq!(quoted_name("ana b"), "\"ana b\"");
+    assert_eq!(quoted_name("<ana>\u{2800}"), "\"<ana>\\u{2800}\"");
     assert_eq!(quoted_name("ana\u{200b}"), "\"ana\\u{200b}\"");
     assert_eq!(quoted_name("\u{3164}"), "\"\\u{3164}\"");
     assert_eq!(quoted_name("\u{301}e\u{301}"), "\"\\u{301}e\u{301}\"");
