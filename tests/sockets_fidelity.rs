@@ -195,9 +195,17 @@ fn udp_state_is_established_when_connected_and_unconn_otherwise() {
         b.local_addr().unwrap().port(),
     );
 
+    // Only our two sockets: other tests' sockets may share a port number (on another address,
+    // or TCP, whose ports are counted apart from UDP's).
+    let ours = |rows: Vec<Value>, port: u16| -> Vec<Value> {
+        with_local_port(&rows, port)
+            .into_iter()
+            .filter(|row| row["proto"] == "udp" && row["local_addr"] == "127.0.0.1")
+            .collect()
+    };
     let rows = sockets_json(&["-ua"]);
-    assert_eq!(with_local_port(&rows, a_port)[0]["state"], "established");
-    assert_eq!(with_local_port(&rows, b_port)[0]["state"], "unconnected");
+    assert_eq!(ours(rows.clone(), a_port)[0]["state"], "established");
+    assert_eq!(ours(rows, b_port)[0]["state"], "unconnected");
 
     let output = soquete().args(["sockets", "-uan"]).output().unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
@@ -213,10 +221,16 @@ fn udp_state_is_established_when_connected_and_unconn_otherwise() {
     assert_eq!(state_of(a_port), "ESTABLISHED", "{text}");
     assert_eq!(state_of(b_port), "UNCONN", "{text}");
 
-    let established = sockets_json(&["--state", "established", "--port", &a_port.to_string()]);
+    let established = ours(
+        sockets_json(&["--state", "established", "--port", &a_port.to_string()]),
+        a_port,
+    );
     assert_eq!(established.len(), 1, "{established:?}");
     assert_eq!(established[0]["proto"], "udp");
-    let unconnected = sockets_json(&["--state", "unconn", "--port", &b_port.to_string()]);
+    let unconnected = ours(
+        sockets_json(&["--state", "unconn", "--port", &b_port.to_string()]),
+        b_port,
+    );
     assert_eq!(unconnected.len(), 1, "{unconnected:?}");
     assert_eq!(unconnected[0]["state"], Value::from("unconnected"));
 }
