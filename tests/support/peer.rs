@@ -112,8 +112,18 @@ impl Peer {
 
     /// The next line for which `wanted` holds, within [`LIMIT`] (heartbeats keep a connection
     /// talking, so a wait is bounded in time, not only in lines).
-    pub fn line_where(&mut self, mut wanted: impl FnMut(&str) -> bool) -> String {
-        let deadline = Instant::now() + LIMIT;
+    pub fn line_where(&mut self, wanted: impl FnMut(&str) -> bool) -> String {
+        self.line_where_within(LIMIT, wanted)
+    }
+
+    /// As [`Peer::line_where`], within `limit` (for a test whose one step is heavy); the socket's
+    /// own timeouts must allow as much.
+    pub fn line_where_within(
+        &mut self,
+        limit: Duration,
+        mut wanted: impl FnMut(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + limit;
         for _ in 0..MAX_LINES {
             let line = self.line();
             if wanted(&line) {
