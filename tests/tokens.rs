@@ -177,8 +177,14 @@ fn a_reserved_name_is_free_again_once_its_time_has_passed() {
     if dropped.elapsed() < window {
         assert_ne!(welcome["name"], "ana", "still reserved: {welcome}");
     }
+    // Each try that got another name quits: a dropped one would be reserved, and enough of
+    // them (16, from this one address) would push ana's reservation out before its time.
     let taken = poll(LIMIT, || {
-        let (peer, welcome) = Peer::join(addr, hello("ana"));
+        let (mut peer, welcome) = Peer::join(addr, hello("ana"));
+        if welcome["name"] != "ana" {
+            peer.send_json(json!({"type": "quit"}));
+            peer.frame_where(|f| f["type"] == "bye");
+        }
         (welcome["name"] == "ana").then_some(peer)
     });
     assert!(taken.is_some(), "free once the reservation is over");

@@ -1,13 +1,18 @@
 //! Sessions and their resume tokens (group and broker mode): a structured client's welcome gives
 //! it a secret token, and only a `hello` that carries it takes the session back, its name (from
 //! a connection still open, or from the reservation its drop left) and what it missed. A name
-//! dropped without a quit stays reserved for its session for a while (`name_reserve`); the log
-//! keeps each session's token digest, never the token, so that a restart with `--log` lets it
-//! resume.
+//! dropped without a quit stays reserved for its session for a while (`name_reserve`), at most
+//! [`MAX_RESERVED_PER_SOURCE`] for one address (or IPv6 /64); the log keeps each session's token
+//! digest, never the token, and until when its name is reserved, so that a restart with `--log`
+//! lets it resume in the time it had left.
+//!
+//! [`MAX_RESERVED_PER_SOURCE`]: crate::chat::server::token::MAX_RESERVED_PER_SOURCE
+
+use chrono::{DateTime, FixedOffset};
 
 use crate::chat::protocol::{ByeCode, ServerFrame, name_key, validate_name};
 use crate::chat::server::event::Ending;
-use crate::chat::server::token::{Digest, Resumable, SessionLine, new_token};
+use crate::chat::server::token::{Digest, Reserve, Resumable, SessionLine, Source, new_token};
 
 use super::Hub;
 use super::client::Client;
@@ -125,14 +130,35 @@ impl Hub {
         }
     }
 
-    /// A member that left without a quit keeps its name reserved for its session.
+    /// A member that left without a quit keeps its name reserved for its session (its address
+    /// may lose its oldest reservation to it; a full table keeps none).
     pub(super) fn reserve_name(&mut self, client: &mut Client) {
         let Some(token) = client.token.take() else {
             return;
         };
-        if !self.reserved.reserve(client.name.clone(), token.digest) {
-            self.log_session_end(&token.digest);
+        let source = Source::of(client.peer.ip());
+        match self
+            .reserved
+            .reserve(client.name.clone(), token.digest, source)
+        {
+            Reserve::Kept { until, pushed_out } => {
+                if let Some(old) = pushed_out {
+                    self.log_session_end(&old);
+                }
+                self.log_reserved(&token.digest, until);
+            }
+            Reserve::NotKept => self.log_session_end(&token.digest),
         }
+    }
+
+    /// Says in the log until when the session's name is reserved, so a restart keeps it only
+    /// for the time it has left.
+    pub(super) fn log_reserved(&mut self, digest: &Digest, until: DateTime<FixedOffset>) {
+        let line = SessionLine::SessionReserved {
+            token_sha256: digest.hex(),
+            until,
+        };
+        log_failed(self.history.append(&line.to_json_line()));
     }
 
     /// Frees the names whose reservation ran out: their sessions are over.
@@ -149,3 +175,6 @@ impl Hub {
         log_failed(self.history.append(&line.to_json_line()));
     }
 }
+
+#[cfg(test)]
+mod tests;
