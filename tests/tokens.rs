@@ -278,3 +278,38 @@ fn a_client_the_idle_timeout_let_go_leaves_its_name_free() {
         "told to go, not reserved: {welcome}"
     );
 }
+
+#[test]
+fn a_hello_that_does_not_parse_gets_bad_frame_and_is_never_relayed_nor_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.jsonl");
+    let (_server, addr) = start_server(&["--log", log.to_str().unwrap()]);
+    let mut obs = Peer::structured(addr, "obs");
+    let secret = "0123456789abcdef0123456789abcdef";
+    for bad in [
+        json!({"type": "hello", "version": 1, "name": "eve", "last_seq": "x", "token": secret}),
+        json!({"type": "hello", "version": 1, "name": "eve", "token": 123, "password": secret}),
+        json!({"type": "hello", "name": "eve", "token": secret}),
+    ] {
+        let mut eve = Peer::connect(addr);
+        eve.send_json(bad.clone());
+        let error = eve.frame_where(|f| f["type"] == "error");
+        assert_eq!(error["code"], "bad_frame", "{bad}: {error}");
+        assert!(eve.closed(), "{bad}: the connection closes");
+    }
+    // A marker sent after them reaches the listener first: nothing of theirs went before it.
+    let (mut marker, _) = Peer::raw(addr);
+    marker.send("marker");
+    let mut seen = String::new();
+    obs.line_where(|line| {
+        seen.push_str(line);
+        line.contains(r#""text":"marker""#)
+    });
+    assert!(!seen.contains(secret) && !seen.contains("hello"), "{seen}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("marker"), "{logged}");
+    assert!(
+        !logged.contains(secret) && !logged.contains("hello"),
+        "{logged}"
+    );
+}
