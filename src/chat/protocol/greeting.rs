@@ -1,7 +1,7 @@
 //! The first line of a connection: a soquete client says `hello` in JSON, anything else (nc,
 //! telnet, a Python socket) is a raw client whose first line is already a message.
 
-use super::ClientFrame;
+use super::{ClientFrame, Secret};
 use crate::net::sanitize::neutralize;
 
 /// What the first line of a connection says about the client.
@@ -14,7 +14,7 @@ pub enum Greeting {
         /// The room `last_seq` belongs to, when the client knows it.
         epoch: Option<String>,
         /// The resume token the client was given, when it resumes a session.
-        token: Option<String>,
+        token: Option<Secret>,
         probe: bool,
     },
     /// A JSON object of type `hello` that is not a valid one (a field of the wrong type, one

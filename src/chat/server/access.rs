@@ -196,7 +196,7 @@ fn hello_password(line: &str) -> String {
             password: Some(password),
             probe: false,
             ..
-        }) => password,
+        }) => password.expose().to_owned(),
         _ => String::new(),
     }
 }

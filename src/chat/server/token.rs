@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::chat::protocol::{name_key, validate_name};
+use crate::chat::protocol::{Secret, name_key, validate_name};
 use crate::net::clock::now;
 
 /// How long a name stays reserved for its session after the connection drops without a quit.
@@ -81,7 +81,7 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Resumable {
     pub digest: Digest,
     /// The token, for the next welcome only (then forgotten).
-    pub reveal: Option<String>,
+    pub reveal: Option<Secret>,
 }
 
 /// A line of the log about sessions: one began (or was renamed), dropped, or ended.

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::chat::protocol::{ByeCode, ServerFrame, name_key, validate_name};
+use crate::chat::protocol::{ByeCode, Secret, ServerFrame, name_key, validate_name};
 use crate::chat::server::event::Ending;
 use crate::chat::server::token::{Digest, Reserve, Resumable, SessionLine, Source, new_token};
 
@@ -28,7 +28,7 @@ impl Hub {
         id: u64,
         wish: &str,
         (last_seq, epoch): (Option<u64>, Option<String>),
-        token: Option<String>,
+        token: Option<Secret>,
     ) {
         let resumed = token.is_some_and(|token| self.resume_session(id, wish, token));
         // A `last_seq` of another room (the server restarted without its history) says nothing
@@ -45,7 +45,7 @@ impl Hub {
             Some((token, digest)) => {
                 client.token = Some(Resumable {
                     digest,
-                    reveal: Some(token),
+                    reveal: Some(Secret::new(token)),
                 })
             }
             None => self.console.event(&format!(
@@ -57,12 +57,12 @@ impl Hub {
 
     /// True when `token` is that of the session holding the name `wish`, live or reserved: the
     /// client takes the session over (a live connection of it is told it is replaced, and let go).
-    fn resume_session(&mut self, id: u64, wish: &str, token: String) -> bool {
+    fn resume_session(&mut self, id: u64, wish: &str, token: Secret) -> bool {
         let Ok(name) = validate_name(wish) else {
             return false;
         };
         let key = name_key(&name);
-        let digest = Digest::of(&token);
+        let digest = Digest::of(token.expose());
         let resumed = match self.names.get(&key).copied().filter(|&old| old != id) {
             Some(old) => {
                 let theirs = self.clients.get(&old).and_then(|c| c.token.as_ref());
@@ -101,7 +101,7 @@ impl Hub {
     }
 
     /// The token for this client's welcome, once (the session is logged under its name then).
-    pub(super) fn reveal_token(&mut self, id: u64) -> Option<String> {
+    pub(super) fn reveal_token(&mut self, id: u64) -> Option<Secret> {
         let token = self.clients.get_mut(&id)?.token.as_mut()?.reveal.take();
         if token.is_some() {
             self.log_session(id);

@@ -2,7 +2,7 @@
 
 use crossbeam_channel::Receiver;
 
-use crate::chat::protocol::Greeting;
+use crate::chat::protocol::{Greeting, Secret};
 use crate::chat::server::event::{Ending, Kind};
 use crate::chat::server::outbox::Outgoing;
 use crate::chat::server::token::Reservations;
@@ -24,7 +24,7 @@ fn hello(
         name: name.into(),
         last_seq: None,
         epoch: None,
-        token: token.map(Into::into),
+        token: token.map(|token| Secret::new(token.into())),
         probe: false,
     };
     hub.first_line(id, greeting);
