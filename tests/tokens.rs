@@ -177,8 +177,14 @@ fn a_reserved_name_is_free_again_once_its_time_has_passed() {
     if dropped.elapsed() < window {
         assert_ne!(welcome["name"], "ana", "still reserved: {welcome}");
     }
+    // Each try that got another name quits: a dropped one would be reserved, and enough of
+    // them (16, from this one address) would push ana's reservation out before its time.
     let taken = poll(LIMIT, || {
-        let (peer, welcome) = Peer::join(addr, hello("ana"));
+        let (mut peer, welcome) = Peer::join(addr, hello("ana"));
+        if welcome["name"] != "ana" {
+            peer.send_json(json!({"type": "quit"}));
+            peer.frame_where(|f| f["type"] == "bye");
+        }
         (welcome["name"] == "ana").then_some(peer)
     });
     assert!(taken.is_some(), "free once the reservation is over");
@@ -270,5 +276,40 @@ fn a_client_the_idle_timeout_let_go_leaves_its_name_free() {
     assert_eq!(
         welcome["name"], "ana",
         "told to go, not reserved: {welcome}"
+    );
+}
+
+#[test]
+fn a_hello_that_does_not_parse_gets_bad_frame_and_is_never_relayed_nor_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("room.jsonl");
+    let (_server, addr) = start_server(&["--log", log.to_str().unwrap()]);
+    let mut obs = Peer::structured(addr, "obs");
+    let secret = "0123456789abcdef0123456789abcdef";
+    for bad in [
+        json!({"type": "hello", "version": 1, "name": "eve", "last_seq": "x", "token": secret}),
+        json!({"type": "hello", "version": 1, "name": "eve", "token": 123, "password": secret}),
+        json!({"type": "hello", "name": "eve", "token": secret}),
+    ] {
+        let mut eve = Peer::connect(addr);
+        eve.send_json(bad.clone());
+        let error = eve.frame_where(|f| f["type"] == "error");
+        assert_eq!(error["code"], "bad_frame", "{bad}: {error}");
+        assert!(eve.closed(), "{bad}: the connection closes");
+    }
+    // A marker sent after them reaches the listener first: nothing of theirs went before it.
+    let (mut marker, _) = Peer::raw(addr);
+    marker.send("marker");
+    let mut seen = String::new();
+    obs.line_where(|line| {
+        seen.push_str(line);
+        line.contains(r#""text":"marker""#)
+    });
+    assert!(!seen.contains(secret) && !seen.contains("hello"), "{seen}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("marker"), "{logged}");
+    assert!(
+        !logged.contains(secret) && !logged.contains("hello"),
+        "{logged}"
     );
 }

@@ -5,7 +5,7 @@
 use chrono::{DateTime, FixedOffset, Timelike};
 use serde::{Deserialize, Serialize};
 
-use super::MAX_LINE_BYTES;
+use super::{MAX_LINE_BYTES, Secret};
 
 /// A frame a structured client sends: one JSON object per line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,14 +25,14 @@ pub enum ClientFrame {
         /// The resume token of the session this client resumes (its welcome gave it): only a
         /// hello with it takes back a name in use or reserved, and what was missed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
+        token: Option<Secret>,
         /// A reachability probe (`soquete probe --chat`): the server answers `welcome` and
         /// `bye`, and the probe never joins the room.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         probe: bool,
         /// The room's password, for a server started with one (never kept, logged or relayed).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        password: Option<String>,
+        password: Option<Secret>,
     },
     /// A chat line; text starting with `/` is a command, as for raw clients.
     Msg { text: String },
@@ -79,7 +79,7 @@ pub enum ServerFrame {
         /// A structured client's resume token (group and broker mode): secret, the same for as
         /// long as its session lasts; a `hello` that resumes carries it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        token: Option<String>,
+        token: Option<Secret>,
     },
     /// A heartbeat, sent to structured clients after
     /// [`HEARTBEAT_INTERVAL`](super::HEARTBEAT_INTERVAL) without other traffic, so a client
@@ -498,5 +498,34 @@ mod tests {
             );
             assert_eq!(text.as_bytes(), frame.to_text_line());
         }
+    }
+
+    #[test]
+    fn debug_never_shows_a_token_or_a_password_and_the_wire_carries_them() {
+        let (token, password) = ("0123456789abcdef0123456789abcdef", "hunter2-secret");
+        let hello = format!(
+            r#"{{"type":"hello","version":1,"name":"ana","token":"{token}","password":"{password}"}}"#
+        );
+        let hello: ClientFrame = serde_json::from_str(&hello).unwrap();
+        let welcome = format!(
+            r#"{{"type":"welcome","version":1,"server":"s","mode":"group","name":"ana","room_size":1,"token":"{token}"}}"#
+        );
+        let welcome: ServerFrame = serde_json::from_str(&welcome).unwrap();
+        let greeting =
+            crate::chat::protocol::classify_first_line(&serde_json::to_string(&hello).unwrap());
+        for shown in [
+            format!("{hello:?}"),
+            format!("{welcome:?}"),
+            format!("{greeting:?}"),
+        ] {
+            assert!(
+                !shown.contains(token) && !shown.contains(password),
+                "{shown}"
+            );
+        }
+        let wire = String::from_utf8(welcome.to_json_line()).unwrap();
+        assert!(wire.contains(&format!(r#""token":"{token}""#)), "{wire}");
+        let wire = serde_json::to_string(&hello).unwrap();
+        assert!(wire.contains(token) && wire.contains(password), "{wire}");
     }
 }

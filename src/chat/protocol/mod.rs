@@ -11,6 +11,7 @@ mod greeting;
 mod lines;
 mod names;
 mod password;
+mod secret;
 mod telnet;
 
 pub use commands::{Command, HELP, parse_command};
@@ -25,6 +26,7 @@ pub use password::{
     BAD_PASSWORD, MAX_PASSWORD_BYTES, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED, Password,
     PasswordSource, TOO_MANY_TRIES,
 };
+pub use secret::Secret;
 pub use telnet::TelnetRequests;
 
 /// Protocol version spoken in `hello` and `welcome`.

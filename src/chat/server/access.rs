@@ -107,6 +107,14 @@ impl Access {
             Some(line) => offer(line),
             None => Offer::Raw(String::new()),
         };
+        if let Offer::Structured {
+            greeting: Greeting::BadHello(why),
+            ..
+        } = &offer
+        {
+            turn_away(stream, true, "bad_frame", why);
+            return out("a hello that is not valid", None);
+        }
         let (structured, given) = match &offer {
             Offer::Structured { password, .. } => (true, password.as_str()),
             Offer::Raw(line) => (false, line.as_str()),
@@ -188,7 +196,7 @@ fn hello_password(line: &str) -> String {
             password: Some(password),
             probe: false,
             ..
-        }) => password,
+        }) => password.expose().to_owned(),
         _ => String::new(),
     }
 }

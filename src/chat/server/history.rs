@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::chat::protocol::{MAX_FRAME_BYTES, ServerFrame};
 
 use super::outbox::Bytes;
-use super::token::{Digest, OpenSessions};
+use super::token::{OpenSession, OpenSessions};
 
 /// Longest epoch read back from a log: longer is not one of ours.
 const MAX_EPOCH_CHARS: usize = 64;
@@ -51,8 +51,8 @@ pub struct History {
     /// The room's identity: new at each start, unless the log carries it over.
     epoch: String,
     log: Option<Log>,
-    /// Sessions the log left open, `(name, token digest)`, until the hub takes them.
-    sessions: Vec<(String, Digest)>,
+    /// Sessions the log left open, until the hub takes them.
+    sessions: Vec<OpenSession>,
 }
 
 struct Log {
@@ -178,7 +178,7 @@ impl History {
     }
 
     /// The sessions the log left open (begun, never ended), oldest first: once.
-    pub fn take_sessions(&mut self) -> Vec<(String, Digest)> {
+    pub fn take_sessions(&mut self) -> Vec<OpenSession> {
         std::mem::take(&mut self.sessions)
     }
 

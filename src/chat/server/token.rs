@@ -2,23 +2,31 @@
 //! name, and what it missed) after its connection is lost. The server hands a token out in the
 //! `welcome` and keeps only its SHA-256, in memory and in `--log`; a `hello`'s token is hashed
 //! and compared in constant time. While a session's connection is gone, its name stays reserved
-//! for it ([`Reservations`]) for a while.
+//! for it ([`Reservations`]) for a while, and the log keeps until when, so a restart gives back
+//! only the time left.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, FixedOffset};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::chat::protocol::{name_key, validate_name};
+use crate::chat::protocol::{Secret, name_key, validate_name};
+use crate::net::clock::now;
 
 /// How long a name stays reserved for its session after the connection drops without a quit.
 pub const NAME_RESERVE: Duration = Duration::from_secs(5 * 60);
 /// Tests shorten [`NAME_RESERVE`] with this variable (milliseconds); the face reads it.
 pub const NAME_RESERVE_ENV: &str = "SOQUETE_NAME_RESERVE_MS";
-/// Most names reserved at once: beyond them, a dropped name is free at once.
+/// Most names reserved at once: beyond them, a newly dropped name is free at once (the names
+/// reserved already stay so).
 pub const MAX_RESERVED: usize = 65_536;
+/// Most names reserved at once for the sessions of one [`Source`]: its next drop pushes out its
+/// own oldest reservation, never another source's.
+pub const MAX_RESERVED_PER_SOURCE: usize = 16;
 /// Random bytes in a token: 128 bits, written as 32 lowercase hex digits.
 const TOKEN_BYTES: usize = 16;
 
@@ -73,16 +81,21 @@ fn hex(bytes: &[u8]) -> String {
 pub struct Resumable {
     pub digest: Digest,
     /// The token, for the next welcome only (then forgotten).
-    pub reveal: Option<String>,
+    pub reveal: Option<Secret>,
 }
 
-/// A line of the log about sessions: one began (or was renamed), or ended.
+/// A line of the log about sessions: one began (or was renamed), dropped, or ended.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum SessionLine {
     /// The session of this token's digest has (from now on) this name.
     Session { name: String, token_sha256: String },
-    /// It ended (a quit, or its reservation ran out): its name is free.
+    /// Its connection dropped: its name is reserved for it until then.
+    SessionReserved {
+        token_sha256: String,
+        until: DateTime<FixedOffset>,
+    },
+    /// It ended (a quit, or its reservation ran out or was pushed out): its name is free.
     SessionEnd { token_sha256: String },
 }
 
@@ -95,11 +108,15 @@ impl SessionLine {
     }
 }
 
+/// A session a log leaves open: its name, its digest, and until when its name is reserved
+/// (None when it was connected when the server stopped).
+pub type OpenSession = (String, Digest, Option<DateTime<FixedOffset>>);
+
 /// The sessions a log leaves open (begun, not ended), read line by line.
 #[derive(Default)]
 pub struct OpenSessions {
-    /// By digest: in which order each was last named, and its name.
-    open: HashMap<String, (u64, String)>,
+    /// By digest: in which order each was last named, its name, and its reservation's end.
+    open: HashMap<String, (u64, String, Option<DateTime<FixedOffset>>)>,
     lines: u64,
 }
 
@@ -113,7 +130,15 @@ impl OpenSessions {
         match line {
             SessionLine::Session { name, token_sha256 } => {
                 if self.open.len() < MAX_RESERVED || self.open.contains_key(&token_sha256) {
-                    self.open.insert(token_sha256, (self.lines, name));
+                    self.open.insert(token_sha256, (self.lines, name, None));
+                }
+            }
+            SessionLine::SessionReserved {
+                token_sha256,
+                until,
+            } => {
+                if let Some((.., end)) = self.open.get_mut(&token_sha256) {
+                    *end = Some(until);
                 }
             }
             SessionLine::SessionEnd { token_sha256 } => {
@@ -123,17 +148,38 @@ impl OpenSessions {
         true
     }
 
-    /// The open sessions, oldest first, as `(name, digest)`; lines that are not ours are left out.
-    pub fn into_list(self) -> Vec<(String, Digest)> {
-        let mut open: Vec<(u64, String, Digest)> = self
+    /// The open sessions, oldest first; lines that are not ours are left out.
+    pub fn into_list(self) -> Vec<OpenSession> {
+        let mut open: Vec<(u64, OpenSession)> = self
             .open
             .into_iter()
-            .filter_map(|(hex, (order, name))| Some((order, name, Digest::from_hex(&hex)?)))
+            .filter_map(|(hex, (order, name, until))| {
+                Some((order, (name, Digest::from_hex(&hex)?, until)))
+            })
             .collect();
-        open.sort_by_key(|(order, ..)| *order);
-        open.into_iter()
-            .map(|(_, name, digest)| (name, digest))
-            .collect()
+        open.sort_by_key(|(order, _)| *order);
+        open.into_iter().map(|(_, session)| session).collect()
+    }
+}
+
+/// Where a session came from, as far as reservations count: its IPv4 address, or the /64 of its
+/// IPv6 one (what one host or one site is usually given). An IPv4-mapped address is its IPv4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Source(IpAddr);
+
+impl Source {
+    pub fn of(ip: IpAddr) -> Source {
+        match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Source(IpAddr::V4(v4)),
+                None => {
+                    let mut segments = v6.segments();
+                    segments[4..].fill(0);
+                    Source(IpAddr::V6(Ipv6Addr::from(segments)))
+                }
+            },
+            v4 => Source(v4),
+        }
     }
 }
 
@@ -142,49 +188,133 @@ pub struct Reserved {
     /// The name as its session had it.
     pub name: String,
     pub digest: Digest,
+    /// None for a session restored from the log (the log does not keep addresses).
+    source: Option<Source>,
     until: Instant,
 }
 
-/// The names reserved now, by their key (`name_key`), each until its time runs out.
+/// What [`Reservations::reserve`] did.
+pub enum Reserve {
+    /// The name is kept until then; to make room, this session's source lost its oldest
+    /// reservation (that session is over).
+    Kept {
+        until: DateTime<FixedOffset>,
+        pushed_out: Option<Digest>,
+    },
+    /// Not kept (the table is full, or reservations are off): the name is free at once.
+    NotKept,
+}
+
+/// The names reserved now, by their key (`name_key`), each until its time runs out; at most
+/// [`MAX_RESERVED`] in all, and [`MAX_RESERVED_PER_SOURCE`] for each [`Source`].
 pub struct Reservations {
     by_key: HashMap<String, Reserved>,
+    /// Each source's reserved keys, oldest first.
+    by_source: HashMap<Source, VecDeque<String>>,
     window: Duration,
+    per_source: usize,
+    total: usize,
 }
 
 impl Reservations {
     /// None reserved yet; each name will be kept for `window`.
     pub fn new(window: Duration) -> Reservations {
+        Reservations::with_limits(window, MAX_RESERVED_PER_SOURCE, MAX_RESERVED)
+    }
+
+    /// As [`Reservations::new`], with other limits (tests).
+    pub fn with_limits(window: Duration, per_source: usize, total: usize) -> Reservations {
         Reservations {
             by_key: HashMap::new(),
+            by_source: HashMap::new(),
             window,
+            per_source,
+            total,
         }
     }
 
-    /// The names of `sessions` (as a log left them open, oldest first), each kept for `window`
-    /// from now; a name that is not valid (an edited log) is left out.
-    pub fn restored(window: Duration, sessions: Vec<(String, Digest)>) -> Reservations {
+    /// The names of `sessions` (as a log left them open, oldest first), each kept for the time
+    /// its reservation had left (never more than `window`), or for `window` from now when it was
+    /// connected when the server stopped; a name that is not valid (an edited log), or whose
+    /// time is over, is left out.
+    pub fn restored(window: Duration, sessions: Vec<OpenSession>) -> Reservations {
         let mut reserved = Reservations::new(window);
-        for (name, digest) in sessions {
-            if let Ok(name) = validate_name(&name) {
-                reserved.reserve(name, digest);
+        let start = now();
+        for (name, digest, until) in sessions {
+            let left = until.map_or(window, |until| {
+                (until - start).to_std().unwrap_or_default().min(window)
+            });
+            if let Ok(name) = validate_name(&name)
+                && !left.is_zero()
+            {
+                reserved.keep(name, digest, None, left);
             }
         }
         reserved
     }
 
-    /// Keeps `name` for the session of `digest`, from now; false when too many are kept
-    /// already (the name is then free at once).
-    pub fn reserve(&mut self, name: String, digest: Digest) -> bool {
-        if self.window.is_zero() || self.by_key.len() >= MAX_RESERVED {
+    /// Every name kept, with its session and until when (the log is told at a restart).
+    pub fn ends(&self) -> Vec<(Digest, DateTime<FixedOffset>)> {
+        let (instant, wall) = (Instant::now(), now());
+        self.by_key
+            .values()
+            .map(|kept| {
+                let left = kept.until.saturating_duration_since(instant);
+                (kept.digest, wall + left)
+            })
+            .collect()
+    }
+
+    /// Keeps `name` for the session of `digest`, which came from `source`, for the window from
+    /// now. A source at its limit loses its own oldest reservation to make room; when the whole
+    /// table is full, this name is the one not kept (never another source's).
+    pub fn reserve(&mut self, name: String, digest: Digest, source: Source) -> Reserve {
+        if self.window.is_zero() || self.by_key.contains_key(&name_key(&name)) {
+            return Reserve::NotKept;
+        }
+        let mut pushed_out = None;
+        if self.by_source.get(&source).map_or(0, VecDeque::len) >= self.per_source {
+            let oldest = self
+                .by_source
+                .get_mut(&source)
+                .and_then(VecDeque::pop_front);
+            pushed_out = oldest.and_then(|key| self.by_key.remove(&key));
+        }
+        match self.keep(name, digest, Some(source), self.window) {
+            true => Reserve::Kept {
+                until: now() + self.window,
+                pushed_out: pushed_out.map(|old| old.digest),
+            },
+            false => Reserve::NotKept,
+        }
+    }
+
+    /// Keeps a name for `left` from now, if the table has room and the name is not kept already.
+    fn keep(
+        &mut self,
+        name: String,
+        digest: Digest,
+        source: Option<Source>,
+        left: Duration,
+    ) -> bool {
+        let key = name_key(&name);
+        if self.by_key.len() >= self.total || self.by_key.contains_key(&key) {
             return false;
         }
-        let until = Instant::now() + self.window;
+        if let Some(source) = source {
+            self.by_source
+                .entry(source)
+                .or_default()
+                .push_back(key.clone());
+        }
+        let until = Instant::now() + left;
         let kept = Reserved {
             name,
             digest,
+            source,
             until,
         };
-        self.by_key.insert(name_key(&kept.name), kept);
+        self.by_key.insert(key, kept);
         true
     }
 
@@ -200,7 +330,7 @@ impl Reservations {
     pub fn claim(&mut self, key: &str, digest: &Digest) -> bool {
         let mine = self.held(key).is_some() && self.by_key[key].digest.matches(digest);
         if mine {
-            self.by_key.remove(key);
+            self.forget(key);
         }
         mine
     }
@@ -214,9 +344,21 @@ impl Reservations {
             .filter(|(_, kept)| kept.until <= now)
             .map(|(key, _)| key.clone())
             .collect();
-        over.iter()
-            .filter_map(|key| self.by_key.remove(key))
-            .collect()
+        over.iter().filter_map(|key| self.forget(key)).collect()
+    }
+
+    /// Removes a reservation, and its place in its source's list.
+    fn forget(&mut self, key: &str) -> Option<Reserved> {
+        let kept = self.by_key.remove(key)?;
+        if let Some(source) = kept.source
+            && let Some(keys) = self.by_source.get_mut(&source)
+        {
+            keys.retain(|k| k != key);
+            if keys.is_empty() {
+                self.by_source.remove(&source);
+            }
+        }
+        Some(kept)
     }
 }
 
@@ -275,18 +417,133 @@ mod tests {
     #[test]
     fn a_reserved_name_goes_to_its_digest_alone_until_its_time_runs_out() {
         let (a, b) = (Digest::of("a"), Digest::of("b"));
+        let here = Source::of([127, 0, 0, 1].into());
         let mut kept = Reservations::new(Duration::from_secs(60));
-        assert!(kept.reserve("Ana".into(), a));
+        assert!(matches!(
+            kept.reserve("Ana".into(), a, here),
+            Reserve::Kept {
+                pushed_out: None,
+                ..
+            }
+        ));
         assert_eq!(kept.held("ana"), Some("Ana"));
         assert!(!kept.claim("ana", &b));
         assert!(kept.claim("ana", &a));
         assert!(kept.held("ana").is_none(), "claimed once");
 
         let mut brief = Reservations::new(Duration::from_nanos(1));
-        assert!(brief.reserve("ana".into(), a));
+        assert!(matches!(
+            brief.reserve("ana".into(), a, here),
+            Reserve::Kept { .. }
+        ));
         let over = brief.expire();
         assert_eq!(over.len(), 1);
         assert!(brief.held("ana").is_none());
-        assert!(!Reservations::new(Duration::ZERO).reserve("x".into(), a));
+        assert!(matches!(
+            Reservations::new(Duration::ZERO).reserve("x".into(), a, here),
+            Reserve::NotKept
+        ));
+    }
+
+    #[test]
+    fn one_source_keeps_at_most_its_limit_and_never_pushes_out_another_sources_names() {
+        let ana = Digest::of("ana");
+        let home = Source::of([10, 0, 0, 1].into());
+        let attacker = Source::of([10, 0, 0, 66].into());
+        let mut kept = Reservations::with_limits(Duration::from_secs(60), 4, 8);
+        for n in 0..MAX_RESERVED + 10 {
+            let digest = Digest::of(&n.to_string());
+            kept.reserve(format!("x{n}"), digest, attacker);
+        }
+        kept.reserve("ana".into(), ana, home);
+        assert_eq!(
+            kept.held("ana"),
+            Some("ana"),
+            "another source's name is kept"
+        );
+        assert_eq!(kept.by_key.len(), 5, "the attacker keeps its limit, 4");
+        assert!(kept.held("x0").is_none(), "its own oldest went first");
+        // Its next drop pushes out its own oldest, and says which.
+        let pushed = match kept.reserve("y".into(), Digest::of("y"), attacker) {
+            Reserve::Kept { pushed_out, .. } => pushed_out.unwrap(),
+            Reserve::NotKept => panic!("kept at the cost of its own"),
+        };
+        assert!(pushed.matches(&Digest::of(&(MAX_RESERVED + 6).to_string())));
+        // A full table keeps what it has: the newcomer is the one not kept.
+        for n in 0..4 {
+            let source = Source::of([10, 1, 0, n].into());
+            kept.reserve(format!("z{n}"), Digest::of("z"), source);
+        }
+        assert_eq!(kept.by_key.len(), 8);
+        assert!(kept.held("z3").is_none(), "not kept: the table is full");
+        assert_eq!(kept.held("ana"), Some("ana"));
+        assert!(kept.claim("ana", &ana));
+        assert!(
+            !kept.by_source.contains_key(&home),
+            "claimed: its source forgets it"
+        );
+    }
+
+    #[test]
+    fn a_source_is_an_ipv4_address_or_an_ipv6_64() {
+        let ip = |text: &str| Source::of(text.parse().unwrap());
+        assert_eq!(ip("2001:db8:1:2::1"), ip("2001:db8:1:2:ffff::9"));
+        assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
+        assert_eq!(ip("::ffff:192.0.2.7"), ip("192.0.2.7"));
+        assert_ne!(ip("192.0.2.7"), ip("192.0.2.8"));
+    }
+
+    #[test]
+    fn a_restart_keeps_a_reserved_name_only_for_the_time_it_had_left() {
+        let window = Duration::from_secs(300);
+        let line = |name: &str, until: Option<i64>| {
+            let digest = Digest::of(name);
+            let mut lines = SessionLine::Session {
+                name: name.into(),
+                token_sha256: digest.hex(),
+            }
+            .to_json_line();
+            if let Some(secs) = until {
+                let until = now() + chrono::Duration::seconds(secs);
+                let token_sha256 = digest.hex();
+                lines.extend(
+                    SessionLine::SessionReserved {
+                        token_sha256,
+                        until,
+                    }
+                    .to_json_line(),
+                );
+            }
+            lines
+        };
+        let mut open = OpenSessions::default();
+        let log = [
+            line("over", Some(-1)),
+            line("left", Some(30)),
+            line("live", None),
+            line("odd", Some(10_000)),
+        ]
+        .concat();
+        for line in log.split_inclusive(|&b| b == b'\n') {
+            assert!(open.read(line));
+        }
+        let kept = Reservations::restored(window, open.into_list());
+        assert!(
+            kept.held("over").is_none(),
+            "its time ran out while the server was down"
+        );
+        let left = |key: &str| kept.by_key[key].until - Instant::now();
+        assert!(
+            left("left") <= Duration::from_secs(30),
+            "{:?}",
+            left("left")
+        );
+        assert!(left("left") > Duration::from_secs(20));
+        assert!(
+            left("live") > Duration::from_secs(290),
+            "connected at the stop: a window"
+        );
+        assert!(left("odd") <= window, "never more than the window");
+        assert_eq!(kept.ends().len(), 3);
     }
 }

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use super::reconnect::Reconnect;
 use crate::chat::protocol::{
     BAD_PASSWORD, ByeCode, ClientFrame, Command, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED,
-    PROTOCOL_VERSION, Password, ServerFrame, TOO_MANY_TRIES, parse_command,
+    PROTOCOL_VERSION, Password, Secret, ServerFrame, TOO_MANY_TRIES, parse_command,
 };
 use crate::net::sanitize::neutralize;
 pub use events::{Action, End, Event, LocalEvent, Output};
@@ -261,13 +261,13 @@ impl Session {
                     name: self.name.clone(),
                     last_seq: rejoin.then_some(self.last_seq),
                     epoch: self.epoch.clone().filter(|_| rejoin),
-                    token: self.token.clone().filter(|_| rejoin).map(|token| token.0),
+                    token: self.token.clone().filter(|_| rejoin),
                     probe: false,
                     password: self
                         .settings
                         .password
                         .as_ref()
-                        .map(|p| p.expose().to_string()),
+                        .map(|p| Secret::new(p.expose().to_string())),
                 }
                 .to_json_line(),
             ));
@@ -573,16 +573,6 @@ impl Session {
         actions.push(state(None, LocalEvent::Lost { error }));
         actions.push(Action::Finish(End::Lost(error.to_string())));
         self.finished = true;
-    }
-}
-
-/// A resume token: secret, so never shown, not even by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-struct Secret(String);
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
     }
 }
 

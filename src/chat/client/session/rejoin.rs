@@ -1,8 +1,9 @@
 //! Surviving a lost server (structured mode): the pause before each attempt to connect again
 //! and when to give up, the re-join's welcome and replay, and what is delivered after it.
 
-use super::{Action, End, LocalEvent, Output, Secret, Session, state};
+use super::{Action, End, LocalEvent, Output, Session, state};
 use crate::chat::client::reconnect;
+use crate::chat::protocol::Secret;
 
 impl Session {
     /// Welcomed again after a loss: what the server could not replay is counted, and what it
@@ -41,8 +42,8 @@ impl Session {
 
     /// A welcome's `token`: keeps it; says whether it begins a new session (a re-join the server
     /// did not resume: a token other than the one we sent).
-    pub(super) fn new_session(&mut self, token: Option<String>) -> bool {
-        let Some(token) = token.map(Secret) else {
+    pub(super) fn new_session(&mut self, token: Option<Secret>) -> bool {
+        let Some(token) = token else {
             // An older server, with no tokens: a re-join resumes as it always did.
             return false;
         };

@@ -97,6 +97,12 @@ impl Hub {
                     self.join(id, Some(&name));
                 }
             }
+            Greeting::BadHello(why) => {
+                // Never text: it may carry a token or a password.
+                client.kind = Kind::Structured;
+                self.refuse(id, "bad_frame", &why);
+                self.remove(id, "sent a hello that is not valid", Ending::Graceful);
+            }
             Greeting::Raw(line) => {
                 if client.kind == Kind::Pending {
                     client.kind = Kind::Raw;

@@ -128,7 +128,7 @@ impl Hub {
     ) -> Hub {
         // The sessions its log left open can resume: their names are theirs again, from now.
         let reserved = Reservations::restored(settings.name_reserve, history.take_sessions());
-        Hub {
+        let mut hub = Hub {
             reserved,
             names: HashMap::new(),
             congested: BTreeMap::new(),
@@ -146,7 +146,12 @@ impl Hub {
             live_writers: 0,
             console,
             session: Session::default(),
+        };
+        // Until when, in the log: another restart gives them only what is left.
+        for (digest, until) in hub.reserved.ends() {
+            hub.log_reserved(&digest, until);
         }
+        hub
     }
 
     /// Connections open now: the accept thread counts them up (`--max-clients`), the hub down.

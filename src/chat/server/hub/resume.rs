@@ -1,13 +1,18 @@
 //! Sessions and their resume tokens (group and broker mode): a structured client's welcome gives
 //! it a secret token, and only a `hello` that carries it takes the session back, its name (from
 //! a connection still open, or from the reservation its drop left) and what it missed. A name
-//! dropped without a quit stays reserved for its session for a while (`name_reserve`); the log
-//! keeps each session's token digest, never the token, so that a restart with `--log` lets it
-//! resume.
+//! dropped without a quit stays reserved for its session for a while (`name_reserve`), at most
+//! [`MAX_RESERVED_PER_SOURCE`] for one address (or IPv6 /64); the log keeps each session's token
+//! digest, never the token, and until when its name is reserved, so that a restart with `--log`
+//! lets it resume in the time it had left.
+//!
+//! [`MAX_RESERVED_PER_SOURCE`]: crate::chat::server::token::MAX_RESERVED_PER_SOURCE
 
-use crate::chat::protocol::{ByeCode, ServerFrame, name_key, validate_name};
+use chrono::{DateTime, FixedOffset};
+
+use crate::chat::protocol::{ByeCode, Secret, ServerFrame, name_key, validate_name};
 use crate::chat::server::event::Ending;
-use crate::chat::server::token::{Digest, Resumable, SessionLine, new_token};
+use crate::chat::server::token::{Digest, Reserve, Resumable, SessionLine, Source, new_token};
 
 use super::Hub;
 use super::client::Client;
@@ -23,7 +28,7 @@ impl Hub {
         id: u64,
         wish: &str,
         (last_seq, epoch): (Option<u64>, Option<String>),
-        token: Option<String>,
+        token: Option<Secret>,
     ) {
         let resumed = token.is_some_and(|token| self.resume_session(id, wish, token));
         // A `last_seq` of another room (the server restarted without its history) says nothing
@@ -40,7 +45,7 @@ impl Hub {
             Some((token, digest)) => {
                 client.token = Some(Resumable {
                     digest,
-                    reveal: Some(token),
+                    reveal: Some(Secret::new(token)),
                 })
             }
             None => self.console.event(&format!(
@@ -52,12 +57,12 @@ impl Hub {
 
     /// True when `token` is that of the session holding the name `wish`, live or reserved: the
     /// client takes the session over (a live connection of it is told it is replaced, and let go).
-    fn resume_session(&mut self, id: u64, wish: &str, token: String) -> bool {
+    fn resume_session(&mut self, id: u64, wish: &str, token: Secret) -> bool {
         let Ok(name) = validate_name(wish) else {
             return false;
         };
         let key = name_key(&name);
-        let digest = Digest::of(&token);
+        let digest = Digest::of(token.expose());
         let resumed = match self.names.get(&key).copied().filter(|&old| old != id) {
             Some(old) => {
                 let theirs = self.clients.get(&old).and_then(|c| c.token.as_ref());
@@ -96,7 +101,7 @@ impl Hub {
     }
 
     /// The token for this client's welcome, once (the session is logged under its name then).
-    pub(super) fn reveal_token(&mut self, id: u64) -> Option<String> {
+    pub(super) fn reveal_token(&mut self, id: u64) -> Option<Secret> {
         let token = self.clients.get_mut(&id)?.token.as_mut()?.reveal.take();
         if token.is_some() {
             self.log_session(id);
@@ -125,14 +130,35 @@ impl Hub {
         }
     }
 
-    /// A member that left without a quit keeps its name reserved for its session.
+    /// A member that left without a quit keeps its name reserved for its session (its address
+    /// may lose its oldest reservation to it; a full table keeps none).
     pub(super) fn reserve_name(&mut self, client: &mut Client) {
         let Some(token) = client.token.take() else {
             return;
         };
-        if !self.reserved.reserve(client.name.clone(), token.digest) {
-            self.log_session_end(&token.digest);
+        let source = Source::of(client.peer.ip());
+        match self
+            .reserved
+            .reserve(client.name.clone(), token.digest, source)
+        {
+            Reserve::Kept { until, pushed_out } => {
+                if let Some(old) = pushed_out {
+                    self.log_session_end(&old);
+                }
+                self.log_reserved(&token.digest, until);
+            }
+            Reserve::NotKept => self.log_session_end(&token.digest),
         }
+    }
+
+    /// Says in the log until when the session's name is reserved, so a restart keeps it only
+    /// for the time it has left.
+    pub(super) fn log_reserved(&mut self, digest: &Digest, until: DateTime<FixedOffset>) {
+        let line = SessionLine::SessionReserved {
+            token_sha256: digest.hex(),
+            until,
+        };
+        log_failed(self.history.append(&line.to_json_line()));
     }
 
     /// Frees the names whose reservation ran out: their sessions are over.
@@ -149,3 +175,6 @@ impl Hub {
         log_failed(self.history.append(&line.to_json_line()));
     }
 }
+
+#[cfg(test)]
+mod tests;
