@@ -24,9 +24,10 @@ pub const NAME_RESERVE_ENV: &str = "SOQUETE_NAME_RESERVE_MS";
 /// Most names reserved at once: beyond them, a newly dropped name is free at once (the names
 /// reserved already stay so).
 pub const MAX_RESERVED: usize = 65_536;
-/// Most names reserved at once for the sessions of one [`Source`]: its next drop pushes out its
-/// own oldest reservation, never another source's.
-pub const MAX_RESERVED_PER_SOURCE: usize = 16;
+/// Most names reserved at once for the sessions of one [`Source`]: beyond them, its newly
+/// dropped names are free at once. A reservation is never pushed out, by anyone: people behind
+/// one address (a NAT, a lab of 30) cannot free each other's names by dropping sessions.
+pub const MAX_RESERVED_PER_SOURCE: usize = 64;
 /// Random bytes in a token: 128 bits, written as 32 lowercase hex digits.
 const TOKEN_BYTES: usize = 16;
 
@@ -195,13 +196,10 @@ pub struct Reserved {
 
 /// What [`Reservations::reserve`] did.
 pub enum Reserve {
-    /// The name is kept until then; to make room, this session's source lost its oldest
-    /// reservation (that session is over).
-    Kept {
-        until: DateTime<FixedOffset>,
-        pushed_out: Option<Digest>,
-    },
-    /// Not kept (the table is full, or reservations are off): the name is free at once.
+    /// The name is kept until then.
+    Kept { until: DateTime<FixedOffset> },
+    /// Not kept (its source is at its limit, the table is full, or reservations are off): the
+    /// name is free at once.
     NotKept,
 }
 
@@ -209,7 +207,7 @@ pub enum Reserve {
 /// [`MAX_RESERVED`] in all, and [`MAX_RESERVED_PER_SOURCE`] for each [`Source`].
 pub struct Reservations {
     by_key: HashMap<String, Reserved>,
-    /// Each source's reserved keys, oldest first.
+    /// Each source's reserved keys.
     by_source: HashMap<Source, VecDeque<String>>,
     window: Duration,
     per_source: usize,
@@ -266,24 +264,16 @@ impl Reservations {
     }
 
     /// Keeps `name` for the session of `digest`, which came from `source`, for the window from
-    /// now. A source at its limit loses its own oldest reservation to make room; when the whole
-    /// table is full, this name is the one not kept (never another source's).
+    /// now, unless its source is at its limit or the whole table is full: then this name is the
+    /// one not kept, and every name kept already stays kept.
     pub fn reserve(&mut self, name: String, digest: Digest, source: Source) -> Reserve {
-        if self.window.is_zero() || self.by_key.contains_key(&name_key(&name)) {
+        let at_limit = self.by_source.get(&source).map_or(0, VecDeque::len) >= self.per_source;
+        if self.window.is_zero() || at_limit {
             return Reserve::NotKept;
-        }
-        let mut pushed_out = None;
-        if self.by_source.get(&source).map_or(0, VecDeque::len) >= self.per_source {
-            let oldest = self
-                .by_source
-                .get_mut(&source)
-                .and_then(VecDeque::pop_front);
-            pushed_out = oldest.and_then(|key| self.by_key.remove(&key));
         }
         match self.keep(name, digest, Some(source), self.window) {
             true => Reserve::Kept {
                 until: now() + self.window,
-                pushed_out: pushed_out.map(|old| old.digest),
             },
             false => Reserve::NotKept,
         }
@@ -421,10 +411,7 @@ mod tests {
         let mut kept = Reservations::new(Duration::from_secs(60));
         assert!(matches!(
             kept.reserve("Ana".into(), a, here),
-            Reserve::Kept {
-                pushed_out: None,
-                ..
-            }
+            Reserve::Kept { .. }
         ));
         assert_eq!(kept.held("ana"), Some("Ana"));
         assert!(!kept.claim("ana", &b));
@@ -446,40 +433,37 @@ mod tests {
     }
 
     #[test]
-    fn one_source_keeps_at_most_its_limit_and_never_pushes_out_another_sources_names() {
+    fn one_source_keeps_at_most_its_limit_and_never_pushes_out_anyones_names() {
         let ana = Digest::of("ana");
         let home = Source::of([10, 0, 0, 1].into());
         let attacker = Source::of([10, 0, 0, 66].into());
         let mut kept = Reservations::with_limits(Duration::from_secs(60), 4, 8);
+        // A neighbour behind the same address as ana dropped first: kept.
+        kept.reserve("ana".into(), ana, home);
         for n in 0..MAX_RESERVED + 10 {
             let digest = Digest::of(&n.to_string());
             kept.reserve(format!("x{n}"), digest, attacker);
         }
-        kept.reserve("ana".into(), ana, home);
-        assert_eq!(
-            kept.held("ana"),
-            Some("ana"),
-            "another source's name is kept"
-        );
         assert_eq!(kept.by_key.len(), 5, "the attacker keeps its limit, 4");
-        assert!(kept.held("x0").is_none(), "its own oldest went first");
-        // Its next drop pushes out its own oldest, and says which.
-        let pushed = match kept.reserve("y".into(), Digest::of("y"), attacker) {
-            Reserve::Kept { pushed_out, .. } => pushed_out.unwrap(),
-            Reserve::NotKept => panic!("kept at the cost of its own"),
-        };
-        assert!(pushed.matches(&Digest::of(&(MAX_RESERVED + 6).to_string())));
-        // A full table keeps what it has: the newcomer is the one not kept.
-        for n in 0..4 {
-            let source = Source::of([10, 1, 0, n].into());
-            kept.reserve(format!("z{n}"), Digest::of("z"), source);
+        assert!(kept.held(&name_key("x0")).is_some(), "its first four stay kept");
+        assert!(kept.held(&name_key("x4")).is_none(), "beyond its limit: not kept");
+        // The same address as ana, at its limit, cannot push ana's name out either.
+        for n in 0..10 {
+            kept.reserve(format!("h{n}"), Digest::of("h"), home);
         }
+        assert_eq!(kept.held("ana"), Some("ana"), "never pushed out");
+        assert!(kept.held(&name_key("h2")).is_some() && kept.held(&name_key("h3")).is_none());
+        // A full table keeps what it has: the newcomer is the one not kept.
+        let other = Source::of([10, 1, 0, 1].into());
+        assert!(matches!(
+            kept.reserve("z".into(), Digest::of("z"), other),
+            Reserve::NotKept
+        ));
         assert_eq!(kept.by_key.len(), 8);
-        assert!(kept.held("z3").is_none(), "not kept: the table is full");
-        assert_eq!(kept.held("ana"), Some("ana"));
         assert!(kept.claim("ana", &ana));
-        assert!(
-            !kept.by_source.contains_key(&home),
+        assert_eq!(
+            kept.by_source[&home].len(),
+            3,
             "claimed: its source forgets it"
         );
     }

@@ -130,8 +130,8 @@ impl Hub {
         }
     }
 
-    /// A member that left without a quit keeps its name reserved for its session (its address
-    /// may lose its oldest reservation to it; a full table keeps none).
+    /// A member that left without a quit keeps its name reserved for its session (unless its
+    /// address has as many reserved as it may, or the table is full: then its session ends).
     pub(super) fn reserve_name(&mut self, client: &mut Client) {
         let Some(token) = client.token.take() else {
             return;
@@ -141,12 +141,7 @@ impl Hub {
             .reserved
             .reserve(client.name.clone(), token.digest, source)
         {
-            Reserve::Kept { until, pushed_out } => {
-                if let Some(old) = pushed_out {
-                    self.log_session_end(&old);
-                }
-                self.log_reserved(&token.digest, until);
-            }
+            Reserve::Kept { until } => self.log_reserved(&token.digest, until),
             Reserve::NotKept => self.log_session_end(&token.digest),
         }
     }
