@@ -11,6 +11,7 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{ByeCode, ServerFrame};
+use crate::net::tls::server::ServerTls;
 
 use super::config::Policy;
 use super::connection;
@@ -29,7 +30,7 @@ pub fn accept_loop(
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
     (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
-    policy: Policy,
+    (policy, tls): (Policy, Option<&ServerTls>),
 ) {
     let mut next_id = 1u64;
     let refusals = Refusals::start();
@@ -47,7 +48,9 @@ pub fn accept_loop(
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = connection::start(next_id, stream, events, room, policy) {
+                // A reload serves new connections; this one keeps the certificate it came to.
+                let tls = tls.map(|tls| (tls.config(), tls.optional));
+                if let Err(err) = connection::start(next_id, stream, tls, (events, room), policy) {
                     // Failed before the hub heard of it: it never counted.
                     connected.fetch_sub(1, Ordering::Relaxed);
                     if matches!(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::chat::protocol::validate_name;
 use crate::error::{Error, Result};
+use crate::net::tls::server::TlsSetup;
 
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 
@@ -67,6 +68,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A structured client sent nothing for this long gets a `ping`.
     pub heartbeat: Duration,
+    /// TLS (`--tls`, `--tls-cert`): where the certificate comes from; None serves plain TCP.
+    pub tls: Option<TlsSetup>,
 }
 
 impl Config {
@@ -142,6 +145,7 @@ mod tests {
             max_clients: None,
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
+            tls: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! One accepted socket: its options (no delay, timeouts, dead-peer detection), its reader and
 //! writer threads, and the hub's first word of it. Both threads share the one socket (one file
-//! descriptor per client) and run on small stacks, so ten thousand clients fit.
+//! descriptor per client), through its [`Link`] (plain, or TLS), and run on small stacks, so ten
+//! thousand clients fit.
 
 use std::io;
 use std::net::TcpStream;
@@ -9,12 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use rustls::ServerConfig;
 
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
+use super::link::Link;
 use super::outbox::Stats;
 use super::reader::{JOIN_GRACE, READER_STACK, read_loop};
 use super::writer::{WRITE_TICK, WRITER_STACK, write_loop};
@@ -35,8 +38,8 @@ pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn start(
     id: u64,
     stream: TcpStream,
-    events: &Sender<Event>,
-    room: &Sender<()>,
+    tls: Option<(Arc<ServerConfig>, bool)>,
+    (events, room): (&Sender<Event>, &Sender<()>),
     policy: Policy,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
@@ -51,7 +54,11 @@ pub fn start(
     let (outbox, queue) = crossbeam_channel::unbounded();
 
     let stream = Arc::new(stream);
-    let (writer_stream, reader_stream) = (Arc::clone(&stream), Arc::clone(&stream));
+    let link = Arc::new(match tls {
+        Some((config, optional)) => Link::tls(Arc::clone(&stream), config, optional),
+        None => Link::plain(Arc::clone(&stream)),
+    });
+    let (writer_stream, reader_stream) = (Arc::clone(&link), link);
     let accepted = Accepted {
         id,
         peer,

@@ -17,6 +17,7 @@ mod console;
 mod event;
 mod history;
 mod hub;
+mod link;
 mod outbox;
 mod reader;
 mod refusal;
@@ -35,7 +36,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
 use crate::error::{Context, Error, Result};
+use crate::net::tls::server::{ServerTls, describe_reload};
 use crate::platform::limits::raise_open_files_limit;
 use crate::platform::terminal::SavedTerminal;
 
@@ -77,8 +81,16 @@ pub fn run(config: &Config) -> Result<()> {
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C and SIGTERM: {err}")))?;
 
+    let tls = match &config.tls {
+        Some(setup) => Some(Arc::new(ServerTls::open(setup, listening.ip())?)),
+        None => None,
+    };
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "listening on {listening}")
+        .and_then(|()| match &tls {
+            Some(tls) => writeln!(stdout, "{}", tls_line(tls)),
+            None => Ok(()),
+        })
         .and_then(|()| stdout.flush())
         .context("writing output")?;
     drop(stdout);
@@ -91,6 +103,7 @@ pub fn run(config: &Config) -> Result<()> {
         listening,
         rate_limit: policy.rate_limit,
         idle_timeout: config.idle_timeout,
+        tls: tls.clone(),
     };
     let editor = console::ConsoleEditor::open(&config.name);
     // The editor puts the terminal in raw mode: whatever ends the server puts it back.
@@ -107,6 +120,14 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     // Writers wake the hub here when an outbox it waits for has drained.
     let (room, room_wakes) = crossbeam_channel::bounded(1);
+    // Renewed certificate files are served without a restart.
+    let (watching, stop_watching) = crossbeam_channel::bounded::<()>(0);
+    if let Some(tls) = tls.clone().filter(|tls| tls.has_files()) {
+        let console = console.clone();
+        spawn("tls-watch", move || {
+            watch_certificate(&tls, &console, &stop_watching)
+        })?;
+    }
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
     let connected = hub.connected();
     let hub = spawn("hub", move || hub.run(&inbox))?;
@@ -121,10 +142,12 @@ pub fn run(config: &Config) -> Result<()> {
     let tell_refused = config.mode != Mode::Broker;
     let accept = spawn("accept", move || {
         let limits = (max_clients, connected.as_ref(), tell_refused);
-        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, policy)
+        let serving = (policy, tls.as_deref());
+        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, serving);
     })?;
 
     let outcome = hub_outcome(hub.join());
+    drop(watching);
     // The hub owned the console: its last reports are printed, unless stdout is stuck.
     let _ = printer_done.recv_timeout(hub::SHUTDOWN_GRACE);
     stop.store(true, Ordering::SeqCst);
@@ -135,6 +158,30 @@ pub fn run(config: &Config) -> Result<()> {
         saved.restore();
     }
     outcome
+}
+
+/// The start-up line of a TLS server: the fingerprint to read out, and where the certificate is.
+fn tls_line(tls: &ServerTls) -> String {
+    let plain = if tls.optional {
+        "plain clients served too (--tls-optional)"
+    } else {
+        "plain clients are told to use TLS"
+    };
+    format!(
+        "tls: certificate {} ({}); {plain}",
+        tls.fingerprint(),
+        tls.origin
+    )
+}
+
+/// Looks at the certificate files every `tls.watch_every`, and serves them to new connections
+/// when they change (a bad pair keeps the old one); ends when `stop` is dropped.
+fn watch_certificate(tls: &ServerTls, console: &console::Console, stop: &Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tls.watch_every) {
+        if let Some(reloaded) = tls.reload_if_changed() {
+            console.event(&describe_reload(&reloaded));
+        }
+    }
 }
 
 /// Opens the log at `path`, reloading its messages into `history`; returns the last `seq` in it.

@@ -3,5 +3,8 @@
 //! a person: the certificate's fingerprint.
 
 mod fingerprint;
+// The server's: its configuration and reloads, and the self-signed certificate it keeps.
+pub mod self_signed;
+pub mod server;
 
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

@@ -31,6 +31,7 @@ pub fn hub_in(mode: Mode) -> Hub {
         listening: "127.0.0.1:65432".parse().unwrap(),
         rate_limit: RateLimit::Off,
         idle_timeout: None,
+        tls: None,
     };
     let (_room, room_wakes) = crossbeam_channel::bounded(1);
     Hub::new(settings, console, room_wakes, History::new(100), 0)

@@ -33,6 +33,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::chat::protocol::{ByeCode, MAX_LINE_BYTES, ServerFrame};
 use crate::net::clock::now;
+use crate::net::tls::server::ServerTls;
 
 use super::config::Mode;
 use super::console::Console;
@@ -67,6 +68,8 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// For the `bye` of an idle client.
     pub idle_timeout: Option<Duration>,
+    /// The certificate served, for `/status` and `/reload` (None: plain TCP).
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// The owner of the room.
