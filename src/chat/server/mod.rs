@@ -5,7 +5,7 @@
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
 //! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
-//! (which `refusal` uses too), `writer`; `hub` → `console`, `history`, `status`; the threads'
+//! (which `refusal` uses too), `writer` → `link` (the socket, plain or TLS); `hub` → `console`, `history`, `status`; the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
