@@ -295,3 +295,25 @@ fn a_structured_client_over_tls_is_welcomed_and_its_lines_are_logged() {
     });
     assert!(logged.is_some(), "the message is in the log");
 }
+
+#[test]
+fn a_tls_client_beyond_max_clients_is_told_the_server_is_full_over_tls() {
+    if !require(tool("python3"), "python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let (server, addr) = tls_server(&cert, &key, &["--max-clients", "1"]).start();
+    let (mut first, _) = tls_client::connect(addr);
+    type_line(&mut first, "oi");
+    console_line(&server, |line| line.ends_with("> oi"));
+    let (refused, print) = tls_client::connect(addr);
+    assert_eq!(print, fingerprint_of(&cert));
+    let line = refused
+        .wait_for(LIMIT, |line| line.starts_with("* "))
+        .expect("the refused client reads why");
+    assert!(line.starts_with("* server full"), "{line}");
+    refused
+        .wait_for(LIMIT, |line| line == "EOF")
+        .expect("then the end of the stream");
+}

@@ -4,11 +4,13 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use rustls::ServerConfig;
 
 use crate::chat::protocol::{ByeCode, ServerFrame};
 use crate::net::tls::server::ServerTls;
@@ -44,7 +46,8 @@ pub fn accept_loop(
                 if let Some(max) = max_clients
                     && connected.load(Ordering::Relaxed) >= max
                 {
-                    refuse(stream, max, tell_refused, events, &refusals);
+                    let tls = tls.map(ServerTls::config);
+                    refuse(stream, (max, tell_refused, tls), events, &refusals);
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
@@ -79,7 +82,12 @@ pub fn accept_loop(
 /// has not said what it is yet), and, if it says `hello` at once, in a `bye` frame with the code
 /// `full` too (a broker's raw clients hear nothing, but a soquete client has said what it is);
 /// then closes it: without a thread of its own (see [`Refusals`]).
-fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, refusals: &Refusals) {
+fn refuse(
+    stream: TcpStream,
+    (max, tell, tls): (usize, bool, Option<Arc<ServerConfig>>),
+    events: &Sender<Event>,
+    refusals: &Refusals,
+) {
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
@@ -93,6 +101,7 @@ fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, ref
     let refusal = Refusal {
         line,
         bye: bye.to_json_line(),
+        tls,
     };
     refusals.refuse(stream, refusal);
 }
