@@ -317,3 +317,129 @@ fn a_tls_client_beyond_max_clients_is_told_the_server_is_full_over_tls() {
         .wait_for(LIMIT, |line| line == "EOF")
         .expect("then the end of the stream");
 }
+
+/// Runs `openssl ARGS` in `dir`; panics if it fails.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_chain_and_keys_as_cas_issue_them_are_served_as_they_are() {
+    if !require(tool("openssl") && tool("python3"), "openssl and python3") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let at = dir.path();
+    // A CA, and a (version 3) leaf it signs with an RSA key in PKCS#1 ("BEGIN RSA PRIVATE KEY").
+    openssl(
+        at,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=Test CA",
+        ],
+    );
+    openssl(
+        at,
+        &["genrsa", "-traditional", "-out", "rsa-key.pem", "2048"],
+    );
+    openssl(
+        at,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "rsa-key.pem",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(at.join("leaf.ext"), "subjectAltName=DNS:localhost\n").unwrap();
+    openssl(
+        at,
+        &[
+            "x509",
+            "-req",
+            "-extfile",
+            "leaf.ext",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "30",
+        ],
+    );
+    let leaf = std::fs::read_to_string(at.join("leaf.pem")).unwrap();
+    let ca = std::fs::read_to_string(at.join("ca.pem")).unwrap();
+    std::fs::write(at.join("fullchain.pem"), format!("{leaf}{ca}")).unwrap();
+    // An EC key in SEC1 ("BEGIN EC PRIVATE KEY"), self-signed.
+    openssl(
+        at,
+        &[
+            "ecparam",
+            "-name",
+            "prime256v1",
+            "-genkey",
+            "-noout",
+            "-out",
+            "ec-key.pem",
+        ],
+    );
+    openssl(
+        at,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "ec-key.pem",
+            "-out",
+            "ec.pem",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    for (cert, key, header) in [
+        ("fullchain.pem", "rsa-key.pem", "BEGIN RSA PRIVATE KEY"),
+        ("ec.pem", "ec-key.pem", "BEGIN EC PRIVATE KEY"),
+    ] {
+        let (cert, key) = (at.join(cert), at.join(key));
+        assert!(std::fs::read_to_string(&key).unwrap().contains(header));
+        let (server, addr) = tls_server(&cert, &key, &[]).start();
+        let leaf_print = fingerprint_of(&cert);
+        assert_eq!(printed_fingerprint(&server), leaf_print);
+        let (mut client, shown) = tls_client::connect(addr);
+        assert_eq!(shown, leaf_print, "the leaf is served first");
+        type_line(&mut client, "oi");
+        console_line(&server, |line| line.ends_with("> oi"));
+    }
+}
