@@ -398,10 +398,7 @@ impl Bench {
                 break;
             }
             let wants_write = session.wants_write();
-            loop {
-                let Some(session) = self.clients[i].tls.as_mut() else {
-                    break;
-                };
+            while let Some(session) = self.clients[i].tls.as_mut() {
                 match session.reader().read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => {
