@@ -17,7 +17,7 @@ LABELS = {
 
 
 def fanout_rows(results):
-    rows, medians = [], {}
+    rows, medians, damaged = [], {}, 0
     for (case, server), label in LABELS.items():
         runs = [r for r in results if r["case"] == case and r["server"] == server]
         good = [r["result"] for r in runs if "lines_per_s" in r["result"]]
@@ -29,13 +29,15 @@ def fanout_rows(results):
         expected = sum(int(g["expected"]) for g in good)
         lost = sum(int(g.get("lost", 0)) for g in good)
         corrupted = sum(int(g.get("corrupted", 0)) for g in good)
+        if case == "tls_fanout" and server != "ncat":
+            damaged += lost + corrupted + len(errors)
         cpu = [float(g["server_cpu_s"]) for g in good if g.get("server_cpu_s") is not None]
         rows.append(
             f"| {label} | {median:,.0f} | {', '.join(f'{x:,.0f}' for x in rates)} | "
             f"{delivered:,} / {expected:,} | {lost:,} | {corrupted:,} | "
             f"{statistics.median(cpu) if cpu else '-'} | {len(errors)} |"
         )
-    return rows, medians
+    return rows, medians, damaged
 
 
 def main():
@@ -43,7 +45,7 @@ def main():
     env = os.environ
     results = [json.loads(line) for line in open(env["RESULTS"]) if line.strip()]
     shakes = [json.loads(line) for line in open(env["HANDSHAKE_RESULTS"]) if line.strip()]
-    rows, medians = fanout_rows(results)
+    rows, medians, damaged = fanout_rows(results)
     ncat = medians[("tls_fanout", "ncat")] or float("nan")
     plain = medians[("plain_fanout", "broker")] or float("nan")
     per = {}
@@ -81,7 +83,7 @@ def main():
         f"broker mode in the same run: **{medians[('tls_fanout', 'broker')] / plain:.2f}×**.",
         "",
         f"Goal (issue 13): ≥ 1.0× ncat --ssl --broker with 0 lost and 0 corrupted: "
-        f"{'met' if min(medians[('tls_fanout', 'soquete')], medians[('tls_fanout', 'broker')]) >= ncat else 'not met'} "
+        f"{'met' if damaged == 0 and min(medians[('tls_fanout', 'soquete')], medians[('tls_fanout', 'broker')]) >= ncat else 'not met'} "
         "in this run.",
         "",
         f"### 2. Handshakes: {int(env['HANDSHAKES']):,} sequential TLS connects",
