@@ -18,4 +18,4 @@ mod sockets;
 mod support;
 mod telnet;
 mod terminal;
-mod tls;
+mod serve_tls;
