@@ -2,20 +2,27 @@
 //! programs it starts itself on 127.0.0.1 and [::1]. The harnesses are in `support`; each other
 //! module is about one thing a user checks.
 
+mod brute_force;
 mod chat;
 mod cli;
 mod frames;
 mod idle;
 mod limits;
 mod listeners;
+mod names;
+mod password;
 mod probe;
 mod reconnect;
 mod refusals;
 mod resets;
 mod serve;
 mod serve_tls;
+mod serve_tls_password;
 mod single;
 mod sockets;
 mod support;
 mod telnet;
 mod terminal;
+mod tls;
+mod tls_probe;
+mod tokens;

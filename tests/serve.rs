@@ -537,12 +537,17 @@ fn sigterm_says_bye_keeps_the_log_and_exits_0() {
         .collect();
     assert_eq!(
         logged.len(),
-        2,
-        "the room's epoch, then its message: {text}"
+        3,
+        "the room's epoch, ana's session, then her message: {text}"
     );
     assert_eq!(logged[0]["type"], "epoch", "{text}");
     assert_eq!(
-        (&logged[1]["seq"], &logged[1]["text"]),
+        (&logged[1]["type"], &logged[1]["name"]),
+        (&json!("session"), &json!("ana")),
+        "{text}"
+    );
+    assert_eq!(
+        (&logged[2]["seq"], &logged[2]["text"]),
         (&json!(1), &json!("guardada"))
     );
 }

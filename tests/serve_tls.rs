@@ -6,9 +6,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 
-use crate::support::certificates::{fingerprint_of, write_pair};
 use crate::support::process::Running;
 use crate::support::serve::{Serve, console_line, type_at_console};
+use crate::support::tls::{Certs, Pair, fingerprint_of};
 use crate::support::tls_client::{self, type_line};
 use crate::support::{LIMIT, poll, require, tool};
 
@@ -48,8 +48,8 @@ fn ncat_openssl_socat_and_python_share_a_tls_room() {
     ) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost", "127.0.0.1"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost", "127.0.0.1"]);
     let (server, addr) = tls_server(&cert, &key, &[]).start();
     let (ip, port) = ip_port(addr);
     let connect = format!("{ip}:{port}");
@@ -92,8 +92,8 @@ fn ncat_openssl_socat_and_python_share_a_tls_room() {
 
 #[test]
 fn a_plain_client_on_a_tls_port_reads_one_line_and_the_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let (server, addr) = tls_server(&cert, &key, &[]).start();
     // One that speaks first (the course's client, a person at telnet).
     let mut plain = TcpStream::connect(addr).unwrap();
@@ -140,8 +140,8 @@ fn tls_optional_serves_plain_and_tls_clients_on_one_port() {
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let (server, addr) = tls_server(&cert, &key, &["--tls-optional"]).start();
     let mut plain = crate::support::peer::Peer::connect(addr);
     plain.send("a plain one");
@@ -160,8 +160,8 @@ fn renewed_certificate_files_are_served_to_new_connections_and_old_ones_keep_tal
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let first = fingerprint_of(&cert);
     let (server, addr) = tls_server(&cert, &key, &[])
         .env("SOQUETE_TLS_RELOAD_MS", "50")
@@ -172,7 +172,7 @@ fn renewed_certificate_files_are_served_to_new_connections_and_old_ones_keep_tal
     type_line(&mut old, "antes");
     console_line(&server, |line| line.ends_with("> antes"));
 
-    write_pair(dir.path(), "server", &["localhost"]);
+    certs.self_signed("server", &["localhost"]);
     let second = fingerprint_of(&cert);
     assert_ne!(second, first);
     console_line(&server, |line| {
@@ -193,8 +193,8 @@ fn reload_at_the_console_keeps_the_old_certificate_when_the_new_pair_is_bad() {
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let first = fingerprint_of(&cert);
     // The files are looked at once an hour: only /reload reads them here.
     let (mut server, addr) = tls_server(&cert, &key, &[])
@@ -202,7 +202,7 @@ fn reload_at_the_console_keeps_the_old_certificate_when_the_new_pair_is_bad() {
         .console()
         .start();
     assert_eq!(printed_fingerprint(&server), first);
-    let (_, other_key) = write_pair(dir.path(), "other", &["localhost"]);
+    let other_key = certs.self_signed("other", &["localhost"]).key;
     std::fs::copy(other_key, &key).unwrap();
     type_at_console(&mut server, "/reload");
     let said = console_line(&server, |line| line.starts_with("tls: "));
@@ -212,7 +212,7 @@ fn reload_at_the_console_keeps_the_old_certificate_when_the_new_pair_is_bad() {
     );
     assert_eq!(tls_client::connect(addr).1, first);
 
-    write_pair(dir.path(), "server", &["localhost"]);
+    certs.self_signed("server", &["localhost"]);
     let second = fingerprint_of(&cert);
     type_at_console(&mut server, "/reload");
     let said = console_line(&server, |line| line.starts_with("tls: "));
@@ -260,8 +260,8 @@ fn status_shows_each_connections_tls_version_and_the_fingerprint() {
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let (mut server, addr) = tls_server(&cert, &key, &[]).console().start();
     let (mut client, _) = tls_client::connect(addr);
     type_line(&mut client, "oi");
@@ -278,9 +278,9 @@ fn a_structured_client_over_tls_is_welcomed_and_its_lines_are_logged() {
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
-    let log = dir.path().join("room.log");
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
+    let log = certs.dir.path().join("room.log");
     let (server, addr) = tls_server(&cert, &key, &["--log", log.to_str().unwrap()]).start();
     let (mut ana, _) = tls_client::connect(addr);
     type_line(&mut ana, r#"{"type":"hello","version":1,"name":"ana"}"#);
@@ -301,8 +301,8 @@ fn a_tls_client_beyond_max_clients_is_told_the_server_is_full_over_tls() {
     if !require(tool("python3"), "python3") {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = write_pair(dir.path(), "server", &["localhost"]);
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
     let (server, addr) = tls_server(&cert, &key, &["--max-clients", "1"]).start();
     let (mut first, _) = tls_client::connect(addr);
     type_line(&mut first, "oi");

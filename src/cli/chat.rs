@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::chat::protocol::PasswordSource;
+
 /// `soquete chat`: the client.
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -23,13 +25,24 @@ use clap::Args;
         asking for the messages it missed; none is shown twice. Lines typed meanwhile are sent \
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
+        TLS (--tls): every connection, reconnections too, is verified; never a fallback to \
+        plain text. A certificate from a CA must chain to the system's roots (or --tls-ca's) and \
+        name the host typed. A self-signed one is trusted on first use, as ssh does: its \
+        SHA-256 fingerprint is shown and, on a terminal, accepted with y (otherwise give \
+        --tls-fingerprint SHA256:…, as `serve --tls` prints it); it is then remembered in \
+        known_hosts (HOST:PORT and fingerprint, a line each) in the state directory \
+        (~/.local/share/soquete on Linux, or --state-dir), and a later certificate with another \
+        fingerprint is refused with both prints: remove its line once the server's operator \
+        confirms the change.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
-        server closed), 1 when the connection fails, or is lost and not reconnected, 2 bad \
+        server closed), 1 when the connection fails, or is lost and not reconnected, or the \
+        server's certificate is refused (expired, another name, unknown, changed), 2 bad \
         usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
         echo 'Hello Server' | soquete chat --raw :65432\n  \
-        soquete chat --json :65432 | jq .     every event as JSON"
+        soquete chat --json :65432 | jq .     every event as JSON\n  \
+        soquete chat --tls lab.ddns.net:443   TLS, the server verified"
 )]
 pub struct ChatArgs {
     /// The server to talk to (help text in the attribute: rustdoc would read its brackets as links).
@@ -67,10 +80,46 @@ pub struct ChatArgs {
     #[arg(long = "reconnect-max", value_name = "SECS", default_value = "30", value_parser = parse_reconnect_max)]
     pub reconnect_max: f64,
 
+    /// Talk TLS and verify the server: a CA-signed certificate against the system's roots, a
+    /// self-signed one by trust on first use (as ssh does)
+    ///
+    /// Never falls back to plain text. A self-signed certificate seen for the first time is
+    /// shown (its SHA-256 fingerprint) and, on a terminal, accepted with y; without a terminal
+    /// give --tls-fingerprint. It is then remembered in known_hosts (see --state-dir), and a
+    /// later connection (reconnections too) with another certificate is refused, with both
+    /// fingerprints. An expired certificate, one for another name, or one --tls-ca did not
+    /// sign is refused: exit 1.
+    #[arg(long = "tls")]
+    pub tls: bool,
+
+    /// With --tls: trust the CA certificates of this PEM file (a private CA) instead of the system's
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
+
+    /// With --tls: the self-signed certificate to accept on first use, as `serve --tls` prints it
+    /// (SHA256:AB:CD:…)
+    #[arg(long = "tls-fingerprint", value_name = "SHA256:…", requires = "tls")]
+    pub tls_fingerprint: Option<crate::net::tls::Fingerprint>,
+
+    /// Where soquete keeps its state: the client's known_hosts (default: the data directory,
+    /// ~/.local/share/soquete on Linux)
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<std::path::PathBuf>,
+
     /// Give up after N failed reconnection attempts in a row (0: never; default: never on a
     /// terminal, 10 when input is a pipe or file)
     #[arg(long = "reconnect-attempts", value_name = "N")]
     pub reconnect_attempts: Option<u32>,
+
+    /// The room's password, from FILE's first line (or SOQUETE_PASSWORD in the environment;
+    /// never a value on the command line, which ps shows)
+    ///
+    /// Sent in the hello, and again on every reconnection; never printed. Without either, on a
+    /// terminal, a server that asks for one gets a prompt without echo (once per run); elsewhere
+    /// the client exits 1 with the server's reason. With --raw, type the password as your first
+    /// line, after the server's `* password:`.
+    #[arg(long = "password-file", value_name = "FILE", conflicts_with = "raw")]
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 fn parse_reconnect_max(text: &str) -> Result<f64, String> {
@@ -99,6 +148,17 @@ impl From<ChatArgs> for crate::chat::client::Config {
                 None => GiveUp::ByInput,
                 Some(0) => GiveUp::Never,
                 Some(limit) => GiveUp::After(limit),
+            },
+            tls: args.tls.then_some(crate::chat::client::TlsOptions {
+                ca_file: args.tls_ca,
+                fingerprint: args.tls_fingerprint,
+                state_dir: args.state_dir,
+            }),
+            // A raw client types the password itself: nothing is sent for it.
+            password: if args.raw {
+                PasswordSource::None
+            } else {
+                PasswordSource::from_face(args.password_file)
             },
         }
     }

@@ -13,11 +13,19 @@ use super::parse_interval;
     ICMP error: no route, host down, administratively prohibited), error (a local failure).\n\n\
     Exit status: 0 every target reachable (and, with --chat, a soquete server on each); 1 some \
     targets reachable, not all; 2 none reachable; 3 a name did not resolve; 4 reachable, but \
-    the --chat check failed; 2 also for bad arguments.\n\n\
+    a check failed: --chat found no soquete server, or --tls a certificate that does not verify, \
+    has expired or does not name HOST; 2 also for bad arguments.\n\n\
+    --tls: after the TCP verdict, a TLS handshake with HOST as the name (SNI), then: handshake \
+    time, TLS version and cipher, the certificate's subject and names (and whether HOST is among \
+    them: a certificate for another name is a classic sign of DNS pointing at an old address), \
+    issuer, days until expiry (a warning under 14), SHA-256 fingerprint, and whether the chain \
+    verifies against the system's roots (or --tls-ca). With --chat too, the soquete check \
+    speaks through TLS (as to `serve --tls`).\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
     soquete probe meuchat.ddns.net:65432 --chat --expect-ip 203.0.113.7\n  \
     soquete probe localhost:22 --count 5 --interval 0.5\n  \
-    soquete probe example.org:443 --server 8.8.8.8 --json"
+    soquete probe example.org:443 --server 8.8.8.8 --json\n  \
+    soquete probe --tls meuchat.ddns.net:443"
 )]
 pub struct ProbeArgs {
     #[arg(
@@ -50,6 +58,15 @@ pub struct ProbeArgs {
     /// After connecting, speak the soquete protocol and report what server is there
     #[arg(long = "chat")]
     pub chat: bool,
+
+    /// After connecting, a TLS handshake: version, cipher, the certificate's names, issuer,
+    /// expiry and fingerprint, and whether it verifies (against the system's roots, or --tls-ca)
+    #[arg(long = "tls")]
+    pub tls: bool,
+
+    /// With --tls: verify against the CA certificates of this PEM file instead of the system's
+    #[arg(long = "tls-ca", value_name = "FILE", requires = "tls")]
+    pub tls_ca: Option<std::path::PathBuf>,
 
     /// Also ask this DNS server directly (IP or IP:PORT), show its answers and TTLs, flag disagreement
     #[arg(long = "server", value_name = "IP")]
@@ -96,6 +113,8 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
             },
             interval: Duration::from_secs_f64(args.interval),
             chat: args.chat,
+            tls: args.tls,
+            tls_ca: args.tls_ca,
             dns_server,
             expect_ip: args.expect_ip,
             json: args.json,

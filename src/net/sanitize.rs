@@ -6,9 +6,14 @@ use std::borrow::Cow;
 /// Makes text safe for a terminal: ANSI/terminal escape sequences (CSI such as colours and cursor
 /// moves, OSC such as window titles, DCS and the other string sequences, two-byte ESC sequences,
 /// and their 8-bit C1 forms) are removed, and every other control character but tab becomes
-/// U+FFFD. Text without control characters comes back borrowed, untouched.
+/// U+FFFD, as does every bidi embedding, override and isolate (U+202A–U+202E, U+2066–U+2069),
+/// which could reorder the rest of the line (Trojan Source). Text without any of these comes
+/// back borrowed, untouched.
 pub fn neutralize(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+    if !text
+        .chars()
+        .any(|c| (c.is_control() && c != '\t') || reorders(c))
+    {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -37,11 +42,18 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
             },
             '\u{9b}' => skip_csi(&mut chars),
             '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if c.is_control() || reorders(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// A bidi control that opens or closes a directional run (embedding, override, isolate): it
+/// can make a line show its characters in another order than they are read. The marks (LRM,
+/// RLM, ALM) only place their neighbours, as any right-to-left letter does, and are kept.
+fn reorders(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Skips a CSI sequence's parameter and intermediate bytes and its final byte.
@@ -91,5 +103,31 @@ mod tests {
             assert_eq!(neutralize(input), expected, "{input:?}");
         }
         assert!(matches!(neutralize("nada a fazer"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn bidi_overrides_and_isolates_cannot_reorder_a_line() {
+        // Trojan Source: the line shows "access granted" and hides the rest after RLO … PDI.
+        let trojan = "ok\u{202e} }\u{2066}if admin\u{2069} \u{2066}// user\u{202c}";
+        assert_eq!(
+            neutralize(trojan),
+            "ok\u{fffd} }\u{fffd}if admin\u{fffd} \u{fffd}// user\u{fffd}"
+        );
+        for c in ('\u{202a}'..='\u{202e}').chain('\u{2066}'..='\u{2069}') {
+            assert_eq!(
+                neutralize(&format!("a{c}b")),
+                "a\u{fffd}b",
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        // The marks order nothing beyond their neighbours and are kept, as is right-to-left text.
+        for text in [
+            "\u{5e9}\u{5dc}\u{5d5}\u{5dd}\u{200f}!",
+            "a\u{200e}b",
+            "\u{627}\u{61c}1",
+        ] {
+            assert_eq!(neutralize(text), text);
+        }
     }
 }

@@ -22,6 +22,10 @@ pub struct Config {
     pub interval: Duration,
     /// After an open verdict, check for a soquete server behind the port.
     pub chat: bool,
+    /// After an open verdict, a TLS handshake and the certificate's details.
+    pub tls: bool,
+    /// `--tls-ca`: verify against this PEM file's CAs instead of the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// A DNS server to ask directly, besides the system resolver.
     pub dns_server: Option<SocketAddr>,
     /// The addresses the host really has, to compare DNS answers with.

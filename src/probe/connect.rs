@@ -8,8 +8,11 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::chat::protocol::{ClientFrame, MAX_LINE_BYTES, PROTOCOL_VERSION, ServerFrame};
+use crate::chat::protocol::{
+    ClientFrame, MAX_LINE_BYTES, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION, ServerFrame,
+};
 use crate::net::clock::millis;
+use crate::net::tls::stream::TlsStream;
 use crate::net::wildcard_for;
 
 /// How long the `--chat` check waits for the server to speak.
@@ -82,6 +85,9 @@ pub enum ChatCheck {
         /// Clients in the room (the probe is not counted).
         room_size: usize,
     },
+    /// A soquete server whose room needs a password: it said so before any was sent (the
+    /// check never sends one).
+    PasswordRequired,
     /// Something spoke, but not the soquete protocol.
     NotSoquete {
         /// The first line it said, made printable, at most 80 characters.
@@ -94,7 +100,10 @@ pub enum ChatCheck {
 impl ChatCheck {
     /// True when a soquete server is there.
     pub fn is_soquete(&self) -> bool {
-        matches!(self, ChatCheck::Soquete { .. })
+        matches!(
+            self,
+            ChatCheck::Soquete { .. } | ChatCheck::PasswordRequired
+        )
     }
 }
 
@@ -111,6 +120,9 @@ pub struct Outcome {
     pub os_error: Option<String>,
     /// What the --chat check found, when it ran.
     pub chat: Option<ChatCheck>,
+    /// What the --tls check found, when it ran (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<super::tls::TlsCheck>>,
 }
 
 /// Connects to `address` with `timeout`, then runs the chat check if asked and the port is open.
@@ -128,6 +140,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
                 source,
                 os_error: None,
                 chat,
+                tls: None,
             }
         }
         Err(err) => Outcome {
@@ -136,6 +149,7 @@ pub fn attempt(address: SocketAddr, timeout: Duration, chat: bool) -> Outcome {
             source: route_source(address).map(|ip| ip.to_string()),
             os_error: Some(err.to_string()),
             chat: None,
+            tls: None,
         },
     }
 }
@@ -176,19 +190,48 @@ pub fn check_chat(stream: TcpStream) -> ChatCheck {
     check_chat_until(stream, Instant::now() + CHAT_CHECK_TIMEOUT)
 }
 
+/// [`check_chat`] over TLS (`probe --tls --chat`), once the handshake is done.
+pub fn check_chat_tls(stream: &TlsStream) -> ChatCheck {
+    let Ok(reader) = stream.reader() else {
+        return ChatCheck::Silent;
+    };
+    let deadline = Instant::now() + CHAT_CHECK_TIMEOUT;
+    check_chat_over(
+        stream.tcp(),
+        reader,
+        |bytes| stream.write_all(bytes),
+        deadline,
+    )
+}
+
 /// [`check_chat`] with its deadline given.
 fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
+    let write = |bytes: &[u8]| (&stream).write_all(bytes);
+    check_chat_over(&stream, &stream, write, deadline)
+}
+
+/// The check over any connection: `socket` carries the read deadlines, `reader` and `write`
+/// the protocol (plain, or through TLS).
+fn check_chat_over(
+    socket: &TcpStream,
+    reader: impl Read,
+    mut write: impl FnMut(&[u8]) -> std::io::Result<()>,
+    deadline: Instant,
+) -> ChatCheck {
     let hello = ClientFrame::Hello {
         version: PROTOCOL_VERSION,
         name: "soquete-probe".into(),
         last_seq: None,
         epoch: None,
+        token: None,
         probe: true,
+        // Never a password: a room that needs one says so, and the check stops there.
+        password: None,
     };
-    let mut writer = &stream;
-    let _ = writer.write_all(&hello.to_json_line());
+    let _ = write(&hello.to_json_line());
     let mut reader = BufReader::new(Deadline {
-        stream: &stream,
+        socket,
+        reader,
         deadline,
     });
     let mut first_line: Option<String> = None;
@@ -206,13 +249,20 @@ fn check_chat_until(stream: TcpStream, deadline: Instant) -> ChatCheck {
             ..
         }) = serde_json::from_str::<ServerFrame>(text.trim_end())
         {
-            let _ = writer.write_all(&ClientFrame::Quit.to_json_line());
+            let _ = write(&ClientFrame::Quit.to_json_line());
             return ChatCheck::Soquete {
                 server,
                 version,
                 mode,
                 room_size,
             };
+        }
+        // A room with a password answers the hello (which carries none) with this error.
+        if let Ok(ServerFrame::Error { code, .. }) = serde_json::from_str(text.trim_end())
+            && code == PASSWORD_REQUIRED
+            && first_line.as_deref() == Some(PASSWORD_PROMPT)
+        {
+            return ChatCheck::PasswordRequired;
         }
         first_line.get_or_insert_with(|| printable(text.trim_end()));
     }
@@ -239,20 +289,22 @@ fn next_line(reader: &mut impl BufRead) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// A stream whose every read ends by the deadline, however slowly the peer dribbles bytes.
-struct Deadline<'a> {
-    stream: &'a TcpStream,
+/// A stream whose every read ends by the deadline, however slowly the peer dribbles bytes:
+/// `reader` reads from `socket`, which carries the timeout.
+struct Deadline<'a, R> {
+    socket: &'a TcpStream,
+    reader: R,
     deadline: Instant,
 }
 
-impl Read for Deadline<'_> {
+impl<R: Read> Read for Deadline<'_, R> {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
-        self.stream.read(buffer)
+        self.socket.set_read_timeout(Some(left))?;
+        self.reader.read(buffer)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod render;
 pub mod report;
 pub mod resolve;
 pub mod rounds;
+pub mod tls;
 
 use std::io::Write;
 
@@ -25,7 +26,10 @@ use rounds::Rounds;
 /// Runs the probe and returns its exit code.
 pub fn run(config: Config) -> Result<i32> {
     let renderer = render::for_config(&config);
-    let chat = config.chat;
+    let checks = report::Checks {
+        chat: config.chat,
+        tls: config.tls,
+    };
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();
@@ -34,7 +38,7 @@ pub fn run(config: Config) -> Result<i32> {
         print(&stdout, &renderer.event(&event)?)?;
     }
     rounds.join();
-    let code = report.close(chat);
+    let code = report.close(checks);
     print(&stdout, &renderer.finish(&report)?)?;
     Ok(code)
 }

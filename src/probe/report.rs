@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::connect::{ChatCheck, Outcome, Verdict};
 use super::resolve::DnsAnswer;
+use super::tls::TlsCheck;
 use crate::net::target::Target;
 
 /// Exit code: every target reachable (and a soquete server on each, with --chat).
@@ -18,7 +19,8 @@ pub const EXIT_SOME_REACHABLE: i32 = 1;
 pub const EXIT_NONE_REACHABLE: i32 = 2;
 /// Exit code: a name did not resolve.
 pub const EXIT_RESOLUTION_FAILED: i32 = 3;
-/// Exit code: reachable, but the --chat check found no soquete server.
+/// Exit code: reachable, but a check failed: --chat found no soquete server, or --tls a
+/// certificate that does not verify, has expired or does not name the host.
 pub const EXIT_CHECK_FAILED: i32 = 4;
 
 /// Something the probe learned, in the order it learned it.
@@ -98,6 +100,9 @@ pub struct AddressSummary {
     pub hint: Option<String>,
     /// The last --chat check made.
     pub chat: Option<ChatCheck>,
+    /// The last --tls check made (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Box<TlsCheck>>,
 }
 
 /// Everything about one target.
@@ -121,6 +126,9 @@ pub struct TargetReport {
     pub reachable: bool,
     /// With --chat: a soquete server answered on some open address.
     pub soquete: Option<bool>,
+    /// With --tls: every TLS check passed (absent from JSON without --tls).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ok: Option<bool>,
     /// Some round resolved the name.
     pub resolved: bool,
 }
@@ -165,15 +173,24 @@ impl Report {
         }
     }
 
-    /// Settles the exit code once every event is in; `chat`: the --chat check was asked for.
-    pub fn close(&mut self, chat: bool) -> i32 {
-        self.exit_code = exit_code(chat, &self.targets);
+    /// Settles the exit code once every event is in, given the checks asked for.
+    pub fn close(&mut self, checks: Checks) -> i32 {
+        self.exit_code = exit_code(checks, &self.targets);
         self.exit_code
     }
 }
 
+/// The checks after an open verdict that were asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// --chat: a soquete server must answer.
+    pub chat: bool,
+    /// --tls: the certificate must verify and name the host.
+    pub tls: bool,
+}
+
 /// The exit code from the reports (documented in the man page).
-fn exit_code(chat: bool, reports: &[TargetReport]) -> i32 {
+fn exit_code(checks: Checks, reports: &[TargetReport]) -> i32 {
     if reports.iter().any(|r| !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
@@ -182,7 +199,9 @@ fn exit_code(chat: bool, reports: &[TargetReport]) -> i32 {
         EXIT_NONE_REACHABLE
     } else if reachable < reports.len() {
         EXIT_SOME_REACHABLE
-    } else if chat && reports.iter().any(|r| r.soquete != Some(true)) {
+    } else if (checks.chat && reports.iter().any(|r| r.soquete != Some(true)))
+        || (checks.tls && reports.iter().any(|r| r.tls_ok != Some(true)))
+    {
         EXIT_CHECK_FAILED
     } else {
         EXIT_ALL_REACHABLE
@@ -202,6 +221,7 @@ impl TargetReport {
             addresses: Vec::new(),
             reachable: false,
             soquete: None,
+            tls_ok: None,
             resolved: false,
         }
     }
@@ -246,6 +266,10 @@ impl TargetReport {
                     let found = check.is_soquete();
                     self.soquete = Some(self.soquete.unwrap_or(false) || found);
                 }
+                // Every address must pass: a client may land on any of them.
+                if let Some(check) = &outcome.tls {
+                    self.tls_ok = Some(self.tls_ok.unwrap_or(true) && check.ok);
+                }
             }
         }
     }
@@ -268,6 +292,7 @@ impl AddressSummary {
             os_error: None,
             hint: None,
             chat: None,
+            tls: None,
         }
     }
 
@@ -281,6 +306,9 @@ impl AddressSummary {
         self.hint = outcome.verdict.hint(&self.address).map(str::to_string);
         if outcome.chat.is_some() {
             self.chat = outcome.chat.clone();
+        }
+        if outcome.tls.is_some() {
+            self.tls = outcome.tls.clone();
         }
         if outcome.verdict == Verdict::Open {
             self.open += 1;
@@ -321,6 +349,7 @@ pub mod sample {
                 source: None,
                 os_error: None,
                 chat: None,
+                tls: None,
             },
             hint: verdict
                 .hint(&"127.0.0.1:1".parse().unwrap())
@@ -354,7 +383,7 @@ pub mod sample {
         for event in events {
             report.record(event);
         }
-        report.close(false);
+        report.close(Checks::default());
         report
     }
 }
@@ -390,10 +419,19 @@ mod tests {
         assert_eq!(closed.targets[0].warnings, ["127.0.0.1 in DNS: loopback"]);
         let mut open = report(&[dns(1), attempt(1, Verdict::Open, 0.1)]);
         assert_eq!(open.exit_code, EXIT_ALL_REACHABLE);
+        let chat = Checks {
+            chat: true,
+            tls: false,
+        };
         assert_eq!(
-            open.close(true),
+            open.close(chat),
             EXIT_CHECK_FAILED,
             "no soquete server seen"
         );
+        let tls = Checks {
+            chat: false,
+            tls: true,
+        };
+        assert_eq!(open.close(tls), EXIT_CHECK_FAILED, "no TLS check passed");
     }
 }

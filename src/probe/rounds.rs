@@ -10,12 +10,14 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::config::Config;
-use super::connect;
+use super::connect::{self, Verdict};
 use super::report::Event;
 use super::resolve::{self, DnsAnswer};
+use super::tls;
 use crate::error::{Context, Error, Result};
 use crate::net::clock::now;
 use crate::net::target::Target;
+use crate::net::tls::client::Roots;
 
 /// The probe threads at work, and the events they send.
 pub struct Rounds {
@@ -27,6 +29,10 @@ pub struct Rounds {
 impl Rounds {
     /// Starts a thread per target (and, when the probe repeats, the Ctrl-C handler that stops it).
     pub fn start(config: Config) -> Result<Rounds> {
+        let roots = match config.tls {
+            true => Some(Arc::new(Roots::load(config.tls_ca.as_deref())?)),
+            false => None,
+        };
         let config = Arc::new(config);
         let stop = stop_signal(&config)?;
         let (events_tx, events) = crossbeam_channel::unbounded::<Event>();
@@ -35,9 +41,10 @@ impl Rounds {
             let config = Arc::clone(&config);
             let events = events_tx.clone();
             let stop = stop.clone();
+            let roots = roots.clone();
             let worker = std::thread::Builder::new()
                 .name(format!("probe-{index}"))
-                .spawn(move || probe_target(&config, &target, &events, &stop))
+                .spawn(move || probe_target(&config, roots.as_deref(), &target, &events, &stop))
                 .context("starting a probe thread")?;
             workers.push(worker);
         }
@@ -71,7 +78,13 @@ fn stop_signal(config: &Config) -> Result<Receiver<()>> {
 }
 
 /// Probes one target round after round; every address of a round concurrently.
-fn probe_target(config: &Config, target: &Target, events: &Sender<Event>, stop: &Receiver<()>) {
+fn probe_target(
+    config: &Config,
+    roots: Option<&Roots>,
+    target: &Target,
+    events: &Sender<Event>,
+    stop: &Receiver<()>,
+) {
     let name = target.to_string();
     let mut previous: Option<Vec<IpAddr>> = None;
     let mut round = 1u32;
@@ -87,7 +100,16 @@ fn probe_target(config: &Config, target: &Target, events: &Sender<Event>, stop: 
                 let events = events.clone();
                 let name = name.clone();
                 scope.spawn(move || {
-                    let outcome = connect::attempt(address, config.timeout, config.chat);
+                    // With --tls, the --chat check speaks through TLS, after the handshake.
+                    let plain_chat = config.chat && roots.is_none();
+                    let mut outcome = connect::attempt(address, config.timeout, plain_chat);
+                    if let Some(roots) = roots.filter(|_| outcome.verdict == Verdict::Open) {
+                        let host = &target.host;
+                        let (check, chat) =
+                            tls::check(address, host, config.timeout, roots, config.chat);
+                        outcome.tls = Some(Box::new(check));
+                        outcome.chat = chat;
+                    }
                     let hint = outcome.verdict.hint(&address).map(str::to_string);
                     let _ = events.send(Event::Attempt {
                         target: name,

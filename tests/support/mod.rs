@@ -2,7 +2,6 @@
 //! the one bounded poll for what has no event to wait on, and [`require`], which turns a missing
 //! tool into a skip on a developer's machine and into a failure under CI.
 
-pub mod certificates;
 pub mod course;
 pub mod dns_server;
 pub mod fake_server;
@@ -14,6 +13,7 @@ pub mod proc;
 pub mod process;
 pub mod serve;
 pub mod sockets;
+pub mod tls;
 pub mod tls_client;
 pub mod tmux;
 pub mod transcript;

@@ -50,12 +50,21 @@ impl Peer {
         peer
     }
 
-    /// A structured client that reconnects: its hello says the last `seq` it saw. Returns the
-    /// peer and its `welcome`.
-    pub fn resume(addr: SocketAddr, name: &str, last_seq: u64) -> (Peer, Value) {
+    /// A structured client, as [`Peer::structured`]; returns it with its resume token.
+    pub fn session(addr: SocketAddr, name: &str) -> (Peer, String) {
+        let (peer, welcome) =
+            Peer::join(addr, json!({"type": "hello", "version": 1, "name": name}));
+        assert_eq!(welcome["name"], name, "{welcome}");
+        let token = welcome["token"].as_str().expect("a welcome gives a token");
+        (peer, token.to_string())
+    }
+
+    /// A structured client that reconnects: its hello says the last `seq` it saw, and carries
+    /// its session's resume token. Returns the peer and its `welcome`.
+    pub fn resume(addr: SocketAddr, name: &str, last_seq: u64, token: &str) -> (Peer, Value) {
         Peer::join(
             addr,
-            json!({"type": "hello", "version": 1, "name": name, "last_seq": last_seq}),
+            json!({"type": "hello", "version": 1, "name": name, "last_seq": last_seq, "token": token}),
         )
     }
 

@@ -1,9 +1,16 @@
 //! How `soquete chat` was asked to run, in the client's own terms: built from the command line at
 //! the face (`cli/`), so nothing in the client knows clap.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::reconnect::{self, Reconnect};
+use crate::chat::protocol::PasswordSource;
+use crate::error::{Error, Result};
+use crate::net::state::default_state_dir;
+use crate::net::tls::Fingerprint;
+use crate::net::tls::client::{ClientTls, Roots};
+use crate::net::tls::known_hosts::KnownHosts;
 
 /// The client's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +31,41 @@ pub struct Config {
     pub reconnect_max: Duration,
     /// When to stop trying to reconnect.
     pub give_up: GiveUp,
+    /// `--tls`: talk TLS and verify the server; None: plain TCP.
+    pub tls: Option<TlsOptions>,
+    /// The room's password (`--password-file`, `SOQUETE_PASSWORD`); none: asked on a terminal
+    /// when the server says it needs one.
+    pub password: PasswordSource,
+}
+
+/// How `--tls` verifies the server.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TlsOptions {
+    /// `--tls-ca`: trust this PEM file's CAs instead of the system's.
+    pub ca_file: Option<PathBuf>,
+    /// `--tls-fingerprint`: accept a self-signed certificate with this fingerprint on first use.
+    pub fingerprint: Option<Fingerprint>,
+    /// `--state-dir`: where `known_hosts` is; None: soquete's data directory.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl TryFrom<&TlsOptions> for ClientTls {
+    type Error = Error;
+
+    /// Loads the roots; the known-hosts file is read at each connection.
+    fn try_from(options: &TlsOptions) -> Result<ClientTls> {
+        let state_dir = options.state_dir.clone().or_else(default_state_dir);
+        if state_dir.is_none() && options.fingerprint.is_some() {
+            return Err(Error::Usage(
+                "no data directory to remember the server in: give --state-dir DIR".into(),
+            ));
+        }
+        Ok(ClientTls {
+            roots: Roots::load(options.ca_file.as_deref())?,
+            fingerprint: options.fingerprint,
+            known_hosts: state_dir.as_deref().map(KnownHosts::in_dir),
+        })
+    }
 }
 
 /// After how many failed reconnection attempts in a row the client gives up.
@@ -72,6 +114,8 @@ mod tests {
             reconnect: true,
             reconnect_max: Duration::from_secs(30),
             give_up,
+            tls: None,
+            password: PasswordSource::None,
         }
     }
 

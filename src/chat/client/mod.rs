@@ -26,12 +26,14 @@
 //! [`HEARTBEAT_INTERVAL`]: crate::chat::protocol::HEARTBEAT_INTERVAL
 
 mod config;
+mod connection;
+mod password;
 pub mod reconnect;
 pub mod session;
 mod terminal;
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -39,16 +41,18 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::chat::protocol::{
-    HEARTBEAT_TIMEOUT, Incoming, LineReader, MAX_FRAME_BYTES, validate_name,
+    HEARTBEAT_TIMEOUT, Incoming, LineReader, MAX_FRAME_BYTES, quoted_name, validate_name,
 };
 use crate::error::{Context, Error, Result};
 use crate::net::clock::millis_from_env;
 use crate::net::target::Target;
+use crate::net::tls::client::{ClientTls, Refusal};
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
+use connection::{Connection, Dialer, Failure, refused};
 use session::{Action, End, Event, Session, Settings};
 use terminal::Screen;
 
-pub use config::{Config, GiveUp};
+pub use config::{Config, GiveUp, TlsOptions};
 
 /// How long a write to the server may block before the connection counts as lost.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,18 +89,35 @@ const FALLBACK_NAME: &str = "guest";
 pub fn run(config: &Config) -> Result<()> {
     let target = Target::parse(&config.target)?;
     let name = chat_name(config.name.as_deref())?;
+    let tls = config.tls.as_ref().map(ClientTls::try_from).transpose()?;
+    let dialer = Dialer { target, tls };
+    let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
-    let stream = target.connect()?;
+    let stream = dialer.first()?;
+    // A person at a terminal is asked for the room's password, before the line editor starts,
+    // when the server's first line asks for one. The reader that read that line goes on to
+    // read the connection (with TLS it may hold bytes of the next records).
+    let mut first_bytes = Vec::new();
+    let mut first_reader = None;
+    if !config.raw && password.is_none() && password::can_ask() {
+        let context = || format!("connection to {}", dialer.target);
+        let remote = stream.tcp().peer_addr().with_context(context)?;
+        let mut reader = stream.reader().with_context(context)?;
+        (password, first_bytes) = password::ask_if_needed(&mut reader, stream.tcp(), remote)?;
+        first_reader = Some(reader);
+    }
 
     let (user, typed) = crossbeam_channel::bounded(EVENT_QUEUE);
     let (wire, received) = crossbeam_channel::bounded(EVENT_QUEUE);
     let mut link = Link {
-        target,
+        dialer,
         raw: config.raw,
         wire,
         current: None,
         connections: 0,
         remote: None,
+        first_bytes,
+        first_reader,
     };
     let (local, remote) = link.adopt(stream)?;
     let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
@@ -105,6 +126,7 @@ pub fn run(config: &Config) -> Result<()> {
         raw: config.raw,
         sync: config.sync,
         name,
+        password,
         reconnect: config.reconnect_policy(screen.is_interactive()),
     };
     let heartbeat = (!config.raw).then(heartbeat_timeout);
@@ -137,7 +159,7 @@ pub fn run(config: &Config) -> Result<()> {
 fn chat_name(name: Option<&str>) -> Result<String> {
     if let Some(name) = name {
         return validate_name(name)
-            .map_err(|why| Error::Usage(format!("bad --name '{name}': {why}")));
+            .map_err(|why| Error::Usage(format!("bad --name {}: {why}", quoted_name(name))));
     }
     let login = ["USER", "LOGNAME", "USERNAME"]
         .iter()
@@ -174,32 +196,47 @@ enum Wire {
     /// An event from the reader of connection number `conn`.
     Server { conn: u64, event: Event },
     /// The outcome of an attempt to connect again.
-    Dialed(std::result::Result<TcpStream, String>),
+    Dialed(std::result::Result<Connection, String>),
+    /// The server's certificate was refused on a reconnection: the session ends.
+    Refused(Refusal),
 }
 
 /// The connection to the server, replaced by a new one after a loss.
 struct Link {
-    target: Target,
+    dialer: Dialer,
     /// `--raw`: the server's bytes are passed on as they arrive, not cut into lines.
     raw: bool,
     /// Where readers and the dialer report.
     wire: Sender<Wire>,
     /// The live connection and its number.
-    current: Option<(u64, TcpStream)>,
+    current: Option<(u64, Connection)>,
     connections: u64,
     /// The server's end of the latest connection, for the final error message.
     remote: Option<SocketAddr>,
+    /// Bytes of the first connection read before its reader started (asking for a password).
+    first_bytes: Vec<u8>,
+    /// The reader that read them, which the first connection's reader thread goes on with.
+    first_reader: Option<Box<dyn Read + Send>>,
 }
 
 impl Link {
     /// Takes a new connection: prepares it and starts its reader; returns both ends.
-    fn adopt(&mut self, stream: TcpStream) -> Result<(SocketAddr, SocketAddr)> {
-        let context = || format!("connection to {}", self.target);
-        let (local, remote) = prepare(&stream).with_context(context)?;
-        let reader = stream.try_clone().with_context(context)?;
+    fn adopt(&mut self, stream: Connection) -> Result<(SocketAddr, SocketAddr)> {
+        let context = || format!("connection to {}", self.dialer.target);
+        let (local, remote) = prepare(stream.tcp()).with_context(context)?;
+        let reader = match self.first_reader.take() {
+            Some(reader) => reader,
+            None => stream.reader().with_context(context)?,
+        };
         self.connections += 1;
-        spawn_server_reader(reader, self.raw, self.connections, self.wire.clone())
-            .context("starting the reader thread")?;
+        let already = std::mem::take(&mut self.first_bytes);
+        spawn_server_reader(
+            reader,
+            (self.raw, already),
+            self.connections,
+            self.wire.clone(),
+        )
+        .context("starting the reader thread")?;
         self.current = Some((self.connections, stream));
         self.remote = Some(remote);
         Ok((local, remote))
@@ -220,21 +257,39 @@ impl Link {
 
     /// Connects again after `delay`, on a thread, so the user's input is handled meanwhile.
     fn dial(&self, delay: Duration) -> io::Result<()> {
-        let (target, wire) = (self.target.clone(), self.wire.clone());
+        let (dialer, wire) = (self.dialer.clone(), self.wire.clone());
         thread::Builder::new()
             .name("chat-reconnect".into())
             .spawn(move || {
                 thread::sleep(delay);
-                let dialed = target.connect().map_err(|err| err.to_string());
-                let _ = wire.send(Wire::Dialed(dialed));
+                let report = match dialer.dial() {
+                    Ok((connection, _)) => Wire::Dialed(Ok(connection)),
+                    Err(Failure::Unreachable(err)) => Wire::Dialed(Err(err.to_string())),
+                    Err(Failure::Refused(refusal)) => Wire::Refused(refusal),
+                };
+                let _ = wire.send(report);
             })?;
         Ok(())
     }
 
+    /// The server's address as the final error message names it.
+    fn remote_text(&self) -> String {
+        self.remote.map_or_else(
+            || self.dialer.target.to_string(),
+            |remote| remote.to_string(),
+        )
+    }
+
+    fn denied_error(&self, reason: String) -> Error {
+        let remote = self.remote_text();
+        Error::io(
+            format!("the server at {remote} did not let us in"),
+            io::Error::other(reason),
+        )
+    }
+
     fn lost_error(&self, error: String) -> Error {
-        let remote = self
-            .remote
-            .map_or_else(|| self.target.to_string(), |remote| remote.to_string());
+        let remote = self.remote_text();
         Error::io(
             format!("connection to {remote} lost"),
             io::Error::other(error),
@@ -245,8 +300,8 @@ impl Link {
 /// The server's lines (or, `raw`, its bytes as they arrive), as events tagged with the
 /// connection's number, until it closes or the connection fails.
 fn spawn_server_reader(
-    stream: TcpStream,
-    raw: bool,
+    stream: Box<dyn Read + Send>,
+    (raw, already): (bool, Vec<u8>),
     conn: u64,
     wire: Sender<Wire>,
 ) -> io::Result<()> {
@@ -258,6 +313,7 @@ fn spawn_server_reader(
             }
             // Every frame a soquete server may send, however long (MAX_FRAME_BYTES).
             let mut reader = LineReader::with_limit(stream, MAX_FRAME_BYTES);
+            reader.preload(&already);
             loop {
                 let (event, last) = match reader.next_line() {
                     Ok(Some(Incoming::Line(line))) => (Event::Received(line), false),
@@ -276,7 +332,7 @@ fn spawn_server_reader(
 }
 
 /// Passes the server's bytes on as they arrive, until it closes or the connection fails.
-fn read_raw(mut stream: TcpStream, conn: u64, wire: &Sender<Wire>) {
+fn read_raw(mut stream: Box<dyn Read + Send>, conn: u64, wire: &Sender<Wire>) {
     let mut buffer = vec![0u8; 16 * 1024];
     loop {
         let (event, last) = match stream.read(&mut buffer) {
@@ -370,6 +426,9 @@ impl Driver {
                     }
                     Action::Finish(End::Done) => return Ok(()),
                     Action::Finish(End::Lost(error)) => return Err(self.link.lost_error(error)),
+                    Action::Finish(End::Denied(reason)) => {
+                        return Err(self.link.denied_error(reason));
+                    }
                 }
             }
         }
@@ -377,10 +436,7 @@ impl Driver {
 
     fn write(&self, bytes: &[u8]) -> io::Result<()> {
         match &self.link.current {
-            Some((_, stream)) => {
-                let mut writer = stream;
-                writer.write_all(bytes)
-            }
+            Some((_, stream)) => stream.write_all(bytes),
             None => Ok(()),
         }
     }
@@ -444,6 +500,8 @@ impl Driver {
                         });
                     }
                     Ok(Wire::Dialed(Err(error))) => return Ok(Event::ReconnectFailed(error)),
+                    // Never a silent downgrade, never a retry with a certificate refused.
+                    Ok(Wire::Refused(refusal)) => return Err(refused(refusal.to_string())),
                     // The driver holds a sender itself: this cannot happen.
                     Err(_) => return Ok(Event::Lost("the connection's reader ended".into())),
                 },

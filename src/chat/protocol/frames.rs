@@ -22,10 +22,17 @@ pub enum ClientFrame {
         /// (a server restarted without its history) `last_seq` means nothing.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         epoch: Option<String>,
+        /// The resume token of the session this client resumes (its welcome gave it): only a
+        /// hello with it takes back a name in use or reserved, and what was missed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
         /// A reachability probe (`soquete probe --chat`): the server answers `welcome` and
         /// `bye`, and the probe never joins the room.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         probe: bool,
+        /// The room's password, for a server started with one (never kept, logged or relayed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password: Option<String>,
     },
     /// A chat line; text starting with `/` is a command, as for raw clients.
     Msg { text: String },
@@ -69,6 +76,10 @@ pub enum ServerFrame {
         /// cannot be replayed (replayed ones follow the welcome as ordinary `msg` frames).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         missed: Option<u64>,
+        /// A structured client's resume token (group and broker mode): secret, the same for as
+        /// long as its session lasts; a `hello` that resumes carries it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        token: Option<String>,
     },
     /// A heartbeat, sent to structured clients after
     /// [`HEARTBEAT_INTERVAL`](super::HEARTBEAT_INTERVAL) without other traffic, so a client

@@ -12,6 +12,8 @@ pub enum Greeting {
         last_seq: Option<u64>,
         /// The room `last_seq` belongs to, when the client knows it.
         epoch: Option<String>,
+        /// The resume token the client was given, when it resumes a session.
+        token: Option<String>,
         probe: bool,
     },
     /// Anything else (nc, telnet, a Python socket): plain text, and this line is its first message.
@@ -25,6 +27,7 @@ pub fn classify_first_line(line: &str) -> Greeting {
             name,
             last_seq,
             epoch,
+            token,
             probe,
             ..
         }) = serde_json::from_str(line)
@@ -33,6 +36,7 @@ pub fn classify_first_line(line: &str) -> Greeting {
             name,
             last_seq,
             epoch,
+            token,
             probe,
         };
     }
@@ -52,6 +56,7 @@ mod tests {
                 name: "ana".into(),
                 last_seq: None,
                 epoch: None,
+                token: None,
                 probe: false
             }
         );

@@ -76,6 +76,13 @@ impl<R: Read> LineReader<R> {
         &self.buffer
     }
 
+    /// Puts bytes already read (and decoded) by another reader of the same stream in front of
+    /// what comes next: a connection read first by the password check goes on where it stopped.
+    pub fn preload(&mut self, bytes: &[u8]) {
+        self.buffer.extend_from_slice(bytes);
+        self.scanned = 0;
+    }
+
     /// Ends the stream here, as the peer's close would: what is pending becomes the last line.
     pub fn finish(&mut self) {
         self.eof = true;

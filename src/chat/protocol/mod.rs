@@ -1,7 +1,8 @@
 //! The chat wire protocol, version 1 (docs/PROTOCOL.md): line framing (`lines`), the JSON frames
 //! structured clients speak and the text lines raw clients (nc, telnet, a Python socket) read
 //! (`frames`), how the first line tells the two apart (`greeting`), commands and name rules,
-//! and the telnet commands a raw client's telnet sends (`telnet`).
+//! the telnet commands a raw client's telnet sends (`telnet`), and the room's password
+//! (`password`).
 //! Every item is re-exported here: `crate::chat::protocol::X` is the one path to it.
 
 mod commands;
@@ -9,6 +10,7 @@ mod frames;
 mod greeting;
 mod lines;
 mod names;
+mod password;
 mod telnet;
 
 pub use commands::{Command, HELP, parse_command};
@@ -18,7 +20,11 @@ pub use frames::{
 };
 pub use greeting::{Greeting, classify_first_line};
 pub use lines::{Incoming, LineReader, MAX_LINE_BYTES};
-pub use names::{MAX_NAME_CHARS, name_key, validate_name};
+pub use names::{MAX_NAME_CHARS, name_key, quoted_name, validate_name};
+pub use password::{
+    BAD_PASSWORD, MAX_PASSWORD_BYTES, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED, Password,
+    PasswordSource, TOO_MANY_TRIES,
+};
 pub use telnet::TelnetRequests;
 
 /// Protocol version spoken in `hello` and `welcome`.

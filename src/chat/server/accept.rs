@@ -15,6 +15,7 @@ use rustls::ServerConfig;
 use crate::chat::protocol::{ByeCode, ServerFrame};
 use crate::net::tls::server::ServerTls;
 
+use super::access::Access;
 use super::config::Policy;
 use super::connection;
 use super::event::Event;
@@ -32,7 +33,7 @@ pub fn accept_loop(
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
     (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
-    (policy, tls): (Policy, Option<&ServerTls>),
+    (policy, tls, access): (Policy, Option<&ServerTls>, Option<Arc<Access>>),
 ) {
     let mut next_id = 1u64;
     let refusals = Refusals::start();
@@ -53,7 +54,8 @@ pub fn accept_loop(
                 connected.fetch_add(1, Ordering::Relaxed);
                 // A reload serves new connections; this one keeps the certificate it came to.
                 let tls = tls.map(|tls| (tls.config(), tls.optional));
-                if let Err(err) = connection::start(next_id, stream, tls, (events, room), policy) {
+                let serving = (policy, tls, access.as_ref());
+                if let Err(err) = connection::start(next_id, stream, (events, room), serving) {
                     // Failed before the hub heard of it: it never counted.
                     connected.fetch_sub(1, Ordering::Relaxed);
                     if matches!(

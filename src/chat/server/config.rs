@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chat::protocol::validate_name;
+use crate::chat::protocol::{PasswordSource, quoted_name, validate_name};
 use crate::error::{Error, Result};
 use crate::net::tls::server::TlsSetup;
 
@@ -14,6 +14,9 @@ use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 /// Tests shorten the server's heartbeat with this variable (milliseconds); the face reads it
 /// into [`Config::heartbeat`].
 pub const HEARTBEAT_INTERVAL_ENV: &str = "SOQUETE_HEARTBEAT_INTERVAL_MS";
+/// Tests and benchmarks shorten the pause after a first wrong password with this variable
+/// (milliseconds); the face reads it into [`Config::password_delay`].
+pub const PASSWORD_DELAY_ENV: &str = "SOQUETE_PASSWORD_DELAY_MS";
 
 /// How the server serves its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,14 +73,21 @@ pub struct Config {
     pub heartbeat: Duration,
     /// TLS (`--tls`, `--tls-cert`): where the certificate comes from; None serves plain TCP.
     pub tls: Option<TlsSetup>,
+    /// How long a dropped client's name stays reserved for its resume token.
+    pub name_reserve: Duration,
+    /// The room's password, if any (`--password-file` or `SOQUETE_PASSWORD`), read at start.
+    pub password: PasswordSource,
+    /// The pause after an address's first wrong password (it doubles with each further one).
+    pub password_delay: Duration,
 }
 
 impl Config {
     /// Refuses combinations that cannot be served as asked; returns the console's name, checked
     /// as a client's would be.
     pub fn console_name(&self) -> Result<String> {
-        let name = validate_name(&self.name)
-            .map_err(|message| Error::Usage(format!("--name {:?}: {message}", self.name)))?;
+        let name = validate_name(&self.name).map_err(|message| {
+            Error::Usage(format!("--name {}: {message}", quoted_name(&self.name)))
+        })?;
         if self.sync && self.mode != Mode::Single {
             return Err(Error::Usage(
                 "--sync is turn-taking between one client and the console: use it with --mode single"
@@ -90,6 +100,13 @@ impl Config {
             ));
         }
         Ok(name)
+    }
+
+    /// Whether every connection is encrypted (`--tls` without `--tls-optional`): otherwise a
+    /// password crosses the network readable (a plain client's, with `--tls-optional`), and
+    /// the server says so at start.
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| !tls.optional)
     }
 
     /// The rate limit in force: the one given, else [`DEFAULT_RATE_LIMIT`], off in broker mode
@@ -146,6 +163,9 @@ mod tests {
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
             tls: None,
+            name_reserve: crate::chat::server::token::NAME_RESERVE,
+            password: PasswordSource::None,
+            password_delay: Duration::from_millis(500),
         }
     }
 

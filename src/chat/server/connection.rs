@@ -1,10 +1,12 @@
-//! One accepted socket: its options (no delay, timeouts, dead-peer detection), its reader and
-//! writer threads, and the hub's first word of it. Both threads share the one socket (one file
+//! One accepted socket: its options (no delay, timeouts, dead-peer detection), the password
+//! check when the room has one (on a thread of its own: `access`), its reader and writer
+//! threads, and the hub's first word of it. Both threads share the one socket (one file
 //! descriptor per client), through its [`Link`] (plain, or TLS), and run on small stacks, so ten
-//! thousand clients fit.
+//! thousand clients fit. On a TLS port with a password, the handshake comes first: the password
+//! is asked for, and given, inside TLS.
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +17,12 @@ use rustls::ServerConfig;
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
 
+use super::access::{self, Access, Admission};
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
-use super::link::Link;
+use super::link::{Begin, Link};
 use super::outbox::Stats;
-use super::reader::{JOIN_GRACE, READER_STACK, read_loop};
+use super::reader::{JOIN_GRACE, READER_STACK, Start, read_loop};
 use super::writer::{WRITE_TICK, WRITER_STACK, write_loop};
 
 /// TCP keepalive: an idle connection is probed after this long without traffic…
@@ -32,15 +35,28 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 /// TCP_USER_TIMEOUT): a half-open client is dropped in seconds, not after the kernel's ~15 min.
 pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Sets up the socket and starts its writer and reader; the hub hears of it first. An error
-/// means the hub never heard of the connection; a thread that cannot start is reported to the
-/// hub as the client's end.
+/// How a connection is served: its policy; TLS (the configuration current when it arrived, a
+/// reload serving only later ones, and whether plain clients are served too); the room's
+/// password.
+pub type Serving<'a> = (
+    Policy,
+    Option<(Arc<ServerConfig>, bool)>,
+    Option<&'a Arc<Access>>,
+);
+
+/// A connection about to join: its id, socket, transport and addresses.
+type Joining = (u64, Arc<TcpStream>, Arc<Link>, SocketAddr, SocketAddr);
+
+/// Sets up the socket and starts its writer and reader; the hub hears of it first. With a
+/// password (`access`), a thread of its own checks it first, and the hub hears of the
+/// connection only once it is right (or, turned away, as [`Event::Denied`]). An error means the
+/// hub never heard of the connection; a thread that cannot start is reported to the hub as the
+/// client's end.
 pub fn start(
     id: u64,
     stream: TcpStream,
-    tls: Option<(Arc<ServerConfig>, bool)>,
     (events, room): (&Sender<Event>, &Sender<()>),
-    policy: Policy,
+    (policy, tls, access): Serving<'_>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(WRITE_TICK))?;
@@ -48,16 +64,71 @@ pub fn start(
     detect_dead_peers(&stream)?;
     let peer = stream.peer_addr()?;
     let local = stream.local_addr()?;
-    let stats = Arc::new(Stats::default());
-    // Unbounded as a channel (no slots allocated up front for an idle client), bounded by the
-    // hub, which counts messages and bytes against OUTBOX_CAPACITY and OUTBOX_BYTES.
-    let (outbox, queue) = crossbeam_channel::unbounded();
-
     let stream = Arc::new(stream);
     let link = Arc::new(match tls {
         Some((config, optional)) => Link::tls(Arc::clone(&stream), config, optional),
         None => Link::plain(Arc::clone(&stream)),
     });
+    let Some(access) = access else {
+        let joining = (id, stream, link, peer, local);
+        enter(joining, events, room, policy, Start::Fresh);
+        return Ok(());
+    };
+    let (access, events, room) = (Arc::clone(access), events.clone(), room.clone());
+    spawn_small(&format!("door-{id}"), READER_STACK, move || {
+        let turned_away = |reason: String, failures| Event::Denied {
+            peer,
+            reason,
+            failures,
+        };
+        // On a TLS port the handshake comes first (a plain client is told to use TLS, and
+        // never asked for the password): the password crosses inside TLS.
+        let admitted = catch_unwind(AssertUnwindSafe(|| match link.begin() {
+            Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet)),
+            Begin::Ended(reason) => {
+                let _ = events.send(turned_away(reason, None));
+                None
+            }
+        }));
+        match admitted {
+            Ok(None) => {}
+            Ok(Some(Admission::In(start))) => {
+                enter(
+                    (id, stream, link, peer, local),
+                    &events,
+                    &room,
+                    policy,
+                    start,
+                );
+            }
+            // The console hears of it before the client sees the end of the stream.
+            Ok(Some(Admission::Out { reason, failures })) => {
+                let _ = events.send(turned_away(reason, failures));
+                access::close(&link);
+            }
+            Err(_) => {
+                let reason = "internal error in the server (its password check failed)".into();
+                let _ = events.send(turned_away(reason, None));
+                access::close(&link);
+            }
+        }
+    })
+}
+
+/// The connection joins the server: the hub hears of it, then its writer and reader start
+/// (the reader from `start`).
+fn enter(
+    (id, stream, link, peer, local): Joining,
+    events: &Sender<Event>,
+    room: &Sender<()>,
+    policy: Policy,
+    start: Start,
+) {
+    let stats = Arc::new(Stats::default());
+    // Unbounded as a channel (no slots allocated up front for an idle client), bounded by the
+    // hub, which counts messages and bytes against OUTBOX_CAPACITY and OUTBOX_BYTES.
+    let (outbox, queue) = crossbeam_channel::unbounded();
+
     let (writer_stream, reader_stream) = (Arc::clone(&link), link);
     let accepted = Accepted {
         id,
@@ -68,7 +139,7 @@ pub fn start(
         stats: Arc::clone(&stats),
     };
     if events.send(Event::Accepted(Box::new(accepted))).is_err() {
-        return Ok(()); // the hub has stopped: dropping the socket closes it
+        return; // the hub has stopped: dropping the socket closes it
     }
 
     // The hub counts on a writer for every accepted client: if one cannot start, it hears so.
@@ -96,13 +167,13 @@ pub fn start(
             reason,
             ending: Ending::Forced,
         });
-        return Ok(()); // told to the hub, which counts the client out and prints why
+        return; // told to the hub, which counts the client out and prints why
     }
     let reader_events = events.clone();
     let guard = (id, events.clone(), Role::Reader);
     let reader = spawn_small(&format!("reader-{id}"), READER_STACK, move || {
         guarded(guard, || {
-            read_loop(id, &reader_stream, &stats, &reader_events, policy);
+            read_loop(id, &reader_stream, &stats, &reader_events, policy, start);
         });
     });
     if let Err(err) = reader {
@@ -113,7 +184,6 @@ pub fn start(
             ending: Ending::Forced,
         });
     }
-    Ok(())
 }
 
 /// Which of a client's two threads a [`guarded`] body is.

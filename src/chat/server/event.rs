@@ -41,6 +41,14 @@ pub enum Event {
     WriterDone,
     /// A connection beyond `--max-clients` was told the server is full and closed.
     Refused { peer: SocketAddr },
+    /// A connection was turned away at the password check (and told why): the hub never
+    /// heard of it otherwise. `failures`: wrong passwords from its address so far, when one
+    /// was checked.
+    Denied {
+        peer: SocketAddr,
+        reason: String,
+        failures: Option<u32>,
+    },
     /// A connection was reset before it could be set up (a port probe).
     Vanished { peer: SocketAddr },
     /// A line typed at the server console.

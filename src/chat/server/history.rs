@@ -1,7 +1,7 @@
 //! The room's memory: the last `--history` messages, replayed to a client that reconnects and
 //! says which `seq` it saw last; the room's epoch, which says whose `seq` that is; and the
-//! `--log` file that keeps every message, and the epoch, across restarts. Owned by the hub
-//! thread, like the rest of the room.
+//! `--log` file that keeps every message, the epoch, and the sessions that may resume (by their
+//! token's SHA-256 only), across restarts. Owned by the hub thread, like the rest of the room.
 
 use std::collections::VecDeque;
 use std::collections::hash_map::RandomState;
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::chat::protocol::{MAX_FRAME_BYTES, ServerFrame};
 
 use super::outbox::Bytes;
+use super::token::{Digest, OpenSessions};
 
 /// Longest epoch read back from a log: longer is not one of ours.
 const MAX_EPOCH_CHARS: usize = 64;
@@ -50,6 +51,8 @@ pub struct History {
     /// The room's identity: new at each start, unless the log carries it over.
     epoch: String,
     log: Option<Log>,
+    /// Sessions the log left open, `(name, token digest)`, until the hub takes them.
+    sessions: Vec<(String, Digest)>,
 }
 
 struct Log {
@@ -67,6 +70,7 @@ impl History {
             limit,
             epoch: new_epoch(),
             log: None,
+            sessions: Vec::new(),
         }
     }
 
@@ -89,6 +93,7 @@ impl History {
         let mut line = Vec::new();
         let mut complete_len = 0u64;
         let mut epoch = None;
+        let mut sessions = OpenSessions::default();
         loop {
             line.clear();
             let n = reader.read_until(b'\n', &mut line)?;
@@ -118,11 +123,13 @@ impl History {
                 }
                 _ => match serde_json::from_slice::<EpochLine>(&line) {
                     Ok(line) if is_epoch(&line.epoch) => epoch = Some(line.epoch),
+                    _ if sessions.read(&line) => {}
                     _ => found.skipped += 1,
                 },
             }
         }
         drop(reader);
+        self.sessions = sessions.into_list();
         if found.torn > 0 {
             file.set_len(complete_len)?;
         }
@@ -158,6 +165,21 @@ impl History {
         }
         self.keep(seq, json);
         failure
+    }
+
+    /// Appends a line that is not a message (a session's) to the log, if there is one; as
+    /// [`History::record`], returns the error of the first failed write only.
+    pub fn append(&mut self, line: &[u8]) -> Option<(PathBuf, io::Error)> {
+        let log = self.log.as_mut()?;
+        match log.file.write_all(line) {
+            Err(err) if !std::mem::replace(&mut log.failed, true) => Some((log.path.clone(), err)),
+            _ => None,
+        }
+    }
+
+    /// The sessions the log left open (begun, never ended), oldest first: once.
+    pub fn take_sessions(&mut self) -> Vec<(String, Digest)> {
+        std::mem::take(&mut self.sessions)
     }
 
     fn keep(&mut self, seq: u64, json: Bytes) {

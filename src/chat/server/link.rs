@@ -261,6 +261,44 @@ impl Link {
         Ok(Progress::Accepted(taken))
     }
 
+    /// Writes all of `bufs` (and what is owed to the socket), calling `progress` at every bit
+    /// of it; gives up (TimedOut) after `patience` without any. The socket's write timeout is
+    /// how often a blocked write comes back.
+    pub fn write_patiently(
+        &self,
+        bufs: &mut [IoSlice<'_>],
+        patience: Duration,
+        mut progress: impl FnMut(),
+    ) -> io::Result<()> {
+        let mut rest = bufs;
+        let mut last = Instant::now();
+        // Over TLS, what rustls made of the last bytes is owed to the socket until it is written.
+        while !rest.is_empty() || self.owes() {
+            match self.write_vectored(rest) {
+                Ok(Progress::Accepted(0)) if !rest.is_empty() => {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
+                Ok(Progress::Accepted(n)) => {
+                    IoSlice::advance_slices(&mut rest, n);
+                    last = Instant::now();
+                    progress();
+                }
+                Ok(Progress::Partial) => {
+                    last = Instant::now();
+                    progress();
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) if is_timeout(&err) => {
+                    if last.elapsed() >= patience {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
     /// Whether bytes rustls made are still owed to the socket.
     pub fn owes(&self) -> bool {
         self.secure

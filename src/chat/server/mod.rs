@@ -4,13 +4,17 @@
 //! the log and exits 0; a hub that fails ends the server with an error.
 //!
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
-//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `reader`
-//! (which `refusal` uses too), `writer` → `link` (the socket, plain or TLS); `hub` → `console`, `history`, `status`; the threads'
+//! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `access` (a
+//! room's password, and `attempts`, each address's tries) → `reader` (which `refusal` uses
+//! too), `writer`, and all three → `link` (the socket, plain or TLS); `hub` → `console`,
+//! `history`, `status`; the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
 
 mod accept;
+mod access;
+mod attempts;
 mod config;
 mod connection;
 mod console;
@@ -23,10 +27,13 @@ mod reader;
 mod refusal;
 mod status;
 mod throttle;
+mod token;
 mod writer;
 
-pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode};
+pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
+pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
+pub use token::{NAME_RESERVE, NAME_RESERVE_ENV};
 
 use std::any::Any;
 use std::io::{self, Write};
@@ -54,6 +61,10 @@ const EVENT_CAPACITY: usize = 1024;
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(config: &Config) -> Result<()> {
     let name = config.console_name()?;
+    let access = config
+        .password
+        .load()?
+        .map(|password| Arc::new(access::Access::new(password, config.password_delay)));
     let mut history = History::new(config.history);
     let last_seq = match &config.log {
         Some(path) => reload(&mut history, path)?,
@@ -94,6 +105,17 @@ pub fn run(config: &Config) -> Result<()> {
         .and_then(|()| stdout.flush())
         .context("writing output")?;
     drop(stdout);
+    if access.is_some() && !config.tls_enabled() {
+        let warning = if config.tls.is_some() {
+            "this room has a password, but plain clients are served too (--tls-optional): a \
+             plain client's password and messages cross the network readable by anyone on the \
+             path"
+        } else {
+            "this room has a password, but connections are not encrypted (no --tls): the \
+             password and every message cross the network readable by anyone on the path"
+        };
+        eprintln!("soquete: warning: {warning}");
+    }
 
     let policy = config.policy();
     let settings = Settings {
@@ -104,6 +126,7 @@ pub fn run(config: &Config) -> Result<()> {
         rate_limit: policy.rate_limit,
         idle_timeout: config.idle_timeout,
         tls: tls.clone(),
+        name_reserve: config.name_reserve,
     };
     let editor = console::ConsoleEditor::open(&config.name);
     // The editor puts the terminal in raw mode: whatever ends the server puts it back.
@@ -142,8 +165,8 @@ pub fn run(config: &Config) -> Result<()> {
     let tell_refused = config.mode != Mode::Broker;
     let accept = spawn("accept", move || {
         let limits = (max_clients, connected.as_ref(), tell_refused);
-        let serving = (policy, tls.as_deref());
-        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, serving);
+        let admission = (policy, tls.as_deref(), access);
+        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, admission);
     })?;
 
     let outcome = hub_outcome(hub.join());

@@ -31,6 +31,20 @@ pub const READER_STACK: usize = 128 * 1024;
 /// JSON is refused before serde_json recurses into it, so a reader's small stack always holds.
 pub const MAX_JSON_DEPTH: usize = 32;
 
+/// Where a reader starts reading its connection.
+#[derive(Debug, Default)]
+pub enum Start {
+    /// At its first byte.
+    #[default]
+    Fresh,
+    /// After the room's password was checked (`access`): `first` is the `hello` of a soquete
+    /// client (None: a raw client, which joins at once), `leftover` what was read after it.
+    Admitted {
+        first: Option<Greeting>,
+        leftover: Vec<u8>,
+    },
+}
+
 /// Counts the bytes that come in; a read past the client's idle deadline fails (`TimedOut`).
 struct Counting<'a> {
     stream: &'a Link,
@@ -64,10 +78,23 @@ impl Read for Counting<'_> {
 /// Turns the socket's bytes into hub events: the first line says what the client is, later lines
 /// are its input, handed over together when several have arrived already. A connection silent
 /// for [`JOIN_GRACE`] is reported once as silent. Each line waits for a token of the client's
-/// rate limit: while it waits the socket is not read, and TCP slows the sender down.
-pub fn read_loop(id: u64, link: &Link, stats: &Stats, events: &Sender<Event>, policy: Policy) {
-    // On a TLS port: the handshake, or a plain client told to use TLS.
-    let mut waited = match link.begin() {
+/// rate limit: while it waits the socket is not read, and TCP slows the sender down. A reader
+/// that starts after the password check goes on from there (TLS, if any, begun already).
+pub fn read_loop(
+    id: u64,
+    link: &Link,
+    stats: &Stats,
+    events: &Sender<Event>,
+    policy: Policy,
+    start: Start,
+) {
+    // On a TLS port: the handshake, or a plain client told to use TLS (the password check did
+    // this first, when there is one).
+    let begun = match start {
+        Start::Fresh => link.begin(),
+        Start::Admitted { .. } => Begin::Ready { silent: false },
+    };
+    let mut waited = match begun {
         Begin::Ready { silent } => silent,
         Begin::Ended(reason) => {
             if !stats.is_closed() {
@@ -103,6 +130,28 @@ pub fn read_loop(id: u64, link: &Link, stats: &Stats, events: &Sender<Event>, po
     let mut throttled = false;
     // A line read while gathering a batch that could not join it (no token, or too long).
     let mut carried = None;
+    if let Start::Admitted {
+        first: said,
+        leftover,
+    } = start
+    {
+        let _ = stream.set_read_timeout(Some(READ_TICK));
+        reader.preload(&leftover);
+        waited = true;
+        let event = match said {
+            Some(greeting) => {
+                (first, structured) = (false, true);
+                reader.set_telnet(false);
+                Stats::add(&stats.msgs_in, 1);
+                Event::First { id, greeting }
+            }
+            // A raw client that gave the password is a person there: it joins at once.
+            None => Event::Silent { id },
+        };
+        if events.send(event).is_err() {
+            return;
+        }
+    }
     let (reason, ending) = loop {
         if stats.is_closed() {
             return;

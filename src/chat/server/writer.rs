@@ -5,14 +5,14 @@ use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::chat::protocol::ServerFrame;
 
 use super::event::{Ending, Event};
-use super::link::{Link, Progress};
+use super::link::Link;
 use super::outbox::{Bytes, Outgoing, Stats};
 
 /// Longest a writer keeps trying to write to a client that reads nothing, once the hub is done
@@ -135,36 +135,5 @@ fn write_patiently(link: &Link, items: &[Outgoing], stats: &Stats) -> io::Result
         .filter(|part| !part.is_empty())
         .map(|part| IoSlice::new(part))
         .collect();
-    let mut rest = &mut slices[..];
-    let mut last = Instant::now();
-    // Over TLS, what rustls made of the last bytes is owed to the socket until it is written.
-    while !rest.is_empty() || link.owes() {
-        match link.write_vectored(rest) {
-            Ok(Progress::Accepted(0)) if !rest.is_empty() => {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            Ok(Progress::Accepted(n)) => {
-                IoSlice::advance_slices(&mut rest, n);
-                last = Instant::now();
-                stats.touch();
-            }
-            Ok(Progress::Partial) => {
-                last = Instant::now();
-                stats.touch();
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if last.elapsed() >= WRITE_TIMEOUT {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
+    link.write_patiently(&mut slices, WRITE_TIMEOUT, || stats.touch())
 }

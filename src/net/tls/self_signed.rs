@@ -8,6 +8,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Context, Error, Result};
+use crate::net::state::default_state_dir;
 use crate::platform::files::{create_private_dir, write_private};
 
 /// The folder under the state directory that holds the server's certificate.
@@ -19,19 +20,16 @@ pub const KEY_FILE: &str = "server-key.pem";
 /// The names the certificate was made for, one a line.
 const NAMES_FILE: &str = "server-names";
 
-/// soquete's data directory: `dirs::data_dir()/soquete` (`~/.local/share/soquete` on Linux),
-/// unless `--state-dir` says otherwise.
+/// soquete's state directory ([`default_state_dir`]), unless `--state-dir` says otherwise.
 pub fn state_dir(chosen: Option<&Path>) -> Result<PathBuf> {
     match chosen {
         Some(dir) => Ok(dir.to_path_buf()),
-        None => dirs::data_dir()
-            .map(|dir| dir.join("soquete"))
-            .ok_or_else(|| {
-                Error::Usage(
-                    "no data directory for this user (HOME unset?): choose one with --state-dir DIR"
-                        .into(),
-                )
-            }),
+        None => default_state_dir().ok_or_else(|| {
+            Error::Usage(
+                "no data directory for this user (HOME unset?): choose one with --state-dir DIR"
+                    .into(),
+            )
+        }),
     }
 }
 

@@ -5,9 +5,11 @@ use std::net::IpAddr;
 
 use super::Renderer;
 use crate::error::Result;
+use crate::net::sanitize::neutralize;
 use crate::probe::connect::ChatCheck;
 use crate::probe::report::{Event, Report, TargetReport};
 use crate::probe::resolve::DnsAnswer;
+use crate::probe::tls::TlsCheck;
 
 /// Lines for people.
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,6 +111,14 @@ fn event_lines(event: &Event, label: Option<&str>, rounds: bool) -> Vec<String> 
                 line.push_str(&format!("  ({error})"));
             }
             lines.push(line);
+            if let Some(check) = &outcome.tls {
+                let lines_of_tls = tls_lines(check, &target_host(target));
+                lines.extend(
+                    lines_of_tls
+                        .into_iter()
+                        .map(|line| format!("{prefix}{:<22} {line}", "")),
+                );
+            }
             if let Some(check) = &outcome.chat {
                 lines.push(format!("{prefix}{:<22} {}", "", chat_line(check)));
             }
@@ -161,6 +171,63 @@ fn dns_line(answer: &DnsAnswer) -> String {
     }
 }
 
+/// The host part of a target as given (`HOST:PORT`, `[v6]:PORT`).
+fn target_host(target: &str) -> String {
+    crate::net::target::Target::parse(target).map_or_else(|_| target.to_string(), |t| t.host)
+}
+
+/// What `--tls` found, a line each; the certificate's text is the server's, so neutralised.
+fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
+    let safe = |text: &str| neutralize(text).into_owned();
+    if let Some(error) = &check.error {
+        return vec![format!("tls: handshake failed: {}", safe(error))];
+    }
+    let mut lines = vec![format!(
+        "tls: {} {}, handshake {:.3} ms",
+        check.version.as_deref().unwrap_or("?"),
+        check.cipher.as_deref().unwrap_or("?"),
+        check.handshake_ms.unwrap_or(0.0)
+    )];
+    if let Some(cert) = &check.certificate {
+        let names = if cert.names.is_empty() {
+            "no names".to_string()
+        } else {
+            safe(&cert.names.join(", "))
+        };
+        let among = match check.names_host {
+            Some(true) => format!("{host} among them"),
+            _ => format!("{host} NOT among them"),
+        };
+        lines.push(format!(
+            "certificate: {}; names: {names} ({among})",
+            safe(&cert.subject)
+        ));
+        let expiry = if cert.days_left < 0 {
+            format!("expired {} days ago", -cert.days_left)
+        } else {
+            format!("{} days left", cert.days_left)
+        };
+        lines.push(format!(
+            "issuer: {}; valid until {} ({expiry})",
+            safe(&cert.issuer),
+            cert.not_after
+        ));
+        lines.push(format!("fingerprint: {}", cert.fingerprint));
+    }
+    let against = match check.verified_against.as_str() {
+        "system" => "the system's roots".to_string(),
+        file => format!("the CA in {}", safe(file)),
+    };
+    lines.push(match &check.problem {
+        None => format!("verified: yes, against {against}"),
+        Some(problem) => format!("verified: NO, against {against}: {}", safe(problem)),
+    });
+    for warning in &check.warnings {
+        lines.push(format!("! {}", safe(warning)));
+    }
+    lines
+}
+
 fn chat_line(check: &ChatCheck) -> String {
     match check {
         ChatCheck::Soquete {
@@ -171,6 +238,9 @@ fn chat_line(check: &ChatCheck) -> String {
         } => format!(
             "soquete server: {server}, protocol v{version}, {mode} mode, {room_size} in the room"
         ),
+        ChatCheck::PasswordRequired => {
+            "soquete server: its room needs a password (none was tried)".into()
+        }
         ChatCheck::NotSoquete { first_line } => {
             format!("something answered that is not soquete: \"{first_line}\"")
         }
@@ -215,11 +285,53 @@ fn list(addresses: &[IpAddr]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::net::tls::certificate::CertificateInfo;
     use crate::probe::connect::Verdict;
     use crate::probe::report::sample::{attempt, dns, report};
 
     fn text(renderer: Text, event: &Event) -> String {
         String::from_utf8(renderer.event(event).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_certificates_text_is_neutralised_and_the_verdict_said() {
+        let hostile = "evil\u{1b}]0;pwned\u{7}";
+        let cert = CertificateInfo {
+            subject: format!("CN={hostile}"),
+            names: vec![hostile.to_string()],
+            issuer: "CN=x".into(),
+            self_signed: true,
+            not_before: "2026-01-01T00:00:00+00:00".into(),
+            not_after: "2026-12-01T00:00:00+00:00".into(),
+            days_left: 3,
+            fingerprint: "SHA256:AB".into(),
+        };
+        let check = TlsCheck {
+            error: None,
+            handshake_ms: Some(1.5),
+            version: Some("TLSv1.3".into()),
+            cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
+            certificate: Some(cert),
+            chain_length: 1,
+            names_host: Some(false),
+            chain_verified: false,
+            verified_against: "system".into(),
+            problem: Some("it is self-signed: no CA vouches for it".into()),
+            warnings: vec!["the certificate expires in 3 days: renew it".into()],
+            ok: false,
+        };
+        let lines = tls_lines(&check, "h").join("\n");
+        assert!(
+            !lines.contains('\u{1b}') && !lines.contains('\u{7}'),
+            "{lines:?}"
+        );
+        assert!(lines.contains("(h NOT among them)"), "{lines}");
+        assert!(lines.contains("(3 days left)"), "{lines}");
+        assert!(lines.contains("verified: NO, against the system's roots: it is self-signed"));
+        assert!(
+            lines.ends_with("! the certificate expires in 3 days: renew it"),
+            "{lines}"
+        );
     }
 
     #[test]

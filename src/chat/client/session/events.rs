@@ -75,6 +75,8 @@ pub enum End {
     Done,
     /// The connection failed under us. Exit code 1.
     Lost(String),
+    /// The server would not let us in (a wrong or missing password): its reason. Exit code 1.
+    Denied(String),
 }
 
 /// Something to show the user, in both renderings: one for people and one for `--json`.

@@ -24,8 +24,10 @@ use std::net::SocketAddr;
 
 use super::reconnect::Reconnect;
 use crate::chat::protocol::{
-    ByeCode, ClientFrame, Command, PROTOCOL_VERSION, ServerFrame, parse_command,
+    BAD_PASSWORD, ByeCode, ClientFrame, Command, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED,
+    PROTOCOL_VERSION, Password, ServerFrame, TOO_MANY_TRIES, parse_command,
 };
+use crate::net::sanitize::neutralize;
 pub use events::{Action, End, Event, LocalEvent, Output};
 pub use pending::MAX_QUEUED_LINES;
 use pending::Pending;
@@ -40,6 +42,8 @@ pub struct Settings {
     pub sync: bool,
     /// The name sent in `hello`.
     pub name: String,
+    /// The room's password, sent in every `hello` (reconnections too).
+    pub password: Option<Password>,
     /// How to reconnect when the server is lost; None: a lost server ends the session (always
     /// so with `raw`: a plain server has no resume).
     pub reconnect: Option<Reconnect>,
@@ -72,6 +76,9 @@ pub struct Session {
     /// The room `last_seq` belongs to (the welcome's `epoch`): a welcome with another one is a
     /// server that restarted without its history.
     epoch: Option<String>,
+    /// Our session's resume token (the welcome's `token`): a re-join sends it, and only it
+    /// takes our name and what we missed back. Never shown.
+    token: Option<Secret>,
     /// Lines typed and not yet known to have reached the server.
     pending: Pending,
     /// Input ended, or `/quit` came, while disconnected: leave once everything is delivered.
@@ -110,6 +117,7 @@ impl Session {
             last_seq: 0,
             resume_until: None,
             epoch: None,
+            token: None,
             pending: Pending::new(),
             leave_when_delivered: false,
             awaiting_answer: false,
@@ -253,7 +261,13 @@ impl Session {
                     name: self.name.clone(),
                     last_seq: rejoin.then_some(self.last_seq),
                     epoch: self.epoch.clone().filter(|_| rejoin),
+                    token: self.token.clone().filter(|_| rejoin).map(|token| token.0),
                     probe: false,
+                    password: self
+                        .settings
+                        .password
+                        .as_ref()
+                        .map(|p| p.expose().to_string()),
                 }
                 .to_json_line(),
             ));
@@ -332,10 +346,38 @@ impl Session {
             return;
         }
         let Ok(frame) = serde_json::from_str::<ServerFrame>(line) else {
+            // The raw clients' password prompt: ours goes in the hello.
+            if line == PASSWORD_PROMPT && !self.welcomed {
+                return;
+            }
             self.unknown_line(line, actions);
             return;
         };
         match &frame {
+            // The room needs a password and ours is missing or wrong: the server closes, and
+            // trying again would only be slowed down.
+            ServerFrame::Error { code, message }
+                if !self.welcomed
+                    && [PASSWORD_REQUIRED, BAD_PASSWORD, TOO_MANY_TRIES]
+                        .contains(&code.as_str()) =>
+            {
+                actions.push(Action::Show(Output::State {
+                    human: None,
+                    json: line.to_string(),
+                }));
+                // Printed once, by main: nothing from the network drives the terminal.
+                let message = neutralize(message);
+                let reason = match (code.as_str(), &self.settings.password) {
+                    (PASSWORD_REQUIRED, None) => {
+                        format!("{message}; give it with --password-file FILE or {PASSWORD_ENV}")
+                    }
+                    _ => message.into_owned(),
+                };
+                actions.push(state(None, LocalEvent::Lost { error: &reason }));
+                actions.push(Action::Finish(End::Denied(reason)));
+                self.finished = true;
+                return;
+            }
             // Refused (`--max-clients`): not the end, and not a loss either; the client's own
             // line says so (the frame goes to `--json` output only).
             ServerFrame::Bye {
@@ -366,7 +408,7 @@ impl Session {
             .to_string();
         actions.push(Action::Show(Output::Data {
             human,
-            json: line.to_string(),
+            json: without_token(&frame).unwrap_or_else(|| line.to_string()),
         }));
         match frame {
             ServerFrame::Welcome {
@@ -375,8 +417,12 @@ impl Session {
                 last_seq,
                 epoch,
                 missed,
+                token,
                 ..
-            } => self.welcomed(name, &mode, (last_seq, epoch), missed, actions),
+            } => {
+                let fresh = self.new_session(token);
+                self.welcomed(name, &mode, (last_seq, epoch), (missed, fresh), actions);
+            }
             ServerFrame::Nick { old, new, .. } if old == self.name => {
                 self.name = new.clone();
                 self.names.push(new.clone());
@@ -427,7 +473,7 @@ impl Session {
         name: String,
         mode: &str,
         (room_last_seq, epoch): (u64, Option<String>),
-        missed: Option<u64>,
+        (missed, fresh): (Option<u64>, bool),
         actions: &mut Vec<Action>,
     ) {
         self.welcomed = true;
@@ -454,6 +500,11 @@ impl Session {
                 self.attempt = 0;
                 self.resumed(actions);
             }
+            return;
+        }
+        if fresh {
+            // The server did not take us back: nothing is replayed.
+            self.rejoined_afresh(room_last_seq, new_room, actions);
             return;
         }
         if new_room {
@@ -523,6 +574,29 @@ impl Session {
         actions.push(Action::Finish(End::Lost(error.to_string())));
         self.finished = true;
     }
+}
+
+/// A resume token: secret, so never shown, not even by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// A welcome that carries a token, as `--json` shows it: without the token.
+fn without_token(frame: &ServerFrame) -> Option<String> {
+    let ServerFrame::Welcome { token: Some(_), .. } = frame else {
+        return None;
+    };
+    let mut shown = frame.clone();
+    if let ServerFrame::Welcome { token, .. } = &mut shown {
+        *token = None;
+    }
+    let line = shown.to_json_line();
+    Some(String::from_utf8_lossy(line.trim_ascii_end()).into_owned())
 }
 
 /// A change of the connection's state, for people (`human`) and for `--json`.

@@ -1,7 +1,7 @@
 //! Surviving a lost server (structured mode): the pause before each attempt to connect again
 //! and when to give up, the re-join's welcome and replay, and what is delivered after it.
 
-use super::{Action, End, LocalEvent, Output, Session, state};
+use super::{Action, End, LocalEvent, Output, Secret, Session, state};
 use crate::chat::client::reconnect;
 
 impl Session {
@@ -37,6 +37,48 @@ impl Session {
         } else {
             self.resumed(actions);
         }
+    }
+
+    /// A welcome's `token`: keeps it; says whether it begins a new session (a re-join the server
+    /// did not resume: a token other than the one we sent).
+    pub(super) fn new_session(&mut self, token: Option<String>) -> bool {
+        let Some(token) = token.map(Secret) else {
+            // An older server, with no tokens: a re-join resumes as it always did.
+            return false;
+        };
+        let fresh = self.token.as_ref() != Some(&token);
+        self.token = Some(token);
+        fresh
+    }
+
+    /// Welcomed again after a loss, but as a new session (away longer than the server keeps a
+    /// name, or a server restarted without its log): nothing is replayed; what was typed
+    /// meanwhile goes now.
+    pub(super) fn rejoined_afresh(
+        &mut self,
+        room_last_seq: u64,
+        new_room: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        self.attempt = 0;
+        self.awaiting_answer = false;
+        if new_room {
+            actions.push(Action::Show(Output::Note(
+                "* the server restarted without its history (no --log?): its new room is shown \
+                 from now on"
+                    .into(),
+            )));
+        } else if room_last_seq > self.last_seq {
+            let count = room_last_seq - self.last_seq;
+            let human = format!(
+                "* the server did not resume this session (away too long?): {} said meanwhile \
+                 not shown",
+                plural(u32::try_from(count).unwrap_or(u32::MAX), "message")
+            );
+            actions.push(state(Some(human), LocalEvent::Missed { count }));
+        }
+        self.last_seq = room_last_seq;
+        self.resumed(actions);
     }
 
     /// The re-join is complete: what was never confirmed goes again, then what was typed

@@ -36,6 +36,7 @@ fn human_lines(frames: &[String]) -> Vec<String> {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     let mut actions = session.handle(Event::Connected {

@@ -11,6 +11,7 @@ use crate::net::clock::now;
 
 use crate::chat::server::event::{Accepted, Kind};
 use crate::chat::server::outbox::{self, Outgoing, Stats};
+use crate::chat::server::token::Resumable;
 
 use super::round::Unheard;
 use super::session::Kept;
@@ -40,6 +41,8 @@ pub struct Client {
     pub unheard: Unheard,
     /// The last `seq` a reconnecting client saw: what it missed follows its `welcome`.
     pub resume: Option<u64>,
+    /// A structured member's session (group and broker mode): what resumes it.
+    pub token: Option<Resumable>,
 }
 
 impl Client {
@@ -65,6 +68,7 @@ impl Client {
             held: Kept::default(),
             unheard: Unheard::default(),
             resume: None,
+            token: None,
         }
     }
 

@@ -169,6 +169,7 @@ impl Hub {
                 code: ByeCode::Quit,
             },
         );
+        self.end_session(id);
         self.remove(id, "quit", Ending::Graceful);
     }
 

@@ -3,6 +3,7 @@
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
@@ -32,6 +33,7 @@ pub fn hub_in(mode: Mode) -> Hub {
         rate_limit: RateLimit::Off,
         idle_timeout: None,
         tls: None,
+        name_reserve: Duration::from_secs(60),
     };
     let (_room, room_wakes) = crossbeam_channel::bounded(1);
     Hub::new(settings, console, room_wakes, History::new(100), 0)

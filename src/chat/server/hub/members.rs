@@ -1,6 +1,6 @@
 //! Membership and naming: a connection accepted, told apart (structured or raw) by its first
 //! line, named (its wish, or `guest-N`), welcomed (with what it missed, when it resumes),
-//! renamed, and let go; names are unique whatever their case.
+//! renamed, and let go; names are unique whatever their case, and so are names that look alike.
 
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -24,6 +24,9 @@ use super::session::Departed;
 /// larger room they would grow with the square of its size, so only the console logs them
 /// (`/who` still lists everyone).
 pub const ANNOUNCE_LIMIT: usize = 100;
+
+/// The name no client may take or look like, whatever the console is called: the server's voice.
+const RESERVED_NAME: &str = "server";
 
 impl Hub {
     /// A new connection, not named yet: its writer is counted, and (but by a broker) it is
@@ -75,17 +78,13 @@ impl Hub {
                 name,
                 last_seq,
                 epoch,
+                token,
                 ..
             } => {
                 client.kind = Kind::Structured;
-                if self.settings.mode.is_room() && last_seq.is_some() {
-                    // A `last_seq` of another room (the server restarted without its history)
-                    // says nothing of this one: the client gets this room from its start.
-                    let here = epoch.is_none_or(|epoch| epoch == self.history.epoch());
-                    client.resume = if here { last_seq } else { Some(0) };
-                    if here {
-                        self.take_over(id, &name);
-                    }
+                if self.settings.mode.is_room() {
+                    // Only the session's token resumes it (a name in use, what was missed).
+                    self.open_session(id, &name, (last_seq, epoch), token);
                 }
                 let Some(client) = self.clients.get(&id) else {
                     return;
@@ -116,11 +115,13 @@ impl Hub {
         // the history, after the welcome).
         self.flush_round();
         let name = match wish.map(validate_name) {
-            Some(Ok(name)) if !self.name_taken(&name, id) => name,
-            Some(Ok(name)) => {
-                self.send(id, &name_taken(&name));
-                self.guest_name()
-            }
+            Some(Ok(name)) => match self.name_taken(&name, id) {
+                None => name,
+                Some(held) => {
+                    self.send(id, &name_taken(&name, &held));
+                    self.guest_name()
+                }
+            },
             Some(Err(message)) => {
                 self.send(
                     id,
@@ -177,6 +178,7 @@ impl Hub {
             Some(last_seq) => self.history.since(last_seq, self.seq),
             None => (Vec::new(), 0),
         };
+        let token = self.reveal_token(id);
         let client = &self.clients[&id];
         let frame = ServerFrame::Welcome {
             version: PROTOCOL_VERSION,
@@ -187,6 +189,7 @@ impl Hub {
             last_seq: self.seq,
             epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
+            token,
         };
         let stats = Arc::clone(&client.stats);
         let structured = client.kind == Kind::Structured;
@@ -201,52 +204,30 @@ impl Hub {
         }
     }
 
-    /// A reconnecting client (a `hello` with `last_seq`) takes its name back from a structured
-    /// connection of the same name and the same IP address: most likely its own old connection,
-    /// half-open after the network dropped. The old one is told and let go.
-    fn take_over(&mut self, id: u64, wish: &str) {
-        let Ok(name) = validate_name(wish) else {
-            return;
-        };
-        let wanted = name_key(&name);
-        let Some(ip) = self.clients.get(&id).map(|c| c.peer.ip()) else {
-            return;
-        };
-        let Some((&old, old_client)) = self.clients.iter().find(|&(&other, c)| {
-            other != id && name_key(&c.name) == wanted && c.kind == Kind::Structured
-        }) else {
-            return;
-        };
-        if old_client.peer.ip() != ip {
-            return;
-        }
-        let newcomer = self.clients[&id].peer;
-        self.send(
-            old,
-            &ServerFrame::Bye {
-                reason: format!("{name} reconnected from {newcomer}: this connection is replaced"),
-                code: ByeCode::Replaced,
-            },
-        );
-        self.remove(old, "reconnected", Ending::Graceful);
-    }
-
     /// The next free `guest-N`.
     fn guest_name(&mut self) -> String {
         loop {
             self.guests += 1;
             let name = format!("guest-{}", self.guests);
-            if !self.name_taken(&name, u64::MAX) {
+            if self.name_taken(&name, u64::MAX).is_none() {
                 return name;
             }
         }
     }
 
-    /// Names are unique without regard to case; the console's name is taken too.
-    fn name_taken(&self, name: &str, except: u64) -> bool {
+    /// The name in use or reserved that `name` looks like (the same [`name_key`]), if any: a
+    /// member's but `except`'s, the console's, or `server`, which no client may pass for.
+    fn name_taken(&self, name: &str, except: u64) -> Option<String> {
         let wanted = name_key(name);
-        wanted == name_key(&self.settings.name)
-            || self.names.get(&wanted).is_some_and(|&id| id != except)
+        [self.settings.name.as_str(), RESERVED_NAME]
+            .into_iter()
+            .find(|reserved| name_key(reserved) == wanted)
+            .map(str::to_string)
+            .or_else(|| {
+                let id = *self.names.get(&wanted).filter(|&&id| id != except)?;
+                Some(self.clients.get(&id)?.name.clone())
+            })
+            .or_else(|| self.reserved.held(&wanted).map(str::to_string))
     }
 
     /// `/nick`: unique without regard to case; everyone hears of the change.
@@ -255,8 +236,8 @@ impl Hub {
             Ok(name) => name,
             Err(message) => return self.refuse(id, "bad_name", &message),
         };
-        if self.name_taken(&name, id) {
-            return self.send(id, &name_taken(&name));
+        if let Some(held) = self.name_taken(&name, id) {
+            return self.send(id, &name_taken(&name, &held));
         }
         let Some(client) = self.clients.get_mut(&id) else {
             return;
@@ -267,6 +248,7 @@ impl Hub {
         }
         self.names.remove(&name_key(&old));
         self.names.insert(name_key(&name), id);
+        self.log_session(id);
         let frame = ServerFrame::Nick {
             time: now(),
             old,
@@ -328,6 +310,7 @@ impl Hub {
             // Counted with the one leaving, as its join was counted with it.
             let announce = self.names.len() <= ANNOUNCE_LIMIT;
             self.names.remove(&name_key(&client.name));
+            self.reserve_name(&mut client);
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
@@ -347,11 +330,18 @@ impl Hub {
     }
 }
 
-/// The error for a name someone has already.
-fn name_taken(name: &str) -> ServerFrame {
+/// The error for a name someone has already, or one that looks like it (`held`).
+fn name_taken(name: &str, held: &str) -> ServerFrame {
+    let message = if name == held {
+        format!("the name {name} is taken (names are unique, whatever their case)")
+    } else {
+        format!(
+            "the name {name} looks like {held}, which is taken (names that look alike, whatever their case, are one name)"
+        )
+    };
     ServerFrame::Error {
         code: "name_taken".into(),
-        message: format!("the name {name} is taken (names are unique, whatever their case)"),
+        message,
     }
 }
 

@@ -14,6 +14,7 @@ mod commands;
 mod congestion;
 mod members;
 mod operator;
+mod resume;
 mod room;
 mod round;
 mod session;
@@ -25,7 +26,7 @@ mod fixture;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -40,6 +41,7 @@ use super::console::Console;
 use super::event::{Ending, Event};
 use super::history::History;
 use super::throttle::RateLimit;
+use super::token::Reservations;
 
 use client::Client;
 use round::RoomBatch;
@@ -70,6 +72,8 @@ pub struct Settings {
     pub idle_timeout: Option<Duration>,
     /// The certificate served, for `/status` and `/reload` (None: plain TCP).
     pub tls: Option<Arc<ServerTls>>,
+    /// How long a dropped client's name stays reserved for its resume token.
+    pub name_reserve: Duration,
 }
 
 /// The owner of the room.
@@ -92,8 +96,10 @@ pub struct Hub {
     history: History,
     /// Connections open now, shared with the accept thread (`--max-clients`).
     connected: Arc<AtomicUsize>,
-    /// Every member's name, lowercased (names are unique whatever their case), and its client.
+    /// Every member's name by its `name_key` (names that look alike are one), and its client.
     names: HashMap<String, u64>,
+    /// Names kept for the sessions that dropped them, until they resume or their time runs out.
+    reserved: Reservations,
     /// Clients whose outbox went over its bounds, and since when: the hub takes no input until
     /// they drain to half, or [`STALL_TIMEOUT`] passes and they are let go.
     ///
@@ -117,10 +123,13 @@ impl Hub {
         settings: Settings,
         console: Console,
         room: Receiver<()>,
-        history: History,
+        mut history: History,
         seq: u64,
     ) -> Hub {
+        // The sessions its log left open can resume: their names are theirs again, from now.
+        let reserved = Reservations::restored(settings.name_reserve, history.take_sessions());
         Hub {
+            reserved,
             names: HashMap::new(),
             congested: BTreeMap::new(),
             room,
@@ -167,6 +176,7 @@ impl Hub {
                 self.last_stall_check = Instant::now();
                 self.drop_stalled();
                 self.single_idle_check();
+                self.expire_reservations();
             }
         }
         self.shutdown(events);
@@ -246,6 +256,11 @@ impl Hub {
                 "probe {peer} → {}: closed without a word, without joining",
                 self.settings.listening
             )),
+            Event::Denied {
+                peer,
+                reason,
+                failures,
+            } => self.denied(peer, &reason, failures),
             Event::Refused { peer } => self.console.event(&format!(
                 "refused {peer} → {}: server full (--max-clients)",
                 self.settings.listening
@@ -253,6 +268,21 @@ impl Hub {
             Event::Console(line) => self.console_line(&line),
             Event::Shutdown => {}
         }
+    }
+
+    /// A connection turned away at the password check: counted out, and shown on the console
+    /// (never with what it sent).
+    fn denied(&mut self, peer: SocketAddr, reason: &str, failures: Option<u32>) {
+        self.connected.fetch_sub(1, Ordering::Relaxed);
+        let tally = match failures {
+            Some(1) => format!(" (1 failed try from {})", peer.ip()),
+            Some(n) => format!(" ({n} failed tries from {})", peer.ip()),
+            None => String::new(),
+        };
+        self.console.event(&format!(
+            "denied {peer} → {}: {reason}{tally}",
+            self.settings.listening
+        ));
     }
 
     /// Lets go of a client that said nothing for `--idle-timeout`.
@@ -266,6 +296,8 @@ impl Hub {
                 code: ByeCode::Idle,
             },
         );
+        // Told to go, it does not come back: its name is free at once.
+        self.end_session(id);
         self.remove(id, &reason, Ending::Graceful);
     }
 

@@ -2,6 +2,8 @@
 //! and fanned out to the members' outboxes, each encoding made once and shared. What the room
 //! says is kept for a connection until it says what it is (group and broker mode).
 
+use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,12 +82,7 @@ impl Hub {
 
     /// Keeps message `seq` (its JSON line) in the history and the log.
     fn keep(&mut self, seq: u64, json: Bytes) {
-        if let Some((path, err)) = self.history.record(seq, json) {
-            eprintln!(
-                "soquete: writing to the log {}: {err} (the room goes on; later failures are not reported)",
-                path.display()
-            );
-        }
+        log_failed(self.history.record(seq, json));
     }
 
     /// Encodes `frame` for this client's flavour and queues it.
@@ -240,6 +237,16 @@ impl Hub {
         if client.offer(outgoing) {
             self.congested.entry(id).or_insert_with(Instant::now);
         }
+    }
+}
+
+/// Says on stderr that writing to the log failed (the first time: later failures are silent).
+pub(super) fn log_failed(failure: Option<(PathBuf, io::Error)>) {
+    if let Some((path, err)) = failure {
+        eprintln!(
+            "soquete: writing to the log {}: {err} (the room goes on; later failures are not reported)",
+            path.display()
+        );
     }
 }
 

@@ -4,14 +4,17 @@
 
 use super::*;
 
+mod password;
 mod plain;
 mod rejoin;
+mod token;
 
 fn connected(raw: bool, sync: bool) -> Session {
     let mut session = Session::new(Settings {
         raw,
         sync,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     session.handle(Event::Connected {
@@ -69,6 +72,7 @@ fn connecting_shows_both_ends_and_says_hello() {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: None,
     });
     let actions = session.handle(Event::Connected {

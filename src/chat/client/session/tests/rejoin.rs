@@ -11,6 +11,7 @@ fn reconnecting(attempts: Option<u32>) -> Session {
         raw: false,
         sync: false,
         name: "ana".into(),
+        password: None,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts,

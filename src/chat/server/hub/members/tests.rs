@@ -70,3 +70,71 @@ fn names_clash_whatever_their_case_and_the_console_name_is_taken() {
     assert_eq!(codes, ["name_taken", "name_taken"]);
     assert_eq!(hub.clients[&2].name, "bia");
 }
+
+/// The `error` frames a client's queue holds: (code, message).
+fn errors(
+    queue: &crossbeam_channel::Receiver<crate::chat::server::outbox::Outgoing>,
+) -> Vec<(String, String)> {
+    queue
+        .try_iter()
+        .map(|out| serde_json::from_slice::<serde_json::Value>(&out.concat()).unwrap())
+        .filter(|f| f["type"] == "error")
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().into(),
+                f["message"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_name_that_looks_like_one_in_use_or_reserved_is_taken_and_says_which() {
+    let mut hub = hub();
+    hub.settings.name = "mesa".into();
+    let _ana = add(&mut hub, 1, "ana", Kind::Structured);
+    let bia = add(&mut hub, 2, "bia", Kind::Structured);
+    let cases = [
+        ("ＡＮＡ", "ana"),
+        ("аnа", "ana"),
+        ("sеrver", "server"),
+        ("SERVER", "server"),
+        ("MESA", "mesa"),
+        ("mеsa", "mesa"),
+    ];
+    for (wish, like) in cases {
+        hub.nick(2, wish);
+        let errors = errors(&bia);
+        assert_eq!(errors.len(), 1, "{wish}: {errors:?}");
+        let (code, message) = &errors[0];
+        assert_eq!(code, "name_taken", "{wish}: {message}");
+        assert!(
+            message.contains(&format!("looks like {like}")),
+            "{wish}: {message}"
+        );
+    }
+    hub.nick(2, "server");
+    let (code, message) = &errors(&bia)[0];
+    assert_eq!(code, "name_taken", "{message}");
+    assert_eq!(hub.clients[&2].name, "bia");
+}
+
+#[test]
+fn a_lookalike_hello_is_taken_and_an_invisible_one_is_refused_without_showing_it() {
+    let mut hub = hub();
+    let _ana = add(&mut hub, 1, "ana", Kind::Structured);
+    let bia = add(&mut hub, 2, "", Kind::Structured);
+    hub.join(2, Some("sеrver"));
+    let cyr = add(&mut hub, 3, "", Kind::Structured);
+    hub.join(3, Some("ana\u{200b}"));
+    let (code, message) = &errors(&bia)[0];
+    assert_eq!(code, "name_taken", "{message}");
+    assert!(message.contains("looks like server"), "{message}");
+    assert!(hub.clients[&2].name.starts_with("guest-"));
+    let (code, message) = &errors(&cyr)[0];
+    assert_eq!(code, "bad_name", "{message}");
+    assert!(
+        message.contains("U+200B") && message.is_ascii(),
+        "{message}"
+    );
+}

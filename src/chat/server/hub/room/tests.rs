@@ -20,6 +20,7 @@ fn says_hello(hub: &mut Hub, id: u64, name: &str) {
         name: name.into(),
         last_seq: None,
         epoch: None,
+        token: None,
         probe: false,
     };
     hub.first_line(id, greeting);

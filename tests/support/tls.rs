@@ -1,0 +1,191 @@
+//! TLS for the tests: certificates made on the spot (rcgen; never a committed key) in a
+//! temporary directory, and real TLS servers that use them (`openssl s_server`, `ncat --ssl`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+use super::ports::listening_port;
+use super::process::Running;
+
+/// A test CA and the certificates a test asks of it, as PEM files in a temporary directory.
+pub struct Certs {
+    pub dir: tempfile::TempDir,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate and its key, on disk.
+pub struct Pair {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How long a certificate is valid, relative to now.
+#[derive(Clone, Copy)]
+pub enum Validity {
+    /// From yesterday for a year.
+    Current,
+    /// Ended years ago.
+    Expired,
+    /// From yesterday until this many days from now.
+    Days(i64),
+}
+
+impl Certs {
+    /// A new CA, written to `ca.pem`.
+    pub fn new() -> Certs {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "soquete test CA");
+        let ca = params.self_signed(&key).expect("the CA signs itself");
+        std::fs::write(dir.path().join("ca.pem"), ca.pem()).expect("ca.pem written");
+        Certs {
+            dir,
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// The CA's certificate file (for `--tls-ca`).
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A certificate for `names` signed by the CA, as `FILE.pem` and `FILE.key`.
+    pub fn signed(&self, file: &str, names: &[&str], validity: Validity) -> Pair {
+        let key = KeyPair::generate().expect("a key");
+        let cert = params(names, validity)
+            .signed_by(&key, &self.issuer)
+            .expect("the CA signs");
+        self.write(file, cert.pem(), &key)
+    }
+
+    /// A self-signed certificate for `names`, as `serve --tls` makes one (made again under the
+    /// same `file`: a renewal).
+    pub fn self_signed(&self, file: &str, names: &[&str]) -> Pair {
+        let key = KeyPair::generate().expect("a key");
+        let cert = params(names, Validity::Current)
+            .self_signed(&key)
+            .expect("signs itself");
+        self.write(file, cert.pem(), &key)
+    }
+
+    fn write(&self, file: &str, pem: String, key: &KeyPair) -> Pair {
+        let cert = self.dir.path().join(format!("{file}.pem"));
+        let key_file = self.dir.path().join(format!("{file}.key"));
+        std::fs::write(&cert, pem).expect("certificate written");
+        std::fs::write(&key_file, key.serialize_pem()).expect("key written");
+        Pair {
+            cert,
+            key: key_file,
+        }
+    }
+
+    /// A state directory for the client's known_hosts, inside the temporary directory.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+}
+
+/// The SHA-256 fingerprint of the PEM certificate at `path`, as soquete prints it.
+pub fn fingerprint_of(path: &Path) -> String {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(path).expect("a PEM certificate");
+    soquete::net::tls::Fingerprint::of_der(&der).to_string()
+}
+
+fn params(names: &[&str], validity: Validity) -> CertificateParams {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names.clone()).expect("names");
+    params.distinguished_name.push(
+        DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
+    let (from, days) = match validity {
+        Validity::Current => (-1, 365),
+        Validity::Expired => (-3000, 365),
+        Validity::Days(days) => (-1, days + 1),
+    };
+    let ((y0, m0, d0), (y1, m1, d1)) = (day(from), day(from + days));
+    params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+    params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    params
+}
+
+/// The date `offset` days from today, UTC, as rcgen's `date_time_ymd` takes it.
+fn day(offset: i64) -> (i32, u8, u8) {
+    use chrono::Datelike;
+    let date = (chrono::Utc::now() + chrono::Duration::days(offset)).date_naive();
+    (date.year(), date.month() as u8, date.day() as u8)
+}
+
+/// A real TLS server on 127.0.0.1 (port 0), its stdin and stdout piped as `Running`'s.
+pub struct TlsServer {
+    pub running: Running,
+    pub addr: SocketAddr,
+}
+
+impl TlsServer {
+    /// `openssl s_server -quiet` with `pair`.
+    pub fn openssl(pair: &Pair) -> TlsServer {
+        TlsServer::start(
+            "openssl",
+            &[
+                "s_server",
+                "-quiet",
+                "-accept",
+                "127.0.0.1:0",
+                "-cert",
+                path(&pair.cert),
+                "-key",
+                path(&pair.key),
+            ],
+        )
+    }
+
+    /// `ncat --ssl -l` with `pair`.
+    pub fn ncat(pair: &Pair) -> TlsServer {
+        TlsServer::start(
+            "ncat",
+            &[
+                "--ssl",
+                "--ssl-cert",
+                path(&pair.cert),
+                "--ssl-key",
+                path(&pair.key),
+                "-l",
+                "127.0.0.1",
+                "0",
+            ],
+        )
+    }
+
+    /// `socat` with `pair` in front of the plain server at `backend`: a connection each
+    /// (`fork`), TLS outside, plain TCP inside.
+    pub fn socat_in_front_of(pair: &Pair, backend: SocketAddr) -> TlsServer {
+        let listen = format!(
+            "OPENSSL-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            path(&pair.cert),
+            path(&pair.key)
+        );
+        TlsServer::start("socat", &[&listen, &format!("TCP:{backend}")])
+    }
+
+    fn start(program: &str, args: &[&str]) -> TlsServer {
+        let running = Running::program(program, args);
+        let port = listening_port(running.child.id());
+        TlsServer {
+            running,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+}
+
+fn path(file: &Path) -> &str {
+    file.to_str().expect("a UTF-8 temporary path")
+}

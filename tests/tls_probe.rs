@@ -1,0 +1,211 @@
+//! `soquete probe --tls` against `openssl s_server` with certificates the test makes: the
+//! details in text and JSON (NDJSON with --count), and exit code 4 when a client would refuse
+//! the certificate (another name, expired, no trusted CA) or no TLS answers.
+
+use std::net::TcpListener;
+
+use serde_json::Value;
+
+use crate::support::process::soquete;
+use crate::support::serve::start_server;
+use crate::support::tls::{Certs, TlsServer, Validity};
+use crate::support::{LIMIT, require, tool};
+use crate::tls::openssl_fingerprint;
+
+/// `soquete probe --tls ARGS`: (exit code, stdout).
+fn probe(args: &[&str]) -> (i32, String) {
+    let output = soquete()
+        .args(["probe", "--tls"])
+        .args(args)
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.is_empty(), "{stderr}");
+    (output.status.code().unwrap_or(-1), stdout)
+}
+
+/// The `tls` object of the first address of a `--json` report.
+fn tls_of(doc: &Value) -> &Value {
+    &doc["targets"][0]["addresses"][0]["tls"]
+}
+
+fn json(args: &[&str]) -> (i32, Value) {
+    let (code, stdout) = probe(&[args, &["--json"]].concat());
+    (
+        code,
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}")),
+    )
+}
+
+#[test]
+fn a_good_certificate_is_described_and_verified() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.signed("good", &["localhost", "127.0.0.1"], Validity::Current);
+    let server = TlsServer::openssl(&pair);
+    let ca = certs.ca();
+    let target = server.addr.to_string();
+    let args = ["--tls-ca", ca.to_str().unwrap(), target.as_str()];
+    let (code, text) = probe(&args);
+    assert_eq!(code, 0, "{text}");
+    let print = openssl_fingerprint(&pair.cert);
+    for wanted in [
+        "tls: TLSv1.3 ",
+        "certificate: CN=localhost; names: localhost, 127.0.0.1 (127.0.0.1 among them)",
+        "issuer: CN=soquete test CA; valid until ",
+        &format!("fingerprint: {print}"),
+        &format!("verified: yes, against the CA in {}", ca.display()),
+    ] {
+        assert!(text.contains(wanted), "{wanted:?} in:\n{text}");
+    }
+    assert!(!text.contains("! "), "no warning: {text}");
+
+    let (code, doc) = json(&args);
+    assert_eq!(code, 0);
+    let tls = tls_of(&doc);
+    assert_eq!(tls["version"], "TLSv1.3");
+    assert!(
+        tls["cipher"].as_str().unwrap().starts_with("TLS13_"),
+        "{tls}"
+    );
+    assert!(tls["handshake_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        tls["certificate"]["names"],
+        serde_json::json!(["localhost", "127.0.0.1"])
+    );
+    assert_eq!(tls["certificate"]["fingerprint"], print.as_str());
+    assert_eq!(tls["certificate"]["self_signed"], false);
+    let days = tls["certificate"]["days_left"].as_i64().unwrap();
+    assert!((363..=366).contains(&days), "{days}");
+    assert_eq!(tls["names_host"], true);
+    assert_eq!(tls["chain_verified"], true);
+    assert_eq!(tls["problem"], Value::Null);
+    assert_eq!(tls["ok"], true);
+    assert_eq!(doc["targets"][0]["tls_ok"], true);
+    assert_eq!(doc["exit_code"], 0);
+}
+
+#[test]
+fn a_certificate_for_another_name_exits_4_and_suspects_dns() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.signed("other", &["old.example"], Validity::Current));
+    let ca = certs.ca();
+    let target = format!("localhost:{}", server.addr.port());
+    let args = ["--tls-ca", ca.to_str().unwrap(), target.as_str()];
+    let (code, text) = probe(&args);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("(localhost NOT among them)"), "{text}");
+    assert!(
+        text.contains("verified: NO") && text.contains("DNS pointing at an old address"),
+        "{text}"
+    );
+    let (code, doc) = json(&args);
+    assert_eq!(code, 4);
+    let tls = tls_of(&doc);
+    assert_eq!(
+        (&tls["names_host"], &tls["chain_verified"], &tls["ok"]),
+        (&Value::Bool(false), &Value::Bool(true), &Value::Bool(false))
+    );
+    assert_eq!(doc["targets"][0]["tls_ok"], false);
+}
+
+#[test]
+fn an_expired_certificate_exits_4_and_one_about_to_expire_warns() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let ca = certs.ca();
+    let expired = TlsServer::openssl(&certs.signed("old", &["127.0.0.1"], Validity::Expired));
+    let target = expired.addr.to_string();
+    let (code, doc) = json(&["--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 4);
+    let tls = tls_of(&doc);
+    assert!(
+        tls["certificate"]["days_left"].as_i64().unwrap() < 0,
+        "{tls}"
+    );
+    assert!(
+        tls["problem"].as_str().unwrap().contains("expired on "),
+        "{tls}"
+    );
+    assert_eq!(tls["chain_verified"], false);
+
+    let soon = TlsServer::openssl(&certs.signed("soon", &["127.0.0.1"], Validity::Days(5)));
+    let target = soon.addr.to_string();
+    let (code, text) = probe(&["--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 0, "still valid: {text}");
+    assert!(
+        text.contains("! the certificate expires in ") && text.contains("days: renew it"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_self_signed_certificate_exits_4_and_ndjson_carries_the_check_each_round() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.self_signed("self", &["127.0.0.1"]));
+    let target = server.addr.to_string();
+    let (code, text) = probe(&[&target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("verified: NO, against the system's roots: it is self-signed"),
+        "{text}"
+    );
+    let (code, stdout) = probe(&["--count", "2", "--interval", "0.05", "--json", &target]);
+    assert_eq!(code, 4, "{stdout}");
+    let attempts: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
+        .filter(|line| line["type"] == "attempt")
+        .collect();
+    assert_eq!(attempts.len(), 2, "{stdout}");
+    for attempt in attempts {
+        assert_eq!(
+            attempt["tls"]["certificate"]["self_signed"], true,
+            "{attempt}"
+        );
+        assert_eq!(attempt["tls"]["ok"], false);
+    }
+}
+
+#[test]
+fn a_port_without_tls_exits_4_with_the_handshake_error() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    // The kernel completes the TCP handshake; nobody ever answers TLS: the timeout speaks.
+    let (code, text) = probe(&["--timeout", "0.3", &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("tls: handshake failed: no TLS answer"),
+        "{text}"
+    );
+}
+
+#[test]
+fn with_chat_the_soquete_check_speaks_through_tls() {
+    if !require(tool("socat"), "socat") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.signed("front", &["127.0.0.1"], Validity::Current);
+    let (_serve, backend) = start_server(&["--name", "lab"]);
+    let front = TlsServer::socat_in_front_of(&pair, backend);
+    let ca = certs.ca();
+    let target = front.addr.to_string();
+    let (code, doc) = json(&["--chat", "--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 0, "{doc}");
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["chat"]["found"], "soquete", "{address}");
+    assert_eq!(address["tls"]["ok"], true, "{address}");
+}
