@@ -5,12 +5,24 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::Path;
 
 use crate::password::{PASSWORD, locked, password_file};
 use crate::support::process::{Running, lines_until};
 use crate::support::serve::console_line;
 use crate::support::tls::{Certs, Pair, fingerprint_of};
 use crate::support::{LIMIT, require, tool};
+
+/// `--tls-cert CERT --tls-key KEY`, then `extra`.
+fn tls_args<'a>(cert: &'a Path, key: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let files = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    [&files[..], extra].concat()
+}
 
 /// `openssl s_client -quiet` to `addr`, a raw client inside TLS.
 fn openssl_client(addr: std::net::SocketAddr) -> Running {
@@ -34,13 +46,7 @@ fn a_tls_room_asks_for_its_password_inside_tls() {
     }
     let certs = Certs::new();
     let Pair { cert, key } = certs.self_signed("server", &["127.0.0.1"]);
-    let tls = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    let (mut server, addr) = locked("tls", &tls).start();
+    let (mut server, addr) = locked("tls", &tls_args(&cert, &key, &[])).start();
     let errors = server.stderr_lines();
 
     // openssl s_client answers the prompt, inside TLS, and is in the room.
@@ -116,14 +122,8 @@ fn a_tls_room_asks_for_its_password_inside_tls() {
 fn with_tls_optional_the_warning_names_the_plain_clients() {
     let certs = Certs::new();
     let Pair { cert, key } = certs.self_signed("server", &["127.0.0.1"]);
-    let tls = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--tls-optional",
-    ];
-    let (mut server, _addr) = locked("tls-optional", &tls).start();
+    let optional = tls_args(&cert, &key, &["--tls-optional"]);
+    let (mut server, _addr) = locked("tls-optional", &optional).start();
     let errors = server.stderr_lines();
     let warned = warnings(&mut server, errors);
     assert_eq!(warned.len(), 1, "{warned:?}");

@@ -11,11 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use rustls::ServerConfig;
-use rustls::crypto::ring;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Fingerprint;
+use super::roots::provider;
 use super::self_signed::{self, SelfSigned};
 use crate::error::{Error, Result};
 
@@ -250,7 +250,7 @@ pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity
     let fingerprint = Fingerprint::of_der(leaf);
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|err| format!("no private key (PKCS#8, RSA or EC) in the key file: {err}"))?;
-    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+    let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?
         .with_no_client_auth()
