@@ -256,6 +256,50 @@ fn the_self_signed_certificate_is_made_once_and_reused_with_its_fingerprint() {
 }
 
 #[test]
+fn soquete_chat_trusts_the_self_signed_certificate_by_its_fingerprint() {
+    let certs = Certs::new();
+    let state = certs.dir.path().join("server-state");
+    let (server, addr) = Serve::new(&["--tls", "--state-dir", state.to_str().unwrap()]).start();
+    let print = printed_fingerprint(&server);
+    // The certificate is `CN=localhost` on loopback; a root of the same name that did not sign
+    // it (Debian's snakeoil) must not make it look like a CA's bad signature.
+    let decoy = certs.decoy_root("localhost");
+    let empty = certs.dir.path().join("no-roots");
+    std::fs::create_dir_all(&empty).unwrap();
+    let target = addr.to_string();
+    let client_state = certs.state_dir();
+    let chat = [
+        "chat",
+        "--tls",
+        "--tls-fingerprint",
+        &print,
+        "--state-dir",
+        client_state.to_str().unwrap(),
+        "--name",
+        "ana",
+        &target,
+    ];
+    let roots = [
+        ("SSL_CERT_FILE", decoy.to_str().unwrap()),
+        ("SSL_CERT_DIR", empty.to_str().unwrap()),
+    ];
+    let mut client = Running::start_with_stdin_env(&chat, &roots);
+    let errors = client.stderr_lines();
+    console_line(&server, |line| {
+        line.starts_with("connected ") && line.contains("(ana,")
+    });
+    drop(client.child.stdin.take());
+    client
+        .wait_exit(LIMIT)
+        .expect("the client ends with its input");
+    let said: Vec<String> = errors.iter().collect();
+    assert!(
+        said[0].contains("certificate as --tls-fingerprint gave, now remembered"),
+        "{said:?}"
+    );
+}
+
+#[test]
 fn status_shows_each_connections_tls_version_and_the_fingerprint() {
     if !require(tool("python3"), "python3") {
         return;

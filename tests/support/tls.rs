@@ -85,6 +85,19 @@ impl Certs {
         }
     }
 
+    /// A CA that is nobody's issuer but bears `name` (as Debian's `ssl-cert-snakeoil.pem`,
+    /// in `/etc/ssl/certs`, is `CN=localhost`), written as `decoy.pem` for `SSL_CERT_FILE`.
+    pub fn decoy_root(&self, name: &str) -> PathBuf {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let root = params.self_signed(&key).expect("the decoy signs itself");
+        let path = self.dir.path().join("decoy.pem");
+        std::fs::write(&path, root.pem()).expect("decoy.pem written");
+        path
+    }
+
     /// A state directory for the client's known_hosts, inside the temporary directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")

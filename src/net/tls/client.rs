@@ -246,10 +246,16 @@ impl Verifier {
             Err(other) => return Decision::Refuse(Why::Certificate(other.to_string())),
         };
         // No CA vouches for it: an unknown issuer, or a self-signed certificate (which webpki
-        // calls a CA used as end entity when it says CA:TRUE, as `openssl req -x509` makes it).
+        // calls a CA used as end entity when it says CA:TRUE, as `openssl req -x509` makes it,
+        // and whose signature it checks against a root that bears the same name, when one
+        // does: Debian's snakeoil root is `CN=localhost`, as `serve --tls` names its own).
         let no_ca = match error {
             CertificateError::UnknownIssuer => true,
-            CertificateError::Other(_) => {
+            CertificateError::Other(_)
+            | CertificateError::BadSignature
+            | CertificateError::UnsupportedSignatureAlgorithm
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
                 CertificateInfo::parse(end_entity).is_some_and(|info| info.self_signed)
             }
             _ => false,
