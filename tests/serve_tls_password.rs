@@ -84,6 +84,13 @@ fn a_tls_room_asks_for_its_password_inside_tls() {
     plain.read_to_string(&mut told).unwrap();
     assert!(told.starts_with("* this server needs TLS"), "{told}");
     assert!(!told.contains("password"), "{told}");
+    // Nor one that only closed its sending side (its first byte: the end of the stream).
+    let mut closed = TcpStream::connect(addr).unwrap();
+    closed.set_read_timeout(Some(LIMIT)).unwrap();
+    closed.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut heard = String::new();
+    closed.read_to_string(&mut heard).unwrap();
+    assert!(!heard.contains("password"), "{heard}");
 
     // soquete chat over TLS, its password from a file, gets in and is heard.
     let file = password_file("tls-chat", PASSWORD);

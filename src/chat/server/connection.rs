@@ -84,6 +84,11 @@ pub fn start(
         // On a TLS port the handshake comes first (a plain client is told to use TLS, and
         // never asked for the password): the password crosses inside TLS.
         let admitted = catch_unwind(AssertUnwindSafe(|| match link.begin() {
+            // Ended before its first byte: never asked, in plain text, on a TLS-only port.
+            Begin::Ready { .. } if link.plain_on_tls_only() => Some(Admission::Out {
+                reason: "closed without a word".into(),
+                failures: None,
+            }),
             Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet)),
             Begin::Ended(reason) => {
                 let _ = events.send(turned_away(reason, None));

@@ -320,6 +320,14 @@ impl Link {
         let _ = self.socket.shutdown(Shutdown::Write);
     }
 
+    /// Whether this is a TLS-only port's connection that did not turn out TLS (it closed, or
+    /// reset, before its first byte): nothing may be written to it in plain text.
+    pub fn plain_on_tls_only(&self) -> bool {
+        self.secure
+            .as_ref()
+            .is_some_and(|secure| !secure.optional && !self.is_tls())
+    }
+
     /// Whether the connection was found to be TLS.
     fn is_tls(&self) -> bool {
         self.version.get().is_some()

@@ -253,7 +253,6 @@ impl Verifier {
             CertificateError::UnknownIssuer => true,
             CertificateError::Other(_)
             | CertificateError::BadSignature
-            | CertificateError::UnsupportedSignatureAlgorithm
             | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
             | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
                 CertificateInfo::parse(end_entity).is_some_and(|info| info.self_signed)
