@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::support::process::Running;
 use crate::support::serve::{Serve, console_line, type_at_console};
-use crate::support::tls::{Certs, Pair, fingerprint_of};
+use crate::support::tls::{Certs, Pair, chat_as_ana, fingerprint_of};
 use crate::support::tls_client::{self, type_line};
 use crate::support::{LIMIT, poll, require, tool};
 
@@ -266,19 +266,8 @@ fn soquete_chat_trusts_the_self_signed_certificate_by_its_fingerprint() {
     let decoy = certs.decoy_root("localhost");
     let empty = certs.dir.path().join("no-roots");
     std::fs::create_dir_all(&empty).unwrap();
-    let target = addr.to_string();
-    let client_state = certs.state_dir();
-    let chat = [
-        "chat",
-        "--tls",
-        "--tls-fingerprint",
-        &print,
-        "--state-dir",
-        client_state.to_str().unwrap(),
-        "--name",
-        "ana",
-        &target,
-    ];
+    let chat = chat_as_ana(&certs, &print, &addr.to_string(), &[]);
+    let chat: Vec<&str> = chat.iter().map(String::as_str).collect();
     let roots = [
         ("SSL_CERT_FILE", decoy.to_str().unwrap()),
         ("SSL_CERT_DIR", empty.to_str().unwrap()),

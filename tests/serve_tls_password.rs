@@ -10,7 +10,7 @@ use std::path::Path;
 use crate::password::{PASSWORD, locked, password_file};
 use crate::support::process::{Running, lines_until};
 use crate::support::serve::console_line;
-use crate::support::tls::{Certs, Pair, fingerprint_of};
+use crate::support::tls::{Certs, Pair, chat_as_ana, fingerprint_of};
 use crate::support::{LIMIT, require, tool};
 
 /// `--tls-cert CERT --tls-key KEY`, then `extra`.
@@ -95,20 +95,14 @@ fn a_tls_room_asks_for_its_password_inside_tls() {
     // soquete chat over TLS, its password from a file, gets in and is heard.
     let file = password_file("tls-chat", PASSWORD);
     let print = fingerprint_of(&cert);
-    let state = certs.state_dir();
-    let mut chat = Running::start_with_stdin(&[
-        "chat",
-        "--tls",
-        "--tls-fingerprint",
+    let chat = chat_as_ana(
+        &certs,
         &print,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--password-file",
-        file.to_str().unwrap(),
-        "--name",
-        "ana",
         &addr.to_string(),
-    ]);
+        &["--password-file", file.to_str().unwrap()],
+    );
+    let chat: Vec<&str> = chat.iter().map(String::as_str).collect();
+    let mut chat = Running::start_with_stdin(&chat);
     openssl
         .wait_for(LIMIT, |line| line.contains("ana joined"))
         .expect("ana joins");

@@ -104,6 +104,23 @@ impl Certs {
     }
 }
 
+/// `soquete chat --tls` as `ana` to `target`, trusting the certificate `print` names and
+/// remembering it in this test's state directory, with `extra` flags.
+pub fn chat_as_ana(certs: &Certs, print: &str, target: &str, extra: &[&str]) -> Vec<String> {
+    let state = certs.state_dir();
+    let state = state.to_str().unwrap();
+    let flags = [
+        "--tls-fingerprint",
+        print,
+        "--state-dir",
+        state,
+        "--name",
+        "ana",
+    ];
+    let all = [&["chat", "--tls"][..], &flags, extra, &[target]].concat();
+    all.into_iter().map(String::from).collect()
+}
+
 /// The SHA-256 fingerprint of the PEM certificate at `path`, as soquete prints it.
 pub fn fingerprint_of(path: &Path) -> String {
     use rustls_pki_types::CertificateDer;
