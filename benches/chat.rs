@@ -58,6 +58,8 @@ pub(crate) mod setup;
 pub(crate) mod tally;
 #[path = "chat/timeline.rs"]
 pub(crate) mod timeline;
+#[path = "chat/tls.rs"]
+pub(crate) mod tls;
 #[path = "chat/usage.rs"]
 pub(crate) mod usage;
 

@@ -18,6 +18,8 @@ mod reconnect;
 mod refusals;
 mod resets;
 mod serve;
+mod serve_tls;
+mod serve_tls_password;
 mod single;
 mod sockets;
 mod sockets_fidelity;

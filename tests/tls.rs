@@ -11,7 +11,7 @@ use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, Pair, TlsServer, Validity};
+use crate::support::tls::{Certs, Pair, TlsServer, Validity, chat_as_ana};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
@@ -281,20 +281,10 @@ fn a_reconnection_verifies_again_and_a_changed_certificate_ends_the_session() {
     };
     let tls_front = front(&first, 0);
     let port = listening_port(tls_front.child.id());
-    let state = certs.state_dir();
     let print = openssl_fingerprint(&first.cert);
-    let target = format!("127.0.0.1:{port}");
-    let mut client = Running::start_with_stdin(&[
-        "chat",
-        "--tls",
-        "--tls-fingerprint",
-        &print,
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--name",
-        "ana",
-        &target,
-    ]);
+    let args = chat_as_ana(&certs, &print, &format!("127.0.0.1:{port}"), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut client = Running::start_with_stdin(&args);
     let stderr = client.stderr_lines();
     let mut peer = chat.next_peer();
     assert_eq!(peer.handshake(), "ana");

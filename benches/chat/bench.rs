@@ -43,6 +43,8 @@ pub struct Client {
     /// The client's number among all the generator's clients (what its lines carry).
     pub id: usize,
     pub stream: TcpStream,
+    /// Its TLS session (`--tls`): the bytes above go through it.
+    tls: Option<Box<rustls::ClientConnection>>,
     /// The non-blocking connect has completed.
     pub connected: bool,
     /// soquete: a `* ` notice (its greeting) has come.
@@ -133,6 +135,8 @@ pub struct Bench {
     pub tally: Tally,
     /// The read buffer, shared by all clients.
     buf: Vec<u8>,
+    /// Clients speak TLS with this configuration (`--tls`).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Bench {
@@ -156,6 +160,7 @@ impl Bench {
             warmup_ns: 0,
             tally: Tally::default(),
             buf: vec![0; 256 * 1024],
+            tls: None,
         })
     }
 
@@ -191,6 +196,7 @@ impl Bench {
         let mut client = Client {
             id,
             stream: TcpStream::from_std(std_stream),
+            tls: self.tls.as_ref().map(crate::tls::session),
             connected: false,
             greeted: false,
             reading: role != Role::Stalled,
@@ -290,6 +296,9 @@ impl Bench {
 
     /// Writes what client `i` has queued, as far as the socket takes it.
     pub fn flush(&mut self, i: usize) {
+        if self.clients[i].tls.is_some() {
+            return self.flush_tls(i);
+        }
         loop {
             let c = &mut self.clients[i];
             if !c.open || !c.connected || c.blocked || c.out_pos >= c.out.len() {
@@ -321,8 +330,101 @@ impl Bench {
         }
     }
 
+    /// Over TLS: hands rustls what client `i` has queued, and writes what rustls made, as far as
+    /// the socket takes it.
+    fn flush_tls(&mut self, i: usize) {
+        loop {
+            let c = &mut self.clients[i];
+            let Some(session) = c.tls.as_mut() else {
+                return;
+            };
+            if !c.open || !c.connected || c.blocked {
+                return;
+            }
+            let mut taken = 0;
+            if c.out_pos < c.out.len() {
+                taken = session.writer().write(&c.out[c.out_pos..]).unwrap_or(0);
+                c.out_pos += taken;
+                c.bytes_out += taken as u64;
+            }
+            if c.out_pos >= c.out.len() {
+                c.out.clear();
+                c.out_pos = 0;
+            }
+            if !session.wants_write() {
+                // All written; or the handshake is on and rustls holds all it will.
+                if c.out.is_empty() || taken == 0 {
+                    return;
+                }
+                continue;
+            }
+            match session.write_tls(&mut c.stream) {
+                Ok(0) => return self.close(i, "write returned 0".into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.blocked = true;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return self.close(i, format!("write: {e}")),
+            }
+        }
+    }
+
+    /// Over TLS: reads what client `i` has waiting through rustls, line by line into the tally.
+    fn read_tls(&mut self, i: usize) {
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            let c = &mut self.clients[i];
+            let Some(session) = c.tls.as_mut() else { break };
+            if !c.open {
+                break;
+            }
+            let ended = match session.read_tls(&mut c.stream) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.buf = buf;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.close(i, format!("read: {e}"));
+                    break;
+                }
+            };
+            if let Err(e) = session.process_new_packets() {
+                self.close(i, format!("tls: {e}"));
+                break;
+            }
+            let wants_write = session.wants_write();
+            while let Some(session) = self.clients[i].tls.as_mut() {
+                match session.reader().read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        let now = self.stamp(Instant::now());
+                        self.clients[i].bytes_in += n as u64;
+                        self.take_bytes(i, &buf[..n], now);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if ended {
+                self.close(i, "end of stream".into());
+                break;
+            }
+            if wants_write {
+                self.flush(i);
+            }
+        }
+        self.buf = buf;
+    }
+
     /// Reads everything client `i` has waiting, line by line into the tally.
     pub fn read(&mut self, i: usize) {
+        if self.clients[i].tls.is_some() {
+            return self.read_tls(i);
+        }
         let mut buf = std::mem::take(&mut self.buf);
         loop {
             if !self.clients[i].open {

@@ -58,6 +58,7 @@ pub struct FanoutReport {
 pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
     let server = &args.server;
     let mut b = Bench::new(server.addr, server.kind, args.size).map_err(|e| e.to_string())?;
+    b.tls = server.tls.then(crate::tls::client_config);
     let setup = if args.at_once {
         b.setup_at_once(args.clients)?
     } else {
@@ -149,6 +150,7 @@ impl Bench {
             shard.n = self.n;
             shard.expected = self.expected.clone();
             shard.base = self.base;
+            shard.tls = self.tls.clone();
             shards.push(shard);
         }
         for (k, mut client) in std::mem::take(&mut self.clients).into_iter().enumerate() {

@@ -1,6 +1,8 @@
 //! `soquete serve`'s flags and their conversion into the server's `Config`.
 
-use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Args, ValueEnum};
 
 use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource};
 use crate::chat::server::{
@@ -9,6 +11,7 @@ use crate::chat::server::{
 };
 use crate::net::clock::millis_from_env;
 use crate::net::stun;
+use crate::net::tls::server::{Source, TLS_RELOAD_ENV, TlsSetup, WATCH_EVERY};
 
 /// How `soquete serve` serves.
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -27,6 +30,7 @@ pub enum ServeMode {
 
 /// `soquete serve`: the chat server.
 #[derive(Args, Debug, Clone)]
+#[command(group(ArgGroup::new("tls_on").args(["tls", "tls_cert"]).multiple(false)))]
 #[command(
     after_long_help = "Resilience (docs/PROTOCOL.md, section 8): the room keeps its last --history \
         messages, and a soquete chat client that reconnects gets what it missed, once, in order. \
@@ -53,7 +57,15 @@ pub enum ServeMode {
         soquete serve --max-clients 200 --idle-timeout 600 --rate-limit 50/s,burst=100\n  \
         soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
         soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker\n  \
-        soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale"
+        soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale\n  \
+        soquete serve --bind 0.0.0.0 --tls --tls-name chat.example.org\n                                                TLS with a self-signed certificate; read\n                                                its fingerprint out to the students\n  \
+        soquete serve --bind 0.0.0.0 --tls-cert /etc/letsencrypt/live/chat.example.org/fullchain.pem \\\n                --tls-key /etc/letsencrypt/live/chat.example.org/privkey.pem\n\n\
+        TLS (docs/SECURITY.md): a plain client (nc, telnet) on a TLS port reads one line saying \
+        how to connect with TLS (soquete chat --tls, ncat --ssl, openssl s_client), then the \
+        connection closes; --tls-optional serves both on one port, told apart by the first byte. \
+        The certificate files are read again when they change (looked at every 5 s) and on the \
+        console's /reload: new connections get the new certificate, connected clients keep \
+        their session, and a pair that cannot be used keeps the old one (the console says why)."
 )]
 pub struct ServeArgs {
     /// Address to listen on (0.0.0.0 or :: serves every interface)
@@ -103,6 +115,32 @@ pub struct ServeArgs {
     #[arg(long = "idle-timeout", value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
 
+    /// Serve TLS with a self-signed certificate, made once for --tls-name and the --bind
+    /// address, kept in the state directory and reused; its SHA-256 fingerprint is printed
+    #[arg(long = "tls")]
+    pub tls: bool,
+
+    /// Serve TLS with this certificate chain (PEM, leaf first: a CA's fullchain.pem)
+    #[arg(long = "tls-cert", value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC; a CA's privkey.pem)
+    #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// A name the self-signed certificate is for (repeatable: the DDNS name, say)
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
+
+    /// Serve plain TCP clients too, on the same port (told apart by their first byte)
+    #[arg(long = "tls-optional", requires = "tls_on")]
+    pub tls_optional: bool,
+
+    /// Where soquete keeps its state (the self-signed certificate), instead of the user's data
+    /// directory (~/.local/share/soquete on Linux)
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
     /// Let in only clients that give the password in FILE's first line (SOQUETE_PASSWORD in the
     /// environment does the same; never a value on the command line, which ps shows)
     ///
@@ -110,7 +148,9 @@ pub struct ServeArgs {
     /// hello, a raw client (nc, telnet, a Python socket) as its first line. A wrong or missing
     /// one gets one error and the connection closes; each source address's tries wait in line,
     /// 0.5 s after its first failure, doubling up to 10 s (at most 10 tries a minute).
-    /// Without TLS the password crosses the network readable: the server warns at start.
+    /// With --tls it is asked for, and given, inside TLS, after the handshake; without TLS (or
+    /// a plain client with --tls-optional) it crosses the network readable: the server warns at
+    /// start.
     #[arg(long = "password-file", value_name = "FILE")]
     pub password_file: Option<std::path::PathBuf>,
 
@@ -158,6 +198,28 @@ fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, String> {
         .map_err(|_| format!("{text:?} is not IP, IP:PORT or [IPv6]:PORT"))
 }
 
+impl ServeArgs {
+    /// What was asked of TLS (None: plain TCP).
+    fn tls_setup(&self) -> Option<TlsSetup> {
+        let source = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Source::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            _ if self.tls => Source::SelfSigned {
+                names: self.tls_names.clone(),
+                state: self.state_dir.clone(),
+            },
+            _ => return None,
+        };
+        Some(TlsSetup {
+            source,
+            optional: self.tls_optional,
+            watch_every: millis_from_env(TLS_RELOAD_ENV).unwrap_or(WATCH_EVERY),
+        })
+    }
+}
+
 impl From<ServeMode> for Mode {
     fn from(mode: ServeMode) -> Mode {
         match mode {
@@ -174,6 +236,7 @@ impl From<ServeMode> for Mode {
 /// [`NAME_RESERVE_ENV`]).
 impl From<ServeArgs> for serve::Config {
     fn from(args: ServeArgs) -> serve::Config {
+        let tls = args.tls_setup();
         serve::Config {
             listen: std::net::SocketAddr::new(args.bind, args.port),
             mode: args.mode.into(),
@@ -185,6 +248,7 @@ impl From<ServeArgs> for serve::Config {
             max_clients: args.max_clients.map(|n| n as usize),
             idle_timeout: args.idle_timeout.map(std::time::Duration::from_secs),
             heartbeat: millis_from_env(HEARTBEAT_INTERVAL_ENV).unwrap_or(HEARTBEAT_INTERVAL),
+            tls,
             name_reserve: millis_from_env(NAME_RESERVE_ENV).unwrap_or(NAME_RESERVE),
             password: PasswordSource::from_face(args.password_file),
             password_delay: millis_from_env(PASSWORD_DELAY_ENV).unwrap_or(PASSWORD_FIRST_DELAY),
@@ -242,6 +306,59 @@ mod tests {
             })
         );
         assert!(Cli::try_parse_from(["soquete", "serve", "--rate-limit", "fast"]).is_err());
+        assert_eq!(config.tls, None);
+    }
+
+    fn tls_of(argv: &[&str]) -> Option<TlsSetup> {
+        let argv = ["soquete", "serve"].iter().chain(argv);
+        let Command::Serve(args) = Cli::try_parse_from(argv).expect("parses").command else {
+            panic!("not serve");
+        };
+        serve::Config::from(args).tls
+    }
+
+    #[test]
+    fn tls_flags_say_where_the_certificate_comes_from() {
+        let files = tls_of(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-optional",
+        ]);
+        let files = files.expect("TLS");
+        assert!(files.optional);
+        assert_eq!(
+            files.source,
+            Source::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+        let made = tls_of(&[
+            "--tls",
+            "--tls-name",
+            "a.example",
+            "--tls-name",
+            "b.example",
+        ]);
+        assert_eq!(
+            made.expect("TLS").source,
+            Source::SelfSigned {
+                names: vec!["a.example".into(), "b.example".into()],
+                state: None
+            }
+        );
+        for wrong in [
+            &["--tls-cert", "c.pem"][..],
+            &["--tls-key", "k.pem"],
+            &["--tls-optional"],
+            &["--tls-name", "a.example"],
+            &["--tls", "--tls-cert", "c.pem", "--tls-key", "k.pem"],
+        ] {
+            let argv = ["soquete", "serve"].iter().chain(wrong);
+            assert!(Cli::try_parse_from(argv).is_err(), "{wrong:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! What several features share and no feature owns: the address a user types, the clock, the
-//! OS-neutral socket model and text made safe for a terminal. Nothing here imports a feature.
+//! OS-neutral socket model, text made safe for a terminal, the state directory and TLS. Nothing here imports a feature.
 
 pub mod clock;
 pub mod dns;
 pub mod sanitize;
 pub mod socket;
 pub mod stun;
+pub mod state;
 pub mod target;
 pub mod tls;
 

@@ -12,6 +12,7 @@ use std::ops::RangeInclusive;
 use crate::error::Result;
 use crate::net::socket::{RawSocket, TcpState};
 
+pub mod files;
 pub mod limits;
 #[cfg(target_os = "linux")]
 mod linux;

@@ -16,6 +16,7 @@ pub mod resolver;
 pub mod serve;
 pub mod sockets;
 pub mod tls;
+pub mod tls_client;
 pub mod tmux;
 pub mod transcript;
 

@@ -64,7 +64,8 @@ impl Certs {
         self.write(file, cert.pem(), &key)
     }
 
-    /// A self-signed certificate for `names`, as `serve --tls` makes one.
+    /// A self-signed certificate for `names`, as `serve --tls` makes one (made again under the
+    /// same `file`: a renewal).
     pub fn self_signed(&self, file: &str, names: &[&str]) -> Pair {
         let key = KeyPair::generate().expect("a key");
         let cert = params(names, Validity::Current)
@@ -84,10 +85,48 @@ impl Certs {
         }
     }
 
+    /// A CA that is nobody's issuer but bears `name` (as Debian's `ssl-cert-snakeoil.pem`,
+    /// in `/etc/ssl/certs`, is `CN=localhost`), written as `decoy.pem` for `SSL_CERT_FILE`.
+    pub fn decoy_root(&self, name: &str) -> PathBuf {
+        let key = KeyPair::generate().expect("a key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let root = params.self_signed(&key).expect("the decoy signs itself");
+        let path = self.dir.path().join("decoy.pem");
+        std::fs::write(&path, root.pem()).expect("decoy.pem written");
+        path
+    }
+
     /// A state directory for the client's known_hosts, inside the temporary directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
+}
+
+/// `soquete chat --tls` as `ana` to `target`, trusting the certificate `print` names and
+/// remembering it in this test's state directory, with `extra` flags.
+pub fn chat_as_ana(certs: &Certs, print: &str, target: &str, extra: &[&str]) -> Vec<String> {
+    let state = certs.state_dir();
+    let state = state.to_str().unwrap();
+    let flags = [
+        "--tls-fingerprint",
+        print,
+        "--state-dir",
+        state,
+        "--name",
+        "ana",
+    ];
+    let all = [&["chat", "--tls"][..], &flags, extra, &[target]].concat();
+    all.into_iter().map(String::from).collect()
+}
+
+/// The SHA-256 fingerprint of the PEM certificate at `path`, as soquete prints it.
+pub fn fingerprint_of(path: &Path) -> String {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let der = CertificateDer::from_pem_file(path).expect("a PEM certificate");
+    soquete::net::tls::Fingerprint::of_der(&der).to_string()
 }
 
 fn params(names: &[&str], validity: Validity) -> CertificateParams {

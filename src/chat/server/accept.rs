@@ -10,8 +10,10 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use rustls::ServerConfig;
 
 use crate::chat::protocol::{ByeCode, ServerFrame};
+use crate::net::tls::server::ServerTls;
 
 use super::access::Access;
 use super::config::Policy;
@@ -31,7 +33,7 @@ pub fn accept_loop(
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
     (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
-    (policy, access): (Policy, Option<Arc<Access>>),
+    (policy, tls, access): (Policy, Option<&ServerTls>, Option<Arc<Access>>),
 ) {
     let mut next_id = 1u64;
     let refusals = Refusals::start();
@@ -45,13 +47,15 @@ pub fn accept_loop(
                 if let Some(max) = max_clients
                     && connected.load(Ordering::Relaxed) >= max
                 {
-                    refuse(stream, max, tell_refused, events, &refusals);
+                    let tls = tls.map(ServerTls::config);
+                    refuse(stream, (max, tell_refused, tls), events, &refusals);
                     continue;
                 }
                 connected.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) =
-                    connection::start(next_id, stream, (events, room), policy, access.as_ref())
-                {
+                // A reload serves new connections; this one keeps the certificate it came to.
+                let tls = tls.map(|tls| (tls.config(), tls.optional));
+                let serving = (policy, tls, access.as_ref());
+                if let Err(err) = connection::start(next_id, stream, (events, room), serving) {
                     // Failed before the hub heard of it: it never counted.
                     connected.fetch_sub(1, Ordering::Relaxed);
                     if matches!(
@@ -80,7 +84,12 @@ pub fn accept_loop(
 /// has not said what it is yet), and, if it says `hello` at once, in a `bye` frame with the code
 /// `full` too (a broker's raw clients hear nothing, but a soquete client has said what it is);
 /// then closes it: without a thread of its own (see [`Refusals`]).
-fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, refusals: &Refusals) {
+fn refuse(
+    stream: TcpStream,
+    (max, tell, tls): (usize, bool, Option<Arc<ServerConfig>>),
+    events: &Sender<Event>,
+    refusals: &Refusals,
+) {
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
@@ -94,6 +103,7 @@ fn refuse(stream: TcpStream, max: usize, tell: bool, events: &Sender<Event>, ref
     let refusal = Refusal {
         line,
         bye: bye.to_json_line(),
+        tls,
     };
     refusals.refuse(stream, refusal);
 }

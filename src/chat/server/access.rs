@@ -4,10 +4,11 @@
 //! in its `hello`; a raw client's first line is the password, never relayed, logged or echoed.
 //! Wrong, or missing: one `error` (a readable `! …` line to a raw client), then the connection
 //! closes. Each source address's tries wait in line ([`Attempts`]), on the connection's own
-//! thread: the hub and every other client go on meanwhile.
+//! thread: the hub and every other client go on meanwhile. All of it goes through the
+//! connection's [`Link`]: on a TLS port, inside TLS, once the handshake is done.
 
-use std::io::{self, Read, Write};
-use std::net::{IpAddr, Shutdown, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use crate::chat::protocol::{
@@ -16,6 +17,7 @@ use crate::chat::protocol::{
 };
 
 use super::attempts::{Attempts, Turn};
+use super::link::Link;
 use super::reader::{Start, first_greeting};
 
 /// How long a connection has to give its password.
@@ -23,6 +25,8 @@ pub const PASSWORD_WAIT: Duration = Duration::from_secs(60);
 /// After telling a connection it may not come in, how long what it still sends is read (so
 /// closing does not reset the connection before it reads why).
 const LINGER: Duration = Duration::from_millis(500);
+/// Longest a write to a connection at the door may make no progress.
+const WRITE_PATIENCE: Duration = Duration::from_secs(10);
 /// Most bytes read while lingering.
 const LINGER_BYTES: usize = 64 * 1024;
 
@@ -67,16 +71,12 @@ impl Access {
     }
 
     /// Asks the connection for the password and checks it, waiting its address's turn.
-    pub fn admit(&self, stream: &TcpStream, ip: IpAddr, telnet: bool) -> Admission {
-        let mut writer = stream;
-        if writer
-            .write_all(format!("{PASSWORD_PROMPT}\n").as_bytes())
-            .is_err()
-        {
+    pub fn admit(&self, link: &Link, ip: IpAddr, telnet: bool) -> Admission {
+        if write_all(link, format!("{PASSWORD_PROMPT}\n").as_bytes()).is_err() {
             return out("closed before the password prompt", None);
         }
         let mut reader = LineReader::new(Deadline {
-            stream,
+            link,
             deadline: Instant::now() + PASSWORD_WAIT,
         });
         reader.set_telnet(telnet);
@@ -86,7 +86,7 @@ impl Access {
                 // Too long to be a password: a wrong one, checked in its turn as any other.
                 Ok(Some(Incoming::Overlong)) => break None,
                 Ok(Some(Incoming::Telnet(requests))) => {
-                    let _ = writer.write_all(&requests.answer);
+                    let _ = write_all(link, &requests.answer);
                 }
                 Ok(None) => return out("closed without a password", None),
                 Err(err)
@@ -97,7 +97,7 @@ impl Access {
                 {
                     let secs = PASSWORD_WAIT.as_secs();
                     let message = format!("no password within {secs} s: this room needs one");
-                    turn_away(stream, false, PASSWORD_REQUIRED, &message);
+                    turn_away(link, false, PASSWORD_REQUIRED, &message);
                     return out(&format!("no password within {secs} s"), None);
                 }
                 Err(err) => return out(&format!("connection lost: {err}"), None),
@@ -112,7 +112,7 @@ impl Access {
             ..
         } = &offer
         {
-            turn_away(stream, true, "bad_frame", why);
+            turn_away(link, true, "bad_frame", why);
             return out("a hello that is not valid", None);
         }
         let (structured, given) = match &offer {
@@ -125,7 +125,7 @@ impl Access {
         } = offer
         {
             turn_away(
-                stream,
+                link,
                 true,
                 PASSWORD_REQUIRED,
                 "this room needs a password (a probe is never let in)",
@@ -133,12 +133,7 @@ impl Access {
             return out("a soquete probe, told the room needs a password", None);
         }
         if structured && given.is_empty() {
-            turn_away(
-                stream,
-                true,
-                PASSWORD_REQUIRED,
-                "this room needs a password",
-            );
+            turn_away(link, true, PASSWORD_REQUIRED, "this room needs a password");
             return out("a hello without a password", None);
         }
         match self.attempts.reserve(ip, Instant::now()) {
@@ -148,14 +143,14 @@ impl Access {
                     "too many password tries from your address at once: try again in {} s",
                     wait.as_secs().max(1)
                 );
-                turn_away(stream, structured, TOO_MANY_TRIES, &message);
+                turn_away(link, structured, TOO_MANY_TRIES, &message);
                 return out("too many tries waiting from its address", None);
             }
         }
         let right = self.password.matches(given);
         let failures = self.attempts.checked(ip, right, Instant::now());
         if !right {
-            turn_away(stream, structured, BAD_PASSWORD, "wrong password");
+            turn_away(link, structured, BAD_PASSWORD, "wrong password");
             return out("wrong password", Some(failures));
         }
         let first = match offer {
@@ -202,7 +197,7 @@ fn hello_password(line: &str) -> String {
 }
 
 /// Tells a connection why it may not come in, in its own kind ([`close`] then closes it).
-fn turn_away(stream: &TcpStream, structured: bool, code: &str, message: &str) {
+fn turn_away(link: &Link, structured: bool, code: &str, message: &str) {
     let frame = ServerFrame::Error {
         code: code.into(),
         message: message.into(),
@@ -212,20 +207,24 @@ fn turn_away(stream: &TcpStream, structured: bool, code: &str, message: &str) {
     } else {
         frame.to_text_line()
     };
-    let mut writer = stream;
-    let _ = writer.write_all(&bytes);
+    let _ = write_all(link, &bytes);
+}
+
+/// Writes all of `bytes` to the connection, giving up after [`WRITE_PATIENCE`] without progress.
+fn write_all(link: &Link, bytes: &[u8]) -> io::Result<()> {
+    link.write_patiently(&mut [IoSlice::new(bytes)], WRITE_PATIENCE, || ())
 }
 
 /// Closes a connection turned away, gracefully: what it still sends is read a moment, so the
-/// close is a FIN it reads after the error, never a reset that could take the error with it.
-pub fn close(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(LINGER));
+/// close is a FIN (after TLS's close_notify) it reads after the error, never a reset that could
+/// take the error with it.
+pub fn close(link: &Link) {
+    link.finish();
+    let _ = link.socket().set_read_timeout(Some(LINGER));
     let deadline = Instant::now() + LINGER;
     let (mut buffer, mut read) = ([0u8; 4096], 0);
-    let mut reader = stream;
     while read < LINGER_BYTES && Instant::now() < deadline {
-        match reader.read(&mut buffer) {
+        match link.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(n) => read += n,
         }
@@ -234,18 +233,17 @@ pub fn close(stream: &TcpStream) {
 
 /// The socket, read until a deadline: each read waits at most what is left of it.
 struct Deadline<'a> {
-    stream: &'a TcpStream,
+    link: &'a Link,
     deadline: Instant,
 }
 
-impl Read for Deadline<'_> {
+impl io::Read for Deadline<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::ErrorKind::TimedOut.into());
         }
-        self.stream.set_read_timeout(Some(left))?;
-        let mut stream = self.stream;
-        stream.read(buf)
+        self.link.socket().set_read_timeout(Some(left))?;
+        self.link.read(buf)
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::chat::protocol::{PasswordSource, quoted_name, validate_name};
 use crate::error::{Error, Result};
+use crate::net::tls::server::TlsSetup;
 
 use super::ddns::Ddns;
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -71,6 +72,8 @@ pub struct Config {
     pub idle_timeout: Option<Duration>,
     /// A structured client sent nothing for this long gets a `ping`.
     pub heartbeat: Duration,
+    /// TLS (`--tls`, `--tls-cert`): where the certificate comes from; None serves plain TCP.
+    pub tls: Option<TlsSetup>,
     /// How long a dropped client's name stays reserved for its resume token.
     pub name_reserve: Duration,
     /// The room's password, if any (`--password-file` or `SOQUETE_PASSWORD`), read at start.
@@ -102,10 +105,11 @@ impl Config {
         Ok(name)
     }
 
-    /// Whether connections are encrypted. Not yet: until TLS comes, a password crosses the
-    /// network readable, and the server says so at start.
+    /// Whether every connection is encrypted (`--tls` without `--tls-optional`): otherwise a
+    /// password crosses the network readable (a plain client's, with `--tls-optional`), and
+    /// the server says so at start.
     pub fn tls_enabled(&self) -> bool {
-        false
+        self.tls.as_ref().is_some_and(|tls| !tls.optional)
     }
 
     /// The rate limit in force: the one given, else [`DEFAULT_RATE_LIMIT`], off in broker mode
@@ -161,6 +165,7 @@ mod tests {
             max_clients: None,
             idle_timeout: None,
             heartbeat: HEARTBEAT_INTERVAL,
+            tls: None,
             name_reserve: crate::chat::server::token::NAME_RESERVE,
             password: PasswordSource::None,
             password_delay: Duration::from_millis(500),

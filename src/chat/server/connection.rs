@@ -1,7 +1,9 @@
 //! One accepted socket: its options (no delay, timeouts, dead-peer detection), the password
 //! check when the room has one (on a thread of its own: `access`), its reader and writer
 //! threads, and the hub's first word of it. Both threads share the one socket (one file
-//! descriptor per client) and run on small stacks, so ten thousand clients fit.
+//! descriptor per client), through its [`Link`] (plain, or TLS), and run on small stacks, so ten
+//! thousand clients fit. On a TLS port with a password, the handshake comes first: the password
+//! is asked for, and given, inside TLS.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -10,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use rustls::ServerConfig;
 
 use crate::platform::sockopt::{self, DeadPeerDetection};
 use crate::platform::threads::spawn_small;
@@ -17,6 +20,7 @@ use crate::platform::threads::spawn_small;
 use super::access::{self, Access, Admission};
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
+use super::link::{Begin, Link};
 use super::outbox::Stats;
 use super::reader::{JOIN_GRACE, READER_STACK, Start, read_loop};
 use super::writer::{WRITE_TICK, WRITER_STACK, write_loop};
@@ -31,6 +35,18 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 /// TCP_USER_TIMEOUT): a half-open client is dropped in seconds, not after the kernel's ~15 min.
 pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How a connection is served: its policy; TLS (the configuration current when it arrived, a
+/// reload serving only later ones, and whether plain clients are served too); the room's
+/// password.
+pub type Serving<'a> = (
+    Policy,
+    Option<(Arc<ServerConfig>, bool)>,
+    Option<&'a Arc<Access>>,
+);
+
+/// A connection about to join: its id, socket, transport and addresses.
+type Joining = (u64, Arc<TcpStream>, Arc<Link>, SocketAddr, SocketAddr);
+
 /// Sets up the socket and starts its writer and reader; the hub hears of it first. With a
 /// password (`access`), a thread of its own checks it first, and the hub hears of the
 /// connection only once it is right (or, turned away, as [`Event::Denied`]). An error means the
@@ -40,8 +56,7 @@ pub fn start(
     id: u64,
     stream: TcpStream,
     (events, room): (&Sender<Event>, &Sender<()>),
-    policy: Policy,
-    access: Option<&Arc<Access>>,
+    (policy, tls, access): Serving<'_>,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(WRITE_TICK))?;
@@ -49,14 +64,14 @@ pub fn start(
     detect_dead_peers(&stream)?;
     let peer = stream.peer_addr()?;
     let local = stream.local_addr()?;
+    let stream = Arc::new(stream);
+    let link = Arc::new(match tls {
+        Some((config, optional)) => Link::tls(Arc::clone(&stream), config, optional),
+        None => Link::plain(Arc::clone(&stream)),
+    });
     let Some(access) = access else {
-        enter(
-            (id, stream, peer, local),
-            events,
-            room,
-            policy,
-            Start::Fresh,
-        );
+        let joining = (id, stream, link, peer, local);
+        enter(joining, events, room, policy, Start::Fresh);
         return Ok(());
     };
     let (access, events, room) = (Arc::clone(access), events.clone(), room.clone());
@@ -66,22 +81,40 @@ pub fn start(
             reason,
             failures,
         };
-        let admitted = catch_unwind(AssertUnwindSafe(|| {
-            access.admit(&stream, peer.ip(), policy.telnet)
+        // On a TLS port the handshake comes first (a plain client is told to use TLS, and
+        // never asked for the password): the password crosses inside TLS.
+        let admitted = catch_unwind(AssertUnwindSafe(|| match link.begin() {
+            // Ended before its first byte: never asked, in plain text, on a TLS-only port.
+            Begin::Ready { .. } if link.plain_on_tls_only() => Some(Admission::Out {
+                reason: "closed without a word".into(),
+                failures: None,
+            }),
+            Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet)),
+            Begin::Ended(reason) => {
+                let _ = events.send(turned_away(reason, None));
+                None
+            }
         }));
         match admitted {
-            Ok(Admission::In(start)) => {
-                enter((id, stream, peer, local), &events, &room, policy, start);
+            Ok(None) => {}
+            Ok(Some(Admission::In(start))) => {
+                enter(
+                    (id, stream, link, peer, local),
+                    &events,
+                    &room,
+                    policy,
+                    start,
+                );
             }
             // The console hears of it before the client sees the end of the stream.
-            Ok(Admission::Out { reason, failures }) => {
+            Ok(Some(Admission::Out { reason, failures })) => {
                 let _ = events.send(turned_away(reason, failures));
-                access::close(&stream);
+                access::close(&link);
             }
             Err(_) => {
                 let reason = "internal error in the server (its password check failed)".into();
                 let _ = events.send(turned_away(reason, None));
-                access::close(&stream);
+                access::close(&link);
             }
         }
     })
@@ -90,7 +123,7 @@ pub fn start(
 /// The connection joins the server: the hub hears of it, then its writer and reader start
 /// (the reader from `start`).
 fn enter(
-    (id, stream, peer, local): (u64, TcpStream, SocketAddr, SocketAddr),
+    (id, stream, link, peer, local): Joining,
     events: &Sender<Event>,
     room: &Sender<()>,
     policy: Policy,
@@ -101,8 +134,7 @@ fn enter(
     // hub, which counts messages and bytes against OUTBOX_CAPACITY and OUTBOX_BYTES.
     let (outbox, queue) = crossbeam_channel::unbounded();
 
-    let stream = Arc::new(stream);
-    let (writer_stream, reader_stream) = (Arc::clone(&stream), Arc::clone(&stream));
+    let (writer_stream, reader_stream) = (Arc::clone(&link), link);
     let accepted = Accepted {
         id,
         peer,

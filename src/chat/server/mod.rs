@@ -7,8 +7,8 @@
 //! This file checks the [`Config`], starts the threads and waits for the hub. Imports run one
 //! way, from the threads down to plain data: `accept` → `refusal`, `connection` → `access` (a
 //! room's password, and `attempts`, each address's tries) → `reader` (which `refusal` uses
-//! too), `writer`; `hub` → `console`, `history`, `status`; `ddns` → `console` (and `hub` →
-//! `ddns` for `/status`'s line); the threads'
+//! too), `writer`, and all three → `link` (the socket, plain or TLS); `hub` → `console`,
+//! `history`, `status`; `ddns` → `console` (and `hub` → `ddns` for `/status`'s line); the threads'
 //! files → `event` → `outbox` (which `history` uses too) and → `config` → `throttle`. The hub and
 //! the connection threads never import each other (they talk through `event` and `outbox`), and
 //! nothing here imports the command line.
@@ -23,6 +23,7 @@ mod ddns;
 mod event;
 mod history;
 mod hub;
+mod link;
 mod outbox;
 mod reader;
 mod refusal;
@@ -45,7 +46,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
 use crate::error::{Context, Error, Result};
+use crate::net::tls::server::{ServerTls, describe_reload};
 use crate::platform::limits::raise_open_files_limit;
 use crate::platform::terminal::SavedTerminal;
 
@@ -91,17 +95,29 @@ pub fn run(config: &Config) -> Result<()> {
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C and SIGTERM: {err}")))?;
 
+    let tls = match &config.tls {
+        Some(setup) => Some(Arc::new(ServerTls::open(setup, listening.ip())?)),
+        None => None,
+    };
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "listening on {listening}")
+        .and_then(|()| match &tls {
+            Some(tls) => writeln!(stdout, "{}", tls_line(tls)),
+            None => Ok(()),
+        })
         .and_then(|()| stdout.flush())
         .context("writing output")?;
     drop(stdout);
     if access.is_some() && !config.tls_enabled() {
-        eprintln!(
-            "soquete: warning: this room has a password, but connections are not encrypted (no \
-             TLS yet): the password and every message cross the network readable by anyone on \
-             the path"
-        );
+        let warning = if config.tls.is_some() {
+            "this room has a password, but plain clients are served too (--tls-optional): a \
+             plain client's password and messages cross the network readable by anyone on the \
+             path"
+        } else {
+            "this room has a password, but connections are not encrypted (no --tls): the \
+             password and every message cross the network readable by anyone on the path"
+        };
+        eprintln!("soquete: warning: {warning}");
     }
 
     let policy = config.policy();
@@ -130,6 +146,14 @@ pub fn run(config: &Config) -> Result<()> {
     })?;
     // Writers wake the hub here when an outbox it waits for has drained.
     let (room, room_wakes) = crossbeam_channel::bounded(1);
+    // Renewed certificate files are served without a restart.
+    let (watching, stop_watching) = crossbeam_channel::bounded::<()>(0);
+    if let Some(tls) = tls.clone().filter(|tls| tls.has_files()) {
+        let console = console.clone();
+        spawn("tls-watch", move || {
+            watch_certificate(&tls, &console, &stop_watching)
+        })?;
+    }
     let settings = Settings {
         mode: config.mode,
         sync: config.sync,
@@ -138,6 +162,7 @@ pub fn run(config: &Config) -> Result<()> {
         rate_limit: policy.rate_limit,
         idle_timeout: config.idle_timeout,
         name_reserve: config.name_reserve,
+        tls: tls.clone(),
         ddns: ddns_report,
     };
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
@@ -154,11 +179,12 @@ pub fn run(config: &Config) -> Result<()> {
     let tell_refused = config.mode != Mode::Broker;
     let accept = spawn("accept", move || {
         let limits = (max_clients, connected.as_ref(), tell_refused);
-        let admission = (policy, access);
-        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, admission)
+        let admission = (policy, tls.as_deref(), access);
+        accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, admission);
     })?;
 
     let outcome = hub_outcome(hub.join());
+    drop(watching);
     drop(ddns_stop);
     // The hub owned the console: its last reports are printed, unless stdout is stuck.
     let _ = printer_done.recv_timeout(hub::SHUTDOWN_GRACE);
@@ -170,6 +196,30 @@ pub fn run(config: &Config) -> Result<()> {
         saved.restore();
     }
     outcome
+}
+
+/// The start-up line of a TLS server: the fingerprint to read out, and where the certificate is.
+fn tls_line(tls: &ServerTls) -> String {
+    let plain = if tls.optional {
+        "plain clients served too (--tls-optional)"
+    } else {
+        "plain clients are told to use TLS"
+    };
+    format!(
+        "tls: certificate {} ({}); {plain}",
+        tls.fingerprint(),
+        tls.origin
+    )
+}
+
+/// Looks at the certificate files every `tls.watch_every`, and serves them to new connections
+/// when they change (a bad pair keeps the old one); ends when `stop` is dropped.
+fn watch_certificate(tls: &ServerTls, console: &console::Console, stop: &Receiver<()>) {
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tls.watch_every) {
+        if let Some(reloaded) = tls.reload_if_changed() {
+            console.event(&describe_reload(&reloaded));
+        }
+    }
 }
 
 /// Opens the log at `path`, reloading its messages into `history`; returns the last `seq` in it.

@@ -86,6 +86,8 @@ pub struct Stats {
     /// it first. The writer stops; the reader still reads what arrived before, then ends the
     /// client with this reason. Nothing is written any more, so nothing is waiting either.
     pub lost: OnceLock<String>,
+    /// The TLS version, once negotiated (None: plain TCP).
+    pub tls: OnceLock<&'static str>,
 }
 
 /// Milliseconds since the server started: a clock every thread can store in an atomic.

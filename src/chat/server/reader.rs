@@ -2,7 +2,6 @@
 //! limit. The first line says what the client is (structured or raw); later lines are its input.
 
 use std::io::{self, Read};
-use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use crate::chat::protocol::{ClientFrame, Greeting, Incoming, LineReader, classif
 
 use super::config::Policy;
 use super::event::{Ending, Event, Input};
+use super::link::{Begin, Link};
 use super::outbox::Stats;
 
 /// Most lines a reader hands the hub in one event (what already arrived, never waiting for
@@ -47,7 +47,7 @@ pub enum Start {
 
 /// Counts the bytes that come in; a read past the client's idle deadline fails (`TimedOut`).
 struct Counting<'a> {
-    stream: &'a TcpStream,
+    stream: &'a Link,
     stats: &'a Stats,
     /// When the client is idle (`--idle-timeout`) unless a complete line comes first: bytes
     /// that trickle in without ending a line, or an overlong line, do not put it off.
@@ -79,19 +79,45 @@ impl Read for Counting<'_> {
 /// are its input, handed over together when several have arrived already. A connection silent
 /// for [`JOIN_GRACE`] is reported once as silent. Each line waits for a token of the client's
 /// rate limit: while it waits the socket is not read, and TCP slows the sender down. A reader
-/// that starts after the password check goes on from there.
+/// that starts after the password check goes on from there (TLS, if any, begun already).
 pub fn read_loop(
     id: u64,
-    stream: &TcpStream,
+    link: &Link,
     stats: &Stats,
     events: &Sender<Event>,
     policy: Policy,
     start: Start,
 ) {
+    // On a TLS port: the handshake, or a plain client told to use TLS (the password check did
+    // this first, when there is one).
+    let begun = match start {
+        Start::Fresh => link.begin(),
+        Start::Admitted { .. } => Begin::Ready { silent: false },
+    };
+    let mut waited = match begun {
+        Begin::Ready { silent } => silent,
+        Begin::Ended(reason) => {
+            if !stats.is_closed() {
+                let ending = Ending::Forced;
+                let _ = events.send(Event::Closed { id, reason, ending });
+            }
+            return;
+        }
+    };
+    if let Some(version) = link.version.get() {
+        let _ = stats.tls.set(version);
+    }
+    let stream = link.socket();
+    if waited {
+        let _ = stream.set_read_timeout(Some(READ_TICK));
+        if events.send(Event::Silent { id }).is_err() {
+            return;
+        }
+    }
     // A timeout too far off to come (`--idle-timeout` near u64::MAX seconds) is none.
     let idle_at = |now: Instant| policy.idle_timeout.and_then(|limit| now.checked_add(limit));
     let mut reader = LineReader::new(Counting {
-        stream,
+        stream: link,
         stats,
         idle_at: idle_at(Instant::now()),
         budget: None,
@@ -101,7 +127,6 @@ pub fn read_loop(
     let mut bucket = policy.rate_limit.bucket(Instant::now());
     let mut first = true;
     let mut structured = false;
-    let mut waited = false;
     let mut throttled = false;
     // A line read while gathering a batch that could not join it (no token, or too long).
     let mut carried = None;
@@ -110,11 +135,7 @@ pub fn read_loop(
         leftover,
     } = start
     {
-        reader
-            .get_mut()
-            .stream
-            .set_read_timeout(Some(READ_TICK))
-            .ok();
+        let _ = stream.set_read_timeout(Some(READ_TICK));
         reader.preload(&leftover);
         waited = true;
         let event = match said {
@@ -278,7 +299,7 @@ pub fn read_loop(
 
 /// Why the connection was lost, if it was reset: the writer met the reset, or the socket has no
 /// peer any more (the writer met it and has not said so yet, or nothing was written to meet it).
-fn reset_met(stream: &TcpStream, stats: &Stats) -> Option<String> {
+fn reset_met(stream: &std::net::TcpStream, stats: &Stats) -> Option<String> {
     if stats.lost.get().is_none() && stream.peer_addr().is_err() {
         stats.lose("connection lost: reset by the client".into());
     }

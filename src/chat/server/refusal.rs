@@ -5,13 +5,17 @@
 //! Closing with the client's `hello` unread would reset the connection, and a reset may destroy
 //! the line before the client reads it. A burst of refusals beyond [`LINGERING`] is closed at
 //! once, after the line. So a flood of connections costs the server one thread and at most twice
-//! [`LINGERING`] sockets.
+//! [`LINGERING`] sockets. On a TLS port the same is said inside TLS: the lingering thread does
+//! the handshake without blocking (rustls over the non-blocking socket), then writes the line;
+//! beyond [`LINGERING`], or for a client that does not speak TLS, the socket is only closed.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rustls::{ServerConfig, ServerConnection};
+use std::sync::Arc;
 
 use crate::chat::protocol::{Greeting, MAX_LINE_BYTES};
 use crate::platform::threads::spawn_small;
@@ -41,6 +45,8 @@ pub struct Refusal {
     pub line: Option<Vec<u8>>,
     /// The frame a soquete client gets if it says `hello` within [`HELLO_WAIT`].
     pub bye: Vec<u8>,
+    /// On a TLS port, its configuration: the refusal is said inside TLS.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 /// Tells refused connections so and lets them go.
@@ -59,6 +65,8 @@ struct Refused {
     bye: Option<Vec<u8>>,
     /// What the client sent so far, up to its first line.
     first: Vec<u8>,
+    /// On a TLS port: the session, and the line to write once its handshake is done.
+    tls: Option<(Box<ServerConnection>, Option<Vec<u8>>)>,
 }
 
 impl Refusals {
@@ -78,14 +86,24 @@ impl Refusals {
         if stream.set_nonblocking(true).is_err() {
             return;
         }
-        if let Some(line) = &refusal.line {
-            let _ = (&stream).write(line);
-        }
+        let tls = match refusal.tls {
+            Some(config) => match ServerConnection::new(config) {
+                Ok(session) => Some((Box::new(session), refusal.line)),
+                Err(_) => return,
+            },
+            None => {
+                if let Some(line) = &refusal.line {
+                    let _ = (&stream).write(line);
+                }
+                None
+            }
+        };
         let refused = Refused {
             stream,
             since: Instant::now(),
             bye: Some(refusal.bye),
             first: Vec::new(),
+            tls,
         };
         let Some(lingering) = &self.lingering else {
             return refused.close_now();
@@ -99,7 +117,11 @@ impl Refusals {
 impl Refused {
     /// Half-closes, reads what arrived already (its hello: closed unread, it would reset), and
     /// closes.
-    fn close_now(self) {
+    fn close_now(mut self) {
+        if let Some((session, _)) = &mut self.tls {
+            session.send_close_notify();
+            self.send_tls();
+        }
         let _ = self.stream.shutdown(Shutdown::Write);
         let mut sink = [0u8; 512];
         let _ = (&self.stream).read(&mut sink);
@@ -118,23 +140,80 @@ impl Refused {
                 Ok(0) => break false,
                 Ok(n) => {
                     read += n;
+                    let Some(plain) = self.decrypt(&sink[..n]) else {
+                        // Not TLS, or TLS gone wrong: nothing more can be said.
+                        self.send_tls();
+                        return false;
+                    };
                     if self.bye.is_some() && self.first.len() <= MAX_LINE_BYTES {
-                        self.first.extend_from_slice(&sink[..n]);
+                        self.first.extend_from_slice(&plain);
                     }
                 }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => break err.kind() == io::ErrorKind::WouldBlock,
             }
         };
+        // On a TLS port the line goes once the handshake is done.
+        if let Some((session, line)) = &mut self.tls
+            && !session.is_handshaking()
+            && let Some(line) = line.take()
+        {
+            let _ = session.writer().write_all(&line);
+        }
+        let handshaking = self.tls.as_ref().is_some_and(|(s, _)| s.is_handshaking());
         let said = self.first.contains(&b'\n') || !open || self.first.len() > MAX_LINE_BYTES;
-        if self.bye.is_some() && (said || now >= self.since + HELLO_WAIT) {
+        if self.bye.is_some() && !handshaking && (said || now >= self.since + HELLO_WAIT) {
             if let Some(bye) = self.bye.take().filter(|_| says_hello(&self.first)) {
-                let _ = (&self.stream).write(&bye);
+                self.write(&bye);
             }
             self.first = Vec::new();
+            if let Some((session, _)) = &mut self.tls {
+                session.send_close_notify();
+            }
+            self.send_tls();
             let _ = self.stream.shutdown(Shutdown::Write);
         }
+        self.send_tls();
         open && now < self.since + REFUSE_LINGER
+    }
+
+    /// The plain text in `bytes`: themselves on a plain port; on a TLS port what rustls makes of
+    /// them (None when they are not TLS).
+    fn decrypt(&mut self, mut bytes: &[u8]) -> Option<Vec<u8>> {
+        let Some((session, _)) = &mut self.tls else {
+            return Some(bytes.to_vec());
+        };
+        let mut plain = Vec::new();
+        while !bytes.is_empty() {
+            session.read_tls(&mut bytes).ok()?;
+            session.process_new_packets().ok()?;
+            let _ = session.reader().read_to_end(&mut plain);
+        }
+        Some(plain)
+    }
+
+    /// Writes `bytes` without blocking, inside TLS on a TLS port.
+    fn write(&mut self, bytes: &[u8]) {
+        match &mut self.tls {
+            Some((session, _)) => {
+                let _ = session.writer().write_all(bytes);
+            }
+            None => {
+                let _ = (&self.stream).write(bytes);
+            }
+        }
+    }
+
+    /// Writes what rustls has made, without blocking (a refused socket's buffer has room for it;
+    /// what does not fit is dropped with the socket).
+    fn send_tls(&mut self) {
+        if let Some((session, _)) = &mut self.tls {
+            while session.wants_write() {
+                if session.write_tls(&mut &self.stream).is_err() {
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -202,6 +281,7 @@ mod tests {
         Refusal {
             line: Some(b"* server full\n".to_vec()),
             bye: b"{\"type\":\"bye\"}\n".to_vec(),
+            tls: None,
         }
     }
 

@@ -6,12 +6,13 @@ use chrono::{DateTime, FixedOffset};
 use crate::output::Table;
 
 /// The columns of `/status`.
-const HEADER: [&str; 11] = [
+const HEADER: [&str; 12] = [
     "state",
     "local",
     "peer",
     "name",
     "kind",
+    "tls",
     "since",
     "msgs in",
     "msgs out",
@@ -31,6 +32,9 @@ pub struct Row {
     pub name: String,
     /// The client's kind, or for the listening socket the mode.
     pub kind: String,
+    /// The TLS version (`TLSv1.3`), `-` for plain TCP; for the listening socket `on`,
+    /// `optional` or `-`.
+    pub tls: String,
     pub since: DateTime<FixedOffset>,
     /// None for the listening socket.
     pub traffic: Option<Traffic>,
@@ -58,6 +62,7 @@ pub fn table(rows: &[Row]) -> Table {
                 row.peer.clone(),
                 row.name.clone(),
                 row.kind.clone(),
+                row.tls.clone(),
                 row.since.format("%H:%M:%S").to_string(),
             ];
             match row.traffic {
@@ -90,6 +95,7 @@ mod tests {
             peer: "*:*".into(),
             name: "server".into(),
             kind: "group".into(),
+            tls: "on".into(),
             since,
             traffic: None,
         };
@@ -99,6 +105,7 @@ mod tests {
             peer: "127.0.0.1:50000".into(),
             name: "ana".into(),
             kind: "structured".into(),
+            tls: "TLSv1.3".into(),
             since,
             traffic: Some(Traffic {
                 msgs_in: 3,
@@ -122,6 +129,7 @@ mod tests {
                 "*:*",
                 "server",
                 "group",
+                "on",
                 "09:08:07",
                 "-",
                 "-",
@@ -132,7 +140,17 @@ mod tests {
         );
         assert_eq!(
             lines[2][3..],
-            ["ana", "structured", "09:08:07", "3", "4", "120", "512", "0"]
+            [
+                "ana",
+                "structured",
+                "TLSv1.3",
+                "09:08:07",
+                "3",
+                "4",
+                "120",
+                "512",
+                "0"
+            ]
         );
     }
 }

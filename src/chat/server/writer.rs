@@ -1,17 +1,18 @@
 //! A client's writer thread: the hub's outbox → the socket, whatever has queued up in one
 //! vectored write, with a write timeout, and a heartbeat for structured clients.
 
-use std::io::{self, IoSlice, Write};
-use std::net::{Shutdown, TcpStream};
+use std::io::{self, IoSlice};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::chat::protocol::ServerFrame;
 
 use super::event::{Ending, Event};
+use super::link::Link;
 use super::outbox::{Bytes, Outgoing, Stats};
 
 /// Longest a writer keeps trying to write to a client that reads nothing, once the hub is done
@@ -33,7 +34,7 @@ pub const WRITER_STACK: usize = 64 * 1024;
 /// leaves the client's end to its reader.
 pub fn write_loop(
     id: u64,
-    stream: &TcpStream,
+    link: &Link,
     queue: &Receiver<Outgoing>,
     stats: &Stats,
     (events, room): (&Sender<Event>, &Sender<()>),
@@ -66,7 +67,7 @@ pub fn write_loop(
             (size, parts) = (size + next.len(), parts + next.parts.len());
             batch.push(next);
         }
-        let written = write_patiently(stream, &batch, stats);
+        let written = write_patiently(link, &batch, stats);
         let (mut lines, mut counted_msgs, mut counted_bytes) = (0u64, 0usize, 0usize);
         for item in batch.drain(..) {
             lines += u64::from(item.lines);
@@ -95,7 +96,7 @@ pub fn write_loop(
                 break;
             }
             stats.close();
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = link.socket().shutdown(Shutdown::Both);
             let reason = if err.kind() == io::ErrorKind::TimedOut {
                 format!("too slow: nothing read for {} s", WRITE_TIMEOUT.as_secs())
             } else {
@@ -108,7 +109,7 @@ pub fn write_loop(
         Stats::add(&stats.msgs_out, lines);
         Stats::add(&stats.bytes_out, size as u64);
     }
-    let _ = stream.shutdown(Shutdown::Write);
+    link.finish();
     let _ = events.send(Event::WriterDone);
 }
 
@@ -127,36 +128,12 @@ fn peer_gone(err: &io::Error) -> bool {
 /// Writes all of `items`, noting every bit of progress; gives up (TimedOut) after
 /// [`WRITE_TIMEOUT`] without any. The socket's own timeout is [`WRITE_TICK`], so a blocked write
 /// comes back often to say how far it got.
-fn write_patiently(stream: &TcpStream, items: &[Outgoing], stats: &Stats) -> io::Result<()> {
+fn write_patiently(link: &Link, items: &[Outgoing], stats: &Stats) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = items
         .iter()
         .flat_map(|item| &item.parts)
         .filter(|part| !part.is_empty())
         .map(|part| IoSlice::new(part))
         .collect();
-    let mut rest = &mut slices[..];
-    let mut last = Instant::now();
-    while !rest.is_empty() {
-        match (&*stream).write_vectored(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => {
-                IoSlice::advance_slices(&mut rest, n);
-                last = Instant::now();
-                stats.touch();
-            }
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(err)
-                if matches!(
-                    err.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                if last.elapsed() >= WRITE_TIMEOUT {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-            }
-            Err(err) => return Err(err),
-        }
-    }
-    Ok(())
+    link.write_patiently(&mut slices, WRITE_TIMEOUT, || stats.touch())
 }

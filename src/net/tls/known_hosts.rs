@@ -14,12 +14,6 @@ pub const FILE_NAME: &str = "known_hosts";
 /// A known-hosts file larger than this is not read (it is ours: a few dozen bytes a server).
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
-/// soquete's state directory: `dirs::data_dir()/soquete` (on Linux `~/.local/share/soquete`);
-/// None when the system has no data directory.
-pub fn default_state_dir() -> Option<PathBuf> {
-    dirs::data_dir().map(|dir| dir.join("soquete"))
-}
-
 /// What the file says about one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Known {

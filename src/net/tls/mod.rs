@@ -2,12 +2,19 @@
 //! Each side's configuration lives in its own file here; this file holds what all of them show
 //! a person: the certificate's fingerprint.
 
+// Files import downwards only: `roots` (the provider, a client's CAs), `fingerprint`,
+// `certificate`, `known_hosts` and `stream` import nothing of `tls/`; `judged` → `roots`;
+// `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's `server` (its
+// configuration and reloads) → `self_signed` (the certificate it keeps), `roots`.
 pub mod certificate;
 pub mod client;
 mod fingerprint;
 pub mod inspect;
 mod judged;
 pub mod known_hosts;
+pub mod roots;
+pub mod self_signed;
+pub mod server;
 pub mod stream;
 
 pub use fingerprint::{Fingerprint, ParseFingerprintError};

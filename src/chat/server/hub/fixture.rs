@@ -32,6 +32,7 @@ pub fn hub_in(mode: Mode) -> Hub {
         listening: "127.0.0.1:65432".parse().unwrap(),
         rate_limit: RateLimit::Off,
         idle_timeout: None,
+        tls: None,
         name_reserve: Duration::from_secs(60),
         ddns: None,
     };

@@ -34,6 +34,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::chat::protocol::{ByeCode, MAX_LINE_BYTES, ServerFrame};
 use crate::net::clock::now;
+use crate::net::tls::server::ServerTls;
 
 use super::config::Mode;
 use super::console::Console;
@@ -70,6 +71,8 @@ pub struct Settings {
     pub rate_limit: RateLimit,
     /// For the `bye` of an idle client.
     pub idle_timeout: Option<Duration>,
+    /// The certificate served, for `/status` and `/reload` (None: plain TCP).
+    pub tls: Option<Arc<ServerTls>>,
     /// How long a dropped client's name stays reserved for its resume token.
     pub name_reserve: Duration,
     /// `--ddns`: the last check of the server's name, for `/status`.

@@ -4,6 +4,7 @@
 use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{Command, ServerFrame, parse_command};
+use crate::net::tls::server::describe_reload;
 use crate::output::Style;
 
 use crate::chat::server::config::Mode;
@@ -17,12 +18,26 @@ impl Hub {
     /// A line typed at the console.
     pub(super) fn console_line(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
+        if line.trim() == "/reload" {
+            let reloaded = match &self.settings.tls {
+                Some(tls) => describe_reload(&tls.reload()),
+                None => {
+                    "! /reload reads --tls-cert and --tls-key again: this server has no TLS".into()
+                }
+            };
+            return self.console.event(&reloaded);
+        }
         match parse_command(line) {
             Some(Command::Status) => {
                 let table = status::table(&self.status());
                 self.console.table(&table, Style::for_stdout());
                 if let Some(ddns) = &self.settings.ddns {
                     self.console.event(&ddns.line());
+                }
+                if let Some(tls) = &self.settings.tls {
+                    let print = tls.fingerprint();
+                    self.console
+                        .event(&format!("tls certificate {print} ({})", tls.origin));
                 }
             }
             Some(Command::Who) => {
@@ -65,6 +80,11 @@ impl Hub {
             peer: "*:*".into(),
             name: self.settings.name.clone(),
             kind: self.settings.mode.name().into(),
+            tls: match &self.settings.tls {
+                Some(tls) if tls.optional => "optional".into(),
+                Some(_) => "on".into(),
+                None => "-".into(),
+            },
             since: self.started,
             traffic: None,
         };
@@ -80,6 +100,7 @@ impl Hub {
                     "-".into()
                 },
                 kind: client.kind.label().into(),
+                tls: stats.tls.get().unwrap_or(&"-").to_string(),
                 since: client.since,
                 traffic: Some(Traffic {
                     msgs_in: Stats::get(&stats.msgs_in),
@@ -109,6 +130,7 @@ const CONSOLE_HELP: &[&str] = &[
     "/me ACTION   say what you are doing (group)",
     "/status      the listening socket and every accepted one, with traffic and queue depth (and the --ddns check)",
     "/who         who is connected",
+    "/reload      serve the --tls-cert and --tls-key files again (new connections get them)",
     "exit         end the current session and serve the next client (single)",
     "Ctrl-C       stop the server",
 ];

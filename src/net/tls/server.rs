@@ -1,0 +1,319 @@
+//! The server's side of TLS: a rustls `ServerConfig` (ring provider) built from PEM files as a CA
+//! issues them (a chain, then a PKCS#8, RSA or SEC1 key), or from the self-signed certificate
+//! kept in the state directory; and the one being served, swapped whole when the files change or
+//! the console asks. Each connection takes the configuration current when it arrives, so a
+//! reload never touches a session under way, and a bad new pair leaves the old one in place.
+
+use std::fs;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use super::Fingerprint;
+use super::roots::provider;
+use super::self_signed::{self, SelfSigned};
+use crate::error::{Error, Result};
+
+/// Tests shorten how often the certificate files are looked at with this variable
+/// (milliseconds); the face reads it into [`TlsSetup::watch_every`].
+pub const TLS_RELOAD_ENV: &str = "SOQUETE_TLS_RELOAD_MS";
+/// How often the certificate files are looked at for a change.
+pub const WATCH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Where the server's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--tls-cert FILE --tls-key FILE`.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--tls`: self-signed, for these names (`--tls-name`) and the listening address, kept
+    /// under `state` (`--state-dir`, else the data directory).
+    SelfSigned {
+        names: Vec<String>,
+        state: Option<PathBuf>,
+    },
+}
+
+/// What `serve` was asked about TLS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSetup {
+    pub source: Source,
+    /// `--tls-optional`: plain clients served too, on the same port.
+    pub optional: bool,
+    /// How often the files are looked at for a change.
+    pub watch_every: std::time::Duration,
+}
+
+/// A certificate ready to serve: the configuration every new connection takes, and the
+/// fingerprint of its leaf.
+#[derive(Clone)]
+pub struct Identity {
+    pub config: Arc<ServerConfig>,
+    pub fingerprint: Fingerprint,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reloaded {
+    /// A new certificate is served to new connections.
+    New(Fingerprint),
+    /// The files hold the certificate already served.
+    Same(Fingerprint),
+    /// The new files could not be used; the old certificate is still served.
+    Kept(String),
+    /// A self-signed certificate has no files to reload.
+    NoFiles,
+}
+
+/// The certificate being served, and where it came from.
+pub struct ServerTls {
+    current: Mutex<Identity>,
+    /// The files to reload from, with what they looked like when last read.
+    files: Option<(PathBuf, PathBuf, Mutex<Stamp>)>,
+    /// Serves plain clients too.
+    pub optional: bool,
+    /// How the certificate came: for the start-up line.
+    pub origin: String,
+    pub watch_every: std::time::Duration,
+}
+
+/// The files' modification times and sizes: a renewal changes them.
+type Stamp = [Option<(SystemTime, u64)>; 2];
+
+impl ServerTls {
+    /// Loads the certificate (making the self-signed one on its first use), for a server that
+    /// listens on `listening`.
+    pub fn open(setup: &TlsSetup, listening: IpAddr) -> Result<ServerTls> {
+        let (identity, files, origin) = match &setup.source {
+            Source::Files { cert, key } => {
+                let stamp = stamp(cert, key);
+                let identity = load_files(cert, key).map_err(Error::Usage)?;
+                let origin = format!("from {}", cert.display());
+                (
+                    identity,
+                    Some((cert.clone(), key.clone(), Mutex::new(stamp))),
+                    origin,
+                )
+            }
+            Source::SelfSigned { names, state } => {
+                let state = self_signed::state_dir(state.as_deref())?;
+                let made = self_signed::load_or_create(&state, &with_address(names, listening))?;
+                let identity = identity(&made.cert_pem, &made.key_pem).map_err(|err| {
+                    Error::Usage(format!(
+                        "the certificate kept in {} cannot be used: {err} (remove the folder to make a new one)",
+                        made.dir.display()
+                    ))
+                })?;
+                (identity, None, describe(&made))
+            }
+        };
+        Ok(ServerTls {
+            current: Mutex::new(identity),
+            files,
+            optional: setup.optional,
+            origin,
+            watch_every: setup.watch_every,
+        })
+    }
+
+    /// The configuration a connection arriving now takes.
+    pub fn config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.lock().config)
+    }
+
+    /// The fingerprint of the certificate served to new connections.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.lock().fingerprint
+    }
+
+    /// Reads the files again and serves them to new connections, unless they cannot be used.
+    pub fn reload(&self) -> Reloaded {
+        let Some((cert, key, seen)) = &self.files else {
+            return Reloaded::NoFiles;
+        };
+        *lock(seen) = stamp(cert, key);
+        match load_files(cert, key) {
+            Ok(loaded) => {
+                let mut current = self.lock();
+                if current.fingerprint == loaded.fingerprint {
+                    Reloaded::Same(loaded.fingerprint)
+                } else {
+                    *current = loaded;
+                    Reloaded::New(current.fingerprint)
+                }
+            }
+            Err(err) => Reloaded::Kept(err),
+        }
+    }
+
+    /// Reloads when the files have changed since they were last read (None: unchanged).
+    pub fn reload_if_changed(&self) -> Option<Reloaded> {
+        let (cert, key, seen) = self.files.as_ref()?;
+        if *lock(seen) == stamp(cert, key) {
+            return None;
+        }
+        Some(self.reload())
+    }
+
+    /// Whether there are files to watch.
+    pub fn has_files(&self) -> bool {
+        self.files.is_some()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Identity> {
+        lock(&self.current)
+    }
+}
+
+/// What a reload did, in a line for the console.
+pub fn describe_reload(reloaded: &Reloaded) -> String {
+    match reloaded {
+        Reloaded::New(print) => format!("tls: new certificate {print}, served to new connections"),
+        Reloaded::Same(print) => format!("tls: the files hold the certificate served already ({print})"),
+        Reloaded::Kept(why) => format!("tls: the new certificate files cannot be used, the old certificate is still served: {why}"),
+        Reloaded::NoFiles => "tls: a self-signed certificate (--tls) has no files to reload; --tls-cert and --tls-key do".into(),
+    }
+}
+
+/// The guarded value, even if a thread panicked holding it (it is only ever replaced whole).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The names asked for, and the address the server listens on (loopback: `localhost` too).
+fn with_address(names: &[String], listening: IpAddr) -> Vec<String> {
+    let mut all = names.to_vec();
+    let mut add = |name: String| {
+        if !all.contains(&name) {
+            all.push(name);
+        }
+    };
+    if listening.is_loopback() || listening.is_unspecified() {
+        add("localhost".into());
+    }
+    if listening.is_unspecified() {
+        add("127.0.0.1".into());
+        add("::1".into());
+    } else {
+        add(listening.to_string());
+    }
+    all
+}
+
+/// Where a self-signed certificate came from, for the start-up line.
+fn describe(made: &SelfSigned) -> String {
+    format!(
+        "self-signed for {}, {} {}",
+        made.names.join(", "),
+        if made.created {
+            "made and kept in"
+        } else {
+            "kept in"
+        },
+        made.dir.display()
+    )
+}
+
+/// The files' modification times and sizes (None for one that cannot be read).
+fn stamp(cert: &Path, key: &Path) -> Stamp {
+    [cert, key].map(|path| {
+        let meta = fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    })
+}
+
+/// A certificate chain and its key from PEM files, checked to belong together.
+pub fn load_files(cert: &Path, key: &Path) -> std::result::Result<Identity, String> {
+    let cert_pem = fs::read(cert)
+        .map_err(|err| format!("cannot read --tls-cert {}: {err}", cert.display()))?;
+    let key_pem =
+        fs::read(key).map_err(|err| format!("cannot read --tls-key {}: {err}", key.display()))?;
+    identity(&cert_pem, &key_pem)
+        .map_err(|err| format!("{} and {}: {err}", cert.display(), key.display()))
+}
+
+/// A certificate chain (leaf first, as `fullchain.pem` is) and its private key (PKCS#8, RSA or
+/// SEC1), checked to belong together.
+pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity, String> {
+    let chain = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|err| format!("not a PEM certificate: {err}"))?;
+    let Some(leaf) = chain.first() else {
+        return Err("no certificate (-----BEGIN CERTIFICATE-----) in the certificate file".into());
+    };
+    let fingerprint = Fingerprint::of_der(leaf);
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|err| format!("no private key (PKCS#8, RSA or EC) in the key file: {err}"))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| err.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|err| format!("the key does not fit the certificate: {err}"))?;
+    Ok(Identity {
+        config: Arc::new(config),
+        fingerprint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(name: &str) -> (String, String) {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+        (made.cert.pem(), made.signing_key.serialize_pem())
+    }
+
+    #[test]
+    fn a_pair_that_belongs_together_serves_and_one_that_does_not_is_refused() {
+        let (cert, key) = pair("localhost");
+        let (_, other_key) = pair("localhost");
+        assert!(identity(cert.as_bytes(), key.as_bytes()).is_ok());
+        let err = identity(cert.as_bytes(), other_key.as_bytes())
+            .err()
+            .unwrap();
+        assert!(err.contains("does not fit"), "{err}");
+        let err = identity(b"", key.as_bytes()).err().unwrap();
+        assert!(err.contains("no certificate"), "{err}");
+        let err = identity(cert.as_bytes(), b"junk").err().unwrap();
+        assert!(err.contains("no private key"), "{err}");
+    }
+
+    #[test]
+    fn changed_files_are_served_and_bad_ones_keep_the_old_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        let (cert_pem, key_pem) = pair("localhost");
+        fs::write(&cert, &cert_pem).unwrap();
+        fs::write(&key, &key_pem).unwrap();
+        let setup = TlsSetup {
+            source: Source::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            },
+            optional: false,
+            watch_every: WATCH_EVERY,
+        };
+        let tls = ServerTls::open(&setup, "127.0.0.1".parse().unwrap()).unwrap();
+        let first = tls.fingerprint();
+        assert_eq!(tls.reload_if_changed(), None);
+        assert_eq!(tls.reload(), Reloaded::Same(first));
+        let (new_cert, new_key) = pair("localhost");
+        fs::write(&cert, &new_cert).unwrap();
+        assert!(matches!(tls.reload_if_changed(), Some(Reloaded::Kept(_))));
+        assert_eq!(tls.fingerprint(), first);
+        fs::write(&key, format!("{new_key}\n")).unwrap();
+        let Some(Reloaded::New(second)) = tls.reload_if_changed() else {
+            panic!("the new pair is served");
+        };
+        assert_ne!(second, first);
+        assert_eq!(tls.fingerprint(), second);
+    }
+}
