@@ -12,8 +12,9 @@ use serde::Serialize;
 use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
 use crate::net::tls::certificate::CertificateInfo;
-use crate::net::tls::client::{Roots, explain};
+use crate::net::tls::client::explain;
 use crate::net::tls::inspect::inspect;
+use crate::net::tls::roots::Roots;
 
 /// Fewer days than this before expiry is a warning: time to renew.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;

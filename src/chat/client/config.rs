@@ -8,8 +8,9 @@ use super::reconnect::{self, Reconnect};
 use crate::chat::protocol::PasswordSource;
 use crate::error::{Error, Result};
 use crate::net::tls::Fingerprint;
-use crate::net::tls::client::{ClientTls, Roots};
+use crate::net::tls::client::ClientTls;
 use crate::net::tls::known_hosts::{KnownHosts, default_state_dir};
+use crate::net::tls::roots::Roots;
 
 /// The client's configuration.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,8 +9,8 @@ use std::time::Duration;
 use rustls::pki_types::CertificateDer;
 use rustls::{CertificateError, Error as TlsError};
 
-use super::client::Roots;
 use super::judged::{Judge, connection};
+use super::roots::Roots;
 use super::stream::{Negotiated, TlsStream};
 use crate::error::Result;
 

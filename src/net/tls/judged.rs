@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct};
 use rustls::{Error as TlsError, SignatureScheme};
 
-use super::client::{Roots, provider};
+use super::roots::{Roots, provider};
 use crate::error::{Error, Result};
 
 /// Decides on the server's certificate once the standard check has spoken.
