@@ -11,7 +11,7 @@ use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, Pair, TlsServer, Validity};
+use crate::support::tls::{Certs, Pair, TlsServer, Validity, dripping_server};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
@@ -324,4 +324,29 @@ fn a_plain_server_is_refused_never_spoken_to_in_clear() {
         stderr.contains("the server answered in plain text, not TLS"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_handshake_that_drips_byte_by_byte_ends_at_the_deadline() {
+    if !require(tool("python3"), "python3") {
+        return;
+    }
+    let (server, addr) = dripping_server();
+    let started = std::time::Instant::now();
+    let output = soquete()
+        .args(["chat", "--raw", "--tls", &addr.to_string()])
+        .env("SOQUETE_TLS_HANDSHAKE_TIMEOUT_MS", "1000")
+        .write_stdin("never sent\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(server.wait_for(LIMIT, |l| l == "client hello").is_some());
+    assert!(
+        stderr.contains("the TLS handshake did not finish within 1 s"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(started.elapsed() < LIMIT / 2, "{:?}", started.elapsed());
 }

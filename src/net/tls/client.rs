@@ -22,8 +22,10 @@ use super::{Fingerprint, describe_error};
 use crate::error::{Context, Error, Result};
 use crate::net::sanitize::neutralize;
 
-/// How long the TLS handshake may take (after the TCP connection), both ways.
+/// How long the whole TLS handshake may take (after the TCP connection).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Overrides [`HANDSHAKE_TIMEOUT`] (milliseconds), for tests that cannot wait 10 s.
+pub const HANDSHAKE_TIMEOUT_ENV: &str = "SOQUETE_TLS_HANDSHAKE_TIMEOUT_MS";
 
 /// What a client trusts, and where it remembers self-signed servers.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct ClientTls {
     pub fingerprint: Option<Fingerprint>,
     /// The known-hosts file; None: the system has no data directory and none was given.
     pub known_hosts: Option<KnownHosts>,
+    /// How long each handshake may take, all of it ([`HANDSHAKE_TIMEOUT`]).
+    pub handshake_timeout: Duration,
 }
 
 /// How the server's certificate came to be trusted.
@@ -117,7 +121,7 @@ impl ClientTls {
             decision: Mutex::new(None),
         });
         let conn = connection(&self.roots, Arc::clone(&verifier), host)?;
-        let handshake = TlsStream::handshake(tcp, conn, HANDSHAKE_TIMEOUT);
+        let handshake = TlsStream::handshake(tcp, conn, self.handshake_timeout);
         let decision = verifier.decision.lock().map(|d| d.clone()).ok().flatten();
         let refusal = |why: String| Refusal::Handshake {
             server: server.to_string(),
