@@ -343,10 +343,7 @@ fn a_handshake_that_drips_byte_by_byte_ends_at_the_deadline() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(server.wait_for(LIMIT, |l| l == "client hello").is_some());
-    assert!(
-        stderr.contains("the TLS handshake did not finish within 1 s"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("not finished within 1 s"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(started.elapsed() < LIMIT / 2, "{:?}", started.elapsed());
 }

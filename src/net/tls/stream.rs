@@ -63,7 +63,7 @@ impl TlsStream {
                             "no TLS answer from the server within {within} (is TLS on at its end?)"
                         ),
                         _ => format!(
-                            "the TLS handshake did not finish within {within} \
+                            "not finished within {within} \
                              (the server answers too slowly, or not in TLS)"
                         ),
                     };
