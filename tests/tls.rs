@@ -347,3 +347,32 @@ fn a_handshake_that_drips_byte_by_byte_ends_at_the_deadline() {
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(started.elapsed() < LIMIT / 2, "{:?}", started.elapsed());
 }
+
+#[test]
+fn the_servers_own_self_signed_certificate_given_as_tls_ca_is_trusted_for_its_name() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.openssl_self_signed("own", "IP:127.0.0.1");
+    let mut server = TlsServer::openssl(&pair);
+    let ca = pair.cert.to_str().unwrap();
+    let mut client = tls_client(&certs, &server, &["--tls-ca", ca]);
+    let stderr = client.stderr_lines();
+    lines_both_ways(&mut client, &mut server);
+    let note = wait_line(&stderr, LIMIT, |line| line.contains("TLSv1.")).expect("TLS noted");
+    assert!(note.contains("certificate verified"), "{note}");
+    drop(client);
+
+    // The same certificate for a name it does not list: refused for that name.
+    let output = soquete()
+        .args(["chat", "--raw", "--tls", "--tls-ca", ca])
+        .arg(format!("localhost:{}", server.addr.port()))
+        .write_stdin("never sent\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not localhost"), "{stderr}");
+}

@@ -73,6 +73,29 @@ impl Certs {
         self.write(file, cert.pem(), &key)
     }
 
+    /// A self-signed certificate as `openssl req -x509` makes one (CA:TRUE, which webpki refuses
+    /// as an end entity), for `names` (`subjectAltName` entries such as `IP:127.0.0.1`).
+    pub fn openssl_self_signed(&self, file: &str, names: &str) -> Pair {
+        let (cert, key) = (
+            self.dir.path().join(format!("{file}.pem")),
+            self.dir.path().join(format!("{file}.key")),
+        );
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
+            .args(["-subj", "/CN=soquete test", "-addext"])
+            .arg(format!("subjectAltName={names}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl req -x509");
+        Pair { cert, key }
+    }
+
     fn write(&self, file: &str, pem: String, key: &KeyPair) -> Pair {
         let cert = self.dir.path().join(format!("{file}.pem"));
         let key_file = self.dir.path().join(format!("{file}.key"));
