@@ -223,3 +223,18 @@ fn a_handshake_that_drips_byte_by_byte_ends_at_the_timeout() {
         "{text}"
     );
 }
+
+#[test]
+fn the_servers_own_certificate_given_as_tls_ca_verifies() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.openssl_self_signed("own", "IP:127.0.0.1");
+    let server = TlsServer::openssl(&pair);
+    let target = server.addr.to_string();
+    let (code, text) = probe(&["--tls-ca", pair.cert.to_str().unwrap(), &target]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("verified: yes, against the CA in "), "{text}");
+    assert!(!text.contains("! "), "no warning: {text}");
+}
