@@ -376,3 +376,39 @@ fn the_servers_own_self_signed_certificate_given_as_tls_ca_is_trusted_for_its_na
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("not localhost"), "{stderr}");
 }
+
+#[test]
+fn a_fingerprint_given_must_match_even_a_certificate_a_ca_vouches_for() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = ca_signed(&certs);
+    let mut server = TlsServer::openssl(&pair);
+    let ca = certs.ca();
+    let ca = ca.to_str().unwrap();
+    let (print, other) = (
+        openssl_fingerprint(&pair.cert),
+        openssl_fingerprint(&certs.ca()),
+    );
+    let (code, stderr) = refused(
+        &certs,
+        &server,
+        &["--tls-ca", ca, "--tls-fingerprint", &other],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "presents certificate {print}, not the {other} given"
+        )) && stderr.contains("a CA vouches for it"),
+        "{stderr}"
+    );
+    // The right one: accepted, as the CA's.
+    let mut client = tls_client(
+        &certs,
+        &server,
+        &["--tls-ca", ca, "--tls-fingerprint", &print],
+    );
+    lines_both_ways(&mut client, &mut server);
+}

@@ -77,14 +77,17 @@ pub enum Refusal {
         file: String,
         line: usize,
     },
-    /// The certificate is not the one `--tls-fingerprint` named.
+    /// The certificate is not the one `--tls-fingerprint` named (`by_ca`: though a CA vouches
+    /// for it: the user pinned another).
     #[error(
-        "{server} presents certificate {presented}, not the {given} given with --tls-fingerprint"
+        "{server} presents certificate {presented}, not the {given} given with --tls-fingerprint{}",
+        ca_hint(*.by_ca)
     )]
     Mismatch {
         server: String,
         given: Fingerprint,
         presented: Fingerprint,
+        by_ca: bool,
     },
     /// The certificate is invalid: expired, for another name, not from the CA given.
     #[error("{server}'s certificate is refused: {why}")]
@@ -92,6 +95,17 @@ pub enum Refusal {
     /// The handshake failed for another reason (the server does not speak TLS, an alert).
     #[error("TLS handshake with {server} failed: {why}")]
     Handshake { server: String, why: String },
+}
+
+/// What a [`Refusal::Mismatch`] adds when a CA vouches for the certificate.
+fn ca_hint(by_ca: bool) -> &'static str {
+    match by_ca {
+        true => {
+            " (a CA vouches for it, but the certificate pinned is another; without \
+                 --tls-fingerprint the CA's word is enough)"
+        }
+        false => "",
+    }
 }
 
 impl ClientTls {
@@ -113,6 +127,7 @@ impl ClientTls {
         };
         let verifier = Arc::new(Verifier {
             private_ca: self.roots.private_ca.is_some(),
+            given: self.fingerprint,
             pin: match (&known, self.fingerprint) {
                 (Some(known), _) => Some(Pin::Known(known.fingerprint, known.line)),
                 (None, Some(given)) => Some(Pin::Given(given)),
@@ -189,7 +204,8 @@ enum Decision {
 enum Why {
     Unknown(Fingerprint),
     Changed(Fingerprint, Fingerprint, usize),
-    Mismatch(Fingerprint, Fingerprint),
+    /// Given, presented, and whether a CA vouches for it.
+    Mismatch(Fingerprint, Fingerprint, bool),
     Certificate(String),
 }
 
@@ -208,10 +224,11 @@ impl Why {
                 file: String::new(),
                 line,
             },
-            Why::Mismatch(given, presented) => Refusal::Mismatch {
+            Why::Mismatch(given, presented, by_ca) => Refusal::Mismatch {
                 server,
                 given,
                 presented,
+                by_ca,
             },
             Why::Certificate(why) => Refusal::Certificate { server, why },
         }
@@ -233,6 +250,8 @@ impl Refusal {
 struct Verifier {
     /// `--tls-ca` was given: a certificate it did not sign is refused, not pinned.
     private_ca: bool,
+    /// `--tls-fingerprint`: any certificate, even one a CA vouches for, must have it.
+    given: Option<Fingerprint>,
     pin: Option<Pin>,
     decision: Mutex<Option<Decision>>,
 }
@@ -245,7 +264,14 @@ impl Verifier {
     ) -> Decision {
         let presented = Fingerprint::of_der(end_entity);
         let error = match standard {
-            Ok(()) => return Decision::Trust(Trusted::ByCa),
+            Ok(()) => {
+                return match self.given {
+                    Some(given) if given != presented => {
+                        Decision::Refuse(Why::Mismatch(given, presented, true))
+                    }
+                    _ => Decision::Trust(Trusted::ByCa),
+                };
+            }
             Err(rustls::Error::InvalidCertificate(error)) => error,
             Err(other) => return Decision::Refuse(Why::Certificate(other.to_string())),
         };
@@ -271,7 +297,7 @@ impl Verifier {
             Some(Pin::Given(given)) if given == presented => {
                 Decision::Trust(Trusted::ByFingerprint)
             }
-            Some(Pin::Given(given)) => Decision::Refuse(Why::Mismatch(given, presented)),
+            Some(Pin::Given(given)) => Decision::Refuse(Why::Mismatch(given, presented, false)),
             None => Decision::Refuse(Why::Unknown(presented)),
         }
     }
@@ -369,6 +395,7 @@ mod tests {
     fn verifier(pin: Option<Pin>) -> Verifier {
         Verifier {
             private_ca: false,
+            given: None,
             pin,
             decision: Mutex::new(None),
         }
@@ -399,7 +426,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&verifier(Some(Pin::Given(other))), &cert),
-            Decision::Refuse(Why::Mismatch(g, p)) if g == other && p == print
+            Decision::Refuse(Why::Mismatch(g, p, false)) if g == other && p == print
         ));
         assert!(matches!(
             decide(&verifier(Some(Pin::Known(print, 3))), &cert),
