@@ -57,13 +57,17 @@ fn lines_both_ways(client: &mut Running, server: &mut TlsServer) {
 
 /// Runs `soquete chat --raw --tls ARGS ADDRESS` from a pipe and returns (exit code, stderr).
 fn refused(certs: &Certs, server: &TlsServer, args: &[&str]) -> (i32, String) {
+    refused_at(certs, &server.addr.to_string(), args)
+}
+
+/// As [`refused`], to `address` as typed.
+fn refused_at(certs: &Certs, address: &str, args: &[&str]) -> (i32, String) {
     let state = certs.state_dir();
-    let address = server.addr.to_string();
     let output = soquete()
         .args(["chat", "--raw", "--tls", "--state-dir"])
         .arg(&state)
         .args(args)
-        .arg(&address)
+        .arg(address)
         .write_stdin("never sent\n")
         .timeout(LIMIT)
         .output()
@@ -83,10 +87,14 @@ fn raw_tls_client_and_openssl_s_server_talk_both_ways_with_a_private_ca() {
     }
     let certs = Certs::new();
     let mut server = TlsServer::openssl(&ca_signed(&certs));
-    let ca = certs.ca();
-    let mut client = tls_client(&certs, &server, &["--tls-ca", ca.to_str().unwrap()]);
+    verified_both_ways(&certs, &mut server, &certs.ca());
+}
+
+/// `chat --raw --tls --tls-ca CA` to `server`: lines both ways, and the certificate verified.
+fn verified_both_ways(certs: &Certs, server: &mut TlsServer, ca: &Path) {
+    let mut client = tls_client(certs, server, &["--tls-ca", ca.to_str().unwrap()]);
     let stderr = client.stderr_lines();
-    lines_both_ways(&mut client, &mut server);
+    lines_both_ways(&mut client, server);
     let note = wait_line(&stderr, LIMIT, |line| line.contains("TLSv1.")).expect("TLS noted");
     assert!(note.contains("certificate verified"), "{note}");
 }
@@ -356,24 +364,12 @@ fn the_servers_own_self_signed_certificate_given_as_tls_ca_is_trusted_for_its_na
     let certs = Certs::new();
     let pair = certs.openssl_self_signed("own", "IP:127.0.0.1");
     let mut server = TlsServer::openssl(&pair);
-    let ca = pair.cert.to_str().unwrap();
-    let mut client = tls_client(&certs, &server, &["--tls-ca", ca]);
-    let stderr = client.stderr_lines();
-    lines_both_ways(&mut client, &mut server);
-    let note = wait_line(&stderr, LIMIT, |line| line.contains("TLSv1.")).expect("TLS noted");
-    assert!(note.contains("certificate verified"), "{note}");
-    drop(client);
+    verified_both_ways(&certs, &mut server, &pair.cert);
 
     // The same certificate for a name it does not list: refused for that name.
-    let output = soquete()
-        .args(["chat", "--raw", "--tls", "--tls-ca", ca])
-        .arg(format!("localhost:{}", server.addr.port()))
-        .write_stdin("never sent\n")
-        .timeout(LIMIT)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let address = format!("localhost:{}", server.addr.port());
+    let (code, stderr) = refused_at(&certs, &address, &["--tls-ca", pair.cert.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("not localhost"), "{stderr}");
 }
 
