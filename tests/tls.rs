@@ -11,7 +11,7 @@ use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, Pair, TlsServer, Validity, chat_as_ana};
+use crate::support::tls::{Certs, Pair, TlsServer, Validity, chat_as_ana, dripping_server};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
@@ -57,13 +57,17 @@ fn lines_both_ways(client: &mut Running, server: &mut TlsServer) {
 
 /// Runs `soquete chat --raw --tls ARGS ADDRESS` from a pipe and returns (exit code, stderr).
 fn refused(certs: &Certs, server: &TlsServer, args: &[&str]) -> (i32, String) {
+    refused_at(certs, &server.addr.to_string(), args)
+}
+
+/// As [`refused`], to `address` as typed.
+fn refused_at(certs: &Certs, address: &str, args: &[&str]) -> (i32, String) {
     let state = certs.state_dir();
-    let address = server.addr.to_string();
     let output = soquete()
         .args(["chat", "--raw", "--tls", "--state-dir"])
         .arg(&state)
         .args(args)
-        .arg(&address)
+        .arg(address)
         .write_stdin("never sent\n")
         .timeout(LIMIT)
         .output()
@@ -83,10 +87,14 @@ fn raw_tls_client_and_openssl_s_server_talk_both_ways_with_a_private_ca() {
     }
     let certs = Certs::new();
     let mut server = TlsServer::openssl(&ca_signed(&certs));
-    let ca = certs.ca();
-    let mut client = tls_client(&certs, &server, &["--tls-ca", ca.to_str().unwrap()]);
+    verified_both_ways(&certs, &mut server, &certs.ca());
+}
+
+/// `chat --raw --tls --tls-ca CA` to `server`: lines both ways, and the certificate verified.
+fn verified_both_ways(certs: &Certs, server: &mut TlsServer, ca: &Path) {
+    let mut client = tls_client(certs, server, &["--tls-ca", ca.to_str().unwrap()]);
     let stderr = client.stderr_lines();
-    lines_both_ways(&mut client, &mut server);
+    lines_both_ways(&mut client, server);
     let note = wait_line(&stderr, LIMIT, |line| line.contains("TLSv1.")).expect("TLS noted");
     assert!(note.contains("certificate verified"), "{note}");
 }
@@ -314,4 +322,79 @@ fn a_plain_server_is_refused_never_spoken_to_in_clear() {
         stderr.contains("the server answered in plain text, not TLS"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_handshake_that_drips_byte_by_byte_ends_at_the_deadline() {
+    if !require(tool("python3"), "python3") {
+        return;
+    }
+    let (server, addr) = dripping_server();
+    let started = std::time::Instant::now();
+    let output = soquete()
+        .args(["chat", "--raw", "--tls", &addr.to_string()])
+        .env("SOQUETE_TLS_HANDSHAKE_TIMEOUT_MS", "1000")
+        .write_stdin("never sent\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(server.wait_for(LIMIT, |l| l == "client hello").is_some());
+    assert!(stderr.contains("not finished within 1 s"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(started.elapsed() < LIMIT / 2, "{:?}", started.elapsed());
+}
+
+#[test]
+fn the_servers_own_self_signed_certificate_given_as_tls_ca_is_trusted_for_its_name() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.openssl_self_signed("own", "IP:127.0.0.1");
+    let mut server = TlsServer::openssl(&pair);
+    verified_both_ways(&certs, &mut server, &pair.cert);
+
+    // The same certificate for a name it does not list: refused for that name.
+    let address = format!("localhost:{}", server.addr.port());
+    let (code, stderr) = refused_at(&certs, &address, &["--tls-ca", pair.cert.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("not localhost"), "{stderr}");
+}
+
+#[test]
+fn a_fingerprint_given_must_match_even_a_certificate_a_ca_vouches_for() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = ca_signed(&certs);
+    let mut server = TlsServer::openssl(&pair);
+    let ca = certs.ca();
+    let ca = ca.to_str().unwrap();
+    let (print, other) = (
+        openssl_fingerprint(&pair.cert),
+        openssl_fingerprint(&certs.ca()),
+    );
+    let (code, stderr) = refused(
+        &certs,
+        &server,
+        &["--tls-ca", ca, "--tls-fingerprint", &other],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "presents certificate {print}, not the {other} given"
+        )) && stderr.contains("a CA vouches for it"),
+        "{stderr}"
+    );
+    // The right one: accepted, as the CA's.
+    let mut client = tls_client(
+        &certs,
+        &server,
+        &["--tls-ca", ca, "--tls-fingerprint", &print],
+    );
+    lines_both_ways(&mut client, &mut server);
 }

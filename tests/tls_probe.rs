@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::process::soquete;
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, TlsServer, Validity};
+use crate::support::tls::{Certs, TlsServer, Validity, dripping_server};
 use crate::support::{LIMIT, require, tool};
 use crate::tls::openssl_fingerprint;
 
@@ -208,4 +208,33 @@ fn with_chat_the_soquete_check_speaks_through_tls() {
     let address = &doc["targets"][0]["addresses"][0];
     assert_eq!(address["chat"]["found"], "soquete", "{address}");
     assert_eq!(address["tls"]["ok"], true, "{address}");
+}
+
+#[test]
+fn a_handshake_that_drips_byte_by_byte_ends_at_the_timeout() {
+    if !require(tool("python3"), "python3") {
+        return;
+    }
+    let (_server, addr) = dripping_server();
+    let (code, text) = probe(&["--timeout", "1", &addr.to_string()]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("tls: handshake failed: not finished within 1 s"),
+        "{text}"
+    );
+}
+
+#[test]
+fn the_servers_own_certificate_given_as_tls_ca_verifies() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let pair = certs.openssl_self_signed("own", "IP:127.0.0.1");
+    let server = TlsServer::openssl(&pair);
+    let target = server.addr.to_string();
+    let (code, text) = probe(&["--tls-ca", pair.cert.to_str().unwrap(), &target]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("verified: yes, against the CA in "), "{text}");
+    assert!(!text.contains("! "), "no warning: {text}");
 }

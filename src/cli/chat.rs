@@ -98,6 +98,9 @@ pub struct ChatArgs {
 
     /// With --tls: the self-signed certificate to accept on first use, as `serve --tls` prints it
     /// (SHA256:AB:CD:…)
+    ///
+    /// A pin: a certificate with another fingerprint is refused, with both, even one a CA
+    /// vouches for (leave the flag out to trust the CA's word).
     #[arg(long = "tls-fingerprint", value_name = "SHA256:…", requires = "tls")]
     pub tls_fingerprint: Option<crate::net::tls::Fingerprint>,
 

@@ -18,7 +18,7 @@ use super::tls;
 use crate::error::{Context, Error, Result};
 use crate::net::clock::now;
 use crate::net::target::Target;
-use crate::net::tls::client::Roots;
+use crate::net::tls::roots::Roots;
 
 /// The probe threads at work, and the events they send.
 pub struct Rounds {

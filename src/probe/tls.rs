@@ -12,8 +12,9 @@ use serde::Serialize;
 use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
 use crate::net::tls::certificate::CertificateInfo;
-use crate::net::tls::client::{Roots, explain};
+use crate::net::tls::client::explain;
 use crate::net::tls::inspect::inspect;
+use crate::net::tls::roots::Roots;
 
 /// Fewer days than this before expiry is a warning: time to renew.
 pub const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -104,7 +105,7 @@ pub fn check(
     let problem = objection.map(|error| explain(error, private_ca, certificate.as_ref()));
     // A name the verification refused is said in the problem already.
     let name_warning = names_host.filter(|_| !(chain_verified && problem.is_some()));
-    let warnings = warnings(certificate.as_ref(), name_warning, host);
+    let warnings = warnings(certificate.as_ref(), name_warning, host, chain_verified);
     let check = TlsCheck {
         error: None,
         handshake_ms: Some(handshake_ms),
@@ -127,6 +128,7 @@ fn warnings(
     certificate: Option<&CertificateInfo>,
     names_host: Option<bool>,
     host: &str,
+    chain_verified: bool,
 ) -> Vec<String> {
     let Some(cert) = certificate else {
         return vec!["the certificate could not be read".into()];
@@ -149,7 +151,8 @@ fn warnings(
              address (another server answers there now)"
         ));
     }
-    if cert.self_signed {
+    // Self-signed and verified: it is the `--tls-ca` file's own certificate.
+    if cert.self_signed && !chain_verified {
         warnings.push(
             "self-signed: compare its fingerprint with the one the server printed at start, then \
              give it to `soquete chat --tls --tls-fingerprint`"

@@ -74,6 +74,29 @@ impl Certs {
         self.write(file, cert.pem(), &key)
     }
 
+    /// A self-signed certificate as `openssl req -x509` makes one (CA:TRUE, which webpki refuses
+    /// as an end entity), for `names` (`subjectAltName` entries such as `IP:127.0.0.1`).
+    pub fn openssl_self_signed(&self, file: &str, names: &str) -> Pair {
+        let (cert, key) = (
+            self.dir.path().join(format!("{file}.pem")),
+            self.dir.path().join(format!("{file}.key")),
+        );
+        let status = std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
+            .args(["-subj", "/CN=soquete test", "-addext"])
+            .arg(format!("subjectAltName={names}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl req -x509");
+        Pair { cert, key }
+    }
+
     fn write(&self, file: &str, pem: String, key: &KeyPair) -> Pair {
         let cert = self.dir.path().join(format!("{file}.pem"));
         let key_file = self.dir.path().join(format!("{file}.key"));
@@ -218,4 +241,50 @@ impl TlsServer {
 
 fn path(file: &Path) -> &str {
     file.to_str().expect("a UTF-8 temporary path")
+}
+
+/// A python3 server that reads each ClientHello, then sends the start of a 16 KiB TLS record one
+/// byte every 200 ms (13 s in all): a handshake that never ends, though bytes keep coming.
+const DRIPPING: &str = r#"
+import socket, threading, time
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(8)
+print(server.getsockname()[1], flush=True)
+def drip(conn):
+    try:
+        conn.settimeout(10)
+        got = b""
+        while len(got) < 5 or len(got) < 5 + int.from_bytes(got[3:5], "big"):
+            more = conn.recv(4096)
+            if not more:
+                return
+            got += more
+        print("client hello", flush=True)
+        for byte in b"\x16\x03\x03\x40\x00" + b"\x00" * 60:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+    except OSError:
+        pass
+    finally:
+        conn.close()
+server.settimeout(20)
+while True:
+    try:
+        conn, _ = server.accept()
+    except OSError:
+        break
+    threading.Thread(target=drip, args=(conn,), daemon=True).start()
+"#;
+
+/// The [`DRIPPING`] server on 127.0.0.1 and its address; it prints `client hello` per handshake.
+pub fn dripping_server() -> (Running, SocketAddr) {
+    let running = Running::program("python3", &["-c", DRIPPING]);
+    let port = running
+        .wait_for(super::LIMIT, |line| line.parse::<u16>().is_ok())
+        .expect("the dripping server's port");
+    (
+        running,
+        SocketAddr::from(([127, 0, 0, 1], port.parse().unwrap())),
+    )
 }

@@ -7,10 +7,12 @@ use std::time::Duration;
 use super::reconnect::{self, Reconnect};
 use crate::chat::protocol::PasswordSource;
 use crate::error::{Error, Result};
+use crate::net::clock::millis_from_env;
 use crate::net::state::default_state_dir;
 use crate::net::tls::Fingerprint;
-use crate::net::tls::client::{ClientTls, Roots};
+use crate::net::tls::client::{ClientTls, HANDSHAKE_TIMEOUT, HANDSHAKE_TIMEOUT_ENV};
 use crate::net::tls::known_hosts::KnownHosts;
+use crate::net::tls::roots::Roots;
 
 /// The client's configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +66,7 @@ impl TryFrom<&TlsOptions> for ClientTls {
             roots: Roots::load(options.ca_file.as_deref())?,
             fingerprint: options.fingerprint,
             known_hosts: state_dir.as_deref().map(KnownHosts::in_dir),
+            handshake_timeout: millis_from_env(HANDSHAKE_TIMEOUT_ENV).unwrap_or(HANDSHAKE_TIMEOUT),
         })
     }
 }

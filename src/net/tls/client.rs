@@ -22,8 +22,10 @@ use super::{Fingerprint, describe_error};
 use crate::error::{Context, Error, Result};
 use crate::net::sanitize::neutralize;
 
-/// How long the TLS handshake may take (after the TCP connection), both ways.
+/// How long the whole TLS handshake may take (after the TCP connection).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Overrides [`HANDSHAKE_TIMEOUT`] (milliseconds), for tests that cannot wait 10 s.
+pub const HANDSHAKE_TIMEOUT_ENV: &str = "SOQUETE_TLS_HANDSHAKE_TIMEOUT_MS";
 
 /// What a client trusts, and where it remembers self-signed servers.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct ClientTls {
     pub fingerprint: Option<Fingerprint>,
     /// The known-hosts file; None: the system has no data directory and none was given.
     pub known_hosts: Option<KnownHosts>,
+    /// How long each handshake may take, all of it ([`HANDSHAKE_TIMEOUT`]).
+    pub handshake_timeout: Duration,
 }
 
 /// How the server's certificate came to be trusted.
@@ -73,14 +77,17 @@ pub enum Refusal {
         file: String,
         line: usize,
     },
-    /// The certificate is not the one `--tls-fingerprint` named.
+    /// The certificate is not the one `--tls-fingerprint` named (`by_ca`: though a CA vouches
+    /// for it: the user pinned another).
     #[error(
-        "{server} presents certificate {presented}, not the {given} given with --tls-fingerprint"
+        "{server} presents certificate {presented}, not the {given} given with --tls-fingerprint{}",
+        ca_hint(*.by_ca)
     )]
     Mismatch {
         server: String,
         given: Fingerprint,
         presented: Fingerprint,
+        by_ca: bool,
     },
     /// The certificate is invalid: expired, for another name, not from the CA given.
     #[error("{server}'s certificate is refused: {why}")]
@@ -88,6 +95,17 @@ pub enum Refusal {
     /// The handshake failed for another reason (the server does not speak TLS, an alert).
     #[error("TLS handshake with {server} failed: {why}")]
     Handshake { server: String, why: String },
+}
+
+/// What a [`Refusal::Mismatch`] adds when a CA vouches for the certificate.
+fn ca_hint(by_ca: bool) -> &'static str {
+    match by_ca {
+        true => {
+            " (a CA vouches for it, but the certificate pinned is another; without \
+                 --tls-fingerprint the CA's word is enough)"
+        }
+        false => "",
+    }
 }
 
 impl ClientTls {
@@ -109,6 +127,7 @@ impl ClientTls {
         };
         let verifier = Arc::new(Verifier {
             private_ca: self.roots.private_ca.is_some(),
+            given: self.fingerprint,
             pin: match (&known, self.fingerprint) {
                 (Some(known), _) => Some(Pin::Known(known.fingerprint, known.line)),
                 (None, Some(given)) => Some(Pin::Given(given)),
@@ -117,7 +136,7 @@ impl ClientTls {
             decision: Mutex::new(None),
         });
         let conn = connection(&self.roots, Arc::clone(&verifier), host)?;
-        let handshake = TlsStream::handshake(tcp, conn, HANDSHAKE_TIMEOUT);
+        let handshake = TlsStream::handshake(tcp, conn, self.handshake_timeout);
         let decision = verifier.decision.lock().map(|d| d.clone()).ok().flatten();
         let refusal = |why: String| Refusal::Handshake {
             server: server.to_string(),
@@ -185,7 +204,8 @@ enum Decision {
 enum Why {
     Unknown(Fingerprint),
     Changed(Fingerprint, Fingerprint, usize),
-    Mismatch(Fingerprint, Fingerprint),
+    /// Given, presented, and whether a CA vouches for it.
+    Mismatch(Fingerprint, Fingerprint, bool),
     Certificate(String),
 }
 
@@ -204,10 +224,11 @@ impl Why {
                 file: String::new(),
                 line,
             },
-            Why::Mismatch(given, presented) => Refusal::Mismatch {
+            Why::Mismatch(given, presented, by_ca) => Refusal::Mismatch {
                 server,
                 given,
                 presented,
+                by_ca,
             },
             Why::Certificate(why) => Refusal::Certificate { server, why },
         }
@@ -229,6 +250,8 @@ impl Refusal {
 struct Verifier {
     /// `--tls-ca` was given: a certificate it did not sign is refused, not pinned.
     private_ca: bool,
+    /// `--tls-fingerprint`: any certificate, even one a CA vouches for, must have it.
+    given: Option<Fingerprint>,
     pin: Option<Pin>,
     decision: Mutex<Option<Decision>>,
 }
@@ -241,7 +264,14 @@ impl Verifier {
     ) -> Decision {
         let presented = Fingerprint::of_der(end_entity);
         let error = match standard {
-            Ok(()) => return Decision::Trust(Trusted::ByCa),
+            Ok(()) => {
+                return match self.given {
+                    Some(given) if given != presented => {
+                        Decision::Refuse(Why::Mismatch(given, presented, true))
+                    }
+                    _ => Decision::Trust(Trusted::ByCa),
+                };
+            }
             Err(rustls::Error::InvalidCertificate(error)) => error,
             Err(other) => return Decision::Refuse(Why::Certificate(other.to_string())),
         };
@@ -272,7 +302,7 @@ impl Verifier {
             Some(Pin::Given(given)) if given == presented => {
                 Decision::Trust(Trusted::ByFingerprint)
             }
-            Some(Pin::Given(given)) => Decision::Refuse(Why::Mismatch(given, presented)),
+            Some(Pin::Given(given)) => Decision::Refuse(Why::Mismatch(given, presented, false)),
             None => Decision::Refuse(Why::Unknown(presented)),
         }
     }
@@ -370,6 +400,7 @@ mod tests {
     fn verifier(pin: Option<Pin>) -> Verifier {
         Verifier {
             private_ca: false,
+            given: None,
             pin,
             decision: Mutex::new(None),
         }
@@ -400,7 +431,7 @@ mod tests {
         ));
         assert!(matches!(
             decide(&verifier(Some(Pin::Given(other))), &cert),
-            Decision::Refuse(Why::Mismatch(g, p)) if g == other && p == print
+            Decision::Refuse(Why::Mismatch(g, p, false)) if g == other && p == print
         ));
         assert!(matches!(
             decide(&verifier(Some(Pin::Known(print, 3))), &cert),

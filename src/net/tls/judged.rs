@@ -1,6 +1,7 @@
 //! The one certificate verifier of the client side: rustls's standard check (chain to the
 //! roots, dates, name) runs first, then a [`Judge`] decides with its result in hand — the chat
-//! client's trust on first use, the probe's look at anything. The handshake's signatures are
+//! client's trust on first use, the probe's look at anything. A certificate the `--tls-ca` file
+//! holds byte for byte passes the standard check by its name and dates ([`Roots::check_given`]). The handshake's signatures are
 //! always checked by the standard verifier: a certificate accepted is one whose key signed.
 
 use std::fmt;
@@ -30,6 +31,7 @@ pub trait Judge: fmt::Debug + Send + Sync {
 #[derive(Debug)]
 struct Judged<J> {
     standard: Arc<WebPkiServerVerifier>,
+    roots: Roots,
     judge: Arc<J>,
 }
 
@@ -42,6 +44,7 @@ pub fn connection<J: Judge + 'static>(
 ) -> Result<ClientConnection> {
     let verifier = Arc::new(Judged {
         standard: roots.verifier()?,
+        roots: roots.clone(),
         judge,
     });
     let config = ClientConfig::builder_with_provider(provider())
@@ -68,7 +71,10 @@ impl<J: Judge> ServerCertVerifier for Judged<J> {
         let standard = self
             .standard
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map(|_| ());
+            .map(|_| ())
+            .or_else(|err| {
+                (self.roots.check_given(end_entity, server_name, now)).unwrap_or(Err(err))
+            });
         match self.judge.judge(end_entity, intermediates, standard) {
             true => Ok(ServerCertVerified::assertion()),
             false => Err(TlsError::InvalidCertificate(

@@ -4,7 +4,7 @@
 //! certificate has another fingerprint is refused with both prints.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use super::Fingerprint;
@@ -50,13 +50,7 @@ impl KnownHosts {
             Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
-        Ok(text.lines().enumerate().find_map(|(index, line)| {
-            let (host, print) = parse_line(line)?;
-            (host == server).then_some(Known {
-                fingerprint: print,
-                line: index + 1,
-            })
-        }))
+        Ok(find(&text, server))
     }
 
     /// Remembers `fingerprint` for `server`, creating the directory and file if needed.
@@ -66,9 +60,21 @@ impl KnownHosts {
         }
         let mut file = fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(&self.path)?;
-        writeln!(file, "{server} {fingerprint}")
+        // Read again under the lock: another client may have remembered it meanwhile.
+        file.lock()?;
+        let mut text = String::new();
+        (&file).take(MAX_FILE_BYTES).read_to_string(&mut text)?;
+        match find(&text, server) {
+            None => writeln!(file, "{} {fingerprint}", canonical(server)),
+            Some(known) if known.fingerprint == *fingerprint => Ok(()),
+            Some(known) => Err(io::Error::other(format!(
+                "line {} already holds {} for {server}",
+                known.line, known.fingerprint
+            ))),
+        }
     }
 
     fn read(&self) -> io::Result<String> {
@@ -80,6 +86,32 @@ impl KnownHosts {
             )));
         }
         fs::read_to_string(&self.path)
+    }
+}
+
+/// The first line of `text` for `server`.
+fn find(text: &str, server: &str) -> Option<Known> {
+    let server = canonical(server);
+    text.lines().enumerate().find_map(|(index, line)| {
+        let (host, print) = parse_line(line)?;
+        (canonical(host) == server).then_some(Known {
+            fingerprint: print,
+            line: index + 1,
+        })
+    })
+}
+
+/// `HOST:PORT` as one server has one spelling: a DNS name in lower case (`LAB.x` is `lab.x`),
+/// an IPv6 address in brackets in its shortest form (`[0:0::1]` is `[::1]`).
+fn canonical(server: &str) -> String {
+    let (host, port) = server.rsplit_once(':').unwrap_or((server, ""));
+    let v6 = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .and_then(|h| h.parse::<std::net::Ipv6Addr>().ok());
+    match v6 {
+        Some(addr) => format!("[{addr}]:{port}"),
+        None => format!("{}:{port}", host.to_ascii_lowercase()),
     }
 }
 
@@ -117,6 +149,29 @@ mod tests {
         assert_eq!(found("h:3"), None);
         let text = fs::read_to_string(known.path()).unwrap();
         assert!(text.starts_with(&format!("h:1 {a}\n")), "{text}");
+    }
+
+    #[test]
+    fn one_server_is_one_line_however_it_is_spelt() {
+        let dir = tempfile::tempdir().unwrap();
+        let known = KnownHosts::in_dir(dir.path());
+        let (a, b) = (Fingerprint::of_der(b"a"), Fingerprint::of_der(b"b"));
+        known.remember("LAB.Example:443", &a).unwrap();
+        known.remember("lab.example:443", &a).unwrap();
+        known.remember("[0:0::1]:7", &b).unwrap();
+        known.remember("[::1]:7", &b).unwrap();
+        let text = fs::read_to_string(known.path()).unwrap();
+        assert_eq!(text, format!("lab.example:443 {a}\n[::1]:7 {b}\n"));
+        assert_eq!(
+            known.lookup("lab.EXAMPLE:443").unwrap().map(|k| k.line),
+            Some(1)
+        );
+        assert_eq!(known.lookup("[::0:1]:7").unwrap().map(|k| k.line), Some(2));
+        assert!(
+            known.remember("lab.example:443", &b).is_err(),
+            "not a second line"
+        );
+        assert_eq!(fs::read_to_string(known.path()).unwrap(), text);
     }
 
     #[test]

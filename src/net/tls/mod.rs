@@ -34,3 +34,33 @@ pub fn describe_error(err: &std::io::Error) -> String {
         _ => inner.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Files here import downwards (docs/ARCHITECTURE.md): no two import each other.
+    #[test]
+    fn no_two_files_here_import_each_other() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/net/tls");
+        let mut imports = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+            for line in std::fs::read_to_string(&path).unwrap().lines() {
+                let Some(rest) = line.trim().strip_prefix("use super::") else {
+                    continue;
+                };
+                let to: String = rest.chars().take_while(char::is_ascii_lowercase).collect();
+                if !to.is_empty() && to != name {
+                    imports.insert((name.clone(), to));
+                }
+            }
+        }
+        let cycles: Vec<_> = imports
+            .iter()
+            .filter(|(a, b)| a < b && imports.contains(&(b.clone(), a.clone())))
+            .collect();
+        assert!(cycles.is_empty(), "files importing each other: {cycles:?}");
+    }
+}

@@ -5,7 +5,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 
@@ -29,17 +29,21 @@ pub struct Negotiated {
 }
 
 impl TlsStream {
-    /// Completes the handshake on `tcp` within `timeout` (each way).
+    /// Completes the handshake on `tcp` within `limit`, all of it: each read and write may
+    /// wait only for the time left, so a server that drips bytes cannot hold it longer.
     pub fn handshake(
-        mut tcp: TcpStream,
+        tcp: TcpStream,
         mut conn: ClientConnection,
-        timeout: Duration,
+        limit: Duration,
     ) -> io::Result<TlsStream> {
         let (read_timeout, write_timeout) = (tcp.read_timeout()?, tcp.write_timeout()?);
-        tcp.set_read_timeout(Some(timeout))?;
-        tcp.set_write_timeout(Some(timeout))?;
+        let mut io = Deadlined {
+            tcp: &tcp,
+            deadline: Instant::now() + limit,
+            received: 0,
+        };
         while conn.is_handshaking() {
-            match conn.complete_io(&mut tcp) {
+            match conn.complete_io(&mut io) {
                 Ok((0, 0)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -47,11 +51,23 @@ impl TlsStream {
                     ));
                 }
                 Ok(_) => {}
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "no TLS answer from the server (is TLS on at its end?)",
-                    ));
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let within = seconds(limit);
+                    let why = match io.received {
+                        0 => format!(
+                            "no TLS answer from the server within {within} (is TLS on at its end?)"
+                        ),
+                        _ => format!(
+                            "not finished within {within} \
+                             (the server answers too slowly, or not in TLS)"
+                        ),
+                    };
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, why));
                 }
                 Err(err) => return Err(err),
             }
@@ -117,6 +133,55 @@ pub fn version_name(version: rustls::ProtocolVersion) -> String {
         rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".into(),
         rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".into(),
         other => format!("{other:?}"),
+    }
+}
+
+/// The socket during the handshake: each read and write waits at most until `deadline`, and
+/// fails with `TimedOut` once it has passed (rustls's `complete_io` reads until the handshake
+/// is done, so a timeout per read alone would not bound it).
+struct Deadlined<'a> {
+    tcp: &'a TcpStream,
+    deadline: Instant,
+    /// Bytes read so far: none means no TLS answer at all.
+    received: usize,
+}
+
+impl Deadlined<'_> {
+    /// The time left, or `TimedOut`.
+    fn left(&self) -> io::Result<Duration> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match left.is_zero() {
+            true => Err(io::Error::from(io::ErrorKind::TimedOut)),
+            false => Ok(left),
+        }
+    }
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.tcp.set_read_timeout(Some(self.left()?))?;
+        let n = (&mut &*self.tcp).read(buf)?;
+        self.received += n;
+        Ok(n)
+    }
+}
+
+impl Write for Deadlined<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.set_write_timeout(Some(self.left()?))?;
+        (&mut &*self.tcp).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&mut &*self.tcp).flush()
+    }
+}
+
+/// `10 s`, `300 ms`.
+fn seconds(limit: Duration) -> String {
+    match limit.subsec_millis() {
+        0 => format!("{} s", limit.as_secs()),
+        _ => format!("{} ms", limit.as_millis()),
     }
 }
 
