@@ -21,8 +21,9 @@
 #    Whole-process wall time of `soquete probe NAME:PORT -w 2` (goal <= 2.2 s: every address at
 #    once) against `nc -z -w 2 NAME PORT` (one address after the other), alternately.
 # 4. Resolver stopped: a network namespace with only lo, whose resolv.conf (bind-mounted inside
-#    `unshare -m`) names 127.0.0.1, where nothing listens. Whole-process wall time of `soquete
-#    probe stopped.soquete.test:80 -w 3` (goal <= 3.3 s), with `nc -z -w 3` on the same name.
+#    `unshare -m`) names 127.0.0.1, where nothing listens (refused at once); then the same with
+#    nft dropping port 53 (silent, as a stopped resolver behind a firewall). Whole-process wall
+#    time of `soquete probe stopped.soquete.test:80 -w 3` (goal <= 3.3 s), with `nc -z -w 3`.
 #
 # Addresses used: 127.0.0.1 and, on the veth pair only, fd5e:50c:e7e::1/::2/::12/::13 and
 # 198.51.100.1/.12/.13 (and 198.51.100.2 for the fallback). Everything is torn down on exit.
@@ -236,6 +237,23 @@ timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c
     'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
     sh "$WORK/resolv.conf" "$WORK/hosts-local" \
     "$HELPER" alternate "$WORK/stopped.json" "$STOPPED_RUNS" 30 \
+    soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
+    nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
+log "the same, silent: nft in $NS_DNS drops port 53 (a stopped resolver whose host does not refuse)"
+ip netns exec "$NS_DNS" nft -f - <<EOF
+table inet soquete_bench_dns {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 53 drop
+        tcp dport 53 drop
+    }
+}
+EOF
+# shellcheck disable=SC2016 # $1, $2 and $@ are the inner shell's arguments
+timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c \
+    'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
+    sh "$WORK/resolv.conf" "$WORK/hosts-local" \
+    "$HELPER" alternate "$WORK/silent.json" "$STOPPED_RUNS" 30 \
     soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
     nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
 
