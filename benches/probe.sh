@@ -232,13 +232,16 @@ printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
 printf '127.0.0.1 localhost\n' >"$WORK/hosts-local"
 chmod 644 "$WORK/resolv.conf" "$WORK/hosts-local"
 log "resolver stopped: $STOPPED_RUNS runs each of soquete probe -w $STOPPED_TIMEOUT and nc -z -w $STOPPED_TIMEOUT"
-# shellcheck disable=SC2016 # $1, $2 and $@ are the inner shell's arguments
-timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c \
-    'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
-    sh "$WORK/resolv.conf" "$WORK/hosts-local" \
-    "$HELPER" alternate "$WORK/stopped.json" "$STOPPED_RUNS" 30 \
-    soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
-    nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
+stopped_runs() { # stopped_runs OUT: soquete and nc in turn in $NS_DNS, into $WORK/OUT.json
+    # shellcheck disable=SC2016 # $1, $2 and $@ are the inner shell's arguments
+    timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c \
+        'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
+        sh "$WORK/resolv.conf" "$WORK/hosts-local" \
+        "$HELPER" alternate "$WORK/$1.json" "$STOPPED_RUNS" 30 \
+        soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
+        nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
+}
+stopped_runs stopped
 log "the same, silent: nft in $NS_DNS drops port 53 (a stopped resolver whose host does not refuse)"
 ip netns exec "$NS_DNS" nft -f - <<EOF
 table inet soquete_bench_dns {
@@ -249,13 +252,7 @@ table inet soquete_bench_dns {
     }
 }
 EOF
-# shellcheck disable=SC2016 # $1, $2 and $@ are the inner shell's arguments
-timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c \
-    'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
-    sh "$WORK/resolv.conf" "$WORK/hosts-local" \
-    "$HELPER" alternate "$WORK/silent.json" "$STOPPED_RUNS" 30 \
-    soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
-    nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
+stopped_runs silent
 
 # --- report --------------------------------------------------------------------------------------
 CMDLINE="bash benches/probe.sh"
