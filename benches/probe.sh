@@ -16,17 +16,33 @@
 #    against the whole run of `nc -z -w 3 NAME PORT`, which tries the addresses in turn.
 #    If the system resolver does not put the AAAA first, two IPv4 addresses are used instead
 #    (198.51.100.2, dead, then 127.0.0.1); the section says which arrangement was measured.
+# 3. Four dead addresses: the name fourdead.soquete.test with two AAAA and two A records, all on
+#    the far end of the same veth pair (nft drops TCP to the port), in a hosts file as in 2.
+#    Whole-process wall time of `soquete probe NAME:PORT -w 2` (goal <= 2.2 s: every address at
+#    once) against `nc -z -w 2 NAME PORT` (one address after the other), alternately.
+# 4. Resolver stopped: a network namespace with only lo, whose resolv.conf (bind-mounted inside
+#    `unshare -m`) names 127.0.0.1, where nothing listens (refused at once); then the same with
+#    nft dropping port 53 (silent, as a stopped resolver behind a firewall). Whole-process wall
+#    time of `soquete probe stopped.soquete.test:80 -w 3` (goal <= 3.3 s), with `nc -z -w 3`.
 #
-# Addresses used: 127.0.0.1 and, on the veth pair only, fd5e:50c:e7e::1/::2 (and 198.51.100.1/.2
-# for the fallback). Everything is torn down on exit.
+# Addresses used: 127.0.0.1 and, on the veth pair only, fd5e:50c:e7e::1/::2/::12/::13 and
+# 198.51.100.1/.12/.13 (and 198.51.100.2 for the fallback). Everything is torn down on exit.
 # Environment: PROBES (default 50) runs for the in-process time, RUNS (default 100) hyperfine runs,
-# RACE_RUNS (default 10) runs of each command in part 2; SOQUETE_BIN=path measures that binary
+# RACE_RUNS (default 10) runs of each command in part 2, DEAD_RUNS (default 5) in part 3,
+# STOPPED_RUNS (default 5) in part 4; SOQUETE_BIN=path measures that binary
 # instead of building target/release/soquete.
 set -euo pipefail
 
 PROBES=${PROBES:-50}
 RUNS=${RUNS:-100}
 RACE_RUNS=${RACE_RUNS:-10}
+DEAD_RUNS=${DEAD_RUNS:-5}
+STOPPED_RUNS=${STOPPED_RUNS:-5}
+DEAD_TIMEOUT=2
+STOPPED_TIMEOUT=3
+NAME4=fourdead.soquete.test
+DEAD4=(fd5e:50c:e7e::12 fd5e:50c:e7e::13 198.51.100.12 198.51.100.13)
+STOPPED_NAME=stopped.soquete.test
 WARMUP=5
 TIMEOUT=3
 NAME=deadlive.soquete.test
@@ -64,6 +80,7 @@ nc -h 2>&1 | grep -q OpenBSD || { echo "nc is not netcat-openbsd" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/soquete-probe-bench.XXXXXX)
 chmod 755 "$WORK"
 NS="soqbench-probe-$$"
+NS_DNS="soqbench-dns-$$"
 VETH="soqbp$(($$ % 100000))"
 PEER="soqbq$(($$ % 100000))"
 LISTEN_PID=""
@@ -73,6 +90,7 @@ cleanup() {
         wait "$LISTEN_PID" 2>/dev/null || true
     fi
     ip netns del "$NS" 2>/dev/null || true
+    ip netns del "$NS_DNS" 2>/dev/null || true
     ip link del "$VETH" 2>/dev/null || true # gone with the namespace already, normally
     rm -rf "$WORK"
 }
@@ -136,9 +154,9 @@ table inet soquete_bench {
 }
 EOF
 
-resolve_order() { # resolve_order HOSTSFILE: the addresses getent lists for NAME, in order
+resolve_order() { # resolve_order HOSTSFILE [NAME]: the addresses getent lists for NAME, in order
     # shellcheck disable=SC2016 # $1 and $2 are the inner shell's arguments
-    timeout 10 unshare -m sh -c 'mount --bind "$1" /etc/hosts && getent ahosts "$2"' sh "$1" "$NAME" |
+    timeout 10 unshare -m sh -c 'mount --bind "$1" /etc/hosts && getent ahosts "$2"' sh "$1" "${2:-$NAME}" |
         awk '$2 == "STREAM" { print $1 }'
 }
 
@@ -181,9 +199,66 @@ log "one soquete run, as printed (ms from spawn):"
 python3 -c 'import json,sys; [print(f"   {t:9.1f}  {l}", file=sys.stderr) for t, l in json.load(open(sys.argv[1]))["soquete"][0]["lines"]]' "$WORK/race.json"
 log "one nc run: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["nc"][0]["output"].replace("\n", " | "))' "$WORK/race.json")"
 
+# --- 3. four dead addresses -----------------------------------------------------------------------
+log "four dead addresses on the veth pair: ${DEAD4[*]}"
+ip addr replace "$V4_NEAR/24" dev "$VETH"
+HOSTS4="$WORK/hosts4"
+printf '127.0.0.1 localhost\n' >"$HOSTS4"
+for address in "${DEAD4[@]}"; do
+    if [[ $address == *:* ]]; then
+        ip -n "$NS" addr add "$address/64" dev "$PEER" nodad
+    else
+        ip -n "$NS" addr add "$address/24" dev "$PEER"
+    fi
+    printf '%s %s\n' "$address" "$NAME4" >>"$HOSTS4"
+done
+chmod 644 "$HOSTS4"
+DEAD4_ORDER=$(resolve_order "$HOSTS4" "$NAME4" | paste -sd' ')
+log "getent ahosts $NAME4: $DEAD4_ORDER"
+[[ $(wc -w <<<"$DEAD4_ORDER") == 4 ]] || { echo "$NAME4 does not resolve to four addresses" >&2; exit 1; }
+log "four dead addresses: $DEAD_RUNS runs each of soquete probe -w $DEAD_TIMEOUT and nc -z -w $DEAD_TIMEOUT (about $((DEAD_RUNS * 5 * DEAD_TIMEOUT)) s)"
+# shellcheck disable=SC2016 # $1 and $@ are the inner shell's arguments
+timeout $((DEAD_RUNS * 2 * 30 + 30)) unshare -m sh -c \
+    'mount --bind "$1" /etc/hosts && shift && exec python3 "$@"' sh "$HOSTS4" \
+    "$HELPER" alternate "$WORK/dead4.json" "$DEAD_RUNS" 30 \
+    soquete "$SOQ" probe "$NAME4:$PORT2" -w "$DEAD_TIMEOUT" -- \
+    nc nc -z -v -w "$DEAD_TIMEOUT" "$NAME4" "$PORT2"
+
+# --- 4. resolver stopped -------------------------------------------------------------------------
+log "network namespace $NS_DNS: only lo, resolv.conf names 127.0.0.1 where nothing listens"
+ip netns add "$NS_DNS"
+ip -n "$NS_DNS" link set lo up
+printf 'nameserver 127.0.0.1\n' >"$WORK/resolv.conf"
+printf '127.0.0.1 localhost\n' >"$WORK/hosts-local"
+chmod 644 "$WORK/resolv.conf" "$WORK/hosts-local"
+log "resolver stopped: $STOPPED_RUNS runs each of soquete probe -w $STOPPED_TIMEOUT and nc -z -w $STOPPED_TIMEOUT"
+stopped_runs() { # stopped_runs OUT: soquete and nc in turn in $NS_DNS, into $WORK/OUT.json
+    # shellcheck disable=SC2016 # $1, $2 and $@ are the inner shell's arguments
+    timeout $((STOPPED_RUNS * 2 * 30 + 30)) ip netns exec "$NS_DNS" unshare -m sh -c \
+        'mount --bind "$1" /etc/resolv.conf && mount --bind "$2" /etc/hosts && shift 2 && exec python3 "$@"' \
+        sh "$WORK/resolv.conf" "$WORK/hosts-local" \
+        "$HELPER" alternate "$WORK/$1.json" "$STOPPED_RUNS" 30 \
+        soquete "$SOQ" probe "$STOPPED_NAME:80" -w "$STOPPED_TIMEOUT" -- \
+        nc nc -z -v -w "$STOPPED_TIMEOUT" "$STOPPED_NAME" 80
+}
+stopped_runs stopped
+log "the same, silent: nft in $NS_DNS drops port 53 (a stopped resolver whose host does not refuse)"
+ip netns exec "$NS_DNS" nft -f - <<EOF
+table inet soquete_bench_dns {
+    chain input {
+        type filter hook input priority 0; policy accept;
+        udp dport 53 drop
+        tcp dport 53 drop
+    }
+}
+EOF
+stopped_runs silent
+
 # --- report --------------------------------------------------------------------------------------
 CMDLINE="bash benches/probe.sh"
 [[ $RACE_RUNS == 10 ]] || CMDLINE="RACE_RUNS=$RACE_RUNS $CMDLINE"
+[[ $DEAD_RUNS == 5 ]] || CMDLINE="DEAD_RUNS=$DEAD_RUNS $CMDLINE"
+[[ $STOPPED_RUNS == 5 ]] || CMDLINE="STOPPED_RUNS=$STOPPED_RUNS $CMDLINE"
 [[ $RUNS == 100 ]] || CMDLINE="RUNS=$RUNS $CMDLINE"
 [[ $PROBES == 50 ]] || CMDLINE="PROBES=$PROBES $CMDLINE"
 [[ -z ${SOQUETE_BIN:-} ]] || CMDLINE="SOQUETE_BIN=$SOQUETE_BIN $CMDLINE"
@@ -196,4 +271,7 @@ NC_VERSION=$(dpkg-query -W -f '${Version}' netcat-openbsd 2>/dev/null || echo un
 VERSIONS="$("$SOQ" --version), $(hyperfine --version), netcat-openbsd $NC_VERSION"
 export WORK PORT1 PORT2 RUNS WARMUP NAME REV CMDLINE LOAD_START LOAD_END DATE NPROC KERNEL CPU
 export VERSIONS ARRANGEMENT ARRANGEMENT_TITLE GETENT_ORDER
+export NAME4 DEAD_TIMEOUT STOPPED_NAME STOPPED_TIMEOUT V6_NEAR V4_NEAR
+DEAD4_ORDER=${DEAD4_ORDER// /, }
+export DEAD4_ORDER
 python3 "$HELPER" report "$ROOT/docs/BENCHMARKS.md"

@@ -10,6 +10,9 @@
                                  time from its start to the output line reporting LIVE open) and
                                  `nc -z -v -w TIMEOUT NAME PORT` (total time), RUNS times each;
                                  meant to run inside `unshare -m` with a private /etc/hosts
+  alternate OUT RUNS LIMIT LABEL_A ARGV_A... -- LABEL_B ARGV_B...
+                                 run the two commands alternately RUNS times each (each killed
+                                 after LIMIT seconds): whole-process wall time, exit code, output
   report DOC                     print the "## soquete probe" section from $WORK and write it
                                  into DOC, replacing that section only
 """
@@ -29,6 +32,8 @@ from benchmarks_doc import write_section  # noqa: E402
 HEADING = "## soquete probe"
 REFUSED_GOAL_MS = 5.0
 FIRST_OPEN_GOAL_MS = 300.0
+FOUR_DEAD_GOAL_MS = 2200.0
+STOPPED_GOAL_MS = 3300.0
 
 
 def free_port():
@@ -143,6 +148,28 @@ def race(out, soquete, name, port, live, dead, runs, timeout):
             f"{r['total_ms']:.0f} ms; nc exit {n['rc']} after {n['total_ms']:.0f} ms",
             file=sys.stderr,
         )
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+
+
+def alternate(out, runs, limit, *commands):
+    """Two commands run in turn: each run's wall time from spawn to exit, its code and output."""
+    cut = commands.index("--")
+    pair = [(commands[0], list(commands[1:cut])), (commands[cut + 1], list(commands[cut + 2:]))]
+    results = {label: [] for label, _ in pair}
+    for i in range(int(runs)):
+        for label, argv in pair:
+            start = time.monotonic()
+            try:
+                p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=float(limit))
+                rc, output = p.returncode, p.stdout
+            except subprocess.TimeoutExpired as e:
+                rc, output = "killed", e.output or b""
+            took = (time.monotonic() - start) * 1000
+            text = output.decode(errors="replace").strip()[-2000:]
+            results[label].append({"total_ms": took, "rc": rc, "output": text})
+            print(f"   run {i + 1}/{runs}: {label}: exit {rc} after {took:.0f} ms", file=sys.stderr)
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
 
@@ -262,6 +289,64 @@ def report(doc):
         f"reported the dead address timed out before the live one succeeded."
     )
 
+    # 3. four dead addresses; 4. resolver stopped
+    with open(f"{work}/dead4.json") as f:
+        dead4 = json.load(f)
+    with open(f"{work}/stopped.json") as f:
+        stopped = json.load(f)
+    dead_s, dead_nc = dead4["soquete"], dead4["nc"]
+    with open(f"{work}/silent.json") as f:
+        silent = json.load(f)
+
+    def codes(runs):
+        return ", ".join(sorted({str(r["rc"]) for r in runs}))
+
+    def totals(runs):
+        return [r["total_ms"] for r in runs]
+
+    filtered = [sum(1 for line in r["output"].splitlines() if re.search(r"\sfiltered\s", line))
+                for r in dead_s]
+    out += ["", "### Four dead addresses", ""]
+    out.append(
+        f"The name `{env('NAME4')}` has two AAAA and two A records, {env('DEAD4_ORDER')} (in "
+        f"getent's order), all on the far end of the veth pair of the part above (host side "
+        f"{env('V6_NEAR')}/64 and {env('V4_NEAR')}/24; nft drops TCP to the port), in a hosts "
+        f"file bind-mounted over /etc/hosts inside `unshare -m`. {len(dead_s)} runs of each, "
+        f"alternating, whole process from spawn to exit, with `-w {env('DEAD_TIMEOUT')}`."
+    )
+    out += ["", "| measure | median | min | max |", "|---|---|---|---|"]
+    row(f"`soquete probe {env('NAME4')}:PORT -w {env('DEAD_TIMEOUT')}`: whole process",
+        totals(dead_s), 0)
+    row(f"`nc -z -w {env('DEAD_TIMEOUT')} {env('NAME4')} PORT`: whole process", totals(dead_nc), 0)
+    out.append("")
+    out.append(
+        f"soquete exit codes {codes(dead_s)}, addresses reported filtered per run: "
+        f"{', '.join(map(str, filtered))}. nc exit codes {codes(dead_nc)}."
+    )
+    out += ["", "### Resolver stopped", ""]
+    out.append(
+        f"A network namespace with only `lo`, whose resolv.conf (bind-mounted inside `unshare -m`) "
+        f"names 127.0.0.1; its hosts file knows only localhost. Refused: nothing listens on port "
+        f"53 (the kernel answers port unreachable at once). Silent: nft drops port 53 (a stopped "
+        f"resolver whose host does not refuse). {len(stopped['soquete'])} runs of each, "
+        f"alternating, whole process from spawn to exit, with `-w {env('STOPPED_TIMEOUT')}`."
+    )
+    out += ["", "| measure | median | min | max |", "|---|---|---|---|"]
+    for label, runs in (("refused", stopped), ("silent", silent)):
+        row(f"{label}: `soquete probe {env('STOPPED_NAME')}:80 -w {env('STOPPED_TIMEOUT')}`: "
+            f"whole process", totals(runs["soquete"]), 0)
+        row(f"{label}: `nc -z -w {env('STOPPED_TIMEOUT')} {env('STOPPED_NAME')} 80`: whole "
+            f"process", totals(runs["nc"]), 0)
+    for label, runs in (("refused", stopped), ("silent", silent)):
+        note = next((r["output"].splitlines()[-1] for r in runs["soquete"] if r["output"]), "-")
+        out.append("")
+        out.append(
+            f"{label.capitalize()}: soquete exit codes {codes(runs['soquete'])}, its last line: "
+            f"`{note}`. nc exit codes {codes(runs['nc'])}."
+        )
+    dead_med = med(totals(dead_s))
+    dead_ratio = dead_med / med(totals(dead_nc))
+
     out += ["", "### Goals", "", "| measure | value | goal | met |", "|---|---|---|---|"]
     out.append(
         f"| time to verdict on a refused loopback port, inside the process (median) | "
@@ -271,12 +356,26 @@ def report(doc):
         f"| time to the first open result, dead address first (median) | {first_med:.1f} ms | "
         f"≤ {FIRST_OPEN_GOAL_MS:g} ms | {yes(first_med <= FIRST_OPEN_GOAL_MS and not missing)} |"
     )
+    out.append(
+        f"| whole run, four dead addresses, `-w {env('DEAD_TIMEOUT')}` (median; max "
+        f"{max(totals(dead_s)):.0f} ms) | {dead_med:.0f} ms | ≤ {FOUR_DEAD_GOAL_MS:g} ms | "
+        f"{yes(dead_med <= FOUR_DEAD_GOAL_MS)} |"
+    )
+    for label, runs in (("refused", stopped), ("silent", silent)):
+        xs = totals(runs["soquete"])
+        out.append(
+            f"| whole run, resolver stopped ({label}), `-w {env('STOPPED_TIMEOUT')}` (median; max "
+            f"{max(xs):.0f} ms) | {med(xs):.0f} ms | ≤ {STOPPED_GOAL_MS:g} ms | "
+            f"{yes(med(xs) <= STOPPED_GOAL_MS)} |"
+        )
     out += ["", "### Ratios against nc (medians)", "", "| measure | soquete / nc |", "|---|---|"]
     out.append(f"| wall time, refused loopback port | {wall_ratio:.2f}× |")
     out.append(
         f"| first open result (soquete) / whole run (nc), dead address first | {race_ratio:.4f}× "
         f"(nc {1 / race_ratio:,.0f}× slower) |"
     )
+
+    out.append(f"| whole run, four dead addresses | {dead_ratio:.2f}× |")
 
     section = "\n".join(out) + "\n"
     print(section)
@@ -293,6 +392,8 @@ def main():
         listen(*args)
     elif cmd == "race":
         race(*args)
+    elif cmd == "alternate":
+        alternate(*args)
     elif cmd == "report":
         report(*args)
     else:

@@ -49,3 +49,27 @@ fn a_rate_limit_no_reader_could_keep_is_a_usage_error_before_anything_listens() 
         assert!(output.stdout.is_empty(), "nothing listened: {output:?}");
     }
 }
+
+/// `::1:80` reads as the address ::1:80 or as [::1]:80: every subcommand refuses it alike, in
+/// one line (exit 64) that gives the bracketed form, before anything is sent or listens.
+#[test]
+fn an_ipv6_address_with_a_port_needs_brackets_everywhere() {
+    let run = |args: &[&str]| {
+        let output = soquete().args(args).timeout(LIMIT).output().unwrap();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        stderr
+    };
+    let probe = run(&["probe", "::1:80"]);
+    assert!(probe.contains("[::1]:80"), "{probe}");
+    assert_eq!(run(&["chat", "::1:80"]), probe);
+    let serve = ["serve", "--port", "0", "--ddns", "ddns.test"];
+    for (flag, fix) in [("--ddns-authority", "[::1]:53"), ("--stun", "[::1]:53")] {
+        let stderr = run(&[&serve[..], &[flag, "::1:53"]].concat());
+        assert!(stderr.contains(fix), "{flag}: {stderr}");
+        assert!(stderr.contains("needs brackets"), "{flag}: {stderr}");
+    }
+    let probe_server = run(&["probe", "127.0.0.1:1", "--server", "::1:53"]);
+    assert!(probe_server.contains("[::1]:53"), "{probe_server}");
+}

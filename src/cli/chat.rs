@@ -9,7 +9,7 @@ use crate::chat::protocol::PasswordSource;
 #[command(
     after_long_help = "A host name (a dynamic-DNS name too) is resolved and each address tried in \
         turn, 5 seconds each. A bare IPv6 address (::1) takes the default port; give a port with \
-        brackets: [::1]:65432.\n\n\
+        brackets: [::1]:80 (::1:80 is refused: the address ::1:80, or port 80 of ::1?).\n\n\
         Output: what the server sends goes to stdout; connection state (connected, with both \
         IP:PORT ends; half-closed; closed; lost) and the client's own notes go to stderr. With a \
         terminal, a line editor keeps the line being typed intact while messages print above it.\n\n\

@@ -139,6 +139,11 @@ impl TryFrom<ProbeArgs> for crate::probe::Config {
 /// `--server`: `IP` or `IP:PORT` (port 53 by default), IPv6 bracketed with a port.
 fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, crate::error::Error> {
     use std::net::{IpAddr, SocketAddr};
+    if let Some(fix) = crate::net::target::unbracketed_port(text) {
+        return Err(crate::error::Error::Usage(format!(
+            "bad DNS server '{text}': {fix}"
+        )));
+    }
     if let Ok(addr) = text.parse::<SocketAddr>() {
         return Ok(addr);
     }

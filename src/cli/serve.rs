@@ -173,6 +173,9 @@ pub struct ServeArgs {
 
 /// `HOST:PORT` (`[IPv6]:PORT` for an IPv6 literal), checked before anything is sent.
 fn parse_host_port(text: &str) -> Result<String, String> {
+    if let Some(fix) = crate::net::target::unbracketed_port(text) {
+        return Err(fix);
+    }
     let usage =
         || format!("{text:?} is not HOST:PORT (an IPv6 address goes in brackets: [::1]:3478)");
     let (host, port) = text.rsplit_once(':').ok_or_else(usage)?;
@@ -193,6 +196,9 @@ fn parse_host_port(text: &str) -> Result<String, String> {
 
 /// A DNS server's address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).
 fn parse_dns_server(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Some(fix) = crate::net::target::unbracketed_port(text) {
+        return Err(fix);
+    }
     text.parse::<std::net::SocketAddr>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(|ip| (ip, 53).into()))
         .map_err(|_| format!("{text:?} is not IP, IP:PORT or [IPv6]:PORT"))

@@ -1,24 +1,100 @@
-//! Asking DNS servers directly, past every cache: the nameservers this machine is configured
-//! with (`/etc/resolv.conf`), a name's authoritative servers (found through them), and a name's
-//! A and AAAA records from one server, both questions under one deadline. Answers are hostile:
-//! bounded in size, matched by ID, and only their address records are kept.
+//! Asking DNS servers directly, past every cache: a name's records from one server, every
+//! question sent at once over UDP and answered under one deadline, a truncated answer asked
+//! again over TCP; a name's A and AAAA records; a zone's authoritative servers. Answers are
+//! hostile: bounded in size and count, matched by a random ID, names neutralised before use.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
+use serde::Serialize;
 
 use super::sanitize::neutralize;
 use super::wildcard_for;
 
-/// Where the system resolver's nameservers are listed.
-const RESOLV_CONF: &str = "/etc/resolv.conf";
-/// The largest answer read over UDP (EDNS-less servers stop at 512 bytes).
-const MAX_ANSWER_BYTES: usize = 4096;
+/// The largest DNS message read, over UDP or TCP (a TCP length prefix allows 65,535).
+const MAX_MESSAGE: usize = 65_535;
+/// Datagrams read for one set of questions at most, against a flood of stray ones.
+const MAX_DATAGRAMS: usize = 64;
 /// Authoritative servers asked for one name: the first that answers is enough.
 const MAX_AUTHORITIES: usize = 4;
+
+/// One step of a CNAME chain: `name` is an alias of `target` for `ttl` seconds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CnameStep {
+    /// The alias (the name asked for, or the target of the step before).
+    pub name: String,
+    /// The name it points at.
+    pub target: String,
+    /// Time to live in seconds.
+    pub ttl: u32,
+}
+
+/// What one DNS server answered for one question.
+#[derive(Debug)]
+pub enum Reply {
+    /// A response, with its code.
+    Answered {
+        /// The response code (NOERROR, NXDOMAIN, SERVFAIL, REFUSED…).
+        code: ResponseCode,
+        /// The addresses with their TTLs.
+        records: Vec<(IpAddr, u32)>,
+        /// The CNAME steps, in the order given.
+        chain: Vec<CnameStep>,
+        /// The NS records: the zone they are for and the server's name, neutralised.
+        nameservers: Vec<(Name, String)>,
+    },
+    /// Nothing (or only errors) by the deadline: the OS error or "timed out".
+    Failed(std::io::Error),
+}
+
+/// Asks `server` each of `kinds` about `name` at once, waiting until `deadline` at most; a
+/// truncated UDP answer is asked again over TCP within the same deadline. `recursion` asks a
+/// resolver to look further, off for an authoritative server. One reply per kind, in order.
+pub fn ask(
+    name: &Name,
+    kinds: &[RecordType],
+    server: SocketAddr,
+    deadline: Instant,
+    recursion: bool,
+) -> Vec<Reply> {
+    let mut first = [0u8; 2];
+    if let Err(err) = getrandom::fill(&mut first) {
+        return kinds
+            .iter()
+            .map(|_| Reply::Failed(std::io::Error::other(err.to_string())))
+            .collect();
+    }
+    // Consecutive IDs from a random start: unguessable from outside, distinct from each other.
+    let first = u16::from_be_bytes(first);
+    let requests: Vec<(u16, Vec<u8>)> = (0u16..)
+        .zip(kinds)
+        .map(|(index, &kind)| {
+            let id = first.wrapping_add(index);
+            (id, encode(name, kind, id, recursion))
+        })
+        .collect();
+    let mut replies: Vec<Option<Udp>> = kinds.iter().map(|_| None).collect();
+    let failure = over_udp(server, &requests, deadline, &mut replies).err();
+    replies
+        .into_iter()
+        .zip(&requests)
+        .map(|(reply, (id, bytes))| match reply {
+            Some(Udp::Reply(reply)) => reply,
+            // Truncated over UDP: the whole answer over TCP.
+            Some(Udp::Truncated) => {
+                over_tcp(server, *id, bytes, deadline).unwrap_or_else(Reply::Failed)
+            }
+            None => Reply::Failed(match &failure {
+                Some(err) => std::io::Error::new(err.kind(), err.to_string()),
+                None => std::io::ErrorKind::TimedOut.into(),
+            }),
+        })
+        .collect()
+}
 
 /// What one DNS server said about a name's addresses.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,24 +105,26 @@ pub struct Addresses {
     pub nxdomain: bool,
 }
 
-/// The nameservers of `/etc/resolv.conf`, on port 53, in its order.
-pub fn configured_nameservers() -> Vec<SocketAddr> {
-    std::fs::read_to_string(RESOLV_CONF)
-        .map(|text| nameservers_in(&text))
-        .unwrap_or_default()
-}
-
-/// The `nameserver` lines of a resolv.conf.
-fn nameservers_in(text: &str) -> Vec<SocketAddr> {
-    text.lines()
-        .filter_map(|line| {
-            let mut words = line.split_whitespace();
-            (words.next() == Some("nameserver"))
-                .then(|| words.next()?.parse::<IpAddr>().ok())
-                .flatten()
-        })
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect()
+/// The A and AAAA records of `name` at `server`, both asked at once under one `timeout`;
+/// an error when either question goes unanswered or is answered other than NOERROR/NXDOMAIN.
+pub fn addresses(
+    name: &str,
+    server: SocketAddr,
+    timeout: Duration,
+    recursion: bool,
+) -> std::io::Result<Addresses> {
+    let name = parse_name(name)?;
+    let mut found = Addresses::default();
+    let kinds = [RecordType::A, RecordType::AAAA];
+    for reply in ask(&name, &kinds, server, Instant::now() + timeout, recursion) {
+        match answered(reply, server, timeout)? {
+            (ResponseCode::NXDomain, _) => found.nxdomain = true,
+            (_, records) => found
+                .addresses
+                .extend(records.into_iter().map(|(ip, _)| ip)),
+        }
+    }
+    Ok(found)
 }
 
 /// The addresses of the servers authoritative for `name`'s zone, found by asking `resolver` for
@@ -59,18 +137,31 @@ pub fn authorities(
 ) -> std::io::Result<Vec<SocketAddr>> {
     let mut zone = parse_name(name)?;
     while !zone.is_root() {
-        let answer = ask(&zone, &[RecordType::NS], resolver, timeout, true)?;
-        let servers: Vec<String> = answer
-            .answers
-            .iter()
-            // Only the zone's own NS records: a name that is a CNAME brings its target's.
-            .filter(|record| record.name == zone)
-            .filter_map(|record| match &record.data {
-                // A name from the network, shown in an error: made safe for a terminal.
-                RData::NS(ns) => Some(neutralize(&ns.0.to_ascii()).into_owned()),
-                _ => None,
-            })
-            .collect();
+        let reply = ask(
+            &zone,
+            &[RecordType::NS],
+            resolver,
+            Instant::now() + timeout,
+            true,
+        );
+        let servers: Vec<String> = match reply.into_iter().next() {
+            Some(Reply::Answered {
+                code: ResponseCode::NoError,
+                nameservers,
+                ..
+            }) => nameservers
+                .into_iter()
+                // Only the zone's own NS records: a name that is a CNAME brings its target's.
+                .filter(|(owner, _)| *owner == zone)
+                .map(|(_, server)| server)
+                .collect(),
+            // NXDOMAIN: no records here, the parent is asked; anything else is an error.
+            Some(reply) => {
+                answered(reply, resolver, timeout)?;
+                Vec::new()
+            }
+            None => Vec::new(),
+        };
         if !servers.is_empty() {
             let addresses = servers
                 .iter()
@@ -93,111 +184,38 @@ pub fn authorities(
     )))
 }
 
-/// The A and AAAA records of `name` at `server`, both asked at once under one `timeout`;
-/// `recursion` asks a resolver to look further, off for an authoritative server.
-pub fn addresses(
-    name: &str,
+/// A reply as an error unless `server` answered NOERROR or NXDOMAIN: the code and addresses.
+fn answered(
+    reply: Reply,
     server: SocketAddr,
     timeout: Duration,
-    recursion: bool,
-) -> std::io::Result<Addresses> {
-    let name = parse_name(name)?;
-    let answer = ask(
-        &name,
-        &[RecordType::A, RecordType::AAAA],
-        server,
-        timeout,
-        recursion,
-    )?;
-    let mut found = Addresses {
-        nxdomain: answer.nxdomain,
-        ..Addresses::default()
-    };
-    for record in &answer.answers {
-        match &record.data {
-            RData::A(a) => found.addresses.insert(IpAddr::V4(a.0)),
-            RData::AAAA(aaaa) => found.addresses.insert(IpAddr::V6(aaaa.0)),
-            _ => false,
-        };
-    }
-    Ok(found)
-}
-
-/// The answer records of every question, gathered from one server.
-struct Answer {
-    answers: Vec<hickory_proto::rr::Record>,
-    nxdomain: bool,
-}
-
-/// Asks `server` the questions `kinds` about `name` on one UDP socket, each its own message,
-/// and gathers the answers until all came or `timeout` passed.
-fn ask(
-    name: &Name,
-    kinds: &[RecordType],
-    server: SocketAddr,
-    timeout: Duration,
-    recursion: bool,
-) -> std::io::Result<Answer> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let socket = UdpSocket::bind(wildcard_for(server))?;
-    socket.connect(server)?;
-    let mut waiting = Vec::new();
-    for &kind in kinds {
-        let mut id = [0u8; 2];
-        getrandom::fill(&mut id).map_err(|err| std::io::Error::other(err.to_string()))?;
-        let id = u16::from_be_bytes(id);
-        let mut request = Message::query();
-        request.metadata.id = id;
-        request.metadata.recursion_desired = recursion;
-        request.add_query(Query::query(name.clone(), kind));
-        socket.send(&request.to_vec().map_err(|err| invalid(err.to_string()))?)?;
-        waiting.push(id);
-    }
-    let deadline = Instant::now() + timeout;
-    let mut answer = Answer {
-        answers: Vec::new(),
-        nxdomain: false,
-    };
-    let mut buffer = [0u8; MAX_ANSWER_BYTES];
-    while !waiting.is_empty() {
-        let timed_out = || {
-            std::io::Error::new(
+) -> std::io::Result<(ResponseCode, Vec<(IpAddr, u32)>)> {
+    match reply {
+        Reply::Answered { code, records, .. }
+            if matches!(code, ResponseCode::NoError | ResponseCode::NXDomain) =>
+        {
+            Ok((code, records))
+        }
+        Reply::Answered { code, .. } => Err(std::io::Error::other(format!(
+            "the DNS server {server} answered {code}"
+        ))),
+        Reply::Failed(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ) =>
+        {
+            Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("no answer from the DNS server {server} in {timeout:?}"),
-            )
-        };
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
+            ))
         }
-        socket.set_read_timeout(Some(left))?;
-        let size = match socket.recv(&mut buffer) {
-            Ok(size) => size,
-            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => return Err(timed_out()),
-            Err(err) => return Err(err),
-        };
-        let Ok(response) = Message::from_vec(&buffer[..size]) else {
-            continue;
-        };
-        let Some(at) = waiting.iter().position(|&id| id == response.metadata.id) else {
-            continue;
-        };
-        waiting.swap_remove(at);
-        match response.metadata.response_code {
-            ResponseCode::NoError => answer.answers.extend(response.answers),
-            ResponseCode::NXDomain => answer.nxdomain = true,
-            code => {
-                return Err(std::io::Error::other(format!(
-                    "the DNS server {server} answered {code}"
-                )));
-            }
-        }
+        Reply::Failed(err) => Err(err),
     }
-    Ok(answer)
 }
 
 /// `name` as a fully qualified DNS name.
-fn parse_name(name: &str) -> std::io::Result<Name> {
+pub fn parse_name(name: &str) -> std::io::Result<Name> {
     let mut parsed = Name::from_utf8(name).map_err(|err| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -208,22 +226,149 @@ fn parse_name(name: &str) -> std::io::Result<Name> {
     Ok(parsed)
 }
 
+/// How long is left before `deadline`, for the callers that wait on other things meanwhile.
+pub fn left(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+/// What UDP brought for one question.
+enum Udp {
+    Reply(Reply),
+    /// The answer did not fit (TC): to be asked again over TCP.
+    Truncated,
+}
+
+fn encode(name: &Name, kind: RecordType, id: u16, recursion: bool) -> Vec<u8> {
+    let mut request = Message::query();
+    request.metadata.id = id;
+    request.metadata.recursion_desired = recursion;
+    request.add_query(Query::query(name.clone(), kind));
+    request.to_vec().unwrap_or_default()
+}
+
+/// Sends every request on one UDP socket and fills `replies` as answers come, until all are in
+/// or the deadline passes. A truncated answer is marked for TCP to complete.
+fn over_udp(
+    server: SocketAddr,
+    requests: &[(u16, Vec<u8>)],
+    deadline: Instant,
+    replies: &mut [Option<Udp>],
+) -> std::io::Result<()> {
+    let socket = UdpSocket::bind(wildcard_for(server))?;
+    socket.connect(server)?;
+    for (_, bytes) in requests {
+        socket.send(bytes)?;
+    }
+    let mut buffer = vec![0u8; MAX_MESSAGE];
+    for _ in 0..MAX_DATAGRAMS {
+        if replies.iter().all(Option::is_some) {
+            return Ok(());
+        }
+        let left = left(deadline);
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        socket.set_read_timeout(Some(left))?;
+        let size = match socket.recv(&mut buffer) {
+            Ok(size) => size,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            Err(err) => return Err(err),
+        };
+        let Ok(response) = Message::from_vec(&buffer[..size]) else {
+            continue;
+        };
+        let Some(index) = requests
+            .iter()
+            .position(|(id, _)| *id == response.metadata.id)
+        else {
+            continue;
+        };
+        replies[index] = Some(if response.metadata.truncation {
+            Udp::Truncated
+        } else {
+            Udp::Reply(read_reply(&response))
+        });
+    }
+    Ok(())
+}
+
+/// One query over TCP (RFC 7766: a two-byte length before each message), within the deadline.
+fn over_tcp(
+    server: SocketAddr,
+    id: u16,
+    request: &[u8],
+    deadline: Instant,
+) -> std::io::Result<Reply> {
+    let left = |deadline: Instant| {
+        let left = left(deadline);
+        if left.is_zero() {
+            Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
+        } else {
+            Ok(left)
+        }
+    };
+    let mut stream = TcpStream::connect_timeout(&server, left(deadline)?)?;
+    stream.set_write_timeout(Some(left(deadline)?))?;
+    let length = u16::try_from(request.len()).map_err(std::io::Error::other)?;
+    stream.write_all(&[&length.to_be_bytes()[..], request].concat())?;
+    let mut prefix = [0u8; 2];
+    stream.set_read_timeout(Some(left(deadline)?))?;
+    stream.read_exact(&mut prefix)?;
+    let mut message = vec![0u8; usize::from(u16::from_be_bytes(prefix))];
+    stream.set_read_timeout(Some(left(deadline)?))?;
+    stream.read_exact(&mut message)?;
+    let response = Message::from_vec(&message)
+        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err.to_string()))?;
+    if response.metadata.id != id {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "an answer to another query",
+        ));
+    }
+    Ok(read_reply(&response))
+}
+
+fn read_reply(response: &Message) -> Reply {
+    let mut records = Vec::new();
+    let mut chain = Vec::new();
+    let mut nameservers = Vec::new();
+    for record in &response.answers {
+        match &record.data {
+            RData::A(a) => records.push((IpAddr::V4(a.0), record.ttl)),
+            RData::AAAA(aaaa) => records.push((IpAddr::V6(aaaa.0), record.ttl)),
+            RData::CNAME(target) => chain.push(CnameStep {
+                name: printable_name(&record.name),
+                target: printable_name(&target.0),
+                ttl: record.ttl,
+            }),
+            // A name from the network, shown in an error: made safe for a terminal.
+            RData::NS(ns) => nameservers.push((
+                record.name.clone(),
+                neutralize(&ns.0.to_ascii()).into_owned(),
+            )),
+            _ => {}
+        }
+    }
+    Reply::Answered {
+        code: response.metadata.response_code,
+        records,
+        chain,
+        nameservers,
+    }
+}
+
+/// A name from the network, as text safe to print: neutralised and at most 253 characters.
+fn printable_name(name: &Name) -> String {
+    let text = name.to_ascii();
+    let text = text.strip_suffix('.').unwrap_or(&text);
+    neutralize(text).chars().take(253).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resolv_conf_nameservers_are_read_in_order() {
-        let text =
-            "# comment\nsearch lan\nnameserver 192.0.2.53\nnameserver ::1\nnameserver bogus\n";
-        assert_eq!(
-            nameservers_in(text),
-            [
-                "192.0.2.53:53".parse().unwrap(),
-                "[::1]:53".parse().unwrap()
-            ]
-        );
-    }
 
     #[test]
     fn a_server_that_does_not_answer_times_out_within_the_deadline() {

@@ -1,6 +1,7 @@
 //! What several features share and no feature owns: the address a user types, the clock, the
 //! OS-neutral socket model, text made safe for a terminal, the state directory and TLS. Nothing here imports a feature.
 
+pub mod address;
 pub mod clock;
 pub mod dns;
 pub mod sanitize;

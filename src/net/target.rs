@@ -33,8 +33,9 @@ impl fmt::Display for Target {
 
 impl Target {
     /// Reads `[HOST][:PORT]`: `host`, `host:port`, `:port`, `1.2.3.4`, `[v6]`, `[v6]:port`, or a
-    /// bare IPv6 address such as `::1` (a bare IPv6 address always takes the default port: its
-    /// last group could be read as a port, so a port needs the brackets). Empty: 127.0.0.1:65432.
+    /// bare IPv6 address such as `::1` (a bare IPv6 address takes the default port; one whose
+    /// last group could be read as a port, `::1:80`, is refused: see [`unbracketed_port`]).
+    /// Empty: 127.0.0.1:65432.
     pub fn parse(text: &str) -> Result<Target> {
         let text = text.trim();
         let bad = |why: &str| Error::Usage(format!("bad target '{text}': {why}"));
@@ -55,6 +56,9 @@ impl Target {
             };
             (inside, port)
         } else if text.matches(':').count() > 1 {
+            if let Some(fix) = unbracketed_port(text) {
+                return Err(bad(&fix));
+            }
             if text.parse::<Ipv6Addr>().is_err() {
                 return Err(bad("write an IPv6 address as [ADDR]:PORT"));
             }
@@ -152,6 +156,22 @@ fn host_name(host: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// When `text` is a bare IPv6 address whose last group reads as a port (`::1:80`: the address
+/// ::1:80, or port 80 of ::1?), the fix in words; `None` for anything else.
+pub fn unbracketed_port(text: &str) -> Option<String> {
+    let (head, tail) = text.rsplit_once(':')?;
+    (!text.starts_with('[')
+        && !tail.is_empty()
+        && tail.bytes().all(|b| b.is_ascii_digit())
+        && head.parse::<Ipv6Addr>().is_ok())
+    .then(|| {
+        format!(
+            "an IPv6 address with a port needs brackets: [{head}]:{tail} (or [{text}] for the \
+             address alone)"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,7 +203,7 @@ mod tests {
         assert_eq!(target("[::1]:7000"), ("::1".into(), 7000));
         assert_eq!(target("[::1]"), ("::1".into(), 65432));
         assert_eq!(target("::1"), ("::1".into(), 65432));
-        assert_eq!(target("fe80::1:2"), ("fe80::1:2".into(), 65432));
+        assert_eq!(target("2001:db8::1"), ("2001:db8::1".into(), 65432));
         assert_eq!(
             Target::parse("[::1]:7000").unwrap().to_string(),
             "[::1]:7000"
@@ -200,6 +220,8 @@ mod tests {
             "[nothost]:1",
             "[::1]7000",
             "a:b:c",
+            "::1:80",
+            "fe80::1:2",
             "bad host",
             "ana@host",
         ] {

@@ -119,22 +119,27 @@ pub fn neighbour_unresolved(ip: std::net::IpAddr) -> bool {
 pub fn nameservers() -> Vec<std::net::SocketAddr> {
     #[cfg(unix)]
     {
-        let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        text.lines()
-            .filter_map(|line| {
-                let mut words = line.split_whitespace();
-                (words.next() == Some("nameserver")).then(|| words.next())?
-            })
-            // A scoped IPv6 address (fe80::1%eth0) is left out: std cannot parse its scope.
-            .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
-            .map(|ip| std::net::SocketAddr::new(ip, 53))
-            .take(3)
-            .collect()
+        nameservers_in(&std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default())
     }
     #[cfg(not(unix))]
     {
         Vec::new()
     }
+}
+
+/// The first three `nameserver` lines of a resolv.conf's text, on port 53.
+#[cfg_attr(not(unix), allow(dead_code))]
+fn nameservers_in(text: &str) -> Vec<std::net::SocketAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver")).then(|| words.next())?
+        })
+        // A scoped IPv6 address (fe80::1%eth0) is left out: std cannot parse its scope.
+        .filter_map(|address| address.parse::<std::net::IpAddr>().ok())
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
+        .take(3)
+        .collect()
 }
 
 /// Where the system keeps its services database (`/etc/services`).
@@ -249,5 +254,13 @@ mod tests {
         let inode = sockets[0].inode.expect("a listener has an inode");
         let owners = socket_owners();
         assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
+    }
+
+    #[test]
+    fn resolv_conf_nameservers_are_read_in_order_three_at_most() {
+        let text = "# comment\nsearch lan\nnameserver 192.0.2.53\nnameserver ::1\nnameserver bogus\n\
+                    nameserver fe80::1%eth0\nnameserver 192.0.2.54\nnameserver 192.0.2.55\n";
+        let read: Vec<String> = nameservers_in(text).iter().map(|a| a.to_string()).collect();
+        assert_eq!(read, ["192.0.2.53:53", "[::1]:53", "192.0.2.54:53"]);
     }
 }

@@ -1,7 +1,7 @@
 //! What the probe runs on: plain data, built from the command line at the face (`cli/`), so
 //! nothing in the probe knows how the flags were spelt.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::resolve::Families;
@@ -38,8 +38,8 @@ pub struct Config {
 }
 
 /// Reads one probe target as [`Target::parse`] does, but refuses what a probe cannot mean, each
-/// with the fix: no host (`:80`, `''` would probe this machine without saying so), a bare IPv6
-/// address whose last group reads as a port (`::1:80`), an address of a family -4/-6 excludes.
+/// with the fix: no host (`:80`, `''` would probe this machine without saying so), an address
+/// of a family -4/-6 excludes (and, as everywhere, `::1:80` for `[::1]:80`).
 pub fn parse_target(text: &str, families: Families) -> Result<Target> {
     let text = text.trim();
     let bad = |why: String| Error::Usage(format!("bad target '{text}': {why}"));
@@ -47,17 +47,6 @@ pub fn parse_target(text: &str, families: Families) -> Result<Target> {
         let port = if text.is_empty() { ":PORT" } else { text };
         return Err(bad(format!(
             "name the host to probe (127.0.0.1{port} for this machine)"
-        )));
-    }
-    if !text.starts_with('[')
-        && let Some((head, tail)) = text.rsplit_once(':')
-        && !tail.is_empty()
-        && tail.bytes().all(|b| b.is_ascii_digit())
-        && head.parse::<Ipv6Addr>().is_ok()
-    {
-        return Err(bad(format!(
-            "an IPv6 address with a port needs brackets: [{head}]:{tail} (or [{text}] for the \
-             address alone)"
         )));
     }
     let target = Target::parse(text)?;

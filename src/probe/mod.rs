@@ -5,7 +5,6 @@
 
 pub mod config;
 pub mod connect;
-pub mod dns;
 pub mod render;
 pub mod report;
 pub mod resolve;

@@ -1,5 +1,5 @@
-//! Name resolution for the probe: the system resolver (what a client really gets), a DNS server
-//! asked directly (with TTLs), and notes on addresses that should not be in public DNS.
+//! Name resolution for the probe: the system resolver (what a client really gets) and a DNS
+//! server asked directly (with TTLs), each under a deadline, with what failed and why.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -9,8 +9,8 @@ use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::RecordType;
 use serde::Serialize;
 
-use super::dns::{self, CnameStep, Reply};
 use crate::net::clock::millis;
+use crate::net::dns::{self, CnameStep, Reply};
 
 /// Why a name did not resolve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -252,7 +252,13 @@ fn ask_server_until(
     if families.ipv6 {
         kinds.push(RecordType::AAAA);
     }
-    let replies = dns::ask(host, server, &kinds, deadline);
+    let replies = match dns::parse_name(host) {
+        Ok(name) => dns::ask(&name, &kinds, server, deadline, true),
+        Err(err) => kinds
+            .iter()
+            .map(|_| Reply::Failed(std::io::Error::new(err.kind(), err.to_string())))
+            .collect(),
+    };
     let mut answer = DnsAnswer {
         source: server.to_string(),
         records: Vec::new(),
@@ -270,6 +276,7 @@ fn ask_server_until(
                 code,
                 records,
                 chain,
+                ..
             } => {
                 if code != ResponseCode::NoError {
                     errors.push((*kind, format!("the server answered {}", code_name(code))));
@@ -354,69 +361,9 @@ fn code_name(code: ResponseCode) -> String {
     }
 }
 
-/// A remark about an address that a public DNS name should not carry.
-pub fn address_note(address: &IpAddr) -> Option<&'static str> {
-    match address {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback address: only this very machine can reach it")
-            } else if v4.is_private() {
-                Some(
-                    "private (RFC 1918) address: the DDNS client probably published its interface \
-                     address from behind NAT; publish the public IP instead",
-                )
-            } else if a == 100 && (64..128).contains(&b) {
-                Some(
-                    "carrier-grade NAT (100.64.0.0/10) address: the host sits behind the \
-                     provider's NAT and cannot be reached from outside by this address",
-                )
-            } else if v4.is_link_local() {
-                Some("link-local address: valid only on the host's own network segment")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            if v6.is_loopback() {
-                Some("loopback address: only this very machine can reach it")
-            } else if v6.segments()[0] & 0xffc0 == 0xfe80 {
-                Some("link-local address: valid only on the host's own network segment")
-            } else if v6.segments()[0] & 0xfe00 == 0xfc00 {
-                Some("unique-local (private) IPv6 address: not reachable from the Internet")
-            } else {
-                None
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_unfit_for_public_dns_are_noted() {
-        for private in [
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.10",
-            "100.64.0.1",
-            "127.0.0.1",
-            "169.254.1.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-        ] {
-            assert!(
-                address_note(&private.parse().unwrap()).is_some(),
-                "{private}"
-            );
-        }
-        for public in ["203.0.113.7", "8.8.8.8", "100.128.0.1", "2001:db8::1"] {
-            assert!(address_note(&public.parse().unwrap()).is_none(), "{public}");
-        }
-    }
 
     #[test]
     fn localhost_resolves_through_the_system() {

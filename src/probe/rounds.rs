@@ -270,7 +270,7 @@ fn warnings(
         // One warning per kind of address, however many of that kind DNS serves.
         let mut noted: Vec<(&str, Vec<IpAddr>)> = Vec::new();
         for address in &served {
-            if let Some(note) = resolve::address_note(address) {
+            if let Some(note) = crate::net::address::unfit_for_public_dns(address) {
                 match noted.iter_mut().find(|(n, _)| *n == note) {
                     Some((_, addresses)) => addresses.push(*address),
                     None => noted.push((note, vec![*address])),

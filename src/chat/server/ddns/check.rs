@@ -116,7 +116,7 @@ fn authoritative(ddns: &Ddns) -> Result<BTreeSet<IpAddr>, String> {
     let servers = match ddns.authority {
         Some(server) => vec![server],
         None => {
-            let resolver = *dns::configured_nameservers()
+            let resolver = *crate::platform::nameservers()
                 .first()
                 .ok_or("no nameserver in /etc/resolv.conf to find the zone through")?;
             dns::authorities(&ddns.name, resolver, DNS_TIMEOUT).map_err(|err| err.to_string())?

@@ -74,7 +74,7 @@ impl Verdict {
             }
         }
         for ip in &published {
-            if let Some(note) = unfit_for_public_dns(ip) {
+            if let Some(note) = crate::net::address::unfit_for_public_dns(ip) {
                 findings.push(Finding(format!("{name} publishes {ip}, a {note}")));
             }
         }
@@ -125,44 +125,6 @@ fn list<'a>(addresses: impl IntoIterator<Item = &'a IpAddr>) -> String {
         "(none)".into()
     } else {
         all.join(", ")
-    }
-}
-
-/// What kind of address a public name should not carry, and what it means.
-fn unfit_for_public_dns(ip: &IpAddr) -> Option<&'static str> {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            if v4.is_loopback() {
-                Some("loopback address: only this very machine reaches it")
-            } else if v4.is_private() {
-                Some(
-                    "private (RFC 1918) address: the DDNS client published its interface address \
-                     from behind NAT; publish the public address instead",
-                )
-            } else if a == 100 && (64..128).contains(&b) {
-                Some(
-                    "carrier-grade NAT (100.64.0.0/10) address: the provider's NAT stands in front \
-                     of this server; ask for a public address or use a tunnel",
-                )
-            } else if v4.is_link_local() || v4.is_unspecified() {
-                Some("link-local address: valid only on this network segment")
-            } else {
-                None
-            }
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            if v6.is_loopback() {
-                Some("loopback address: only this very machine reaches it")
-            } else if first & 0xffc0 == 0xfe80 {
-                Some("link-local address: valid only on this network segment")
-            } else if first & 0xfe00 == 0xfc00 {
-                Some("unique-local (private) IPv6 address: not reachable from the Internet")
-            } else {
-                None
-            }
-        }
     }
 }
 
