@@ -6,8 +6,8 @@ pub mod clock;
 pub mod dns;
 pub mod sanitize;
 pub mod socket;
-pub mod stun;
 pub mod state;
+pub mod stun;
 pub mod target;
 pub mod tls;
 

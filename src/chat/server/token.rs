@@ -445,8 +445,14 @@ mod tests {
             kept.reserve(format!("x{n}"), digest, attacker);
         }
         assert_eq!(kept.by_key.len(), 5, "the attacker keeps its limit, 4");
-        assert!(kept.held(&name_key("x0")).is_some(), "its first four stay kept");
-        assert!(kept.held(&name_key("x4")).is_none(), "beyond its limit: not kept");
+        assert!(
+            kept.held(&name_key("x0")).is_some(),
+            "its first four stay kept"
+        );
+        assert!(
+            kept.held(&name_key("x4")).is_none(),
+            "beyond its limit: not kept"
+        );
         // The same address as ana, at its limit, cannot push ana's name out either.
         for n in 0..10 {
             kept.reserve(format!("h{n}"), Digest::of("h"), home);

@@ -62,5 +62,8 @@ fn one_address_filling_the_reservations_never_frees_another_members_name() {
     let back = hello(&mut hub, 3, [10, 0, 0, 9], "ana", Some(&token));
     assert_eq!(frames(&back)[0]["name"], "ana");
     // The attacker keeps its first four, and no more.
-    assert!(hub.reserved.held(&name_key("x3")).is_some() && hub.reserved.held(&name_key("x4")).is_none());
+    assert!(
+        hub.reserved.held(&name_key("x3")).is_some()
+            && hub.reserved.held(&name_key("x4")).is_none()
+    );
 }
