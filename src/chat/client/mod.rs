@@ -274,8 +274,10 @@ impl Link {
 
     /// The server's address as the final error message names it.
     fn remote_text(&self) -> String {
-        self.remote
-            .map_or_else(|| self.dialer.target.to_string(), |remote| remote.to_string())
+        self.remote.map_or_else(
+            || self.dialer.target.to_string(),
+            |remote| remote.to_string(),
+        )
     }
 
     fn denied_error(&self, reason: String) -> Error {
