@@ -10,7 +10,9 @@ use netlink_packet_core::{
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
-    constants::{AF_INET, AF_INET6, INET_DIAG_INFO, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY},
+    constants::{
+        AF_INET, AF_INET6, AF_UNSPEC, INET_DIAG_INFO, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY,
+    },
     inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags, nlas},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
@@ -115,7 +117,70 @@ fn plan(selection: &Selection) -> Vec<Dump> {
             });
         }
     }
+    // Both families' TCP sockets come from one walk of the kernel's tables (see `request_bytes`).
+    let tcp = |dump: &Dump| dump.protocol == IPPROTO_TCP;
+    if dumps.iter().filter(|dump| tcp(dump)).count() == 2
+        && let Some(first) = dumps.iter().position(tcp)
+    {
+        dumps[first].family = AF_UNSPEC;
+        let mut seen = 0;
+        dumps.retain(|dump| {
+            seen += usize::from(tcp(dump));
+            !tcp(dump) || seen == 1
+        });
+    }
     dumps
+}
+
+/// The kernel's message type of the older inet_diag request (`TCPDIAG_GETSOCK`), and the length
+/// of its body (`struct inet_diag_req`: family, two lengths, extensions, the 48-byte socket id,
+/// states, and an unused `idiag_dbs`).
+const TCPDIAG_GETSOCK: u16 = 18;
+const INET_DIAG_REQ_LEN: usize = 60;
+
+/// The request for `dump`. A TCP dump of both families uses the older request, which the kernel
+/// answers with one walk of its socket tables for both (AF_UNSPEC); the newer one, family by
+/// family, walks them all once per family.
+fn request_bytes(dump: Dump) -> Vec<u8> {
+    let extensions = if dump.info {
+        ExtensionFlags::INFO
+    } else {
+        ExtensionFlags::empty()
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    if dump.family == AF_UNSPEC {
+        let length = header.buffer_len() + INET_DIAG_REQ_LEN;
+        header.length = length as u32;
+        header.message_type = TCPDIAG_GETSOCK;
+        let mut bytes = vec![0; length];
+        header.emit(&mut bytes);
+        let body = &mut bytes[header.buffer_len()..];
+        body[3] = extensions.bits();
+        SocketId::new_v4().emit(&mut body[4..52]);
+        body[52..56].copy_from_slice(&dump.states.to_ne_bytes());
+        return bytes;
+    }
+    let socket_id = if dump.family == AF_INET {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family: dump.family,
+            protocol: dump.protocol,
+            extensions,
+            states: StateFlags::from_bits_retain(dump.states),
+            socket_id,
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut bytes = vec![0; request.buffer_len()];
+    request.serialize(&mut bytes);
+    bytes
 }
 
 fn failure(dump: Dump) -> impl Fn(io::Error) -> Error {
@@ -137,37 +202,7 @@ fn receive(
     spare: &crossbeam_channel::Receiver<Vec<u8>>,
 ) -> Result<()> {
     let fail = failure(dump);
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(&fail)?;
-    socket.bind_auto().map_err(&fail)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(&fail)?;
-
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if dump.family == AF_INET {
-        SocketId::new_v4()
-    } else {
-        SocketId::new_v6()
-    };
-    let mut request = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family: dump.family,
-            protocol: dump.protocol,
-            extensions: if dump.info {
-                ExtensionFlags::INFO
-            } else {
-                ExtensionFlags::empty()
-            },
-            states: StateFlags::from_bits_retain(dump.states),
-            socket_id,
-        })
-        .into(),
-    );
-    request.finalize();
-    let mut bytes = vec![0; request.buffer_len()];
-    request.serialize(&mut bytes);
-    socket.send(&bytes, 0).map_err(&fail)?;
-
+    let socket = start(dump)?;
     loop {
         let mut buffer = spare.try_recv().unwrap_or_default();
         buffer.resize(RECV_BUFFER_BYTES, 0);
@@ -185,6 +220,16 @@ fn receive(
             return Ok(());
         }
     }
+}
+
+/// A netlink socket that `dump` was asked for on.
+fn start(dump: Dump) -> Result<Socket> {
+    let fail = failure(dump);
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(&fail)?;
+    socket.bind_auto().map_err(&fail)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(&fail)?;
+    socket.send(&request_bytes(dump), 0).map_err(&fail)?;
+    Ok(socket)
 }
 
 /// True when `bytes` hold the message that ends a dump (done, or an error).
@@ -224,7 +269,7 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
         let message = NetlinkBuffer::new_checked(&bytes[offset..]).map_err(invalid)?;
         let length = message.length() as usize;
         match message.message_type() {
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 let payload = message.payload();
                 let header = InetResponseHeader::parse(payload).map_err(invalid)?;
                 let mut socket = convert(proto, &header);
@@ -254,6 +299,9 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
 }
 
 fn describe(family: u8, protocol: u8) -> &'static str {
+    if family == AF_UNSPEC {
+        return "TCP";
+    }
     match (family == AF_INET, protocol == IPPROTO_TCP) {
         (true, true) => "TCP/IPv4",
         (true, false) => "UDP/IPv4",
