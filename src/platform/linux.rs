@@ -398,6 +398,51 @@ pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
 mod tests {
     use super::*;
 
+    fn selection(ipv4: bool, ipv6: bool) -> Selection {
+        Selection {
+            tcp: true,
+            udp: true,
+            ipv4,
+            ipv6,
+            tcp_states: vec![TcpState::Listen, TcpState::Established],
+            udp_connected: None,
+            tcp_info: false,
+        }
+    }
+
+    #[test]
+    fn tcp_of_both_families_is_one_dump_and_lists_both() {
+        let families = |dumps: Vec<Dump>| -> Vec<(u8, u8)> {
+            dumps.iter().map(|d| (d.family, d.protocol)).collect()
+        };
+        assert_eq!(
+            families(plan(&selection(true, true))),
+            [
+                (AF_UNSPEC, IPPROTO_TCP),
+                (AF_INET, IPPROTO_UDP),
+                (AF_INET6, IPPROTO_UDP)
+            ]
+        );
+        assert_eq!(
+            families(plan(&selection(false, true))),
+            [(AF_INET6, IPPROTO_TCP), (AF_INET6, IPPROTO_UDP)]
+        );
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let mut seen = Vec::new();
+        for_each_socket(&selection(true, true), &mut |socket| {
+            seen.push((socket.proto, socket.local_addr, socket.local_port));
+        })
+        .unwrap();
+        for listener in [v4, v6] {
+            let address = listener.local_addr().unwrap();
+            assert!(
+                seen.contains(&(Proto::Tcp, address.ip(), address.port())),
+                "{address} not listed"
+            );
+        }
+    }
+
     #[test]
     fn kernel_state_numbers_follow_tcp_states_h() {
         assert_eq!(kernel_state_number(TcpState::Established), 1);
