@@ -1,9 +1,8 @@
 //! Linux: sockets from one netlink sock_diag dump per family and protocol (queues, UDP peers, uid and
-//! inode included, state filtered in the kernel), owners from a walk of `/proc/*/fd`.
+//! inode included, state filtered in the kernel); owners are found in `fd_walk`.
 
 use std::io;
 use std::ops::RangeInclusive;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use netlink_packet_core::{
     Emitable, ErrorBuffer, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR, NetlinkBuffer,
@@ -11,13 +10,14 @@ use netlink_packet_core::{
 };
 use netlink_packet_sock_diag::{
     SockDiagMessage,
-    constants::{AF_INET, AF_INET6, INET_DIAG_INFO, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY},
+    constants::{
+        AF_INET, AF_INET6, AF_UNSPEC, INET_DIAG_INFO, IPPROTO_TCP, IPPROTO_UDP, SOCK_DIAG_BY_FAMILY,
+    },
     inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags, nlas},
 };
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_SOCK_DIAG};
-use rustix::fs::{CWD, Dir, Mode, OFlags};
 
-use super::{Owners, Selection};
+use super::Selection;
 use crate::error::{Error, Result};
 use crate::net::socket::{Proto, RawSocket, TcpInfo, TcpState};
 
@@ -117,7 +117,70 @@ fn plan(selection: &Selection) -> Vec<Dump> {
             });
         }
     }
+    // Both families' TCP sockets come from one walk of the kernel's tables (see `request_bytes`).
+    let tcp = |dump: &Dump| dump.protocol == IPPROTO_TCP;
+    if dumps.iter().filter(|dump| tcp(dump)).count() == 2
+        && let Some(first) = dumps.iter().position(tcp)
+    {
+        dumps[first].family = AF_UNSPEC;
+        let mut seen = 0;
+        dumps.retain(|dump| {
+            seen += usize::from(tcp(dump));
+            !tcp(dump) || seen == 1
+        });
+    }
     dumps
+}
+
+/// The kernel's message type of the older inet_diag request (`TCPDIAG_GETSOCK`), and the length
+/// of its body (`struct inet_diag_req`: family, two lengths, extensions, the 48-byte socket id,
+/// states, and an unused `idiag_dbs`).
+const TCPDIAG_GETSOCK: u16 = 18;
+const INET_DIAG_REQ_LEN: usize = 60;
+
+/// The request for `dump`. A TCP dump of both families uses the older request, which the kernel
+/// answers with one walk of its socket tables for both (AF_UNSPEC); the newer one, family by
+/// family, walks them all once per family.
+fn request_bytes(dump: Dump) -> Vec<u8> {
+    let extensions = if dump.info {
+        ExtensionFlags::INFO
+    } else {
+        ExtensionFlags::empty()
+    };
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    if dump.family == AF_UNSPEC {
+        let length = header.buffer_len() + INET_DIAG_REQ_LEN;
+        header.length = length as u32;
+        header.message_type = TCPDIAG_GETSOCK;
+        let mut bytes = vec![0; length];
+        header.emit(&mut bytes);
+        let body = &mut bytes[header.buffer_len()..];
+        body[3] = extensions.bits();
+        SocketId::new_v4().emit(&mut body[4..52]);
+        body[52..56].copy_from_slice(&dump.states.to_ne_bytes());
+        return bytes;
+    }
+    let socket_id = if dump.family == AF_INET {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family: dump.family,
+            protocol: dump.protocol,
+            extensions,
+            states: StateFlags::from_bits_retain(dump.states),
+            socket_id,
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut bytes = vec![0; request.buffer_len()];
+    request.serialize(&mut bytes);
+    bytes
 }
 
 fn failure(dump: Dump) -> impl Fn(io::Error) -> Error {
@@ -139,37 +202,7 @@ fn receive(
     spare: &crossbeam_channel::Receiver<Vec<u8>>,
 ) -> Result<()> {
     let fail = failure(dump);
-    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(&fail)?;
-    socket.bind_auto().map_err(&fail)?;
-    socket.connect(&SocketAddr::new(0, 0)).map_err(&fail)?;
-
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-    let socket_id = if dump.family == AF_INET {
-        SocketId::new_v4()
-    } else {
-        SocketId::new_v6()
-    };
-    let mut request = NetlinkMessage::new(
-        header,
-        SockDiagMessage::InetRequest(InetRequest {
-            family: dump.family,
-            protocol: dump.protocol,
-            extensions: if dump.info {
-                ExtensionFlags::INFO
-            } else {
-                ExtensionFlags::empty()
-            },
-            states: StateFlags::from_bits_retain(dump.states),
-            socket_id,
-        })
-        .into(),
-    );
-    request.finalize();
-    let mut bytes = vec![0; request.buffer_len()];
-    request.serialize(&mut bytes);
-    socket.send(&bytes, 0).map_err(&fail)?;
-
+    let socket = start(dump)?;
     loop {
         let mut buffer = spare.try_recv().unwrap_or_default();
         buffer.resize(RECV_BUFFER_BYTES, 0);
@@ -187,6 +220,16 @@ fn receive(
             return Ok(());
         }
     }
+}
+
+/// A netlink socket that `dump` was asked for on.
+fn start(dump: Dump) -> Result<Socket> {
+    let fail = failure(dump);
+    let mut socket = Socket::new(NETLINK_SOCK_DIAG).map_err(&fail)?;
+    socket.bind_auto().map_err(&fail)?;
+    socket.connect(&SocketAddr::new(0, 0)).map_err(&fail)?;
+    socket.send(&request_bytes(dump), 0).map_err(&fail)?;
+    Ok(socket)
 }
 
 /// True when `bytes` hold the message that ends a dump (done, or an error).
@@ -226,7 +269,7 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
         let message = NetlinkBuffer::new_checked(&bytes[offset..]).map_err(invalid)?;
         let length = message.length() as usize;
         match message.message_type() {
-            SOCK_DIAG_BY_FAMILY => {
+            SOCK_DIAG_BY_FAMILY | TCPDIAG_GETSOCK => {
                 let payload = message.payload();
                 let header = InetResponseHeader::parse(payload).map_err(invalid)?;
                 let mut socket = convert(proto, &header);
@@ -256,6 +299,9 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
 }
 
 fn describe(family: u8, protocol: u8) -> &'static str {
+    if family == AF_UNSPEC {
+        return "TCP";
+    }
     match (family == AF_INET, protocol == IPPROTO_TCP) {
         (true, true) => "TCP/IPv4",
         (true, false) => "UDP/IPv4",
@@ -338,185 +384,6 @@ fn state_from_kernel(number: u8) -> TcpState {
     }
 }
 
-/// A process with more open files than this has its fd table walked by every thread together, in
-/// chunks of this many: one busy server can hold most of the system's sockets.
-const SHARED_TABLE_FDS: usize = 1024;
-
-/// An fd table too large for one thread: its directory, and the descriptor numbers in it.
-struct LargeTable {
-    pid: u32,
-    dir: rustix::fd::OwnedFd,
-    fds: Vec<u32>,
-}
-
-/// Finds the processes that hold each socket, by reading every `/proc/PID/fd` link. The walk is
-/// the expensive part of `-p` (one readlink per open file in the system), so it is shared out
-/// among one thread per core: first by process, then, for the few processes with very large fd
-/// tables, by chunks of their descriptors.
-pub fn owners() -> Owners {
-    owners_sharing_above(SHARED_TABLE_FDS)
-}
-
-/// [`owners`], sharing out fd tables larger than `shared_above` by chunks of that many.
-fn owners_sharing_above(shared_above: usize) -> Owners {
-    let mut owners = Owners::default();
-    let Some(pids) = list_pids() else {
-        owners.hidden = true;
-        return owners;
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let next = AtomicUsize::new(0);
-    let large = std::sync::Mutex::new(Vec::new());
-    let walk = || {
-        let mut found: Vec<(u64, u32)> = Vec::new();
-        let mut hidden = Vec::new();
-        loop {
-            let index = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&pid) = pids.get(index) else {
-                return (found, hidden);
-            };
-            match socket_inodes_of(pid, &mut found, &large, shared_above) {
-                Ok(()) => {}
-                Err(err) if err == rustix::io::Errno::ACCESS || err == rustix::io::Errno::PERM => {
-                    hidden.push(pid);
-                }
-                // The process ended while we looked: nothing to report.
-                Err(_) => {}
-            }
-        }
-    };
-    // Each thread's (inode, pid) pairs and the PIDs it could not look into.
-    type Found = (Vec<(u64, u32)>, Vec<u32>);
-    let mut results: Vec<Found> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(walk)).collect();
-        let mut results = vec![walk()];
-        results.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
-        results
-    });
-    let large = large.into_inner().unwrap_or_default();
-    if !large.is_empty() {
-        let found = walk_large_tables(&large, threads, shared_above);
-        results.extend(found.into_iter().map(|found| (found, Vec::new())));
-    }
-    for (found, hidden) in results {
-        owners.hidden |= !hidden.is_empty();
-        owners.hidden_pids.extend(hidden);
-        for (inode, pid) in found {
-            let holders = owners.by_inode.entry(inode).or_default();
-            if !holders.contains(&pid) {
-                holders.push(pid);
-            }
-        }
-    }
-    owners.hidden_pids.sort_unstable();
-    owners
-}
-
-/// Every PID in `/proc`, or None when `/proc` cannot be read.
-fn list_pids() -> Option<Vec<u32>> {
-    let proc_dir = rustix::fs::openat(
-        CWD,
-        "/proc",
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok()?;
-    let entries = Dir::read_from(&proc_dir).ok()?;
-    Some(
-        entries
-            .filter_map(|entry| entry.ok())
-            .filter_map(|entry| entry.file_name().to_str().ok()?.parse().ok())
-            .collect(),
-    )
-}
-
-/// Adds `(inode, pid)` for every socket process `pid` has open; a table larger than
-/// `shared_above` is left in `large`, for all threads to share.
-fn socket_inodes_of(
-    pid: u32,
-    found: &mut Vec<(u64, u32)>,
-    large: &std::sync::Mutex<Vec<LargeTable>>,
-    shared_above: usize,
-) -> rustix::io::Result<()> {
-    let fd_dir = rustix::fs::openat(
-        CWD,
-        format!("/proc/{pid}/fd"),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    let mut fds: Vec<u32> = Vec::new();
-    for entry in Dir::read_from(&fd_dir)? {
-        let Ok(entry) = entry else { continue };
-        if let Some(fd) = std::str::from_utf8(entry.file_name().to_bytes())
-            .ok()
-            .and_then(|name| name.parse().ok())
-        {
-            fds.push(fd);
-        }
-    }
-    if fds.len() > shared_above {
-        if let Ok(mut large) = large.lock() {
-            large.push(LargeTable {
-                pid,
-                dir: fd_dir,
-                fds,
-            });
-        }
-        return Ok(());
-    }
-    for fd in fds {
-        if let Some(inode) = socket_inode(&fd_dir, fd) {
-            found.push((inode, pid));
-        }
-    }
-    Ok(())
-}
-
-/// Walks the large fd tables in chunks of `chunk` descriptors, on `threads` threads; returns each
-/// thread's finds.
-fn walk_large_tables(tables: &[LargeTable], threads: usize, chunk: usize) -> Vec<Vec<(u64, u32)>> {
-    let chunks: Vec<(&LargeTable, &[u32])> = tables
-        .iter()
-        .flat_map(|table| table.fds.chunks(chunk).map(move |fds| (table, fds)))
-        .collect();
-    let next = AtomicUsize::new(0);
-    let walk = || {
-        let mut found = Vec::new();
-        while let Some(&(table, fds)) = chunks.get(next.fetch_add(1, Ordering::Relaxed)) {
-            for &fd in fds {
-                if let Some(inode) = socket_inode(&table.dir, fd) {
-                    found.push((inode, table.pid));
-                }
-            }
-        }
-        found
-    };
-    std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(walk)).collect();
-        let mut results = vec![walk()];
-        results.extend(helpers.into_iter().filter_map(|h| h.join().ok()));
-        results
-    })
-}
-
-/// The inode of the socket open as `fd` in the fd directory `fd_dir`; None if it is not a socket
-/// (or closed meanwhile).
-fn socket_inode(fd_dir: &rustix::fd::OwnedFd, fd: u32) -> Option<u64> {
-    let mut name = [0u8; 12];
-    let mut number = itoa::Buffer::new();
-    let digits = number.format(fd).as_bytes();
-    name[..digits.len()].copy_from_slice(digits);
-    let name = std::ffi::CStr::from_bytes_with_nul(&name[..=digits.len()]).ok()?;
-    let mut link = [0u8; 64];
-    let length = rustix::fs::readlinkat_raw(fd_dir, name, &mut link).ok()?;
-    link[..length]
-        .strip_prefix(b"socket:[")
-        .and_then(|rest| rest.strip_suffix(b"]"))
-        .and_then(|digits| std::str::from_utf8(digits).ok()?.parse().ok())
-}
-
 /// The range Linux hands client ports out of (`net.ipv4.ip_local_port_range`).
 pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
     let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
@@ -531,40 +398,47 @@ pub fn ephemeral_port_range() -> Option<RangeInclusive<u16>> {
 mod tests {
     use super::*;
 
+    fn selection(ipv4: bool, ipv6: bool) -> Selection {
+        Selection {
+            tcp: true,
+            udp: true,
+            ipv4,
+            ipv6,
+            tcp_states: vec![TcpState::Listen, TcpState::Established],
+            udp_connected: None,
+            tcp_info: false,
+        }
+    }
+
     #[test]
-    fn a_large_fd_table_is_walked_in_shared_chunks_and_misses_nothing() {
-        let sockets: Vec<_> = (0..40)
-            .map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap())
-            .collect();
-        let mut inodes = Vec::new();
-        for_each_socket(
-            &Selection {
-                tcp: false,
-                udp: true,
-                ipv4: true,
-                ipv6: false,
-                tcp_states: Vec::new(),
-                udp_connected: None,
-                tcp_info: false,
-            },
-            &mut |socket| {
-                let ours = sockets
-                    .iter()
-                    .any(|s| s.local_addr().unwrap().port() == socket.local_port);
-                if ours {
-                    inodes.extend(socket.inode);
-                }
-            },
-        )
+    fn tcp_of_both_families_is_one_dump_and_lists_both() {
+        let families = |dumps: Vec<Dump>| -> Vec<(u8, u8)> {
+            dumps.iter().map(|d| (d.family, d.protocol)).collect()
+        };
+        assert_eq!(
+            families(plan(&selection(true, true))),
+            [
+                (AF_UNSPEC, IPPROTO_TCP),
+                (AF_INET, IPPROTO_UDP),
+                (AF_INET6, IPPROTO_UDP)
+            ]
+        );
+        assert_eq!(
+            families(plan(&selection(false, true))),
+            [(AF_INET6, IPPROTO_TCP), (AF_INET6, IPPROTO_UDP)]
+        );
+        let v4 = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let v6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let mut seen = Vec::new();
+        for_each_socket(&selection(true, true), &mut |socket| {
+            seen.push((socket.proto, socket.local_addr, socket.local_port));
+        })
         .unwrap();
-        assert_eq!(inodes.len(), 40);
-        // This process's table (our 40 sockets and more) is larger than 8: it is shared out.
-        let owners = owners_sharing_above(8);
-        for inode in inodes {
-            let holders = owners.by_inode.get(&inode);
+        for listener in [v4, v6] {
+            let address = listener.local_addr().unwrap();
             assert!(
-                holders.is_some_and(|pids| pids.contains(&std::process::id())),
-                "{inode}: {holders:?}"
+                seen.contains(&(Proto::Tcp, address.ip(), address.port())),
+                "{address} not listed"
             );
         }
     }

@@ -12,6 +12,8 @@ use std::ops::RangeInclusive;
 use crate::error::Result;
 use crate::net::socket::{RawSocket, TcpState};
 
+#[cfg(target_os = "linux")]
+mod fd_walk;
 pub mod files;
 pub mod limits;
 #[cfg(target_os = "linux")]
@@ -69,7 +71,7 @@ pub fn for_each_socket(selection: &Selection, sink: &mut dyn FnMut(RawSocket)) -
 /// listing already carries its owners, and this returns nothing.
 pub fn socket_owners() -> Owners {
     #[cfg(target_os = "linux")]
-    return linux::owners();
+    return fd_walk::owners();
     #[cfg(not(target_os = "linux"))]
     return Owners::default();
 }

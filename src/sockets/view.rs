@@ -84,13 +84,15 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         if let Some(changes) = changes {
             table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
         }
+        let mut numbers = [itoa::Buffer::new(), itoa::Buffer::new()];
+        let [recv_q, send_q] = &mut numbers;
         table
-            .cell(proto_label(row))
-            .cell(Queue(row.recv_q))
-            .cell(Queue(row.send_q))
+            .text(proto_label(row))
+            .text(row.recv_q.map_or("-", |q| recv_q.format(q)))
+            .text(row.send_q.map_or("-", |q| send_q.format(q)))
             .cell(row.local_endpoint())
             .cell(row.remote_endpoint())
-            .cell(row.state.map_or("-", |s| s.netstat_name()));
+            .text(row.state.map_or("-", |s| s.netstat_name()));
         if show_owners {
             table.cell(Owners(row));
         }
@@ -106,8 +108,8 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
             table.cell(in_cell).cell(out_cell);
         }
         table
-            .cell(row.class.name())
-            .cell(row.service.unwrap_or("-"));
+            .text(row.class.name())
+            .text(row.service.unwrap_or("-"));
         if let Some([_, _, mark]) = flow_cells {
             table.cell(mark);
         }
@@ -122,18 +124,6 @@ fn proto_label(row: &SocketRow) -> &'static str {
         (Proto::Tcp, true) => "tcp6",
         (Proto::Udp, false) => "udp",
         (Proto::Udp, true) => "udp6",
-    }
-}
-
-/// A kernel queue figure, `-` when the OS does not give it.
-struct Queue(Option<u32>);
-
-impl fmt::Display for Queue {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(value) => write!(f, "{value}"),
-            None => f.write_str("-"),
-        }
     }
 }
 
