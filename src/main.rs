@@ -26,11 +26,14 @@ fn main() -> ExitCode {
 /// Help and version go out as clap writes them; a real usage error is said in one line.
 fn usage_error(err: clap::Error) -> ExitCode {
     match err.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = err.print();
             ExitCode::from(err.exit_code() as u8)
+        }
+        // No subcommand: the help, on stderr, and the usage-error code the man page promises.
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = err.print();
+            ExitCode::from(soquete::error::EXIT_USAGE as u8)
         }
         _ => {
             // clap's message, its "possible values" and "tip" lines, folded into one line.

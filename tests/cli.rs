@@ -24,6 +24,15 @@ fn unknown_flag_is_one_line_and_exit_64() {
 }
 
 #[test]
+fn no_subcommand_is_a_usage_error_with_the_help_on_stderr() {
+    let output = soquete().output().unwrap();
+    assert_eq!(output.status.code(), Some(64), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("probe"), "the help lists the subcommands:\n{stderr}");
+}
+
+#[test]
 fn bash_completion_is_printed() {
     let output = soquete().args(["completions", "bash"]).output().unwrap();
     assert!(output.status.success());
