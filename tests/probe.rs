@@ -146,6 +146,7 @@ fn count_prints_one_ndjson_line_per_attempt_and_a_summary() {
         .expect("a summary line");
     assert_eq!(summary["addresses"][0]["sent"], 3);
     assert_eq!(summary["addresses"][0]["open"], 3);
+    assert_eq!(summary["rounds"], 3, "an address literal counts its rounds too: {summary}");
     assert_eq!(lines.last().unwrap()["type"], "exit");
 }
 

@@ -28,7 +28,7 @@ pub const EXIT_CHECK_FAILED: i32 = 4;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
-    /// A name was resolved (each round, with --count).
+    /// A round begins: the name was resolved (an address literal stands for itself).
     Dns {
         /// The target as given on the command line.
         target: String,

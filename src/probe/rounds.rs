@@ -241,15 +241,15 @@ fn resolve_round(
         });
     }
     *previous = Some(addresses.clone());
-    if literal.is_none() || round == 1 {
-        events.send(Event::Dns {
-            target: name,
-            round,
-            system,
-            server,
-            warnings,
-        });
-    }
+    // Every round begins with its Dns event, an address literal's too: the report counts the
+    // rounds by them (the text shows the answer once).
+    events.send(Event::Dns {
+        target: name,
+        round,
+        system,
+        server,
+        warnings,
+    });
     (!failed).then_some(addresses)
 }
 
