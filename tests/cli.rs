@@ -29,7 +29,10 @@ fn no_subcommand_is_a_usage_error_with_the_help_on_stderr() {
     assert_eq!(output.status.code(), Some(64), "{output:?}");
     assert!(output.stdout.is_empty(), "{output:?}");
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("probe"), "the help lists the subcommands:\n{stderr}");
+    assert!(
+        stderr.contains("probe"),
+        "the help lists the subcommands:\n{stderr}"
+    );
 }
 
 #[test]

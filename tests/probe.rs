@@ -71,7 +71,7 @@ fn unresolvable_name_is_exit_3() {
     let (code, doc) = probe_json(&["name.invalid:80"]);
     assert_eq!(code, 3);
     assert_eq!(doc["targets"][0]["resolved"], false);
-    assert!(doc["targets"][0]["dns"]["failure"].is_string());
+    assert!(doc["targets"][0]["system"]["failure"].is_string());
 }
 
 #[test]
@@ -146,7 +146,10 @@ fn count_prints_one_ndjson_line_per_attempt_and_a_summary() {
         .expect("a summary line");
     assert_eq!(summary["addresses"][0]["sent"], 3);
     assert_eq!(summary["addresses"][0]["open"], 3);
-    assert_eq!(summary["rounds"], 3, "an address literal counts its rounds too: {summary}");
+    assert_eq!(
+        summary["rounds"], 3,
+        "an address literal counts its rounds too: {summary}"
+    );
     assert_eq!(lines.last().unwrap()["type"], "exit");
 }
 
@@ -492,4 +495,42 @@ fn count_0_runs_until_ctrl_c_then_summarises() {
         .wait_for(LIMIT, |line| line.starts_with("--- "))
         .expect("a summary after Ctrl-C");
     assert!(summary.contains("0% loss"), "{summary}");
+}
+
+/// `--json` with one round prints one document, with more rounds NDJSON: a target's object and
+/// the run's fields have the same names in both, and the summary lines keep the events' order.
+#[test]
+fn json_forms_use_the_same_names() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (code, doc) = probe_json(&[&target, "-c", "1"]);
+    assert_eq!(code, 0, "{doc}");
+    let (code, stdout, _) = probe(&[&target, "-c", "2", "-i", "0.05", "--json"]);
+    assert_eq!(code, 0, "{stdout}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let keys = |value: &Value, skip: &str| -> Vec<String> {
+        let object = value.as_object().unwrap();
+        object.keys().filter(|k| *k != skip).cloned().collect()
+    };
+    let summary = lines.iter().find(|l| l["type"] == "summary").unwrap();
+    assert_eq!(
+        keys(summary, "type"),
+        keys(&doc["targets"][0], ""),
+        "{summary}\n{doc}"
+    );
+    let exit = lines.last().unwrap();
+    assert_eq!(keys(exit, "type"), keys(&doc, "targets"), "{exit}\n{doc}");
+    let dns = lines.iter().find(|l| l["type"] == "dns").unwrap();
+    assert_eq!(dns["system"], doc["targets"][0]["system"], "{dns}\n{doc}");
+    assert!(
+        stdout
+            .lines()
+            .find(|l| l.contains("summary"))
+            .unwrap()
+            .starts_with(r#"{"type":"summary","target":"#),
+        "{stdout}"
+    );
 }

@@ -28,10 +28,10 @@ fn dns_server_answers_with_ttls_and_disagreement_is_flagged() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     let report = &doc["targets"][0];
     assert_eq!(
-        report["dns_server"]["records"][0]["address"], "127.0.0.2",
+        report["server"]["records"][0]["address"], "127.0.0.2",
         "{report}"
     );
-    assert_eq!(report["dns_server"]["records"][0]["ttl"], TTL, "{report}");
+    assert_eq!(report["server"]["records"][0]["ttl"], TTL, "{report}");
     let warnings = report["warnings"].to_string();
     assert!(warnings.contains("disagree"), "{warnings}");
 }
@@ -43,7 +43,7 @@ fn dns_server_nxdomain_is_distinct() {
     };
     let server = dns.addr.to_string();
     let (_, doc) = probe_json(&["nothing-here.test:1", "--server", &server]);
-    let failure = &doc["targets"][0]["dns_server"]["failure"];
+    let failure = &doc["targets"][0]["server"]["failure"];
     assert_eq!(failure, "nxdomain", "{doc}");
 }
 
@@ -71,7 +71,7 @@ fn dns_server_truncated_answer_is_asked_again_over_tcp() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     let report = &doc["targets"][0];
     assert_eq!(
-        report["dns_server"]["records"].as_array().unwrap().len(),
+        report["server"]["records"].as_array().unwrap().len(),
         50,
         "{report}"
     );
@@ -120,10 +120,7 @@ fn dns_server_refused_and_servfail_are_said_not_timeout() {
     };
     let server = dns.addr.to_string();
     let (_, doc) = probe_json(&["example.org:1", "--server", &server]);
-    assert_eq!(
-        doc["targets"][0]["dns_server"]["failure"], "refused",
-        "{doc}"
-    );
+    assert_eq!(doc["targets"][0]["server"]["failure"], "refused", "{doc}");
     let servfail = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let server = servfail.local_addr().unwrap().to_string();
     let answering = std::thread::spawn(move || {
@@ -137,10 +134,7 @@ fn dns_server_refused_and_servfail_are_said_not_timeout() {
         }
     });
     let (_, doc) = probe_json(&["example.org:1", "--server", &server, "-w", "5"]);
-    assert_eq!(
-        doc["targets"][0]["dns_server"]["failure"], "servfail",
-        "{doc}"
-    );
+    assert_eq!(doc["targets"][0]["server"]["failure"], "servfail", "{doc}");
     answering.join().unwrap();
 }
 
@@ -149,7 +143,7 @@ fn dns_server_a_and_aaaa_share_one_deadline() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let server = silent.local_addr().unwrap().to_string();
     let (_, doc) = probe_json(&["name.test:1", "--server", &server, "-w", "1"]);
-    let answer = &doc["targets"][0]["dns_server"];
+    let answer = &doc["targets"][0]["server"];
     assert_eq!(answer["failure"], "timeout", "{doc}");
     let took = answer["time_ms"].as_f64().unwrap();
     assert!(
@@ -176,7 +170,7 @@ fn system_resolver_servfail_and_refused_are_said_not_temporary_failure() {
             return;
         };
         let (doc, _) = probe_in(&resolver, &["ddns.example:1", "-w", "2"]);
-        let dns = &doc["targets"][0]["dns"];
+        let dns = &doc["targets"][0]["system"];
         assert_eq!(dns["failure"], word, "{doc}");
         assert!(
             dns["error"]
@@ -194,7 +188,7 @@ fn a_stopped_resolver_is_said_at_once() {
         return;
     };
     let (doc, took) = probe_in(&resolver, &["ddns.example:1", "-w", "3"]);
-    let dns = &doc["targets"][0]["dns"];
+    let dns = &doc["targets"][0]["system"];
     assert!(
         dns["error"]
             .as_str()
@@ -211,7 +205,7 @@ fn a_silent_resolver_takes_no_longer_than_the_timeout() {
         return;
     };
     let (doc, took) = probe_in(&resolver, &["ddns.example:1", "-w", "1"]);
-    assert_eq!(doc["targets"][0]["dns"]["failure"], "timeout", "{doc}");
+    assert_eq!(doc["targets"][0]["system"]["failure"], "timeout", "{doc}");
     assert!(
         took.as_secs_f64() < 1.5,
         "A and AAAA under one deadline: {took:?}"

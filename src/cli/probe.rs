@@ -28,6 +28,17 @@ use super::parse_interval;
     issuer, days until expiry (a warning under 14), SHA-256 fingerprint, and whether the chain \
     verifies against the system's roots (or --tls-ca). With --chat too, the soquete check \
     speaks through TLS (as to `serve --tls`).\n\n\
+    --json: without --count (or with -c 1) one document at the end, {\"targets\": [...], \
+    \"interrupted\", \"exit_code\"}; with -c N (N not 1) NDJSON: a line per event as it \
+    happens (type dns, dns_change, attempt; every round begins with its dns line), then a line \
+    {\"type\": \"summary\", ...} per target holding the same fields as a target of the \
+    document, and {\"type\": \"exit\", \"interrupted\", \"exit_code\"}. A target's fields: \
+    target, host, port, system and server (the latest DNS answers: source, records [{address, \
+    ttl}], time_ms, failure (nxdomain, no_records, timeout, servfail, refused, other), error, \
+    chain [{name, target, ttl}]), warnings, addresses (per address: sent, open, loss_pct, \
+    rtt_min/avg/max/mdev_ms, last_verdict, last_time_ms, source, os_error, hint, chat, tls), \
+    reachable, soquete, tls_ok, resolved, rounds (begun), lost_rounds (no address: the name did \
+    not resolve), lost_reason. The README has the full table.\n\n\
     Examples:\n  soquete probe meuchat.ddns.net\n  \
     soquete probe meuchat.ddns.net:443 || echo \"some address of it is down\"\n  \
     soquete probe meuchat.ddns.net:443 --any || echo \"no address of it answers\"\n  \
@@ -89,7 +100,7 @@ pub struct ProbeArgs {
     #[arg(long = "any")]
     pub any: bool,
 
-    /// One JSON document (NDJSON, one line per attempt, with --count)
+    /// One JSON document (NDJSON, a line per event then a summary per target, with --count other than 1)
     #[arg(long = "json")]
     pub json: bool,
 }

@@ -123,10 +123,10 @@ pub struct TargetReport {
     pub host: String,
     /// Its port.
     pub port: u16,
-    /// The system resolver's latest answer.
-    pub dns: Option<DnsAnswer>,
-    /// The --server DNS server's latest answer.
-    pub dns_server: Option<DnsAnswer>,
+    /// The system resolver's latest answer (as in the `dns` events).
+    pub system: Option<DnsAnswer>,
+    /// The --server DNS server's latest answer (as in the `dns` events).
+    pub server: Option<DnsAnswer>,
     /// Every remark on the DNS answers, each once.
     pub warnings: Vec<String>,
     /// Each address tried, in the order first tried.
@@ -246,8 +246,8 @@ impl TargetReport {
             target,
             host,
             port,
-            dns: None,
-            dns_server: None,
+            system: None,
+            server: None,
             warnings: Vec::new(),
             addresses: Vec::new(),
             reachable: false,
@@ -275,8 +275,8 @@ impl TargetReport {
                     self.lost_rounds += 1;
                     self.lost_reason = Some(failure.describe().to_string());
                 }
-                self.dns = Some(system.clone());
-                self.dns_server = server.clone();
+                self.system = Some(system.clone());
+                self.server = server.clone();
                 for warning in warnings {
                     if !self.warnings.contains(warning) {
                         self.warnings.push(warning.clone());

@@ -5,26 +5,22 @@ use serde::Serialize;
 
 use super::{Renderer, encoded};
 use crate::error::Result;
-use crate::probe::report::{AddressSummary, Event, Report};
+use crate::probe::report::{Event, Report, TargetReport};
 
 /// One JSON line per event, then the closing lines.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Ndjson;
 
-/// The lines that close the stream, tagged by `type` like the events.
+/// The lines that close the stream, tagged by `type` like the events: the same fields, under the
+/// same names, as the one-document form (`--json` without `--count`) gives for a target and for
+/// the run.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum Closing<'a> {
-    /// One target's per-address statistics over all rounds.
-    Summary {
-        target: &'a str,
-        addresses: &'a [AddressSummary],
-        rounds: u32,
-        lost_rounds: u32,
-        lost_reason: Option<&'a str>,
-    },
-    /// The exit code, last.
-    Exit { exit_code: i32 },
+    /// One target's report: its latest DNS answers and per-address statistics over all rounds.
+    Summary(&'a TargetReport),
+    /// How the run ended, last.
+    Exit { interrupted: bool, exit_code: i32 },
 }
 
 impl Renderer for Ndjson {
@@ -35,22 +31,15 @@ impl Renderer for Ndjson {
     }
 
     fn finish(&self, report: &Report) -> Result<Vec<u8>> {
-        let summaries = report.targets.iter().map(|target| Closing::Summary {
-            target: &target.target,
-            addresses: &target.addresses,
-            rounds: target.rounds,
-            lost_rounds: target.lost_rounds,
-            lost_reason: target.lost_reason.as_deref(),
-        });
+        let summaries = report.targets.iter().map(Closing::Summary);
         let exit = Closing::Exit {
+            interrupted: report.interrupted,
             exit_code: report.exit_code,
         };
         let mut bytes = Vec::new();
         for line in summaries.chain([exit]) {
-            // Through a `Value`, whose keys come out sorted at every level: the order these
-            // lines have always had, unlike the events' declaration order.
-            let sorted = serde_json::to_value(&line).and_then(|value| serde_json::to_vec(&value));
-            bytes.extend(encoded(sorted)?);
+            // Keys in declaration order, as in the events and the one-document form.
+            bytes.extend(encoded(serde_json::to_vec(&line))?);
             bytes.push(b'\n');
         }
         Ok(bytes)
@@ -81,13 +70,16 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(
-            lines[0].starts_with(r#"{"addresses":[{"address":"127.0.0.1:1","chat":null,"hint":"#),
+            lines[0].starts_with(r#"{"type":"summary","target":"h:1","host":"h","port":1,"system":{"source":"system","#),
             "{text}"
         );
         assert!(
-            lines[0].ends_with(r#""sent":1,"source":null}],"lost_reason":null,"lost_rounds":0,"rounds":1,"target":"h:1","type":"summary"}"#),
+            lines[0].ends_with(r#""reachable":false,"soquete":null,"resolved":true,"rounds":1,"lost_rounds":0,"lost_reason":null}"#),
             "{text}"
         );
-        assert_eq!(lines[1], r#"{"exit_code":2,"type":"exit"}"#);
+        assert_eq!(
+            lines[1],
+            r#"{"type":"exit","interrupted":false,"exit_code":2}"#
+        );
     }
 }
