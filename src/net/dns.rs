@@ -105,8 +105,9 @@ pub struct Addresses {
     pub nxdomain: bool,
 }
 
-/// The A and AAAA records of `name` at `server`, both asked at once under one `timeout`;
-/// an error when either question goes unanswered or is answered other than NOERROR/NXDOMAIN.
+/// The A and AAAA records of `name` at `server`, both asked at once under one `timeout`: what
+/// the questions answered (NOERROR/NXDOMAIN) gave, an A answer kept when only AAAA fails (an
+/// authority that REFUSES AAAA); an error when neither question was answered.
 pub fn addresses(
     name: &str,
     server: SocketAddr,
@@ -115,16 +116,26 @@ pub fn addresses(
 ) -> std::io::Result<Addresses> {
     let name = parse_name(name)?;
     let mut found = Addresses::default();
+    let mut first_error = None;
+    let mut answered_any = false;
     let kinds = [RecordType::A, RecordType::AAAA];
     for reply in ask(&name, &kinds, server, Instant::now() + timeout, recursion) {
-        match answered(reply, server, timeout)? {
-            (ResponseCode::NXDomain, _) => found.nxdomain = true,
-            (_, records) => found
+        match answered(reply, server, timeout) {
+            Ok((ResponseCode::NXDomain, _)) => found.nxdomain = true,
+            Ok((_, records)) => found
                 .addresses
                 .extend(records.into_iter().map(|(ip, _)| ip)),
+            Err(err) => {
+                first_error.get_or_insert(err);
+                continue;
+            }
         }
+        answered_any = true;
     }
-    Ok(found)
+    match first_error {
+        Some(err) if !answered_any => Err(err),
+        _ => Ok(found),
+    }
 }
 
 /// The addresses of the servers authoritative for `name`'s zone, found by asking `resolver` for
@@ -383,5 +394,58 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(2));
+    }
+
+    #[test]
+    fn an_a_answer_is_kept_when_only_aaaa_is_refused() {
+        use hickory_proto::rr::Record;
+        use hickory_proto::rr::rdata::A;
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let answering = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            for _ in 0..2 {
+                let (size, peer) = server.recv_from(&mut buffer).unwrap();
+                let request = Message::from_vec(&buffer[..size]).unwrap();
+                let mut reply = request.clone();
+                reply.metadata.message_type = hickory_proto::op::MessageType::Response;
+                let query = request.queries[0].clone();
+                if query.query_type() == RecordType::A {
+                    let a = A::new(198, 51, 100, 7);
+                    reply
+                        .answers
+                        .push(Record::from_rdata(query.name().clone(), 60, RData::A(a)));
+                } else {
+                    reply.metadata.response_code = ResponseCode::Refused;
+                }
+                server.send_to(&reply.to_vec().unwrap(), peer).unwrap();
+            }
+        });
+        let found = addresses("ddns.test", addr, Duration::from_secs(2), false).unwrap();
+        answering.join().unwrap();
+        let a: IpAddr = "198.51.100.7".parse().unwrap();
+        assert_eq!(found.addresses, BTreeSet::from([a]));
+    }
+
+    #[test]
+    fn both_questions_refused_is_an_error() {
+        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = server.local_addr().unwrap();
+        let answering = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            for _ in 0..2 {
+                let (size, peer) = server.recv_from(&mut buffer).unwrap();
+                let mut reply = Message::from_vec(&buffer[..size]).unwrap();
+                reply.metadata.message_type = hickory_proto::op::MessageType::Response;
+                reply.metadata.response_code = ResponseCode::Refused;
+                server.send_to(&reply.to_vec().unwrap(), peer).unwrap();
+            }
+        });
+        let err = addresses("ddns.test", addr, Duration::from_secs(2), false).unwrap_err();
+        answering.join().unwrap();
+        assert!(err.to_string().contains("Refused"), "{err}");
     }
 }

@@ -41,6 +41,14 @@ impl Verdict {
                 "{name} does not resolve ({why}): check that the DDNS client runs and updates the record"
             )));
         }
+        // The cache answered but the authority could not be asked: said, not skipped in silence
+        // (a name that does not resolve at all says both reasons above).
+        if let (Err(why), false) = (&facts.authoritative, published.is_empty()) {
+            findings.push(Finding(format!(
+                "the name's authoritative servers could not be asked: {why} (a stale cache cannot \
+                 be told from a fresh one)"
+            )));
+        }
         if let (Some(cached), Some(authoritative)) = (cached, authoritative)
             && cached != authoritative
         {

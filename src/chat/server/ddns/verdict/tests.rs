@@ -127,3 +127,17 @@ fn nothing_resolving_and_no_stun_are_findings_too() {
     );
     assert!(verdict.line().contains("public address is unknown"));
 }
+
+#[test]
+fn an_authority_that_cannot_be_asked_is_a_finding_not_silence() {
+    let mut unasked = facts(&["198.51.100.7"], &[], &["198.51.100.7"]);
+    unasked.authoritative =
+        Err("192.0.2.53:53: the DNS server 192.0.2.53:53 answered Refused".into());
+    let verdict = Verdict::of("n", 1, &unasked);
+    assert_eq!(verdict.findings.len(), 1, "{verdict:?}");
+    assert_eq!(
+        verdict.line(),
+        "warning: the name's authoritative servers could not be asked: 192.0.2.53:53: the DNS \
+         server 192.0.2.53:53 answered Refused (a stale cache cannot be told from a fresh one)"
+    );
+}
