@@ -52,6 +52,8 @@ fn usage_error(err: clap::Error) -> ExitCode {
                 }
                 text.push_str(part);
             }
+            // clap quotes the value it refused, which may hold a terminal escape.
+            let text = soquete::net::sanitize::neutralize(&text);
             eprintln!("soquete: {text} (see --help)");
             ExitCode::from(soquete::error::EXIT_USAGE as u8)
         }

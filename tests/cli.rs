@@ -35,6 +35,24 @@ fn no_subcommand_is_a_usage_error_with_the_help_on_stderr() {
     );
 }
 
+/// `serve --ddns NAME` checks NAME as `probe` does, before anything listens, and never prints a
+/// terminal escape it was given.
+#[test]
+fn a_ddns_name_that_is_no_host_name_is_a_usage_error() {
+    for name in ["bad name!", "x\u{1b}[31mRED.test", "a..test"] {
+        let mut server = soquete();
+        server.args(["serve", "--port", "0", "--ddns", name]);
+        server.timeout(LIMIT);
+        let output = server.output().unwrap();
+        assert_eq!(output.status.code(), Some(64), "{name:?}: {output:?}");
+        assert!(output.stdout.is_empty(), "nothing listens: {output:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("host name"), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "no raw escape: {stderr:?}");
+    }
+}
+
 #[test]
 fn bash_completion_is_printed() {
     let output = soquete().args(["completions", "bash"]).output().unwrap();

@@ -158,7 +158,7 @@ pub struct ServeArgs {
     /// against the name's authoritative servers, against the public address a STUN server
     /// sees, and the port on every address the name has; a warning on the console (and in
     /// /status) says what is wrong and how to fix it. Without it, none of this traffic is sent
-    #[arg(long = "ddns", value_name = "NAME")]
+    #[arg(long = "ddns", value_name = "NAME", value_parser = parse_ddns_name)]
     pub ddns: Option<String>,
 
     /// The STUN server that tells --ddns the server's public address (UDP, RFC 8489)
@@ -191,6 +191,13 @@ fn parse_host_port(text: &str) -> Result<String, String> {
         .ok()
         .filter(|&p| p > 0)
         .ok_or_else(usage)?;
+    Ok(text.to_string())
+}
+
+/// `--ddns NAME`: a host name, checked as `probe` checks its targets' (the reason names no
+/// character: a usage error is printed, and the name may hold a terminal escape).
+fn parse_ddns_name(text: &str) -> Result<String, String> {
+    crate::net::target::host_name(text)?;
     Ok(text.to_string())
 }
 

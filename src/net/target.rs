@@ -131,8 +131,8 @@ fn parse_port(text: &str) -> Result<u16, String> {
 }
 
 /// Checks a host name: its characters, then its length and its labels' (RFC 1035), each with
-/// its own reason.
-fn host_name(host: &str) -> Result<(), String> {
+/// its own reason (`probe`'s targets, `serve --ddns NAME`).
+pub fn host_name(host: &str) -> Result<(), String> {
     if host.is_empty()
         || !host
             .chars()
