@@ -268,3 +268,30 @@ fn ctrl_c_during_a_check_ends_the_server_at_once() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_server_on_loopback_is_told_to_bind_wider_not_to_blame_the_router() {
+    let Some(lab) = DdnsLab::create(&World::new(PUBLIC, PUBLIC, PUBLIC)) else {
+        return;
+    };
+    let (mut server, addr) = lab.serve_ddns("127.0.0.1");
+    let port = addr.port();
+    let warning = verdict(&server);
+    assert!(
+        warning.contains(&format!(
+            "port {port} does not answer on {PUBLIC} (Connection refused (os error 111)): \
+             listening on 127.0.0.1 only: serve --bind 0.0.0.0"
+        )),
+        "{warning}"
+    );
+    assert!(!warning.contains("router"), "{warning}");
+    let stderr = server.stderr_lines();
+    let said = stderr
+        .recv_timeout(LIMIT)
+        .expect("a warning at start, on stderr");
+    assert_eq!(
+        said,
+        "soquete: warning: --ddns checks a name others reach this server by, but it is \
+         listening on 127.0.0.1 only: serve --bind 0.0.0.0"
+    );
+}

@@ -49,6 +49,9 @@ pub enum ServeMode {
         which public address it sees, and connects to its own port on every address NAME has. \
         Stale DNS, a private or CGNAT address published, or a port that does not answer: one \
         warning on the console and in /status, with the fix, again only when it changes. \
+        Authoritative servers that cannot be asked are a warning too (the stale-cache check \
+        needs them). With the default --bind 127.0.0.1 nothing outside can reach the server: \
+        --ddns warns at start and says so instead of blaming the router. \
         SOQUETE_DDNS_INTERVAL_MS shortens the interval (tests). Without --ddns nothing of this \
         is sent (docs/SECURITY.md).\n\n\
         Examples:\n  \

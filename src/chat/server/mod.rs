@@ -133,7 +133,14 @@ pub fn run(config: &Config) -> Result<()> {
     // ends it. Without the flag, nothing is started and nothing is sent.
     let (ddns_report, ddns_stop) = match config.ddns.clone() {
         Some(wanted) => {
-            let (report, stop, work) = ddns::watcher(wanted, listening.port(), console.clone());
+            if listening.ip().is_loopback() {
+                eprintln!(
+                    "soquete: warning: --ddns checks a name others reach this server by, but it \
+                     is listening on {} only: serve --bind 0.0.0.0",
+                    listening.ip()
+                );
+            }
+            let (report, stop, work) = ddns::watcher(wanted, listening, console.clone());
             spawn("ddns", work)?;
             (Some(report), Some(stop))
         }

@@ -29,6 +29,9 @@ pub struct Facts {
     pub public: Result<BTreeSet<IpAddr>, String>,
     /// Each published address the port was tried on, and the error when it did not answer.
     pub port: Vec<(IpAddr, Option<String>)>,
+    /// The loopback address the server listens on, when it listens on one only: no one
+    /// outside this machine can reach it.
+    pub loopback_bind: Option<IpAddr>,
 }
 
 impl Default for Facts {
@@ -38,6 +41,7 @@ impl Default for Facts {
             authoritative: Ok(BTreeSet::new()),
             public: Ok(BTreeSet::new()),
             port: Vec::new(),
+            loopback_bind: None,
         }
     }
 }
@@ -54,8 +58,9 @@ impl Facts {
     }
 }
 
-/// Looks, once, at `ddns.name` for a server listening on `port`.
-pub fn gather(ddns: &Ddns, port: u16) -> Facts {
+/// Looks, once, at `ddns.name` for a server listening on `listening`.
+pub fn gather(ddns: &Ddns, listening: SocketAddr) -> Facts {
+    let port = listening.port();
     let (cached, authoritative, public) = std::thread::scope(|scope| {
         let cached = scope.spawn(|| system(&ddns.name));
         let authoritative = scope.spawn(|| authoritative(ddns));
@@ -71,6 +76,7 @@ pub fn gather(ddns: &Ddns, port: u16) -> Facts {
         authoritative,
         public,
         port: Vec::new(),
+        loopback_bind: Some(listening.ip()).filter(IpAddr::is_loopback),
     };
     let mut targets: BTreeSet<IpAddr> = facts.published();
     if let Ok(cached) = &facts.cached {

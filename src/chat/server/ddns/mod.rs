@@ -76,11 +76,12 @@ impl Drop for Stop {
     }
 }
 
-/// Starts the checks of `ddns` for a server on `port`: the report for `/status`, the handle that
-/// stops them, and the work to run on a thread of its own. Findings go on `console`.
+/// Starts the checks of `ddns` for a server listening on `listening`: the report for `/status`,
+/// the handle that stops them, and the work to run on a thread of its own. Findings go on
+/// `console`.
 pub fn watcher(
     ddns: Ddns,
-    port: u16,
+    listening: SocketAddr,
     console: Console,
 ) -> (Report, Stop, impl FnOnce() + Send + 'static) {
     let report = Report {
@@ -97,8 +98,8 @@ pub fn watcher(
     let work = move || {
         let mut told = None;
         loop {
-            let facts = check::gather(&ddns, port);
-            let verdict = Verdict::of(&ddns.name, port, &facts);
+            let facts = check::gather(&ddns, listening);
+            let verdict = Verdict::of(&ddns.name, listening.port(), &facts);
             let at = now().format("%H:%M:%S");
             if let Ok(mut last) = shared.last.lock() {
                 *last = Some(format!("{} (checked at {at})", verdict.line()));

@@ -87,7 +87,13 @@ impl Verdict {
             }
         }
         for (ip, error) in &facts.port {
-            if let Some(error) = error {
+            if let (Some(error), Some(bound)) = (error, facts.loopback_bind) {
+                // Not the router's fault: nothing outside this machine can reach the server.
+                findings.push(Finding(format!(
+                    "port {port} does not answer on {ip} ({error}): listening on {bound} only: \
+                     serve --bind 0.0.0.0"
+                )));
+            } else if let Some(error) = error {
                 findings.push(Finding(format!(
                     "port {port} does not answer on {ip} ({error}): forward port {port} on the \
                      router to this machine and allow it in its firewall (a router that does not \

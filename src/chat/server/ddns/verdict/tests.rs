@@ -20,6 +20,7 @@ fn facts(cached: &[&str], authoritative: &[&str], public: &[&str]) -> Facts {
             .iter()
             .map(|ip| (ip.parse().unwrap(), None))
             .collect(),
+        loopback_bind: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn nothing_resolving_and_no_stun_are_findings_too() {
         authoritative: Err("192.0.2.53:53: timed out".into()),
         public: Err("the STUN server s:1 did not answer".into()),
         port: Vec::new(),
+        loopback_bind: None,
     };
     let verdict = Verdict::of("n", 1, &lost);
     assert_eq!(verdict.findings.len(), 2, "{verdict:?}");
@@ -140,4 +142,17 @@ fn an_authority_that_cannot_be_asked_is_a_finding_not_silence() {
         "warning: the name's authoritative servers could not be asked: 192.0.2.53:53: the DNS \
          server 192.0.2.53:53 answered Refused (a stale cache cannot be told from a fresh one)"
     );
+}
+
+#[test]
+fn a_server_on_loopback_is_told_to_bind_wider_not_to_forward_a_port() {
+    let mut closed = facts(&["198.51.100.7"], &["198.51.100.7"], &["198.51.100.7"]);
+    closed.port[0].1 = Some("Connection refused (os error 111)".into());
+    closed.loopback_bind = Some("127.0.0.1".parse().unwrap());
+    let line = Verdict::of("n", 9000, &closed).line();
+    assert!(
+        line.contains("listening on 127.0.0.1 only: serve --bind 0.0.0.0"),
+        "{line}"
+    );
+    assert!(!line.contains("router"), "{line}");
 }
