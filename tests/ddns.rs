@@ -12,7 +12,9 @@ use crate::support::serve::{Serve, type_at_console};
 /// The server's first ddns line on its console.
 fn verdict(server: &Running) -> String {
     server
-        .wait_for(LIMIT, |line| line.contains("ddns "))
+        .wait_for(LIMIT, |line| {
+            line.starts_with("ddns ") || line.starts_with("! ddns ")
+        })
         .expect("the server says what it found about its name")
 }
 
@@ -217,7 +219,7 @@ fn a_warning_is_said_once_per_change_and_its_end_too() {
     type_at_console(&mut server, "/status");
     let before_status = server
         .wait_for(LIMIT, |line| {
-            line.contains("ddns ") || line.starts_with("listen ")
+            line.starts_with("ddns ") || line.starts_with("! ddns ") || line.starts_with("listen ")
         })
         .expect("/status answers");
     assert!(
@@ -293,5 +295,25 @@ fn a_server_on_loopback_is_told_to_bind_wider_not_to_blame_the_router() {
         said,
         "soquete: warning: --ddns checks a name others reach this server by, but it is \
          listening on 127.0.0.1 only: serve --bind 0.0.0.0"
+    );
+}
+
+/// The check's own connection to the port is no visitor: the console says whose it is.
+#[test]
+fn the_checks_own_connection_is_not_shown_as_a_visitor() {
+    let Some(lab) = DdnsLab::create(&World::new(PUBLIC, PUBLIC, PUBLIC)) else {
+        return;
+    };
+    let (server, addr) = lab.serve_ddns("0.0.0.0");
+    let port = addr.port();
+    let probe = server
+        .wait_for(LIMIT, |line| line.starts_with("probe "))
+        .expect("the check's connection is logged");
+    assert!(
+        probe.starts_with(&format!("probe {PUBLIC}:"))
+            && probe.ends_with(&format!(
+                ":{port}: closed without a word, without joining (the --ddns check)"
+            )),
+        "{probe}"
     );
 }

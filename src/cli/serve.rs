@@ -52,6 +52,7 @@ pub enum ServeMode {
         Authoritative servers that cannot be asked are a warning too (the stale-cache check \
         needs them). With the default --bind 127.0.0.1 nothing outside can reach the server: \
         --ddns warns at start and says so instead of blaming the router. \
+        The check's own connection to the port is logged as a probe marked (the --ddns check). \
         SOQUETE_DDNS_INTERVAL_MS shortens the interval (tests). Without --ddns nothing of this \
         is sent (docs/SECURITY.md).\n\n\
         Examples:\n  \

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::net::{dns, stun};
@@ -58,8 +59,47 @@ impl Facts {
     }
 }
 
-/// Looks, once, at `ddns.name` for a server listening on `listening`.
-pub fn gather(ddns: &Ddns, listening: SocketAddr) -> Facts {
+/// The local ends of the check's own connections to the port, until the hub sees them close
+/// (at most one check's worth: each check starts afresh).
+#[derive(Debug, Clone, Default)]
+pub struct Own(Arc<Mutex<Vec<SocketAddr>>>);
+
+impl Own {
+    /// Forgets the last check's connections the hub never saw (a port forwarded elsewhere).
+    fn clear(&self) {
+        if let Ok(mut own) = self.0.lock() {
+            own.clear();
+        }
+    }
+
+    /// Notes a connection of the check's, before it is closed.
+    fn note(&self, local: SocketAddr) {
+        if let Ok(mut own) = self.0.lock()
+            && own.len() < MAX_PORT_CHECKS
+        {
+            own.push(local);
+        }
+    }
+
+    /// True, and forgotten, when `peer` is one of the check's connections.
+    pub fn take(&self, peer: SocketAddr) -> bool {
+        let Ok(mut own) = self.0.lock() else {
+            return false;
+        };
+        match own.iter().position(|local| *local == peer) {
+            Some(index) => {
+                own.swap_remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Looks, once, at `ddns.name` for a server listening on `listening`; each connection made to
+/// the port is noted in `own` before it closes.
+pub fn gather(ddns: &Ddns, listening: SocketAddr, own: &Own) -> Facts {
+    own.clear();
     let port = listening.port();
     let (cached, authoritative, public) = std::thread::scope(|scope| {
         let cached = scope.spawn(|| system(&ddns.name));
@@ -90,6 +130,10 @@ pub fn gather(ddns: &Ddns, listening: SocketAddr) -> Facts {
                 scope.spawn(move || {
                     let answered =
                         TcpStream::connect_timeout(&SocketAddr::new(ip, port), CONNECT_TIMEOUT);
+                    // Noted before the stream closes: the server sees the close after this.
+                    if let Some(local) = answered.as_ref().ok().and_then(|s| s.local_addr().ok()) {
+                        own.note(local);
+                    }
                     (ip, answered.err().map(|err| err.to_string()))
                 })
             })

@@ -39,14 +39,21 @@ pub struct Ddns {
     pub interval: Duration,
 }
 
-/// The last check's verdict, shared with the hub for `/status`.
+/// The last check's verdict, shared with the hub for `/status`, and the check's own connections
+/// to the port, so that the console does not show them as visitors.
 #[derive(Debug, Clone)]
 pub struct Report {
     name: String,
     last: Arc<Mutex<Option<String>>>,
+    own: check::Own,
 }
 
 impl Report {
+    /// True (once) when `peer` is the local end of one of the check's own connections.
+    pub fn is_own_check(&self, peer: SocketAddr) -> bool {
+        self.own.take(peer)
+    }
+
     /// `/status`'s `ddns` line.
     pub fn line(&self) -> String {
         let last = self
@@ -87,6 +94,7 @@ pub fn watcher(
     let report = Report {
         name: ddns.name.clone(),
         last: Arc::new(Mutex::new(None)),
+        own: check::Own::default(),
     };
     let shared = report.clone();
     let (wake, stop) = crossbeam_channel::bounded::<()>(0);
@@ -98,7 +106,7 @@ pub fn watcher(
     let work = move || {
         let mut told = None;
         loop {
-            let facts = check::gather(&ddns, listening);
+            let facts = check::gather(&ddns, listening, &shared.own);
             let verdict = Verdict::of(&ddns.name, listening.port(), &facts);
             let at = now().format("%H:%M:%S");
             if let Ok(mut last) = shared.last.lock() {

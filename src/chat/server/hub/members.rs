@@ -310,7 +310,8 @@ impl Hub {
         });
         if !client.named() {
             self.console.event(&format!(
-                "probe {peer} → {local}: {reason}, without joining"
+                "probe {peer} → {local}: {reason}, without joining{}",
+                self.whose(peer)
             ));
         } else {
             // Counted with the one leaving, as its join was counted with it.

@@ -120,6 +120,14 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// What the console adds to a probe line from `peer`: whether it is the --ddns check's own.
+    fn whose(&self, peer: SocketAddr) -> &'static str {
+        match &self.settings.ddns {
+            Some(ddns) if ddns.is_own_check(peer) => " (the --ddns check)",
+            _ => "",
+        }
+    }
+
     /// A hub for `settings`, printing on the console, with the room's `history` (reloaded from
     /// the log, whose last message was `seq`); writers wake it on `room`.
     pub fn new(
@@ -261,8 +269,9 @@ impl Hub {
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
             Event::Vanished { peer } => self.console.event(&format!(
-                "probe {peer} → {}: closed without a word, without joining",
-                self.settings.listening
+                "probe {peer} → {}: closed without a word, without joining{}",
+                self.settings.listening,
+                self.whose(peer)
             )),
             Event::Denied {
                 peer,
