@@ -114,8 +114,9 @@ fn a_published_private_address_is_a_warning() {
     );
     assert!(
         warning.contains(&format!(
-            "{NAME} publishes 10.20.30.40, a private (RFC 1918) address: the DDNS client published \
-             its interface address from behind NAT; publish the public address instead"
+            "{NAME} publishes 10.20.30.40, a private (RFC 1918) address: if this name is meant \
+             to be reached from the Internet, the DDNS client published its interface address \
+             from behind NAT; publish the public address instead"
         )),
         "{warning}"
     );

@@ -440,7 +440,14 @@ fn count_runs_every_round_and_counts_those_the_name_did_not_resolve() {
     let lost = probe
         .wait_for(LIMIT, |line| line.contains("seq=3"))
         .expect("round 3 runs all the same");
-    assert!(lost.contains("seq=3  lost: system resolver: "), "{lost}");
+    // What getaddrinfo said, not NXDOMAIN: the resolver may never have been asked.
+    assert!(
+        lost.contains("seq=3  lost: system resolver, after ")
+            && lost.contains("the name is not known")
+            && lost.contains("Name or service not known")
+            && !lost.contains("NXDOMAIN"),
+        "{lost}"
+    );
     let summary = probe
         .wait_for(LIMIT, |line| line.contains("rounds lost"))
         .expect("the summary counts the lost rounds");
@@ -532,5 +539,18 @@ fn json_forms_use_the_same_names() {
             .unwrap()
             .starts_with(r#"{"type":"summary","target":"#),
         "{stdout}"
+    );
+}
+
+/// --server asks about names: for an address target it is not used, and the probe says so.
+#[test]
+fn server_with_an_address_target_is_noted_not_ignored_in_silence() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    let (code, _, stderr) = probe(&[&target, "--server", "127.0.0.1:9"]);
+    assert_eq!(code, 0, "a note, not an error: {stderr}");
+    assert_eq!(
+        stderr,
+        "soquete: note: --server 127.0.0.1:9 is not asked about 127.0.0.1: it is an address, not a name\n"
     );
 }

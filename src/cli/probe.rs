@@ -34,7 +34,7 @@ use super::parse_interval;
     {\"type\": \"summary\", ...} per target holding the same fields as a target of the \
     document, and {\"type\": \"exit\", \"interrupted\", \"exit_code\"}. A target's fields: \
     target, host, port, system and server (the latest DNS answers: source, records [{address, \
-    ttl}], time_ms, failure (nxdomain, no_records, timeout, servfail, refused, other), error, \
+    ttl}], time_ms, failure (nxdomain, no_name, no_records, timeout, servfail, refused, other), error, \
     chain [{name, target, ttl}]), warnings, addresses (per address: sent, open, loss_pct, \
     rtt_min/avg/max/mdev_ms, last_verdict, last_time_ms, source, os_error, hint, chat, tls), \
     reachable, soquete, tls_ok, resolved, rounds (begun), lost_rounds (no address: the name did \

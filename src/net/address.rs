@@ -18,8 +18,9 @@ pub fn unfit_for_public_dns(ip: &IpAddr) -> Option<&'static str> {
                 Some(LOOPBACK)
             } else if v4.is_private() {
                 Some(
-                    "private (RFC 1918) address: the DDNS client published its interface address \
-                     from behind NAT; publish the public address instead",
+                    "private (RFC 1918) address: if this name is meant to be reached from the \
+                     Internet, the DDNS client published its interface address from behind NAT; \
+                     publish the public address instead",
                 )
             } else if a == 100 && (64..128).contains(&b) {
                 Some(
@@ -77,6 +78,12 @@ mod tests {
                 "{unfit}: {note:?}"
             );
         }
+        // A LAN name in a lab is fine: the note says when it matters, not that it is a fault.
+        let private = unfit_for_public_dns(&"192.168.1.10".parse().unwrap()).unwrap();
+        assert!(
+            private.contains("if this name is meant to be reached from the Internet, "),
+            "{private}"
+        );
         for public in ["203.0.113.7", "8.8.8.8", "100.128.0.1", "2001:db8::1"] {
             assert_eq!(
                 unfit_for_public_dns(&public.parse().unwrap()),

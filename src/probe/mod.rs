@@ -31,6 +31,18 @@ pub fn run(config: Config) -> Result<i32> {
         tls: config.tls,
         any: config.any,
     };
+    if let Some(server) = config.dns_server {
+        // --server is asked about names only: said rather than ignored in silence.
+        for target in config.targets.iter() {
+            if target.host.parse::<std::net::IpAddr>().is_ok() {
+                eprintln!(
+                    "soquete: note: --server {server} is not asked about {}: it is an address, \
+                     not a name",
+                    target.host
+                );
+            }
+        }
+    }
     let mut report = Report::new(&config.targets);
     let rounds = Rounds::start(config)?;
     let stdout = std::io::stdout();

@@ -18,6 +18,9 @@ use crate::net::dns::{self, CnameStep, Reply};
 pub enum DnsFailure {
     /// The name does not exist (NXDOMAIN).
     Nxdomain,
+    /// The system resolver does not know the name (getaddrinfo's EAI_NONAME: no hosts entry,
+    /// and DNS, if it was asked at all, found nothing): not said to be NXDOMAIN.
+    NoName,
     /// The name exists but has no A/AAAA record (of the families asked for).
     NoRecords,
     /// No answer in time (a temporary failure).
@@ -35,6 +38,9 @@ impl DnsFailure {
     pub fn describe(self) -> &'static str {
         match self {
             DnsFailure::Nxdomain => "the name does not exist (NXDOMAIN)",
+            DnsFailure::NoName => {
+                "the name is not known (no hosts entry, and DNS, if asked, did not know it)"
+            }
             DnsFailure::NoRecords => "the name exists but has no address records",
             DnsFailure::Timeout => "no answer from the resolver in time",
             DnsFailure::Servfail => {
@@ -162,7 +168,7 @@ pub fn system(host: &str, families: Families, timeout: Duration) -> DnsAnswer {
         }
         Some(Err(err)) => {
             let failure = match err.kind() {
-                LookupErrorKind::NoName => DnsFailure::Nxdomain,
+                LookupErrorKind::NoName => DnsFailure::NoName,
                 LookupErrorKind::NoData => DnsFailure::NoRecords,
                 LookupErrorKind::Again => DnsFailure::Timeout,
                 _ => DnsFailure::Other,
@@ -219,7 +225,7 @@ fn explain(answer: &mut DnsAnswer, said: DnsAnswer) {
         Some(DnsFailure::Timeout) => DnsFailure::Timeout,
         Some(DnsFailure::Other) => DnsFailure::Other,
         // It answered with addresses (or none) now: the system resolver's failure stands.
-        Some(DnsFailure::NoRecords) | None => return,
+        Some(DnsFailure::NoRecords | DnsFailure::NoName) | None => return,
     };
     answer.failure = Some(failure);
     let detail = said.error.unwrap_or_default();
@@ -402,7 +408,12 @@ mod tests {
         assert!(
             matches!(
                 answer.failure,
-                Some(DnsFailure::Nxdomain | DnsFailure::Timeout | DnsFailure::Other)
+                Some(
+                    DnsFailure::Nxdomain
+                        | DnsFailure::NoName
+                        | DnsFailure::Timeout
+                        | DnsFailure::Other
+                )
             ),
             "{answer:?}"
         );

@@ -154,9 +154,9 @@ fn dns_line(answer: &DnsAnswer) -> String {
     };
     match (answer.failure, &answer.error) {
         (Some(failure), error) => format!(
-            "{source}: {} after {:.1} ms{}",
-            failure.describe(),
+            "{source}, after {:.1} ms: {}{}",
             answer.time_ms,
+            failure.describe(),
             error
                 .as_ref()
                 .map_or_else(String::new, |e| format!(" ({e})"))
@@ -383,6 +383,23 @@ mod tests {
         assert_eq!(
             text(repeated, &attempt(2, Verdict::Open, 12.5)),
             "127.0.0.1:1            seq=2  open           12.500 ms\n"
+        );
+    }
+
+    #[test]
+    fn a_dns_failure_says_the_time_first_then_what_the_resolver_said() {
+        let failed = DnsAnswer {
+            source: "system".into(),
+            records: Vec::new(),
+            time_ms: 1.4,
+            failure: Some(crate::probe::resolve::DnsFailure::Refused),
+            error: Some("refused".into()),
+            chain: Vec::new(),
+        };
+        assert_eq!(
+            dns_line(&failed),
+            "system resolver, after 1.4 ms: the resolver answered REFUSED: it does not answer \
+             this client, or for this name (refused)"
         );
     }
 
