@@ -396,56 +396,52 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(2));
     }
 
-    #[test]
-    fn an_a_answer_is_kept_when_only_aaaa_is_refused() {
-        use hickory_proto::rr::Record;
-        use hickory_proto::rr::rdata::A;
+    /// A DNS server on 127.0.0.1 that answers the two questions of [`addresses`] with `answer`
+    /// (given each request as a response to fill); joined by the caller.
+    fn answering(answer: fn(&mut Message)) -> (SocketAddr, std::thread::JoinHandle<()>) {
         let server = UdpSocket::bind("127.0.0.1:0").unwrap();
         let addr = server.local_addr().unwrap();
         server
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
-        let answering = std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let mut buffer = [0u8; 512];
             for _ in 0..2 {
                 let (size, peer) = server.recv_from(&mut buffer).unwrap();
-                let request = Message::from_vec(&buffer[..size]).unwrap();
-                let mut reply = request.clone();
+                let mut reply = Message::from_vec(&buffer[..size]).unwrap();
                 reply.metadata.message_type = hickory_proto::op::MessageType::Response;
-                let query = request.queries[0].clone();
-                if query.query_type() == RecordType::A {
-                    let a = A::new(198, 51, 100, 7);
-                    reply
-                        .answers
-                        .push(Record::from_rdata(query.name().clone(), 60, RData::A(a)));
-                } else {
-                    reply.metadata.response_code = ResponseCode::Refused;
-                }
+                answer(&mut reply);
                 server.send_to(&reply.to_vec().unwrap(), peer).unwrap();
             }
         });
+        (addr, thread)
+    }
+
+    #[test]
+    fn an_a_answer_is_kept_when_only_aaaa_is_refused() {
+        let (addr, thread) = answering(|reply| {
+            let query = reply.queries[0].clone();
+            if query.query_type() == RecordType::A {
+                let a = hickory_proto::rr::rdata::A::new(198, 51, 100, 7);
+                let record =
+                    hickory_proto::rr::Record::from_rdata(query.name().clone(), 60, RData::A(a));
+                reply.answers.push(record);
+            } else {
+                reply.metadata.response_code = ResponseCode::Refused;
+            }
+        });
         let found = addresses("ddns.test", addr, Duration::from_secs(2), false).unwrap();
-        answering.join().unwrap();
+        thread.join().unwrap();
         let a: IpAddr = "198.51.100.7".parse().unwrap();
         assert_eq!(found.addresses, BTreeSet::from([a]));
     }
 
     #[test]
     fn both_questions_refused_is_an_error() {
-        let server = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = server.local_addr().unwrap();
-        let answering = std::thread::spawn(move || {
-            let mut buffer = [0u8; 512];
-            for _ in 0..2 {
-                let (size, peer) = server.recv_from(&mut buffer).unwrap();
-                let mut reply = Message::from_vec(&buffer[..size]).unwrap();
-                reply.metadata.message_type = hickory_proto::op::MessageType::Response;
-                reply.metadata.response_code = ResponseCode::Refused;
-                server.send_to(&reply.to_vec().unwrap(), peer).unwrap();
-            }
-        });
+        let (addr, thread) =
+            answering(|reply| reply.metadata.response_code = ResponseCode::Refused);
         let err = addresses("ddns.test", addr, Duration::from_secs(2), false).unwrap_err();
-        answering.join().unwrap();
+        thread.join().unwrap();
         assert!(err.to_string().contains("Refused"), "{err}");
     }
 }
