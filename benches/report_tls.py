@@ -40,6 +40,92 @@ def fanout_rows(results):
     return rows, medians, damaged
 
 
+def latency_lines(results, env):
+    """Section 3: p50 and p99 over TLS against plain TCP, medians of the runs."""
+    med = {}
+    rows = []
+    for case, label in (("tls_latency", "soquete --tls-cert"), ("plain_latency", "soquete, plain TCP")):
+        good = [r["result"] for r in results if r["case"] == case and "latency" in r["result"]]
+        lost = sum(int(g.get("lost", 0)) + int(g.get("corrupted", 0)) for g in good)
+        p50 = [float(g["latency"]["p50_ms"]) for g in good]
+        p99 = [float(g["latency"]["p99_ms"]) for g in good]
+        med[case] = (
+            statistics.median(p50) if p50 else float("nan"),
+            statistics.median(p99) if p99 else float("nan"),
+        )
+        rows.append(
+            f"| {label} | {med[case][0]:.3f} | {med[case][1]:.3f} | "
+            f"{', '.join(f'{a:.3f} / {b:.3f}' for a, b in zip(p50, p99))} | "
+            f"{sum(int(g['latency']['count']) for g in good):,} | {lost} |"
+        )
+    r50 = med["tls_latency"][0] / med["plain_latency"][0]
+    r99 = med["tls_latency"][1] / med["plain_latency"][1]
+    met = "met" if max(r50, r99) <= 1.2 else "not met"
+    return [
+        "",
+        f"### 3. Latency at {int(env['LAT_RATE']):,} msgs/s over TLS",
+        "",
+        f"20 clients sending {int(env['LAT_RATE']):,} lines/s in all for {env['LAT_SECS']} s "
+        "(after 1 s unsampled), every line timed from send to delivery at each of the 19 others; "
+        f"TLS and plain TCP alternating, {env['LAT_REPEAT']} runs each, medians.",
+        "",
+        "| server | p50 ms | p99 ms | each run (p50 / p99) | samples | lost + corrupted |",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"TLS / plain TCP: p50 **{r50:.2f}×**, p99 **{r99:.2f}×**. Goal (issue 13): ≤ 1.2× "
+        f"both: {met} in this run.",
+    ]
+
+
+def idle_lines(results, env):
+    """Section 4: the server's memory with many idle TLS clients, plain TCP beside it."""
+    rows = []
+    tls_mib = None
+    for case, label in (("tls_idle", "soquete --tls-cert"), ("plain_idle", "soquete, plain TCP")):
+        runs = [r["result"] for r in results if r["case"] == case]
+        if not runs or "peak_rss_kib" not in runs[0]:
+            err = runs[0].get("error", "no result")[:200] if runs else "no result"
+            rows.append(f"| {label} | - | - | - | - | - | {err} |")
+            continue
+        g = runs[0]
+        before = (g.get("server_before") or {}).get("rss_kib", 0)
+        steady = g.get("server_steady") or {}
+        mib = g["peak_rss_kib"] / 1024
+        if case == "tls_idle":
+            tls_mib = mib
+        per = (g["peak_rss_kib"] - before) / max(1, g["open_connected"])
+        rows.append(
+            f"| {label} | {g['open_connected']:,} / {g['clients']:,} | {mib:,.1f} | "
+            f"{steady.get('rss_kib', 0) / 1024:,.1f} | {per:.1f} | {g['peak_threads']:,} | "
+            f"{g['connect_errors']} |"
+        )
+    asked, held = int(env["IDLE_ASKED"]), int(env["IDLE_CLIENTS"])
+    note = (
+        ""
+        if asked == held
+        else f" {asked:,} were asked for, but serve's 2 threads per client would not fit in "
+        f"kernel.pid_max with what was running: {held:,} were held."
+    )
+    met = "met" if tls_mib is not None and tls_mib <= 1024 else "not met"
+    return [
+        "",
+        f"### 4. {held:,} idle TLS clients",
+        "",
+        f"One generator process opens the connections at {int(env['IDLE_RATE']):,} per second "
+        "(each completes its TLS handshake and reads its greeting), holds them idle 5 s once the "
+        "server's traffic has settled, and the server's /proc/PID/status is read every 10 ms; "
+        f"then the same with plain TCP.{note}",
+        "",
+        "| server | open / asked | peak RSS MiB | steady RSS MiB | KiB per client | peak threads "
+        "| connect errors |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Goal (issue 13): server RSS ≤ 1 GiB with {held:,} idle TLS clients: {met} in this run.",
+    ]
+
+
 def main():
     doc = sys.argv[1]
     env = os.environ
@@ -102,6 +188,7 @@ def main():
         )
     if per["ncat"][0]:
         lines += ["", f"soquete / ncat time per handshake: **{per['soquete'][0] / per['ncat'][0]:.2f}×**."]
+    lines += latency_lines(results, env) + idle_lines(results, env)
     section = "\n".join(lines) + "\n"
     print(section)
     write_section(doc, HEADING, section)

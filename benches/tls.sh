@@ -3,7 +3,7 @@
 # generator's TLS clients (benches/chat.rs --tls: rustls, any certificate accepted), and write
 # the figures into docs/BENCHMARKS.md (section "soquete serve over TLS").
 #
-#   bash benches/tls.sh            # run from anywhere; about 2 minutes
+#   bash benches/tls.sh            # run from anywhere; about 4 minutes
 #
 # Scenarios (only 127.0.0.1; every phase bounded; a fresh server for each run; one ECDSA P-256
 # certificate made by openssl for both servers):
@@ -12,12 +12,24 @@
 #      broker mode over plain TCP in the same run, for the cost of TLS itself
 #   2. handshakes: HANDSHAKES sequential TLS connects (python3's ssl: connect, handshake, close),
 #      against soquete serve --tls-cert and ncat --ssl --broker (REPEAT runs each, medians)
+#   3. latency send -> delivery at 1,000 msgs/s in total over 20 clients, soquete over TLS and
+#      over plain TCP alternating (LAT_REPEAT runs each of LAT_SECS s, medians of p50 and p99)
+#   4. IDLE_CLIENTS idle TLS clients held by one generator process (within its 20,000 open
+#      files), then plain TCP beside it: server RSS and threads from /proc. serve
+#      runs 2 threads per client: IDLE_CLIENTS is lowered (and the report says so) when that
+#      many threads would not fit in kernel.pid_max with what already runs
 # Needs: cargo, python3, ncat, openssl, ss. Environment: REPEAT (default 5), HANDSHAKES
-# (default 1000), SOQUETE_BIN=path measures that binary instead of building one.
+# (default 1000), LAT_REPEAT (2), LAT_SECS (10), IDLE_CLIENTS (10000), SOQUETE_BIN=path
+# measures that binary instead of building one.
 set -euo pipefail
 
 REPEAT=${REPEAT:-5}
 HANDSHAKES=${HANDSHAKES:-1000}
+LAT_REPEAT=${LAT_REPEAT:-2}
+LAT_SECS=${LAT_SECS:-10}
+LAT_RATE=1000
+IDLE_CLIENTS=${IDLE_CLIENTS:-10000}
+IDLE_RATE=1000
 FANOUT_LINES=1000
 FANOUT_THREADS=2
 
@@ -82,9 +94,32 @@ PY
     done
 done
 
+# --- 3. latency at 1,000 msgs/s -----------------------------------------------------------------
+LATENCY=(paced --clients 20 --rate "$LAT_RATE" --duration "$((LAT_SECS + 1))" --warmup 1 --latency
+    --size 64)
+for ((r = 1; r <= LAT_REPEAT; r++)); do
+    run_case tls_latency soquete "latency$r" --flags "${SOQ_TLS[@]}" -- "${LATENCY[@]}" --tls
+    run_case plain_latency soquete "plain_latency$r" "${LATENCY[@]}"
+done
+
+# --- 4. idle clients -----------------------------------------------------------------------------
+# serve runs 2 threads per client; every thread takes a PID. Keep 2,000 for everything else.
+IDLE_ASKED=$IDLE_CLIENTS
+PIDS_FREE=$(($(cat /proc/sys/kernel/pid_max) - $(ps -eLo lwp= | wc -l) - 2000))
+if ((2 * IDLE_CLIENTS > PIDS_FREE)); then
+    IDLE_CLIENTS=$((PIDS_FREE / 2))
+    log "idle: $IDLE_ASKED clients need $((2 * IDLE_ASKED)) threads, $PIDS_FREE PIDs free: $IDLE_CLIENTS"
+fi
+# One generator process holds them all: 20,000 open files at most, 10 kept for itself.
+if ((IDLE_CLIENTS > 19990)); then IDLE_CLIENTS=19990; fi
+IDLE=(idle --clients "$IDLE_CLIENTS" --connect-rate "$IDLE_RATE" --hold 5)
+run_case tls_idle soquete idle --flags "${SOQ_TLS[@]}" -- "${IDLE[@]}" --tls
+run_case plain_idle soquete plain_idle "${IDLE[@]}"
+
 # --- report ------------------------------------------------------------------------------------
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
 export RESULTS HANDSHAKE_RESULTS COMMIT LOAD_START LOAD_END REPEAT FANOUT_LINES FANOUT_THREADS
+export LAT_REPEAT LAT_SECS LAT_RATE IDLE_ASKED IDLE_CLIENTS IDLE_RATE
 export HANDSHAKES DATE=$(date -u +%F) NPROC=$(nproc) KERNEL=$(uname -r)
 export CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 export NCAT_VERSION=$(ncat --version 2>&1 | grep -o 'Version [^ ]*' | head -1)

@@ -43,7 +43,7 @@ pub struct ServerArgs {
     /// The server's process: its CPU, memory and threads are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
-    /// Speak TLS to the server (any certificate is accepted; fan-out only).
+    /// Speak TLS to the server (any certificate is accepted; fan-out, paced and idle).
     #[arg(long)]
     pub tls: bool,
 }

@@ -326,3 +326,78 @@ mod sampler_tests {
         assert!(r.peak.fds >= 3 && r.end_fds.unwrap() >= 3, "{r:?}");
     }
 }
+
+mod tls_tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+    use crate::bench::Kind;
+    use crate::cli::{IdleArgs, ServerArgs};
+
+    /// A TLS server for one client: says whether the handshake finished, then sends a line and
+    /// holds the connection until the test's end.
+    fn one_tls_client() -> (std::net::SocketAddr, mpsc::Receiver<bool>) {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.cert.der().clone()], key)
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (told, heard) = mpsc::channel();
+        std::thread::spawn(move || {
+            let (socket, _) = listener.accept().unwrap();
+            socket
+                .set_read_timeout(Some(Duration::from_secs(5)))
+                .unwrap();
+            let session = ServerConnection::new(Arc::new(config)).unwrap();
+            let mut tls = StreamOwned::new(session, socket);
+            let mut finished = true;
+            while tls.conn.is_handshaking() {
+                if tls.conn.complete_io(&mut tls.sock).is_err() {
+                    finished = false;
+                    break;
+                }
+            }
+            let _ = told.send(finished);
+            if finished {
+                let _ = tls.write_all(b"* welcome\n");
+            }
+            std::thread::sleep(Duration::from_secs(10));
+        });
+        (addr, heard)
+    }
+
+    #[test]
+    fn idle_clients_speak_tls_when_told() {
+        let (addr, heard) = one_tls_client();
+        let server = ServerArgs {
+            addr,
+            kind: Kind::Ncat,
+            server_pid: None,
+            tls: true,
+        };
+        let args = IdleArgs {
+            server,
+            clients: 1,
+            connect_rate: 1000.0,
+            hold: 0.0,
+        };
+        let report = crate::idle::run(&args).unwrap();
+        assert_eq!(heard.recv_timeout(Duration::from_secs(10)), Ok(true));
+        assert_eq!(
+            (report.open_connected, report.lines_in),
+            (1, 1),
+            "{report:?}"
+        );
+    }
+}
