@@ -142,7 +142,7 @@ impl Attempts {
 
 /// The address a try is counted against: an IPv4 address (an IPv4-mapped IPv6 one too), or an
 /// IPv6 address's /64, which one machine usually holds whole.
-fn key(ip: IpAddr) -> IpAddr {
+pub(super) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -26,7 +26,7 @@ mod fixture;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -278,10 +278,9 @@ impl Hub {
         }
     }
 
-    /// A connection turned away at the password check: counted out, and shown on the console
-    /// (never with what it sent).
+    /// A connection turned away at the password check (never counted in: it had no seat of
+    /// `--max-clients`), shown on the console (never with what it sent).
     fn denied(&mut self, peer: SocketAddr, reason: &str, failures: Option<u32>) {
-        self.connected.fetch_sub(1, Ordering::Relaxed);
         let tally = match failures {
             Some(1) => format!(" (1 failed try from {})", peer.ip()),
             Some(n) => format!(" ({n} failed tries from {})", peer.ip()),

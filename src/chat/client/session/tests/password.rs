@@ -104,7 +104,9 @@ fn the_prompt_for_raw_clients_is_not_shown() {
     let mut session = with_password(Some("s3cret"));
     connect(&mut session);
     let actions = session.handle(Event::Received("* password:".into()));
-    let prompt = shown(&actions).into_iter().find(|l| l.contains("* password:"));
+    let prompt = shown(&actions)
+        .into_iter()
+        .find(|l| l.contains("* password:"));
     assert!(prompt.is_none(), "{actions:?}");
 }
 
