@@ -109,19 +109,23 @@ impl Attempts {
         Turn::At(at)
     }
 
-    /// The try reserved for `ip` was checked: a right password clears the address, a wrong one
-    /// counts. Returns the failures from the address so far.
+    /// The try reserved for `ip` was checked: a right password forgets the address's failures
+    /// (but not its other tries still in line: behind a NAT, a member's login must not let a
+    /// guesser queue more), a wrong one counts. Returns the failures from the address so far.
     pub fn checked(&self, ip: IpAddr, right: bool, now: Instant) -> u32 {
         let mut table = self.lock();
         let key = key(ip);
-        if right {
-            table.remove(&key);
-            return 0;
-        }
         let Some(record) = table.get_mut(&key) else {
-            return 1;
+            return u32::from(!right);
         };
         record.waiting = record.waiting.saturating_sub(1);
+        if right {
+            record.failures = 0;
+            if record.waiting == 0 {
+                table.remove(&key);
+            }
+            return 0;
+        }
         record.failures = record.failures.saturating_add(1);
         record.seen = now;
         record.failures
@@ -250,6 +254,20 @@ mod tests {
         attempts.reserve(A, later);
         assert_eq!(attempts.checked(A, true, later), 0);
         assert_eq!(at(attempts.reserve(A, later)), later);
+    }
+
+    #[test]
+    fn a_right_password_keeps_the_tries_still_waiting_from_its_address() {
+        // Behind one NAT: a guesser has eight tries in line, and a member logs in meanwhile.
+        let attempts = Attempts::new(FIRST_DELAY);
+        let now = Instant::now();
+        for _ in 0..MAX_WAITING {
+            at(attempts.reserve(A, now));
+        }
+        assert_eq!(attempts.checked(A, true, now), 0);
+        // Its try is done: one place in line is free again, and only one.
+        at(attempts.reserve(A, now));
+        assert!(matches!(attempts.reserve(A, now), Turn::Busy(_)));
     }
 
     #[test]
