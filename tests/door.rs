@@ -79,3 +79,39 @@ fn silent_connections_at_the_prompt_take_no_seat_of_max_clients() {
     assert!(first.starts_with("* server full"), "{first}");
     drop(silent);
 }
+
+#[test]
+fn one_address_hammering_the_door_makes_a_line_a_second_on_the_console() {
+    let (server, addr) = locked("door-console", &[]).start();
+    let flooder = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4));
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let (peer, first) = from(flooder, addr);
+        if first == "* password:" {
+            held.push(peer);
+        }
+    }
+    // A marker: someone else comes in.
+    let mut ana = Peer::connect(addr);
+    assert_eq!(ana.line(), "* password:");
+    ana.send_json(json!({"type": "hello", "version": 1, "name": "ana", "password": PASSWORD}));
+    ana.frame_where(|f| f["type"] == "welcome");
+    let mut console = Vec::new();
+    crate::support::serve::console_line(&server, |line| {
+        console.push(line.to_string());
+        line.starts_with("connected") && line.contains("ana")
+    });
+    let denied = console
+        .iter()
+        .filter(|line| line.starts_with("denied 127.0.0.4"))
+        .count();
+    assert!(
+        (1..=4).contains(&denied),
+        "32 refusals, at most a line a second: {console:#?}"
+    );
+    let summary = crate::support::serve::console_line(&server, |line| {
+        line.contains("more connections from 127.0.0.4")
+    });
+    assert!(summary.starts_with("denied "), "{summary}");
+    drop(held);
+}

@@ -158,6 +158,11 @@ impl Access {
                 turn_away(link, structured, TOO_MANY_TRIES, &message);
                 return out("too many tries waiting from its address", None);
             }
+            Turn::Full => {
+                let message = "too many addresses are trying passwords at once: try again later";
+                turn_away(link, structured, TOO_MANY_TRIES, message);
+                return out("too many addresses with tries waiting", None);
+            }
         }
         let right = self.password.matches(given);
         let failures = self.attempts.checked(ip, right, Instant::now());

@@ -2,7 +2,7 @@
 //! first at once and each next one after a pause that doubles with every failure from that
 //! address (0.5 s, 1 s, 2 s … up to 10 s), so one address gets at most 10 tries in any minute,
 //! and 1,000 tries take hours, however many connections it opens at once. The pause is waited
-//! out by the connection's own thread, never the hub's. The table is bounded in size.
+//! out by the connection's own thread, never the hub's. The table is bounded in size, always.
 //!
 //! Plain data behind one mutex, with the time given by the caller, so it is tested without a
 //! clock. Imports nothing of the server.
@@ -19,7 +19,8 @@ pub const FIRST_DELAY: Duration = Duration::from_millis(500);
 pub const DELAY_CAP_FACTOR: u32 = 20;
 /// Tries from one address waiting for their turn at once; more are refused unchecked.
 pub const MAX_WAITING: u32 = 8;
-/// Addresses remembered; when full, the one heard from longest ago is forgotten.
+/// Addresses remembered; when full, the one heard from longest ago (with no tries in line) is
+/// forgotten; when every one has tries in line, a new address is refused unchecked.
 pub const MAX_ADDRESSES: usize = 4096;
 /// An address not heard from for this long starts afresh.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -45,6 +46,8 @@ pub enum Turn {
     /// Too many tries from this address are waiting already: refused without a check; the
     /// address's next free turn is this far off.
     Busy(Duration),
+    /// The table is full of addresses with tries in line: a new address is refused unchecked.
+    Full,
 }
 
 /// Every address's failures, bounded.
@@ -88,6 +91,10 @@ impl Attempts {
         let key = key(ip);
         if !table.contains_key(&key) && table.len() >= MAX_ADDRESSES {
             forget_some(&mut table, now);
+            if table.len() >= MAX_ADDRESSES {
+                // Every address has tries in line: none may be forgotten.
+                return Turn::Full;
+            }
         }
         let record = table.entry(key).or_insert(Record {
             failures: 0,
@@ -187,7 +194,7 @@ mod tests {
     fn at(turn: Turn) -> Instant {
         match turn {
             Turn::At(at) => at,
-            Turn::Busy(_) => panic!("refused: {turn:?}"),
+            Turn::Busy(_) | Turn::Full => panic!("refused: {turn:?}"),
         }
     }
 
@@ -277,6 +284,21 @@ mod tests {
         assert_eq!(key(one), key(two));
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert_eq!(key(mapped), A);
+    }
+
+    #[test]
+    fn a_table_full_of_tries_in_line_refuses_new_addresses() {
+        let attempts = Attempts::new(FIRST_DELAY);
+        let now = Instant::now();
+        for n in 0..MAX_ADDRESSES as u32 {
+            at(attempts.reserve(IpAddr::V4(n.into()), now));
+        }
+        let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(attempts.reserve(newcomer, now), Turn::Full);
+        assert_eq!(attempts.len(), MAX_ADDRESSES);
+        // One known already still gets its turn.
+        let known = IpAddr::V4(0.into());
+        assert!(matches!(attempts.reserve(known, now), Turn::At(_)));
     }
 
     #[test]

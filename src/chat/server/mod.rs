@@ -20,6 +20,7 @@ mod config;
 mod connection;
 mod console;
 mod ddns;
+mod denials;
 mod event;
 mod history;
 mod hub;
