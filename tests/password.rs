@@ -431,3 +431,26 @@ fn soquete_chat_sends_the_password_only_to_a_server_that_asked() {
     .expect("a warning that the password crossed in clear");
     drop(client);
 }
+
+/// A password no raw client can type (NUL is dropped from every line it sends, other control
+/// characters are not typed) is refused when the server starts, in one line, exit 64.
+#[test]
+fn a_password_with_control_characters_is_refused_at_start() {
+    let file = password_file("control", "abc\u{0}def");
+    let output = soquete()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--password-file",
+            file.to_str().unwrap(),
+        ])
+        .env_remove("SOQUETE_PASSWORD")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("control character"), "{stderr}");
+}
