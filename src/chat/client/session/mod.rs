@@ -11,7 +11,7 @@
 //!
 //! The vocabulary in and out is in `events`; what was typed and is not yet delivered in
 //! `pending`; reconnecting and re-joining in `rejoin`; servers that do not speak soquete in
-//! `plain`.
+//! `plain`; the `hello`, and the password only to a server that asked, in `door`.
 
 mod door;
 mod events;
