@@ -6,6 +6,7 @@ mod brute_force;
 mod chat;
 mod cli;
 mod ddns;
+mod door;
 mod frames;
 mod idle;
 mod limits;

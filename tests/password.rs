@@ -389,3 +389,68 @@ fn on_a_terminal_chat_asks_for_the_password_without_echo() {
         screen.iter().any(|l| l == "exit status 0")
     });
 }
+
+/// A client holding a password (`SOQUETE_PASSWORD`, as `serve` reads it) sends it only to a
+/// server that asked: a server that greets, or one that stays silent, never sees it, on the
+/// first connection nor on a reconnection; one that asks gets it, with a warning that it crossed
+/// the network readable (no `--tls`).
+#[test]
+fn soquete_chat_sends_the_password_only_to_a_server_that_asked() {
+    let server = crate::support::fake_server::FakeServer::start();
+    let args = [
+        "chat",
+        "--name",
+        "ana",
+        "--reconnect-max",
+        "0.2",
+        &server.target(),
+    ];
+    let mut client = Running::start_with_stdin_env(&args, &[("SOQUETE_PASSWORD", "s3cret")]);
+    let errors = client.stderr_lines();
+
+    // Greets, as a soquete server without a password does.
+    let mut first = server.next_peer();
+    let hello = first.hello();
+    assert!(hello.get("password").is_none(), "sent unasked: {hello}");
+    first.welcome("ana", 0, None);
+    first.reset();
+    // Silent (nc -l): the hello comes anyway, without the password.
+    let mut second = server.next_peer();
+    let hello = second.frame();
+    assert_eq!(hello["type"], "hello", "{hello}");
+    assert!(hello.get("password").is_none(), "sent unasked: {hello}");
+    second.reset();
+    // Asks, as a password room does: its prompt first.
+    let mut third = server.next_peer();
+    third.send("* password:");
+    let hello = third.frame();
+    assert_eq!(hello["password"], "s3cret", "{hello}");
+    crate::support::process::wait_line(&errors, LIMIT, |line| {
+        line.contains("crosses the network readable")
+    })
+    .expect("a warning that the password crossed in clear");
+    drop(client);
+}
+
+/// A password no raw client can type (NUL is dropped from every line it sends, other control
+/// characters are not typed) is refused when the server starts, in one line, exit 64.
+#[test]
+fn a_password_with_control_characters_is_refused_at_start() {
+    let file = password_file("control", "abc\u{0}def");
+    let output = soquete()
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--password-file",
+            file.to_str().unwrap(),
+        ])
+        .env_remove("SOQUETE_PASSWORD")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(64), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("control character"), "{stderr}");
+}

@@ -117,7 +117,9 @@ pub struct ChatArgs {
     /// The room's password, from FILE's first line (or SOQUETE_PASSWORD in the environment;
     /// never a value on the command line, which ps shows)
     ///
-    /// Sent in the hello, and again on every reconnection; never printed. Without either, on a
+    /// Sent only to a server whose first line, `* password:`, asks for it (on every connection,
+    /// reconnections too), never to one that does not ask; without --tls, with a warning that
+    /// it crosses the network readable. Never printed. Without either, on a
     /// terminal, a server that asks for one gets a prompt without echo (once per run); elsewhere
     /// the client exits 1 with the server's reason. With --raw, type the password as your first
     /// line, after the server's `* password:`.

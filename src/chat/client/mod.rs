@@ -127,6 +127,7 @@ pub fn run(config: &Config) -> Result<()> {
         sync: config.sync,
         name,
         password,
+        encrypted: config.tls.is_some(),
         reconnect: config.reconnect_policy(screen.is_interactive()),
     };
     let heartbeat = (!config.raw).then(heartbeat_timeout);
@@ -411,6 +412,9 @@ impl Driver {
                         self.start_timer(self.quit_timeout, Event::QuitTimeout);
                     }
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::AwaitPrompt => {
+                        self.start_timer(password::FIRST_LINE_WAIT, Event::PromptTimeout);
+                    }
                     Action::Heartbeat(on) => {
                         self.heartbeat = self.heartbeat_setting.filter(|_| on);
                         self.silent_until = self.heartbeat.map(|t| Instant::now() + t);

@@ -22,7 +22,8 @@ pub fn can_ask() -> bool {
 
 /// Reads the server's first line (at most [`FIRST_LINE_WAIT`]); when it is the password prompt,
 /// asks for the password without echo. Returns the password asked for, if any, and the bytes
-/// read that the connection's reader must still see.
+/// read that the connection's reader must still see (the prompt too: the session, seeing it,
+/// sends the password).
 pub fn ask_if_needed(
     reader: &mut dyn Read,
     tcp: &TcpStream,
@@ -38,7 +39,7 @@ pub fn ask_if_needed(
         .context("reading the password from the terminal")?;
     let password = Password::new(typed, "the password typed")
         .map_err(|err| Error::io("asking for the password", io::Error::other(err.to_string())))?;
-    Ok((Some(password), Vec::new()))
+    Ok((Some(password), first))
 }
 
 /// The bytes of the server's first line, its `\n` included, read one at a time so nothing after

@@ -36,11 +36,20 @@ impl fmt::Debug for Password {
 }
 
 impl Password {
-    /// A password given as text; an empty one (or one over [`MAX_PASSWORD_BYTES`]) is refused,
-    /// `origin` saying where it came from.
+    /// A password given as text; an empty one, one with a control character (NUL, tab, escape…:
+    /// no raw client could give it), or one over [`MAX_PASSWORD_BYTES`] is refused, `origin`
+    /// saying where it came from.
     pub fn new(text: String, origin: &str) -> Result<Password> {
         if text.is_empty() {
             return Err(Error::Usage(format!("{origin}: the password is empty")));
+        }
+        if let Some(control) = text.chars().find(|c| c.is_control()) {
+            // A raw client's line loses its NULs, and no one types the others.
+            return Err(Error::Usage(format!(
+                "{origin}: the password holds a control character (U+{:04X}), which a raw \
+                 client cannot type: use printable characters only",
+                u32::from(control)
+            )));
         }
         if text.len() > MAX_PASSWORD_BYTES {
             return Err(Error::Usage(format!(
@@ -149,5 +158,21 @@ mod tests {
         let env = PasswordSource::Env("abc\n".into()).load().unwrap().unwrap();
         assert_eq!(env.expose(), "abc");
         assert!(PasswordSource::Env(String::new()).load().is_err());
+    }
+
+    #[test]
+    fn a_password_with_a_control_character_is_refused_as_a_usage_error() {
+        for text in [
+            "abc\0def",
+            "tab\there",
+            "esc\u{1b}[2J",
+            "del\u{7f}",
+            "c1\u{85}",
+        ] {
+            let err = Password::new(text.into(), "SOQUETE_PASSWORD").unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE, "{text:?}");
+            assert!(err.to_string().contains("control character"), "{err}");
+        }
+        assert!(Password::new("olá mundo ✓".into(), "test").is_ok());
     }
 }

@@ -3,6 +3,7 @@
 //! our own wakes it from `accept()`.
 
 use std::io;
+use std::net::IpAddr;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,13 +13,14 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use rustls::ServerConfig;
 
-use crate::chat::protocol::{ByeCode, ServerFrame};
+use crate::chat::protocol::{ByeCode, ServerFrame, TOO_MANY_TRIES};
 use crate::net::tls::server::ServerTls;
 
 use super::access::Access;
 use super::config::Policy;
-use super::connection;
+use super::connection::{self, Door, Seats};
 use super::event::Event;
+use super::lobby::Crowded;
 use super::refusal::{Refusal, Refusals};
 
 /// Pause after a failed accept (out of file descriptors, say), so the loop does not spin.
@@ -28,11 +30,13 @@ const WAKE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Accepts until told to stop; each connection gets its reader and writer, unless
 /// `--max-clients` are connected already (`connected` counts them; the hub counts them down).
+/// In a password room a connection first waits at the door, where it takes no seat, unless
+/// the door is crowded (then it is told so and closed at once, as a refused one is).
 pub fn accept_loop(
     listener: &TcpListener,
     (events, room): (&Sender<Event>, &Sender<()>),
     stop: &AtomicBool,
-    (max_clients, connected, tell_refused): (Option<usize>, &AtomicUsize, bool),
+    (max_clients, connected, tell_refused): (Option<usize>, &Arc<AtomicUsize>, bool),
     (policy, tls, access): (Policy, Option<&ServerTls>, Option<Arc<Access>>),
 ) {
     let mut next_id = 1u64;
@@ -51,13 +55,37 @@ pub fn accept_loop(
                     refuse(stream, (max, tell_refused, tls), events, &refusals);
                     continue;
                 }
-                connected.fetch_add(1, Ordering::Relaxed);
+                let door = match &access {
+                    Some(access) => match access.enter(peer.ip()) {
+                        Ok(place) => Some(Door {
+                            access: Arc::clone(access),
+                            place,
+                            seats: Seats {
+                                max: max_clients,
+                                connected: Arc::clone(connected),
+                            },
+                        }),
+                        Err(crowded) => {
+                            let tls = tls.map(ServerTls::config);
+                            crowd(stream, (peer.ip(), crowded, tls), events, &refusals);
+                            continue;
+                        }
+                    },
+                    None => None,
+                };
+                // At the door, a connection takes a seat only once let in.
+                let counted = door.is_none();
+                if counted {
+                    connected.fetch_add(1, Ordering::Relaxed);
+                }
                 // A reload serves new connections; this one keeps the certificate it came to.
                 let tls = tls.map(|tls| (tls.config(), tls.optional));
-                let serving = (policy, tls, access.as_ref());
+                let serving = (policy, tls, door);
                 if let Err(err) = connection::start(next_id, stream, (events, room), serving) {
                     // Failed before the hub heard of it: it never counted.
-                    connected.fetch_sub(1, Ordering::Relaxed);
+                    if counted {
+                        connected.fetch_sub(1, Ordering::Relaxed);
+                    }
                     if matches!(
                         err.kind(),
                         io::ErrorKind::NotConnected
@@ -93,8 +121,7 @@ fn refuse(
     if let Ok(peer) = stream.peer_addr() {
         let _ = events.try_send(Event::Refused { peer });
     }
-    let reason =
-        format!("server full: {max} clients are connected (--max-clients); try again later");
+    let reason = Seats::full_reason(max);
     let line = tell.then(|| format!("* {reason}\n").into_bytes());
     let bye = ServerFrame::Bye {
         reason,
@@ -103,6 +130,39 @@ fn refuse(
     let refusal = Refusal {
         line,
         bye: bye.to_json_line(),
+        tls,
+    };
+    refusals.refuse(stream, refusal);
+}
+
+/// Tells a connection the password room's door is crowded (its address has too many there, or
+/// everyone has), in a line any client can read, and an `error` frame (`too_many_tries`) if it
+/// says `hello` at once; then closes it, without a thread of its own (see [`Refusals`]).
+fn crowd(
+    stream: TcpStream,
+    (ip, crowded, tls): (IpAddr, Crowded, Option<Arc<ServerConfig>>),
+    events: &Sender<Event>,
+    refusals: &Refusals,
+) {
+    if let Ok(peer) = stream.peer_addr() {
+        let reason = match crowded {
+            Crowded::Address => format!("too many connections from {ip} at the password prompt"),
+            Crowded::Door => "too many connections at the password prompt".to_string(),
+        };
+        let _ = events.try_send(Event::Denied {
+            peer,
+            reason,
+            failures: None,
+        });
+    }
+    let message = crowded.line();
+    let error = ServerFrame::Error {
+        code: TOO_MANY_TRIES.into(),
+        message: message.clone(),
+    };
+    let refusal = Refusal {
+        line: Some(format!("* {message}\n").into_bytes()),
+        bye: error.to_json_line(),
         tls,
     };
     refusals.refuse(stream, refusal);

@@ -9,19 +9,21 @@
 
 use std::io::{self, IoSlice};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chat::protocol::{
-    BAD_PASSWORD, ClientFrame, Greeting, Incoming, LineReader, PASSWORD_PROMPT, PASSWORD_REQUIRED,
-    Password, ServerFrame, TOO_MANY_TRIES,
+    BAD_PASSWORD, ByeCode, ClientFrame, Greeting, Incoming, LineReader, PASSWORD_PROMPT,
+    PASSWORD_REQUIRED, Password, ServerFrame, TOO_MANY_TRIES,
 };
 
 use super::attempts::{Attempts, Turn};
 use super::link::Link;
+use super::lobby::{Crowded, Lobby, Place};
 use super::reader::{Start, first_greeting};
 
-/// How long a connection has to give its password.
-pub const PASSWORD_WAIT: Duration = Duration::from_secs(60);
+/// How long a connection has to give its password (it holds a thread meanwhile).
+pub const PASSWORD_WAIT: Duration = Duration::from_secs(15);
 /// After telling a connection it may not come in, how long what it still sends is read (so
 /// closing does not reset the connection before it reads why).
 const LINGER: Duration = Duration::from_millis(500);
@@ -30,11 +32,12 @@ const WRITE_PATIENCE: Duration = Duration::from_secs(10);
 /// Most bytes read while lingering.
 const LINGER_BYTES: usize = 64 * 1024;
 
-/// The password and every address's tries.
+/// The password, every address's tries, and the connections at the door.
 #[derive(Debug)]
 pub struct Access {
     password: Password,
     attempts: Attempts,
+    lobby: Arc<Lobby>,
 }
 
 /// What became of a connection at the door.
@@ -67,11 +70,19 @@ impl Access {
         Access {
             password,
             attempts: Attempts::new(first_delay),
+            lobby: Arc::default(),
         }
     }
 
-    /// Asks the connection for the password and checks it, waiting its address's turn.
-    pub fn admit(&self, link: &Link, ip: IpAddr, telnet: bool) -> Admission {
+    /// A place at the door for a connection from `ip` (before it is given a thread), or why
+    /// there is none: its address, or the whole door, is crowded already.
+    pub fn enter(&self, ip: IpAddr) -> Result<Place, Crowded> {
+        self.lobby.enter(ip)
+    }
+
+    /// Asks the connection for the password and checks it, waiting its address's turn; its
+    /// `place` at the prompt is left once its line comes.
+    pub fn admit(&self, link: &Link, ip: IpAddr, telnet: bool, place: &mut Place) -> Admission {
         if write_all(link, format!("{PASSWORD_PROMPT}\n").as_bytes()).is_err() {
             return out("closed before the password prompt", None);
         }
@@ -103,6 +114,7 @@ impl Access {
                 Err(err) => return out(&format!("connection lost: {err}"), None),
             }
         };
+        place.answered();
         let offer = match line {
             Some(line) => offer(line),
             None => Offer::Raw(String::new()),
@@ -145,6 +157,11 @@ impl Access {
                 );
                 turn_away(link, structured, TOO_MANY_TRIES, &message);
                 return out("too many tries waiting from its address", None);
+            }
+            Turn::Full => {
+                let message = "too many addresses are trying passwords at once: try again later";
+                turn_away(link, structured, TOO_MANY_TRIES, message);
+                return out("too many addresses with tries waiting", None);
             }
         }
         let right = self.password.matches(given);
@@ -206,6 +223,21 @@ fn turn_away(link: &Link, structured: bool, code: &str, message: &str) {
         frame.to_json_line()
     } else {
         frame.to_text_line()
+    };
+    let _ = write_all(link, &bytes);
+}
+
+/// Tells a connection let in that there is no seat for it (`--max-clients`), in its own kind: a
+/// `bye` (code `full`: a soquete client tries again later) or a readable line.
+pub fn tell_full(link: &Link, structured: bool, reason: String) {
+    let bytes = if structured {
+        let bye = ServerFrame::Bye {
+            reason,
+            code: ByeCode::Full,
+        };
+        bye.to_json_line()
+    } else {
+        format!("* {reason}\n").into_bytes()
     };
     let _ = write_all(link, &bytes);
 }

@@ -2,7 +2,7 @@
 //! first at once and each next one after a pause that doubles with every failure from that
 //! address (0.5 s, 1 s, 2 s … up to 10 s), so one address gets at most 10 tries in any minute,
 //! and 1,000 tries take hours, however many connections it opens at once. The pause is waited
-//! out by the connection's own thread, never the hub's. The table is bounded in size.
+//! out by the connection's own thread, never the hub's. The table is bounded in size, always.
 //!
 //! Plain data behind one mutex, with the time given by the caller, so it is tested without a
 //! clock. Imports nothing of the server.
@@ -19,7 +19,8 @@ pub const FIRST_DELAY: Duration = Duration::from_millis(500);
 pub const DELAY_CAP_FACTOR: u32 = 20;
 /// Tries from one address waiting for their turn at once; more are refused unchecked.
 pub const MAX_WAITING: u32 = 8;
-/// Addresses remembered; when full, the one heard from longest ago is forgotten.
+/// Addresses remembered; when full, the one heard from longest ago (with no tries in line) is
+/// forgotten; when every one has tries in line, a new address is refused unchecked.
 pub const MAX_ADDRESSES: usize = 4096;
 /// An address not heard from for this long starts afresh.
 pub const FORGET_AFTER: Duration = Duration::from_secs(15 * 60);
@@ -45,6 +46,8 @@ pub enum Turn {
     /// Too many tries from this address are waiting already: refused without a check; the
     /// address's next free turn is this far off.
     Busy(Duration),
+    /// The table is full of addresses with tries in line: a new address is refused unchecked.
+    Full,
 }
 
 /// Every address's failures, bounded.
@@ -88,6 +91,10 @@ impl Attempts {
         let key = key(ip);
         if !table.contains_key(&key) && table.len() >= MAX_ADDRESSES {
             forget_some(&mut table, now);
+            if table.len() >= MAX_ADDRESSES {
+                // Every address has tries in line: none may be forgotten.
+                return Turn::Full;
+            }
         }
         let record = table.entry(key).or_insert(Record {
             failures: 0,
@@ -109,19 +116,23 @@ impl Attempts {
         Turn::At(at)
     }
 
-    /// The try reserved for `ip` was checked: a right password clears the address, a wrong one
-    /// counts. Returns the failures from the address so far.
+    /// The try reserved for `ip` was checked: a right password forgets the address's failures
+    /// (but not its other tries still in line: behind a NAT, a member's login must not let a
+    /// guesser queue more), a wrong one counts. Returns the failures from the address so far.
     pub fn checked(&self, ip: IpAddr, right: bool, now: Instant) -> u32 {
         let mut table = self.lock();
         let key = key(ip);
-        if right {
-            table.remove(&key);
-            return 0;
-        }
         let Some(record) = table.get_mut(&key) else {
-            return 1;
+            return u32::from(!right);
         };
         record.waiting = record.waiting.saturating_sub(1);
+        if right {
+            record.failures = 0;
+            if record.waiting == 0 {
+                table.remove(&key);
+            }
+            return 0;
+        }
         record.failures = record.failures.saturating_add(1);
         record.seen = now;
         record.failures
@@ -142,7 +153,7 @@ impl Attempts {
 
 /// The address a try is counted against: an IPv4 address (an IPv4-mapped IPv6 one too), or an
 /// IPv6 address's /64, which one machine usually holds whole.
-fn key(ip: IpAddr) -> IpAddr {
+pub(super) fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -183,7 +194,7 @@ mod tests {
     fn at(turn: Turn) -> Instant {
         match turn {
             Turn::At(at) => at,
-            Turn::Busy(_) => panic!("refused: {turn:?}"),
+            Turn::Busy(_) | Turn::Full => panic!("refused: {turn:?}"),
         }
     }
 
@@ -253,12 +264,41 @@ mod tests {
     }
 
     #[test]
+    fn a_right_password_keeps_the_tries_still_waiting_from_its_address() {
+        // Behind one NAT: a guesser has eight tries in line, and a member logs in meanwhile.
+        let attempts = Attempts::new(FIRST_DELAY);
+        let now = Instant::now();
+        for _ in 0..MAX_WAITING {
+            at(attempts.reserve(A, now));
+        }
+        assert_eq!(attempts.checked(A, true, now), 0);
+        // Its try is done: one place in line is free again, and only one.
+        at(attempts.reserve(A, now));
+        assert!(matches!(attempts.reserve(A, now), Turn::Busy(_)));
+    }
+
+    #[test]
     fn an_ipv6_machine_counts_as_its_slash_64_and_a_mapped_ipv4_as_itself() {
         let one: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         let two: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
         assert_eq!(key(one), key(two));
         let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
         assert_eq!(key(mapped), A);
+    }
+
+    #[test]
+    fn a_table_full_of_tries_in_line_refuses_new_addresses() {
+        let attempts = Attempts::new(FIRST_DELAY);
+        let now = Instant::now();
+        for n in 0..MAX_ADDRESSES as u32 {
+            at(attempts.reserve(IpAddr::V4(n.into()), now));
+        }
+        let newcomer: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(attempts.reserve(newcomer, now), Turn::Full);
+        assert_eq!(attempts.len(), MAX_ADDRESSES);
+        // One known already still gets its turn.
+        let known = IpAddr::V4(0.into());
+        assert!(matches!(attempts.reserve(known, now), Turn::At(_)));
     }
 
     #[test]

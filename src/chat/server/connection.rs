@@ -9,6 +9,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
@@ -21,6 +22,7 @@ use super::access::{self, Access, Admission};
 use super::config::Policy;
 use super::event::{Accepted, Ending, Event};
 use super::link::{Begin, Link};
+use super::lobby::Place;
 use super::outbox::Stats;
 use super::reader::{JOIN_GRACE, READER_STACK, Start, read_loop};
 use super::writer::{WRITE_TICK, WRITER_STACK, write_loop};
@@ -37,26 +39,54 @@ pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How a connection is served: its policy; TLS (the configuration current when it arrived, a
 /// reload serving only later ones, and whether plain clients are served too); the room's
-/// password.
-pub type Serving<'a> = (
-    Policy,
-    Option<(Arc<ServerConfig>, bool)>,
-    Option<&'a Arc<Access>>,
-);
+/// door, when it has a password.
+pub type Serving = (Policy, Option<(Arc<ServerConfig>, bool)>, Option<Door>);
+
+/// A connection at a password room's door: the check, its place there (given back once it is
+/// let in or turned away), and the seats of `--max-clients` it takes one of once let in.
+pub struct Door {
+    pub access: Arc<Access>,
+    pub place: Place,
+    pub seats: Seats,
+}
+
+/// The seats of `--max-clients`: the connections the hub counts.
+#[derive(Debug, Clone)]
+pub struct Seats {
+    pub max: Option<usize>,
+    pub connected: Arc<AtomicUsize>,
+}
+
+impl Seats {
+    /// Takes a seat; false (and none taken) when all are taken.
+    pub fn take(&self) -> bool {
+        let before = self.connected.fetch_add(1, Ordering::Relaxed);
+        if self.max.is_some_and(|max| before >= max) {
+            self.connected.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// What a connection told there is no seat for reads.
+    pub fn full_reason(max: usize) -> String {
+        format!("server full: {max} clients are connected (--max-clients); try again later")
+    }
+}
 
 /// A connection about to join: its id, socket, transport and addresses.
 type Joining = (u64, Arc<TcpStream>, Arc<Link>, SocketAddr, SocketAddr);
 
 /// Sets up the socket and starts its writer and reader; the hub hears of it first. With a
-/// password (`access`), a thread of its own checks it first, and the hub hears of the
-/// connection only once it is right (or, turned away, as [`Event::Denied`]). An error means the
-/// hub never heard of the connection; a thread that cannot start is reported to the hub as the
-/// client's end.
+/// password (`door`), a thread of its own checks it first, and the hub hears of the
+/// connection only once it is right and a seat is free (or, turned away, as [`Event::Denied`]).
+/// An error means the hub never heard of the connection; a thread that cannot start is
+/// reported to the hub as the client's end.
 pub fn start(
     id: u64,
     stream: TcpStream,
     (events, room): (&Sender<Event>, &Sender<()>),
-    (policy, tls, access): Serving<'_>,
+    (policy, tls, door): Serving,
 ) -> io::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_write_timeout(Some(WRITE_TICK))?;
@@ -69,12 +99,17 @@ pub fn start(
         Some((config, optional)) => Link::tls(Arc::clone(&stream), config, optional),
         None => Link::plain(Arc::clone(&stream)),
     });
-    let Some(access) = access else {
+    let Some(Door {
+        access,
+        mut place,
+        seats,
+    }) = door
+    else {
         let joining = (id, stream, link, peer, local);
         enter(joining, events, room, policy, Start::Fresh);
         return Ok(());
     };
-    let (access, events, room) = (Arc::clone(access), events.clone(), room.clone());
+    let (events, room) = (events.clone(), room.clone());
     spawn_small(&format!("door-{id}"), READER_STACK, move || {
         let turned_away = |reason: String, failures| Event::Denied {
             peer,
@@ -89,14 +124,23 @@ pub fn start(
                 reason: "closed without a word".into(),
                 failures: None,
             }),
-            Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet)),
+            Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet, &mut place)),
             Begin::Ended(reason) => {
                 let _ = events.send(turned_away(reason, None));
                 None
             }
         }));
+        // Let in or turned away, it leaves the door before anyone hears of it.
+        drop(place);
         match admitted {
             Ok(None) => {}
+            Ok(Some(Admission::In(start))) if !seats.take() => {
+                let reason = Seats::full_reason(seats.max.unwrap_or_default());
+                let structured = matches!(&start, Start::Admitted { first: Some(_), .. });
+                let _ = events.send(Event::Refused { peer });
+                access::tell_full(&link, structured, reason);
+                access::close(&link);
+            }
             Ok(Some(Admission::In(start))) => {
                 enter(
                     (id, stream, link, peer, local),

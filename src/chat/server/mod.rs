@@ -20,10 +20,12 @@ mod config;
 mod connection;
 mod console;
 mod ddns;
+mod denials;
 mod event;
 mod history;
 mod hub;
 mod link;
+mod lobby;
 mod outbox;
 mod reader;
 mod refusal;
@@ -185,7 +187,7 @@ pub fn run(config: &Config) -> Result<()> {
     // A broker's raw clients hear nothing of the server's own, "server full" included.
     let tell_refused = config.mode != Mode::Broker;
     let accept = spawn("accept", move || {
-        let limits = (max_clients, connected.as_ref(), tell_refused);
+        let limits = (max_clients, &connected, tell_refused);
         let admission = (policy, tls.as_deref(), access);
         accept::accept_loop(&listener, (&events, &room), &accept_stop, limits, admission);
     })?;

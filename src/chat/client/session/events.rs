@@ -36,6 +36,8 @@ pub enum Event {
     ReconnectFailed(String),
     /// The server did not confirm our leaving in time.
     QuitTimeout,
+    /// Holding a password, no first line came from the server in time: it did not ask.
+    PromptTimeout,
     /// No welcome arrived in time after `hello`.
     WelcomeTimeout,
     /// After a re-join, the replay of missed messages did not visibly end in time.
@@ -57,6 +59,9 @@ pub enum Action {
     /// a frame shows the server still working through what we sent: the wait starts over, so
     /// a slow (rate-limited) server reading a long input is waited for as long as it progresses.
     AwaitConfirmation,
+    /// Holding a password: wait a bounded time for the server's first line (its prompt?)
+    /// before the `hello`, then send [`Event::PromptTimeout`].
+    AwaitPrompt,
     /// We re-joined and the server replays what we missed: wait a bounded time for its end.
     AwaitReplay,
     /// Drop the connection (if any is left) and connect again after this pause.

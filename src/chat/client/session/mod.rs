@@ -11,8 +11,9 @@
 //!
 //! The vocabulary in and out is in `events`; what was typed and is not yet delivered in
 //! `pending`; reconnecting and re-joining in `rejoin`; servers that do not speak soquete in
-//! `plain`.
+//! `plain`; the `hello`, and the password only to a server that asked, in `door`.
 
+mod door;
 mod events;
 mod pending;
 mod plain;
@@ -25,7 +26,7 @@ use std::net::SocketAddr;
 use super::reconnect::Reconnect;
 use crate::chat::protocol::{
     BAD_PASSWORD, ByeCode, ClientFrame, Command, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED,
-    PROTOCOL_VERSION, Password, Secret, ServerFrame, TOO_MANY_TRIES, parse_command,
+    Password, Secret, ServerFrame, TOO_MANY_TRIES, parse_command,
 };
 use crate::net::sanitize::neutralize;
 pub use events::{Action, End, Event, LocalEvent, Output};
@@ -42,8 +43,10 @@ pub struct Settings {
     pub sync: bool,
     /// The name sent in `hello`.
     pub name: String,
-    /// The room's password, sent in every `hello` (reconnections too).
+    /// The room's password, sent in a `hello` only to a server that asked for it (`door`).
     pub password: Option<Password>,
+    /// The connection is TLS: the password crosses it unreadable (else the user is warned).
+    pub encrypted: bool,
     /// How to reconnect when the server is lost; None: a lost server ends the session (always
     /// so with `raw`: a plain server has no resume).
     pub reconnect: Option<Reconnect>,
@@ -99,6 +102,12 @@ pub struct Session {
     welcome_overdue: bool,
     /// `--raw`: the start of the line being received, to see a line that is exactly `exit`.
     raw_line: Vec<u8>,
+    /// Holding a password, the `hello` waits for the server's first line: is it the prompt?
+    awaiting_prompt: bool,
+    /// The password went in this connection's `hello`.
+    password_sent: bool,
+    /// The user was told the password crossed in clear.
+    warned_in_clear: bool,
 }
 
 impl Session {
@@ -128,6 +137,9 @@ impl Session {
             plain_line_seen: false,
             welcome_overdue: false,
             raw_line: Vec::new(),
+            awaiting_prompt: false,
+            password_sent: false,
+            warned_in_clear: false,
         }
     }
 
@@ -213,6 +225,7 @@ impl Session {
                     }
                 }
             }
+            Event::PromptTimeout => self.prompt_overdue(&mut actions),
             Event::ReplayTimeout => {
                 if self.resume_until.is_some() {
                     self.resumed(&mut actions);
@@ -226,7 +239,10 @@ impl Session {
     /// replay of what we missed comes first, and our unconfirmed messages go before new ones).
     fn holding(&self) -> bool {
         !self.plain()
-            && (!self.up || self.resume_until.is_some() || (self.connections > 1 && !self.welcomed))
+            && (!self.up
+                || self.awaiting_prompt
+                || self.resume_until.is_some()
+                || (self.connections > 1 && !self.welcomed))
     }
 
     fn connected(&mut self, local: SocketAddr, remote: SocketAddr, actions: &mut Vec<Action>) {
@@ -255,22 +271,7 @@ impl Session {
             ));
         }
         if !self.settings.raw {
-            actions.push(Action::Send(
-                ClientFrame::Hello {
-                    version: PROTOCOL_VERSION,
-                    name: self.name.clone(),
-                    last_seq: rejoin.then_some(self.last_seq),
-                    epoch: self.epoch.clone().filter(|_| rejoin),
-                    token: self.token.clone().filter(|_| rejoin),
-                    probe: false,
-                    password: self
-                        .settings
-                        .password
-                        .as_ref()
-                        .map(|p| Secret::new(p.expose().to_string())),
-                }
-                .to_json_line(),
-            ));
+            self.greet(actions);
         }
     }
 
@@ -345,8 +346,11 @@ impl Session {
             self.received_plain(line, actions);
             return;
         }
+        if self.first_line(line, actions) {
+            return;
+        }
         let Ok(frame) = serde_json::from_str::<ServerFrame>(line) else {
-            // The raw clients' password prompt: ours goes in the hello.
+            // The raw clients' password prompt, come too late: not shown.
             if line == PASSWORD_PROMPT && !self.welcomed {
                 return;
             }
@@ -370,6 +374,9 @@ impl Session {
                 let reason = match (code.as_str(), &self.settings.password) {
                     (PASSWORD_REQUIRED, None) => {
                         format!("{message}; give it with --password-file FILE or {PASSWORD_ENV}")
+                    }
+                    (PASSWORD_REQUIRED, Some(_)) if self.password_withheld() => {
+                        format!("{message}; its prompt came too late, so the password was not sent")
                     }
                     _ => message.into_owned(),
                 };

@@ -37,6 +37,7 @@ fn human_lines(frames: &[String]) -> Vec<String> {
         sync: false,
         name: "ana".into(),
         password: None,
+        encrypted: false,
         reconnect: None,
     });
     let mut actions = session.handle(Event::Connected {

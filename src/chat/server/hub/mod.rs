@@ -26,7 +26,7 @@ mod fixture;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, FixedOffset};
@@ -39,6 +39,7 @@ use crate::net::tls::server::ServerTls;
 use super::config::Mode;
 use super::console::Console;
 use super::ddns::Report;
+use super::denials::Denials;
 use super::event::{Ending, Event};
 use super::history::History;
 use super::throttle::RateLimit;
@@ -117,6 +118,8 @@ pub struct Hub {
     last_stall_check: Instant,
     /// The room's messages stamped in this round, not yet queued for the members.
     round: RoomBatch,
+    /// Connections turned away at the door lately, per address: the console's lines collapsed.
+    denials: Denials,
 }
 
 impl Hub {
@@ -147,6 +150,7 @@ impl Hub {
             drops: VecDeque::new(),
             last_stall_check: Instant::now(),
             round: RoomBatch::default(),
+            denials: Denials::default(),
             history,
             connected: Arc::default(),
             settings,
@@ -193,6 +197,7 @@ impl Hub {
                 self.drop_stalled();
                 self.single_idle_check();
                 self.expire_reservations();
+                self.held_denials();
             }
         }
         self.shutdown(events);
@@ -287,10 +292,14 @@ impl Hub {
         }
     }
 
-    /// A connection turned away at the password check: counted out, and shown on the console
-    /// (never with what it sent).
+    /// A connection turned away at the password check (never counted in: it had no seat of
+    /// `--max-clients`), shown on the console (never with what it sent).
+    /// Those turned away unchecked are collapsed per address: at most one line a second, the
+    /// rest counted (checked tries are few already: each waits its address's pause).
     fn denied(&mut self, peer: SocketAddr, reason: &str, failures: Option<u32>) {
-        self.connected.fetch_sub(1, Ordering::Relaxed);
+        if failures.is_none() && !self.denials.show(peer.ip(), Instant::now()) {
+            return;
+        }
         let tally = match failures {
             Some(1) => format!(" (1 failed try from {})", peer.ip()),
             Some(n) => format!(" ({n} failed tries from {})", peer.ip()),
@@ -300,6 +309,21 @@ impl Hub {
             "denied {peer} → {}: {reason}{tally}",
             self.settings.listening
         ));
+    }
+
+    /// Says how many connections from each address were turned away and not shown one by one.
+    fn held_denials(&mut self) {
+        for (ip, count) in self.denials.due(Instant::now()) {
+            let connections = if count == 1 {
+                "connection"
+            } else {
+                "connections"
+            };
+            self.console.event(&format!(
+                "denied {count} more {connections} from {ip} → {} within a second (not shown one by one)",
+                self.settings.listening
+            ));
+        }
     }
 
     /// Lets go of a client that said nothing for `--idle-timeout`.

@@ -15,6 +15,7 @@ fn connected(raw: bool, sync: bool) -> Session {
         sync,
         name: "ana".into(),
         password: None,
+        encrypted: false,
         reconnect: None,
     });
     session.handle(Event::Connected {
@@ -73,6 +74,7 @@ fn connecting_shows_both_ends_and_says_hello() {
         sync: false,
         name: "ana".into(),
         password: None,
+        encrypted: false,
         reconnect: None,
     });
     let actions = session.handle(Event::Connected {

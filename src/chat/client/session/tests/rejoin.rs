@@ -12,6 +12,7 @@ fn reconnecting(attempts: Option<u32>) -> Session {
         sync: false,
         name: "ana".into(),
         password: None,
+        encrypted: false,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts,

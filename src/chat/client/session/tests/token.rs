@@ -28,6 +28,7 @@ fn lost_after_two() -> (Session, Vec<Action>) {
         sync: false,
         name: "ana".into(),
         password: None,
+        encrypted: false,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(1),
             attempts: None,
