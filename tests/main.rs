@@ -24,6 +24,7 @@ mod single;
 mod sockets;
 mod sockets_fidelity;
 mod sockets_info;
+mod sockets_terminal;
 mod support;
 mod telnet;
 mod terminal;

@@ -77,7 +77,11 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         header.push(flow::FLOW_HEADERS[2]);
     }
 
+    // As ss: one line per socket, its numbers and addresses whole; on a narrow terminal the
+    // service's name and class, derived from the port shown beside them, go first.
+    let expendable = ["Service", "Class"].map(|name| header.iter().position(|h| *h == name));
     let mut table = Table::new(header);
+    table.one_line_per_row(expendable.into_iter().flatten().collect());
     table.reserve(rows.len(), 96);
     for (index, row) in rows.iter().enumerate() {
         let row: &SocketRow = row.borrow();

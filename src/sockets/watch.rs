@@ -1,6 +1,7 @@
 //! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-),
 //! and with `-i` each connection's throughput since the previous frame and whether it is stuck.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -47,7 +48,7 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
             flows: flows.as_deref(),
             ..Columns::default()
         };
-        let mut frame = frame(
+        let (mut frame, rows) = frame(
             &columns,
             &previous,
             &snapshot.rows,
@@ -61,7 +62,7 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
             let header_end = frame.find('\n').map_or(frame.len(), |at| at + 1);
             frame.insert_str(header_end, &format!("{note}\n"));
         }
-        screen.draw(&frame).context("writing output")?;
+        screen.draw(&frame, rows).context("writing output")?;
         previous = snapshot.rows;
         previous_at = taken_at;
         first = false;
@@ -71,7 +72,8 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
     }
 }
 
-/// One frame: a header line with counts, then the table with marks.
+/// One frame: a header line with counts, then the table with marks; and how many rows the
+/// table has.
 fn frame(
     columns: &Columns,
     previous: &[SocketRow],
@@ -79,7 +81,7 @@ fn frame(
     first: bool,
     interval: Duration,
     style: Style,
-) -> String {
+) -> (String, usize) {
     let before: HashSet<Identity> = previous.iter().map(SocketRow::identity).collect();
     let now: HashSet<Identity> = current.iter().map(SocketRow::identity).collect();
     let mut rows: Vec<SocketRow> = current.to_vec();
@@ -113,7 +115,30 @@ fn frame(
         ..*columns
     };
     let table = view::socket_table(&rows, &columns);
-    header + &output::render_table(&table, style)
+    (
+        header + &output::render_table(&table, style),
+        table.row_count(),
+    )
+}
+
+/// The lines of `frame` (whose table has `rows` rows, one line each, at its end) that fit in
+/// `room` lines: all of them, or as many as fit but one, then `… N more (of M)`.
+fn fit_to_screen(frame: &str, rows: usize, room: usize) -> Vec<Cow<'_, str>> {
+    let lines: Vec<&str> = frame.lines().collect();
+    if lines.len() <= room {
+        return lines.into_iter().map(Cow::Borrowed).collect();
+    }
+    // A bordered table ends with its bottom border, a plain one with its last row.
+    let after_rows = usize::from(lines.last().is_some_and(|line| line.starts_with('└')));
+    let first_row = lines.len().saturating_sub(after_rows + rows);
+    let shown = room.saturating_sub(1).max(1);
+    let rows_shown = shown.saturating_sub(first_row).min(rows);
+    let mut fitted: Vec<Cow<str>> = lines[..shown].iter().map(|&l| Cow::Borrowed(l)).collect();
+    fitted.push(Cow::Owned(format!(
+        "… {} more (of {rows})",
+        rows - rows_shown
+    )));
+    fitted
 }
 
 /// Local time of day, for the header.
@@ -130,9 +155,12 @@ impl Screen {
     fn open() -> io::Result<Screen> {
         let is_terminal = std::io::stdout().is_terminal();
         if is_terminal {
+            // A row wider than the screen is clipped at its edge, as top and watch do, rather
+            // than wrapped over the rows below.
             execute!(
                 std::io::stdout(),
                 terminal::EnterAlternateScreen,
+                terminal::DisableLineWrap,
                 cursor::Hide
             )?;
         }
@@ -143,7 +171,8 @@ impl Screen {
         Style::for_stdout()
     }
 
-    fn draw(&mut self, frame: &str) -> io::Result<()> {
+    /// Draws `frame`, whose table has `rows` rows.
+    fn draw(&mut self, frame: &str, rows: usize) -> io::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.is_terminal {
             let height = terminal::size().map_or(usize::MAX, |(_, rows)| usize::from(rows));
@@ -154,7 +183,8 @@ impl Screen {
             )?;
             // Keep within the screen so the header never scrolls away; lines end in CR LF
             // because the cursor may be anywhere after the clear.
-            for line in frame.lines().take(height.saturating_sub(1).max(1)) {
+            let room = height.saturating_sub(1).max(1);
+            for line in fit_to_screen(frame, rows, room) {
                 write!(out, "{line}\r\n")?;
             }
         } else {
@@ -170,8 +200,29 @@ impl Drop for Screen {
             let _ = execute!(
                 std::io::stdout(),
                 cursor::Show,
+                terminal::EnableLineWrap,
                 terminal::LeaveAlternateScreen
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_taller_than_the_screen_ends_with_how_many_rows_it_left_out() {
+        let bordered = "Every 1s\n┌─┐\n│h│\n╞═╡\n│a│\n│b│\n│c│\n└─┘\n";
+        assert_eq!(fit_to_screen(bordered, 3, 8).len(), 8, "fits whole");
+        assert_eq!(
+            fit_to_screen(bordered, 3, 6),
+            ["Every 1s", "┌─┐", "│h│", "╞═╡", "│a│", "… 2 more (of 3)"]
+        );
+        let plain = "Every 1s\nh\na\nb\nc\n";
+        assert_eq!(
+            fit_to_screen(plain, 3, 3),
+            ["Every 1s", "h", "… 3 more (of 3)"]
+        );
     }
 }
