@@ -23,6 +23,7 @@ mod serve_tls_password;
 mod single;
 mod sockets;
 mod sockets_fidelity;
+mod sockets_habits;
 mod sockets_info;
 mod sockets_terminal;
 mod support;

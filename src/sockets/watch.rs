@@ -11,14 +11,16 @@ use crossterm::{cursor, execute, terminal};
 use super::collect::{self, Request};
 use super::flow;
 use super::model::{Identity, SocketRow};
-use super::sort::{SortKey, sort_rows};
+use super::query::Query;
+use super::sort::sort_rows;
 use super::view::{self, Change, Columns};
 use crate::error::{Context, Error, Result};
 use crate::output::{self, Style};
 
-/// Redraws until Ctrl-C, then restores the terminal and returns Ok. With `info`, each
+/// Redraws until Ctrl-C, then restores the terminal and returns Ok. With `-i`, each
 /// connection's throughput since the previous frame, and `stuck` where it is.
-pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: bool) -> Result<()> {
+pub fn run(query: &Query, request: &Request, interval: Duration) -> Result<()> {
+    let (sort, info) = (query.sort, query.info);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());
@@ -35,18 +37,16 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
         let taken_at = Instant::now();
         sort_rows(&mut snapshot.rows, sort);
         let flows = info.then(|| flow::flows(&previous, &snapshot.rows, taken_at - previous_at));
-        let note = snapshot.hidden_owners_note();
+        let notes = snapshot.notes();
         if !warned && !screen.is_terminal {
-            if let Some(note) = &note {
+            for note in &notes {
                 eprintln!("{note}");
             }
             warned = true;
         }
         let columns = Columns {
-            owners: request.show_owners,
-            info,
             flows: flows.as_deref(),
-            ..Columns::default()
+            ..Columns::of(query, request)
         };
         let (mut frame, rows) = frame(
             &columns,
@@ -58,9 +58,9 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
         );
         // On the alternate screen a line on stderr would be drawn over at once: the note is part
         // of every frame instead, under the header.
-        if let Some(note) = note.filter(|_| screen.is_terminal) {
+        if screen.is_terminal && !notes.is_empty() {
             let header_end = frame.find('\n').map_or(frame.len(), |at| at + 1);
-            frame.insert_str(header_end, &format!("{note}\n"));
+            frame.insert_str(header_end, &(notes.join("\n") + "\n"));
         }
         screen.draw(&frame, rows).context("writing output")?;
         previous = snapshot.rows;
