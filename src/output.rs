@@ -22,6 +22,10 @@ pub struct Table {
     /// On a terminal, one line per row: never wrap a cell; these columns go first, in this
     /// order, when the terminal is too narrow (see [`Table::one_line_per_row`]).
     one_line: Option<Vec<usize>>,
+    /// With `one_line`, on a screen redrawn in place: columns that would overflow the terminal
+    /// are left out whole, from the right, rather than cut at its edge; `Some(true)` keeps the
+    /// last column (a mark) all the same.
+    never_overflow: Option<bool>,
     /// Print no header line.
     no_header: bool,
 }
@@ -39,6 +43,7 @@ impl Table {
             ends: Vec::new(),
             order: None,
             one_line: None,
+            never_overflow: None,
             no_header: false,
         }
     }
@@ -49,6 +54,13 @@ impl Table {
     /// printed plain (no borders) and a line longer than the terminal overflows.
     pub fn one_line_per_row(&mut self, expendable: Vec<usize>) {
         self.one_line = Some(expendable);
+    }
+
+    /// With [`Table::one_line_per_row`], for a screen redrawn in place, where a long line cannot
+    /// overflow: when even plain rows are too wide, the columns that do not fit are left out
+    /// whole, from the right (never fewer than one), but for the last one if `keep_last`.
+    pub fn never_overflow(&mut self, keep_last: bool) {
+        self.never_overflow = Some(keep_last);
     }
 
     /// Prints the rows without the header line (`ss --no-header`).
@@ -275,6 +287,17 @@ fn write_one_line_per_row(
         }
         keep.retain(|kept| kept != column);
     }
+    let bordered_fits = fits(&keep);
+    if let (Some(width), Some(keep_last)) = (width, table.never_overflow)
+        && !bordered_fits
+    {
+        // Plain: each column costs its width, and two blanks before all but the first.
+        let plain = |keep: &[usize]| keep.iter().map(|&c| widths[c] + 2).sum::<usize>() - 2;
+        let least = 1 + usize::from(keep_last);
+        while keep.len() > least && plain(&keep) > width {
+            keep.remove(keep.len() - least);
+        }
+    }
     let narrowed;
     let table = if keep.len() == table.columns() {
         table
@@ -282,7 +305,7 @@ fn write_one_line_per_row(
         narrowed = table.only_columns(&keep);
         &narrowed
     };
-    if !fits(&keep) {
+    if !bordered_fits {
         return write_plain(out, table);
     }
     let mut comfy = ComfyTable::new();
@@ -473,6 +496,20 @@ mod tests {
             tiny,
             "Proto  Send-Q   Local Address\ntcp    4163072  127.0.0.1:39948\n"
         );
+    }
+
+    #[test]
+    fn a_screen_that_cannot_overflow_loses_whole_columns_from_the_right() {
+        let mut table = one_line_sample();
+        table.never_overflow(false);
+        let text = render_table(&table, Style::Terminal { width: Some(20) });
+        assert_eq!(text, "Proto  Send-Q\ntcp    4163072\n");
+        let mut table = Table::new(["Proto", "Send-Q", "Local Address", "Flow"]);
+        table.row(["tcp", "4163072", "127.0.0.1:39948", "stuck"]);
+        table.one_line_per_row(Vec::new());
+        table.never_overflow(true);
+        let text = render_table(&table, Style::Terminal { width: Some(22) });
+        assert_eq!(text, "Proto  Send-Q   Flow\ntcp    4163072  stuck\n");
     }
 
     #[test]

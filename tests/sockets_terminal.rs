@@ -4,7 +4,7 @@
 use std::io::{ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
 
-use crate::support::process::soquete_path;
+use crate::support::process::{soquete, soquete_path};
 use crate::support::sockets::{sockets_json, with_local_port};
 use crate::support::tmux::Tmux;
 use crate::support::{LIMIT, poll};
@@ -32,13 +32,17 @@ fn connection_with_unsent_data() -> (TcpStream, TcpStream, u16) {
     (client, server, listener.local_addr().unwrap().port())
 }
 
-/// The client's Send-Q, as soquete's JSON says.
+/// The client's Send-Q, as soquete's JSON says (of its connection: a socket in TIME_WAIT may
+/// have the same local port).
 fn send_q(client: &TcpStream) -> u64 {
     let client_port = client.local_addr().unwrap().port();
+    let server_port = client.peer_addr().unwrap().port();
     let rows = sockets_json(&["-tn", "--port", &client_port.to_string()]);
-    with_local_port(&rows, client_port)[0]["send_q"]
-        .as_u64()
-        .unwrap()
+    let ours = with_local_port(&rows, client_port)
+        .into_iter()
+        .find(|row| row["remote_port"] == server_port)
+        .expect("the client's row");
+    ours["send_q"].as_u64().unwrap()
 }
 
 /// Asserts that each of the two rows of the connection is one line, with its addresses whole,
@@ -101,7 +105,16 @@ fn watch_on_a_narrow_terminal_keeps_each_socket_on_one_line() {
         "{} sockets -tnip --port {port} --watch 0.2",
         soquete_path().display()
     );
-    let Some(tmux) = Tmux::start_sized("sockets-narrow-watch", &command, 90, 20) else {
+    // A screen whose edge falls inside the RTT column: the watch mark, then the table as a pipe
+    // gets it, cut three columns into "RTT ms".
+    let piped = soquete()
+        .args(["sockets", "-tnip", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let piped = String::from_utf8(piped.stdout).unwrap();
+    let rtt_at = piped.lines().next().unwrap().find("RTT ms").unwrap();
+    let width = u16::try_from(3 + rtt_at + 3).unwrap();
+    let Some(tmux) = Tmux::start_sized("sockets-narrow-watch", &command, width, 20) else {
         return;
     };
     let client_end = client.local_addr().unwrap().to_string();
@@ -113,6 +126,32 @@ fn watch_on_a_narrow_terminal_keeps_each_socket_on_one_line() {
             == 2
     });
     assert_one_line_per_socket(&screen, &client, &server, send_q_before);
+    // What does not fit is left out whole, never cut at the screen's edge.
+    let header = screen.iter().find(|line| line.contains("Proto")).unwrap();
+    let known = [
+        "Proto",
+        "Recv-Q",
+        "Send-Q",
+        "Local Address",
+        "Foreign Address",
+        "State",
+        "PID/Program",
+        "RTT ms",
+        "Cwnd",
+        "Retr",
+        "Sent",
+        "Recv",
+        "Rate B/s",
+        "Idle s",
+        "In B/s",
+        "Out B/s",
+        "Class",
+        "Service",
+        "Flow",
+    ];
+    for column in header.split("  ").map(str::trim).filter(|c| !c.is_empty()) {
+        assert!(known.contains(&column), "{column:?} whole: {screen:#?}");
+    }
 }
 
 #[test]

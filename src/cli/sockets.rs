@@ -42,8 +42,10 @@ use crate::sockets::{Query, SortKey};
         `stuck` where data waits and nothing is acknowledged. K, M, G are powers of 1024. Linux \
         only (- elsewhere).\n\n\
         On a terminal each socket takes one line, as ss prints: when the table is too wide, \
-        Service and Class are left out, then borders, then a long line overflows; --watch clips \
-        at the screen's edge and ends a frame taller than the screen with `… N more (of M)`.\n\n\
+        Service and Class are left out, then borders, then a long line overflows; --watch leaves \
+        out whole the columns that still do not fit, from the right (with -i the counters first; \
+        the `stuck` mark stays), and ends a frame taller \
+        than the screen with `… N more (of M)`.\n\n\
         Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
         64 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \

@@ -98,9 +98,18 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
 
     // As ss: one line per socket, its numbers and addresses whole; on a narrow terminal the
     // service's name and class, derived from the port shown beside them, go first.
-    let expendable = ["Service", "Class"].map(|name| header.iter().position(|h| *h == name));
+    // In --watch -i, the `stuck` mark and the throughput matter more than the counters that
+    // ss -i also prints: those go next.
+    let mut expendable = vec!["Service", "Class"];
+    if columns.flows.is_some() {
+        expendable.extend(["Idle s", "Cwnd", "Sent", "Recv", "Rate B/s"]);
+    }
+    let expendable = expendable
+        .iter()
+        .filter_map(|name| header.iter().position(|h| h == name))
+        .collect();
     let mut table = Table::new(header);
-    table.one_line_per_row(expendable.into_iter().flatten().collect());
+    table.one_line_per_row(expendable);
     table.reserve(rows.len(), 96);
     for (index, row) in rows.iter().enumerate() {
         let row: &SocketRow = row.borrow();
@@ -247,6 +256,16 @@ mod tests {
         let cells = table.rows().next().unwrap();
         assert_eq!(cells[6..8], ["0.00/0.00", "0"]);
         assert_eq!(cells.last().unwrap(), &"stuck");
+        // On a narrow screen the counters go before the throughput and the mark.
+        let text = crate::output::render_table(
+            &table,
+            crate::output::Style::Terminal { width: Some(100) },
+        );
+        assert!(text.contains("stuck") && text.contains("In B/s"), "{text}");
+        assert!(
+            !text.contains("Idle s") && !text.contains("Service"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use crossterm::{cursor, execute, terminal};
+use unicode_width::UnicodeWidthChar;
 
 use super::collect::{self, Request};
 use super::flow;
@@ -114,7 +115,10 @@ fn frame(
         changes: Some(&changes),
         ..*columns
     };
-    let table = view::socket_table(&rows, &columns);
+    let mut table = view::socket_table(&rows, &columns);
+    // Redrawn in place: what does not fit is left out whole rather than cut at the edge.
+    // With -i the last column is the `stuck` mark: it stays.
+    table.never_overflow(columns.flows.is_some());
     (
         header + &output::render_table(&table, style),
         table.row_count(),
@@ -184,8 +188,9 @@ impl Screen {
             // Keep within the screen so the header never scrolls away; lines end in CR LF
             // because the cursor may be anywhere after the clear.
             let room = height.saturating_sub(1).max(1);
+            let width = terminal::size().map_or(usize::MAX, |(columns, _)| usize::from(columns));
             for line in fit_to_screen(frame, rows, room) {
-                write!(out, "{line}\r\n")?;
+                write!(out, "{}\r\n", clip(&line, width))?;
             }
         } else {
             writeln!(out, "{frame}")?;
@@ -207,9 +212,29 @@ impl Drop for Screen {
     }
 }
 
+/// `line` cut to `width` terminal columns: for the header and the notes (the table leaves out
+/// what does not fit whole).
+fn clip(line: &str, width: usize) -> &str {
+    let mut used = 0;
+    for (at, character) in line.char_indices() {
+        used += character.width().unwrap_or(0);
+        if used > width {
+            return &line[..at];
+        }
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_clipped_to_the_screen_by_display_width() {
+        assert_eq!(clip("Every 1s  total 3", 8), "Every 1s");
+        assert_eq!(clip("│漢字│", 4), "│漢");
+        assert_eq!(clip("short", 80), "short");
+    }
 
     #[test]
     fn a_frame_taller_than_the_screen_ends_with_how_many_rows_it_left_out() {
