@@ -249,18 +249,9 @@ pub fn write_table(out: &mut dyn Write, table: &Table, style: Style) -> std::io:
             write_one_line_per_row(out, table, width.map(usize::from))
         }
         Style::Terminal { width } => {
-            let mut comfy = ComfyTable::new();
-            comfy
-                .load_style(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic);
-            if !table.no_header {
-                comfy.set_header(table.header());
-            }
+            let mut comfy = with_borders(table, ContentArrangement::Dynamic);
             if let Some(width) = width {
                 comfy.set_width(width);
-            }
-            for row in table.rows() {
-                comfy.add_row(row);
             }
             writeln!(out, "{comfy}")
         }
@@ -308,17 +299,22 @@ fn write_one_line_per_row(
     if !bordered_fits {
         return write_plain(out, table);
     }
+    writeln!(out, "{}", with_borders(table, ContentArrangement::Disabled))
+}
+
+/// `table` with borders, its cells arranged as `arrangement` says.
+fn with_borders(table: &Table, arrangement: ContentArrangement) -> ComfyTable {
     let mut comfy = ComfyTable::new();
     comfy
         .load_style(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Disabled);
+        .set_content_arrangement(arrangement);
     if !table.no_header {
         comfy.set_header(table.header());
     }
     for row in table.rows() {
         comfy.add_row(row);
     }
-    writeln!(out, "{comfy}")
+    comfy
 }
 
 /// Display width of a cell in terminal columns: a wide (CJK) character takes two, a combining
