@@ -19,6 +19,15 @@ pub struct Table {
     ends: Vec<u32>,
     /// The order rows are printed in, when not the order they were added in.
     order: Option<Vec<u32>>,
+    /// On a terminal, one line per row: never wrap a cell; these columns go first, in this
+    /// order, when the terminal is too narrow (see [`Table::one_line_per_row`]).
+    one_line: Option<Vec<usize>>,
+    /// With `one_line`, on a screen redrawn in place: columns that would overflow the terminal
+    /// are left out whole, from the right, rather than cut at its edge; `Some(true)` keeps the
+    /// last column (a mark) all the same.
+    never_overflow: Option<bool>,
+    /// Print no header line.
+    no_header: bool,
 }
 
 impl Table {
@@ -33,7 +42,61 @@ impl Table {
             text: String::new(),
             ends: Vec::new(),
             order: None,
+            one_line: None,
+            never_overflow: None,
+            no_header: false,
         }
+    }
+
+    /// On a terminal, every row on one line, as `ss` prints: a number or an address is never
+    /// wrapped or cut. When the bordered table is wider than the terminal, the `expendable`
+    /// columns are left out (in this order) until it fits; if it still does not, the rows are
+    /// printed plain (no borders) and a line longer than the terminal overflows.
+    pub fn one_line_per_row(&mut self, expendable: Vec<usize>) {
+        self.one_line = Some(expendable);
+    }
+
+    /// With [`Table::one_line_per_row`], for a screen redrawn in place, where a long line cannot
+    /// overflow: when even plain rows are too wide, the columns that do not fit are left out
+    /// whole, from the right (never fewer than one), but for the last one if `keep_last`.
+    pub fn never_overflow(&mut self, keep_last: bool) {
+        self.never_overflow = Some(keep_last);
+    }
+
+    /// Prints the rows without the header line (`ss --no-header`).
+    pub fn without_header(&mut self) {
+        self.no_header = true;
+    }
+
+    /// The same table with only the columns `keep` (indices, in order).
+    fn only_columns(&self, keep: &[usize]) -> Table {
+        let header = keep.iter().map(|&column| self.header[column].clone());
+        let mut table = Table::new(header);
+        table.no_header = self.no_header;
+        for index in 0..self.row_count() {
+            let cells: Vec<&str> = self.row_cells(index).collect();
+            for &column in keep {
+                table.text(cells[column]);
+            }
+        }
+        table.order = self.order.clone();
+        table
+    }
+
+    /// Widest cell of each column, the header included (when printed), from [`Table::cell_widths`].
+    fn column_widths(&self, cell_widths: &[usize]) -> Vec<usize> {
+        let columns = self.columns();
+        let mut widths: Vec<usize> = match self.no_header {
+            true => Vec::new(),
+            false => self.header.iter().map(|h| width_of(h)).collect(),
+        };
+        widths.resize(columns, 0);
+        for row in cell_widths.chunks_exact(columns) {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(*cell);
+            }
+        }
+        widths
     }
 
     /// Prints rows in this order (indices of rows as added), so a table can be filled while
@@ -182,22 +245,76 @@ pub fn render_table(table: &Table, style: Style) -> String {
 /// Writes `table` in `style` to `out`.
 pub fn write_table(out: &mut dyn Write, table: &Table, style: Style) -> std::io::Result<()> {
     match style {
+        Style::Terminal { width } if table.one_line.is_some() => {
+            write_one_line_per_row(out, table, width.map(usize::from))
+        }
         Style::Terminal { width } => {
-            let mut comfy = ComfyTable::new();
-            comfy
-                .load_style(presets::UTF8_FULL_CONDENSED)
-                .set_content_arrangement(ContentArrangement::Dynamic)
-                .set_header(table.header());
+            let mut comfy = with_borders(table, ContentArrangement::Dynamic);
             if let Some(width) = width {
                 comfy.set_width(width);
-            }
-            for row in table.rows() {
-                comfy.add_row(row);
             }
             writeln!(out, "{comfy}")
         }
         Style::Plain => write_plain(out, table),
     }
+}
+
+/// A terminal table whose rows each take one line (see [`Table::one_line_per_row`]): bordered
+/// when that fits in `width`, after leaving out expendable columns if need be; else plain.
+fn write_one_line_per_row(
+    out: &mut dyn Write,
+    table: &Table,
+    width: Option<usize>,
+) -> std::io::Result<()> {
+    let widths = table.column_widths(&table.cell_widths());
+    // `│ a │ b │`: each column costs its width and three more, the table one more.
+    let bordered = |keep: &[usize]| keep.iter().map(|&c| widths[c] + 3).sum::<usize>() + 1;
+    let mut keep: Vec<usize> = (0..table.columns()).collect();
+    let expendable = table.one_line.as_deref().unwrap_or_default();
+    let fits = |keep: &[usize]| width.is_none_or(|width| bordered(keep) <= width);
+    for column in expendable {
+        if fits(&keep) {
+            break;
+        }
+        keep.retain(|kept| kept != column);
+    }
+    let bordered_fits = fits(&keep);
+    if let (Some(width), Some(keep_last)) = (width, table.never_overflow)
+        && !bordered_fits
+    {
+        // Plain: each column costs its width, and two blanks before all but the first.
+        let plain = |keep: &[usize]| keep.iter().map(|&c| widths[c] + 2).sum::<usize>() - 2;
+        let least = 1 + usize::from(keep_last);
+        while keep.len() > least && plain(&keep) > width {
+            keep.remove(keep.len() - least);
+        }
+    }
+    let narrowed;
+    let table = if keep.len() == table.columns() {
+        table
+    } else {
+        narrowed = table.only_columns(&keep);
+        &narrowed
+    };
+    if !bordered_fits {
+        return write_plain(out, table);
+    }
+    writeln!(out, "{}", with_borders(table, ContentArrangement::Disabled))
+}
+
+/// `table` with borders, its cells arranged as `arrangement` says.
+fn with_borders(table: &Table, arrangement: ContentArrangement) -> ComfyTable {
+    let mut comfy = ComfyTable::new();
+    comfy
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(arrangement);
+    if !table.no_header {
+        comfy.set_header(table.header());
+    }
+    for row in table.rows() {
+        comfy.add_row(row);
+    }
+    comfy
 }
 
 /// Display width of a cell in terminal columns: a wide (CJK) character takes two, a combining
@@ -216,17 +333,13 @@ fn width_of(cell: &str) -> usize {
 fn write_plain(out: &mut dyn Write, table: &Table) -> std::io::Result<()> {
     let columns = table.columns();
     let cell_widths = table.cell_widths();
-    let mut widths: Vec<usize> = table.header().iter().map(|h| width_of(h)).collect();
-    widths.resize(columns, 0);
-    for row in cell_widths.chunks_exact(columns) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(*cell);
-        }
-    }
+    let widths = table.column_widths(&cell_widths);
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = Vec::with_capacity(256);
-    let header = table.header().iter().map(|h| (h.as_str(), width_of(h)));
-    write_plain_line(&mut out, &mut line, header, &widths)?;
+    if !table.no_header {
+        let header = table.header().iter().map(|h| (h.as_str(), width_of(h)));
+        write_plain_line(&mut out, &mut line, header, &widths)?;
+    }
     for index in table.printing_order() {
         let cells = table
             .row_cells(index)
@@ -344,6 +457,66 @@ mod tests {
                 "awk sees three fields: {line}"
             );
         }
+    }
+
+    /// A socket-like table whose rows must each stay on one line, Class last and expendable.
+    fn one_line_sample() -> Table {
+        let mut table = Table::new(["Proto", "Send-Q", "Local Address", "Class"]);
+        table.row(["tcp", "4163072", "127.0.0.1:39948", "registered"]);
+        table.one_line_per_row(vec![3]);
+        table
+    }
+
+    #[test]
+    fn one_line_rows_never_wrap_a_number_or_an_address() {
+        let table = one_line_sample();
+        // Bordered with every column: 50 columns wide.
+        let wide = render_table(&table, Style::Terminal { width: Some(60) });
+        assert_eq!(
+            wide.lines().count(),
+            5,
+            "top, header, rule, row, bottom: {wide}"
+        );
+        assert!(
+            wide.contains("registered") && wide.contains("4163072"),
+            "{wide}"
+        );
+        // Too narrow for Class: left out, the rest bordered.
+        let narrow = render_table(&table, Style::Terminal { width: Some(40) });
+        assert!(!narrow.contains("registered"), "{narrow}");
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert!(narrow.contains("127.0.0.1:39948"), "{narrow}");
+        // Too narrow even so: plain, one line per row, overflowing.
+        let tiny = render_table(&table, Style::Terminal { width: Some(20) });
+        assert_eq!(
+            tiny,
+            "Proto  Send-Q   Local Address\ntcp    4163072  127.0.0.1:39948\n"
+        );
+    }
+
+    #[test]
+    fn a_screen_that_cannot_overflow_loses_whole_columns_from_the_right() {
+        let mut table = one_line_sample();
+        table.never_overflow(false);
+        let text = render_table(&table, Style::Terminal { width: Some(20) });
+        assert_eq!(text, "Proto  Send-Q\ntcp    4163072\n");
+        let mut table = Table::new(["Proto", "Send-Q", "Local Address", "Flow"]);
+        table.row(["tcp", "4163072", "127.0.0.1:39948", "stuck"]);
+        table.one_line_per_row(Vec::new());
+        table.never_overflow(true);
+        let text = render_table(&table, Style::Terminal { width: Some(22) });
+        assert_eq!(text, "Proto  Send-Q   Flow\ntcp    4163072  stuck\n");
+    }
+
+    #[test]
+    fn without_header_prints_only_rows() {
+        let mut table = sample();
+        table.without_header();
+        assert_eq!(render_table(&table, Style::Plain).lines().count(), 2);
+        let mut table = one_line_sample();
+        table.without_header();
+        let text = render_table(&table, Style::Terminal { width: Some(20) });
+        assert_eq!(text, "tcp  4163072  127.0.0.1:39948\n");
     }
 
     #[test]

@@ -71,7 +71,9 @@ fn the_table_gets_compact_columns() {
     assert!(output.status.success(), "{output:?}");
     let text = String::from_utf8(output.stdout).unwrap();
     let header = text.lines().next().unwrap();
-    for column in ["RTT ms", "Cwnd", "Retr", "Sent", "Recv", "Rate", "Idle s"] {
+    for column in [
+        "RTT ms", "Cwnd", "Retr", "Sent", "Recv", "Rate B/s", "Idle s",
+    ] {
         assert!(header.contains(column), "{column}: {text}");
     }
     let endpoint = client.local_addr().unwrap().to_string();
@@ -82,7 +84,7 @@ fn the_table_gets_compact_columns() {
 }
 
 /// A watch row whose local address is `endpoint`, split on whitespace, without its `+`/`-` mark:
-/// Proto, Recv-Q, Send-Q, Local, Foreign, State, 7 info cells, In/s, Out/s, Class, Service, then
+/// Proto, Recv-Q, Send-Q, Local, Foreign, State, 7 info cells, In B/s, Out B/s, Class, Service, then
 /// `stuck` when it is.
 fn fields_of(line: &str, endpoint: &str) -> Option<Vec<String>> {
     let mut fields: Vec<String> = line.split_whitespace().map(String::from).collect();
@@ -123,7 +125,7 @@ fn watch_shows_throughput_and_marks_a_connection_whose_reader_stopped_as_stuck()
     let server = reader.join().unwrap();
     let flowing = watch
         .wait_for(LIMIT, |line| {
-            fields_of(line, &endpoint).is_some_and(|f| !["-", "0/s"].contains(&&*out_rate(&f)))
+            fields_of(line, &endpoint).is_some_and(|f| !["-", "0"].contains(&&*out_rate(&f)))
         })
         .expect("a frame with the client's throughput out");
     assert!(!flowing.contains("stuck"), "{flowing}");

@@ -30,18 +30,27 @@ use crate::sockets::{Query, SortKey};
         net.ipv4.ip_local_port_range (32768-60999 by default). The JSON field `ephemeral` marks a \
         local port inside the OS's range, so a client port of 41000 is registered by class yet \
         ephemeral in fact.\n\n\
-        Owners (-p, --pid, --process) are looked up only when asked for. When not root, sockets of \
-        other users' processes show - and a note says so once on stderr (in --watch on a \
-        terminal, under each frame's header); --pid or --process aimed at another user's process \
-        says so too.\n\n\
+        Owners (-p, --pid, --process, --sort pid) are looked up only when asked for. When not \
+        root, sockets of other users' processes show - and a note says so once on stderr (in \
+        --watch on a terminal, under each frame's header); --pid or --process aimed at another \
+        user's process says so too, and so does a --pid that is no process (exit 0).\n\n\
+        -e adds User (uid) and Inode before PID/Program, as netstat -e. -o is accepted for \
+        netstat/ss habit, with a note: timers are not shown.\n\n\
         -i/--info: RTT ms (round-trip time/deviation), Cwnd (segments), Retr (now/total), Sent \
-        and Recv (bytes), Rate (delivery rate), Idle s (since last send/receive); with --watch, \
-        In/s and Out/s since the previous frame and `stuck` where data waits and nothing is \
-        acknowledged. Linux only (- elsewhere).\n\n\
+        and Recv (bytes), Rate B/s (delivery rate, bytes per second; ss prints bits), Idle s \
+        (since last send/receive); with --watch, In B/s and Out B/s since the previous frame and \
+        `stuck` where data waits and nothing is acknowledged. K, M, G are powers of 1024. Linux \
+        only (- elsewhere).\n\n\
+        On a terminal each socket takes one line, as ss prints: when the table is too wide, \
+        Service and Class are left out, then borders, then a long line overflows; --watch leaves \
+        out whole the columns that still do not fit, from the right (with -i the counters first; \
+        the `stuck` mark stays), and ends a frame taller \
+        than the screen with `… N more (of M)`.\n\n\
         Exit status: 0 success (also when a pipe reader goes away), 1 an OS call failed, \
         64 bad usage.\n\n\
         Examples:\n  soquete sockets -tunp          connections with their programs\n  \
         soquete sockets -tulpn         who listens where\n  \
+        soquete sockets -tulpen        the same with uid and inode\n  \
         soquete sockets -ta --port 65432 --json\n  \
         soquete sockets -tan --state established --watch\n  \
         soquete sockets -tni --port 65432 --watch   which connection is slow, and why"
@@ -71,13 +80,30 @@ pub struct SocketsArgs {
     #[arg(short = 'p', long = "programs")]
     pub programs: bool,
 
-    /// IPv4 only
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    /// IPv4 only (with -6: both, as ss and netstat do)
+    #[arg(short = '4', long = "ipv4")]
     pub ipv4: bool,
 
-    /// IPv6 only
+    /// IPv6 only (with -4: both)
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
+
+    /// Add the User (uid) and Inode columns, as netstat -e and ss -e
+    #[arg(short = 'e', long = "extended", visible_alias = "extend")]
+    pub extended: bool,
+
+    /// Timers (netstat -o, ss -o): accepted, not shown (soquete does not read socket timers;
+    /// a note on stderr says so)
+    #[arg(short = 'o', long = "timers", visible_alias = "options")]
+    pub timers: bool,
+
+    /// No header line, as ss -H (--watch keeps its header)
+    #[arg(short = 'H', long = "no-header")]
+    pub no_header: bool,
+
+    /// Accepted for ss habit: soquete never cuts an address
+    #[arg(short = 'W', long = "wide")]
+    pub wide: bool,
 
     /// Only sockets in this state (established, listen, time-wait, close-wait, syn-sent,
     /// syn-recv, fin-wait-1, fin-wait-2, last-ack, closing, close; unconnected for UDP);
@@ -193,6 +219,9 @@ impl From<&SocketsArgs> for Query {
             json: args.json,
             watch: args.watch.map(std::time::Duration::from_secs_f64),
             info: args.info,
+            extended: args.extended,
+            timers: args.timers,
+            no_header: args.no_header,
         }
     }
 }
@@ -294,7 +323,21 @@ mod tests {
     }
 
     #[test]
-    fn four_families_are_exclusive() {
-        assert!(Cli::try_parse_from(["soquete", "sockets", "-4", "-6"]).is_err());
+    fn ss_and_netstat_habits_parse() {
+        let a = sockets(&["-tulpen"]);
+        assert!(a.tcp && a.udp && a.listening && a.programs && a.extended && a.numeric);
+        let a = sockets(&["-tano", "-H", "-W"]);
+        assert!(a.timers && a.no_header && a.all);
+        let a = sockets(&["--no-header", "--wide", "--extended", "--timers"]);
+        assert!(a.no_header && a.extended && a.timers);
+        let query = Query::from(&sockets(&["-e", "-H", "-o"]));
+        assert!(query.extended && query.no_header && query.timers);
+    }
+
+    #[test]
+    fn both_families_together_are_both_as_in_ss() {
+        let query = Query::from(&sockets(&["-4", "-6"]));
+        let selection = query.request().selection;
+        assert!(selection.ipv4 && selection.ipv6);
     }
 }

@@ -36,12 +36,22 @@ pub struct Snapshot {
     pub hidden_matches: Vec<(u32, String)>,
     /// Sockets the owner filters left out because their owners could not be seen.
     pub unchecked: usize,
+    /// The PIDs `--pid` names that are no process.
+    pub missing_pids: Vec<u32>,
 }
 
 /// How many hidden processes the note names before it says "and N more".
 const NAMED_IN_NOTE: usize = 3;
 
 impl Snapshot {
+    /// Every note for stderr (or under a watch frame's header): `--pid` values that are no
+    /// process, then [`Snapshot::hidden_owners_note`].
+    pub fn notes(&self) -> Vec<String> {
+        let missing = self.missing_pids.iter();
+        let missing = missing.map(|pid| format!("soquete: no process {pid}"));
+        missing.chain(self.hidden_owners_note()).collect()
+    }
+
     /// The note that says, as netstat does, why some owners show as `-`, or why an owner filter
     /// found nothing of a process it names: only when that is so.
     pub fn hidden_owners_note(&self) -> Option<String> {
@@ -110,6 +120,7 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
     let mut owners_hidden = false;
     let mut hidden_matches = Vec::new();
     let mut unchecked = 0;
+    let mut missing_pids = Vec::new();
     match owners {
         Some(owners) => {
             owners_hidden = attach_owners(&mut rows, &owners);
@@ -121,6 +132,11 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
                     keep
                 });
                 hidden_matches = hidden_matches_of(&request.filters, &owners.hidden_pids);
+            }
+            if !request.filters.pids.is_empty() {
+                let alive = program_names(&request.filters.pids);
+                let pids = request.filters.pids.iter().copied();
+                missing_pids = pids.filter(|pid| !alive.contains_key(pid)).collect();
             }
         }
         None => {
@@ -135,6 +151,7 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         owners_hidden,
         hidden_matches,
         unchecked,
+        missing_pids,
     })
 }
 

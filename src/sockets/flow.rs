@@ -9,10 +9,14 @@ use std::time::Duration;
 use super::model::{Identity, SocketRow, TcpInfo, TcpState};
 
 /// The headers of the `-i` columns, in order.
-pub const INFO_HEADERS: [&str; 7] = ["RTT ms", "Cwnd", "Retr", "Sent", "Recv", "Rate", "Idle s"];
+/// Units go in the header, as ms and s do: Sent and Recv count bytes, Rate is bytes per second
+/// (ss prints bits per second: `B/s` says which).
+pub const INFO_HEADERS: [&str; 7] = [
+    "RTT ms", "Cwnd", "Retr", "Sent", "Recv", "Rate B/s", "Idle s",
+];
 
 /// The headers `--watch -i` adds: throughput in and out since the previous frame, and the mark.
-pub const FLOW_HEADERS: [&str; 3] = ["In/s", "Out/s", "Flow"];
+pub const FLOW_HEADERS: [&str; 3] = ["In B/s", "Out B/s", "Flow"];
 
 /// The word on a stuck connection's row.
 pub const STUCK: &str = "stuck";
@@ -46,7 +50,7 @@ pub enum InfoCell {
     Retrans(u8, u32),
     /// Bytes, in binary units: `512`, `1.5K`, `12.0M`.
     Bytes(u64),
-    /// Bytes per second, `-` when unknown: `1.5M/s`.
+    /// Bytes per second (the unit is in the header), `-` when unknown: `1.5M`.
     Rate(Option<f64>),
     /// Seconds since data was last sent / received: `0.1/12.3`.
     Idle(u32, u32),
@@ -62,10 +66,7 @@ impl fmt::Display for InfoCell {
             InfoCell::Count(count) => write!(f, "{count}"),
             InfoCell::Retrans(now, total) => write!(f, "{now}/{total}"),
             InfoCell::Bytes(bytes) => write_bytes(f, bytes as f64),
-            InfoCell::Rate(Some(rate)) => {
-                write_bytes(f, rate)?;
-                f.write_str("/s")
-            }
+            InfoCell::Rate(Some(rate)) => write_bytes(f, rate),
             InfoCell::Idle(sent, received) => write!(
                 f,
                 "{:.1}/{:.1}",
@@ -207,8 +208,13 @@ mod tests {
         assert_eq!(flow.out_per_sec, Some(1000.0));
         assert_eq!(flow.in_per_sec, Some(2048.0));
         assert!(!flow.stuck);
-        assert_eq!(Flow::cells(Some(&flow))[1].to_string(), "1000/s");
-        assert_eq!(Flow::cells(Some(&flow))[0].to_string(), "2.0K/s");
+        assert_eq!(Flow::cells(Some(&flow))[1].to_string(), "1000");
+        assert_eq!(Flow::cells(Some(&flow))[0].to_string(), "2.0K");
+        assert_eq!(
+            FLOW_HEADERS[..2],
+            ["In B/s", "Out B/s"],
+            "the unit in the header"
+        );
     }
 
     #[test]
@@ -281,16 +287,9 @@ mod tests {
             .collect();
         assert_eq!(
             cells,
-            [
-                "1.50/0.25",
-                "10",
-                "1/4",
-                "1.5M",
-                "512",
-                "2.0K/s",
-                "0.1/12.3"
-            ]
+            ["1.50/0.25", "10", "1/4", "1.5M", "512", "2.0K", "0.1/12.3"]
         );
+        assert_eq!(INFO_HEADERS[5], "Rate B/s", "bytes, not bits as ss prints");
         assert!(info_cells(None).iter().all(|c| c.to_string() == "-"));
     }
 }

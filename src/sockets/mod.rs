@@ -19,11 +19,14 @@ pub use sort::SortKey;
 /// Runs `soquete sockets`.
 pub fn run(query: &Query) -> Result<()> {
     let request = query.request();
+    if query.timers {
+        eprintln!("soquete: -o: timers are not shown (soquete does not read socket timers)");
+    }
     if let Some(interval) = query.watch {
-        return watch::run(&request, query.sort, interval, query.info);
+        return watch::run(query, &request, interval);
     }
     let snapshot = collect::snapshot(&request)?;
-    if let Some(note) = snapshot.hidden_owners_note() {
+    for note in snapshot.notes() {
         eprintln!("{note}");
     }
     let stdout = std::io::stdout();
@@ -35,14 +38,12 @@ pub fn run(query: &Query) -> Result<()> {
         let rows = &snapshot.rows;
         let (mut table, order) = std::thread::scope(|scope| {
             let order = scope.spawn(|| sort::sort_order(rows, query.sort));
-            let columns = view::Columns {
-                owners: request.show_owners,
-                info: query.info,
-                ..view::Columns::default()
-            };
-            let table = view::socket_table(rows, &columns);
+            let table = view::socket_table(rows, &view::Columns::of(query, &request));
             (table, order.join())
         });
+        if query.no_header {
+            table.without_header();
+        }
         table.set_order(order.unwrap_or_else(|_| (0..rows.len() as u32).collect()));
         output::write_table(&mut out, &table, Style::for_stdout()).context("writing output")
     }

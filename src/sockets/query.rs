@@ -46,6 +46,12 @@ pub struct Query {
     /// TCP internals per socket (`-i`): `tcp_info` in JSON, compact columns in the table, and in
     /// `--watch` each connection's throughput and whether it is stuck.
     pub info: bool,
+    /// The User (uid) and Inode columns (`-e`).
+    pub extended: bool,
+    /// Timers were asked for (`-o`): not shown, and a note says so.
+    pub timers: bool,
+    /// No header line (`-H`).
+    pub no_header: bool,
 }
 
 impl Query {
@@ -77,8 +83,9 @@ impl Query {
                 tcp,
                 // Of UDP sockets, a state filter can take only the established or unconnected.
                 udp: udp && (self.states.is_empty() || udp_established || udp_unconnected),
-                ipv4: !self.ipv6_only,
-                ipv6: !self.ipv4_only,
+                // Both -4 and -6: both families, as ss and netstat show.
+                ipv4: self.ipv4_only || !self.ipv6_only,
+                ipv6: self.ipv6_only || !self.ipv4_only,
                 tcp_states,
                 udp_connected,
                 tcp_info: self.info,
@@ -90,7 +97,11 @@ impl Query {
                 pids: self.pids.clone(),
                 process: self.process.as_ref().map(|name| name.to_lowercase()),
             },
-            show_owners: self.programs || !self.pids.is_empty() || self.process.is_some(),
+            // Sorting by PID shows the PIDs it sorts by.
+            show_owners: self.programs
+                || !self.pids.is_empty()
+                || self.process.is_some()
+                || self.sort == Some(SortKey::Pid),
         }
     }
 }

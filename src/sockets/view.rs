@@ -6,8 +6,10 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::collect::Request;
 use super::flow::{self, Flow};
 use super::model::{Proto, SocketRow};
+use super::query::Query;
 use crate::net::sanitize::neutralize;
 use crate::output::Table;
 
@@ -37,6 +39,8 @@ impl Change {
 pub struct Columns<'a> {
     /// PID/Program (`-p`).
     pub owners: bool,
+    /// User (uid) and Inode (`-e`), as netstat -e, before PID/Program.
+    pub extended: bool,
     /// TCP internals (`-i`).
     pub info: bool,
     /// Watch mode: a first column with `+`/`-` marks, one per row.
@@ -44,6 +48,18 @@ pub struct Columns<'a> {
     /// Watch mode with `-i`: throughput and `stuck` (a last column), one per row; rows beyond
     /// (those that closed) have none.
     pub flows: Option<&'a [Option<Flow>]>,
+}
+
+impl Columns<'_> {
+    /// The columns `query` asks for (without watch mode's).
+    pub fn of(query: &Query, request: &Request) -> Columns<'static> {
+        Columns {
+            owners: request.show_owners,
+            extended: query.extended,
+            info: query.info,
+            ..Columns::default()
+        }
+    }
 }
 
 /// The table of `soquete sockets`: netstat's columns, then Class and Service, with the extra
@@ -62,6 +78,9 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         "Foreign Address",
         "State",
     ]);
+    if columns.extended {
+        header.extend(["User", "Inode"]);
+    }
     if show_owners {
         header.push("PID/Program");
     }
@@ -77,7 +96,20 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         header.push(flow::FLOW_HEADERS[2]);
     }
 
+    // As ss: one line per socket, its numbers and addresses whole; on a narrow terminal the
+    // service's name and class, derived from the port shown beside them, go first.
+    // In --watch -i, the `stuck` mark and the throughput matter more than the counters that
+    // ss -i also prints: those go next.
+    let mut expendable = vec!["Service", "Class"];
+    if columns.flows.is_some() {
+        expendable.extend(["Idle s", "Cwnd", "Sent", "Recv", "Rate B/s"]);
+    }
+    let expendable = expendable
+        .iter()
+        .filter_map(|name| header.iter().position(|h| h == name))
+        .collect();
     let mut table = Table::new(header);
+    table.one_line_per_row(expendable);
     table.reserve(rows.len(), 96);
     for (index, row) in rows.iter().enumerate() {
         let row: &SocketRow = row.borrow();
@@ -93,6 +125,12 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
             .cell(row.local_endpoint())
             .cell(row.remote_endpoint())
             .text(row.state.map_or("-", |s| s.netstat_name()));
+        if columns.extended {
+            let [uid, inode] = &mut numbers;
+            table
+                .text(row.uid.map_or("-", |u| uid.format(u)))
+                .text(row.inode.map_or("-", |i| inode.format(i)));
+        }
         if show_owners {
             table.cell(Owners(row));
         }
@@ -218,6 +256,35 @@ mod tests {
         let cells = table.rows().next().unwrap();
         assert_eq!(cells[6..8], ["0.00/0.00", "0"]);
         assert_eq!(cells.last().unwrap(), &"stuck");
+        // On a narrow screen the counters go before the throughput and the mark.
+        let text = crate::output::render_table(
+            &table,
+            crate::output::Style::Terminal { width: Some(100) },
+        );
+        assert!(text.contains("stuck") && text.contains("In B/s"), "{text}");
+        assert!(
+            !text.contains("Idle s") && !text.contains("Service"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn extended_adds_user_and_inode_before_the_owners_as_netstat_e() {
+        let mut time_wait = row(Proto::Tcp, Some(TcpState::TimeWait));
+        time_wait.inode = None;
+        let columns = Columns {
+            extended: true,
+            ..with_owners()
+        };
+        let rows = [row(Proto::Tcp, Some(TcpState::Listen)), time_wait];
+        let table = socket_table(&rows, &columns);
+        assert_eq!(
+            table.header()[5..9],
+            ["State", "User", "Inode", "PID/Program"]
+        );
+        let cells: Vec<_> = table.rows().collect();
+        assert_eq!(cells[0][6..8], ["0", "5"]);
+        assert_eq!(cells[1][7], "-", "no inode in TIME_WAIT");
     }
 
     #[test]

@@ -1,23 +1,27 @@
 //! `soquete sockets --watch`: redraws in place, marking sockets that appeared (+) and closed (-),
 //! and with `-i` each connection's throughput since the previous frame and whether it is stuck.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use crossterm::{cursor, execute, terminal};
+use unicode_width::UnicodeWidthChar;
 
 use super::collect::{self, Request};
 use super::flow;
 use super::model::{Identity, SocketRow};
-use super::sort::{SortKey, sort_rows};
+use super::query::Query;
+use super::sort::sort_rows;
 use super::view::{self, Change, Columns};
 use crate::error::{Context, Error, Result};
 use crate::output::{self, Style};
 
-/// Redraws until Ctrl-C, then restores the terminal and returns Ok. With `info`, each
+/// Redraws until Ctrl-C, then restores the terminal and returns Ok. With `-i`, each
 /// connection's throughput since the previous frame, and `stuck` where it is.
-pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: bool) -> Result<()> {
+pub fn run(query: &Query, request: &Request, interval: Duration) -> Result<()> {
+    let (sort, info) = (query.sort, query.info);
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     ctrlc::set_handler(move || {
         let _ = stop_tx.try_send(());
@@ -34,20 +38,18 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
         let taken_at = Instant::now();
         sort_rows(&mut snapshot.rows, sort);
         let flows = info.then(|| flow::flows(&previous, &snapshot.rows, taken_at - previous_at));
-        let note = snapshot.hidden_owners_note();
+        let notes = snapshot.notes();
         if !warned && !screen.is_terminal {
-            if let Some(note) = &note {
+            for note in &notes {
                 eprintln!("{note}");
             }
             warned = true;
         }
         let columns = Columns {
-            owners: request.show_owners,
-            info,
             flows: flows.as_deref(),
-            ..Columns::default()
+            ..Columns::of(query, request)
         };
-        let mut frame = frame(
+        let (mut frame, rows) = frame(
             &columns,
             &previous,
             &snapshot.rows,
@@ -57,11 +59,11 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
         );
         // On the alternate screen a line on stderr would be drawn over at once: the note is part
         // of every frame instead, under the header.
-        if let Some(note) = note.filter(|_| screen.is_terminal) {
+        if screen.is_terminal && !notes.is_empty() {
             let header_end = frame.find('\n').map_or(frame.len(), |at| at + 1);
-            frame.insert_str(header_end, &format!("{note}\n"));
+            frame.insert_str(header_end, &(notes.join("\n") + "\n"));
         }
-        screen.draw(&frame).context("writing output")?;
+        screen.draw(&frame, rows).context("writing output")?;
         previous = snapshot.rows;
         previous_at = taken_at;
         first = false;
@@ -71,7 +73,8 @@ pub fn run(request: &Request, sort: Option<SortKey>, interval: Duration, info: b
     }
 }
 
-/// One frame: a header line with counts, then the table with marks.
+/// One frame: a header line with counts, then the table with marks; and how many rows the
+/// table has.
 fn frame(
     columns: &Columns,
     previous: &[SocketRow],
@@ -79,7 +82,7 @@ fn frame(
     first: bool,
     interval: Duration,
     style: Style,
-) -> String {
+) -> (String, usize) {
     let before: HashSet<Identity> = previous.iter().map(SocketRow::identity).collect();
     let now: HashSet<Identity> = current.iter().map(SocketRow::identity).collect();
     let mut rows: Vec<SocketRow> = current.to_vec();
@@ -112,8 +115,34 @@ fn frame(
         changes: Some(&changes),
         ..*columns
     };
-    let table = view::socket_table(&rows, &columns);
-    header + &output::render_table(&table, style)
+    let mut table = view::socket_table(&rows, &columns);
+    // Redrawn in place: what does not fit is left out whole rather than cut at the edge.
+    // With -i the last column is the `stuck` mark: it stays.
+    table.never_overflow(columns.flows.is_some());
+    (
+        header + &output::render_table(&table, style),
+        table.row_count(),
+    )
+}
+
+/// The lines of `frame` (whose table has `rows` rows, one line each, at its end) that fit in
+/// `room` lines: all of them, or as many as fit but one, then `… N more (of M)`.
+fn fit_to_screen(frame: &str, rows: usize, room: usize) -> Vec<Cow<'_, str>> {
+    let lines: Vec<&str> = frame.lines().collect();
+    if lines.len() <= room {
+        return lines.into_iter().map(Cow::Borrowed).collect();
+    }
+    // A bordered table ends with its bottom border, a plain one with its last row.
+    let after_rows = usize::from(lines.last().is_some_and(|line| line.starts_with('└')));
+    let first_row = lines.len().saturating_sub(after_rows + rows);
+    let shown = room.saturating_sub(1).max(1);
+    let rows_shown = shown.saturating_sub(first_row).min(rows);
+    let mut fitted: Vec<Cow<str>> = lines[..shown].iter().map(|&l| Cow::Borrowed(l)).collect();
+    fitted.push(Cow::Owned(format!(
+        "… {} more (of {rows})",
+        rows - rows_shown
+    )));
+    fitted
 }
 
 /// Local time of day, for the header.
@@ -130,9 +159,12 @@ impl Screen {
     fn open() -> io::Result<Screen> {
         let is_terminal = std::io::stdout().is_terminal();
         if is_terminal {
+            // A row wider than the screen is clipped at its edge, as top and watch do, rather
+            // than wrapped over the rows below.
             execute!(
                 std::io::stdout(),
                 terminal::EnterAlternateScreen,
+                terminal::DisableLineWrap,
                 cursor::Hide
             )?;
         }
@@ -143,7 +175,8 @@ impl Screen {
         Style::for_stdout()
     }
 
-    fn draw(&mut self, frame: &str) -> io::Result<()> {
+    /// Draws `frame`, whose table has `rows` rows.
+    fn draw(&mut self, frame: &str, rows: usize) -> io::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.is_terminal {
             let height = terminal::size().map_or(usize::MAX, |(_, rows)| usize::from(rows));
@@ -154,8 +187,10 @@ impl Screen {
             )?;
             // Keep within the screen so the header never scrolls away; lines end in CR LF
             // because the cursor may be anywhere after the clear.
-            for line in frame.lines().take(height.saturating_sub(1).max(1)) {
-                write!(out, "{line}\r\n")?;
+            let room = height.saturating_sub(1).max(1);
+            let width = terminal::size().map_or(usize::MAX, |(columns, _)| usize::from(columns));
+            for line in fit_to_screen(frame, rows, room) {
+                write!(out, "{}\r\n", clip(&line, width))?;
             }
         } else {
             writeln!(out, "{frame}")?;
@@ -170,8 +205,49 @@ impl Drop for Screen {
             let _ = execute!(
                 std::io::stdout(),
                 cursor::Show,
+                terminal::EnableLineWrap,
                 terminal::LeaveAlternateScreen
             );
         }
+    }
+}
+
+/// `line` cut to `width` terminal columns: for the header and the notes (the table leaves out
+/// what does not fit whole).
+fn clip(line: &str, width: usize) -> &str {
+    let mut used = 0;
+    for (at, character) in line.char_indices() {
+        used += character.width().unwrap_or(0);
+        if used > width {
+            return &line[..at];
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_clipped_to_the_screen_by_display_width() {
+        assert_eq!(clip("Every 1s  total 3", 8), "Every 1s");
+        assert_eq!(clip("│漢字│", 4), "│漢");
+        assert_eq!(clip("short", 80), "short");
+    }
+
+    #[test]
+    fn a_frame_taller_than_the_screen_ends_with_how_many_rows_it_left_out() {
+        let bordered = "Every 1s\n┌─┐\n│h│\n╞═╡\n│a│\n│b│\n│c│\n└─┘\n";
+        assert_eq!(fit_to_screen(bordered, 3, 8).len(), 8, "fits whole");
+        assert_eq!(
+            fit_to_screen(bordered, 3, 6),
+            ["Every 1s", "┌─┐", "│h│", "╞═╡", "│a│", "… 2 more (of 3)"]
+        );
+        let plain = "Every 1s\nh\na\nb\nc\n";
+        assert_eq!(
+            fit_to_screen(plain, 3, 3),
+            ["Every 1s", "h", "… 3 more (of 3)"]
+        );
     }
 }

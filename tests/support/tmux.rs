@@ -15,6 +15,11 @@ impl Tmux {
     /// A 100×20 pane running `command` in a shell, which stays on screen after it exits; None
     /// (the test is skipped, or fails under CI) without tmux.
     pub fn start(name: &str, command: &str) -> Option<Tmux> {
+        Tmux::start_sized(name, command, 100, 20)
+    }
+
+    /// [`Tmux::start`] in a pane `width` columns wide and `height` lines high.
+    pub fn start_sized(name: &str, command: &str, width: u16, height: u16) -> Option<Tmux> {
         if !require(tool("tmux"), "tmux") {
             return None;
         }
@@ -27,9 +32,9 @@ impl Tmux {
             "-s",
             "chat",
             "-x",
-            "100",
+            &width.to_string(),
             "-y",
-            "20",
+            &height.to_string(),
             command,
         ]);
         tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
@@ -67,6 +72,12 @@ impl Tmux {
             lines.pop();
         }
         lines
+    }
+
+    /// The pane's lines as printed: a line the terminal wrapped at its edge is joined back.
+    pub fn screen_joined(&self) -> Vec<String> {
+        let text = self.run(&["capture-pane", "-p", "-J", "-t", "chat"]);
+        text.lines().map(|l| l.trim_end().to_string()).collect()
     }
 
     /// Looks at the screen until `wanted` holds (within [`LIMIT`]); returns it, or panics with
