@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 
+use crate::chat::protocol::NEEDS_TLS;
+
 /// The first byte of a TLS record that carries a handshake (a ClientHello, first of all).
 const TLS_HANDSHAKE: u8 = 0x16;
 /// Longest a TLS handshake may take, once its first byte came.
@@ -478,7 +480,7 @@ pub fn needs_tls_line(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     };
     format!(
-        "* this server needs TLS: connect with `soquete chat --tls {address}`, `ncat --ssl {host} {port}` or `openssl s_client -quiet -connect {address}`\n"
+        "{NEEDS_TLS}: connect with `soquete chat --tls {address}`, `ncat --ssl {host} {port}` or `openssl s_client -quiet -connect {address}`\n"
     )
 }
 
