@@ -25,7 +25,13 @@ fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Serve {
 
 /// The fingerprint a TLS server printed at start.
 fn printed_fingerprint(server: &Running) -> String {
-    let line = console_line(server, |line| line.starts_with("tls: certificate "));
+    printed_fingerprint_in(&console_line(server, |line| {
+        line.starts_with("tls: certificate ")
+    }))
+}
+
+/// The fingerprint in a TLS server's start-up line.
+fn printed_fingerprint_in(line: &str) -> String {
     line["tls: certificate ".len()..]
         .split_whitespace()
         .next()
@@ -253,6 +259,52 @@ fn the_self_signed_certificate_is_made_once_and_reused_with_its_fingerprint() {
     let key = state.path().join("tls/server-key.pem");
     let mode = std::os::unix::fs::PermissionsExt::mode(&key.metadata().unwrap().permissions());
     assert_eq!(mode & 0o077, 0, "the key is its owner's alone: {mode:o}");
+}
+
+#[test]
+fn the_self_signed_certificate_is_never_replaced_quietly_only_by_tls_renew() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    let (mut server, _) = Serve::new(&["--tls", "--state-dir", dir]).start();
+    let made = printed_fingerprint(&server);
+    assert!(server.interrupt(LIMIT).is_some());
+    // A wildcard bind is no new name: the same certificate.
+    let (mut server, _) = Serve::new(&["-b", "0.0.0.0", "--tls", "--state-dir", dir]).start();
+    assert_eq!(
+        printed_fingerprint(&server),
+        made,
+        "kept for a wildcard bind"
+    );
+    assert!(server.interrupt(LIMIT).is_some());
+    // A name it lacks: the server refuses to start, and says which and how to renew.
+    let new_name = [
+        "--tls",
+        "--tls-name",
+        "chat.example.org",
+        "--state-dir",
+        dir,
+    ];
+    let mut refused = Running::start(&[&["serve", "--port", "0"][..], &new_name].concat());
+    let errors = refused.stderr_lines();
+    let status = refused.wait_exit(LIMIT).expect("it does not start");
+    assert!(!status.success());
+    let said: Vec<String> = errors.iter().collect();
+    assert!(
+        said.iter()
+            .any(|line| line.contains("does not name chat.example.org")
+                && line.contains("--tls-renew")),
+        "{said:?}"
+    );
+    // --tls-renew: a new one, and the start-up line names the old.
+    let renew = [&new_name[..], &["--tls-renew"]].concat();
+    let (mut server, _) = Serve::new(&renew).start();
+    let line = console_line(&server, |line| line.starts_with("tls: certificate "));
+    let renewed = printed_fingerprint_in(&line);
+    assert_ne!(renewed, made);
+    assert!(line.contains(&format!("replacing {made}")), "{line}");
+    assert!(server.interrupt(LIMIT).is_some());
+    let (server, _) = Serve::new(&new_name).start();
+    assert_eq!(printed_fingerprint(&server), renewed, "kept after renewal");
 }
 
 #[test]

@@ -238,3 +238,30 @@ fn the_servers_own_certificate_given_as_tls_ca_verifies() {
     assert!(text.contains("verified: yes, against the CA in "), "{text}");
     assert!(!text.contains("! "), "no warning: {text}");
 }
+
+#[test]
+fn chat_without_tls_against_a_tls_only_server_says_to_add_tls() {
+    let state = tempfile::tempdir().unwrap();
+    let (_serve, addr) = start_server(&["--tls", "--state-dir", state.path().to_str().unwrap()]);
+    let target = addr.to_string();
+    let output = soquete()
+        .args(["probe", "--chat", &target])
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("a soquete server that needs TLS: add --tls"),
+        "{text}"
+    );
+    assert_eq!(output.status.code(), Some(4), "{text}");
+    let output = soquete()
+        .args(["probe", "--chat", "--json", &target])
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(4), "{doc}");
+    let address = &doc["targets"][0]["addresses"][0];
+    assert_eq!(address["chat"]["found"], "needs_tls", "{address}");
+}

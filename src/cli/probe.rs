@@ -16,8 +16,8 @@ use super::parse_interval;
     Exit status: 0 every address of every target reachable (and, with --chat, a soquete server \
     on each target); 1 some addresses reachable, not all (a dead AAAA beside a live A is 1: the \
     IPv6 users of that host cannot connect); 2 none reachable; 3 a name did not resolve; 4 \
-    reachable, but a check failed: --chat found no soquete server, or --tls a certificate that \
-    does not verify, has expired or does not name HOST; 64 bad arguments (as in every \
+    reachable, but a check failed: --chat found no soquete server (or one that needs TLS, \
+    reached without --tls: add --tls), or --tls a certificate that does not verify, has expired or does not name HOST; 64 bad arguments (as in every \
     subcommand). With --any a target counts as reachable when one of its addresses is (nc -z's \
     rule), and 0/1/2 count targets.\n\n\
     Ctrl-C ends the run at once with the summary so far (an attempt still under way gets no \

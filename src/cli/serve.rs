@@ -136,6 +136,14 @@ pub struct ServeArgs {
     #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
     pub tls_names: Vec<String>,
 
+    /// Make a new self-signed certificate, even if the kept one would do, and say the old and new
+    /// fingerprints: clients that remembered the old one refuse until they trust the new one
+    ///
+    /// Needed when --tls-name (or the address listened on) asks for a name the kept certificate
+    /// lacks: without it the server refuses to start, rather than change its fingerprint quietly.
+    #[arg(long = "tls-renew", requires = "tls")]
+    pub tls_renew: bool,
+
     /// Serve plain TCP clients too, on the same port (told apart by their first byte)
     #[arg(long = "tls-optional", requires = "tls_on")]
     pub tls_optional: bool,
@@ -226,6 +234,7 @@ impl ServeArgs {
             _ if self.tls => Source::SelfSigned {
                 names: self.tls_names.clone(),
                 state: self.state_dir.clone(),
+                renew: self.tls_renew,
             },
             _ => return None,
         };
@@ -363,7 +372,8 @@ mod tests {
             made.expect("TLS").source,
             Source::SelfSigned {
                 names: vec!["a.example".into(), "b.example".into()],
-                state: None
+                state: None,
+                renew: false,
             }
         );
         for wrong in [

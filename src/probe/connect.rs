@@ -9,7 +9,8 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::chat::protocol::{
-    ClientFrame, MAX_LINE_BYTES, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION, ServerFrame,
+    ClientFrame, MAX_LINE_BYTES, NEEDS_TLS, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION,
+    ServerFrame,
 };
 use crate::net::clock::millis;
 use crate::net::tls::stream::TlsStream;
@@ -88,6 +89,8 @@ pub enum ChatCheck {
     /// A soquete server whose room needs a password: it said so before any was sent (the
     /// check never sends one).
     PasswordRequired,
+    /// A soquete server on a TLS-only port, reached without `--tls`: it said so in its line.
+    NeedsTls,
     /// Something spoke, but not the soquete protocol.
     NotSoquete {
         /// The first line it said, made printable, at most 80 characters.
@@ -300,6 +303,9 @@ fn check_chat_over(
             && first_line.as_deref() == Some(PASSWORD_PROMPT)
         {
             return ChatCheck::PasswordRequired;
+        }
+        if first_line.is_none() && text.starts_with(NEEDS_TLS) {
+            return ChatCheck::NeedsTls;
         }
         first_line.get_or_insert_with(|| printable(text.trim_end()));
     }

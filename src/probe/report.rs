@@ -20,7 +20,8 @@ pub const EXIT_SOME_REACHABLE: i32 = 1;
 pub const EXIT_NONE_REACHABLE: i32 = 2;
 /// Exit code: a name did not resolve.
 pub const EXIT_RESOLUTION_FAILED: i32 = 3;
-/// Exit code: reachable, but a check failed: --chat found no soquete server, or --tls a
+/// Exit code: reachable, but a check failed: --chat found no soquete server (or one that needs
+/// TLS, reached without --tls), or --tls a
 /// certificate that does not verify, has expired or does not name the host.
 pub const EXIT_CHECK_FAILED: i32 = 4;
 

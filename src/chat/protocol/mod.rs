@@ -37,3 +37,5 @@ pub use crate::net::DEFAULT_PORT;
 pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
 /// A structured client that hears nothing for this long takes the connection as lost.
 pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+/// How the line a plain client reads on a TLS-only port begins (`probe --chat` knows it by this).
+pub const NEEDS_TLS: &str = "* this server needs TLS";

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 
+use crate::chat::protocol::NEEDS_TLS;
+
 /// The first byte of a TLS record that carries a handshake (a ClientHello, first of all).
 const TLS_HANDSHAKE: u8 = 0x16;
 /// Longest a TLS handshake may take, once its first byte came.
@@ -63,6 +65,8 @@ pub struct Link {
     secure: Option<Secure>,
     /// The TLS version, once negotiated (for `/status`).
     pub version: OnceLock<&'static str>,
+    /// Longest the whole TLS handshake may take, its reads and writes ([`HANDSHAKE_TIMEOUT`]).
+    handshake_limit: Duration,
 }
 
 /// What the start of a connection turned out to be.
@@ -91,6 +95,7 @@ impl Link {
             socket,
             secure: None,
             version: OnceLock::new(),
+            handshake_limit: HANDSHAKE_TIMEOUT,
         }
     }
 
@@ -106,6 +111,7 @@ impl Link {
                 optional,
             }),
             version: OnceLock::new(),
+            handshake_limit: HANDSHAKE_TIMEOUT,
         }
     }
 
@@ -341,7 +347,8 @@ impl Link {
         }
     }
 
-    /// The TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`].
+    /// The TLS handshake, bounded as a whole (reads and the writes of its answers) by
+    /// [`HANDSHAKE_TIMEOUT`].
     fn handshake(&self, secure: &Secure) -> Begin {
         let session = match ServerConnection::new(Arc::clone(&secure.config)) {
             Ok(session) => Box::new(session),
@@ -351,7 +358,7 @@ impl Link {
             session,
             unread: Vec::new(),
         });
-        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        let deadline = Instant::now() + self.handshake_limit;
         let mut raw = [0u8; RAW_READ];
         loop {
             let version = match &*lock(&secure.state) {
@@ -367,7 +374,7 @@ impl Link {
             if Instant::now() >= deadline {
                 return Begin::Ended(format!(
                     "TLS handshake not finished within {} s",
-                    HANDSHAKE_TIMEOUT.as_secs()
+                    self.handshake_limit.as_secs()
                 ));
             }
             let n = match (&*self.socket).read(&mut raw) {
@@ -394,7 +401,7 @@ impl Link {
                 }
             }
             // The handshake's answer, or the alert that ends it.
-            let flushed = self.flush(secure);
+            let flushed = self.flush_until(secure, Some(deadline));
             if let Some(err) = failed {
                 return Begin::Ended(format!("TLS handshake failed: {err}"));
             }
@@ -407,6 +414,11 @@ impl Link {
     /// Writes all rustls has made to the socket, giving up after [`HANDSHAKE_TIMEOUT`] without
     /// progress.
     fn flush(&self, secure: &Secure) -> io::Result<()> {
+        self.flush_until(secure, None)
+    }
+
+    /// As [`Link::flush`]; with a deadline (the handshake's), giving up when it passes.
+    fn flush_until(&self, secure: &Secure, deadline: Option<Instant>) -> io::Result<()> {
         let mut owed = lock(&secure.owed);
         if let State::Tls { session, .. } = &mut *lock(&secure.state) {
             while session.wants_write() {
@@ -422,7 +434,11 @@ impl Link {
                     last = Instant::now();
                 }
                 Err(err) if is_timeout(&err) || err.kind() == io::ErrorKind::Interrupted => {
-                    if last.elapsed() >= HANDSHAKE_TIMEOUT {
+                    let late = match deadline {
+                        Some(deadline) => Instant::now() >= deadline,
+                        None => last.elapsed() >= HANDSHAKE_TIMEOUT,
+                    };
+                    if late {
                         return Err(io::ErrorKind::TimedOut.into());
                     }
                 }
@@ -464,7 +480,7 @@ pub fn needs_tls_line(host: &str, port: u16) -> String {
         format!("{host}:{port}")
     };
     format!(
-        "* this server needs TLS: connect with `soquete chat --tls {address}`, `ncat --ssl {host} {port}` or `openssl s_client -quiet -connect {address}`\n"
+        "{NEEDS_TLS}: connect with `soquete chat --tls {address}`, `ncat --ssl {host} {port}` or `openssl s_client -quiet -connect {address}`\n"
     )
 }
 
@@ -505,5 +521,52 @@ mod tests {
         );
         assert!(needs_tls_line("::1", 7000).contains("--tls [::1]:7000"));
         assert!(line.ends_with('\n') && line.is_ascii());
+    }
+
+    #[test]
+    fn the_handshake_ends_at_its_deadline_even_while_its_answer_is_not_taken() {
+        use crate::net::tls::roots::provider;
+        use socket2::{Domain, SockRef, Socket, Type};
+        // A chain too big for the socket buffers, to a client that never reads.
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
+        let leaf = leaf.self_signed(&key).unwrap().pem();
+        let chain = leaf + &cert.cert.pem().repeat(400);
+        let served =
+            crate::net::tls::server::identity(chain.as_bytes(), key.serialize_pem().as_bytes())
+                .unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        client.set_recv_buffer_size(4096).unwrap();
+        client
+            .connect(&listener.local_addr().unwrap().into())
+            .unwrap();
+        let mut client = TcpStream::from(client);
+        let (accepted, _) = listener.accept().unwrap();
+        SockRef::from(&accepted).set_send_buffer_size(4096).unwrap();
+        accepted
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        accepted
+            .set_write_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let config = rustls::ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let name = "localhost".try_into().unwrap();
+        let mut hello = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        while hello.wants_write() {
+            hello.write_tls(&mut client).unwrap();
+        }
+        let mut link = Link::tls(Arc::new(accepted), served.config, false);
+        link.handshake_limit = Duration::from_millis(500);
+        let started = Instant::now();
+        let begun = link.begin();
+        assert!(matches!(begun, Begin::Ended(_)), "{begun:?}");
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(3), "the handshake took {took:?}");
     }
 }

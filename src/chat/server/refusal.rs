@@ -6,8 +6,10 @@
 //! the line before the client reads it. A burst of refusals beyond [`LINGERING`] is closed at
 //! once, after the line. So a flood of connections costs the server one thread and at most twice
 //! [`LINGERING`] sockets. On a TLS port the same is said inside TLS: the lingering thread does
-//! the handshake without blocking (rustls over the non-blocking socket), then writes the line;
-//! beyond [`LINGERING`], or for a client that does not speak TLS, the socket is only closed.
+//! the handshake without blocking (rustls over the non-blocking socket), then writes the line.
+//! A client whose first byte is not a TLS handshake's (0x16), or that says nothing within
+//! [`HELLO_WAIT`], is told in plain text, as on a plain port. Beyond [`LINGERING`] a refused
+//! socket on a TLS port is only closed.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -21,6 +23,9 @@ use crate::chat::protocol::{Greeting, MAX_LINE_BYTES};
 use crate::platform::threads::spawn_small;
 
 use super::reader::first_greeting;
+
+/// The first byte of a TLS record that carries a handshake: a TLS client's first.
+const TLS_HANDSHAKE: u8 = 0x16;
 
 /// How long a refused client gets to read its line and close before the server closes.
 pub const REFUSE_LINGER: Duration = Duration::from_secs(2);
@@ -65,8 +70,11 @@ struct Refused {
     bye: Option<Vec<u8>>,
     /// What the client sent so far, up to its first line.
     first: Vec<u8>,
-    /// On a TLS port: the session, and the line to write once its handshake is done.
+    /// On a TLS port: the session, and the line to write once its handshake is done; None once
+    /// the client turned out plain.
     tls: Option<(Box<ServerConnection>, Option<Vec<u8>>)>,
+    /// On a TLS port, until the first byte comes (or [`HELLO_WAIT`] passes without one).
+    sniffing: bool,
 }
 
 impl Refusals {
@@ -99,6 +107,7 @@ impl Refusals {
             }
         };
         let refused = Refused {
+            sniffing: tls.is_some(),
             stream,
             since: Instant::now(),
             bye: Some(refusal.bye),
@@ -140,6 +149,10 @@ impl Refused {
                 Ok(0) => break false,
                 Ok(n) => {
                     read += n;
+                    if self.sniffing && sink[0] != TLS_HANDSHAKE {
+                        self.turn_plain();
+                    }
+                    self.sniffing = false;
                     let Some(plain) = self.decrypt(&sink[..n]) else {
                         // Not TLS, or TLS gone wrong: nothing more can be said.
                         self.send_tls();
@@ -153,6 +166,11 @@ impl Refused {
                 Err(err) => break err.kind() == io::ErrorKind::WouldBlock,
             }
         };
+        // Silent for the wait: not a TLS client (which speaks first).
+        if self.sniffing && now >= self.since + HELLO_WAIT {
+            self.sniffing = false;
+            self.turn_plain();
+        }
         // On a TLS port the line goes once the handshake is done.
         if let Some((session, line)) = &mut self.tls
             && !session.is_handshaking()
@@ -175,6 +193,13 @@ impl Refused {
         }
         self.send_tls();
         open && now < self.since + REFUSE_LINGER
+    }
+
+    /// A client on a TLS port that does not speak TLS: told in plain text, as on a plain port.
+    fn turn_plain(&mut self) {
+        if let Some((_, Some(line))) = self.tls.take() {
+            let _ = (&self.stream).write(&line);
+        }
     }
 
     /// The plain text in `bytes`: themselves on a plain port; on a TLS port what rustls makes of
@@ -319,5 +344,37 @@ mod tests {
         let (client, accepted) = pair(&listener);
         refusals.refuse(accepted, refusal());
         assert_eq!(heard(client), "* server full\n");
+    }
+
+    #[test]
+    fn on_a_tls_port_a_plain_client_reads_the_line_in_plain_text() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let refusals = Refusals::start();
+        let made = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let served = crate::net::tls::server::identity(
+            made.cert.pem().as_bytes(),
+            made.signing_key.serialize_pem().as_bytes(),
+        )
+        .unwrap();
+        let on_tls = || Refusal {
+            tls: Some(Arc::clone(&served.config)),
+            ..refusal()
+        };
+        // nc: a first byte that is not TLS.
+        let (mut client, accepted) = pair(&listener);
+        client.write_all(b"oi\n").unwrap();
+        refusals.refuse(accepted, on_tls());
+        assert_eq!(heard(client), "* server full\n");
+        // A client that says nothing (a TLS client speaks first).
+        let (client, accepted) = pair(&listener);
+        refusals.refuse(accepted, on_tls());
+        assert_eq!(heard(client), "* server full\n");
+        // A soquete client without --tls: its hello gets the bye too.
+        let (mut client, accepted) = pair(&listener);
+        client
+            .write_all(b"{\"type\":\"hello\",\"version\":1,\"name\":\"ana\"}\n")
+            .unwrap();
+        refusals.refuse(accepted, on_tls());
+        assert_eq!(heard(client), "* server full\n{\"type\":\"bye\"}\n");
     }
 }

@@ -1,11 +1,18 @@
 //! `serve --tls` without certificate files: a self-signed certificate made once (rcgen) for the
 //! names the server is reached by, kept in soquete's data directory with its key (mode 0600) and
 //! the list of names it was made for, and reused on every later start, so its fingerprint stays
-//! the one people were told. Asked for a name it lacks, a new one is made (and said so).
+//! the one people were told. Asked for a name it lacks, the server refuses to start and says
+//! which; `--tls-renew` makes a new one (and says both fingerprints).
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use super::Fingerprint;
 
 use crate::error::{Context, Error, Result};
 use crate::net::state::default_state_dir;
@@ -33,6 +40,12 @@ pub fn state_dir(chosen: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// How long a new self-signed certificate is valid: about ten years from the day before it is
+/// made (a day's slack for clocks behind).
+const VALID_FOR: Duration = Duration::from_secs(3653 * 86_400);
+/// How long before it is made a new certificate is valid from.
+const VALID_BEFORE: Duration = Duration::from_secs(86_400);
+
 /// A self-signed certificate and its key, as PEM, and how they came to be.
 pub struct SelfSigned {
     pub cert_pem: Vec<u8>,
@@ -40,45 +53,78 @@ pub struct SelfSigned {
     /// Where they are kept.
     pub dir: PathBuf,
     pub names: Vec<String>,
-    /// Made on this start (not found, or lacking a name asked for).
+    /// Made on this start (not found, or renewed).
     pub created: bool,
+    /// With `--tls-renew`: the fingerprint of the certificate this one replaced.
+    pub replaced: Option<Fingerprint>,
 }
 
-/// The certificate kept in `state/tls/` when it names everything in `names`; otherwise a new one
-/// for `names` (and the names the old one had), written there first.
-pub fn load_or_create(state: &Path, names: &[String]) -> Result<SelfSigned> {
+/// What a server asks of its self-signed certificate.
+pub struct Wanted<'a> {
+    /// Names it must have (`--tls-name`, and the address listened on unless it is a wildcard):
+    /// a kept certificate that lacks one is not used.
+    pub required: &'a [String],
+    /// Names a new one is made for besides (localhost and the loopback addresses).
+    pub also: &'a [String],
+    /// `--tls-renew`: make a new one even if the kept one would do.
+    pub renew: bool,
+}
+
+/// The certificate kept in `state/tls/` when it names everything required; a new one when none
+/// is kept or `--tls-renew` asks (for the names the old one had and those asked); otherwise an
+/// error that names what is missing, never a silent new fingerprint.
+pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
     let dir = state.join(FOLDER);
     let (cert, key, list) = (
         dir.join(CERT_FILE),
         dir.join(KEY_FILE),
         dir.join(NAMES_FILE),
     );
-    let kept = read_if_present(&list)?.map(|text| {
+    let kept_names = read_if_present(&list)?.map(|text| {
         String::from_utf8_lossy(&text)
             .lines()
             .map(str::to_string)
             .filter(|name| !name.is_empty())
             .collect::<Vec<_>>()
     });
-    if let Some(kept) = &kept
-        && names.iter().all(|name| kept.contains(name))
-        && let (Some(cert_pem), Some(key_pem)) = (read_if_present(&cert)?, read_if_present(&key)?)
-    {
-        return Ok(SelfSigned {
-            cert_pem,
-            key_pem,
-            dir,
-            names: kept.clone(),
-            created: false,
-        });
+    let kept = match (&kept_names, read_if_present(&cert)?, read_if_present(&key)?) {
+        (Some(names), Some(cert_pem), Some(key_pem)) => Some((names.clone(), cert_pem, key_pem)),
+        _ => None,
+    };
+    let mut replaced = None;
+    if let Some((names, cert_pem, key_pem)) = kept {
+        let missing: Vec<&str> = (wanted.required.iter())
+            .filter(|name| !name.is_empty() && !names.contains(name))
+            .map(String::as_str)
+            .collect();
+        let old = fingerprint_of(&cert_pem);
+        if !wanted.renew {
+            if !missing.is_empty() {
+                return Err(Error::Usage(format!(
+                    "the certificate kept in {} ({}) does not name {}: start once with --tls-renew to make a new one (clients that remembered the old fingerprint will refuse it until they trust the new one)",
+                    dir.display(),
+                    old.map_or_else(|| "unreadable".to_string(), |print| print.to_string()),
+                    missing.join(", ")
+                )));
+            }
+            return Ok(SelfSigned {
+                cert_pem,
+                key_pem,
+                dir,
+                names,
+                created: false,
+                replaced: None,
+            });
+        }
+        replaced = old;
     }
-    let mut all = kept.unwrap_or_default();
-    for name in names {
+    let mut all = kept_names.unwrap_or_default();
+    for name in wanted.required.iter().chain(wanted.also) {
         if !name.is_empty() && !all.contains(name) {
             all.push(name.clone());
         }
     }
-    let made = generate(&all)?;
+    let made = generate(&all, SystemTime::now())?;
     create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for path in [&cert, &key, &list] {
         match fs::remove_file(path) {
@@ -97,12 +143,20 @@ pub fn load_or_create(state: &Path, names: &[String]) -> Result<SelfSigned> {
         dir,
         names: all,
         created: true,
+        replaced,
         ..made
     })
 }
 
-/// A new self-signed certificate (ECDSA P-256) for `names` (host names and IP addresses).
-fn generate(names: &[String]) -> Result<SelfSigned> {
+/// The fingerprint of the first certificate in `pem`.
+fn fingerprint_of(pem: &[u8]) -> Option<Fingerprint> {
+    let der = CertificateDer::pem_slice_iter(pem).next()?.ok()?;
+    Some(Fingerprint::of_der(&der))
+}
+
+/// A new self-signed certificate (ECDSA P-256) for `names` (host names and IP addresses), valid
+/// from a day before `now` for [`VALID_FOR`].
+fn generate(names: &[String], now: SystemTime) -> Result<SelfSigned> {
     let failed = |err: rcgen::Error| {
         Error::Usage(format!(
             "cannot make a certificate for {}: {err}",
@@ -114,6 +168,10 @@ fn generate(names: &[String]) -> Result<SelfSigned> {
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, common);
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let epoch = rcgen::date_time_ymd(1970, 1, 1);
+    params.not_before = epoch + since_epoch.saturating_sub(VALID_BEFORE);
+    params.not_after = epoch + since_epoch + VALID_FOR;
     let key = rcgen::KeyPair::generate().map_err(failed)?;
     let cert = params.self_signed(&key).map_err(failed)?;
     Ok(SelfSigned {
@@ -122,6 +180,7 @@ fn generate(names: &[String]) -> Result<SelfSigned> {
         dir: PathBuf::new(),
         names: names.to_vec(),
         created: true,
+        replaced: None,
     })
 }
 
@@ -139,20 +198,82 @@ mod tests {
     use super::*;
     use crate::platform::files::readable_by_others;
 
+    fn wanted(required: &[String], renew: bool) -> Wanted<'_> {
+        Wanted {
+            required,
+            also: &[],
+            renew,
+        }
+    }
+
     #[test]
-    fn made_once_then_reused_and_remade_only_for_a_new_name() {
+    fn made_once_then_reused_and_never_replaced_without_renew() {
         let state = tempfile::tempdir().unwrap();
         let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
-        let first = load_or_create(state.path(), &names).unwrap();
+        let first = load_or_create(state.path(), &wanted(&names, false)).unwrap();
         assert!(first.created);
+        assert!(first.replaced.is_none());
         let key = state.path().join("tls").join(KEY_FILE);
         assert!(!readable_by_others(&key).unwrap(), "the key is its owner's");
-        let again = load_or_create(state.path(), &names[..1]).unwrap();
+        let again = load_or_create(state.path(), &wanted(&names[..1], false)).unwrap();
         assert!(!again.created);
         assert_eq!(again.cert_pem, first.cert_pem);
-        let more = load_or_create(state.path(), &["chat.example.org".to_string()]).unwrap();
-        assert!(more.created);
-        assert_ne!(more.cert_pem, first.cert_pem);
-        assert_eq!(more.names, ["localhost", "127.0.0.1", "chat.example.org"]);
+        // A name it lacks: refused, naming it and the way out, and the certificate is kept.
+        let more = ["chat.example.org".to_string(), "::1".to_string()];
+        let Err(Error::Usage(refused)) = load_or_create(state.path(), &wanted(&more, false)) else {
+            panic!("a certificate lacking a name must not be replaced quietly");
+        };
+        assert!(
+            refused.contains("does not name chat.example.org, ::1"),
+            "{refused}"
+        );
+        assert!(
+            refused.contains("--tls-renew") && !refused.contains('\n'),
+            "{refused}"
+        );
+        let kept = load_or_create(state.path(), &wanted(&names, false)).unwrap();
+        assert_eq!(kept.cert_pem, first.cert_pem);
+        // --tls-renew: a new one, for the old names and the new, saying what it replaced.
+        let renewed = load_or_create(state.path(), &wanted(&more, true)).unwrap();
+        assert!(renewed.created);
+        assert_ne!(renewed.cert_pem, first.cert_pem);
+        assert_eq!(renewed.replaced, fingerprint_of(&first.cert_pem));
+        assert_eq!(
+            renewed.names,
+            ["localhost", "127.0.0.1", "chat.example.org", "::1"]
+        );
+    }
+
+    #[test]
+    fn a_new_certificate_is_valid_from_yesterday_for_about_ten_years() {
+        let now = SystemTime::now();
+        let made = generate(&["localhost".to_string()], now).unwrap();
+        let der = CertificateDer::pem_slice_iter(&made.cert_pem)
+            .next()
+            .unwrap()
+            .unwrap();
+        let info = crate::net::tls::certificate::CertificateInfo::parse(&der).unwrap();
+        let today = now.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64 / 86_400;
+        assert!(
+            (3650..=3654).contains(&info.days_left),
+            "{}",
+            info.days_left
+        );
+        assert!(
+            info.not_before.starts_with(&date_of(today - 1)),
+            "{}",
+            info.not_before
+        );
+    }
+
+    /// `YYYY-MM-DD` of a day counted from 1970-01-01.
+    fn date_of(day: i64) -> String {
+        let date = rcgen::date_time_ymd(1970, 1, 1) + Duration::from_secs(day as u64 * 86_400);
+        format!(
+            "{:04}-{:02}-{:02}",
+            date.year(),
+            u8::from(date.month()),
+            date.day()
+        )
     }
 }

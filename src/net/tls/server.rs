@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Fingerprint;
 use super::roots::provider;
-use super::self_signed::{self, SelfSigned};
+use super::self_signed::{self, SelfSigned, Wanted};
 use crate::error::{Error, Result};
 
 /// Tests shorten how often the certificate files are looked at with this variable
@@ -35,6 +35,8 @@ pub enum Source {
     SelfSigned {
         names: Vec<String>,
         state: Option<PathBuf>,
+        /// `--tls-renew`: a new certificate even if the kept one would do.
+        renew: bool,
     },
 }
 
@@ -99,9 +101,19 @@ impl ServerTls {
                     origin,
                 )
             }
-            Source::SelfSigned { names, state } => {
+            Source::SelfSigned {
+                names,
+                state,
+                renew,
+            } => {
                 let state = self_signed::state_dir(state.as_deref())?;
-                let made = self_signed::load_or_create(&state, &with_address(names, listening))?;
+                let (required, also) = with_address(names, listening);
+                let wanted = Wanted {
+                    required: &required,
+                    also: &also,
+                    renew: *renew,
+                };
+                let made = self_signed::load_or_create(&state, &wanted)?;
                 let identity = identity(&made.cert_pem, &made.key_pem).map_err(|err| {
                     Error::Usage(format!(
                         "the certificate kept in {} cannot be used: {err} (remove the folder to make a new one)",
@@ -186,38 +198,37 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The names asked for, and the address the server listens on (loopback: `localhost` too).
-fn with_address(names: &[String], listening: IpAddr) -> Vec<String> {
-    let mut all = names.to_vec();
-    let mut add = |name: String| {
-        if !all.contains(&name) {
-            all.push(name);
-        }
-    };
+/// The names a self-signed certificate must have (those asked for, and the address listened on
+/// unless it is a wildcard, which is no name), and those a new one gets besides (on loopback or a
+/// wildcard, `localhost`; on a wildcard, both loopback addresses).
+fn with_address(names: &[String], listening: IpAddr) -> (Vec<String>, Vec<String>) {
+    let mut required = names.to_vec();
+    if !listening.is_unspecified() && !required.contains(&listening.to_string()) {
+        required.push(listening.to_string());
+    }
+    let mut also = Vec::new();
     if listening.is_loopback() || listening.is_unspecified() {
-        add("localhost".into());
+        also.push("localhost".to_string());
     }
     if listening.is_unspecified() {
-        add("127.0.0.1".into());
-        add("::1".into());
-    } else {
-        add(listening.to_string());
+        also.extend(["127.0.0.1".to_string(), "::1".to_string()]);
     }
-    all
+    also.retain(|name| !required.contains(name));
+    (required, also)
 }
 
-/// Where a self-signed certificate came from, for the start-up line.
+/// Where a self-signed certificate came from, for the start-up line (a renewal names the
+/// fingerprint it replaced, and warns).
 fn describe(made: &SelfSigned) -> String {
-    format!(
-        "self-signed for {}, {} {}",
-        made.names.join(", "),
-        if made.created {
-            "made and kept in"
-        } else {
-            "kept in"
-        },
-        made.dir.display()
-    )
+    let how = match (made.created, made.replaced) {
+        (true, Some(old)) => format!(
+            "renewed (--tls-renew) and kept in {}, replacing {old}: clients that remembered that one will refuse this one until they trust it",
+            made.dir.display()
+        ),
+        (true, None) => format!("made and kept in {}", made.dir.display()),
+        (false, _) => format!("kept in {}", made.dir.display()),
+    };
+    format!("self-signed for {}, {how}", made.names.join(", "))
 }
 
 /// The files' modification times and sizes (None for one that cannot be read).

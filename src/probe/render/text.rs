@@ -261,6 +261,7 @@ fn chat_line(check: &ChatCheck) -> String {
         ChatCheck::PasswordRequired => {
             "soquete server: its room needs a password (none was tried)".into()
         }
+        ChatCheck::NeedsTls => "a soquete server that needs TLS: add --tls".into(),
         ChatCheck::NotSoquete { first_line } => {
             format!("something answered that is not soquete: \"{first_line}\"")
         }
