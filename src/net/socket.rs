@@ -130,7 +130,7 @@ pub struct RawSocket {
     /// Owning PIDs when the backend already knows them (netstat2 on macOS and Windows).
     pub pids: Option<Vec<u32>>,
     /// TCP internals, when asked for and the OS gives them (Linux).
-    pub tcp_info: Option<TcpInfo>,
+    pub tcp_info: Option<Box<TcpInfo>>,
 }
 
 /// A TCP socket's internals, from the kernel's `struct tcp_info`: its field names (without the

@@ -274,7 +274,10 @@ fn parse(dump: Dump, bytes: &[u8], sink: &mut dyn FnMut(RawSocket)) -> Result<()
                 let header = InetResponseHeader::parse(payload).map_err(invalid)?;
                 let mut socket = convert(proto, &header);
                 if dump.info {
-                    socket.tcp_info = payload.get(header.buffer_len()..).and_then(tcp_info_of);
+                    socket.tcp_info = payload
+                        .get(header.buffer_len()..)
+                        .and_then(tcp_info_of)
+                        .map(Box::new);
                 }
                 sink(socket);
             }

@@ -149,13 +149,13 @@ pub fn flows(
 ) -> Vec<Option<Flow>> {
     let before: HashMap<Identity, (&TcpInfo, Option<u32>)> = previous
         .iter()
-        .filter_map(|row| Some((row.identity(), (row.tcp_info.as_ref()?, row.send_q))))
+        .filter_map(|row| Some((row.identity(), (row.tcp_info.as_deref()?, row.send_q))))
         .collect();
     let seconds = elapsed.as_secs_f64().max(1e-3);
     current
         .iter()
         .map(|row| {
-            let now = row.tcp_info.as_ref()?;
+            let now = row.tcp_info.as_deref()?;
             let Some(&(then, send_q_then)) = before.get(&row.identity()) else {
                 return Some(Flow {
                     in_per_sec: None,
@@ -190,12 +190,12 @@ mod tests {
             remote_addr: Some("127.0.0.1".parse().unwrap()),
             remote_port: Some(9),
             send_q: Some(send_q),
-            tcp_info: Some(TcpInfo {
+            tcp_info: Some(Box::new(TcpInfo {
                 bytes_acked: acked,
                 bytes_received: received,
                 total_retrans,
                 ..TcpInfo::default()
-            }),
+            })),
             ..SocketRow::listener(Proto::Tcp, 5)
         }
     }
@@ -244,7 +244,7 @@ mod tests {
         );
         let listener = SocketRow {
             send_q: Some(128),
-            tcp_info: Some(TcpInfo::default()),
+            tcp_info: Some(Box::default()),
             ..SocketRow::listener(Proto::Tcp, 5)
         };
         let listeners = [listener];

@@ -83,7 +83,7 @@ pub struct SocketRow {
     pub inode: Option<u64>,
     /// TCP internals (`-i`); null when not asked for, for UDP, for sockets the kernel keeps none
     /// of (TIME_WAIT, half-open), and where the OS does not give them (macOS, Windows).
-    pub tcp_info: Option<TcpInfo>,
+    pub tcp_info: Option<Box<TcpInfo>>,
 }
 
 /// What tells one socket from another across two looks: protocol and both ends.

@@ -135,7 +135,7 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
             table.cell(Owners(row));
         }
         if columns.info {
-            for cell in flow::info_cells(row.tcp_info.as_ref()) {
+            for cell in flow::info_cells(row.tcp_info.as_deref()) {
                 table.cell(cell);
             }
         }
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn info_and_flow_columns_come_with_i_and_stuck_is_last() {
         let mut connection = row(Proto::Tcp, Some(TcpState::Established));
-        connection.tcp_info = Some(crate::sockets::model::TcpInfo::default());
+        connection.tcp_info = Some(Box::default());
         let flows = [Some(Flow {
             in_per_sec: Some(0.0),
             out_per_sec: Some(0.0),
