@@ -32,14 +32,7 @@ fn a_character_cut_in_two_waits_once_for_its_end() {
 /// Every human-readable line built from a hostile server's frames, as the session makes it.
 fn human_lines(frames: &[String]) -> Vec<String> {
     use super::super::session::{Action, Session, Settings};
-    let mut session = Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
-        password: None,
-        encrypted: false,
-        reconnect: None,
-    });
+    let mut session = Session::new(Settings::ana());
     let mut actions = session.handle(Event::Connected {
         local: "127.0.0.1:50322".parse().unwrap(),
         remote: "127.0.0.1:65432".parse().unwrap(),

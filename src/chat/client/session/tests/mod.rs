@@ -9,14 +9,26 @@ mod plain;
 mod rejoin;
 mod token;
 
+impl Settings {
+    /// A structured client named ana, no password, plain TCP, no reconnection: what most tests
+    /// start from, changing a field or two.
+    pub(crate) fn ana() -> Settings {
+        Settings {
+            raw: false,
+            sync: false,
+            name: "ana".into(),
+            password: None,
+            encrypted: false,
+            reconnect: None,
+        }
+    }
+}
+
 fn connected(raw: bool, sync: bool) -> Session {
     let mut session = Session::new(Settings {
         raw,
         sync,
-        name: "ana".into(),
-        password: None,
-        encrypted: false,
-        reconnect: None,
+        ..Settings::ana()
     });
     session.handle(Event::Connected {
         local: "127.0.0.1:50322".parse().unwrap(),
@@ -69,14 +81,7 @@ const FROM_ANA: &str =
 
 #[test]
 fn connecting_shows_both_ends_and_says_hello() {
-    let mut session = Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
-        password: None,
-        encrypted: false,
-        reconnect: None,
-    });
+    let mut session = Session::new(Settings::ana());
     let actions = session.handle(Event::Connected {
         local: "127.0.0.1:50322".parse().unwrap(),
         remote: "127.0.0.1:65432".parse().unwrap(),

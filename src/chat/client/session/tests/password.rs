@@ -9,15 +9,12 @@ use crate::chat::protocol::Password;
 
 fn with_password(password: Option<&str>) -> Session {
     Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
         password: password.map(|p| Password::new(p.into(), "test").unwrap()),
-        encrypted: false,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts: Some(3),
         }),
+        ..Settings::ana()
     })
 }
 

@@ -8,15 +8,11 @@ use super::*;
 /// A session that reconnects, giving up after `attempts`, not connected yet.
 fn reconnecting(attempts: Option<u32>) -> Session {
     Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
-        password: None,
-        encrypted: false,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts,
         }),
+        ..Settings::ana()
     })
 }
 

@@ -24,15 +24,11 @@ fn connect(session: &mut Session) -> Vec<Action> {
 /// Joined (welcomed with [`TOKEN`]), saw messages 1 and 2, then lost the server.
 fn lost_after_two() -> (Session, Vec<Action>) {
     let mut session = Session::new(Settings {
-        raw: false,
-        sync: false,
-        name: "ana".into(),
-        password: None,
-        encrypted: false,
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(1),
             attempts: None,
         }),
+        ..Settings::ana()
     });
     let mut actions = connect(&mut session);
     actions.extend(session.handle(welcome(0, TOKEN)));
