@@ -214,7 +214,8 @@ pub struct Checks {
 /// address of each target (a target with none tried counts as one unreachable, and so do a
 /// target's rounds lost to DNS), or with --any each target (not reachable when a round was lost).
 fn exit_code(checks: Checks, reports: &[TargetReport]) -> i32 {
-    if reports.iter().any(|r| !r.resolved) {
+    // A target with no round told (Ctrl-C came first) was not reached; its name did not fail.
+    if reports.iter().any(|r| r.rounds > 0 && !r.resolved) {
         return EXIT_RESOLUTION_FAILED;
     }
     let (reachable, counted) = reports.iter().fold((0, 0), |(up, all), r| {
@@ -489,8 +490,16 @@ mod tests {
 
     #[test]
     fn events_go_to_their_target_and_settle_the_exit_code() {
-        let unresolved = report(&[]);
+        let mut lost = dns(1);
+        if let Event::Dns { system, .. } = &mut lost {
+            system.records.clear();
+            system.failure = Some(crate::probe::resolve::DnsFailure::NoRecords);
+        }
+        let unresolved = report(&[lost]);
         assert_eq!(unresolved.exit_code, EXIT_RESOLUTION_FAILED);
+        // Ctrl-C before a target's first round was told: not reached, not a name that failed.
+        let never_began = report(&[]);
+        assert_eq!(never_began.exit_code, EXIT_NONE_REACHABLE);
         let closed = report(&[dns(1), attempt(1, Verdict::Closed, 0.1)]);
         assert_eq!(closed.exit_code, EXIT_NONE_REACHABLE);
         assert_eq!(closed.targets[0].warnings, ["127.0.0.1 in DNS: loopback"]);
