@@ -107,6 +107,9 @@ pub struct Stamp {
 pub struct Bench {
     /// The server's address.
     pub addr: SocketAddr,
+    /// More servers of the same room (`--also`): client k connects to the k-th address of
+    /// `addr` followed by these, round the list.
+    pub also: Vec<SocketAddr>,
     pub kind: Kind,
     /// Bytes of a test line, newline included.
     pub size: usize,
@@ -144,6 +147,7 @@ impl Bench {
     pub fn new(addr: SocketAddr, kind: Kind, size: usize) -> io::Result<Bench> {
         Ok(Bench {
             addr,
+            also: Vec::new(),
             kind,
             size,
             record_latency: false,
@@ -177,8 +181,9 @@ impl Bench {
     /// Opens one more client in `role` (non-blocking connect), with a receive buffer of `rcvbuf`
     /// bytes (0: the system's).
     pub fn connect(&mut self, role: Role, rcvbuf: usize) -> io::Result<()> {
+        let addr = self.address_of(self.clients.len());
         let socket = socket2::Socket::new(
-            socket2::Domain::for_address(self.addr),
+            socket2::Domain::for_address(addr),
             socket2::Type::STREAM,
             None,
         )?;
@@ -186,7 +191,7 @@ impl Bench {
         if rcvbuf > 0 {
             socket.set_recv_buffer_size(rcvbuf)?;
         }
-        match socket.connect(&self.addr.into()) {
+        match socket.connect(&addr.into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
@@ -223,6 +228,14 @@ impl Bench {
             .register(&mut client.stream, Token(id), interest)?;
         self.clients.push(client);
         Ok(())
+    }
+
+    /// The server client `id` connects to: the servers taken in turn.
+    pub fn address_of(&self, id: usize) -> SocketAddr {
+        match id % (1 + self.also.len()) {
+            0 => self.addr,
+            k => self.also[k - 1],
+        }
     }
 
     /// Closes client `i` (once), noting when and why.

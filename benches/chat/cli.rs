@@ -37,6 +37,10 @@ pub struct ServerArgs {
     /// Where the server listens.
     #[arg(long, default_value = "127.0.0.1:65432")]
     pub addr: SocketAddr,
+    /// Another server of the same room (repeatable): the clients are dealt out in turn to
+    /// `--addr` and these (a cluster of soquete servers).
+    #[arg(long)]
+    pub also: Vec<SocketAddr>,
     /// What the server is, hence what its lines look like.
     #[arg(long, value_enum, default_value = "soquete")]
     pub kind: Kind,

@@ -58,6 +58,7 @@ pub struct FanoutReport {
 pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
     let server = &args.server;
     let mut b = Bench::new(server.addr, server.kind, args.size).map_err(|e| e.to_string())?;
+    b.also.clone_from(&server.also);
     b.tls = server.tls.then(crate::tls::client_config);
     let setup = if args.at_once {
         b.setup_at_once(args.clients)?
@@ -147,6 +148,7 @@ impl Bench {
         let mut shards = Vec::with_capacity(parts);
         for _ in 0..parts {
             let mut shard = Bench::new(self.addr, self.kind, self.size)?;
+            shard.also.clone_from(&self.also);
             shard.n = self.n;
             shard.expected = self.expected.clone();
             shard.base = self.base;

@@ -52,6 +52,7 @@ pub fn run(args: &IdleArgs) -> Result<IdleReport, String> {
     let server = &args.server;
     let mut b =
         Bench::new(server.addr, server.kind, line::DEFAULT_SIZE).map_err(|e| e.to_string())?;
+    b.also.clone_from(&server.also);
     b.tls = server.tls.then(crate::tls::client_config);
     let pid = server.server_pid;
     let server_before = pid.and_then(server_state);

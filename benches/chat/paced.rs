@@ -92,6 +92,7 @@ impl StalledClient {
 pub fn run(args: &PacedArgs) -> Result<PacedReport, String> {
     let server = &args.server;
     let mut b = Bench::new(server.addr, server.kind, args.size).map_err(|e| e.to_string())?;
+    b.also.clone_from(&server.also);
     b.tls = server.tls.then(crate::tls::client_config);
     b.record_latency = args.latency;
     let mut watch = args.resources.then(|| Watch::start(server.server_pid));

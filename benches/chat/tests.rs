@@ -141,7 +141,7 @@ mod timeline_tests {
 mod cli_tests {
     use clap::Parser;
 
-    use crate::bench::Kind;
+    use crate::bench::{Bench, Kind};
     use crate::cli::*;
 
     fn parse(args: &str) -> Cli {
@@ -165,6 +165,20 @@ mod cli_tests {
             (Kind::Broker, Some(77))
         );
         assert_eq!(cli.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_cluster_run_deals_the_clients_out_to_its_servers_in_turn() {
+        let cli = parse(
+            "fanout --clients 4 --addr 127.0.0.1:4000 --also 127.0.0.1:4001 --also 127.0.0.1:4002",
+        );
+        let Scenario::Fanout(a) = &cli.scenario else {
+            panic!("{cli:?}")
+        };
+        let mut bench = Bench::new(a.server.addr, a.server.kind, 64).unwrap();
+        bench.also.clone_from(&a.server.also);
+        let ports: Vec<u16> = (0..5).map(|k| bench.address_of(k).port()).collect();
+        assert_eq!(ports, [4000, 4001, 4002, 4000, 4001]);
     }
 
     #[test]
@@ -382,6 +396,7 @@ mod tls_tests {
         let (addr, heard) = one_tls_client();
         let server = ServerArgs {
             addr,
+            also: Vec::new(),
             kind: Kind::Ncat,
             server_pid: None,
             tls: true,
