@@ -3,6 +3,8 @@
 //! resumes there, with its token, `last_seq` and epoch.
 
 use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -11,7 +13,7 @@ use crate::support::hosts::HostsFile;
 use crate::support::peer::Peer;
 use crate::support::ports::{ClosedPort, live_v4_dead_v6};
 use crate::support::process::{Running, collect_until, wait_line};
-use crate::support::serve::start_server;
+use crate::support::serve::{Serve, console_line, start_server};
 use crate::support::transcript::Transcript;
 use crate::support::{LIMIT, require};
 
@@ -229,4 +231,86 @@ fn raw_takes_the_first_that_answers_and_no_other_after_it() {
     assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
     let notes: Vec<String> = errors.iter().collect();
     assert!(notes[0].contains("— trying 127.0.0.1:"), "{notes:#?}");
+}
+
+/// `soquete serve --tls` with a self-signed certificate of its own, kept in `state` (a restart
+/// on `port` serves the same one); returns it, its address and the fingerprint it printed.
+fn tls_server(state: &Path, port: u16) -> (Running, SocketAddr, String) {
+    let (server, addr) = Serve::new(&["--tls", "--state-dir", state.to_str().unwrap()])
+        .port(port)
+        .start();
+    let line = console_line(&server, |l| l.starts_with("tls: certificate "));
+    let print = line["tls: certificate ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    (server, addr, print)
+}
+
+/// A client state directory in `dir` whose known_hosts holds `lines`.
+fn known_hosts(dir: &Path, name: &str, lines: &[String]) -> String {
+    let state = dir.join(name);
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("known_hosts"), lines.join("\n") + "\n").unwrap();
+    state.to_str().unwrap().to_string()
+}
+
+#[test]
+fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let a_state = dir.path().join("a");
+    let (mut a_server, a, a_print) = tls_server(&a_state, 0);
+    let (b_server, b, b_print) = tls_server(&dir.path().join("b"), 0);
+    assert_ne!(a_print, b_print, "two certificates");
+    let (a_line, b_line) = (format!("{a} {a_print}"), format!("{b} {b_print}"));
+
+    // Both remembered, each under its own HOST:PORT: the move to B is verified by B's line.
+    let state = known_hosts(dir.path(), "both", &[a_line.clone(), b_line]);
+    let targets = [a.to_string(), b.to_string()];
+    let mut client = ana(
+        &[&targets[0], &targets[1]],
+        &["--tls", "--state-dir", &state],
+    );
+    let errors = client.stderr_lines();
+    let stdin = client.child.stdin.take().unwrap();
+    client
+        .wait_for(LIMIT, |l| l.starts_with("* welcome"))
+        .expect("welcomed on A");
+    a_server.child.kill().unwrap();
+    a_server.child.wait().unwrap();
+    console_line(&b_server, |l| {
+        l.starts_with("connected ") && l.contains("(ana,")
+    });
+    let mut notes = Vec::new();
+    assert!(
+        collect_until(&errors, LIMIT, &mut notes, |l| l
+            .starts_with("* connected to another server")),
+        "the move is told: {notes:#?}"
+    );
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+
+    // Only A remembered: B's certificate is refused when the client gets there, loudly, and
+    // the session ends rather than talk to a server nobody vouched for.
+    let (a_again, _, print_again) = tls_server(&a_state, a.port());
+    assert_eq!(print_again, a_print, "A serves the certificate it kept");
+    let state = known_hosts(dir.path(), "only-a", &[a_line]);
+    let mut client = ana(
+        &[&targets[0], &targets[1]],
+        &["--tls", "--state-dir", &state],
+    );
+    let errors = client.stderr_lines();
+    let _stdin = client.child.stdin.take().unwrap();
+    client
+        .wait_for(LIMIT, |l| l.starts_with("* welcome"))
+        .expect("welcomed on A");
+    drop(a_again); // killed
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
+    let notes: Vec<String> = errors.iter().collect();
+    let last = notes.last().expect("an error");
+    assert!(
+        last.contains(&format!("{b} presents a certificate no trusted CA signed")),
+        "{notes:#?}"
+    );
 }
