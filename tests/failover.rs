@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::process::ChildStdin;
+use std::sync::mpsc::Receiver;
 
 use serde_json::Value;
 
@@ -256,6 +258,19 @@ fn known_hosts(dir: &Path, name: &str, lines: &[String]) -> String {
     state.to_str().unwrap().to_string()
 }
 
+/// `ana` over TLS to `targets` with the client state directory `state`, once welcomed; with
+/// its stderr lines and its stdin.
+fn welcomed_over_tls(targets: &[String], state: &str) -> (Running, Receiver<String>, ChildStdin) {
+    let targets: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let mut client = ana(&targets, &["--tls", "--state-dir", state]);
+    let errors = client.stderr_lines();
+    let stdin = client.child.stdin.take().unwrap();
+    client
+        .wait_for(LIMIT, |l| l.starts_with("* welcome"))
+        .expect("welcomed on the first");
+    (client, errors, stdin)
+}
+
 #[test]
 fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_session() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,15 +283,7 @@ fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_sessi
     // Both remembered, each under its own HOST:PORT: the move to B is verified by B's line.
     let state = known_hosts(dir.path(), "both", &[a_line.clone(), b_line]);
     let targets = [a.to_string(), b.to_string()];
-    let mut client = ana(
-        &[&targets[0], &targets[1]],
-        &["--tls", "--state-dir", &state],
-    );
-    let errors = client.stderr_lines();
-    let stdin = client.child.stdin.take().unwrap();
-    client
-        .wait_for(LIMIT, |l| l.starts_with("* welcome"))
-        .expect("welcomed on A");
+    let (mut client, errors, stdin) = welcomed_over_tls(&targets, &state);
     a_server.child.kill().unwrap();
     a_server.child.wait().unwrap();
     console_line(&b_server, |l| {
@@ -296,15 +303,7 @@ fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_sessi
     let (a_again, _, print_again) = tls_server(&a_state, a.port());
     assert_eq!(print_again, a_print, "A serves the certificate it kept");
     let state = known_hosts(dir.path(), "only-a", &[a_line]);
-    let mut client = ana(
-        &[&targets[0], &targets[1]],
-        &["--tls", "--state-dir", &state],
-    );
-    let errors = client.stderr_lines();
-    let _stdin = client.child.stdin.take().unwrap();
-    client
-        .wait_for(LIMIT, |l| l.starts_with("* welcome"))
-        .expect("welcomed on A");
+    let (mut client, errors, _stdin) = welcomed_over_tls(&targets, &state);
     drop(a_again); // killed
     assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
     let notes: Vec<String> = errors.iter().collect();
