@@ -31,8 +31,9 @@ use crate::chat::protocol::PasswordSource;
         any reconnection, with its session's token, last message number and room epoch (connected \
         to another server: … (after A went away)). A server of another room takes it as a \
         newcomer, and says so. With --tls, each is verified for its own HOST:PORT (known_hosts, \
-        --tls-fingerprint: servers sharing one pin share one certificate). With --raw: the first \
-        that answers, and only it, as nc. Lines typed meanwhile are sent \
+        --tls-fingerprint: servers sharing one pin share one certificate); a self-signed one first \
+        met on a move is refused, never asked about mid-session: connect to each once before. \
+        With --raw: the first that answers, and only it, as nc. Lines typed meanwhile are sent \
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
         TLS (--tls): every connection, reconnections too, is verified; never a fallback to \

@@ -6,8 +6,8 @@
 //! first connection goes to the first that answers. When the server is lost (structured mode),
 //! this thread drops the connection and a short-lived thread connects again after the session's
 //! pause, resolving the names anew, to the next server that answers, round the list; each
-//! connection's reader tags its events, so nothing from a dead connection reaches the session. A server is
-//! lost at once on end of stream or reset, and within seconds on a half-open connection: the
+//! connection's reader tags its events, so nothing from a dead connection reaches the session.
+//! A server is lost at once on end of stream or reset, and within seconds on a half-open connection: the
 //! server sends a `ping` after [`HEARTBEAT_INTERVAL`] of silence, so hearing nothing for
 //! [`HEARTBEAT_TIMEOUT`] means it is gone; TCP keepalive ([`KEEPALIVE_IDLE`]) covers the rest.
 //!
