@@ -7,6 +7,7 @@ mod chat;
 mod cli;
 mod ddns;
 mod door;
+mod failover;
 mod frames;
 mod idle;
 mod limits;

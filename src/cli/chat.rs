@@ -7,8 +7,8 @@ use crate::chat::protocol::PasswordSource;
 /// `soquete chat`: the client.
 #[derive(Args, Debug, Clone)]
 #[command(
-    after_long_help = "A host name (a dynamic-DNS name too) is resolved and each address tried in \
-        turn, 5 seconds each. A bare IPv6 address (::1) takes the default port; give a port with \
+    after_long_help = "A host name (a dynamic-DNS name too) is resolved anew at each connection, \
+        and each address tried in turn, 5 seconds each. A bare IPv6 address (::1) takes the default port; give a port with \
         brackets: [::1]:80 (::1:80 is refused: the address ::1:80, or port 80 of ::1?).\n\n\
         Output: what the server sends goes to stdout; connection state (connected, with both \
         IP:PORT ends; half-closed; closed; lost) and the client's own notes go to stderr. With a \
@@ -22,7 +22,18 @@ use crate::chat::protocol::PasswordSource;
         s when idle; TCP keepalive probes after 5 s idle as well). The client then says so on \
         stderr (connection lost — reconnecting in 2.0 s (attempt 3)), tries again with pauses \
         from 0.5 s doubling up to --reconnect-max, with jitter, and re-joins under the same name, \
-        asking for the messages it missed; none is shown twice. Lines typed meanwhile are sent \
+        asking for the messages it missed; none is shown twice.\n\n\
+        Several servers of one room (serve --cluster): give each (soquete chat A:PORT B:PORT), or \
+        a name with several addresses (IPv6 and IPv4, in the resolver's order). The client starts \
+        on the first that answers; each that refuses or does not answer in 5 s is skipped, with a \
+        line saying so. When its server goes away it tries the next one at once, round the list \
+        (the one lost last), then all again after each pause as above, and re-joins there as on \
+        any reconnection, with its session's token, last message number and room epoch (connected \
+        to another server: … (after A went away)). A server of another room takes it as a \
+        newcomer, and says so. With --tls, each is verified for its own HOST:PORT (known_hosts, \
+        --tls-fingerprint: servers sharing one pin share one certificate); a self-signed one first \
+        met on a move is refused, never asked about mid-session: connect to each once before. \
+        With --raw: the first that answers, and only it, as nc. Lines typed meanwhile are sent \
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
         TLS (--tls): every connection, reconnections too, is verified; never a fallback to \
@@ -42,16 +53,23 @@ use crate::chat::protocol::PasswordSource;
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \
         echo 'Hello Server' | soquete chat --raw :65432\n  \
         soquete chat --json :65432 | jq .     every event as JSON\n  \
-        soquete chat --tls lab.ddns.net:443   TLS, the server verified"
+        soquete chat --tls lab.ddns.net:443   TLS, the server verified\n  \
+        soquete chat a.lab.net b.lab.net      two servers of one room: the next when one goes"
 )]
 pub struct ChatArgs {
-    /// The server to talk to (help text in the attribute: rustdoc would read its brackets as links).
+    /// The servers to talk to (help text in the attribute: rustdoc would read its brackets as
+    /// links).
     #[arg(
         value_name = "[HOST][:PORT]",
         help = "Server to talk to: HOST, HOST:PORT, :PORT, IPv4, [IPv6]:PORT or a bare IPv6 address \
-            (default 127.0.0.1:65432)"
+            (default 127.0.0.1:65432); several: servers of one room, the next tried when one goes \
+            away",
+        long_help = "Server to talk to: HOST, HOST:PORT, :PORT, IPv4, [IPv6]:PORT or a bare IPv6 \
+            address (default 127.0.0.1:65432). Several, or a name with several addresses: servers \
+            of one room, the next tried at once when one goes away (see below); with --raw, the \
+            first that answers."
     )]
-    pub target: Option<String>,
+    pub targets: Vec<String>,
 
     /// Name to chat under (default: your login name)
     #[arg(short = 'n', long = "name", value_name = "NAME")]
@@ -142,7 +160,7 @@ impl From<ChatArgs> for crate::chat::client::Config {
     fn from(args: ChatArgs) -> Self {
         use crate::chat::client::GiveUp;
         Self {
-            target: args.target.unwrap_or_default(),
+            targets: args.targets,
             name: args.name,
             raw: args.raw,
             sync: args.sync,
@@ -186,12 +204,16 @@ mod tests {
             }
         };
         let default = config(&[]);
-        assert_eq!(default.target, "");
+        assert!(default.targets.is_empty());
         assert!(default.reconnect && !default.raw && !default.sync && !default.json);
         assert_eq!(default.reconnect_max, std::time::Duration::from_secs(30));
         assert_eq!(default.give_up, GiveUp::ByInput);
         let given = config(&["-n", "ana", "--reconnect-max", "2.5", ":9000"]);
-        assert_eq!(given.target, ":9000");
+        assert_eq!(given.targets, [":9000"]);
+        assert_eq!(
+            config(&["-n", "ana", "a.test:5000", "[::1]:5001", ":5002"]).targets,
+            ["a.test:5000", "[::1]:5001", ":5002"]
+        );
         assert_eq!(given.name.as_deref(), Some("ana"));
         assert_eq!(given.reconnect_max, std::time::Duration::from_millis(2500));
         assert_eq!(

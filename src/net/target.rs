@@ -1,8 +1,8 @@
-//! The server a client talks to: `[HOST][:PORT]` read into a host and a port, resolved, and
-//! connected to address by address with a timeout.
+//! The server a client talks to: `[HOST][:PORT]` read into a host and a port, and resolved (the
+//! chat client connects to each address in turn, within [`CONNECT_TIMEOUT`]).
 
 use std::fmt;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::DEFAULT_PORT;
@@ -96,29 +96,6 @@ impl Target {
             ));
         }
         Ok(addrs)
-    }
-
-    /// Connects to the first address that answers, trying each in turn for at most
-    /// [`CONNECT_TIMEOUT`]; the error names every address tried.
-    pub fn connect(&self) -> Result<TcpStream> {
-        let addrs = self.resolve()?;
-        let mut last = None;
-        for addr in &addrs {
-            match TcpStream::connect_timeout(addr, CONNECT_TIMEOUT) {
-                Ok(stream) => return Ok(stream),
-                Err(err) => last = Some(err),
-            }
-        }
-        let tried: Vec<String> = addrs.iter().map(SocketAddr::to_string).collect();
-        let context = if tried.len() == 1 && tried[0] == self.to_string() {
-            format!("cannot connect to {self}")
-        } else {
-            format!("cannot connect to {self} (tried {})", tried.join(", "))
-        };
-        Err(Error::io(
-            context,
-            last.expect("resolve returns at least one address"),
-        ))
     }
 }
 
@@ -247,22 +224,5 @@ mod tests {
             "{message}"
         );
         assert!(Target::parse(&format!("{}.test.", "c".repeat(63))).is_ok());
-    }
-
-    #[test]
-    fn refused_connection_names_the_address() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let err = Target::parse(&format!("127.0.0.1:{port}"))
-            .unwrap()
-            .connect()
-            .unwrap_err();
-        assert_eq!(err.exit_code(), 1);
-        assert!(
-            err.to_string()
-                .starts_with(&format!("cannot connect to 127.0.0.1:{port}: ")),
-            "{err}"
-        );
     }
 }

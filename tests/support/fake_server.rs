@@ -27,6 +27,14 @@ impl<T: Send + 'static> Scripted<T> {
     /// Listens, and runs `script` on a thread once the client connects.
     pub fn start(script: impl FnOnce(&mut Peer) -> T + Send + 'static) -> Scripted<T> {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Scripted::start_on(listener, script)
+    }
+
+    /// As [`Scripted::start`], on a listener the test made (a port shared with another address).
+    pub fn start_on(
+        listener: TcpListener,
+        script: impl FnOnce(&mut Peer) -> T + Send + 'static,
+    ) -> Scripted<T> {
         let addr = listener.local_addr().unwrap();
         let (tx, result) = mpsc::channel();
         thread::spawn(move || {

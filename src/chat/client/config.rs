@@ -17,8 +17,10 @@ use crate::net::tls::roots::Roots;
 /// The client's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
-    /// The server, `[HOST][:PORT]` as given; empty: the course's server, 127.0.0.1:65432.
-    pub target: String,
+    /// The servers of one room, each `[HOST][:PORT]` as given, tried in this order (and every
+    /// address a name resolves to, in the resolver's order); none: the course's server,
+    /// 127.0.0.1:65432.
+    pub targets: Vec<String>,
     /// The name to chat under; None: the login name.
     pub name: Option<String>,
     /// Plain text lines to any TCP server, no soquete protocol (and no reconnection).
@@ -84,9 +86,9 @@ pub enum GiveUp {
 }
 
 impl Config {
-    /// How this client reconnects, `interactive` telling whether input is a terminal: never with
-    /// `raw` or without `reconnect`.
-    pub fn reconnect_policy(&self, interactive: bool) -> Option<Reconnect> {
+    /// How this client reconnects, `interactive` telling whether input is a terminal, to
+    /// `servers` servers (addresses): never with `raw` or without `reconnect`.
+    pub fn reconnect_policy(&self, interactive: bool, servers: usize) -> Option<Reconnect> {
         if self.raw || !self.reconnect {
             return None;
         }
@@ -99,6 +101,7 @@ impl Config {
         Some(Reconnect {
             max_delay: self.reconnect_max,
             attempts,
+            failover: servers > 1,
         })
     }
 }
@@ -109,7 +112,7 @@ mod tests {
 
     fn config(give_up: GiveUp) -> Config {
         Config {
-            target: String::new(),
+            targets: Vec::new(),
             name: None,
             raw: false,
             sync: false,
@@ -124,7 +127,7 @@ mod tests {
 
     fn attempts(config: &Config, interactive: bool) -> Option<Option<u32>> {
         config
-            .reconnect_policy(interactive)
+            .reconnect_policy(interactive, 1)
             .map(|policy| policy.attempts)
     }
 
@@ -144,9 +147,11 @@ mod tests {
             );
         }
         assert_eq!(
-            by_input.reconnect_policy(true).unwrap().max_delay,
+            by_input.reconnect_policy(true, 1).unwrap().max_delay,
             Duration::from_secs(30)
         );
+        assert!(!by_input.reconnect_policy(true, 1).unwrap().failover);
+        assert!(by_input.reconnect_policy(true, 2).unwrap().failover);
     }
 
     #[test]
@@ -159,7 +164,7 @@ mod tests {
             reconnect: false,
             ..config(GiveUp::Never)
         };
-        assert_eq!(raw.reconnect_policy(true), None);
-        assert_eq!(no_reconnect.reconnect_policy(false), None);
+        assert_eq!(raw.reconnect_policy(true, 2), None);
+        assert_eq!(no_reconnect.reconnect_policy(false, 2), None);
     }
 }

@@ -1,13 +1,15 @@
-//! One connection to the server, plain TCP or TLS, and the dialer that makes it: with `--tls`,
-//! every connection (the first and each reconnection) is verified, and a refused certificate
-//! ends the session; there is no plain-text fallback. On the first connection only, a
-//! self-signed certificate never seen before is shown to the user, on a terminal, to accept.
+//! One connection to the server, plain TCP or TLS, and the dialer that makes it, to one address
+//! of one target at a time (`servers` says which): with `--tls`, every connection (the first and
+//! each reconnection) is verified for the name that target gave, and a refused certificate ends
+//! the session; there is no plain-text fallback. On the first connection only, a self-signed
+//! certificate never seen before is shown to the user, on a terminal, to accept.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::net::{Shutdown, TcpStream};
 
+use super::servers::Server;
 use crate::error::{Error, Result};
-use crate::net::target::Target;
+use crate::net::target::{CONNECT_TIMEOUT, Target};
 use crate::net::tls::client::{ClientTls, Refusal, Trusted};
 use crate::net::tls::stream::TlsStream;
 
@@ -62,56 +64,66 @@ pub enum Failure {
     Refused(Refusal),
 }
 
-/// Makes connections to one server, plain or TLS.
+/// Makes connections to the servers of one room, plain or TLS.
 #[derive(Clone)]
 pub struct Dialer {
-    pub target: Target,
+    /// The servers as the user named them, in order (never empty).
+    pub targets: Vec<Target>,
     pub tls: Option<ClientTls>,
 }
 
 impl Dialer {
-    /// Connects (and with TLS, verifies); the way the server's certificate was trusted comes
-    /// with a TLS connection.
-    pub fn dial(&self) -> std::result::Result<(Connection, Option<Trusted>), Failure> {
-        let tcp = self.target.connect().map_err(Failure::Unreachable)?;
+    /// Connects to `server` within [`CONNECT_TIMEOUT`] (and with TLS, verifies it for its
+    /// target's name); the way the server's certificate was trusted comes with a TLS connection.
+    pub fn dial(
+        &self,
+        server: &Server,
+    ) -> std::result::Result<(Connection, Option<Trusted>), Failure> {
+        let tcp = TcpStream::connect_timeout(&server.addr, CONNECT_TIMEOUT).map_err(|err| {
+            Failure::Unreachable(Error::io(
+                format!("cannot connect to {}", server.label()),
+                err,
+            ))
+        })?;
         let Some(tls) = &self.tls else {
             return Ok((Connection::Plain(tcp), None));
         };
-        let server = self.target.to_string();
-        match tls.connect(tcp, &self.target.host, &server) {
+        let name = server.target.to_string();
+        match tls.connect(tcp, &server.target.host, &name) {
             Ok(Ok((stream, trusted))) => Ok((Connection::Tls(stream), Some(trusted))),
             Ok(Err(refusal)) => Err(Failure::Refused(refusal)),
             Err(err) => Err(Failure::Unreachable(err)),
         }
     }
 
-    /// The first connection: as [`Dialer::dial`], but a self-signed certificate never seen is
-    /// shown on the terminal (when stdin and stderr are one) for the user to accept; accepted,
-    /// it is remembered and the client connects again. Every failure is an error here.
-    pub fn first(&self) -> Result<Connection> {
+    /// The first connection to `server`: as [`Dialer::dial`], but a self-signed certificate
+    /// never seen is shown on the terminal (when stdin and stderr are one) for the user to
+    /// accept; accepted, it is remembered and the client connects again. An unreachable server
+    /// is the inner error (the next may answer); a refused certificate, the outer one.
+    pub fn first(&self, server: &Server) -> Result<std::result::Result<Connection, Error>> {
         let asking = io::stdin().is_terminal() && io::stderr().is_terminal();
         let mut asked = false;
         loop {
-            let refusal = match self.dial() {
+            let refusal = match self.dial(server) {
                 Ok((connection, trusted)) => {
                     if let (Connection::Tls(stream), Some(trusted)) = (&connection, trusted) {
                         note_tls(stream, &trusted);
                     }
-                    return Ok(connection);
+                    return Ok(Ok(connection));
                 }
-                Err(Failure::Unreachable(err)) => return Err(err),
+                Err(Failure::Unreachable(err)) => return Ok(Err(err)),
                 Err(Failure::Refused(refusal)) => refusal,
             };
             match (&refusal, &self.tls) {
                 (Refusal::Unknown { fingerprint, .. }, Some(tls)) if asking && !asked => {
                     asked = true;
-                    let server = self.target.to_string();
-                    if !ask_to_trust(&server, &fingerprint.to_string())? {
+                    let name = server.target.to_string();
+                    if !ask_to_trust(&name, &fingerprint.to_string())? {
                         return Err(refused(format!(
-                            "{server}'s certificate was not accepted: not connecting"
+                            "{name}'s certificate was not accepted: not connecting"
                         )));
                     }
-                    tls.trust(&server, fingerprint)?;
+                    tls.trust(&name, fingerprint)?;
                 }
                 _ => return Err(refused(refusal.to_string())),
             }

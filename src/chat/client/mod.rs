@@ -2,10 +2,12 @@
 //! thread reads the server's lines and one reads the user's (terminal); both feed this thread, the
 //! only one that writes to the socket, which runs them through the session.
 //!
-//! When the server is lost (structured mode), this thread drops the connection and a short-lived
-//! thread connects again after the session's pause, resolving the name anew; each connection's
-//! reader tags its events, so nothing from a dead connection reaches the session. A server is
-//! lost at once on end of stream or reset, and within seconds on a half-open connection: the
+//! Several targets, or a name with several addresses, are servers of one room (`servers`): the
+//! first connection goes to the first that answers. When the server is lost (structured mode),
+//! this thread drops the connection and a short-lived thread connects again after the session's
+//! pause, resolving the names anew, to the next server that answers, round the list; each
+//! connection's reader tags its events, so nothing from a dead connection reaches the session.
+//! A server is lost at once on end of stream or reset, and within seconds on a half-open connection: the
 //! server sends a `ping` after [`HEARTBEAT_INTERVAL`] of silence, so hearing nothing for
 //! [`HEARTBEAT_TIMEOUT`] means it is gone; TCP keepalive ([`KEEPALIVE_IDLE`]) covers the rest.
 //!
@@ -29,6 +31,7 @@ mod config;
 mod connection;
 mod password;
 pub mod reconnect;
+mod servers;
 pub mod session;
 mod terminal;
 
@@ -49,6 +52,7 @@ use crate::net::target::Target;
 use crate::net::tls::client::{ClientTls, Refusal};
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
 use connection::{Connection, Dialer, Failure, refused};
+use servers::Server;
 use session::{Action, End, Event, Session, Settings};
 use terminal::Screen;
 
@@ -87,20 +91,26 @@ const FALLBACK_NAME: &str = "guest";
 
 /// Runs the client until the user or the server ends the session.
 pub fn run(config: &Config) -> Result<()> {
-    let target = Target::parse(&config.target)?;
+    let targets = match config.targets.as_slice() {
+        [] => vec![Target::parse("")?],
+        given => given
+            .iter()
+            .map(|text| Target::parse(text))
+            .collect::<Result<_>>()?,
+    };
     let name = chat_name(config.name.as_deref())?;
     let tls = config.tls.as_ref().map(ClientTls::try_from).transpose()?;
-    let dialer = Dialer { target, tls };
+    let dialer = Dialer { targets, tls };
     let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
-    let stream = dialer.first()?;
+    let (stream, server, servers) = dialer.start()?;
     // A person at a terminal is asked for the room's password, before the line editor starts,
     // when the server's first line asks for one. The reader that read that line goes on to
     // read the connection (with TLS it may hold bytes of the next records).
     let mut first_bytes = Vec::new();
     let mut first_reader = None;
     if !config.raw && password.is_none() && password::can_ask() {
-        let context = || format!("connection to {}", dialer.target);
+        let context = || format!("connection to {}", server.label());
         let remote = stream.tcp().peer_addr().with_context(context)?;
         let mut reader = stream.reader().with_context(context)?;
         (password, first_bytes) = password::ask_if_needed(&mut reader, stream.tcp(), remote)?;
@@ -116,6 +126,7 @@ pub fn run(config: &Config) -> Result<()> {
         current: None,
         connections: 0,
         remote: None,
+        server: Some(server),
         first_bytes,
         first_reader,
     };
@@ -128,7 +139,7 @@ pub fn run(config: &Config) -> Result<()> {
         name,
         password,
         encrypted: config.tls.is_some(),
-        reconnect: config.reconnect_policy(screen.is_interactive()),
+        reconnect: config.reconnect_policy(screen.is_interactive(), servers),
     };
     let heartbeat = (!config.raw).then(heartbeat_timeout);
     let mut driver = Driver {
@@ -196,8 +207,8 @@ fn prepare(stream: &TcpStream) -> io::Result<(SocketAddr, SocketAddr)> {
 enum Wire {
     /// An event from the reader of connection number `conn`.
     Server { conn: u64, event: Event },
-    /// The outcome of an attempt to connect again.
-    Dialed(std::result::Result<Connection, String>),
+    /// The outcome of an attempt to connect again, and the server it reached.
+    Dialed(std::result::Result<(Connection, Server), String>),
     /// The server's certificate was refused on a reconnection: the session ends.
     Refused(Refusal),
 }
@@ -214,6 +225,8 @@ struct Link {
     connections: u64,
     /// The server's end of the latest connection, for the final error message.
     remote: Option<SocketAddr>,
+    /// The server of the latest connection: the next round starts after it.
+    server: Option<Server>,
     /// Bytes of the first connection read before its reader started (asking for a password).
     first_bytes: Vec<u8>,
     /// The reader that read them, which the first connection's reader thread goes on with.
@@ -223,7 +236,8 @@ struct Link {
 impl Link {
     /// Takes a new connection: prepares it and starts its reader; returns both ends.
     fn adopt(&mut self, stream: Connection) -> Result<(SocketAddr, SocketAddr)> {
-        let context = || format!("connection to {}", self.dialer.target);
+        let server = self.server_text();
+        let context = || format!("connection to {server}");
         let (local, remote) = prepare(stream.tcp()).with_context(context)?;
         let reader = match self.first_reader.take() {
             Some(reader) => reader,
@@ -256,15 +270,17 @@ impl Link {
         }
     }
 
-    /// Connects again after `delay`, on a thread, so the user's input is handled meanwhile.
+    /// Connects again after `delay`, on a thread, so the user's input is handled meanwhile:
+    /// one round over the servers, from the one after the server lost.
     fn dial(&self, delay: Duration) -> io::Result<()> {
         let (dialer, wire) = (self.dialer.clone(), self.wire.clone());
+        let last = self.server.as_ref().map(|server| server.addr);
         thread::Builder::new()
             .name("chat-reconnect".into())
             .spawn(move || {
                 thread::sleep(delay);
-                let report = match dialer.dial() {
-                    Ok((connection, _)) => Wire::Dialed(Ok(connection)),
+                let report = match dialer.round(last) {
+                    Ok(reached) => Wire::Dialed(Ok(reached)),
                     Err(Failure::Unreachable(err)) => Wire::Dialed(Err(err.to_string())),
                     Err(Failure::Refused(refusal)) => Wire::Refused(refusal),
                 };
@@ -275,10 +291,16 @@ impl Link {
 
     /// The server's address as the final error message names it.
     fn remote_text(&self) -> String {
-        self.remote.map_or_else(
-            || self.dialer.target.to_string(),
-            |remote| remote.to_string(),
-        )
+        self.remote
+            .map_or_else(|| self.server_text(), |remote| remote.to_string())
+    }
+
+    /// The server of the latest connection as the user named it, or else the first target.
+    fn server_text(&self) -> String {
+        match &self.server {
+            Some(server) => server.label(),
+            None => self.dialer.targets[0].to_string(),
+        }
     }
 
     fn denied_error(&self, reason: String) -> Error {
@@ -494,7 +516,8 @@ impl Driver {
                             return Ok(event);
                         }
                     }
-                    Ok(Wire::Dialed(Ok(stream))) => {
+                    Ok(Wire::Dialed(Ok((stream, server)))) => {
+                        self.link.server = Some(server);
                         return Ok(match self.link.adopt(stream) {
                             Ok((local, remote)) => {
                                 self.silent_until = self.heartbeat.map(|t| Instant::now() + t);

@@ -1,5 +1,8 @@
-//! When to try again after the server is lost: exponential backoff with jitter, bounded in the
-//! pause between attempts and, optionally, in the number of attempts.
+//! When to try again after the server is lost, and where: exponential backoff with jitter,
+//! bounded in the pause between attempts and, optionally, in the number of attempts; with
+//! several servers (several targets, or a name with several addresses), each attempt is a round
+//! over all of them, starting with the one after the server lost, and the first round goes at
+//! once.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -20,6 +23,9 @@ pub struct Reconnect {
     pub max_delay: Duration,
     /// Failed attempts in a row after which the client gives up; None: never.
     pub attempts: Option<u32>,
+    /// More than one server to try (failover): the first attempt after a loss goes at once, to
+    /// the next server, and the backoff starts once every server was tried.
+    pub failover: bool,
 }
 
 impl Reconnect {
@@ -34,10 +40,29 @@ impl Reconnect {
         base.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 
+    /// The pause before attempt `attempt` (1 for the first after a loss): with failover, none
+    /// before the first (the other servers are tried at once), then [`Reconnect::delay`] from
+    /// its start; with one server, [`Reconnect::delay`].
+    pub fn pause(&self, attempt: u32, jitter: f64) -> Duration {
+        match (self.failover, attempt) {
+            (true, 0 | 1) => Duration::ZERO,
+            (true, attempt) => self.delay(attempt - 1, jitter),
+            (false, attempt) => self.delay(attempt, jitter),
+        }
+    }
+
     /// True when attempt `attempt` is past the limit.
     pub fn exhausted(&self, attempt: u32) -> bool {
         self.attempts.is_some_and(|limit| attempt > limit)
     }
+}
+
+/// The order in which one attempt tries `count` servers: the one after `last` (the server the
+/// client was on, by its position) first, round the list, `last` itself at the end (it may be
+/// back); from the first without `last` (the first connection, or a server no longer listed).
+pub fn rotation(count: usize, last: Option<usize>) -> impl Iterator<Item = usize> {
+    let start = last.filter(|&last| last < count).map_or(0, |last| last + 1);
+    (0..count).map(move |step| (start + step) % count)
 }
 
 /// A random number in 0.0..1.0, for jitter: the standard library's per-process random keys are
@@ -67,6 +92,7 @@ mod tests {
         let policy = Reconnect {
             max_delay: Duration::from_secs(30),
             attempts: None,
+            failover: false,
         };
         let full: Vec<f64> = (1..=8)
             .map(|n| policy.delay(n, 1.0).as_secs_f64())
@@ -77,6 +103,7 @@ mod tests {
         let short = Reconnect {
             max_delay: Duration::from_millis(100),
             attempts: None,
+            failover: false,
         };
         assert_eq!(short.delay(1, 1.0), Duration::from_millis(100));
     }
@@ -86,6 +113,7 @@ mod tests {
         let forever = Reconnect {
             max_delay: DEFAULT_MAX_DELAY,
             attempts: None,
+            failover: false,
         };
         assert!(!forever.exhausted(1_000_000));
         let three = Reconnect {
@@ -94,6 +122,43 @@ mod tests {
         };
         assert!(!three.exhausted(3));
         assert!(three.exhausted(4));
+    }
+
+    #[test]
+    fn with_failover_the_first_attempt_goes_at_once_and_the_backoff_follows() {
+        let one = Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: None,
+            failover: false,
+        };
+        let several = Reconnect {
+            failover: true,
+            ..one
+        };
+        let pauses = |policy: &Reconnect| -> Vec<f64> {
+            (1..=5)
+                .map(|n| policy.pause(n, 1.0).as_secs_f64())
+                .collect()
+        };
+        assert_eq!(pauses(&one), [0.5, 1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(pauses(&several), [0.0, 0.5, 1.0, 2.0, 4.0]);
+        assert_eq!(several.pause(u32::MAX, 1.0), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_round_starts_after_the_server_lost_and_ends_with_it() {
+        let order = |count, last| rotation(count, last).collect::<Vec<_>>();
+        assert_eq!(order(3, None), [0, 1, 2], "the first connection: in order");
+        assert_eq!(order(3, Some(0)), [1, 2, 0]);
+        assert_eq!(order(3, Some(1)), [2, 0, 1]);
+        assert_eq!(order(3, Some(2)), [0, 1, 2], "round the list");
+        assert_eq!(order(1, Some(0)), [0], "one server: itself again");
+        assert_eq!(
+            order(2, Some(5)),
+            [0, 1],
+            "no longer listed: from the first"
+        );
+        assert_eq!(order(0, None), Vec::<usize>::new());
     }
 
     #[test]

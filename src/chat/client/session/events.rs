@@ -126,8 +126,14 @@ pub enum LocalEvent<'a> {
         delay_ms: u64,
         error: &'a str,
     },
-    /// A new connection is up after a loss: both ends, as `IP:PORT`.
-    Reconnected { local: String, remote: String },
+    /// A new connection is up after a loss: both ends, as `IP:PORT`; `previous`, the server
+    /// lost, when this is another one (failover).
+    Reconnected {
+        local: String,
+        remote: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+    },
     /// Messages sent while we were away that the server could no longer replay.
     Missed { count: u64 },
 }

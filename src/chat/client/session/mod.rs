@@ -64,6 +64,10 @@ pub struct Session {
     up: bool,
     /// Connections made so far.
     connections: u32,
+    /// The server's end of the latest connection, and whether it is another server than the
+    /// one before (failover: several servers of one room).
+    remote: Option<SocketAddr>,
+    moved: bool,
     /// Welcomed on the current connection.
     welcomed: bool,
     /// Welcomed once at least: from then on each new connection is a re-join, which resumes
@@ -120,6 +124,8 @@ impl Session {
             name,
             up: false,
             connections: 0,
+            remote: None,
+            moved: false,
             welcomed: false,
             joined: false,
             attempt: 0,
@@ -252,15 +258,10 @@ impl Session {
         // A plain line on an earlier connection (a full server's refusal) says nothing of this
         // one. (`welcome_overdue` stays: it restarts the heartbeat at the welcome.)
         self.plain_line_seen = false;
-        let rejoin = self.joined;
-        if rejoin {
-            actions.push(state(
-                Some(format!("* reconnected: local {local} → remote {remote}")),
-                LocalEvent::Reconnected {
-                    local: local.to_string(),
-                    remote: remote.to_string(),
-                },
-            ));
+        let previous = self.remote.replace(remote);
+        self.moved = previous.is_some_and(|previous| previous != remote);
+        if self.joined {
+            actions.push(self.reconnected(local, remote, previous));
         } else {
             actions.push(state(
                 Some(format!("* connected: local {local} → remote {remote}")),
@@ -516,11 +517,7 @@ impl Session {
         }
         if new_room {
             // Its numbers start again: what it replays is all new to us, whatever its `seq`.
-            actions.push(Action::Show(Output::Note(
-                "* the server restarted without its history (no --log?): its new room is shown \
-                 from its start"
-                    .into(),
-            )));
+            actions.push(self.new_room_note("from its start"));
             self.last_seq = 0;
         }
         self.rejoined(room_last_seq, missed, actions);

@@ -1,11 +1,58 @@
 //! Surviving a lost server (structured mode): the pause before each attempt to connect again
-//! and when to give up, the re-join's welcome and replay, and what is delivered after it.
+//! and when to give up, the re-join's welcome and replay (on the same server, or on another of
+//! the room's: failover), and what is delivered after it.
+
+use std::net::SocketAddr;
 
 use super::{Action, End, LocalEvent, Output, Session, state};
 use crate::chat::client::reconnect;
 use crate::chat::protocol::Secret;
 
 impl Session {
+    /// The line a new connection after a loss is told with: `reconnected`, or, on another
+    /// server than the one lost, which one it moved to and from.
+    pub(super) fn reconnected(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        previous: Option<SocketAddr>,
+    ) -> Action {
+        let human = match previous.filter(|_| self.moved) {
+            Some(previous) => format!(
+                "* connected to another server: local {local} → remote {remote} (after \
+                 {previous} went away)"
+            ),
+            None => format!("* reconnected: local {local} → remote {remote}"),
+        };
+        state(
+            Some(human),
+            LocalEvent::Reconnected {
+                local: local.to_string(),
+                remote: remote.to_string(),
+                previous: previous
+                    .filter(|_| self.moved)
+                    .map(|previous| previous.to_string()),
+            },
+        )
+    }
+
+    /// A welcome into a room with another epoch than ours: a server restarted without its
+    /// history, or, after moving to another server, a server of another room. It is shown
+    /// `from` its start or from now on.
+    pub(super) fn new_room_note(&self, from: &str) -> Action {
+        Action::Show(Output::Note(if self.moved {
+            format!(
+                "* this server holds another room than the one we were in (not one room across \
+                 servers: serve --cluster?): it is shown {from}"
+            )
+        } else {
+            format!(
+                "* the server restarted without its history (no --log?): its new room is shown \
+                 {from}"
+            )
+        }))
+    }
+
     /// Welcomed again after a loss: what the server could not replay is counted, and what it
     /// replays is waited for before our own lines go.
     pub(super) fn rejoined(
@@ -64,11 +111,7 @@ impl Session {
         self.attempt = 0;
         self.awaiting_answer = false;
         if new_room {
-            actions.push(Action::Show(Output::Note(
-                "* the server restarted without its history (no --log?): its new room is shown \
-                 from now on"
-                    .into(),
-            )));
+            actions.push(self.new_room_note("from now on"));
         } else if room_last_seq > self.last_seq {
             let count = room_last_seq - self.last_seq;
             let human = format!(
@@ -190,13 +233,14 @@ impl Session {
             self.lose(actions, &error);
             return;
         }
-        let delay = policy.delay(self.attempt, reconnect::jitter());
+        let delay = policy.pause(self.attempt, reconnect::jitter());
+        let when = if delay.is_zero() {
+            "now, to the next server".to_string()
+        } else {
+            format!("in {}", reconnect::describe(delay))
+        };
         actions.push(state(
-            Some(format!(
-                "* {what} in {} (attempt {})",
-                reconnect::describe(delay),
-                self.attempt
-            )),
+            Some(format!("* {what} {when} (attempt {})", self.attempt)),
             LocalEvent::Reconnecting {
                 attempt: self.attempt,
                 delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),

@@ -4,6 +4,7 @@
 
 use super::*;
 
+mod failover;
 mod password;
 mod plain;
 mod rejoin;

@@ -13,6 +13,7 @@ fn with_password(password: Option<&str>) -> Session {
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts: Some(3),
+            failover: false,
         }),
         ..Settings::ana()
     })

@@ -11,6 +11,7 @@ fn reconnecting(attempts: Option<u32>) -> Session {
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(30),
             attempts,
+            failover: false,
         }),
         ..Settings::ana()
     })

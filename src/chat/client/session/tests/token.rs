@@ -27,6 +27,7 @@ fn lost_after_two() -> (Session, Vec<Action>) {
         reconnect: Some(Reconnect {
             max_delay: Duration::from_secs(1),
             attempts: None,
+            failover: false,
         }),
         ..Settings::ana()
     });

@@ -1,0 +1,151 @@
+//! Several servers of one room: a lost server is followed at once by an attempt on the next,
+//! the backoff only after that; the move to another server is said, with both; the re-join there
+//! carries the token, `last_seq` and epoch as any re-join does, and a server of another room
+//! (another epoch) is told as such, not as a restart.
+
+use std::time::Duration;
+
+use super::*;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+const A: &str = "127.0.0.1:5000";
+const B: &str = "[::1]:5001";
+
+/// A welcome to room `epoch` at `last_seq`, giving `token`.
+fn welcome(epoch: &str, last_seq: u64, token: &str) -> Event {
+    Event::Received(format!(
+        r#"{{"type":"welcome","version":1,"server":"soquete","mode":"group","name":"ana","room_size":2,"last_seq":{last_seq},"epoch":"{epoch}","token":"{token}"}}"#
+    ))
+}
+
+fn connect_to(session: &mut Session, remote: &str) -> Vec<Action> {
+    session.handle(Event::Connected {
+        local: "127.0.0.1:50322".parse().unwrap(),
+        remote: remote.parse().unwrap(),
+    })
+}
+
+fn pause(actions: &[Action]) -> Option<Duration> {
+    actions.iter().find_map(|action| match action {
+        Action::Reconnect(delay) => Some(*delay),
+        _ => None,
+    })
+}
+
+fn json(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Show(Output::State { json, .. }) => Some(json.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// On server A of room `one`, welcomed with [`TOKEN`], having seen messages 1 to 3; then A
+/// went away.
+fn lost_a(failover: bool) -> (Session, Vec<Action>) {
+    let mut session = Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: None,
+            failover,
+        }),
+        ..Settings::ana()
+    });
+    connect_to(&mut session, A);
+    session.handle(welcome("one", 0, TOKEN));
+    for seq in 1..=3 {
+        session.handle(Event::Received(format!(
+            r#"{{"type":"msg","seq":{seq},"time":"2026-11-26T14:03:07-03:00","from":"bia","text":"m{seq}"}}"#
+        )));
+    }
+    let actions = session.handle(Event::ServerClosed);
+    (session, actions)
+}
+
+#[test]
+fn the_next_server_is_tried_at_once_and_the_backoff_follows_a_failed_round() {
+    let (mut session, actions) = lost_a(true);
+    assert_eq!(pause(&actions), Some(Duration::ZERO));
+    assert!(
+        shown(&actions)[0].ends_with("— reconnecting now, to the next server (attempt 1)"),
+        "{actions:?}"
+    );
+    let actions = session.handle(Event::ReconnectFailed("no server answered".into()));
+    let second = pause(&actions).expect("another round");
+    assert!(second >= Duration::from_millis(250) && second <= Duration::from_millis(500));
+    assert!(
+        shown(&actions)[0].ends_with(" s (attempt 2)"),
+        "{actions:?}"
+    );
+
+    // One server: as ever, a pause first.
+    let (_, actions) = lost_a(false);
+    assert!(pause(&actions).unwrap() >= Duration::from_millis(250));
+}
+
+#[test]
+fn moving_to_another_server_is_said_and_resumes_with_token_last_seq_and_epoch() {
+    let (mut session, _) = lost_a(true);
+    let actions = connect_to(&mut session, B);
+    assert_eq!(
+        shown(&actions),
+        [format!(
+            "* connected to another server: local 127.0.0.1:50322 → remote {B} (after {A} went \
+             away)"
+        )]
+    );
+    assert_eq!(
+        json(&actions),
+        [format!(
+            r#"{{"type":"reconnected","local":"127.0.0.1:50322","remote":"{B}","previous":"{A}"}}"#
+        )]
+    );
+    let hello = &sent(&actions)[0];
+    for field in [
+        r#""last_seq":3"#.to_string(),
+        r#""epoch":"one""#.to_string(),
+        format!(r#""token":"{TOKEN}""#),
+    ] {
+        assert!(hello.contains(&field), "{field} in {hello}");
+    }
+    // The same room on B: what A's clients said meanwhile, once; nothing about another room.
+    let actions = session.handle(welcome("one", 4, TOKEN));
+    assert!(
+        shown(&actions).iter().all(|line| !line.contains("room")),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&Action::AwaitReplay));
+
+    // Back to A after B went away: the move is said again; the same server is a reconnection.
+    session.handle(Event::ServerClosed);
+    assert!(shown(&connect_to(&mut session, A))[0].contains(&format!("(after {B} went away)")));
+    session.handle(welcome("one", 4, TOKEN));
+    session.handle(Event::ServerClosed);
+    let actions = connect_to(&mut session, A);
+    assert!(
+        shown(&actions)[0].starts_with("* reconnected: local "),
+        "{actions:?}"
+    );
+    assert!(!json(&actions)[0].contains("previous"), "{actions:?}");
+}
+
+#[test]
+fn a_server_of_another_room_is_joined_fresh_and_told_as_another_room() {
+    let (mut session, _) = lost_a(true);
+    connect_to(&mut session, B);
+    let actions = session.handle(welcome("two", 7, "fedcba9876543210fedcba9876543210"));
+    let notes = shown(&actions);
+    assert!(
+        notes.iter().any(
+            |note| note.starts_with("* this server holds another room than the one we were in")
+        ),
+        "{notes:?}"
+    );
+    assert!(
+        notes.iter().all(|note| !note.contains("restarted")),
+        "{notes:?}"
+    );
+    assert!(!actions.contains(&Action::AwaitReplay), "nothing replayed");
+}
