@@ -105,7 +105,20 @@ impl Telnet {
                 *line_start = data.len();
             }
         };
-        for &byte in input {
+        let mut rest = input;
+        while let Some((&byte, after)) = rest.split_first() {
+            if self.state == State::Data && byte != IAC {
+                // Plain data up to the next IAC, taken at once (most input has no IAC at all).
+                let run = rest.iter().position(|&b| b == IAC).unwrap_or(rest.len());
+                let from = data.len();
+                data.extend_from_slice(&rest[..run]);
+                if let Some(end) = (from..data.len()).rev().find(|&at| ends_line(data, at)) {
+                    line_start = end + 1;
+                }
+                rest = &rest[run..];
+                continue;
+            }
+            rest = after;
             // A subnegotiation that runs on past the cap was none: what follows is data.
             if let State::Sub(n) | State::SubCommand(n) = self.state
                 && n >= MAX_SUBNEGOTIATION
