@@ -343,4 +343,25 @@ mod tests {
         let (_, requests) = decode(b"\xff\xf6", 1);
         assert!(requests.are_you_there && requests.answer.is_empty());
     }
+
+    #[test]
+    fn lines_that_end_in_the_read_of_an_erase_are_not_touched_by_it() {
+        // Plain data is taken a run at a time: the line being typed still starts after the
+        // run's last line end, whichever kind, and however the reads cut the bytes.
+        let cases: [(&[u8], &[u8]); 4] = [
+            (b"one\ntwo\nthr\xff\xf8x", b"one\ntwo\nx"),
+            (b"one\r\0two\r\0thr\xff\xf8x", b"one\r\0two\r\0x"),
+            (b"ab\r\0c\xff\xf7\xff\xf7\xff\xf7d", b"ab\r\0d"),
+            (b"a\rb\0c\xff\xf8d\ne", b"d\ne"),
+        ];
+        for (bytes, kept) in cases {
+            for chunk in [1, 2, 3, 5, bytes.len()] {
+                assert_eq!(
+                    decode(bytes, chunk).0,
+                    kept,
+                    "{bytes:?} in reads of {chunk}"
+                );
+            }
+        }
+    }
 }
