@@ -2,6 +2,12 @@
 
 use super::*;
 
+/// Both of the socket's timeouts.
+fn set_timeouts(socket: &TcpStream, timeout: Duration) {
+    socket.set_read_timeout(Some(timeout)).unwrap();
+    socket.set_write_timeout(Some(timeout)).unwrap();
+}
+
 #[test]
 fn the_line_for_a_plain_client_names_every_way_in() {
     let line = needs_tls_line("127.0.0.1", 7000);
@@ -37,12 +43,7 @@ fn the_handshake_ends_at_its_deadline_even_while_its_answer_is_not_taken() {
     let mut client = TcpStream::from(client);
     let (accepted, _) = listener.accept().unwrap();
     SockRef::from(&accepted).set_send_buffer_size(4096).unwrap();
-    accepted
-        .set_read_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
-    accepted
-        .set_write_timeout(Some(Duration::from_millis(50)))
-        .unwrap();
+    set_timeouts(&accepted, Duration::from_millis(50));
     let config = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -74,14 +75,8 @@ fn a_tls_write_the_socket_takes_at_once_is_not_copied_and_owes_nothing() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (accepted, _) = listener.accept().unwrap();
-    for socket in [&client, &accepted] {
-        socket
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        socket
-            .set_write_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-    }
+    set_timeouts(&client, Duration::from_secs(5));
+    set_timeouts(&accepted, Duration::from_secs(5));
     let link = Link::tls(Arc::new(accepted), served.config, false);
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cert.der().clone()).unwrap();
