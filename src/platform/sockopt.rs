@@ -1,7 +1,8 @@
 //! Socket options whose availability differs by OS: how a chat connection notices a peer that
-//! vanished without a word (TCP keepalive, and on Linux a limit on unacknowledged data).
+//! vanished without a word (TCP keepalive, and on Linux a limit on unacknowledged data); and a
+//! write that never waits on a blocking socket.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -33,4 +34,23 @@ pub fn detect_dead_peers(stream: &TcpStream, how: &DeadPeerDetection) -> io::Res
     #[cfg(target_os = "linux")]
     socket.set_tcp_user_timeout(Some(how.unacked))?;
     Ok(())
+}
+
+/// Writes what the socket takes at once, without waiting even though it blocks (its timeouts
+/// untouched, as its reader relies on them): nothing taken is `WouldBlock`. Where the OS has no
+/// such write, always `WouldBlock` (the caller writes some other way).
+pub fn send_now(stream: &TcpStream, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    #[cfg(unix)]
+    {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = libc::MSG_DONTWAIT;
+        SockRef::from(stream).send_vectored_with_flags(bufs, flags)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (stream, bufs);
+        Err(io::ErrorKind::WouldBlock.into())
+    }
 }

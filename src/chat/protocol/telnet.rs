@@ -105,7 +105,20 @@ impl Telnet {
                 *line_start = data.len();
             }
         };
-        for &byte in input {
+        let mut rest = input;
+        while let Some((&byte, after)) = rest.split_first() {
+            if self.state == State::Data && byte != IAC {
+                // Plain data up to the next IAC, taken at once (most input has no IAC at all).
+                let run = rest.iter().position(|&b| b == IAC).unwrap_or(rest.len());
+                let from = data.len();
+                data.extend_from_slice(&rest[..run]);
+                if let Some(end) = (from..data.len()).rev().find(|&at| ends_line(data, at)) {
+                    line_start = end + 1;
+                }
+                rest = &rest[run..];
+                continue;
+            }
+            rest = after;
             // A subnegotiation that runs on past the cap was none: what follows is data.
             if let State::Sub(n) | State::SubCommand(n) = self.state
                 && n >= MAX_SUBNEGOTIATION
@@ -329,5 +342,26 @@ mod tests {
         assert!(requests.interrupted);
         let (_, requests) = decode(b"\xff\xf6", 1);
         assert!(requests.are_you_there && requests.answer.is_empty());
+    }
+
+    #[test]
+    fn lines_that_end_in_the_read_of_an_erase_are_not_touched_by_it() {
+        // Plain data is taken a run at a time: the line being typed still starts after the
+        // run's last line end, whichever kind, and however the reads cut the bytes.
+        let cases: [(&[u8], &[u8]); 4] = [
+            (b"one\ntwo\nthr\xff\xf8x", b"one\ntwo\nx"),
+            (b"one\r\0two\r\0thr\xff\xf8x", b"one\r\0two\r\0x"),
+            (b"ab\r\0c\xff\xf7\xff\xf7\xff\xf7d", b"ab\r\0d"),
+            (b"a\rb\0c\xff\xf8d\ne", b"d\ne"),
+        ];
+        for (bytes, kept) in cases {
+            for chunk in [1, 2, 3, 5, bytes.len()] {
+                assert_eq!(
+                    decode(bytes, chunk).0,
+                    kept,
+                    "{bytes:?} in reads of {chunk}"
+                );
+            }
+        }
     }
 }

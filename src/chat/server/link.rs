@@ -7,9 +7,11 @@
 //! The rustls state sits behind a lock held only while it is worked on, never across a blocking
 //! read or write of the socket: the reader reads the socket, then hands rustls what came; the
 //! writer hands rustls plain text, then writes what rustls made. Whatever rustls makes is written
-//! under a second lock (`sending`, which holds what is still owed to the socket), so records
-//! leave in the order they were made, whichever thread made them; and a reader blocked in a read
-//! never holds up a write.
+//! under a second lock (`owed`, which holds what is still owed to the socket), so records leave
+//! in the order they were made, whichever thread made them; and a reader blocked in a read never
+//! holds up a write. The writer's records go from rustls straight to the socket with a write that
+//! never waits (so it may hold the rustls state meanwhile); only what the socket cannot take at
+//! once is copied into `owed`, and written from there with the lock on rustls let go.
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use rustls::{ProtocolVersion, ServerConfig, ServerConnection};
 
 use crate::chat::protocol::NEEDS_TLS;
+use crate::platform::sockopt;
 
 /// The first byte of a TLS record that carries a handshake (a ClientHello, first of all).
 const TLS_HANDSHAKE: u8 = 0x16;
@@ -251,6 +254,18 @@ impl Link {
             State::Refused => bufs.iter().map(|buf| buf.len()).sum(),
             State::Tls { session, .. } => {
                 let taken = session.writer().write_vectored(bufs)?;
+                // Nothing is owed (see above): the records go straight from rustls to the socket
+                // while it takes them at once, and only what it cannot take now is copied out.
+                let mut socket = Unwaiting(&self.socket);
+                while session.wants_write() {
+                    match session.write_tls(&mut socket) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(err) => return Err(err),
+                    }
+                }
                 while session.wants_write() {
                     session.write_tls(&mut *owed)?;
                 }
@@ -472,6 +487,24 @@ impl Link {
     }
 }
 
+/// The socket, written without waiting (what it cannot take at once is `WouldBlock`), so the
+/// rustls state can be held while its records go out.
+struct Unwaiting<'a>(&'a TcpStream);
+
+impl Write for Unwaiting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sockopt::send_now(self.0, bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The line a plain client on a TLS-only port reads, with the ways to connect to `host`:`port`.
 pub fn needs_tls_line(host: &str, port: u16) -> String {
     let address = if host.contains(':') {
@@ -507,66 +540,4 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_line_for_a_plain_client_names_every_way_in() {
-        let line = needs_tls_line("127.0.0.1", 7000);
-        assert!(line.contains("soquete chat --tls 127.0.0.1:7000"), "{line}");
-        assert!(line.contains("ncat --ssl 127.0.0.1 7000"), "{line}");
-        assert!(
-            line.contains("openssl s_client -quiet -connect 127.0.0.1:7000"),
-            "{line}"
-        );
-        assert!(needs_tls_line("::1", 7000).contains("--tls [::1]:7000"));
-        assert!(line.ends_with('\n') && line.is_ascii());
-    }
-
-    #[test]
-    fn the_handshake_ends_at_its_deadline_even_while_its_answer_is_not_taken() {
-        use crate::net::tls::roots::provider;
-        use socket2::{Domain, SockRef, Socket, Type};
-        // A chain too big for the socket buffers, to a client that never reads.
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".into()]).unwrap();
-        let leaf = leaf.self_signed(&key).unwrap().pem();
-        let chain = leaf + &cert.cert.pem().repeat(400);
-        let served =
-            crate::net::tls::server::identity(chain.as_bytes(), key.serialize_pem().as_bytes())
-                .unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-        client.set_recv_buffer_size(4096).unwrap();
-        client
-            .connect(&listener.local_addr().unwrap().into())
-            .unwrap();
-        let mut client = TcpStream::from(client);
-        let (accepted, _) = listener.accept().unwrap();
-        SockRef::from(&accepted).set_send_buffer_size(4096).unwrap();
-        accepted
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        accepted
-            .set_write_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(rustls::RootCertStore::empty())
-            .with_no_client_auth();
-        let name = "localhost".try_into().unwrap();
-        let mut hello = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
-        while hello.wants_write() {
-            hello.write_tls(&mut client).unwrap();
-        }
-        let mut link = Link::tls(Arc::new(accepted), served.config, false);
-        link.handshake_limit = Duration::from_millis(500);
-        let started = Instant::now();
-        let begun = link.begin();
-        assert!(matches!(begun, Begin::Ended(_)), "{begun:?}");
-        let took = started.elapsed();
-        assert!(took < Duration::from_secs(3), "the handshake took {took:?}");
-    }
-}
+mod tests;
