@@ -83,18 +83,19 @@ impl Table {
         table
     }
 
-    /// Widest cell of each column, the header included (when printed), from [`Table::cell_widths`].
-    fn column_widths(&self, cell_widths: &[usize]) -> Vec<usize> {
+    /// Widest cell of each column, the header included (when printed).
+    fn column_widths(&self) -> Vec<usize> {
         let columns = self.columns();
         let mut widths: Vec<usize> = match self.no_header {
             true => Vec::new(),
             false => self.header.iter().map(|h| width_of(h)).collect(),
         };
         widths.resize(columns, 0);
-        for row in cell_widths.chunks_exact(columns) {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(*cell);
-            }
+        let complete = self.row_count() * columns;
+        let mut column = 0;
+        for cell in self.cell_widths().take(complete) {
+            widths[column] = widths[column].max(cell);
+            column = if column + 1 == columns { 0 } else { column + 1 };
         }
         widths
     }
@@ -123,6 +124,15 @@ impl Table {
         table
     }
 
+    /// Adds the rows of `other`, a table with the same columns, after these.
+    pub fn append(&mut self, other: Table) {
+        debug_assert_eq!(self.header, other.header);
+        let offset = self.text.len() as u32;
+        self.text.push_str(&other.text);
+        u32::try_from(self.text.len()).expect("a table under 4 GiB");
+        self.ends.extend(other.ends.iter().map(|end| end + offset));
+    }
+
     /// Makes room for `rows` more rows of about `bytes_per_row` bytes.
     pub fn reserve(&mut self, rows: usize, bytes_per_row: usize) {
         self.ends.reserve(rows * self.columns());
@@ -148,18 +158,15 @@ impl Table {
     }
 
     /// Display width of every cell, in cell order.
-    fn cell_widths(&self) -> Vec<usize> {
+    fn cell_widths(&self) -> impl Iterator<Item = usize> + '_ {
         let mut start = 0;
         // ASCII, most of what a table holds, is as wide as it is long: one check for the lot.
         let ascii = self.text.is_ascii();
-        self.ends
-            .iter()
-            .map(|&end| {
-                let cell = &self.text[start..end as usize];
-                start = end as usize;
-                if ascii { cell.len() } else { width_of(cell) }
-            })
-            .collect()
+        self.ends.iter().map(move |&end| {
+            let cell = &self.text[start..end as usize];
+            start = end as usize;
+            if ascii { cell.len() } else { width_of(cell) }
+        })
     }
 
     /// Appends one whole row.
@@ -266,7 +273,7 @@ fn write_one_line_per_row(
     table: &Table,
     width: Option<usize>,
 ) -> std::io::Result<()> {
-    let widths = table.column_widths(&table.cell_widths());
+    let widths = table.column_widths();
     // `│ a │ b │`: each column costs its width and three more, the table one more.
     let bordered = |keep: &[usize]| keep.iter().map(|&c| widths[c] + 3).sum::<usize>() + 1;
     let mut keep: Vec<usize> = (0..table.columns()).collect();
@@ -328,48 +335,51 @@ fn width_of(cell: &str) -> usize {
 }
 
 /// Space-aligned columns, two spaces apart; the last column is not padded, so lines carry no
-/// trailing blanks. Streams: no copy of the table is built, each line is put together in one
-/// buffer and written whole.
+/// trailing blanks. Streams: no copy of the table is built, lines are put together in one
+/// buffer, written whenever it holds 64 KiB.
 fn write_plain(out: &mut dyn Write, table: &Table) -> std::io::Result<()> {
-    let columns = table.columns();
-    let cell_widths = table.cell_widths();
-    let widths = table.column_widths(&cell_widths);
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let mut line = Vec::with_capacity(256);
+    const FLUSH_AT: usize = 64 * 1024;
+    let widths = table.column_widths();
+    // One check for the lot, as in `Table::cell_widths`.
+    let ascii = table.text.is_ascii();
+    let mut buffer = Vec::with_capacity(FLUSH_AT + 1024);
     if !table.no_header {
         let header = table.header().iter().map(|h| (h.as_str(), width_of(h)));
-        write_plain_line(&mut out, &mut line, header, &widths)?;
+        plain_line(&mut buffer, header, &widths);
     }
     for index in table.printing_order() {
-        let cells = table
-            .row_cells(index)
-            .zip(cell_widths[index * columns..].iter().copied());
-        write_plain_line(&mut out, &mut line, cells, &widths)?;
+        let cells = table.row_cells(index).map(|cell| {
+            let width = if ascii { cell.len() } else { width_of(cell) };
+            (cell, width)
+        });
+        plain_line(&mut buffer, cells, &widths);
+        if buffer.len() >= FLUSH_AT {
+            out.write_all(&buffer)?;
+            buffer.clear();
+        }
     }
+    out.write_all(&buffer)?;
     out.flush()
 }
 
-/// One plain line: cells (with their display widths) padded to `widths`, trailing empty cells
-/// and blanks left out.
-fn write_plain_line<'a>(
-    out: &mut impl Write,
-    line: &mut Vec<u8>,
+/// Appends one plain line to `buffer`: cells (with their display widths) padded to `widths`,
+/// trailing empty cells and blanks left out.
+fn plain_line<'a>(
+    buffer: &mut Vec<u8>,
     cells: impl Iterator<Item = (&'a str, usize)>,
     widths: &[usize],
-) -> std::io::Result<()> {
-    line.clear();
+) {
     let mut pending_pad = 0usize;
     for ((cell, cell_width), width) in cells.zip(widths) {
         if cell.is_empty() {
             pending_pad += width + 2;
             continue;
         }
-        line.resize(line.len() + pending_pad, b' ');
-        line.extend_from_slice(cell.as_bytes());
+        buffer.resize(buffer.len() + pending_pad, b' ');
+        buffer.extend_from_slice(cell.as_bytes());
         pending_pad = width - cell_width + 2;
     }
-    line.push(b'\n');
-    out.write_all(line)
+    buffer.push(b'\n');
 }
 
 /// Writes `value` as pretty JSON followed by a newline.
@@ -416,6 +426,21 @@ mod tests {
         assert_eq!(
             table.rows().collect::<Vec<_>>(),
             [["tcp", "127.0.0.1:22", "LISTEN"], ["udp", "[::1]:53", "-"]]
+        );
+    }
+
+    #[test]
+    fn a_table_filled_in_two_halves_is_the_table_filled_at_once() {
+        let mut whole = sample();
+        whole.row(["tcp6", "[::]:443", "LISTEN"]);
+        let mut first = sample();
+        let mut second = Table::new(["Proto", "Local Address", "State"]);
+        second.row(["tcp6", "[::]:443", "LISTEN"]);
+        first.append(second);
+        assert_eq!(first, whole);
+        assert_eq!(
+            render_table(&first, Style::Plain),
+            render_table(&whole, Style::Plain)
         );
     }
 

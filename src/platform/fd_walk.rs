@@ -81,6 +81,8 @@ fn owners_sharing_above(shared_above: usize) -> Owners {
         let found = walk_large_tables(&mut large, threads, shared_above);
         results.extend(found.into_iter().map(|found| (found, Vec::new())));
     }
+    let sockets = results.iter().map(|(found, _)| found.len()).sum();
+    owners.by_inode.reserve(sockets);
     for (found, hidden) in results {
         owners.hidden |= !hidden.is_empty();
         owners.hidden_pids.extend(hidden);

@@ -24,6 +24,14 @@ pub struct Request {
     pub show_owners: bool,
 }
 
+impl Request {
+    /// True when rows need owners (`-p`, or an owner filter): rows are then complete only once
+    /// the walk for owners is done, not as the OS lists them.
+    pub fn wants_owners(&self) -> bool {
+        self.show_owners || self.filters.need_owners()
+    }
+}
+
 /// The result of one look.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -95,8 +103,17 @@ impl Snapshot {
 
 /// Takes one snapshot.
 pub fn snapshot(request: &Request) -> Result<Snapshot> {
+    snapshot_with(request, &mut |_| {})
+}
+
+/// Takes one snapshot, and when no owner filter can leave rows out later, hands each row kept
+/// to `early` as soon as the OS lists it, while the rest are still coming, in the order of the
+/// snapshot's `rows`: without their owners, which come only after (with `-p`). With an owner
+/// filter, `early` sees nothing.
+pub fn snapshot_with(request: &Request, early: &mut dyn FnMut(&SocketRow)) -> Result<Snapshot> {
     let ephemeral = platform::ephemeral_port_range();
-    let want_owners = request.show_owners || request.filters.need_owners();
+    let want_owners = request.wants_owners();
+    let final_rows = !request.filters.need_owners();
     let (rows, owners) = std::thread::scope(|scope| {
         // The walk for owners does not need the socket list: both run at once.
         let walker = want_owners.then(|| scope.spawn(platform::socket_owners));
@@ -104,6 +121,9 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         let listed = platform::for_each_socket(&request.selection, &mut |socket| {
             let row = explain(socket, ephemeral.as_ref());
             if request.filters.keep_by_socket(&row) {
+                if final_rows {
+                    early(&row);
+                }
                 rows.push(row);
             }
         });

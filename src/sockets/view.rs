@@ -65,9 +65,38 @@ impl Columns<'_> {
 /// The table of `soquete sockets`: netstat's columns, then Class and Service, with the extra
 /// `columns`.
 pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Table {
-    let (show_owners, changes) = (columns.owners, columns.changes);
+    rows_from(rows, 0, columns)
+}
+
+/// [`socket_table`], its two halves filled on two threads.
+pub fn socket_table_in_parallel(rows: &[SocketRow], columns: &Columns) -> Table {
+    let (first, second) = rows.split_at(rows.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| rows_from(second, first.len(), columns));
+        let mut table = rows_from(first, 0, columns);
+        table.append(
+            second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        );
+        table
+    })
+}
+
+/// The table of `rows`, the first of them the `first`th row of the whole.
+fn rows_from<R: Borrow<SocketRow>>(rows: &[R], first: usize, columns: &Columns) -> Table {
+    let mut table = empty_socket_table(columns);
+    table.reserve(rows.len(), 96);
+    for (index, row) in rows.iter().enumerate() {
+        push_socket_row(&mut table, first + index, row.borrow(), columns);
+    }
+    table
+}
+
+/// The table of [`socket_table`] without rows, for [`push_socket_row`] to fill as rows come.
+pub fn empty_socket_table(columns: &Columns) -> Table {
     let mut header: Vec<&str> = Vec::new();
-    if changes.is_some() {
+    if columns.changes.is_some() {
         header.push(" ");
     }
     header.extend([
@@ -81,7 +110,7 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
     if columns.extended {
         header.extend(["User", "Inode"]);
     }
-    if show_owners {
+    if columns.owners {
         header.push("PID/Program");
     }
     if columns.info {
@@ -110,49 +139,50 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         .collect();
     let mut table = Table::new(header);
     table.one_line_per_row(expendable);
-    table.reserve(rows.len(), 96);
-    for (index, row) in rows.iter().enumerate() {
-        let row: &SocketRow = row.borrow();
-        if let Some(changes) = changes {
-            table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
-        }
-        let mut numbers = [itoa::Buffer::new(), itoa::Buffer::new()];
-        let [recv_q, send_q] = &mut numbers;
+    table
+}
+
+/// Adds the cells of `row`, the `index`th row (watch mode's marks and flows are looked up by it),
+/// to a table made by [`empty_socket_table`] with the same `columns`.
+pub fn push_socket_row(table: &mut Table, index: usize, row: &SocketRow, columns: &Columns) {
+    if let Some(changes) = columns.changes {
+        table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
+    }
+    let mut numbers = [itoa::Buffer::new(), itoa::Buffer::new()];
+    let [recv_q, send_q] = &mut numbers;
+    table
+        .text(proto_label(row))
+        .text(row.recv_q.map_or("-", |q| recv_q.format(q)))
+        .text(row.send_q.map_or("-", |q| send_q.format(q)))
+        .cell(row.local_endpoint())
+        .cell(row.remote_endpoint())
+        .text(row.state.map_or("-", |s| s.netstat_name()));
+    if columns.extended {
+        let [uid, inode] = &mut numbers;
         table
-            .text(proto_label(row))
-            .text(row.recv_q.map_or("-", |q| recv_q.format(q)))
-            .text(row.send_q.map_or("-", |q| send_q.format(q)))
-            .cell(row.local_endpoint())
-            .cell(row.remote_endpoint())
-            .text(row.state.map_or("-", |s| s.netstat_name()));
-        if columns.extended {
-            let [uid, inode] = &mut numbers;
-            table
-                .text(row.uid.map_or("-", |u| uid.format(u)))
-                .text(row.inode.map_or("-", |i| inode.format(i)));
-        }
-        if show_owners {
-            table.cell(Owners(row));
-        }
-        if columns.info {
-            for cell in flow::info_cells(row.tcp_info.as_deref()) {
-                table.cell(cell);
-            }
-        }
-        let flow_cells = columns
-            .flows
-            .map(|flows| Flow::cells(flows.get(index).and_then(Option::as_ref)));
-        if let Some([in_cell, out_cell, _]) = flow_cells {
-            table.cell(in_cell).cell(out_cell);
-        }
-        table
-            .text(row.class.name())
-            .text(row.service.unwrap_or("-"));
-        if let Some([_, _, mark]) = flow_cells {
-            table.cell(mark);
+            .text(row.uid.map_or("-", |u| uid.format(u)))
+            .text(row.inode.map_or("-", |i| inode.format(i)));
+    }
+    if columns.owners {
+        table.cell(Owners(row));
+    }
+    if columns.info {
+        for cell in flow::info_cells(row.tcp_info.as_deref()) {
+            table.cell(cell);
         }
     }
+    let flow_cells = columns
+        .flows
+        .map(|flows| Flow::cells(flows.get(index).and_then(Option::as_ref)));
+    if let Some([in_cell, out_cell, _]) = flow_cells {
+        table.cell(in_cell).cell(out_cell);
+    }
     table
+        .text(row.class.name())
+        .text(row.service.unwrap_or("-"));
+    if let Some([_, _, mark]) = flow_cells {
+        table.cell(mark);
+    }
 }
 
 /// netstat's protocol label: `tcp`, `tcp6`, `udp`, `udp6`.
