@@ -124,13 +124,39 @@ impl Table {
         table
     }
 
-    /// Adds the rows of `other`, a table with the same columns, after these.
-    pub fn append(&mut self, other: Table) {
-        debug_assert_eq!(self.header, other.header);
-        let offset = self.text.len() as u32;
-        self.text.push_str(&other.text);
-        u32::try_from(self.text.len()).expect("a table under 4 GiB");
-        self.ends.extend(other.ends.iter().map(|end| end + offset));
+    /// Replaces the cells of `column`: `fill` appends the new cell of each row (given its index,
+    /// in the order rows were added) to the string it is handed. For a column worked out after
+    /// the others.
+    pub fn replace_column(&mut self, column: usize, mut fill: impl FnMut(usize, &mut String)) {
+        let columns = self.columns();
+        if column >= columns {
+            return;
+        }
+        let old = std::mem::take(&mut self.text);
+        self.text.reserve(old.len() + old.len() / 4);
+        let mut row_start = 0;
+        for (row, ends) in self.ends.chunks_exact_mut(columns).enumerate() {
+            let cell_start = match column {
+                0 => row_start,
+                _ => ends[column - 1] as usize,
+            };
+            let (cell_end, row_end) = (ends[column] as usize, ends[columns - 1] as usize);
+            let shift_before = self.text.len().wrapping_sub(row_start);
+            self.text.push_str(&old[row_start..cell_start]);
+            fill(row, &mut self.text);
+            let shift_after = self.text.len().wrapping_sub(cell_end);
+            self.text.push_str(&old[cell_end..row_end]);
+            for (index, end) in ends.iter_mut().enumerate() {
+                let shift = if index < column {
+                    shift_before
+                } else {
+                    shift_after
+                };
+                *end = u32::try_from((*end as usize).wrapping_add(shift))
+                    .expect("a table under 4 GiB");
+            }
+            row_start = row_end;
+        }
     }
 
     /// Makes room for `rows` more rows of about `bytes_per_row` bytes.
@@ -430,18 +456,24 @@ mod tests {
     }
 
     #[test]
-    fn a_table_filled_in_two_halves_is_the_table_filled_at_once() {
-        let mut whole = sample();
-        whole.row(["tcp6", "[::]:443", "LISTEN"]);
-        let mut first = sample();
-        let mut second = Table::new(["Proto", "Local Address", "State"]);
-        second.row(["tcp6", "[::]:443", "LISTEN"]);
-        first.append(second);
-        assert_eq!(first, whole);
-        assert_eq!(
-            render_table(&first, Style::Plain),
-            render_table(&whole, Style::Plain)
-        );
+    fn a_column_replaced_afterwards_reads_as_if_filled_at_once() {
+        let mut later = Table::new(["Proto", "Owner", "State"]);
+        later.row(["tcp", "-", "LISTEN"]).row(["udp6", "-", "-"]);
+        later.replace_column(1, |row, text| text.push_str(["1/sshd,20/sshd", ""][row]));
+        let mut at_once = Table::new(["Proto", "Owner", "State"]);
+        at_once
+            .row(["tcp", "1/sshd,20/sshd", "LISTEN"])
+            .row(["udp6", "", "-"]);
+        assert_eq!(later, at_once);
+        for (column, cell) in [(0, "x"), (2, "CLOSE_WAIT")] {
+            let mut table = sample();
+            let second_row = ["udp", "[::1]:53", "-"];
+            table.replace_column(column, |row, text| {
+                text.push_str(if row == 0 { cell } else { second_row[column] })
+            });
+            assert_eq!(table.rows().next().unwrap()[column], cell);
+            assert_eq!(table.rows().nth(1).unwrap(), second_row);
+        }
     }
 
     #[test]

@@ -32,43 +32,42 @@ pub fn run(query: &Query) -> Result<()> {
         return output::write_json_rows(&mut std::io::stdout().lock(), &rows);
     }
     let columns = view::Columns::of(query, &request);
-    // What can be worked out of each row as the OS lists it, while the kernel is still listing
-    // the rest: its cells when it needs no owners, its place in the order unless that depends
-    // on owners.
-    let early_cells = !request.wants_owners();
-    let early_order = !request.filters.need_owners() && query.sort != Some(SortKey::Pid);
+    // Unless an owner filter may still leave rows out, each row is worked out as the OS lists
+    // it, while the kernel is still listing the rest: its cells (with `-p`, all but its owners,
+    // which come after the walk for them) and, unless that depends on owners, its sort key.
+    let early = !request.filters.need_owners();
+    let early_order = early && query.sort != Some(SortKey::Pid);
     let mut table = view::empty_socket_table(&columns);
     let mut order = sort::Order::new(query.sort);
     let mut index = 0;
     let snapshot = collect::snapshot_with(&request, &mut |row| {
-        if early_cells {
-            view::push_socket_row(&mut table, index, row, &columns);
-            index += 1;
-        }
+        view::push_socket_row(&mut table, index, row, &columns);
+        index += 1;
         if early_order {
             order.push(row);
         }
     })?;
     let rows = &snapshot.rows;
-    let (mut table, order) = match (early_cells, early_order) {
-        (true, true) => (table, order.finish()),
-        // Filling the table and sorting are independent: one each per core.
-        (false, false) => std::thread::scope(|scope| {
-            let order = scope.spawn(|| sort::sort_order(rows, query.sort));
-            let table = view::socket_table(rows, &columns);
-            let order = order.join();
-            (
-                table,
-                order.unwrap_or_else(|_| (0..rows.len() as u32).collect()),
-            )
-        }),
-        (false, true) => (
-            view::socket_table_in_parallel(rows, &columns),
-            order.finish(),
-        ),
-        (true, false) => (table, sort::sort_order(rows, query.sort)),
+    let order_of_rows = || match early_order {
+        true => order.finish(),
+        false => sort::sort_order(rows, query.sort),
     };
+    // What is left of the table and the order are independent: one each per core.
+    let (mut table, order) = std::thread::scope(|scope| {
+        let order = scope.spawn(order_of_rows);
+        if !early {
+            table = view::socket_table(rows, &columns);
+        } else if columns.owners {
+            view::fill_owners(&mut table, rows);
+        }
+        let order = order.join();
+        let order = order.unwrap_or_else(|_| (0..rows.len() as u32).collect());
+        (table, order)
+    });
     print_notes(&snapshot);
+    // The rows are in the table now: another thread frees them (and their owners) while the
+    // table is written.
+    std::thread::spawn(move || drop(snapshot));
     if query.no_header {
         table.without_header();
     }

@@ -89,15 +89,16 @@ pub fn sort_order(rows: &[SocketRow], key: Option<SortKey>) -> Vec<u32> {
 pub struct Order {
     key: Option<SortKey>,
     keys: Vec<(Key, u32)>,
-    /// Keys before this index are in sorted runs of [`Order::RUN`].
+    /// Keys before this index are in order.
     sorted: usize,
 }
 
 type Key = (u8, u64, Natural);
 
 impl Order {
-    /// Keys are sorted in runs of this many as they come; the end merges the runs.
-    const RUN: usize = 2048;
+    /// Keys are sorted in runs of this many as they come, each merged into those before: the
+    /// end has only the last run left to sort and merge.
+    const RUN: usize = 4096;
 
     /// No rows yet, to be put in `key` order.
     pub fn new(key: Option<SortKey>) -> Order {
@@ -113,17 +114,23 @@ impl Order {
         let index = self.keys.len() as u32;
         self.keys.push((sort_key(row, self.key), index));
         if self.keys.len() - self.sorted == Self::RUN {
-            self.keys[self.sorted..].sort_unstable();
-            self.sorted = self.keys.len();
+            self.merge_last_run();
         }
     }
 
     /// The numbers of the rows pushed, in `key` order.
     pub fn finish(mut self) -> Vec<u32> {
-        // The stable sort finds the sorted runs and only merges them. Keys end in the row's
-        // number, so no two are equal: the order is the one a sort from scratch gives.
-        self.keys.sort();
+        self.merge_last_run();
         self.keys.into_iter().map(|(_, index)| index).collect()
+    }
+
+    /// Sorts the keys after `sorted` and merges them with those before.
+    fn merge_last_run(&mut self) {
+        self.keys[self.sorted..].sort_unstable();
+        // The stable sort finds the two sorted runs and only merges them. Keys end in the
+        // row's number, so no two are equal: the order is the one a sort from scratch gives.
+        self.keys.sort();
+        self.sorted = self.keys.len();
     }
 }
 
@@ -181,7 +188,7 @@ mod tests {
     #[test]
     fn keys_sorted_in_runs_as_rows_come_give_the_order_of_one_sort() {
         // More rows than a run, ports out of order and repeated, so runs and ties both matter.
-        let rows: Vec<SocketRow> = (0..5000u32)
+        let rows: Vec<SocketRow> = (0..10_000u32)
             .map(|n| row(Proto::Tcp, (n * 7919 % 613) as u16, Some(n % 3)))
             .collect();
         for key in [None, Some(SortKey::Port), Some(SortKey::RecvQ)] {

@@ -68,19 +68,27 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
     rows_from(rows, 0, columns)
 }
 
-/// [`socket_table`], its two halves filled on two threads.
-pub fn socket_table_in_parallel(rows: &[SocketRow], columns: &Columns) -> Table {
-    let (first, second) = rows.split_at(rows.len() / 2);
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| rows_from(second, first.len(), columns));
-        let mut table = rows_from(first, 0, columns);
-        table.append(
-            second
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-        );
-        table
-    })
+/// Fills the PID/Program column of a table made (by [`push_socket_row`]) before `rows` had
+/// their owners.
+pub fn fill_owners(table: &mut Table, rows: &[SocketRow]) {
+    use std::fmt::Write as _;
+    let Some(column) = table.header().iter().position(|h| h == OWNERS) else {
+        return;
+    };
+    // A busy process holds many sockets in a row: their cell is written once.
+    let mut last: Option<&SocketRow> = None;
+    let mut cell = String::new();
+    table.replace_column(column, |index, text| {
+        let Some(row) = rows.get(index) else {
+            return text.push('-');
+        };
+        if !last.is_some_and(|last| last.pids == row.pids && last.programs == row.programs) {
+            cell.clear();
+            let _ = write!(cell, "{}", Owners(row));
+            last = Some(row);
+        }
+        text.push_str(&cell);
+    });
 }
 
 /// The table of `rows`, the first of them the `first`th row of the whole.
@@ -111,7 +119,7 @@ pub fn empty_socket_table(columns: &Columns) -> Table {
         header.extend(["User", "Inode"]);
     }
     if columns.owners {
-        header.push("PID/Program");
+        header.push(OWNERS);
     }
     if columns.info {
         header.extend(flow::INFO_HEADERS);
@@ -195,6 +203,9 @@ fn proto_label(row: &SocketRow) -> &'static str {
     }
 }
 
+/// The header of the owners' column.
+const OWNERS: &str = "PID/Program";
+
 /// `PID/program` pairs, comma-separated; `-` when unknown or none.
 struct Owners<'a>(&'a SocketRow);
 
@@ -210,7 +221,9 @@ impl fmt::Display for Owners<'_> {
             if index > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{pid}/{}", neutralize(program))?;
+            f.write_str(itoa::Buffer::new().format(*pid))?;
+            f.write_str("/")?;
+            f.write_str(&neutralize(program))?;
         }
         Ok(())
     }
