@@ -65,7 +65,12 @@ impl Columns<'_> {
 /// The table of `soquete sockets`: netstat's columns, then Class and Service, with the extra
 /// `columns`.
 pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Table {
-    rows_from(rows, 0, columns)
+    let mut table = empty_socket_table(columns);
+    table.reserve(rows.len(), 96);
+    for (index, row) in rows.iter().enumerate() {
+        push_socket_row(&mut table, index, row.borrow(), columns);
+    }
+    table
 }
 
 /// Fills the PID/Program column of a table made (by [`push_socket_row`]) before `rows` had
@@ -89,16 +94,6 @@ pub fn fill_owners(table: &mut Table, rows: &[SocketRow]) {
         }
         text.push_str(&cell);
     });
-}
-
-/// The table of `rows`, the first of them the `first`th row of the whole.
-fn rows_from<R: Borrow<SocketRow>>(rows: &[R], first: usize, columns: &Columns) -> Table {
-    let mut table = empty_socket_table(columns);
-    table.reserve(rows.len(), 96);
-    for (index, row) in rows.iter().enumerate() {
-        push_socket_row(&mut table, first + index, row.borrow(), columns);
-    }
-    table
 }
 
 /// The table of [`socket_table`] without rows, for [`push_socket_row`] to fill as rows come.
@@ -361,6 +356,28 @@ mod tests {
                 "ssh"
             ]
         );
+    }
+
+    #[test]
+    fn owners_filled_in_after_the_other_cells_read_as_if_known_from_the_start() {
+        let mut shared = row(Proto::Tcp, Some(TcpState::Listen));
+        shared.programs = Some(vec!["sshd".into(), "x\u{1b}[2Jy".into()]);
+        let mut unowned = row(Proto::Tcp, Some(TcpState::Established));
+        (unowned.pids, unowned.programs) = (Some(Vec::new()), Some(Vec::new()));
+        let rows = [shared.clone(), shared, unowned.clone(), unowned];
+        let mut later = empty_socket_table(&with_owners());
+        for (index, row) in rows.iter().enumerate() {
+            let before_owners = SocketRow {
+                pids: None,
+                programs: None,
+                ..row.clone()
+            };
+            push_socket_row(&mut later, index, &before_owners, &with_owners());
+        }
+        fill_owners(&mut later, &rows);
+        assert_eq!(later, socket_table(&rows, &with_owners()));
+        assert_eq!(later.rows().nth(1).unwrap()[6], "10/sshd,11/xy");
+        assert_eq!(later.rows().nth(2).unwrap()[6], "-");
     }
 
     #[test]
