@@ -83,18 +83,19 @@ impl Table {
         table
     }
 
-    /// Widest cell of each column, the header included (when printed), from [`Table::cell_widths`].
-    fn column_widths(&self, cell_widths: &[usize]) -> Vec<usize> {
+    /// Widest cell of each column, the header included (when printed).
+    fn column_widths(&self) -> Vec<usize> {
         let columns = self.columns();
         let mut widths: Vec<usize> = match self.no_header {
             true => Vec::new(),
             false => self.header.iter().map(|h| width_of(h)).collect(),
         };
         widths.resize(columns, 0);
-        for row in cell_widths.chunks_exact(columns) {
-            for (width, cell) in widths.iter_mut().zip(row) {
-                *width = (*width).max(*cell);
-            }
+        let complete = self.row_count() * columns;
+        let mut column = 0;
+        for cell in self.cell_widths().take(complete) {
+            widths[column] = widths[column].max(cell);
+            column = if column + 1 == columns { 0 } else { column + 1 };
         }
         widths
     }
@@ -123,6 +124,41 @@ impl Table {
         table
     }
 
+    /// Replaces the cells of `column`: `fill` appends the new cell of each row (given its index,
+    /// in the order rows were added) to the string it is handed. For a column worked out after
+    /// the others.
+    pub fn replace_column(&mut self, column: usize, mut fill: impl FnMut(usize, &mut String)) {
+        let columns = self.columns();
+        if column >= columns {
+            return;
+        }
+        let old = std::mem::take(&mut self.text);
+        self.text.reserve(old.len() + old.len() / 4);
+        let mut row_start = 0;
+        for (row, ends) in self.ends.chunks_exact_mut(columns).enumerate() {
+            let cell_start = match column {
+                0 => row_start,
+                _ => ends[column - 1] as usize,
+            };
+            let (cell_end, row_end) = (ends[column] as usize, ends[columns - 1] as usize);
+            let shift_before = self.text.len().wrapping_sub(row_start);
+            self.text.push_str(&old[row_start..cell_start]);
+            fill(row, &mut self.text);
+            let shift_after = self.text.len().wrapping_sub(cell_end);
+            self.text.push_str(&old[cell_end..row_end]);
+            for (index, end) in ends.iter_mut().enumerate() {
+                let shift = if index < column {
+                    shift_before
+                } else {
+                    shift_after
+                };
+                *end = u32::try_from((*end as usize).wrapping_add(shift))
+                    .expect("a table under 4 GiB");
+            }
+            row_start = row_end;
+        }
+    }
+
     /// Makes room for `rows` more rows of about `bytes_per_row` bytes.
     pub fn reserve(&mut self, rows: usize, bytes_per_row: usize) {
         self.ends.reserve(rows * self.columns());
@@ -148,18 +184,15 @@ impl Table {
     }
 
     /// Display width of every cell, in cell order.
-    fn cell_widths(&self) -> Vec<usize> {
+    fn cell_widths(&self) -> impl Iterator<Item = usize> + '_ {
         let mut start = 0;
         // ASCII, most of what a table holds, is as wide as it is long: one check for the lot.
         let ascii = self.text.is_ascii();
-        self.ends
-            .iter()
-            .map(|&end| {
-                let cell = &self.text[start..end as usize];
-                start = end as usize;
-                if ascii { cell.len() } else { width_of(cell) }
-            })
-            .collect()
+        self.ends.iter().map(move |&end| {
+            let cell = &self.text[start..end as usize];
+            start = end as usize;
+            if ascii { cell.len() } else { width_of(cell) }
+        })
     }
 
     /// Appends one whole row.
@@ -266,7 +299,7 @@ fn write_one_line_per_row(
     table: &Table,
     width: Option<usize>,
 ) -> std::io::Result<()> {
-    let widths = table.column_widths(&table.cell_widths());
+    let widths = table.column_widths();
     // `│ a │ b │`: each column costs its width and three more, the table one more.
     let bordered = |keep: &[usize]| keep.iter().map(|&c| widths[c] + 3).sum::<usize>() + 1;
     let mut keep: Vec<usize> = (0..table.columns()).collect();
@@ -328,48 +361,76 @@ fn width_of(cell: &str) -> usize {
 }
 
 /// Space-aligned columns, two spaces apart; the last column is not padded, so lines carry no
-/// trailing blanks. Streams: no copy of the table is built, each line is put together in one
-/// buffer and written whole.
+/// trailing blanks. No copy of the table is built: lines are put together in a buffer, written
+/// whenever it holds 64 KiB; a large table's second half is put together on another thread
+/// meanwhile.
 fn write_plain(out: &mut dyn Write, table: &Table) -> std::io::Result<()> {
-    let columns = table.columns();
-    let cell_widths = table.cell_widths();
-    let widths = table.column_widths(&cell_widths);
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    let mut line = Vec::with_capacity(256);
-    if !table.no_header {
-        let header = table.header().iter().map(|h| (h.as_str(), width_of(h)));
-        write_plain_line(&mut out, &mut line, header, &widths)?;
-    }
-    for index in table.printing_order() {
-        let cells = table
-            .row_cells(index)
-            .zip(cell_widths[index * columns..].iter().copied());
-        write_plain_line(&mut out, &mut line, cells, &widths)?;
-    }
-    out.flush()
+    const FLUSH_AT: usize = 64 * 1024;
+    const SHARED_ABOVE: usize = 4096;
+    let widths = table.column_widths();
+    // One check for the lot, as in `Table::cell_widths`.
+    let ascii = table.text.is_ascii();
+    let line = |buffer: &mut Vec<u8>, index: usize| {
+        let cells = table.row_cells(index).map(|cell| {
+            let width = if ascii { cell.len() } else { width_of(cell) };
+            (cell, width)
+        });
+        plain_line(buffer, cells, &widths);
+    };
+    let order: Vec<usize> = table.printing_order().collect();
+    let half = if order.len() > SHARED_ABOVE {
+        order.len() / 2
+    } else {
+        order.len()
+    };
+    let (first, second) = order.split_at(half);
+    std::thread::scope(|scope| {
+        let second = (!second.is_empty()).then(|| {
+            scope.spawn(|| {
+                let mut buffer = Vec::new();
+                second.iter().for_each(|&index| line(&mut buffer, index));
+                buffer
+            })
+        });
+        let mut buffer = Vec::with_capacity(FLUSH_AT + 1024);
+        if !table.no_header {
+            let header = table.header().iter().map(|h| (h.as_str(), width_of(h)));
+            plain_line(&mut buffer, header, &widths);
+        }
+        for &index in first {
+            line(&mut buffer, index);
+            if buffer.len() >= FLUSH_AT {
+                out.write_all(&buffer)?;
+                buffer.clear();
+            }
+        }
+        out.write_all(&buffer)?;
+        if let Some(second) = second {
+            let second = second.join();
+            out.write_all(&second.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))?;
+        }
+        out.flush()
+    })
 }
 
-/// One plain line: cells (with their display widths) padded to `widths`, trailing empty cells
-/// and blanks left out.
-fn write_plain_line<'a>(
-    out: &mut impl Write,
-    line: &mut Vec<u8>,
+/// Appends one plain line to `buffer`: cells (with their display widths) padded to `widths`,
+/// trailing empty cells and blanks left out.
+fn plain_line<'a>(
+    buffer: &mut Vec<u8>,
     cells: impl Iterator<Item = (&'a str, usize)>,
     widths: &[usize],
-) -> std::io::Result<()> {
-    line.clear();
+) {
     let mut pending_pad = 0usize;
     for ((cell, cell_width), width) in cells.zip(widths) {
         if cell.is_empty() {
             pending_pad += width + 2;
             continue;
         }
-        line.resize(line.len() + pending_pad, b' ');
-        line.extend_from_slice(cell.as_bytes());
+        buffer.resize(buffer.len() + pending_pad, b' ');
+        buffer.extend_from_slice(cell.as_bytes());
         pending_pad = width - cell_width + 2;
     }
-    line.push(b'\n');
-    out.write_all(line)
+    buffer.push(b'\n');
 }
 
 /// Writes `value` as pretty JSON followed by a newline.
@@ -399,161 +460,4 @@ pub fn write_json_rows<T: Serialize>(out: &mut dyn Write, rows: &[T]) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample() -> Table {
-        let mut table = Table::new(["Proto", "Local Address", "State"]);
-        table.row(["tcp", "127.0.0.1:22", "LISTEN"]);
-        table.row(["udp", "[::1]:53", "-"]);
-        table
-    }
-
-    #[test]
-    fn cells_fill_rows_in_order() {
-        let table = sample();
-        assert_eq!(table.row_count(), 2);
-        assert_eq!(
-            table.rows().collect::<Vec<_>>(),
-            [["tcp", "127.0.0.1:22", "LISTEN"], ["udp", "[::1]:53", "-"]]
-        );
-    }
-
-    #[test]
-    fn rows_print_in_the_order_set() {
-        let mut table = sample();
-        table.set_order(vec![1, 0]);
-        let text = render_table(&table, Style::Plain);
-        let lines: Vec<_> = text.lines().collect();
-        assert!(
-            lines[1].starts_with("udp") && lines[2].starts_with("tcp"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn plain_pads_by_display_width_not_bytes_or_characters() {
-        let mut table = Table::new(["Name", "X"]);
-        table.row(["ação", "1"]);
-        table.row(["ab", "2"]);
-        // Two wide characters take four columns; e + a combining acute accent takes one.
-        table.row(["漢字", "3"]);
-        table.row(["cafe\u{301}", "4"]);
-        let text = render_table(&table, Style::Plain);
-        assert_eq!(text, "Name  X\nação  1\nab    2\n漢字  3\ncafe\u{301}  4\n");
-    }
-
-    #[test]
-    fn plain_columns_line_up_without_borders() {
-        let text = render_table(&sample(), Style::Plain);
-        let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[0], "Proto  Local Address  State");
-        assert_eq!(lines[1], "tcp    127.0.0.1:22   LISTEN");
-        assert_eq!(lines[2], "udp    [::1]:53       -");
-        for line in &lines[1..] {
-            assert_eq!(
-                line.split_whitespace().count(),
-                3,
-                "awk sees three fields: {line}"
-            );
-        }
-    }
-
-    /// A socket-like table whose rows must each stay on one line, Class last and expendable.
-    fn one_line_sample() -> Table {
-        let mut table = Table::new(["Proto", "Send-Q", "Local Address", "Class"]);
-        table.row(["tcp", "4163072", "127.0.0.1:39948", "registered"]);
-        table.one_line_per_row(vec![3]);
-        table
-    }
-
-    #[test]
-    fn one_line_rows_never_wrap_a_number_or_an_address() {
-        let table = one_line_sample();
-        // Bordered with every column: 50 columns wide.
-        let wide = render_table(&table, Style::Terminal { width: Some(60) });
-        assert_eq!(
-            wide.lines().count(),
-            5,
-            "top, header, rule, row, bottom: {wide}"
-        );
-        assert!(
-            wide.contains("registered") && wide.contains("4163072"),
-            "{wide}"
-        );
-        // Too narrow for Class: left out, the rest bordered.
-        let narrow = render_table(&table, Style::Terminal { width: Some(40) });
-        assert!(!narrow.contains("registered"), "{narrow}");
-        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
-        assert!(narrow.contains("127.0.0.1:39948"), "{narrow}");
-        // Too narrow even so: plain, one line per row, overflowing.
-        let tiny = render_table(&table, Style::Terminal { width: Some(20) });
-        assert_eq!(
-            tiny,
-            "Proto  Send-Q   Local Address\ntcp    4163072  127.0.0.1:39948\n"
-        );
-    }
-
-    #[test]
-    fn a_screen_that_cannot_overflow_loses_whole_columns_from_the_right() {
-        let mut table = one_line_sample();
-        table.never_overflow(false);
-        let text = render_table(&table, Style::Terminal { width: Some(20) });
-        assert_eq!(text, "Proto  Send-Q\ntcp    4163072\n");
-        let mut table = Table::new(["Proto", "Send-Q", "Local Address", "Flow"]);
-        table.row(["tcp", "4163072", "127.0.0.1:39948", "stuck"]);
-        table.one_line_per_row(Vec::new());
-        table.never_overflow(true);
-        let text = render_table(&table, Style::Terminal { width: Some(22) });
-        assert_eq!(text, "Proto  Send-Q   Flow\ntcp    4163072  stuck\n");
-    }
-
-    #[test]
-    fn without_header_prints_only_rows() {
-        let mut table = sample();
-        table.without_header();
-        assert_eq!(render_table(&table, Style::Plain).lines().count(), 2);
-        let mut table = one_line_sample();
-        table.without_header();
-        let text = render_table(&table, Style::Terminal { width: Some(20) });
-        assert_eq!(text, "tcp  4163072  127.0.0.1:39948\n");
-    }
-
-    #[test]
-    fn terminal_table_fits_the_width() {
-        let text = render_table(&sample(), Style::Terminal { width: Some(40) });
-        assert!(text.contains("127.0.0.1:22"));
-        assert!(
-            text.lines().all(|line| line.chars().count() <= 40),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn json_rows_are_one_array_one_object_per_line() {
-        let mut out = Vec::new();
-        write_json_rows(
-            &mut out,
-            &[serde_json::json!({"a": 1}), serde_json::json!({"a": 2})],
-        )
-        .unwrap();
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text, "[\n{\"a\":1},\n{\"a\":2}\n]\n");
-        let empty = {
-            let mut out = Vec::new();
-            write_json_rows::<u8>(&mut out, &[]).unwrap();
-            String::from_utf8(out).unwrap()
-        };
-        assert_eq!(
-            serde_json::from_str::<Vec<u8>>(&empty).unwrap(),
-            Vec::<u8>::new()
-        );
-    }
-
-    #[test]
-    fn json_ends_with_a_newline() {
-        let mut out = Vec::new();
-        write_json(&mut out, &vec![1, 2]).unwrap();
-        assert!(String::from_utf8(out).unwrap().ends_with("]\n"));
-    }
-}
+mod tests;

@@ -81,16 +81,17 @@ fn owners_sharing_above(shared_above: usize) -> Owners {
         let found = walk_large_tables(&mut large, threads, shared_above);
         results.extend(found.into_iter().map(|found| (found, Vec::new())));
     }
+    let sockets = results.iter().map(|(found, _)| found.len()).sum();
+    owners.by_inode.reserve(sockets);
     for (found, hidden) in results {
         owners.hidden |= !hidden.is_empty();
         owners.hidden_pids.extend(hidden);
-        for (inode, pid) in found {
-            let holders = owners.by_inode.entry(inode).or_default();
-            if !holders.contains(&pid) {
-                holders.push(pid);
-            }
-        }
+        owners.by_inode.extend(found);
     }
+    // Sorted, a socket's holders are found by a binary search, in PID order, and repeats (a
+    // socket held twice by one process) sit side by side.
+    owners.by_inode.sort_unstable();
+    owners.by_inode.dedup();
     owners.hidden_pids.sort_unstable();
     owners
 }

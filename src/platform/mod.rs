@@ -6,7 +6,6 @@
 //! The netstat2 path (`portable`) is built on Linux too, and a test checks it against the Linux
 //! backend, so the code other OSes run is exercised here.
 
-use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use crate::error::Result;
@@ -50,12 +49,22 @@ pub struct Selection {
 /// Which processes hold which sockets.
 #[derive(Debug, Default)]
 pub struct Owners {
-    /// The PIDs holding each socket inode.
-    pub by_inode: HashMap<u64, Vec<u32>>,
+    /// (socket inode, PID) for each process holding each socket, in ascending order, without
+    /// repeats (see [`Owners::holders`]).
+    pub by_inode: Vec<(u64, u32)>,
     /// True when some processes could not be inspected (those of other users, when not root).
     pub hidden: bool,
     /// The processes that could not be inspected, in ascending order.
     pub hidden_pids: Vec<u32>,
+}
+
+impl Owners {
+    /// The PIDs holding the socket `inode`, in ascending order; none when no process seen does.
+    pub fn holders(&self, inode: u64) -> impl ExactSizeIterator<Item = u32> + '_ {
+        let start = self.by_inode.partition_point(|&(held, _)| held < inode);
+        let end = self.by_inode.partition_point(|&(held, _)| held <= inode);
+        self.by_inode[start..end].iter().map(|&(_, pid)| pid)
+    }
 }
 
 /// Hands every socket the selection asks for to `sink`, with the OS's best backend. Streaming lets
@@ -255,7 +264,8 @@ mod tests {
         assert_eq!(sockets.len(), 1);
         let inode = sockets[0].inode.expect("a listener has an inode");
         let owners = socket_owners();
-        assert_eq!(owners.by_inode.get(&inode), Some(&vec![std::process::id()]));
+        let holders: Vec<u32> = owners.holders(inode).collect();
+        assert_eq!(holders, [std::process::id()]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Gathers one snapshot of sockets: asks the OS backend, explains each socket (class, service,
 //! ephemeral), filters, and looks up owners only when asked. Never prints.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ops::RangeInclusive;
 
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
@@ -22,6 +22,14 @@ pub struct Request {
     pub filters: Filters,
     /// Look up owning PIDs and program names even if no filter needs them (`-p`).
     pub show_owners: bool,
+}
+
+impl Request {
+    /// True when rows need owners (`-p`, or an owner filter): rows are then complete only once
+    /// the walk for owners is done, not as the OS lists them.
+    pub fn wants_owners(&self) -> bool {
+        self.show_owners || self.filters.need_owners()
+    }
 }
 
 /// The result of one look.
@@ -95,8 +103,17 @@ impl Snapshot {
 
 /// Takes one snapshot.
 pub fn snapshot(request: &Request) -> Result<Snapshot> {
+    snapshot_with(request, &mut |_| {})
+}
+
+/// Takes one snapshot, and when no owner filter can leave rows out later, hands each row kept
+/// to `early` as soon as the OS lists it, while the rest are still coming, in the order of the
+/// snapshot's `rows`: without their owners, which come only after (with `-p`). With an owner
+/// filter, `early` sees nothing.
+pub fn snapshot_with(request: &Request, early: &mut dyn FnMut(&SocketRow)) -> Result<Snapshot> {
     let ephemeral = platform::ephemeral_port_range();
-    let want_owners = request.show_owners || request.filters.need_owners();
+    let want_owners = request.wants_owners();
+    let final_rows = !request.filters.need_owners();
     let (rows, owners) = std::thread::scope(|scope| {
         // The walk for owners does not need the socket list: both run at once.
         let walker = want_owners.then(|| scope.spawn(platform::socket_owners));
@@ -104,6 +121,9 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
         let listed = platform::for_each_socket(&request.selection, &mut |socket| {
             let row = explain(socket, ephemeral.as_ref());
             if request.filters.keep_by_socket(&row) {
+                if final_rows {
+                    early(&row);
+                }
                 rows.push(row);
             }
         });
@@ -123,7 +143,8 @@ pub fn snapshot(request: &Request) -> Result<Snapshot> {
     let mut missing_pids = Vec::new();
     match owners {
         Some(owners) => {
-            owners_hidden = attach_owners(&mut rows, &owners);
+            let (first, second) = in_halves(&mut rows, |rows| attach_owners(rows, &owners));
+            owners_hidden = first || second;
             attach_program_names(&mut rows);
             if request.filters.need_owners() {
                 rows.retain(|row| {
@@ -212,20 +233,15 @@ fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
         pids.dedup();
     }
     for row in rows.iter_mut().filter(|row| row.pids.is_none()) {
-        row.pids = match row.inode.map(|inode| owners.by_inode.get(&inode)) {
+        row.pids = match row.inode.map(|inode| owners.holders(inode)) {
             // No inode (TIME_WAIT, for one): no process holds the socket any more.
             None => Some(Vec::new()),
-            Some(Some(pids)) => {
-                let mut pids = pids.clone();
-                pids.sort_unstable();
-                Some(pids)
-            }
             // Not found: either nobody holds it, or somebody we may not look at.
-            Some(None) if owners.hidden => {
+            Some(pids) if pids.len() == 0 && owners.hidden => {
                 hidden = true;
                 None
             }
-            Some(None) => Some(Vec::new()),
+            Some(pids) => Some(pids.collect()),
         };
     }
     hidden
@@ -233,21 +249,43 @@ fn attach_owners(rows: &mut [SocketRow], owners: &platform::Owners) -> bool {
 
 /// Looks up the program name of every PID that will be shown, and only those.
 fn attach_program_names(rows: &mut [SocketRow]) {
-    let pids: Vec<u32> = rows
-        .iter()
-        .flat_map(|row| row.pids.iter().flatten())
-        .copied()
-        .collect::<HashSet<u32>>()
-        .into_iter()
-        .collect();
-    let names = program_names(&pids);
-    for row in rows {
-        row.programs = row.pids.as_ref().map(|pids| {
-            pids.iter()
-                .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
-                .collect()
-        });
+    let mut pids: Vec<u32> = Vec::new();
+    for &pid in rows.iter().flat_map(|row| row.pids.iter().flatten()) {
+        // A busy process holds many sockets in a row: most repeats stop here.
+        if pids.last() != Some(&pid) {
+            pids.push(pid);
+        }
     }
+    pids.sort_unstable();
+    pids.dedup();
+    let names = program_names(&pids);
+    in_halves(rows, |rows| {
+        for row in rows {
+            row.programs = row.pids.as_ref().map(|pids| {
+                pids.iter()
+                    .map(|pid| names.get(pid).cloned().unwrap_or_else(|| "?".to_string()))
+                    .collect()
+            });
+        }
+    });
+}
+
+/// `work` on each half of `rows`, the two halves on two threads.
+fn in_halves<R: Send>(
+    rows: &mut [SocketRow],
+    work: impl Fn(&mut [SocketRow]) -> R + Sync,
+) -> (R, R) {
+    let (first, second) = rows.split_at_mut(rows.len() / 2);
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| work(second));
+        let first = work(first);
+        (
+            first,
+            second
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+        )
+    })
 }
 
 /// The program names of these processes, where they can be read.
@@ -281,7 +319,7 @@ mod tests {
     #[test]
     fn owners_of_a_shared_socket_come_in_pid_order() {
         let owners = platform::Owners {
-            by_inode: HashMap::from([(5, vec![90, 12, 40])]),
+            by_inode: vec![(4, 1), (5, 12), (5, 40), (5, 90), (6, 2)],
             ..platform::Owners::default()
         };
         let mut rows = [

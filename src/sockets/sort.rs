@@ -34,7 +34,7 @@ type Natural = (u8, u128, u16, u128, Option<u16>);
 
 /// The sort key of `row` for `key`: a group (unknowns last), a primary value, then the natural
 /// order. Without a key: protocol, family, then local and remote endpoint.
-fn sort_key(row: &SocketRow, key: Option<SortKey>) -> (u8, u64, Natural) {
+fn sort_key(row: &SocketRow, key: Option<SortKey>) -> Key {
     let natural = (
         (row.proto as u8) << 1 | u8::from(row.local_addr.is_ipv6()),
         address_bits(row.local_addr),
@@ -79,9 +79,59 @@ pub fn sorted(rows: &[SocketRow], key: Option<SortKey>) -> Vec<&SocketRow> {
 
 /// Indices of `rows` in `key` order.
 pub fn sort_order(rows: &[SocketRow], key: Option<SortKey>) -> Vec<u32> {
-    let mut order: Vec<u32> = (0..rows.len() as u32).collect();
-    order.sort_by_cached_key(|&index| sort_key(&rows[index as usize], key));
-    order
+    let mut order = Order::new(key);
+    rows.iter().for_each(|row| order.push(row));
+    order.finish()
+}
+
+/// Rows' sort keys, taken one row at a time as rows come (while the rest are still being
+/// gathered), then the order of the rows pushed: [`sort_order`] in pieces.
+pub struct Order {
+    key: Option<SortKey>,
+    keys: Vec<(Key, u32)>,
+    /// Keys before this index are in order.
+    sorted: usize,
+}
+
+type Key = (u8, u64, Natural);
+
+impl Order {
+    /// Keys are sorted in runs of this many as they come, each merged into those before: the
+    /// end has only the last run left to sort and merge.
+    const RUN: usize = 4096;
+
+    /// No rows yet, to be put in `key` order.
+    pub fn new(key: Option<SortKey>) -> Order {
+        Order {
+            key,
+            keys: Vec::new(),
+            sorted: 0,
+        }
+    }
+
+    /// Takes the next row's key (rows are numbered as pushed, from 0).
+    pub fn push(&mut self, row: &SocketRow) {
+        let index = self.keys.len() as u32;
+        self.keys.push((sort_key(row, self.key), index));
+        if self.keys.len() - self.sorted == Self::RUN {
+            self.merge_last_run();
+        }
+    }
+
+    /// The numbers of the rows pushed, in `key` order.
+    pub fn finish(mut self) -> Vec<u32> {
+        self.merge_last_run();
+        self.keys.into_iter().map(|(_, index)| index).collect()
+    }
+
+    /// Sorts the keys after `sorted` and merges them with those before.
+    fn merge_last_run(&mut self) {
+        self.keys[self.sorted..].sort_unstable();
+        // The stable sort finds the two sorted runs and only merges them. Keys end in the
+        // row's number, so no two are equal: the order is the one a sort from scratch gives.
+        self.keys.sort();
+        self.sorted = self.keys.len();
+    }
 }
 
 /// Sorts rows in place by `key`, in the same order as [`sorted`].
@@ -133,6 +183,19 @@ mod tests {
             SocketRow::listener(Proto::Tcp, 79),
         ];
         assert_eq!(sort_order(&rows, Some(SortKey::Port)), [4, 3, 0, 2, 1]);
+    }
+
+    #[test]
+    fn keys_sorted_in_runs_as_rows_come_give_the_order_of_one_sort() {
+        // More rows than a run, ports out of order and repeated, so runs and ties both matter.
+        let rows: Vec<SocketRow> = (0..10_000u32)
+            .map(|n| row(Proto::Tcp, (n * 7919 % 613) as u16, Some(n % 3)))
+            .collect();
+        for key in [None, Some(SortKey::Port), Some(SortKey::RecvQ)] {
+            let mut one_sort: Vec<u32> = (0..rows.len() as u32).collect();
+            one_sort.sort_by_cached_key(|&index| sort_key(&rows[index as usize], key));
+            assert_eq!(sort_order(&rows, key), one_sort, "{key:?}");
+        }
     }
 
     #[test]

@@ -65,9 +65,41 @@ impl Columns<'_> {
 /// The table of `soquete sockets`: netstat's columns, then Class and Service, with the extra
 /// `columns`.
 pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Table {
-    let (show_owners, changes) = (columns.owners, columns.changes);
+    let mut table = empty_socket_table(columns);
+    table.reserve(rows.len(), 96);
+    for (index, row) in rows.iter().enumerate() {
+        push_socket_row(&mut table, index, row.borrow(), columns);
+    }
+    table
+}
+
+/// Fills the PID/Program column of a table made (by [`push_socket_row`]) before `rows` had
+/// their owners.
+pub fn fill_owners(table: &mut Table, rows: &[SocketRow]) {
+    use std::fmt::Write as _;
+    let Some(column) = table.header().iter().position(|h| h == OWNERS) else {
+        return;
+    };
+    // A busy process holds many sockets in a row: their cell is written once.
+    let mut last: Option<&SocketRow> = None;
+    let mut cell = String::new();
+    table.replace_column(column, |index, text| {
+        let Some(row) = rows.get(index) else {
+            return text.push('-');
+        };
+        if !last.is_some_and(|last| last.pids == row.pids && last.programs == row.programs) {
+            cell.clear();
+            let _ = write!(cell, "{}", Owners(row));
+            last = Some(row);
+        }
+        text.push_str(&cell);
+    });
+}
+
+/// The table of [`socket_table`] without rows, for [`push_socket_row`] to fill as rows come.
+pub fn empty_socket_table(columns: &Columns) -> Table {
     let mut header: Vec<&str> = Vec::new();
-    if changes.is_some() {
+    if columns.changes.is_some() {
         header.push(" ");
     }
     header.extend([
@@ -81,8 +113,8 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
     if columns.extended {
         header.extend(["User", "Inode"]);
     }
-    if show_owners {
-        header.push("PID/Program");
+    if columns.owners {
+        header.push(OWNERS);
     }
     if columns.info {
         header.extend(flow::INFO_HEADERS);
@@ -110,49 +142,50 @@ pub fn socket_table<R: Borrow<SocketRow>>(rows: &[R], columns: &Columns) -> Tabl
         .collect();
     let mut table = Table::new(header);
     table.one_line_per_row(expendable);
-    table.reserve(rows.len(), 96);
-    for (index, row) in rows.iter().enumerate() {
-        let row: &SocketRow = row.borrow();
-        if let Some(changes) = changes {
-            table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
-        }
-        let mut numbers = [itoa::Buffer::new(), itoa::Buffer::new()];
-        let [recv_q, send_q] = &mut numbers;
+    table
+}
+
+/// Adds the cells of `row`, the `index`th row (watch mode's marks and flows are looked up by it),
+/// to a table made by [`empty_socket_table`] with the same `columns`.
+pub fn push_socket_row(table: &mut Table, index: usize, row: &SocketRow, columns: &Columns) {
+    if let Some(changes) = columns.changes {
+        table.cell(changes.get(index).copied().unwrap_or(Change::Same).mark());
+    }
+    let mut numbers = [itoa::Buffer::new(), itoa::Buffer::new()];
+    let [recv_q, send_q] = &mut numbers;
+    table
+        .text(proto_label(row))
+        .text(row.recv_q.map_or("-", |q| recv_q.format(q)))
+        .text(row.send_q.map_or("-", |q| send_q.format(q)))
+        .cell(row.local_endpoint())
+        .cell(row.remote_endpoint())
+        .text(row.state.map_or("-", |s| s.netstat_name()));
+    if columns.extended {
+        let [uid, inode] = &mut numbers;
         table
-            .text(proto_label(row))
-            .text(row.recv_q.map_or("-", |q| recv_q.format(q)))
-            .text(row.send_q.map_or("-", |q| send_q.format(q)))
-            .cell(row.local_endpoint())
-            .cell(row.remote_endpoint())
-            .text(row.state.map_or("-", |s| s.netstat_name()));
-        if columns.extended {
-            let [uid, inode] = &mut numbers;
-            table
-                .text(row.uid.map_or("-", |u| uid.format(u)))
-                .text(row.inode.map_or("-", |i| inode.format(i)));
-        }
-        if show_owners {
-            table.cell(Owners(row));
-        }
-        if columns.info {
-            for cell in flow::info_cells(row.tcp_info.as_deref()) {
-                table.cell(cell);
-            }
-        }
-        let flow_cells = columns
-            .flows
-            .map(|flows| Flow::cells(flows.get(index).and_then(Option::as_ref)));
-        if let Some([in_cell, out_cell, _]) = flow_cells {
-            table.cell(in_cell).cell(out_cell);
-        }
-        table
-            .text(row.class.name())
-            .text(row.service.unwrap_or("-"));
-        if let Some([_, _, mark]) = flow_cells {
-            table.cell(mark);
+            .text(row.uid.map_or("-", |u| uid.format(u)))
+            .text(row.inode.map_or("-", |i| inode.format(i)));
+    }
+    if columns.owners {
+        table.cell(Owners(row));
+    }
+    if columns.info {
+        for cell in flow::info_cells(row.tcp_info.as_deref()) {
+            table.cell(cell);
         }
     }
+    let flow_cells = columns
+        .flows
+        .map(|flows| Flow::cells(flows.get(index).and_then(Option::as_ref)));
+    if let Some([in_cell, out_cell, _]) = flow_cells {
+        table.cell(in_cell).cell(out_cell);
+    }
     table
+        .text(row.class.name())
+        .text(row.service.unwrap_or("-"));
+    if let Some([_, _, mark]) = flow_cells {
+        table.cell(mark);
+    }
 }
 
 /// netstat's protocol label: `tcp`, `tcp6`, `udp`, `udp6`.
@@ -164,6 +197,9 @@ fn proto_label(row: &SocketRow) -> &'static str {
         (Proto::Udp, true) => "udp6",
     }
 }
+
+/// The header of the owners' column.
+const OWNERS: &str = "PID/Program";
 
 /// `PID/program` pairs, comma-separated; `-` when unknown or none.
 struct Owners<'a>(&'a SocketRow);
@@ -180,7 +216,9 @@ impl fmt::Display for Owners<'_> {
             if index > 0 {
                 f.write_str(",")?;
             }
-            write!(f, "{pid}/{}", neutralize(program))?;
+            f.write_str(itoa::Buffer::new().format(*pid))?;
+            f.write_str("/")?;
+            f.write_str(&neutralize(program))?;
         }
         Ok(())
     }
@@ -318,6 +356,28 @@ mod tests {
                 "ssh"
             ]
         );
+    }
+
+    #[test]
+    fn owners_filled_in_after_the_other_cells_read_as_if_known_from_the_start() {
+        let mut shared = row(Proto::Tcp, Some(TcpState::Listen));
+        shared.programs = Some(vec!["sshd".into(), "x\u{1b}[2Jy".into()]);
+        let mut unowned = row(Proto::Tcp, Some(TcpState::Established));
+        (unowned.pids, unowned.programs) = (Some(Vec::new()), Some(Vec::new()));
+        let rows = [shared.clone(), shared, unowned.clone(), unowned];
+        let mut later = empty_socket_table(&with_owners());
+        for (index, row) in rows.iter().enumerate() {
+            let before_owners = SocketRow {
+                pids: None,
+                programs: None,
+                ..row.clone()
+            };
+            push_socket_row(&mut later, index, &before_owners, &with_owners());
+        }
+        fill_owners(&mut later, &rows);
+        assert_eq!(later, socket_table(&rows, &with_owners()));
+        assert_eq!(later.rows().nth(1).unwrap()[6], "10/sshd,11/xy");
+        assert_eq!(later.rows().nth(2).unwrap()[6], "-");
     }
 
     #[test]

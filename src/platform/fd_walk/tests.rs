@@ -22,12 +22,7 @@ fn assert_ours(found: impl Fn(u64) -> bool, inodes: &[u64]) {
 }
 
 fn owned_by_us(owners: &Owners) -> impl Fn(u64) -> bool + '_ {
-    |inode| {
-        owners
-            .by_inode
-            .get(&inode)
-            .is_some_and(|pids| pids.contains(&std::process::id()))
-    }
+    |inode| owners.holders(inode).any(|pid| pid == std::process::id())
 }
 
 #[test]
