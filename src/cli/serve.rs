@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource};
+use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource, Secret};
 use crate::chat::server::{
     self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode,
-    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, RateLimit,
+    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, REDIS_PASSWORD_ENV,
+    RateLimit,
 };
 use crate::net::clock::millis_from_env;
 use crate::net::stun;
@@ -181,6 +182,19 @@ pub struct ServeArgs {
     /// nameservers through /etc/resolv.conf (a hidden primary; tests use their own server)
     #[arg(long = "ddns-authority", value_name = "IP[:PORT]", requires = "ddns", value_parser = parse_dns_server)]
     pub ddns_authority: Option<std::net::SocketAddr>,
+
+    /// Share the room with every server started with the same Redis and --room: one order, one
+    /// numbering, one history, and resume on any of them (group and broker mode; docs/CLUSTER.md)
+    ///
+    /// URL: redis://HOST:PORT[/DB], or rediss:// for TLS to Redis. A password goes in the URL
+    /// (redis://:PASSWORD@HOST:PORT) or, better, in SOQUETE_REDIS_PASSWORD (ps shows a command
+    /// line); it is never printed. Redis keeps the room's messages: not with --log.
+    #[arg(long = "cluster", value_name = "URL", requires = "room")]
+    pub cluster: Option<String>,
+
+    /// The room's name in --cluster's Redis: 1 to 64 letters, digits, '-', '_' or '.'
+    #[arg(long = "room", value_name = "NAME", requires = "cluster")]
+    pub room: Option<String>,
 }
 
 /// `HOST:PORT` (`[IPv6]:PORT` for an IPv6 literal), checked before anything is sent.
@@ -263,6 +277,14 @@ impl From<ServeMode> for Mode {
 impl From<ServeArgs> for serve::Config {
     fn from(args: ServeArgs) -> serve::Config {
         let tls = args.tls_setup();
+        let cluster = args.cluster.map(|url| serve::ClusterSetup {
+            url: Secret::new(url),
+            room: args.room.unwrap_or_default(),
+            password: std::env::var(REDIS_PASSWORD_ENV)
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+        });
         serve::Config {
             listen: std::net::SocketAddr::new(args.bind, args.port),
             mode: args.mode.into(),
@@ -284,6 +306,7 @@ impl From<ServeArgs> for serve::Config {
                 authority: args.ddns_authority,
                 interval: millis_from_env(DDNS_INTERVAL_ENV).unwrap_or(DDNS_INTERVAL),
             }),
+            cluster,
         }
     }
 }

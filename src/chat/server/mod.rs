@@ -16,6 +16,7 @@
 mod accept;
 mod access;
 mod attempts;
+mod cluster;
 mod config;
 mod connection;
 mod console;
@@ -35,6 +36,7 @@ mod token;
 mod writer;
 
 pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
+pub use cluster::{ClusterSetup, REDIS_PASSWORD_ENV};
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
 pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -71,9 +73,25 @@ pub fn run(config: &Config) -> Result<()> {
         .load()?
         .map(|password| Arc::new(access::Access::new(password, config.password_delay)));
     let mut history = History::new(config.history);
-    let last_seq = match &config.log {
+    let mut last_seq = match &config.log {
         Some(path) => reload(&mut history, path)?,
         None => 0,
+    };
+    // `--cluster`: the room is Redis's (its epoch, numbering and last messages), reached before
+    // anything listens, so that an unreachable Redis is one line and no half-started server.
+    let joined = match &config.cluster {
+        Some(setup) => {
+            let joined = cluster::join(setup, history.epoch(), config.history)?;
+            history.set_epoch(&joined.epoch);
+            for entry in &joined.entries {
+                if let Some((seq, json)) = entry.json_line() {
+                    history.record(seq, json.into());
+                }
+            }
+            last_seq = joined.seq;
+            Some(joined)
+        }
+        None => None,
     };
     // One file per client: let the server hold as many as the system allows it.
     if let Err(err) = raise_open_files_limit() {
@@ -163,6 +181,10 @@ pub fn run(config: &Config) -> Result<()> {
             watch_certificate(&tls, &console, &stop_watching)
         })?;
     }
+    let cluster = match joined {
+        Some(joined) => Some(joined.start(&events, config.history)?),
+        None => None,
+    };
     let settings = Settings {
         mode: config.mode,
         sync: config.sync,
@@ -173,6 +195,7 @@ pub fn run(config: &Config) -> Result<()> {
         name_reserve: config.name_reserve,
         tls: tls.clone(),
         ddns: ddns_report,
+        cluster,
     };
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
     let connected = hub.connected();

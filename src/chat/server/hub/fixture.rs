@@ -35,6 +35,7 @@ pub fn hub_in(mode: Mode) -> Hub {
         tls: None,
         name_reserve: Duration::from_secs(60),
         ddns: None,
+        cluster: None,
     };
     let (_room, room_wakes) = crossbeam_channel::bounded(1);
     Hub::new(settings, console, room_wakes, History::new(100), 0)

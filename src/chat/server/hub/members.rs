@@ -11,6 +11,7 @@ use crate::chat::protocol::{
 };
 use crate::net::clock::now;
 
+use crate::chat::server::cluster::Line;
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Accepted, Ending, Input, Kind};
 use crate::chat::server::outbox::Outgoing;
@@ -158,6 +159,11 @@ impl Hub {
                     "connected {peer} → {local} ({name}, {})",
                     kind.label()
                 ));
+                self.notice_shared(Line::Join {
+                    name: name.clone(),
+                    addr: peer.to_string(),
+                    client: id,
+                });
                 if self.names.len() <= ANNOUNCE_LIMIT {
                     let frame = ServerFrame::Join {
                         time: now(),
@@ -262,6 +268,14 @@ impl Hub {
         };
         self.console.message(&frame);
         if self.settings.mode.is_room() {
+            if let ServerFrame::Nick { old, new, .. } = &frame {
+                let (old, new) = (old.clone(), new.clone());
+                self.notice_shared(Line::Nick {
+                    old,
+                    new,
+                    client: id,
+                });
+            }
             self.broadcast(&frame, None);
         } else {
             self.send(id, &frame);
@@ -322,6 +336,13 @@ impl Hub {
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
             ));
+            if self.settings.mode.is_room() {
+                self.notice_shared(Line::Leave {
+                    name: client.name.clone(),
+                    reason: reason.into(),
+                    client: id,
+                });
+            }
             if self.settings.mode.is_room() && announce {
                 let frame = ServerFrame::Leave {
                     time: now(),

@@ -18,6 +18,7 @@ mod resume;
 mod room;
 mod round;
 mod session;
+mod shared;
 mod single;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ use crate::chat::protocol::{ByeCode, MAX_LINE_BYTES, ServerFrame};
 use crate::net::clock::now;
 use crate::net::tls::server::ServerTls;
 
+use super::cluster::{Line, Link};
 use super::config::Mode;
 use super::console::Console;
 use super::ddns::Report;
@@ -78,6 +80,8 @@ pub struct Settings {
     pub name_reserve: Duration,
     /// `--ddns`: the last check of the server's name, for `/status`.
     pub ddns: Option<Report>,
+    /// `--cluster`: the room is shared through Redis; the hub stamps nothing itself.
+    pub cluster: Option<Link>,
 }
 
 /// The owner of the room.
@@ -120,6 +124,8 @@ pub struct Hub {
     round: RoomBatch,
     /// Connections turned away at the door lately, per address: the console's lines collapsed.
     denials: Denials,
+    /// `--cluster`: what this round said, for the publisher, and its weight in bytes.
+    unpublished: (Vec<Line>, usize),
 }
 
 impl Hub {
@@ -151,6 +157,7 @@ impl Hub {
             last_stall_check: Instant::now(),
             round: RoomBatch::default(),
             denials: Denials::default(),
+            unpublished: (Vec::new(), 0),
             history,
             connected: Arc::default(),
             settings,
@@ -209,7 +216,8 @@ impl Hub {
     fn handle_waiting(&mut self, events: &Receiver<Event>) -> bool {
         let mut shutdown = false;
         for _ in 0..ROUND_EVENTS {
-            if self.round.bytes >= ROUND_BYTES || !self.congested.is_empty() {
+            let bytes = self.round.bytes + self.unpublished.1;
+            if bytes >= ROUND_BYTES || !self.congested.is_empty() {
                 break;
             }
             match events.try_recv() {
@@ -221,6 +229,7 @@ impl Hub {
                 Err(_) => break,
             }
         }
+        self.publish_round();
         self.flush_round();
         shutdown
     }
@@ -288,6 +297,8 @@ impl Hub {
                 self.settings.listening
             )),
             Event::Console(line) => self.console_line(&line),
+            Event::Shared(entries) => self.shared(entries),
+            Event::Cluster(news) => self.cluster_news(news),
             Event::Shutdown => {}
         }
     }

@@ -28,6 +28,9 @@ impl Hub {
             return;
         }
         let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
+        if self.is_shared() {
+            return self.said_shared(id, &from, lines);
+        }
         let encoder = MsgEncoder::new(&now(), &from);
         // A broker relays the lines bare and logs connections, not the traffic.
         let broker = self.settings.mode == Mode::Broker;
@@ -81,7 +84,7 @@ impl Hub {
     }
 
     /// Keeps message `seq` (its JSON line) in the history and the log.
-    fn keep(&mut self, seq: u64, json: Bytes) {
+    pub(super) fn keep(&mut self, seq: u64, json: Bytes) {
         log_failed(self.history.record(seq, json));
     }
 

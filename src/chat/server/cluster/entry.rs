@@ -1,0 +1,117 @@
+//! The words the hub and the cluster's threads exchange: a [`Round`] of [`Line`]s the hub hands
+//! to the publisher, and the [`Entry`]s the reader finds in the room's stream, every server's
+//! alike. Plain data (the server's `event` vocabulary carries them).
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::chat::protocol::{MsgEncoder, ServerFrame};
+
+/// What one round of the hub said to the room, in order, stamped in Redis in one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Round {
+    /// The hub's clock when the round was handed over: every message's `time`.
+    pub time: DateTime<FixedOffset>,
+    pub lines: Vec<Line>,
+}
+
+/// One thing said to the room, with the id of the client (on this server) that said it: 0 for
+/// the console.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    Msg {
+        from: String,
+        text: String,
+        action: bool,
+        client: u64,
+    },
+    Join {
+        name: String,
+        addr: String,
+        client: u64,
+    },
+    Leave {
+        name: String,
+        reason: String,
+        client: u64,
+    },
+    Nick {
+        old: String,
+        new: String,
+        client: u64,
+    },
+}
+
+impl Line {
+    /// The author, on its server.
+    pub fn client(&self) -> u64 {
+        match self {
+            Line::Msg { client, .. }
+            | Line::Join { client, .. }
+            | Line::Leave { client, .. }
+            | Line::Nick { client, .. } => *client,
+        }
+    }
+
+    /// Bytes it weighs in a round (to bound one).
+    pub fn weight(&self) -> usize {
+        match self {
+            Line::Msg { from, text, .. } => from.len() + text.len() + 96,
+            _ => 128,
+        }
+    }
+}
+
+/// Which server, and which of its clients, an entry came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub server: String,
+    pub client: u64,
+}
+
+/// An entry of the room's stream, read back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Entry {
+    /// A chat message, numbered by the room.
+    Msg {
+        seq: u64,
+        time: DateTime<FixedOffset>,
+        from: String,
+        text: String,
+        action: bool,
+        origin: Origin,
+    },
+    /// A join, leave or nick notice (no `seq`: PROTOCOL.md section 6).
+    Notice { frame: ServerFrame, origin: Origin },
+}
+
+impl Entry {
+    /// The message as structured clients read it (None for a notice).
+    pub fn json_line(&self) -> Option<(u64, Vec<u8>)> {
+        match self {
+            Entry::Msg {
+                seq,
+                time,
+                from,
+                text,
+                action,
+                ..
+            } => {
+                let mut json = Vec::new();
+                MsgEncoder::new(time, from).json_line(*seq, text, *action, &mut json);
+                Some((*seq, json))
+            }
+            Entry::Notice { .. } => None,
+        }
+    }
+}
+
+/// What the cluster's threads tell the hub about Redis itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum News {
+    /// The reader lost Redis (why): nothing from the other servers arrives until it is back.
+    ReaderLost(String),
+    /// The reader reached Redis again, and goes on from the entry it had read last.
+    ReaderBack,
+    /// A round could not be stored (why): these clients' lines were not delivered to anyone.
+    Unpublished { clients: Vec<u64>, why: String },
+}

@@ -1,0 +1,130 @@
+//! The reader: one thread per server that follows the room's stream (`XREAD BLOCK` from the
+//! last entry it saw) and hands the hub each batch of entries as one event, every server's
+//! alike, so that a message said here reaches this server's clients by the same path as one
+//! said on another server: one order everywhere, the stream's.
+
+use std::time::Duration;
+
+use chrono::DateTime;
+use crossbeam_channel::Sender;
+use redis::streams::StreamId;
+
+use crate::chat::protocol::{MAX_LINE_BYTES, ServerFrame};
+use crate::net::sanitize::neutralize;
+
+use crate::chat::server::event::Event;
+
+use super::entry::{Entry, News, Origin};
+use super::setup::ClusterSetup;
+use super::store::{Store, field, why};
+
+/// The pause before trying Redis again, doubling up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(100);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Follows the stream from `last_id` until the hub is gone; when Redis goes away, says so once
+/// and connects again (with pauses), going on from the same entry: nothing is skipped.
+pub fn follow(setup: &ClusterSetup, store: Store, mut last_id: String, events: &Sender<Event>) {
+    let mut store = Some(store);
+    let mut pause = RETRY_FIRST;
+    let mut lost = false;
+    loop {
+        let Some(reading) = store.as_mut() else {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(RETRY_MAX);
+            match Store::open(setup).and_then(|s| s.for_reading().map_err(|e| lost_error(&e))) {
+                Ok(opened) => store = Some(opened),
+                Err(_) => continue,
+            }
+            continue;
+        };
+        match reading.read_after(&last_id) {
+            Ok(ids) => {
+                pause = RETRY_FIRST;
+                if std::mem::take(&mut lost)
+                    && events.send(Event::Cluster(News::ReaderBack)).is_err()
+                {
+                    return;
+                }
+                let Some(last) = ids.last() else { continue };
+                last_id = last.id.clone();
+                let entries: Vec<Entry> = ids.iter().filter_map(parse).collect();
+                if !entries.is_empty() && events.send(Event::Shared(entries)).is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                store = None;
+                if !std::mem::replace(&mut lost, true)
+                    && events
+                        .send(Event::Cluster(News::ReaderLost(why(&err))))
+                        .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn lost_error(err: &redis::RedisError) -> crate::error::Error {
+    crate::error::Error::io("reading the room", std::io::Error::other(why(err)))
+}
+
+/// An entry as the hub takes it; None for one that is not ours (left out).
+pub fn parse(entry: &StreamId) -> Option<Entry> {
+    let text = |name: &str| field(entry, name).map(|value| clean(&value));
+    let time = DateTime::parse_from_rfc3339(&field(entry, "time")?).ok()?;
+    let origin = Origin {
+        server: field(entry, "server")?,
+        client: field(entry, "client")?.parse().ok()?,
+    };
+    let Some(kind) = field(entry, "kind") else {
+        return Some(Entry::Msg {
+            seq: field(entry, "seq")?.parse().ok()?,
+            time,
+            from: text("from")?,
+            text: text("text")?,
+            action: field(entry, "action").as_deref() == Some("1"),
+            origin,
+        });
+    };
+    let (a, b) = (text("a")?, text("b")?);
+    let frame = match kind.as_str() {
+        "join" => ServerFrame::Join {
+            time,
+            name: a,
+            addr: b,
+        },
+        "leave" => ServerFrame::Leave {
+            time,
+            name: a,
+            reason: b,
+        },
+        "nick" => ServerFrame::Nick {
+            time,
+            old: a,
+            new: b,
+        },
+        _ => return None,
+    };
+    Some(Entry::Notice { frame, origin })
+}
+
+/// What a server of the room wrote is clean already; what else may be in Redis is made so: one
+/// line, no terminal controls, no longer than a line may be.
+fn clean(text: &str) -> String {
+    let mut text = if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        text.to_string()
+    } else {
+        neutralize(&text.replace(['\n', '\r'], " ")).into_owned()
+    };
+    if text.len() > MAX_LINE_BYTES {
+        let mut end = MAX_LINE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}

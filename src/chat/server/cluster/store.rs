@@ -1,0 +1,240 @@
+//! The room in Redis: its keys, one connection to them (opened within a bounded time, every
+//! command bounded too), the script that stamps a round of messages, and the reads of the
+//! stream. Each thread of the cluster owns one [`Store`]; nothing here keeps state of the room.
+//!
+//! Keys, all with the room's name in braces (one Redis Cluster slot for a room):
+//! `soquete:{ROOM}:log` the stream of messages and notices, `soquete:{ROOM}:meta` a hash (`seq`,
+//! the last message's number; `epoch`, set once), `soquete:{ROOM}:round:SERVER` the last round
+//! a server stored (so a retried round is stored once).
+
+use std::time::Duration;
+
+use redis::streams::{StreamId, StreamRangeReply, StreamReadOptions, StreamReadReply};
+use redis::{Commands, Connection, IntoConnectionInfo, RedisError, Value};
+
+use crate::error::{Error, Result};
+
+use super::entry::{Line, Round};
+use super::setup::ClusterSetup;
+
+/// How long connecting to Redis may take (at start, and each reconnection).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one command may take before the connection is taken for lost.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the reader's `XREAD` waits for news before it asks again.
+pub const READ_BLOCK: Duration = Duration::from_millis(1000);
+/// Most entries one `XREAD` returns: one event for the hub, bounded.
+pub const READ_COUNT: usize = 256;
+/// The stream keeps at least this many entries (`MAXLEN ~`), however small `--history` is: a
+/// server a little behind still finds what it has not read.
+pub const MIN_STREAM_LEN: usize = 10_000;
+
+/// Stamps a round: numbers each `msg` (`HINCRBY meta seq`) and appends it and the round's
+/// notices to the stream, once per round of a server (a retried round is skipped). KEYS: meta,
+/// log, the server's round key. ARGV: server, round, maxlen, time, then five per line (kind, a,
+/// b, c, client). Returns the last `seq` stamped (0 when none), -1 for a round stored already.
+const STAMP: &str = r"
+local server, round = ARGV[1], tonumber(ARGV[2])
+local last = tonumber(redis.call('GET', KEYS[3]) or '0')
+if round <= last then return -1 end
+redis.call('SET', KEYS[3], ARGV[2], 'EX', 86400)
+local seq = 0
+for i = 5, #ARGV, 5 do
+  if ARGV[i] == 'msg' then
+    seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'time', ARGV[4],
+      'server', server, 'client', ARGV[i+4], 'from', ARGV[i+1], 'text', ARGV[i+2],
+      'action', ARGV[i+3])
+  else
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', ARGV[i], 'time', ARGV[4],
+      'server', server, 'client', ARGV[i+4], 'a', ARGV[i+1], 'b', ARGV[i+2], 'c', ARGV[i+3])
+  end
+end
+return seq
+";
+
+/// The room's keys.
+#[derive(Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(room: &str) -> Keys {
+        Keys {
+            prefix: format!("soquete:{{{room}}}:"),
+        }
+    }
+
+    pub fn key(&self, what: &str) -> String {
+        format!("{}{what}", self.prefix)
+    }
+}
+
+/// One connection to the room in Redis.
+pub struct Store {
+    pub con: Connection,
+    pub keys: Keys,
+}
+
+/// What the room in Redis holds when a server starts.
+pub struct Loaded {
+    /// The room's epoch (set by the first server, read by the others).
+    pub epoch: String,
+    /// The last `seq` stamped.
+    pub seq: u64,
+    /// The last entries, oldest first (at most the history's worth).
+    pub entries: Vec<StreamId>,
+    /// Where the reader starts: after the newest entry.
+    pub last_id: String,
+}
+
+impl Store {
+    /// Connects (within [`CONNECT_TIMEOUT`]) and checks that Redis answers; the message says
+    /// which Redis (its URL masked) and why not.
+    pub fn open(setup: &ClusterSetup) -> Result<Store> {
+        let fail = |err: RedisError| {
+            let context = format!("cannot reach Redis at {}", setup.shown());
+            Error::io(context, std::io::Error::other(why(&err)))
+        };
+        let mut info =
+            setup.url.expose().into_connection_info().map_err(|err| {
+                Error::Usage(format!("--cluster {}: {}", setup.shown(), why(&err)))
+            })?;
+        if let Some(password) = &setup.password
+            && info.redis_settings().password().is_none()
+        {
+            let redis = info
+                .redis_settings()
+                .clone()
+                .set_password(password.expose());
+            info = info.set_redis_settings(redis);
+        }
+        let client = redis::Client::open(info).map_err(fail)?;
+        let mut con = client
+            .get_connection_with_timeout(CONNECT_TIMEOUT)
+            .map_err(fail)?;
+        con.set_read_timeout(Some(COMMAND_TIMEOUT)).map_err(fail)?;
+        con.set_write_timeout(Some(COMMAND_TIMEOUT)).map_err(fail)?;
+        redis::cmd("PING").query::<String>(&mut con).map_err(fail)?;
+        Ok(Store {
+            con,
+            keys: Keys::new(&setup.room),
+        })
+    }
+
+    /// Sets the room's epoch if no server has (`fresh`), and reads the room back: its epoch,
+    /// its last `seq`, and its last `keep` entries (in one transaction, so the three agree).
+    pub fn load(&mut self, fresh: &str, keep: usize) -> redis::RedisResult<Loaded> {
+        let (meta, log) = (self.keys.key("meta"), self.keys.key("log"));
+        let _: bool = self.con.hset_nx(&meta, "epoch", fresh)?;
+        let (epoch, seq, range): (Option<String>, Option<u64>, StreamRangeReply) = redis::pipe()
+            .atomic()
+            .hget(&meta, "epoch")
+            .hget(&meta, "seq")
+            .xrevrange_count(&log, "+", "-", keep.max(1))
+            .query(&mut self.con)?;
+        let mut entries = range.ids;
+        entries.reverse();
+        let last_id = entries
+            .last()
+            .map_or_else(|| "0-0".into(), |e| e.id.clone());
+        if keep == 0 {
+            entries.clear();
+        }
+        Ok(Loaded {
+            epoch: epoch.unwrap_or_else(|| fresh.into()),
+            seq: seq.unwrap_or(0),
+            entries,
+            last_id,
+        })
+    }
+
+    /// Stores `round` (a server's round `number`, retried with the same number after a failure,
+    /// stored once): its messages stamped, in order, in one call.
+    pub fn stamp(
+        &mut self,
+        server: &str,
+        number: u64,
+        maxlen: usize,
+        round: &Round,
+    ) -> redis::RedisResult<i64> {
+        let keys = [
+            self.keys.key("meta"),
+            self.keys.key("log"),
+            self.keys.key(&format!("round:{server}")),
+        ];
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(STAMP).arg(keys.len()).arg(&keys);
+        eval.arg(server).arg(number).arg(maxlen.max(MIN_STREAM_LEN));
+        eval.arg(round.time.to_rfc3339());
+        for line in &round.lines {
+            let (kind, a, b, c, client) = line.fields();
+            eval.arg(kind).arg(a).arg(b).arg(c).arg(client);
+        }
+        eval.query(&mut self.con)
+    }
+
+    /// The entries after `last_id`, waiting up to [`READ_BLOCK`] for one; empty when none came.
+    pub fn read_after(&mut self, last_id: &str) -> redis::RedisResult<Vec<StreamId>> {
+        let options = StreamReadOptions::default()
+            .count(READ_COUNT)
+            .block(READ_BLOCK.as_millis() as usize);
+        let log = self.keys.key("log");
+        let reply: Option<StreamReadReply> =
+            self.con.xread_options(&[&log], &[last_id], &options)?;
+        Ok(reply
+            .map(|reply| reply.keys.into_iter().flat_map(|key| key.ids).collect())
+            .unwrap_or_default())
+    }
+
+    /// The reader's connection waits longer than its `XREAD` blocks.
+    pub fn for_reading(self) -> redis::RedisResult<Store> {
+        self.con
+            .set_read_timeout(Some(READ_BLOCK + COMMAND_TIMEOUT))?;
+        Ok(self)
+    }
+}
+
+/// A Redis error in words a person reads: the OS's error for I/O, else Redis's own words.
+pub fn why(err: &RedisError) -> String {
+    let text = match err.detail() {
+        Some(detail) if err.is_io_error() => detail.to_string(),
+        _ if err.kind() == redis::ErrorKind::Parse => {
+            "it answered, but not as Redis does (is it Redis, and is it rediss:// for TLS?)".into()
+        }
+        _ => err.to_string(),
+    };
+    crate::net::sanitize::neutralize(&text).into_owned()
+}
+
+/// A text field of an entry (Redis returns bulk strings).
+pub fn field(entry: &StreamId, name: &str) -> Option<String> {
+    match entry.map.get(name)? {
+        Value::BulkString(bytes) => String::from_utf8(bytes.clone()).ok(),
+        Value::SimpleString(text) => Some(text.clone()),
+        Value::Int(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Lines of a round for the script: what each line puts in the stream.
+impl Line {
+    fn fields(&self) -> (&str, &str, &str, &str, u64) {
+        match self {
+            Line::Msg {
+                from,
+                text,
+                action,
+                client,
+            } => ("msg", from, text, if *action { "1" } else { "0" }, *client),
+            Line::Join { name, addr, client } => ("join", name, addr, "", *client),
+            Line::Leave {
+                name,
+                reason,
+                client,
+            } => ("leave", name, reason, "", *client),
+            Line::Nick { old, new, client } => ("nick", old, new, "", *client),
+        }
+    }
+}

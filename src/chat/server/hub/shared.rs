@@ -1,0 +1,176 @@
+//! `--cluster`: the room shared through Redis. What this server's members say is not stamped
+//! here: each round's lines go to the publisher, and come back, numbered by the room, from the
+//! stream's reader with every other server's ([`Hub::shared`]), to be kept in the history and
+//! fanned out by the same path as a single server's rounds. A raw author still does not get
+//! its own line back (it saw it as it typed): an entry from this server names its client.
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::chat::protocol::{MsgEncoder, ServerFrame};
+use crate::net::clock::now;
+
+use crate::chat::server::cluster::{Entry, Line, News, Round};
+use crate::chat::server::config::Mode;
+use crate::chat::server::event::Kind;
+
+use super::Hub;
+use super::round::{Piece, bare_line};
+
+/// The client id of the console in the room's entries (clients are numbered from 1).
+pub const CONSOLE: u64 = 0;
+
+impl Hub {
+    /// True when the room is shared (`--cluster`).
+    pub(super) fn is_shared(&self) -> bool {
+        self.settings.cluster.is_some()
+    }
+
+    /// Lines of one author (client `id`, or [`CONSOLE`]) for this round's publication.
+    pub(super) fn said_shared(&mut self, id: u64, from: &str, lines: Vec<(String, bool)>) {
+        for (text, action) in lines {
+            let line = Line::Msg {
+                from: from.to_string(),
+                text,
+                action,
+                client: id,
+            };
+            self.unpublished.1 += line.weight();
+            self.unpublished.0.push(line);
+        }
+    }
+
+    /// A join, leave or nick notice for the other servers' members (this server's heard it).
+    pub(super) fn notice_shared(&mut self, line: Line) {
+        if self.is_shared() {
+            self.unpublished.1 += line.weight();
+            self.unpublished.0.push(line);
+        }
+    }
+
+    /// Hands this round's lines to the publisher, without waiting; when it cannot take them
+    /// (Redis is not keeping up), their authors are told they were not delivered.
+    pub(super) fn publish_round(&mut self) {
+        let Some(link) = &self.settings.cluster else {
+            return;
+        };
+        let (lines, _) = std::mem::take(&mut self.unpublished);
+        if lines.is_empty() {
+            return;
+        }
+        let round = Round { time: now(), lines };
+        if let Err(round) = link.publisher.offer(round) {
+            let why = "the room's store (Redis) is not keeping up".to_string();
+            let clients = crate::chat::server::cluster::authors(&round.lines);
+            self.not_delivered(&clients, &why);
+        }
+    }
+
+    /// Entries of the room's stream: messages kept and queued for the members in this round,
+    /// notices of other servers' members announced.
+    pub(super) fn shared(&mut self, entries: Vec<Entry>) {
+        let ours = self.settings.cluster.as_ref().map(|l| l.server.clone());
+        for entry in entries {
+            match entry {
+                Entry::Msg {
+                    seq,
+                    time,
+                    from,
+                    text,
+                    action,
+                    origin,
+                } => {
+                    if seq <= self.seq {
+                        continue;
+                    }
+                    if seq > self.seq + 1 {
+                        let gone = seq - self.seq - 1;
+                        self.console.event(&format!(
+                            "! {gone} message(s) of the room were trimmed from Redis before this server read them"
+                        ));
+                    }
+                    self.seq = seq;
+                    let author = (Some(&origin.server) == ours.as_ref()).then_some(origin.client);
+                    self.heard(seq, (&time, &from), &text, action, author);
+                }
+                Entry::Notice { frame, origin } => {
+                    if Some(&origin.server) != ours.as_ref() {
+                        self.console.message(&frame);
+                        if self.names.len() <= super::members::ANNOUNCE_LIMIT {
+                            self.broadcast(&frame, None);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One message of the room, numbered: kept, shown on the console, and queued for the
+    /// members (but a raw `author` of this server, who saw it as it typed).
+    fn heard(
+        &mut self,
+        seq: u64,
+        (time, from): (&DateTime<FixedOffset>, &str),
+        line: &str,
+        action: bool,
+        author: Option<u64>,
+    ) {
+        let encoder = MsgEncoder::new(time, from);
+        let mut json = Vec::new();
+        encoder.json_line(seq, line, action, &mut json);
+        let json: crate::chat::server::outbox::Bytes = json.into();
+        self.keep(seq, json.clone());
+        let text = if self.settings.mode == Mode::Broker {
+            bare_line(line)
+        } else {
+            let mut text = String::new();
+            encoder.text_line(line, action, &mut text);
+            self.console.push(text.clone());
+            text.into_bytes().into()
+        };
+        let author_saw_it = author
+            .and_then(|id| self.clients.get(&id))
+            .is_some_and(|client| client.kind != Kind::Structured);
+        self.round.add(Piece {
+            author: author.unwrap_or(u64::MAX),
+            author_saw_it,
+            json,
+            text,
+            lines: 1,
+        });
+    }
+
+    /// What the cluster's threads say of Redis.
+    pub(super) fn cluster_news(&mut self, news: News) {
+        let shown = self
+            .settings
+            .cluster
+            .as_ref()
+            .map(|l| l.shown.clone())
+            .unwrap_or_default();
+        match news {
+            News::ReaderLost(why) => self.console.event(&format!(
+                "! lost Redis at {shown} ({why}): nothing said on the other servers arrives, \
+                 and nothing said here is delivered, until it is back"
+            )),
+            News::ReaderBack => self
+                .console
+                .event(&format!("Redis at {shown} is back: the room goes on")),
+            News::Unpublished { clients, why } => self.not_delivered(&clients, &why),
+        }
+    }
+
+    /// Tells these clients (and the console) that their last lines reached no one.
+    fn not_delivered(&mut self, clients: &[u64], why: &str) {
+        self.console.event(&format!(
+            "! lines of {} member(s) not delivered: {why}",
+            clients.len()
+        ));
+        let frame = ServerFrame::Error {
+            code: "not_delivered".into(),
+            message: format!("your last line(s) were not delivered: {why}; say them again"),
+        };
+        for &id in clients {
+            self.send(id, &frame);
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! Rooms across servers (`serve --cluster redis://… --room NAME`), against the real
+//! `redis-server`: a bad URL and an unreachable Redis are one clear line each; two and three
+//! servers on one Redis are one room, one order, each message once, raw and structured clients
+//! alike.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::support::LIMIT;
+use crate::support::peer::Peer;
+use crate::support::ports::ClosedPort;
+use crate::support::process::{Running, soquete};
+use crate::support::redis::RedisServer;
+use crate::support::serve::Serve;
+
+/// `soquete serve --cluster URL --room ROOM EXTRA`, with `env`.
+fn clustered(redis: &RedisServer, room: &str, extra: &[&str]) -> (Running, SocketAddr) {
+    let url = redis.url();
+    let mut args = vec!["--cluster", url.as_str(), "--room", room];
+    args.extend_from_slice(extra);
+    Serve::new(&args).start()
+}
+
+/// `soquete serve ARGS` that must fail at once: its exit code and its stderr.
+fn refused(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut command = soquete();
+    command.arg("serve").arg("--port").arg("0").args(args);
+    for (var, value) in env {
+        command.env(var, value);
+    }
+    let output = command.timeout(LIMIT).output().expect("soquete runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code().unwrap_or(-1), stderr)
+}
+
+#[test]
+fn a_bad_cluster_url_or_room_is_one_usage_line_that_never_shows_the_password() {
+    for (args, says) in [
+        (
+            &[
+                "--cluster",
+                "http://:hunter2@127.0.0.1:6379",
+                "--room",
+                "sala",
+            ][..],
+            "not a Redis URL",
+        ),
+        (
+            &[
+                "--cluster",
+                "redis://:hunter2@127.0.0.1:6379/x",
+                "--room",
+                "sala",
+            ],
+            "not a Redis URL",
+        ),
+        (
+            &["--cluster", "redis://127.0.0.1:6379", "--room", "a b"],
+            "--room",
+        ),
+        (&["--cluster", "redis://127.0.0.1:6379"], "--room"),
+        (&["--room", "sala"], "--cluster"),
+        (
+            &[
+                "--cluster",
+                "redis://127.0.0.1:6379",
+                "--room",
+                "sala",
+                "--mode",
+                "echo",
+            ],
+            "group or broker",
+        ),
+        (
+            &[
+                "--cluster",
+                "redis://127.0.0.1:6379",
+                "--room",
+                "s",
+                "--mode",
+                "single",
+            ],
+            "group or broker",
+        ),
+        (
+            &[
+                "--cluster",
+                "redis://127.0.0.1:6379",
+                "--room",
+                "s",
+                "--log",
+                "x.log",
+            ],
+            "--log and --cluster",
+        ),
+    ] {
+        let (code, stderr) = refused(args, &[]);
+        assert_eq!(code, 64, "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.contains(says), "{args:?}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_redis_is_one_line_naming_it_masked_and_why() {
+    let closed = ClosedPort::hold();
+    let url = format!("redis://:hunter2@127.0.0.1:{}", closed.port());
+    let started = std::time::Instant::now();
+    let (code, stderr) = refused(&["--cluster", &url, "--room", "sala"], &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "soquete: cannot reach Redis at redis://:***@127.0.0.1:{}: Connection refused (os error 111)",
+            closed.port()
+        )
+    );
+    assert!(started.elapsed() < LIMIT);
+    // A password from the environment is not shown either.
+    let url = format!("redis://127.0.0.1:{}", closed.port());
+    let env = [("SOQUETE_REDIS_PASSWORD", "hunter2")];
+    let (code, stderr) = refused(&["--cluster", &url, "--room", "sala"], &env);
+    assert_eq!((code, stderr.lines().count()), (1, 1), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// One client of a test room: raw (nc) or structured, and the texts it says.
+struct Member {
+    peer: Peer,
+    structured: bool,
+    tag: String,
+}
+
+impl Member {
+    /// Joins server `addr` under `tag`: a raw client names itself with /nick (and hears it).
+    fn join(addr: SocketAddr, tag: &str, structured: bool) -> Member {
+        let peer = if structured {
+            Peer::structured(addr, tag)
+        } else {
+            let (mut peer, _) = Peer::raw(addr);
+            peer.send(&format!("/nick {tag}"));
+            peer.line_where(|line| line.contains(&format!("is now known as {tag}")));
+            peer
+        };
+        Member {
+            peer,
+            structured,
+            tag: tag.into(),
+        }
+    }
+
+    fn say(&mut self, text: &str) {
+        if self.structured {
+            self.peer.say(text);
+        } else {
+            self.peer.send(text);
+        }
+    }
+
+    /// The room's next `count` messages as this member gets them: `(seq, text)` (no seq for a
+    /// raw client, which reads text lines).
+    fn heard(&mut self, count: usize) -> Vec<(Option<u64>, String)> {
+        (0..count)
+            .map(|_| {
+                if self.structured {
+                    let msg: Value = self.peer.frame_where(|f| f["type"] == "msg");
+                    (
+                        msg["seq"].as_u64(),
+                        msg["text"].as_str().unwrap().to_string(),
+                    )
+                } else {
+                    let line = self.peer.line_where(|l| l.contains("> m-"));
+                    (None, line.split("> ").nth(1).unwrap().to_string())
+                }
+            })
+            .collect()
+    }
+}
+
+/// Every member of every server says `each` lines at once; every member hears every line once
+/// (but a raw member its own), all in one order, numbered 1, 2, 3… for structured members.
+fn one_room(servers: usize) {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let started: Vec<_> = (0..servers)
+        .map(|_| clustered(&redis, "sala", &[]))
+        .collect();
+    let mut members = Vec::new();
+    for (n, (_, addr)) in started.iter().enumerate() {
+        members.push(Member::join(*addr, &format!("raw{n}"), false));
+        members.push(Member::join(*addr, &format!("json{n}"), true));
+    }
+    let each = 5;
+    for round in 0..each {
+        for member in &mut members {
+            let text = format!("m-{}-{round}", member.tag);
+            member.say(&text);
+        }
+    }
+    let total = members.len() * each;
+    let mut orders = Vec::new();
+    for member in &mut members {
+        let expected = if member.structured {
+            total
+        } else {
+            total - each
+        };
+        let heard = member.heard(expected);
+        if member.structured {
+            let seqs: Vec<u64> = heard.iter().map(|(seq, _)| seq.unwrap()).collect();
+            assert_eq!(
+                seqs,
+                (1..=total as u64).collect::<Vec<_>>(),
+                "{}",
+                member.tag
+            );
+        }
+        let texts: Vec<String> = heard.into_iter().map(|(_, text)| text).collect();
+        orders.push((member.tag.clone(), texts));
+    }
+    let full = orders
+        .iter()
+        .find(|(tag, _)| tag.starts_with("json"))
+        .unwrap()
+        .1
+        .clone();
+    let mut sorted = full.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), total, "each line once: {full:?}");
+    for (tag, texts) in &orders {
+        let mine = format!("m-{tag}-");
+        let expected: Vec<&String> = full
+            .iter()
+            .filter(|text| tag.starts_with("json") || !text.starts_with(&mine))
+            .collect();
+        assert_eq!(
+            texts.iter().collect::<Vec<_>>(),
+            expected,
+            "{tag}: one order"
+        );
+    }
+    // Nothing more came: the next message anyone hears is the last one said.
+    members[0].say("m-end");
+    for member in members.iter_mut().skip(1) {
+        assert_eq!(member.heard(1)[0].1, "m-end", "{}", member.tag);
+    }
+    let seq = redis.cli(&["HGET", "soquete:{sala}:meta", "seq"]);
+    assert_eq!(
+        seq.trim(),
+        (total + 1).to_string(),
+        "the room's numbering is Redis's"
+    );
+}
+
+#[test]
+fn two_servers_on_one_redis_are_one_room_in_one_order() {
+    one_room(2);
+}
+
+#[test]
+fn three_servers_on_one_redis_are_one_room_in_one_order() {
+    one_room(3);
+}
