@@ -265,3 +265,197 @@ fn two_servers_on_one_redis_are_one_room_in_one_order() {
 fn three_servers_on_one_redis_are_one_room_in_one_order() {
     one_room(3);
 }
+
+/// The `seq` and text of the next `count` messages `peer` gets.
+fn messages(peer: &mut Peer, count: usize) -> Vec<(u64, String)> {
+    peer.messages(count)
+        .iter()
+        .map(|m| {
+            (
+                m["seq"].as_u64().unwrap(),
+                m["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_client_of_a_killed_server_resumes_on_another_with_exactly_what_it_missed() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (mut a, a_addr) = clustered(&redis, "sala", &[]);
+    let (_b, b_addr) = clustered(&redis, "sala", &[]);
+    let (mut ana, token) = Peer::session(a_addr, "ana");
+    let mut bia = Peer::structured(b_addr, "bia");
+    for n in 1..=3 {
+        bia.say(&format!("m{n}"));
+    }
+    let seen = messages(&mut ana, 3);
+    assert_eq!(seen.last().unwrap(), &(3, "m3".to_string()), "{seen:?}");
+
+    // Server A dies under ana: the room goes on on B.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    drop(ana);
+    for n in 4..=5 {
+        bia.say(&format!("m{n}"));
+    }
+    assert_eq!(messages(&mut bia, 5).last().unwrap().0, 5);
+
+    // No one else takes ana's name meanwhile, on any server.
+    let mut impostor = Peer::connect(b_addr);
+    impostor.send_json(serde_json::json!({"type": "hello", "version": 1, "name": "ana"}));
+    let error = impostor.frame_where(|f| f["type"] == "error");
+    assert_eq!(error["code"], "name_taken", "{error}");
+
+    // ana comes back on B with its token: exactly m4 and m5, once, then what is new.
+    let (mut ana, welcome) = Peer::resume(b_addr, "ana", 3, &token);
+    assert_eq!(welcome["name"], "ana", "{welcome}");
+    assert!(welcome.get("missed").is_none(), "{welcome}");
+    assert_eq!(welcome["last_seq"], 5, "{welcome}");
+    assert_eq!(
+        messages(&mut ana, 2),
+        [(4, "m4".to_string()), (5, "m5".to_string())]
+    );
+    bia.say("m6");
+    assert_eq!(messages(&mut ana, 1), [(6, "m6".to_string())]);
+}
+
+#[test]
+fn a_reconnect_storm_reads_the_stream_no_more_than_before() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_a, a_addr) = clustered(&redis, "sala", &[]);
+    let (_b, b_addr) = clustered(&redis, "sala", &[]);
+    let sessions: Vec<(String, String)> = (0..20)
+        .map(|n| {
+            let name = format!("p{n}");
+            let (peer, token) = Peer::session(a_addr, &name);
+            drop(peer);
+            (name, token)
+        })
+        .collect();
+    let mut talker = Peer::structured(a_addr, "talker");
+    for n in 1..=10 {
+        talker.say(&format!("t{n}"));
+    }
+    let last = messages(&mut talker, 10).last().unwrap().0;
+    let reads = |redis: &RedisServer| {
+        let stats = redis.cli(&["INFO", "commandstats"]);
+        ["xrange", "xrevrange"]
+            .iter()
+            .map(|command| {
+                stats
+                    .lines()
+                    .find(|l| l.starts_with(&format!("cmdstat_{command}:")))
+                    .and_then(|l| l.split("calls=").nth(1)?.split(',').next()?.parse().ok())
+                    .unwrap_or(0u64)
+            })
+            .sum::<u64>()
+    };
+    let before = reads(&redis);
+    // Every session comes back on B at once, each having seen the room up to seq `last - 5`.
+    let mut peers: Vec<Peer> = sessions
+        .iter()
+        .map(|(name, token)| {
+            let mut peer = Peer::connect(b_addr);
+            peer.send_json(serde_json::json!({
+                "type": "hello", "version": 1, "name": name,
+                "last_seq": last - 5, "token": token
+            }));
+            peer
+        })
+        .collect();
+    for (peer, (name, _)) in peers.iter_mut().zip(&sessions) {
+        let welcome = peer.frame_where(|f| f["type"] == "welcome");
+        assert_eq!(welcome["name"], name.as_str(), "{welcome}");
+        let replayed: Vec<u64> = messages(peer, 5).iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(replayed, (last - 4..=last).collect::<Vec<_>>(), "{name}");
+    }
+    assert_eq!(reads(&redis), before, "no stream read per resuming client");
+}
+
+#[test]
+fn a_name_in_use_on_one_server_is_refused_on_another_and_who_lists_both() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (_a, a_addr) = clustered(&redis, "sala", &[]);
+    let (_b, b_addr) = clustered(&redis, "sala", &["--name", "mesa"]);
+    let mut bia = Peer::structured(b_addr, "bia");
+    let zeca = Member::join(a_addr, "zeca", false);
+    // bia hears of zeca's join on the other server, then lists the whole room.
+    bia.frame_where(|f| f["type"] == "join" && f["name"] == "guest-1" || f["name"] == "zeca");
+    let ana = Peer::structured(a_addr, "ana");
+    bia.frame_where(|f| f["type"] == "join" && f["name"] == "ana");
+    bia.send_json(serde_json::json!({"type": "who"}));
+    let who = bia.frame_where(|f| f["type"] == "who");
+    let names: Vec<&str> = who["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for name in ["mesa", "bia", "zeca", "ana", "server"] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+
+    // Names held on A are taken on B: by a hello, and by a raw client's /nick.
+    for wish in ["zeca", "ana", "ANA"] {
+        let mut peer = Peer::connect(b_addr);
+        peer.send_json(serde_json::json!({"type": "hello", "version": 1, "name": wish}));
+        let error = peer.frame_where(|f| f["type"] == "error");
+        assert_eq!(error["code"], "name_taken", "{wish}: {error}");
+        let welcome = peer.frame_where(|f| f["type"] == "welcome");
+        assert_ne!(welcome["name"], wish, "{welcome}");
+    }
+    let (mut raw, _) = Peer::raw(b_addr);
+    raw.send("/nick zeca");
+    let line = raw.line_where(|l| l.contains("zeca"));
+    assert!(line.contains("taken"), "{line}");
+    drop((zeca, ana));
+}
+
+#[test]
+fn a_crashed_servers_members_and_raw_names_go_after_the_ttl() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let ttl = [("SOQUETE_CLUSTER_TTL_MS", "600")];
+    let start = |name: &str| {
+        let url = redis.url();
+        let mut serve = Serve::new(&["--cluster", &url, "--room", "sala", "--name", name]);
+        for (var, value) in ttl {
+            serve = serve.env(var, value);
+        }
+        serve.start()
+    };
+    let (mut a, a_addr) = start("mesa_a");
+    let (_b, b_addr) = start("mesa_b");
+    let mut bia = Peer::structured(b_addr, "bia");
+    let _zeca = Member::join(a_addr, "zeca", false);
+    bia.frame_where(|f| f["type"] == "nick" && f["new"] == "zeca");
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    // Within the TTL (and a beat), zeca is neither listed nor holding the name.
+    let gone = crate::support::poll(LIMIT, || {
+        bia.send_json(serde_json::json!({"type": "who"}));
+        let who = bia.frame_where(|f| f["type"] == "who");
+        let listed = who["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["name"] == "zeca");
+        (!listed).then_some(())
+    });
+    assert!(gone.is_some(), "zeca still listed");
+    let (mut raw, _) = Peer::raw(b_addr);
+    let free = crate::support::poll(LIMIT, || {
+        raw.send("/nick zeca");
+        let line = raw.line_where(|l| l.contains("zeca"));
+        line.contains("is now known as zeca").then_some(())
+    });
+    assert!(free.is_some(), "the name zeca never came free");
+}

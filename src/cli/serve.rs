@@ -7,8 +7,8 @@ use clap::{ArgGroup, Args, ValueEnum};
 use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource, Secret};
 use crate::chat::server::{
     self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode,
-    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, REDIS_PASSWORD_ENV,
-    RateLimit,
+    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, PRESENCE_TTL,
+    PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV, RateLimit,
 };
 use crate::net::clock::millis_from_env;
 use crate::net::stun;
@@ -284,6 +284,7 @@ impl From<ServeArgs> for serve::Config {
                 .ok()
                 .filter(|p| !p.is_empty())
                 .map(Secret::new),
+            ttl: millis_from_env(PRESENCE_TTL_ENV).unwrap_or(PRESENCE_TTL),
         });
         serve::Config {
             listen: std::net::SocketAddr::new(args.bind, args.port),

@@ -227,6 +227,7 @@ mod tests {
                 url: crate::chat::protocol::Secret::new(url.into()),
                 room: "sala".into(),
                 password: None,
+                ttl: std::time::Duration::from_secs(30),
             }),
             log: log.map(Into::into),
             ..config(mode)

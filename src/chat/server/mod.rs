@@ -36,7 +36,7 @@ mod token;
 mod writer;
 
 pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
-pub use cluster::{ClusterSetup, REDIS_PASSWORD_ENV};
+pub use cluster::{ClusterSetup, PRESENCE_TTL, PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV};
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
 pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -115,6 +115,19 @@ pub fn run(config: &Config) -> Result<()> {
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C and SIGTERM: {err}")))?;
 
+    // The room's threads start before the address is printed: whoever reads it finds this
+    // server, and its console, in the room.
+    let cluster = match joined {
+        Some(joined) => {
+            let ttl = joined.ttl();
+            let timing = cluster::Timing {
+                ttl,
+                session: config.name_reserve.max(ttl),
+            };
+            Some(joined.start(&events, config.history, timing, (&name, listening))?)
+        }
+        None => None,
+    };
     let tls = match &config.tls {
         Some(setup) => Some(Arc::new(ServerTls::open(setup, listening.ip())?)),
         None => None,
@@ -181,10 +194,6 @@ pub fn run(config: &Config) -> Result<()> {
             watch_certificate(&tls, &console, &stop_watching)
         })?;
     }
-    let cluster = match joined {
-        Some(joined) => Some(joined.start(&events, config.history)?),
-        None => None,
-    };
     let settings = Settings {
         mode: config.mode,
         sync: config.sync,

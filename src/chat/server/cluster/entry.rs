@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::chat::protocol::{MsgEncoder, ServerFrame};
+use crate::chat::protocol::{Member, MsgEncoder, ServerFrame};
 
 /// What one round of the hub said to the room, in order, stamped in Redis in one call.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +27,7 @@ pub enum Line {
     Join {
         name: String,
         addr: String,
+        kind: String,
         client: u64,
     },
     Leave {
@@ -114,4 +115,53 @@ pub enum News {
     ReaderBack,
     /// A round could not be stored (why): these clients' lines were not delivered to anyone.
     Unpublished { clients: Vec<u64>, why: String },
+    /// Answers to the hub's [`Op::Admit`] and [`Op::Claim`], by client.
+    Verdicts(Vec<(u64, Verdict)>),
+    /// The members of the other servers, as their last beats left them.
+    Remote(Vec<Member>),
+}
+
+/// What the hub asks of the room's names and sessions in Redis (the presence thread batches
+/// them). A name is always its `name_key`; a session is the hex SHA-256 of its token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// A structured `hello` for this name: does its `token`'s session hold it (a resume from
+    /// any server), or is it free (then it is claimed, for the new session `fresh`)?
+    Admit {
+        id: u64,
+        key: String,
+        token: Option<String>,
+        fresh: String,
+    },
+    /// A raw member's name: claimed if free; with an `id`, the hub waits for the verdict
+    /// (`/nick`), without, it does not (a guest's number is this server's alone).
+    Claim { id: Option<u64>, key: String },
+    /// This server gives the name up (left, renamed, quit, its reservation over): deleted if it
+    /// still holds it (for the session of `digest`, when the name was a session's).
+    Release { key: String, digest: Option<String> },
+    /// A session's name now (welcomed, renamed).
+    Session { digest: String, key: String },
+    /// A member dropped without a quit: its name and session live for the reservation only.
+    Dropped { key: String, digest: String },
+    /// A session ended (quit, its reservation ran out).
+    EndSession { digest: String },
+    /// A member of this server, for the others' `/who` ("ADDR KIND").
+    Member { name: String, about: String },
+    /// A member of this server left.
+    Gone { name: String },
+}
+
+/// The answer to an [`Op::Admit`] or a waited-for [`Op::Claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The hello's token is the session holding the name: it resumes here.
+    Resumed,
+    /// The name was free: it is this client's now.
+    Claimed,
+    /// This server holds the name: its hub decides, as a single server would.
+    Ours,
+    /// Another server holds it (its holder, "SERVER DIGEST").
+    Taken(String),
+    /// Redis could not be asked: the hub decides alone (the room is split).
+    Unknown,
 }

@@ -10,6 +10,7 @@
 //! server's `event` carries).
 
 pub mod entry;
+mod presence;
 mod publisher;
 mod reader;
 pub mod setup;
@@ -23,18 +24,28 @@ use crate::error::{Error, Result};
 
 use super::event::Event;
 
-pub use entry::{Entry, Line, News, Round};
+pub use entry::{Entry, Line, News, Op, Round, Verdict};
+pub use presence::{TTL as PRESENCE_TTL, TTL_ENV as PRESENCE_TTL_ENV, Timing};
 pub use publisher::{Publisher, authors};
 pub use setup::{ClusterSetup, REDIS_PASSWORD_ENV};
 use store::Store;
+
+/// Requests waiting for the presence thread: beyond them, the hub decides alone.
+const OPS_QUEUE: usize = 65_536;
 
 /// What the hub holds of the cluster: who it is, and where its rounds go.
 pub struct Link {
     /// This server's id in the room's entries (new at each start).
     pub server: String,
     pub publisher: Publisher,
+    /// Requests about names, sessions and members, for the presence thread.
+    pub presence: Sender<Op>,
     /// The Redis URL, its password masked, for the console's lines.
     pub shown: String,
+    /// The first guest number of this server's own block.
+    pub guests: u64,
+    /// The other servers' members when this one started.
+    pub remote: Vec<crate::chat::protocol::Member>,
 }
 
 /// A room in Redis, reached at start, before the server listens: the threads are not started.
@@ -42,6 +53,9 @@ pub struct Joined {
     setup: Arc<ClusterSetup>,
     reader: Store,
     publisher: Store,
+    presence: Store,
+    /// The first guest number this server gives (each server has its own block of them).
+    pub guests: u64,
     last_id: String,
     /// The room's epoch.
     pub epoch: String,
@@ -66,6 +80,10 @@ pub fn join(setup: &ClusterSetup, fresh: &str, history: usize) -> Result<Joined>
         Error::io(context, std::io::Error::other(store::why(&err)))
     })?;
     let publisher = Store::open(&setup)?;
+    let mut presence = Store::open(&setup)?;
+    let guests = presence
+        .guest_block()
+        .map_err(|err| Error::io("reading the room", std::io::Error::other(store::why(&err))))?;
     let entries = loaded.entries.iter().filter_map(reader::parse).collect();
     let reader = reader
         .for_reading()
@@ -74,6 +92,8 @@ pub fn join(setup: &ClusterSetup, fresh: &str, history: usize) -> Result<Joined>
         setup,
         reader,
         publisher,
+        presence,
+        guests,
         last_id: loaded.last_id,
         epoch: loaded.epoch,
         seq: loaded.seq,
@@ -82,10 +102,28 @@ pub fn join(setup: &ClusterSetup, fresh: &str, history: usize) -> Result<Joined>
 }
 
 impl Joined {
+    /// How long a crashed server's members outlive it.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.setup.ttl
+    }
+
     /// Starts the reader and the publisher, which tell the hub on `events`; `history` bounds the
     /// stream (`MAXLEN ~`). Returns what the hub holds.
-    pub fn start(self, events: &Sender<Event>, history: usize) -> Result<Link> {
+    pub fn start(
+        mut self,
+        events: &Sender<Event>,
+        history: usize,
+        timing: Timing,
+        (console, listening): (&str, std::net::SocketAddr),
+    ) -> Result<Link> {
         let server = server_id();
+        // The console is a member, and the other servers' members are known, before anyone
+        // can connect.
+        let about = format!("{listening} console");
+        let remote = presence::register(&mut self.presence, &server, timing, (console, &about))
+            .map_err(|err| {
+                Error::io("joining the room", std::io::Error::other(store::why(&err)))
+            })?;
         let shown = self.setup.shown();
         let (rounds, queue) = crossbeam_channel::bounded(publisher::QUEUE);
         let (setup, to_hub) = (Arc::clone(&self.setup), events.clone());
@@ -93,15 +131,25 @@ impl Joined {
         super::spawn("cluster-reader", move || {
             reader::follow(&setup, reader, last_id, &to_hub)
         })?;
-        let (setup, to_hub, id) = (self.setup, events.clone(), server.clone());
+        let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());
         let store = self.publisher;
         super::spawn("cluster-publisher", move || {
             publisher::publish(&setup, &id, history, store, &queue, &to_hub)
         })?;
+        let (presence, ops) = crossbeam_channel::bounded(OPS_QUEUE);
+        let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());
+        let store = self.presence;
+        let console = (console.to_string(), about);
+        super::spawn("cluster-presence", move || {
+            presence::serve(&setup, &id, timing, (store, console), &ops, &to_hub)
+        })?;
         Ok(Link {
             server,
             publisher: Publisher::new(rounds),
+            presence,
             shown,
+            guests: self.guests,
+            remote,
         })
     }
 }

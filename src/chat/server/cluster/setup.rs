@@ -19,6 +19,9 @@ pub struct ClusterSetup {
     pub room: String,
     /// `SOQUETE_REDIS_PASSWORD`, used when the URL carries none.
     pub password: Option<Secret>,
+    /// How long a crashed server's members and raw names outlive it (its sessions' names: the
+    /// name reservation): `presence::TTL`, shortened by tests.
+    pub ttl: std::time::Duration,
 }
 
 impl std::fmt::Debug for ClusterSetup {
@@ -110,6 +113,7 @@ mod tests {
             url: Secret::new(url.into()),
             room: room.into(),
             password: None,
+            ttl: std::time::Duration::from_secs(30),
         }
     }
 

@@ -29,6 +29,9 @@ pub const READ_COUNT: usize = 256;
 /// server a little behind still finds what it has not read.
 pub const MIN_STREAM_LEN: usize = 10_000;
 
+/// Guest numbers a server takes at start: its guests are `guest-N` for N in its own block.
+pub const GUEST_BLOCK: u64 = 10_000;
+
 /// Stamps a round: numbers each `msg` (`HINCRBY meta seq`) and appends it and the round's
 /// notices to the stream, once per round of a server (a retried round is skipped). KEYS: meta,
 /// log, the server's round key. ARGV: server, round, maxlen, time, then five per line (kind, a,
@@ -150,6 +153,12 @@ impl Store {
         })
     }
 
+    /// A block of [`GUEST_BLOCK`] guest numbers of this server's own: the first one.
+    pub fn guest_block(&mut self) -> redis::RedisResult<u64> {
+        let end: u64 = self.con.incr(self.keys.key("guests"), GUEST_BLOCK)?;
+        Ok(end - GUEST_BLOCK)
+    }
+
     /// Stores `round` (a server's round `number`, retried with the same number after a failure,
     /// stored once): its messages stamped, in order, in one call.
     pub fn stamp(
@@ -228,7 +237,12 @@ impl Line {
                 action,
                 client,
             } => ("msg", from, text, if *action { "1" } else { "0" }, *client),
-            Line::Join { name, addr, client } => ("join", name, addr, "", *client),
+            Line::Join {
+                name,
+                addr,
+                kind,
+                client,
+            } => ("join", name, addr, kind, *client),
             Line::Leave {
                 name,
                 reason,

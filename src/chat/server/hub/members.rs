@@ -11,7 +11,7 @@ use crate::chat::protocol::{
 };
 use crate::net::clock::now;
 
-use crate::chat::server::cluster::Line;
+use crate::chat::server::cluster::{Line, Verdict};
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Accepted, Ending, Input, Kind};
 use crate::chat::server::outbox::Outgoing;
@@ -55,6 +55,16 @@ impl Hub {
     pub(super) fn first_line(&mut self, id: u64, greeting: Greeting) {
         // What was said before this line goes out (or, to this connection, is kept for it) first.
         self.flush_round();
+        // A shared room asks Redis first (and may wait for its reader): then this goes on.
+        let Some(greeting) = self.admit(id, greeting) else {
+            return;
+        };
+        self.first_line_now(id, greeting);
+        self.admission_done(id);
+    }
+
+    /// The first line, handled (once a shared room's Redis has had its say).
+    fn first_line_now(&mut self, id: u64, greeting: Greeting) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -122,7 +132,10 @@ impl Hub {
         // the history, after the welcome).
         self.flush_round();
         let name = match wish.map(validate_name) {
-            Some(Ok(name)) => match self.name_taken(&name, id) {
+            Some(Ok(name)) => match self
+                .name_taken(&name, id)
+                .or_else(|| self.taken_elsewhere(id, &name))
+            {
                 None => name,
                 Some(held) => {
                     self.send(id, &name_taken(&name, &held));
@@ -162,8 +175,10 @@ impl Hub {
                 self.notice_shared(Line::Join {
                     name: name.clone(),
                     addr: peer.to_string(),
+                    kind: kind.label().into(),
                     client: id,
                 });
+                self.joined_shared(id);
                 if self.names.len() <= ANNOUNCE_LIMIT {
                     let frame = ServerFrame::Join {
                         time: now(),
@@ -227,6 +242,21 @@ impl Hub {
         }
     }
 
+    /// `name`, which a shared room's Redis says another server holds, as this client's hello
+    /// asked for it.
+    fn taken_elsewhere(&self, id: u64, name: &str) -> Option<String> {
+        let admission = self.waiting.admitted.get(&id)?;
+        let asked = admission.key.as_deref() == Some(name_key(name).as_str());
+        matches!(admission.verdict, Some(Verdict::Taken(_)))
+            .then_some(name.to_string())
+            .filter(|_| asked)
+    }
+
+    /// True when `name` looks like one in use or reserved on this server.
+    pub(super) fn name_taken_here(&self, name: &str, except: u64) -> bool {
+        self.name_taken(name, except).is_some()
+    }
+
     /// The name in use or reserved that `name` looks like (the same [`name_key`]), if any: a
     /// member's but `except`'s, the console's, or `server`, which no client may pass for.
     fn name_taken(&self, name: &str, except: u64) -> Option<String> {
@@ -242,8 +272,16 @@ impl Hub {
             .or_else(|| self.reserved.held(&wanted).map(str::to_string))
     }
 
-    /// `/nick`: unique without regard to case; everyone hears of the change.
+    /// `/nick`: unique without regard to case (in a shared room, asked of Redis first); everyone
+    /// hears of the change.
     pub(super) fn nick(&mut self, id: u64, wish: &str) {
+        if !self.ask_nick(id, wish) {
+            self.nick_now(id, wish);
+        }
+    }
+
+    /// `/nick`, once a shared room's Redis has had its say.
+    pub(super) fn nick_now(&mut self, id: u64, wish: &str) {
         let name = match validate_name(wish) {
             Ok(name) => name,
             Err(message) => return self.refuse(id, "bad_name", &message),
@@ -260,6 +298,7 @@ impl Hub {
         }
         self.names.remove(&name_key(&old));
         self.names.insert(name_key(&name), id);
+        self.renamed_shared(id, &old);
         self.log_session(id);
         let frame = ServerFrame::Nick {
             time: now(),
@@ -296,6 +335,7 @@ impl Hub {
                     .filter(|c| c.named())
                     .map(Client::member),
             )
+            .chain(self.waiting.remote.iter().cloned())
             .collect()
     }
 
@@ -304,6 +344,7 @@ impl Hub {
         // What the room said before this client left is still its to read (a graceful ending
         // drains the outbox).
         self.flush_round();
+        self.admission_gone(id);
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
@@ -331,6 +372,7 @@ impl Hub {
             // Counted with the one leaving, as its join was counted with it.
             let announce = self.names.len() <= ANNOUNCE_LIMIT;
             self.names.remove(&name_key(&client.name));
+            self.left_shared(&client);
             self.reserve_name(&mut client);
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
@@ -359,7 +401,7 @@ impl Hub {
 }
 
 /// The error for a name someone has already, or one that looks like it (`held`).
-fn name_taken(name: &str, held: &str) -> ServerFrame {
+pub(super) fn name_taken(name: &str, held: &str) -> ServerFrame {
     let message = if name == held {
         format!("the name {name} is taken (names are unique, whatever their case)")
     } else {

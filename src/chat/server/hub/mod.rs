@@ -9,6 +9,7 @@
 //! readers), `operator` (the console's lines), `single` (single mode's line). The plain state
 //! they keep is in `client`, `round` and `session`, which import none of them.
 
+mod admit;
 mod client;
 mod commands;
 mod congestion;
@@ -20,6 +21,7 @@ mod round;
 mod session;
 mod shared;
 mod single;
+mod waiting;
 
 #[cfg(test)]
 mod fixture;
@@ -50,6 +52,7 @@ use super::token::Reservations;
 use client::Client;
 use round::RoomBatch;
 use session::Session;
+use waiting::Waiting;
 
 /// How long, at Ctrl-C, the writers get to deliver `bye` before the process exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -126,6 +129,8 @@ pub struct Hub {
     denials: Denials,
     /// `--cluster`: what this round said, for the publisher, and its weight in bytes.
     unpublished: (Vec<Line>, usize),
+    /// `--cluster`: hellos and `/nick`s waiting for Redis or the reader; the other servers' members.
+    waiting: Waiting,
 }
 
 impl Hub {
@@ -158,6 +163,7 @@ impl Hub {
             round: RoomBatch::default(),
             denials: Denials::default(),
             unpublished: (Vec::new(), 0),
+            waiting: Waiting::default(),
             history,
             connected: Arc::default(),
             settings,
@@ -169,6 +175,7 @@ impl Hub {
             console,
             session: Session::default(),
         };
+        hub.shared_start();
         // Until when, in the log: another restart gives them only what is left.
         for (digest, until) in hub.reserved.ends() {
             hub.log_reserved(&digest, until);
@@ -205,6 +212,7 @@ impl Hub {
                 self.single_idle_check();
                 self.expire_reservations();
                 self.held_denials();
+                self.caught_up();
             }
         }
         self.shutdown(events);
@@ -250,11 +258,15 @@ impl Hub {
                 self.first_line(id, greeting);
             }
             Event::Silent { id } => {
-                if self.clients.get(&id).is_some_and(|c| !c.named()) {
+                let waits = self.waiting.admitting.contains_key(&id);
+                if !waits && self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
             }
-            Event::Input { id, inputs } => {
+            Event::Input { id, mut inputs } => {
+                if self.keep_while_admitted(id, &mut inputs) {
+                    return;
+                }
                 self.single_heard(id);
                 self.inputs(id, inputs);
             }

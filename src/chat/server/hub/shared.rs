@@ -9,17 +9,28 @@ use chrono::{DateTime, FixedOffset};
 use crate::chat::protocol::{MsgEncoder, ServerFrame};
 use crate::net::clock::now;
 
-use crate::chat::server::cluster::{Entry, Line, News, Round};
+use crate::chat::protocol::{Member, name_key, validate_name};
+use crate::chat::server::cluster::{Entry, Line, News, Op, Round, Verdict};
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::Kind;
 
 use super::Hub;
+use super::client::Client;
 use super::round::{Piece, bare_line};
 
 /// The client id of the console in the room's entries (clients are numbered from 1).
 pub const CONSOLE: u64 = 0;
 
 impl Hub {
+    /// At start: guests are numbered from this server's block, and the console is a member.
+    pub(super) fn shared_start(&mut self) {
+        let Some(link) = &self.settings.cluster else {
+            return;
+        };
+        self.guests = link.guests;
+        self.waiting.remote = link.remote.clone();
+    }
+
     /// True when the room is shared (`--cluster`).
     pub(super) fn is_shared(&self) -> bool {
         self.settings.cluster.is_some()
@@ -94,6 +105,7 @@ impl Hub {
                 }
                 Entry::Notice { frame, origin } => {
                     if Some(&origin.server) != ours.as_ref() {
+                        self.remote_notice(&frame);
                         self.console.message(&frame);
                         if self.names.len() <= super::members::ANNOUNCE_LIMIT {
                             self.broadcast(&frame, None);
@@ -101,6 +113,26 @@ impl Hub {
                     }
                 }
             }
+        }
+        self.caught_up();
+    }
+
+    /// The other servers' members as a notice changes them (until the next beat says).
+    fn remote_notice(&mut self, frame: &ServerFrame) {
+        let remote = &mut self.waiting.remote;
+        match frame {
+            ServerFrame::Join { name, addr, .. } => remote.push(Member {
+                name: name.clone(),
+                addr: addr.clone(),
+                kind: "-".into(),
+            }),
+            ServerFrame::Leave { name, .. } => remote.retain(|m| &m.name != name),
+            ServerFrame::Nick { old, new, .. } => {
+                for member in remote.iter_mut().filter(|m| &m.name == old) {
+                    member.name = new.clone();
+                }
+            }
+            _ => {}
         }
     }
 
@@ -156,6 +188,8 @@ impl Hub {
                 .console
                 .event(&format!("Redis at {shown} is back: the room goes on")),
             News::Unpublished { clients, why } => self.not_delivered(&clients, &why),
+            News::Verdicts(verdicts) => self.verdicts(verdicts),
+            News::Remote(members) => self.waiting.remote = members,
         }
     }
 
@@ -171,6 +205,110 @@ impl Hub {
         };
         for &id in clients {
             self.send(id, &frame);
+        }
+    }
+
+    /// A member of this server joined: the others' `/who` lists it; a raw member's name (a
+    /// session's is held with its session) is claimed in the room.
+    pub(super) fn joined_shared(&mut self, id: u64) {
+        let Some(client) = self.clients.get(&id).filter(|_| self.is_shared()) else {
+            return;
+        };
+        let (name, about) = (
+            client.name.clone(),
+            format!("{} {}", client.peer, client.kind.label()),
+        );
+        let tokenless = client.token.is_none();
+        if tokenless {
+            self.presence(Op::Claim {
+                id: None,
+                key: name_key(&name),
+            });
+        }
+        self.presence(Op::Member { name, about });
+    }
+
+    /// A member of this server was renamed from `old`.
+    pub(super) fn renamed_shared(&mut self, id: u64, old: &str) {
+        let Some(client) = self.clients.get(&id).filter(|_| self.is_shared()) else {
+            return;
+        };
+        let (name, about) = (
+            client.name.clone(),
+            format!("{} {}", client.peer, client.kind.label()),
+        );
+        let tokenless = client.token.is_none();
+        self.presence(Op::Gone { name: old.into() });
+        self.presence(Op::Release {
+            key: name_key(old),
+            digest: None,
+        });
+        if tokenless {
+            self.presence(Op::Claim {
+                id: None,
+                key: name_key(&name),
+            });
+        }
+        self.presence(Op::Member { name, about });
+    }
+
+    /// A member of this server left: a raw member's name is free in the room (a session's is
+    /// reserved, or freed, with its session).
+    pub(super) fn left_shared(&mut self, client: &Client) {
+        if !self.is_shared() {
+            return;
+        }
+        self.presence(Op::Gone {
+            name: client.name.clone(),
+        });
+        if client.token.is_none() {
+            self.presence(Op::Release {
+                key: name_key(&client.name),
+                digest: None,
+            });
+        }
+    }
+
+    /// A `/nick` in a shared room: Redis is asked whether the name is free in the whole room
+    /// (the answer comes to [`Hub::nick_decided`]); false when there is nothing to ask (the
+    /// name is not valid, taken here, or the client's own: the hub decides as it would alone).
+    pub(super) fn ask_nick(&mut self, id: u64, wish: &str) -> bool {
+        let Some(link) = &self.settings.cluster else {
+            return false;
+        };
+        let Ok(name) = validate_name(wish) else {
+            return false;
+        };
+        let key = name_key(&name);
+        let own = self
+            .clients
+            .get(&id)
+            .is_some_and(|c| name_key(&c.name) == key);
+        if own || self.waiting.nicks.contains_key(&id) || self.name_taken_here(&name, id) {
+            return false;
+        }
+        let asked = link.presence.try_send(Op::Claim { id: Some(id), key });
+        if asked.is_ok() {
+            self.waiting.nicks.insert(id, wish.to_string());
+        }
+        asked.is_ok()
+    }
+
+    /// Redis's answer to a `/nick`.
+    pub(super) fn nick_decided(&mut self, id: u64, wish: &str, verdict: Verdict) {
+        if let Verdict::Taken(_) = verdict {
+            return self.send(id, &super::members::name_taken(wish, wish));
+        }
+        self.nick_now(id, wish);
+        let key = validate_name(wish)
+            .map(|name| name_key(&name))
+            .unwrap_or_default();
+        let got = self
+            .clients
+            .get(&id)
+            .is_some_and(|c| name_key(&c.name) == key);
+        if verdict == Verdict::Claimed && !got {
+            self.presence(Op::Release { key, digest: None });
         }
     }
 }

@@ -1,0 +1,391 @@
+//! Names, sessions and members across the servers of a room: one thread per server, with its
+//! own connection, that does the hub's Redis work for them in batches (one pipeline for all
+//! the requests waiting), and beats: every [`Timing::beat`] it refreshes what this server holds
+//! and reads the other servers' members for `/who`.
+//!
+//! Keys (beside `store`'s): `name:KEY` (a name's [`name_key`], held by "SERVER DIGEST", DIGEST
+//! the SHA-256 of the holder's session token, or `-` for a raw member), `session:DIGEST` (the
+//! session's name key: a token from any server of the room resumes it), `members:SERVER` (a
+//! hash, name → "ADDR KIND", for `/who`), `servers` (a hash, server → when it last beat, in ms).
+//! Everything a server holds expires unless it beats: a crashed server's members and raw names
+//! go after [`Timing::ttl`], its sessions' names after the name reservation (docs/CLUSTER.md).
+//!
+//! [`name_key`]: crate::chat::protocol::name_key
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use redis::Value;
+
+use crate::chat::protocol::Member;
+use crate::chat::server::event::Event;
+
+use super::entry::{News, Op, Verdict};
+use super::setup::ClusterSetup;
+use super::store::Store;
+
+/// How long what a server holds lives without its beat: its members and raw names, after a crash.
+pub const TTL: Duration = Duration::from_secs(30);
+/// Tests shorten [`TTL`] (and so the beat, a third of it) with this variable (milliseconds).
+pub const TTL_ENV: &str = "SOQUETE_CLUSTER_TTL_MS";
+/// Most requests done in one pipeline.
+const BATCH: usize = 1024;
+
+/// May a hello have this name (KEYS: the name, the session of its token or a dummy; ARGV: this
+/// server, the value if it resumes, the value if it claims, the TTL, the name key, the new
+/// session's key)? 1: its token's session holds it (it moves here); 2: it was free (claimed,
+/// with a new session); 3: this server holds it (the hub decides); 0: another server does.
+const ADMIT: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[5] then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+  return {1, holder or ''}
+end
+if not holder then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+  if ARGV[6] ~= '' then redis.call('SET', ARGV[6], ARGV[5], 'PX', ARGV[4]) end
+  return {2, ''}
+end
+if string.sub(holder, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return {3, holder} end
+return {0, holder}
+";
+
+/// Deletes a name if this server still holds it (KEYS: the name; ARGV: the value it holds).
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+/// How long things live.
+#[derive(Clone, Copy)]
+pub struct Timing {
+    /// A member's and a raw name's life without a beat.
+    pub ttl: Duration,
+    /// A session's (and its name's) life without a beat: the name reservation, at least `ttl`.
+    pub session: Duration,
+}
+
+impl Timing {
+    fn beat(&self) -> Duration {
+        self.ttl / 3
+    }
+}
+
+/// What this server holds in Redis, refreshed at each beat.
+#[derive(Default)]
+struct Held {
+    /// Name key → the value it is held with, and whether it is a session's (longer life).
+    names: HashMap<String, (String, bool)>,
+    /// Live sessions: digest → name key.
+    sessions: HashMap<String, String>,
+    /// Members for `/who`: name → "ADDR KIND".
+    members: HashMap<String, String>,
+}
+
+/// Does the hub's requests (batched) and beats, until the hub is gone.
+pub fn serve(
+    setup: &ClusterSetup,
+    server: &str,
+    timing: Timing,
+    (store, (console, about)): (Store, (String, String)),
+    ops: &Receiver<Op>,
+    events: &Sender<Event>,
+) {
+    let mut store = Some(store);
+    let mut held = Held::default();
+    held.members.insert(console, about);
+    let mut next_beat = Instant::now() + timing.beat();
+    loop {
+        let wait = next_beat.saturating_duration_since(Instant::now());
+        let mut batch = Vec::new();
+        match ops.recv_timeout(wait) {
+            Ok(op) => batch.push(op),
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        while batch.len() < BATCH {
+            match ops.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if store.is_none() {
+            store = Store::open(setup).ok();
+        }
+        let verdicts = match store.as_mut().filter(|_| !batch.is_empty()) {
+            Some(open) => match run(open, server, timing, &batch, &mut held) {
+                Ok(verdicts) => verdicts,
+                Err(_) => {
+                    store = None;
+                    unknown(&batch)
+                }
+            },
+            None => unknown(&batch),
+        };
+        if !verdicts.is_empty()
+            && events
+                .send(Event::Cluster(News::Verdicts(verdicts)))
+                .is_err()
+        {
+            return;
+        }
+        if Instant::now() >= next_beat {
+            next_beat = Instant::now() + timing.beat();
+            let remote = store
+                .as_mut()
+                .and_then(|open| beat(open, server, timing, &held).ok());
+            match remote {
+                Some(members) => {
+                    if events.send(Event::Cluster(News::Remote(members))).is_err() {
+                        return;
+                    }
+                }
+                None => store = None,
+            }
+        }
+    }
+}
+
+/// Requests answered without Redis: the hub decides alone.
+fn unknown(batch: &[Op]) -> Vec<(u64, Verdict)> {
+    batch
+        .iter()
+        .filter_map(|op| match op {
+            Op::Admit { id, .. } | Op::Claim { id: Some(id), .. } => Some((*id, Verdict::Unknown)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// One pipeline for the batch; the verdicts the hub waits for.
+fn run(
+    store: &mut Store,
+    server: &str,
+    timing: Timing,
+    batch: &[Op],
+    held: &mut Held,
+) -> redis::RedisResult<Vec<(u64, Verdict)>> {
+    let keys = store.keys.clone();
+    let (ttl, session_ttl) = (
+        timing.ttl.as_millis() as u64,
+        timing.session.as_millis() as u64,
+    );
+    let mut pipe = redis::pipe();
+    let mut asked = Vec::new();
+    let members = keys.key(&format!("members:{server}"));
+    for op in batch {
+        match op {
+            Op::Admit {
+                id,
+                key,
+                token,
+                fresh,
+            } => {
+                let resume = token.as_deref().unwrap_or("-");
+                let session = keys.key(&format!("session:{resume}"));
+                let fresh_session = keys.key(&format!("session:{fresh}"));
+                pipe.cmd("EVAL").arg(ADMIT).arg(2);
+                pipe.arg(keys.key(&format!("name:{key}"))).arg(session);
+                pipe.arg(server).arg(format!("{server} {resume}"));
+                pipe.arg(format!("{server} {fresh}")).arg(session_ttl);
+                pipe.arg(key).arg(fresh_session);
+                asked.push((*id, key.clone(), token.clone(), fresh.clone()));
+            }
+            Op::Claim { id, key } => {
+                let value = format!("{server} -");
+                let name = keys.key(&format!("name:{key}"));
+                if let Some(id) = id {
+                    pipe.cmd("EVAL")
+                        .arg(ADMIT)
+                        .arg(2)
+                        .arg(&name)
+                        .arg(keys.key("session:-"));
+                    pipe.arg(server)
+                        .arg("")
+                        .arg(&value)
+                        .arg(ttl)
+                        .arg(key)
+                        .arg("");
+                    asked.push((*id, key.clone(), None, String::new()));
+                } else {
+                    pipe.cmd("SET")
+                        .arg(&name)
+                        .arg(&value)
+                        .arg("PX")
+                        .arg(ttl)
+                        .ignore();
+                    held.names.insert(key.clone(), (value, false));
+                }
+            }
+            Op::Release { key, digest } => {
+                let value = match (held.names.remove(key), digest) {
+                    (Some((value, _)), _) => value,
+                    (None, Some(digest)) => format!("{server} {digest}"),
+                    (None, None) => continue,
+                };
+                let name = keys.key(&format!("name:{key}"));
+                pipe.cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(name)
+                    .arg(value)
+                    .ignore();
+            }
+            Op::Session { digest, key } => {
+                held.sessions.insert(digest.clone(), key.clone());
+                let value = format!("{server} {digest}");
+                let session = keys.key(&format!("session:{digest}"));
+                let name = keys.key(&format!("name:{key}"));
+                pipe.cmd("SET")
+                    .arg(session)
+                    .arg(key)
+                    .arg("PX")
+                    .arg(session_ttl)
+                    .ignore();
+                pipe.cmd("SET")
+                    .arg(name)
+                    .arg(&value)
+                    .arg("PX")
+                    .arg(session_ttl)
+                    .ignore();
+                held.names.insert(key.clone(), (value, true));
+            }
+            Op::Dropped { key, digest } => {
+                // Its name and session live on for the reservation, not refreshed.
+                held.names.remove(key);
+                held.sessions.remove(digest);
+            }
+            Op::EndSession { digest } => {
+                held.sessions.remove(digest);
+                pipe.cmd("DEL")
+                    .arg(keys.key(&format!("session:{digest}")))
+                    .ignore();
+            }
+            Op::Member { name, about } => {
+                held.members.insert(name.clone(), about.clone());
+                pipe.cmd("HSET").arg(&members).arg(name).arg(about).ignore();
+                pipe.cmd("PEXPIRE").arg(&members).arg(ttl).ignore();
+            }
+            Op::Gone { name } => {
+                held.members.remove(name);
+                pipe.cmd("HDEL").arg(&members).arg(name).ignore();
+            }
+        }
+    }
+    if pipe.is_empty() {
+        return Ok(Vec::new());
+    }
+    let replies: Vec<Value> = pipe.query(&mut store.con)?;
+    let mut verdicts = Vec::new();
+    for ((id, key, token, fresh), reply) in asked.into_iter().zip(replies) {
+        let (code, holder): (i64, String) = redis::from_redis_value(reply)?;
+        let verdict = match code {
+            1 => Verdict::Resumed,
+            2 => Verdict::Claimed,
+            3 => Verdict::Ours,
+            _ => Verdict::Taken(holder),
+        };
+        let digest = match verdict {
+            Verdict::Resumed => token,
+            Verdict::Claimed if !fresh.is_empty() => Some(fresh),
+            _ => None,
+        };
+        if matches!(verdict, Verdict::Resumed | Verdict::Claimed) {
+            let value = format!("{server} {}", digest.as_deref().unwrap_or("-"));
+            held.names.insert(key.clone(), (value, digest.is_some()));
+        }
+        if let Some(digest) = digest {
+            held.sessions.insert(digest, key);
+        }
+        verdicts.push((id, verdict));
+    }
+    Ok(verdicts)
+}
+
+/// At start: the console is a member; the other servers' members, as they are now.
+pub fn register(
+    store: &mut Store,
+    server: &str,
+    timing: Timing,
+    (console, about): (&str, &str),
+) -> redis::RedisResult<Vec<Member>> {
+    let mut held = Held::default();
+    held.members.insert(console.into(), about.into());
+    beat(store, server, timing, &held)
+}
+
+/// Refreshes what this server holds, says it is alive, and reads the members of the servers
+/// that are.
+fn beat(
+    store: &mut Store,
+    server: &str,
+    timing: Timing,
+    held: &Held,
+) -> redis::RedisResult<Vec<Member>> {
+    let keys = store.keys.clone();
+    let (ttl, session_ttl) = (
+        timing.ttl.as_millis() as u64,
+        timing.session.as_millis() as u64,
+    );
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut pipe = redis::pipe();
+    for (key, (_, session)) in &held.names {
+        let life = if *session { session_ttl } else { ttl };
+        let name = keys.key(&format!("name:{key}"));
+        pipe.cmd("PEXPIRE").arg(name).arg(life).ignore();
+    }
+    for digest in held.sessions.keys() {
+        let session = keys.key(&format!("session:{digest}"));
+        pipe.cmd("PEXPIRE").arg(session).arg(session_ttl).ignore();
+    }
+    let members = keys.key(&format!("members:{server}"));
+    pipe.cmd("DEL").arg(&members).ignore();
+    if !held.members.is_empty() {
+        pipe.cmd("HSET").arg(&members).arg(&held.members).ignore();
+        pipe.cmd("PEXPIRE").arg(&members).arg(ttl).ignore();
+    }
+    let servers = keys.key("servers");
+    pipe.cmd("HSET").arg(&servers).arg(server).arg(now).ignore();
+    pipe.cmd("HGETALL").arg(&servers);
+    let (beats,): (HashMap<String, u64>,) = pipe.query(&mut store.con)?;
+    let live: Vec<&String> = beats
+        .iter()
+        .filter(|(other, at)| *other != server && now.saturating_sub(**at) < ttl)
+        .map(|(other, _)| other)
+        .collect();
+    let dead: Vec<&String> = beats
+        .iter()
+        .filter(|(_, at)| now.saturating_sub(**at) >= ttl * 10)
+        .map(|(other, _)| other)
+        .collect();
+    if live.is_empty() && dead.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut read = redis::pipe();
+    for other in &live {
+        read.cmd("HGETALL")
+            .arg(keys.key(&format!("members:{other}")));
+    }
+    if !dead.is_empty() {
+        read.cmd("HDEL").arg(&servers).arg(&dead).ignore();
+    }
+    let lists: Vec<HashMap<String, String>> = read.query(&mut store.con)?;
+    let mut remote: Vec<Member> = lists
+        .into_iter()
+        .flatten()
+        .map(|(name, about)| {
+            let (addr, kind) = about.split_once(' ').unwrap_or((&about, "-"));
+            Member {
+                name,
+                addr: addr.into(),
+                kind: kind.into(),
+            }
+        })
+        .collect();
+    remote.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(remote)
+}
