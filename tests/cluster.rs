@@ -459,3 +459,39 @@ fn a_crashed_servers_members_and_raw_names_go_after_the_ttl() {
     });
     assert!(free.is_some(), "the name zeca never came free");
 }
+
+/// Redis is killed and started again while two servers run; a line said meanwhile is delivered
+/// once, after, and the numbering goes on, dense, whether Redis kept the room (AOF) or not.
+fn redis_restarts(aof: bool) {
+    let Some(mut redis) = RedisServer::start_with(aof) else {
+        return;
+    };
+    let (a, a_addr) = clustered(&redis, "sala", &[]);
+    let (_b, b_addr) = clustered(&redis, "sala", &[]);
+    let mut ana = Peer::structured(a_addr, "ana");
+    let mut bia = Peer::structured(b_addr, "bia");
+    ana.say("m1");
+    assert_eq!(messages(&mut bia, 1), [(1, "m1".to_string())]);
+    assert_eq!(messages(&mut ana, 1), [(1, "m1".to_string())]);
+    redis.kill();
+    a.wait_for(LIMIT, |line| line.contains("lost Redis"))
+        .expect("the console says Redis is lost");
+    ana.say("m2");
+    redis.restart();
+    a.wait_for(LIMIT, |line| line.contains("is back"))
+        .expect("the console says Redis is back");
+    bia.say("m3");
+    let expected = [(2, "m2".to_string()), (3, "m3".to_string())];
+    assert_eq!(messages(&mut ana, 2), expected);
+    assert_eq!(messages(&mut bia, 2), expected);
+}
+
+#[test]
+fn redis_restarted_with_its_aof_while_servers_run_loses_and_repeats_nothing() {
+    redis_restarts(true);
+}
+
+#[test]
+fn redis_restarted_empty_while_servers_run_never_gives_a_number_twice() {
+    redis_restarts(false);
+}

@@ -86,6 +86,22 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Kills it (SIGKILL): clients lose it at once.
+    pub fn kill(&mut self) {
+        self.server = None;
+    }
+
+    /// Starts it again on the same port and directory (its append-only file, if any, is read
+    /// back); panics if it cannot.
+    pub fn restart(&mut self) {
+        for _ in 0..TRIES {
+            if self.run() {
+                return;
+            }
+        }
+        panic!("redis-server did not start again on port {}", self.port);
+    }
+
     /// `redis-cli -p PORT ARGS`: what it printed.
     pub fn cli(&self, args: &[&str]) -> String {
         let out = Command::new("redis-cli")

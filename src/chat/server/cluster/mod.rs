@@ -17,6 +17,7 @@ pub mod setup;
 mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam_channel::Sender;
 
@@ -29,6 +30,25 @@ pub use presence::{TTL as PRESENCE_TTL, TTL_ENV as PRESENCE_TTL_ENV, Timing};
 pub use publisher::{Publisher, authors};
 pub use setup::{ClusterSetup, REDIS_PASSWORD_ENV};
 use store::Store;
+
+/// What the reader and the publisher know of the room, should Redis lose it (restarted without
+/// persistence): its epoch, and the highest `seq` seen.
+pub struct Known {
+    seq: AtomicU64,
+    epoch: String,
+}
+
+impl Known {
+    /// `seq` was seen (read or stamped).
+    fn saw(&self, seq: u64) {
+        self.seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The highest `seq` seen, and the epoch.
+    fn now(&self) -> (u64, &str) {
+        (self.seq.load(Ordering::Relaxed), &self.epoch)
+    }
+}
 
 /// Requests waiting for the presence thread: beyond them, the hub decides alone.
 const OPS_QUEUE: usize = 65_536;
@@ -128,13 +148,18 @@ impl Joined {
         let (rounds, queue) = crossbeam_channel::bounded(publisher::QUEUE);
         let (setup, to_hub) = (Arc::clone(&self.setup), events.clone());
         let (reader, last_id) = (self.reader, self.last_id);
+        let known = Arc::new(Known {
+            seq: AtomicU64::new(self.seq),
+            epoch: self.epoch.clone(),
+        });
+        let room = Arc::clone(&known);
         super::spawn("cluster-reader", move || {
-            reader::follow(&setup, reader, last_id, &to_hub)
+            reader::follow(&setup, (reader, &room), last_id, &to_hub)
         })?;
         let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());
         let store = self.publisher;
         super::spawn("cluster-publisher", move || {
-            publisher::publish(&setup, &id, history, store, &queue, &to_hub)
+            publisher::publish(&setup, (&id, &known), history, store, &queue, &to_hub)
         })?;
         let (presence, ops) = crossbeam_channel::bounded(OPS_QUEUE);
         let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());

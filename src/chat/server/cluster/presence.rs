@@ -333,14 +333,28 @@ fn beat(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let mut pipe = redis::pipe();
-    for (key, (_, session)) in &held.names {
+    // SET NX then PEXPIRE: a Redis that lost them (restarted without persistence) has them
+    // again; one that has them keeps their holder.
+    for (key, (value, session)) in &held.names {
         let life = if *session { session_ttl } else { ttl };
         let name = keys.key(&format!("name:{key}"));
+        pipe.cmd("SET")
+            .arg(&name)
+            .arg(value)
+            .arg("PX")
+            .arg(life)
+            .arg("NX")
+            .ignore();
         pipe.cmd("PEXPIRE").arg(name).arg(life).ignore();
     }
-    for digest in held.sessions.keys() {
+    for (digest, key) in &held.sessions {
         let session = keys.key(&format!("session:{digest}"));
-        pipe.cmd("PEXPIRE").arg(session).arg(session_ttl).ignore();
+        pipe.cmd("SET")
+            .arg(session)
+            .arg(key)
+            .arg("PX")
+            .arg(session_ttl)
+            .ignore();
     }
     let members = keys.key(&format!("members:{server}"));
     pipe.cmd("DEL").arg(&members).ignore();

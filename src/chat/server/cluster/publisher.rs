@@ -9,6 +9,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::chat::server::event::Event;
 
+use super::Known;
 use super::entry::{Line, News, Round};
 use super::setup::ClusterSetup;
 use super::store::{Store, why};
@@ -45,7 +46,7 @@ impl Publisher {
 /// is stored once (the script skips a number it has seen).
 pub fn publish(
     setup: &ClusterSetup,
-    server: &str,
+    (server, room): (&str, &Known),
     maxlen: usize,
     store: Store,
     rounds: &Receiver<Round>,
@@ -67,8 +68,11 @@ pub fn publish(
                 store = Store::open(setup).ok();
             }
             let failure = match store.as_mut() {
-                Some(open) => match open.stamp(server, number, maxlen, &round) {
-                    Ok(_) => break,
+                Some(open) => match open.stamp(server, number, maxlen, room.now(), &round) {
+                    Ok(seq) => {
+                        room.saw(u64::try_from(seq).unwrap_or(0));
+                        break;
+                    }
                     Err(err) => {
                         store = None;
                         why(&err)

@@ -14,6 +14,7 @@ use crate::net::sanitize::neutralize;
 
 use crate::chat::server::event::Event;
 
+use super::Known;
 use super::entry::{Entry, News, Origin};
 use super::setup::ClusterSetup;
 use super::store::{Store, field, why};
@@ -24,7 +25,12 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Follows the stream from `last_id` until the hub is gone; when Redis goes away, says so once
 /// and connects again (with pauses), going on from the same entry: nothing is skipped.
-pub fn follow(setup: &ClusterSetup, store: Store, mut last_id: String, events: &Sender<Event>) {
+pub fn follow(
+    setup: &ClusterSetup,
+    (store, room): (Store, &Known),
+    mut last_id: String,
+    events: &Sender<Event>,
+) {
     let mut store = Some(store);
     let mut pause = RETRY_FIRST;
     let mut lost = false;
@@ -49,6 +55,11 @@ pub fn follow(setup: &ClusterSetup, store: Store, mut last_id: String, events: &
                 let Some(last) = ids.last() else { continue };
                 last_id = last.id.clone();
                 let entries: Vec<Entry> = ids.iter().filter_map(parse).collect();
+                for entry in &entries {
+                    if let Entry::Msg { seq, .. } = entry {
+                        room.saw(*seq);
+                    }
+                }
                 if !entries.is_empty() && events.send(Event::Shared(entries)).is_err() {
                     return;
                 }

@@ -34,15 +34,21 @@ pub const GUEST_BLOCK: u64 = 10_000;
 
 /// Stamps a round: numbers each `msg` (`HINCRBY meta seq`) and appends it and the round's
 /// notices to the stream, once per round of a server (a retried round is skipped). KEYS: meta,
-/// log, the server's round key. ARGV: server, round, maxlen, time, then five per line (kind, a,
-/// b, c, client). Returns the last `seq` stamped (0 when none), -1 for a round stored already.
+/// log, the server's round key. ARGV: server, round, maxlen, time, the highest `seq` this server
+/// knows and the room's epoch (a Redis that lost the room, restarted without persistence, takes
+/// them back: numbers are never given twice), then five per line (kind, a, b, c, client).
+/// Returns the last `seq` stamped (0 when none), -1 for a round stored already.
 const STAMP: &str = r"
 local server, round = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 if round <= last then return -1 end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', 86400)
+redis.call('HSETNX', KEYS[1], 'epoch', ARGV[6])
+if tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') < tonumber(ARGV[5]) then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[5])
+end
 local seq = 0
-for i = 5, #ARGV, 5 do
+for i = 7, #ARGV, 5 do
   if ARGV[i] == 'msg' then
     seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'time', ARGV[4],
@@ -166,6 +172,7 @@ impl Store {
         server: &str,
         number: u64,
         maxlen: usize,
+        (known, epoch): (u64, &str),
         round: &Round,
     ) -> redis::RedisResult<i64> {
         let keys = [
@@ -176,7 +183,7 @@ impl Store {
         let mut eval = redis::cmd("EVAL");
         eval.arg(STAMP).arg(keys.len()).arg(&keys);
         eval.arg(server).arg(number).arg(maxlen.max(MIN_STREAM_LEN));
-        eval.arg(round.time.to_rfc3339());
+        eval.arg(round.time.to_rfc3339()).arg(known).arg(epoch);
         for line in &round.lines {
             let (kind, a, b, c, client) = line.fields();
             eval.arg(kind).arg(a).arg(b).arg(c).arg(client);

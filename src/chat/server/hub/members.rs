@@ -212,7 +212,7 @@ impl Hub {
             server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
             mode: self.settings.mode.name().into(),
             name: client.name.clone(),
-            room_size: self.names.len(),
+            room_size: self.names.len() + self.remote_members(),
             last_seq: self.seq,
             epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
@@ -250,6 +250,15 @@ impl Hub {
         matches!(admission.verdict, Some(Verdict::Taken(_)))
             .then_some(name.to_string())
             .filter(|_| asked)
+    }
+
+    /// Members of the other servers of a shared room (their consoles not counted).
+    fn remote_members(&self) -> usize {
+        self.waiting
+            .remote
+            .iter()
+            .filter(|m| m.kind != "console")
+            .count()
     }
 
     /// True when `name` looks like one in use or reserved on this server.
