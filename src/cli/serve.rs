@@ -63,8 +63,16 @@ pub enum ServeMode {
         soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
         soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker\n  \
         soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale\n  \
+        soquete serve --bind 0.0.0.0 --cluster redis://10.0.0.5:6379 --room sala\n                                                one room across every server on that Redis\n  \
         soquete serve --bind 0.0.0.0 --tls --tls-name chat.example.org\n                                                TLS with a self-signed certificate; read\n                                                its fingerprint out to the students\n  \
         soquete serve --bind 0.0.0.0 --tls-cert /etc/letsencrypt/live/chat.example.org/fullchain.pem \\\n                --tls-key /etc/letsencrypt/live/chat.example.org/privkey.pem\n\n\
+        Rooms across servers (--cluster, docs/CLUSTER.md): every server started with the same \
+        Redis and --room serves one room, its messages in a Redis stream: one order and one seq \
+        for all, names unique across the servers, /who lists them all, and a client resumes on \
+        any of them with its token and what it missed. A crashed server's members leave /who after \
+        30 s (SOQUETE_CLUSTER_TTL_MS, tests); a line Redis cannot store within 5 s reaches no one \
+        and its author gets not_delivered. Redis is trusted (docs/SECURITY.md): give it a password \
+        (SOQUETE_REDIS_PASSWORD, never printed) and rediss:// off your own network.\n\n\
         TLS (docs/SECURITY.md): a plain client (nc, telnet) on a TLS port reads one line saying \
         how to connect with TLS (soquete chat --tls, ncat --ssl, openssl s_client), then the \
         connection closes; --tls-optional serves both on one port, told apart by the first byte. \

@@ -51,7 +51,7 @@ impl ClusterSetup {
 fn check_url(url: &str) -> Result<(), String> {
     let shown = masked(url);
     let scheme = url.split_once("://").map(|(scheme, _)| scheme);
-    if !matches!(scheme, Some("redis" | "rediss")) {
+    if !matches!(scheme, Some("redis" | "rediss")) || url.contains('#') || url.contains('?') {
         return Err(format!(
             "--cluster {shown:?}: not a Redis URL (redis://HOST:PORT[/DB], or rediss:// for TLS)"
         ));
@@ -144,6 +144,8 @@ mod tests {
             "127.0.0.1:6379",
             "redis://:pw@127.0.0.1:6379/db",
             "redis://",
+            "rediss://h:6380/#insecure",
+            "redis://h:1/?pass=x",
         ] {
             let err = setup(bad, "sala").check().unwrap_err();
             assert!(err.starts_with("--cluster "), "{err}");

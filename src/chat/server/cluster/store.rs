@@ -215,6 +215,9 @@ impl Store {
 /// A Redis error in words a person reads: the OS's error for I/O, else Redis's own words.
 pub fn why(err: &RedisError) -> String {
     let text = match err.detail() {
+        _ if err.is_timeout() => {
+            "no answer in time (is it Redis, and does it speak TLS if the URL is rediss://?)".into()
+        }
         Some(detail) if err.is_io_error() => detail.to_string(),
         _ if err.kind() == redis::ErrorKind::Parse => {
             "it answered, but not as Redis does (is it Redis, and is it rediss:// for TLS?)".into()
