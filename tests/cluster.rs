@@ -460,8 +460,9 @@ fn a_crashed_servers_members_and_raw_names_go_after_the_ttl() {
     assert!(free.is_some(), "the name zeca never came free");
 }
 
-/// Redis is killed and started again while two servers run; a line said meanwhile is delivered
-/// once, after, and the numbering goes on, dense, whether Redis kept the room (AOF) or not.
+/// Redis is killed and started again while two servers run: their members are told the room is
+/// paused, then that it goes on; a line said meanwhile is delivered once, after, and the
+/// numbering goes on, dense, whether Redis kept the room (AOF) or not.
 fn redis_restarts(aof: bool) {
     let Some(mut redis) = RedisServer::start_with(aof) else {
         return;
@@ -476,10 +477,18 @@ fn redis_restarts(aof: bool) {
     redis.kill();
     a.wait_for(LIMIT, |line| line.contains("lost Redis"))
         .expect("the console says Redis is lost");
+    let paused = ana.frame_where(|f| f["type"] == "notice");
+    assert!(
+        paused["text"].as_str().unwrap().contains("paused"),
+        "{paused}"
+    );
     ana.say("m2");
     redis.restart();
     a.wait_for(LIMIT, |line| line.contains("is back"))
         .expect("the console says Redis is back");
+    let back = bia
+        .frame_where(|f| f["type"] == "notice" && f["text"].as_str().unwrap().contains("goes on"));
+    assert!(back["text"].as_str().unwrap().contains("paused"), "{back}");
     bia.say("m3");
     let expected = [(2, "m2".to_string()), (3, "m3".to_string())];
     assert_eq!(messages(&mut ana, 2), expected);

@@ -70,8 +70,8 @@ pub enum ServeMode {
         Redis and --room serves one room, its messages in a Redis stream: one order and one seq \
         for all, names unique across the servers, /who lists them all, and a client resumes on \
         any of them with its token and what it missed. A crashed server's members leave /who after \
-        30 s (SOQUETE_CLUSTER_TTL_MS, tests); a line Redis cannot store within 5 s reaches no one \
-        and its author gets not_delivered. Redis is trusted (docs/SECURITY.md): give it a password \
+        30 s (SOQUETE_CLUSTER_TTL_MS, tests). While Redis is away the room is paused (members are \
+        told): what they say is delivered, in order, when it is back. Redis is trusted (docs/SECURITY.md): give it a password \
         (SOQUETE_REDIS_PASSWORD, never printed) and rediss:// off your own network.\n\n\
         TLS (docs/SECURITY.md): a plain client (nc, telnet) on a TLS port reads one line saying \
         how to connect with TLS (soquete chat --tls, ncat --ssl, openssl s_client), then the \

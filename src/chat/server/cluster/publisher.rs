@@ -1,9 +1,11 @@
 //! The publisher: one thread per server, with its own connection, that stores the hub's rounds
 //! in the room's stream (stamped by the `STAMP` script, one call for the rounds waiting). The
-//! hub hands a round over without waiting ([`Publisher::offer`]); a round that cannot be stored
-//! within [`GIVE_UP`] is reported back, so that its authors are told it was not delivered.
+//! hub hands a round over without waiting ([`Publisher::offer`]). While Redis is away, rounds
+//! wait, in order (up to [`QUEUE`]; beyond, the hub tells their authors they were not
+//! delivered), and are stored when it is back; a round Redis refuses is reported back, so that
+//! its authors are told.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
@@ -19,9 +21,9 @@ use super::store::{Store, why};
 pub const QUEUE: usize = 1024;
 /// Most lines stored in one call (the rounds waiting are merged up to this).
 const MERGE_LINES: usize = 4096;
-/// How long a round is tried again (reconnecting) before it is given up.
-pub const GIVE_UP: Duration = Duration::from_secs(5);
-const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The pause before trying Redis again, doubling up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// The hub's end: where rounds go.
 pub struct Publisher {
@@ -62,37 +64,46 @@ pub fn publish(
             }
         }
         number += 1;
-        let deadline = Instant::now() + GIVE_UP;
+        let mut pause = RETRY_FIRST;
         loop {
             if store.is_none() {
                 store = Store::open(setup).ok();
             }
-            let failure = match store.as_mut() {
-                Some(open) => match open.stamp(server, number, maxlen, room.now(), &round) {
+            if let Some(open) = store.as_mut() {
+                match open.stamp(server, number, maxlen, room.now(), &round) {
                     Ok(seq) => {
                         room.saw(u64::try_from(seq).unwrap_or(0));
                         break;
                     }
-                    Err(err) => {
-                        store = None;
-                        why(&err)
+                    // Redis answered no (out of memory, a missing permission): trying again
+                    // would hold the room up for ever; this round's authors are told.
+                    Err(err) if !lost(&err) => {
+                        let news = News::Unpublished {
+                            clients: authors(&round.lines),
+                            why: why(&err),
+                        };
+                        if events.send(Event::Cluster(news)).is_err() {
+                            return;
+                        }
+                        break;
                     }
-                },
-                None => format!("cannot reach Redis at {}", setup.shown()),
-            };
-            if Instant::now() >= deadline {
-                let news = News::Unpublished {
-                    clients: authors(&round.lines),
-                    why: failure,
-                };
-                if events.send(Event::Cluster(news)).is_err() {
-                    return;
+                    Err(_) => store = None,
                 }
-                break;
             }
-            std::thread::sleep(RETRY_PAUSE);
+            // Redis is away: the round waits for it (the hub keeps taking rounds, up to QUEUE).
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(RETRY_MAX);
         }
     }
+}
+
+/// True when `err` says the connection to Redis is lost (the round is tried again), not that
+/// Redis refused it.
+fn lost(err: &redis::RedisError) -> bool {
+    err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
 }
 
 /// The clients whose messages are in `lines`, once each.

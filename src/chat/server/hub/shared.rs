@@ -180,13 +180,21 @@ impl Hub {
             .map(|l| l.shown.clone())
             .unwrap_or_default();
         match news {
-            News::ReaderLost(why) => self.console.event(&format!(
-                "! lost Redis at {shown} ({why}): nothing said on the other servers arrives, \
-                 and nothing said here is delivered, until it is back"
-            )),
-            News::ReaderBack => self
-                .console
-                .event(&format!("Redis at {shown} is back: the room goes on")),
+            News::ReaderLost(why) => {
+                self.console.event(&format!(
+                    "! lost Redis at {shown} ({why}): the room is paused until it is back"
+                ));
+                let text = "the room is paused: its servers cannot reach their store (Redis); \
+                            what you say is kept, and delivered in order when it is back"
+                    .to_string();
+                self.broadcast(&ServerFrame::Notice { text }, None);
+            }
+            News::ReaderBack => {
+                self.console
+                    .event(&format!("Redis at {shown} is back: the room goes on"));
+                let text = "the room goes on: what was said while it was paused follows".into();
+                self.broadcast(&ServerFrame::Notice { text }, None);
+            }
             News::Unpublished { clients, why } => self.not_delivered(&clients, &why),
             News::Verdicts(verdicts) => self.verdicts(verdicts),
             News::Remote(members) => self.waiting.remote = members,
