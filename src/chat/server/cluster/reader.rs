@@ -139,3 +139,118 @@ fn clean(text: &str) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(fields: &[(&str, &str)]) -> StreamId {
+        StreamId {
+            id: "1-0".into(),
+            map: fields
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_string(),
+                        redis::Value::BulkString(v.as_bytes().to_vec()),
+                    )
+                })
+                .collect(),
+            ..StreamId::default()
+        }
+    }
+
+    const TIME: (&str, &str) = ("time", "2026-11-30T16:00:00+00:00");
+
+    #[test]
+    fn a_message_entry_is_read_with_its_origin_and_cleaned_for_a_terminal() {
+        let read = parse(&entry(&[
+            ("seq", "7"),
+            TIME,
+            ("server", "ab12"),
+            ("client", "3"),
+            ("from", "ana"),
+            ("text", "oi\u{1b}]0;pwned\u{7}\ntchau"),
+            ("action", "1"),
+        ]));
+        let Some(Entry::Msg {
+            seq,
+            text,
+            action,
+            origin,
+            ..
+        }) = read
+        else {
+            panic!("{read:?}");
+        };
+        assert_eq!((seq, action), (7, true));
+        assert_eq!(
+            origin,
+            Origin {
+                server: "ab12".into(),
+                client: 3
+            }
+        );
+        assert!(!text.contains('\u{1b}') && !text.contains('\n'), "{text:?}");
+        let long = "x".repeat(MAX_LINE_BYTES * 2);
+        let read = parse(&entry(&[
+            ("seq", "8"),
+            TIME,
+            ("server", "ab12"),
+            ("client", "3"),
+            ("from", "ana"),
+            ("text", &long),
+        ]));
+        assert!(matches!(read, Some(Entry::Msg { text, .. }) if text.len() == MAX_LINE_BYTES));
+    }
+
+    #[test]
+    fn notices_are_read_and_entries_not_ours_are_left_out() {
+        let join = parse(&entry(&[
+            ("kind", "join"),
+            TIME,
+            ("server", "ab12"),
+            ("client", "3"),
+            ("a", "ana"),
+            ("b", "127.0.0.1:5"),
+            ("c", "raw"),
+        ]));
+        assert!(matches!(
+            join,
+            Some(Entry::Notice { frame: ServerFrame::Join { ref name, .. }, .. }) if name == "ana"
+        ));
+        for fields in [
+            &[
+                ("kind", "ban"),
+                TIME,
+                ("server", "s"),
+                ("client", "1"),
+                ("a", "x"),
+                ("b", "y"),
+            ][..],
+            &[
+                ("seq", "x"),
+                TIME,
+                ("server", "s"),
+                ("client", "1"),
+                ("from", "a"),
+                ("text", "t"),
+            ],
+            &[
+                ("seq", "1"),
+                ("time", "yesterday"),
+                ("server", "s"),
+                ("client", "1"),
+            ],
+            &[
+                ("seq", "1"),
+                TIME,
+                ("client", "1"),
+                ("from", "a"),
+                ("text", "t"),
+            ],
+        ] {
+            assert_eq!(parse(&entry(fields)), None, "{fields:?}");
+        }
+    }
+}

@@ -14,7 +14,7 @@ use crate::chat::server::event::{Input, Kind};
 use crate::chat::server::token::{Digest, new_token};
 
 use super::Hub;
-use super::waiting::{Admission, MAX_KEPT_INPUTS};
+use super::waiting::{Admission, MAX_KEPT_INPUTS, Orphan};
 
 /// How long a resuming client waits for the reader to reach the `seq` it saw.
 pub const BEHIND_WAIT: Duration = Duration::from_secs(2);
@@ -87,6 +87,10 @@ impl Hub {
     /// `/nick` is done or refused.
     pub(super) fn verdicts(&mut self, verdicts: Vec<(u64, Verdict)>) {
         for (id, verdict) in verdicts {
+            if let Some(orphan) = self.waiting.orphans.remove(&id) {
+                self.give_back(orphan, &verdict);
+                continue;
+            }
             if let Some(wish) = self.waiting.nicks.remove(&id) {
                 self.nick_decided(id, &wish, verdict);
                 continue;
@@ -148,12 +152,65 @@ impl Hub {
         }
     }
 
-    /// A client gone while it waited: what Redis gave it is given back.
+    /// A client gone while it waited: what Redis gave it is given back (now, or when Redis
+    /// answers).
     pub(super) fn admission_gone(&mut self, id: u64) {
-        self.waiting.nicks.remove(&id);
-        if let Some(admission) = self.waiting.admitting.remove(&id) {
+        if let Some(wish) = self.waiting.nicks.remove(&id) {
+            let key = validate_name(&wish)
+                .map(|name| name_key(&name))
+                .unwrap_or_default();
+            let orphan = Orphan {
+                key,
+                fresh: None,
+                token: None,
+            };
+            self.waiting.orphans.insert(id, orphan);
+        }
+        let Some(admission) = self.waiting.admitting.remove(&id) else {
+            return;
+        };
+        if admission.verdict.is_some() {
             self.waiting.admitted.insert(id, admission);
-            self.admission_done(id);
+            return self.admission_done(id);
+        }
+        let token = match &admission.greeting {
+            Greeting::Structured { token, .. } => {
+                token.as_ref().map(|t| Digest::of(t.expose()).hex())
+            }
+            _ => None,
+        };
+        let orphan = Orphan {
+            key: admission.key.unwrap_or_default(),
+            fresh: admission.fresh.map(|(_, digest)| digest.hex()),
+            token,
+        };
+        self.waiting.orphans.insert(id, orphan);
+    }
+
+    /// What Redis gave a client already gone: a claimed name freed, a resumed session's name
+    /// left reserved for it (as a drop leaves it).
+    fn give_back(&mut self, orphan: Orphan, verdict: &Verdict) {
+        match verdict {
+            Verdict::Claimed => {
+                if let Some(digest) = &orphan.fresh {
+                    self.presence(Op::EndSession {
+                        digest: digest.clone(),
+                    });
+                }
+                self.presence(Op::Release {
+                    key: orphan.key,
+                    digest: orphan.fresh,
+                });
+            }
+            Verdict::Resumed => {
+                if let Some(digest) = orphan.token {
+                    self.presence(Op::Dropped {
+                        key: orphan.key,
+                        digest,
+                    });
+                }
+            }
+            _ => {}
         }
     }
 

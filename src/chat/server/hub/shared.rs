@@ -320,3 +320,6 @@ impl Hub {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,4 +40,16 @@ pub struct Waiting {
     pub nicks: HashMap<u64, String>,
     /// The other servers' members, as Redis last said, and as their notices since.
     pub remote: Vec<Member>,
+    /// Clients gone before Redis answered them: what to give back when it does.
+    pub orphans: HashMap<u64, Orphan>,
+}
+
+/// What a client gone while Redis was asked may be given, to give back.
+pub struct Orphan {
+    /// The name's key.
+    pub key: String,
+    /// The new session's digest (a claim for a hello), if any.
+    pub fresh: Option<String>,
+    /// The digest of the token it resumed with, if any.
+    pub token: Option<String>,
 }
