@@ -210,12 +210,7 @@ fn run(
                         .arg("");
                     asked.push((*id, key.clone(), None, String::new()));
                 } else {
-                    pipe.cmd("SET")
-                        .arg(&name)
-                        .arg(&value)
-                        .arg("PX")
-                        .arg(ttl)
-                        .ignore();
+                    set_px(&mut pipe, &name, &value, ttl);
                     held.names.insert(key.clone(), (value, false));
                 }
             }
@@ -238,18 +233,8 @@ fn run(
                 let value = format!("{server} {digest}");
                 let session = keys.key(&format!("session:{digest}"));
                 let name = keys.key(&format!("name:{key}"));
-                pipe.cmd("SET")
-                    .arg(session)
-                    .arg(key)
-                    .arg("PX")
-                    .arg(session_ttl)
-                    .ignore();
-                pipe.cmd("SET")
-                    .arg(name)
-                    .arg(&value)
-                    .arg("PX")
-                    .arg(session_ttl)
-                    .ignore();
+                set_px(&mut pipe, &session, key, session_ttl);
+                set_px(&mut pipe, &name, &value, session_ttl);
                 held.names.insert(key.clone(), (value, true));
             }
             Op::Dropped { key, digest } => {
@@ -316,6 +301,16 @@ pub fn register(
     beat(store, server, timing, &held)
 }
 
+/// `SET KEY VALUE PX MS` in `pipe`, its reply ignored.
+fn set_px(pipe: &mut redis::Pipeline, key: &str, value: &str, ms: u64) {
+    pipe.cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(ms)
+        .ignore();
+}
+
 /// Refreshes what this server holds, says it is alive, and reads the members of the servers
 /// that are.
 fn beat(
@@ -349,12 +344,7 @@ fn beat(
     }
     for (digest, key) in &held.sessions {
         let session = keys.key(&format!("session:{digest}"));
-        pipe.cmd("SET")
-            .arg(session)
-            .arg(key)
-            .arg("PX")
-            .arg(session_ttl)
-            .ignore();
+        set_px(&mut pipe, &session, key, session_ttl);
     }
     let members = keys.key(&format!("members:{server}"));
     pipe.cmd("DEL").arg(&members).ignore();

@@ -236,28 +236,18 @@ impl Hub {
         self.presence(Op::Member { name, about });
     }
 
-    /// A member of this server was renamed from `old`.
+    /// A member of this server was renamed from `old`: the old name is free in the room, the
+    /// new one listed (and claimed, for a raw member).
     pub(super) fn renamed_shared(&mut self, id: u64, old: &str) {
-        let Some(client) = self.clients.get(&id).filter(|_| self.is_shared()) else {
+        if !self.is_shared() {
             return;
-        };
-        let (name, about) = (
-            client.name.clone(),
-            format!("{} {}", client.peer, client.kind.label()),
-        );
-        let tokenless = client.token.is_none();
+        }
         self.presence(Op::Gone { name: old.into() });
         self.presence(Op::Release {
             key: name_key(old),
             digest: None,
         });
-        if tokenless {
-            self.presence(Op::Claim {
-                id: None,
-                key: name_key(&name),
-            });
-        }
-        self.presence(Op::Member { name, about });
+        self.joined_shared(id);
     }
 
     /// A member of this server left: a raw member's name is free in the room (a session's is
