@@ -160,8 +160,8 @@ pub enum Verdict {
     Claimed,
     /// This server holds the name: its hub decides, as a single server would.
     Ours,
-    /// Another server holds it (its holder, "SERVER DIGEST").
-    Taken(String),
+    /// Another server holds it.
+    Taken,
     /// Redis could not be asked: the hub decides alone (the room is split).
     Unknown,
 }

@@ -35,6 +35,8 @@ use store::Store;
 /// persistence): its epoch, and the highest `seq` seen.
 pub struct Known {
     seq: AtomicU64,
+    /// The last `seq` this server's reader has read.
+    read: AtomicU64,
     epoch: String,
 }
 
@@ -42,6 +44,18 @@ impl Known {
     /// `seq` was seen (read or stamped).
     fn saw(&self, seq: u64) {
         self.seq.fetch_max(seq, Ordering::Relaxed);
+    }
+
+    /// The reader read up to `seq`.
+    fn read(&self, seq: u64) {
+        self.read.fetch_max(seq, Ordering::Relaxed);
+        self.saw(seq);
+    }
+
+    /// How far the room's numbering is ahead of what this server's reader has read.
+    fn unread(&self) -> u64 {
+        let seq = self.seq.load(Ordering::Relaxed);
+        seq.saturating_sub(self.read.load(Ordering::Relaxed))
     }
 
     /// The highest `seq` seen, and the epoch.
@@ -150,6 +164,7 @@ impl Joined {
         let (reader, last_id) = (self.reader, self.last_id);
         let known = Arc::new(Known {
             seq: AtomicU64::new(self.seq),
+            read: AtomicU64::new(self.seq),
             epoch: self.epoch.clone(),
         });
         let room = Arc::clone(&known);

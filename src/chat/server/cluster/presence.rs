@@ -32,24 +32,33 @@ pub const TTL_ENV: &str = "SOQUETE_CLUSTER_TTL_MS";
 /// Most requests done in one pipeline.
 const BATCH: usize = 1024;
 
-/// May a hello have this name (KEYS: the name, the session of its token or a dummy; ARGV: this
-/// server, the value if it resumes, the value if it claims, the TTL, the name key, the new
-/// session's key)? 1: its token's session holds it (it moves here); 2: it was free (claimed,
-/// with a new session); 3: this server holds it (the hub decides); 0: another server does.
+/// For each name asked about (KEYS, two each: the name, the session of the asker's token or a
+/// dummy; ARGV: this server, then five each: the value if it resumes, the value if it claims,
+/// the TTL, the name key, the new session's key or ''): 1 when the token's session holds the
+/// name (it moves here), 2 when it was free (claimed, with a new session), 3 when this server
+/// holds it (its hub decides), 0 when another server does. One call for a whole batch: a
+/// reconnect storm is one command per batch, not one per client.
 const ADMIT: &str = r"
-local holder = redis.call('GET', KEYS[1])
-if redis.call('GET', KEYS[2]) == ARGV[5] then
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
-  return {1, holder or ''}
+local server, out = ARGV[1], {}
+for i = 1, #KEYS / 2 do
+  local name, session, a = KEYS[2 * i - 1], KEYS[2 * i], 1 + (i - 1) * 5
+  local resume, claim, ttl, key, fresh = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local holder = redis.call('GET', name)
+  if redis.call('GET', session) == key then
+    redis.call('SET', name, resume, 'PX', ttl)
+    redis.call('PEXPIRE', session, ttl)
+    out[i] = 1
+  elseif not holder then
+    redis.call('SET', name, claim, 'PX', ttl)
+    if fresh ~= '' then redis.call('SET', fresh, key, 'PX', ttl) end
+    out[i] = 2
+  elseif string.sub(holder, 1, #server + 1) == server .. ' ' then
+    out[i] = 3
+  else
+    out[i] = 0
+  end
 end
-if not holder then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-  if ARGV[6] ~= '' then redis.call('SET', ARGV[6], ARGV[5], 'PX', ARGV[4]) end
-  return {2, ''}
-end
-if string.sub(holder, 1, #ARGV[1] + 1) == ARGV[1] .. ' ' then return {3, holder} end
-return {0, holder}
+return out
 ";
 
 /// Deletes a name if this server still holds it (KEYS: the name; ARGV: the value it holds).
@@ -159,7 +168,12 @@ fn unknown(batch: &[Op]) -> Vec<(u64, Verdict)> {
         .collect()
 }
 
-/// One pipeline for the batch; the verdicts the hub waits for.
+/// One name asked about in a batch: the client, the name key, the digest of the token it
+/// resumes with, the new session's digest ('' for a `/nick`).
+type Asked = (u64, String, Option<String>, String);
+
+/// One pipeline for the batch (one `ADMIT` call for every name asked about, one `HSET` for the
+/// members who came); the verdicts the hub waits for.
 fn run(
     store: &mut Store,
     server: &str,
@@ -173,8 +187,10 @@ fn run(
         timing.session.as_millis() as u64,
     );
     let mut pipe = redis::pipe();
-    let mut asked = Vec::new();
-    let members = keys.key(&format!("members:{server}"));
+    let mut admit = redis::cmd("EVAL");
+    let (mut names, mut args): (Vec<String>, Vec<String>) = (Vec::new(), vec![server.into()]);
+    let mut asked: Vec<Asked> = Vec::new();
+    let (mut came, mut went) = (Vec::new(), Vec::new());
     for op in batch {
         match op {
             Op::Admit {
@@ -184,35 +200,34 @@ fn run(
                 fresh,
             } => {
                 let resume = token.as_deref().unwrap_or("-");
-                let session = keys.key(&format!("session:{resume}"));
-                let fresh_session = keys.key(&format!("session:{fresh}"));
-                pipe.cmd("EVAL").arg(ADMIT).arg(2);
-                pipe.arg(keys.key(&format!("name:{key}"))).arg(session);
-                pipe.arg(server).arg(format!("{server} {resume}"));
-                pipe.arg(format!("{server} {fresh}")).arg(session_ttl);
-                pipe.arg(key).arg(fresh_session);
+                names.push(keys.key(&format!("name:{key}")));
+                names.push(keys.key(&format!("session:{resume}")));
+                args.extend([
+                    format!("{server} {resume}"),
+                    format!("{server} {fresh}"),
+                    session_ttl.to_string(),
+                    key.clone(),
+                    keys.key(&format!("session:{fresh}")),
+                ]);
                 asked.push((*id, key.clone(), token.clone(), fresh.clone()));
             }
-            Op::Claim { id, key } => {
+            Op::Claim { id: Some(id), key } => {
+                names.push(keys.key(&format!("name:{key}")));
+                names.push(keys.key("session:-"));
+                let claim = format!("{server} -");
+                args.extend([
+                    String::new(),
+                    claim,
+                    ttl.to_string(),
+                    key.clone(),
+                    String::new(),
+                ]);
+                asked.push((*id, key.clone(), None, String::new()));
+            }
+            Op::Claim { id: None, key } => {
                 let value = format!("{server} -");
-                let name = keys.key(&format!("name:{key}"));
-                if let Some(id) = id {
-                    pipe.cmd("EVAL")
-                        .arg(ADMIT)
-                        .arg(2)
-                        .arg(&name)
-                        .arg(keys.key("session:-"));
-                    pipe.arg(server)
-                        .arg("")
-                        .arg(&value)
-                        .arg(ttl)
-                        .arg(key)
-                        .arg("");
-                    asked.push((*id, key.clone(), None, String::new()));
-                } else {
-                    set_px(&mut pipe, &name, &value, ttl);
-                    held.names.insert(key.clone(), (value, false));
-                }
+                set_px(&mut pipe, &keys.key(&format!("name:{key}")), &value, ttl);
+                held.names.insert(key.clone(), (value, false));
             }
             Op::Release { key, digest } => {
                 let value = match (held.names.remove(key), digest) {
@@ -250,27 +265,43 @@ fn run(
             }
             Op::Member { name, about } => {
                 held.members.insert(name.clone(), about.clone());
-                pipe.cmd("HSET").arg(&members).arg(name).arg(about).ignore();
-                pipe.cmd("PEXPIRE").arg(&members).arg(ttl).ignore();
+                went.retain(|gone| gone != name);
+                came.push((name.clone(), about.clone()));
             }
             Op::Gone { name } => {
                 held.members.remove(name);
-                pipe.cmd("HDEL").arg(&members).arg(name).ignore();
+                came.retain(|(member, _)| member != name);
+                went.push(name.clone());
             }
         }
+    }
+    let members = keys.key(&format!("members:{server}"));
+    if !went.is_empty() {
+        pipe.cmd("HDEL").arg(&members).arg(&went).ignore();
+    }
+    if !came.is_empty() {
+        pipe.cmd("HSET").arg(&members).arg(&came).ignore();
+        pipe.cmd("PEXPIRE").arg(&members).arg(ttl).ignore();
+    }
+    if !asked.is_empty() {
+        admit.arg(ADMIT).arg(names.len()).arg(&names).arg(&args);
+        pipe.add_command(admit);
     }
     if pipe.is_empty() {
         return Ok(Vec::new());
     }
     let replies: Vec<Value> = pipe.query(&mut store.con)?;
+    let codes: Vec<i64> = match replies.into_iter().next() {
+        Some(reply) if !asked.is_empty() => redis::from_redis_value(reply)?,
+        _ => Vec::new(),
+    };
     let mut verdicts = Vec::new();
-    for ((id, key, token, fresh), reply) in asked.into_iter().zip(replies) {
-        let (code, holder): (i64, String) = redis::from_redis_value(reply)?;
+    for ((id, key, token, fresh), code) in asked.into_iter().zip(codes) {
         let verdict = match code {
             1 => Verdict::Resumed,
             2 => Verdict::Claimed,
             3 => Verdict::Ours,
-            _ => Verdict::Taken(holder),
+            _ => Verdict::Taken,
         };
         let digest = match verdict {
             Verdict::Resumed => token,

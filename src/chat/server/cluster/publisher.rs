@@ -21,6 +21,16 @@ use super::store::{Store, why};
 pub const QUEUE: usize = 1024;
 /// Most lines stored in one call (the rounds waiting are merged up to this).
 const MERGE_LINES: usize = 4096;
+/// Most messages the room's numbering may be ahead of this server's reader before the next
+/// round is stored (the stream keeps [`MIN_STREAM_LEN`]: several servers' windows).
+///
+/// [`MIN_STREAM_LEN`]: super::store::MIN_STREAM_LEN
+pub const WINDOW: u64 = 8192;
+/// How long the publisher waits for its reader, at most (a reader cut off from Redis does not
+/// hold the publisher up for ever: Redis is away for it too).
+const WINDOW_PAUSE: Duration = Duration::from_millis(1);
+const WINDOW_WAITS: usize = 5000;
+
 /// The pause before trying Redis again, doubling up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(1);
@@ -64,6 +74,14 @@ pub fn publish(
             }
         }
         number += 1;
+        // A burst is stored no faster than this server reads it back: the stream keeps every
+        // entry until the readers have it (its length is far above the servers' windows).
+        for _ in 0..WINDOW_WAITS {
+            if room.unread() <= WINDOW {
+                break;
+            }
+            std::thread::sleep(WINDOW_PAUSE);
+        }
         let mut pause = RETRY_FIRST;
         loop {
             if store.is_none() {

@@ -57,7 +57,7 @@ pub fn follow(
                 let entries: Vec<Entry> = ids.iter().filter_map(parse).collect();
                 for entry in &entries {
                     if let Entry::Msg { seq, .. } = entry {
-                        room.saw(*seq);
+                        room.read(*seq);
                     }
                 }
                 if !entries.is_empty() && events.send(Event::Shared(entries)).is_err() {

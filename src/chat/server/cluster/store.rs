@@ -24,10 +24,11 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long the reader's `XREAD` waits for news before it asks again.
 pub const READ_BLOCK: Duration = Duration::from_millis(1000);
 /// Most entries one `XREAD` returns: one event for the hub, bounded.
-pub const READ_COUNT: usize = 256;
+pub const READ_COUNT: usize = 512;
 /// The stream keeps at least this many entries (`MAXLEN ~`), however small `--history` is: a
-/// server a little behind still finds what it has not read.
-pub const MIN_STREAM_LEN: usize = 10_000;
+/// server behind (each publisher waits for its own reader beyond `publisher::WINDOW`) still
+/// finds what it has not read. Some 20 MB in Redis for chat lines.
+pub const MIN_STREAM_LEN: usize = 100_000;
 
 /// Guest numbers a server takes at start: its guests are `guest-N` for N in its own block.
 pub const GUEST_BLOCK: u64 = 10_000;

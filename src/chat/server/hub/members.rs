@@ -247,7 +247,7 @@ impl Hub {
     fn taken_elsewhere(&self, id: u64, name: &str) -> Option<String> {
         let admission = self.waiting.admitted.get(&id)?;
         let asked = admission.key.as_deref() == Some(name_key(name).as_str());
-        matches!(admission.verdict, Some(Verdict::Taken(_)))
+        matches!(admission.verdict, Some(Verdict::Taken))
             .then_some(name.to_string())
             .filter(|_| asked)
     }

@@ -133,10 +133,16 @@ impl Hub {
             return;
         };
         if let Some(token) = &client.token {
-            self.presence(Op::Session {
-                digest: token.digest.hex(),
-                key: name_key(&client.name),
+            // What Redis's admission did already (a resume, a new name) is not done again.
+            let key = name_key(&client.name);
+            let admitted = self.waiting.admitted.get(&id).is_some_and(|a| {
+                a.key.as_ref() == Some(&key)
+                    && matches!(a.verdict, Some(Verdict::Resumed | Verdict::Claimed))
             });
+            if !admitted {
+                let digest = token.digest.hex();
+                self.presence(Op::Session { digest, key });
+            }
             let line = SessionLine::Session {
                 name: client.name.clone(),
                 token_sha256: token.digest.hex(),

@@ -16,10 +16,21 @@ use crate::chat::server::event::Kind;
 
 use super::Hub;
 use super::client::Client;
-use super::round::{Piece, bare_line};
+use super::round::Piece;
 
 /// The client id of the console in the room's entries (clients are numbered from 1).
 pub const CONSOLE: u64 = 0;
+
+/// Consecutive messages of the stream from one author at one time, fanned out as one piece.
+struct Run {
+    /// The client of this server that said them (None: another server's, or the console's).
+    author: Option<u64>,
+    time: DateTime<FixedOffset>,
+    from: String,
+    encoder: MsgEncoder,
+    /// `(seq, text, action)`, in order.
+    lines: Vec<(u64, String, bool)>,
+}
 
 impl Hub {
     /// At start: guests are numbered from this server's block, and the console is a member.
@@ -76,10 +87,12 @@ impl Hub {
         }
     }
 
-    /// Entries of the room's stream: messages kept and queued for the members in this round,
-    /// notices of other servers' members announced.
+    /// Entries of the room's stream: messages kept and queued for the members in this round
+    /// (a run of one author's lines of one time as one piece, as a single server's), notices of
+    /// other servers' members announced.
     pub(super) fn shared(&mut self, entries: Vec<Entry>) {
         let ours = self.settings.cluster.as_ref().map(|l| l.server.clone());
+        let mut run: Option<Run> = None;
         for entry in entries {
             match entry {
                 Entry::Msg {
@@ -101,9 +114,25 @@ impl Hub {
                     }
                     self.seq = seq;
                     let author = (Some(&origin.server) == ours.as_ref()).then_some(origin.client);
-                    self.heard(seq, (&time, &from), &text, action, author);
+                    let same = run
+                        .as_ref()
+                        .is_some_and(|r| r.author == author && r.time == time && r.from == from);
+                    if !same {
+                        self.heard(run.take());
+                        run = Some(Run {
+                            author,
+                            encoder: MsgEncoder::new(&time, &from),
+                            time,
+                            from,
+                            lines: Vec::new(),
+                        });
+                    }
+                    if let Some(run) = run.as_mut() {
+                        run.lines.push((seq, text, action));
+                    }
                 }
                 Entry::Notice { frame, origin } => {
+                    self.heard(run.take());
                     if Some(&origin.server) != ours.as_ref() {
                         self.remote_notice(&frame);
                         self.console.message(&frame);
@@ -114,6 +143,7 @@ impl Hub {
                 }
             }
         }
+        self.heard(run.take());
         self.caught_up();
     }
 
@@ -136,38 +166,45 @@ impl Hub {
         }
     }
 
-    /// One message of the room, numbered: kept, shown on the console, and queued for the
-    /// members (but a raw `author` of this server, who saw it as it typed).
-    fn heard(
-        &mut self,
-        seq: u64,
-        (time, from): (&DateTime<FixedOffset>, &str),
-        line: &str,
-        action: bool,
-        author: Option<u64>,
-    ) {
-        let encoder = MsgEncoder::new(time, from);
-        let mut json = Vec::new();
-        encoder.json_line(seq, line, action, &mut json);
-        let json: crate::chat::server::outbox::Bytes = json.into();
-        self.keep(seq, json.clone());
-        let text = if self.settings.mode == Mode::Broker {
-            bare_line(line)
-        } else {
-            let mut text = String::new();
-            encoder.text_line(line, action, &mut text);
-            self.console.push(text.clone());
-            text.into_bytes().into()
+    /// A run of one author's messages of the room, numbered: kept, shown on the console, and
+    /// queued for the members as one piece (but for a raw `author` of this server, who saw them
+    /// as it typed them).
+    fn heard(&mut self, run: Option<Run>) {
+        let Some(Run {
+            author,
+            encoder,
+            lines,
+            ..
+        }) = run
+        else {
+            return;
         };
+        let broker = self.settings.mode == Mode::Broker;
+        let (mut json, mut text) = (Vec::new(), String::new());
+        let count = lines.len() as u32;
+        for (seq, line, action) in lines {
+            let start = json.len();
+            encoder.json_line(seq, &line, action, &mut json);
+            self.keep(seq, json[start..].into());
+            if broker {
+                text.push_str(&line);
+                text.push('\n');
+            } else {
+                encoder.text_line(&line, action, &mut text);
+            }
+        }
+        if !broker {
+            self.console.push(text.clone());
+        }
         let author_saw_it = author
             .and_then(|id| self.clients.get(&id))
             .is_some_and(|client| client.kind != Kind::Structured);
         self.round.add(Piece {
             author: author.unwrap_or(u64::MAX),
             author_saw_it,
-            json,
-            text,
-            lines: 1,
+            json: json.into(),
+            text: text.into_bytes().into(),
+            lines: count,
         });
     }
 
@@ -294,7 +331,7 @@ impl Hub {
 
     /// Redis's answer to a `/nick`.
     pub(super) fn nick_decided(&mut self, id: u64, wish: &str, verdict: Verdict) {
-        if let Verdict::Taken(_) = verdict {
+        if let Verdict::Taken = verdict {
             return self.send(id, &super::members::name_taken(wish, wish));
         }
         self.nick_now(id, wish);
