@@ -504,3 +504,36 @@ fn redis_restarted_with_its_aof_while_servers_run_loses_and_repeats_nothing() {
 fn redis_restarted_empty_while_servers_run_never_gives_a_number_twice() {
     redis_restarts(false);
 }
+
+#[test]
+fn a_burst_longer_than_the_stream_keeps_reaches_every_server_whole() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let start = || {
+        let url = redis.url();
+        let args = [
+            "--cluster",
+            &url,
+            "--room",
+            "sala",
+            "--history",
+            "10",
+            "--rate-limit",
+            "off",
+        ];
+        Serve::new(&args)
+            .env("SOQUETE_CLUSTER_STREAM_LEN", "2000")
+            .start()
+    };
+    let ((_a, a_addr), (_b, b_addr)) = (start(), start());
+    let mut listener = Member::join(b_addr, "far", false);
+    let mut sender = Member::join(a_addr, "near", false);
+    let count = 6000;
+    let burst: String = (0..count).map(|n| format!("m-{n}\n")).collect();
+    std::io::Write::write_all(&mut sender.peer.writer, burst.as_bytes()).unwrap();
+    let heard = listener.heard(count);
+    let expected: Vec<String> = (0..count).map(|n| format!("m-{n}")).collect();
+    let texts: Vec<String> = heard.into_iter().map(|(_, text)| text).collect();
+    assert!(texts == expected, "lost or reordered: {:?}", &texts[..20]);
+}

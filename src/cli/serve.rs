@@ -6,9 +6,9 @@ use clap::{ArgGroup, Args, ValueEnum};
 
 use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource, Secret};
 use crate::chat::server::{
-    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode,
-    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, PRESENCE_TTL,
-    PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV, RateLimit,
+    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, MIN_STREAM_LEN,
+    Mode, NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, PRESENCE_TTL,
+    PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV, RateLimit, STREAM_LEN_ENV,
 };
 use crate::net::clock::millis_from_env;
 use crate::net::stun;
@@ -293,6 +293,11 @@ impl From<ServeArgs> for serve::Config {
                 .filter(|p| !p.is_empty())
                 .map(Secret::new),
             ttl: millis_from_env(PRESENCE_TTL_ENV).unwrap_or(PRESENCE_TTL),
+            stream_len: std::env::var(STREAM_LEN_ENV)
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(MIN_STREAM_LEN),
         });
         serve::Config {
             listen: std::net::SocketAddr::new(args.bind, args.port),

@@ -228,6 +228,7 @@ mod tests {
                 room: "sala".into(),
                 password: None,
                 ttl: std::time::Duration::from_secs(30),
+                stream_len: 100_000,
             }),
             log: log.map(Into::into),
             ..config(mode)

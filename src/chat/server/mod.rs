@@ -36,7 +36,10 @@ mod token;
 mod writer;
 
 pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
-pub use cluster::{ClusterSetup, PRESENCE_TTL, PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV};
+pub use cluster::{
+    ClusterSetup, MIN_STREAM_LEN, PRESENCE_TTL, PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV,
+    STREAM_LEN_ENV,
+};
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
 pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};

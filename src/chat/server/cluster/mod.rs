@@ -30,6 +30,7 @@ pub use presence::{TTL as PRESENCE_TTL, TTL_ENV as PRESENCE_TTL_ENV, Timing};
 pub use publisher::{Publisher, authors};
 pub use setup::{ClusterSetup, REDIS_PASSWORD_ENV};
 use store::Store;
+pub use store::{MIN_STREAM_LEN, STREAM_LEN_ENV};
 
 /// What the reader and the publisher know of the room, should Redis lose it (restarted without
 /// persistence): its epoch, and the highest `seq` seen.
@@ -174,7 +175,8 @@ impl Joined {
         let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());
         let store = self.publisher;
         super::spawn("cluster-publisher", move || {
-            publisher::publish(&setup, (&id, &known), history, store, &queue, &to_hub)
+            let maxlen = history.max(setup.stream_len);
+            publisher::publish(&setup, (&id, &known), maxlen, store, &queue, &to_hub)
         })?;
         let (presence, ops) = crossbeam_channel::bounded(OPS_QUEUE);
         let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());

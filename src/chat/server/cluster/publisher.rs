@@ -26,6 +26,11 @@ const MERGE_LINES: usize = 4096;
 ///
 /// [`MIN_STREAM_LEN`]: super::store::MIN_STREAM_LEN
 pub const WINDOW: u64 = 8192;
+
+/// The window for a stream of `maxlen` entries: [`WINDOW`], or an eighth of a short stream.
+fn window(maxlen: usize) -> u64 {
+    WINDOW.min(maxlen as u64 / 8).max(1)
+}
 /// How long the publisher waits for its reader, at most (a reader cut off from Redis does not
 /// hold the publisher up for ever: Redis is away for it too).
 const WINDOW_PAUSE: Duration = Duration::from_millis(1);
@@ -54,8 +59,9 @@ impl Publisher {
     }
 }
 
-/// Stores rounds until the hub is gone. Each call is numbered: a call retried after a lost reply
-/// is stored once (the script skips a number it has seen).
+/// Stores rounds until the hub is gone, in calls of at most a window's lines (the rounds
+/// waiting merged, a long one cut). Each call is numbered: a call retried after a lost reply is
+/// stored once (the script skips a number it has seen).
 pub fn publish(
     setup: &ClusterSetup,
     (server, room): (&str, &Known),
@@ -66,52 +72,80 @@ pub fn publish(
 ) {
     let mut store = Some(store);
     let mut number = 0u64;
+    let most = MERGE_LINES.min(window(maxlen) as usize);
     while let Ok(mut round) = rounds.recv() {
-        while round.lines.len() < MERGE_LINES {
+        while round.lines.len() < most {
             match rounds.try_recv() {
                 Ok(next) => round.lines.extend(next.lines),
                 Err(_) => break,
             }
         }
-        number += 1;
-        // A burst is stored no faster than this server reads it back: the stream keeps every
-        // entry until the readers have it (its length is far above the servers' windows).
-        for _ in 0..WINDOW_WAITS {
-            if room.unread() <= WINDOW {
-                break;
-            }
-            std::thread::sleep(WINDOW_PAUSE);
-        }
-        let mut pause = RETRY_FIRST;
-        loop {
-            if store.is_none() {
-                store = Store::open(setup).ok();
-            }
-            if let Some(open) = store.as_mut() {
-                match open.stamp(server, number, maxlen, room.now(), &round) {
-                    Ok(seq) => {
-                        room.saw(u64::try_from(seq).unwrap_or(0));
-                        break;
-                    }
-                    // Redis answered no (out of memory, a missing permission): trying again
-                    // would hold the room up for ever; this round's authors are told.
-                    Err(err) if !lost(&err) => {
-                        let news = News::Unpublished {
-                            clients: authors(&round.lines),
-                            why: why(&err),
-                        };
-                        if events.send(Event::Cluster(news)).is_err() {
-                            return;
-                        }
-                        break;
-                    }
-                    Err(_) => store = None,
+        let mut lines = round.lines;
+        while !lines.is_empty() {
+            let rest = lines.split_off(lines.len().min(most));
+            let call = Round {
+                time: round.time,
+                lines,
+            };
+            lines = rest;
+            number += 1;
+            // A burst is stored no faster than this server reads it back: the stream keeps
+            // every entry until the readers have it (its length is several windows).
+            for _ in 0..WINDOW_WAITS {
+                if room.unread() <= window(maxlen) {
+                    break;
                 }
+                std::thread::sleep(WINDOW_PAUSE);
             }
-            // Redis is away: the round waits for it (the hub keeps taking rounds, up to QUEUE).
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(RETRY_MAX);
+            if !store_call(
+                setup,
+                (server, room),
+                (maxlen, number),
+                &mut store,
+                &call,
+                events,
+            ) {
+                return;
+            }
         }
+    }
+}
+
+/// Stores one call, trying again while Redis is away; false when the hub is gone.
+fn store_call(
+    setup: &ClusterSetup,
+    (server, room): (&str, &Known),
+    (maxlen, number): (usize, u64),
+    store: &mut Option<Store>,
+    call: &Round,
+    events: &Sender<Event>,
+) -> bool {
+    let mut pause = RETRY_FIRST;
+    loop {
+        if store.is_none() {
+            *store = Store::open(setup).ok();
+        }
+        if let Some(open) = store.as_mut() {
+            match open.stamp(server, number, maxlen, room.now(), call) {
+                Ok(seq) => {
+                    room.saw(u64::try_from(seq).unwrap_or(0));
+                    return true;
+                }
+                // Redis answered no (out of memory, a missing permission): trying again would
+                // hold the room up for ever; this call's authors are told.
+                Err(err) if !lost(&err) => {
+                    let news = News::Unpublished {
+                        clients: authors(&call.lines),
+                        why: why(&err),
+                    };
+                    return events.send(Event::Cluster(news)).is_ok();
+                }
+                Err(_) => *store = None,
+            }
+        }
+        // Redis is away: the call waits for it (the hub keeps taking rounds, up to QUEUE).
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(RETRY_MAX);
     }
 }
 

@@ -22,6 +22,8 @@ pub struct ClusterSetup {
     /// How long a crashed server's members and raw names outlive it (its sessions' names: the
     /// name reservation): `presence::TTL`, shortened by tests.
     pub ttl: std::time::Duration,
+    /// Entries the stream keeps at least (`store::MIN_STREAM_LEN`, shortened by tests).
+    pub stream_len: usize,
 }
 
 impl std::fmt::Debug for ClusterSetup {
@@ -114,6 +116,7 @@ mod tests {
             room: room.into(),
             password: None,
             ttl: std::time::Duration::from_secs(30),
+            stream_len: 100_000,
         }
     }
 

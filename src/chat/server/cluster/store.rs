@@ -29,6 +29,8 @@ pub const READ_COUNT: usize = 512;
 /// server behind (each publisher waits for its own reader beyond `publisher::WINDOW`) still
 /// finds what it has not read. Some 20 MB in Redis for chat lines.
 pub const MIN_STREAM_LEN: usize = 100_000;
+/// Tests shorten [`MIN_STREAM_LEN`] with this variable (entries); the face reads it.
+pub const STREAM_LEN_ENV: &str = "SOQUETE_CLUSTER_STREAM_LEN";
 
 /// Guest numbers a server takes at start: its guests are `guest-N` for N in its own block.
 pub const GUEST_BLOCK: u64 = 10_000;
@@ -183,7 +185,7 @@ impl Store {
         ];
         let mut eval = redis::cmd("EVAL");
         eval.arg(STAMP).arg(keys.len()).arg(&keys);
-        eval.arg(server).arg(number).arg(maxlen.max(MIN_STREAM_LEN));
+        eval.arg(server).arg(number).arg(maxlen);
         eval.arg(round.time.to_rfc3339()).arg(known).arg(epoch);
         for line in &round.lines {
             let (kind, a, b, c, client) = line.fields();
