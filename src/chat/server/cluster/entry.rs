@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::chat::protocol::{Member, MsgEncoder, ServerFrame};
+use crate::chat::protocol::{MAX_LINE_BYTES, Member, MsgEncoder, ServerFrame};
+use crate::net::sanitize::neutralize;
 
 /// What one round of the hub said to the room, in order, stamped in Redis in one call.
 #[derive(Debug, Clone, PartialEq)]
@@ -164,4 +165,22 @@ pub enum Verdict {
     Taken,
     /// Redis could not be asked: the hub decides alone (the room is split).
     Unknown,
+}
+
+/// What a server of the room wrote is clean already; what else may be in Redis is made so: one
+/// line, no terminal controls, no longer than a line may be.
+pub fn clean(text: &str) -> String {
+    let mut text = if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        text.to_string()
+    } else {
+        neutralize(&text.replace(['\n', '\r'], " ")).into_owned()
+    };
+    if text.len() > MAX_LINE_BYTES {
+        let mut end = MAX_LINE_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
 }

@@ -21,7 +21,7 @@ use redis::Value;
 use crate::chat::protocol::Member;
 use crate::chat::server::event::Event;
 
-use super::entry::{News, Op, Verdict};
+use super::entry::{News, Op, Verdict, clean};
 use super::setup::ClusterSetup;
 use super::store::Store;
 
@@ -413,11 +413,13 @@ fn beat(
         .into_iter()
         .flatten()
         .map(|(name, about)| {
+            // Cleaned for a terminal, as every entry is: a server of the room wrote it, but it
+            // crossed the network.
             let (addr, kind) = about.split_once(' ').unwrap_or((&about, "-"));
             Member {
-                name,
-                addr: addr.into(),
-                kind: kind.into(),
+                name: clean(&name),
+                addr: clean(addr),
+                kind: clean(kind),
             }
         })
         .collect();

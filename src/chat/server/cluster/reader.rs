@@ -9,13 +9,12 @@ use chrono::DateTime;
 use crossbeam_channel::Sender;
 use redis::streams::StreamId;
 
-use crate::chat::protocol::{MAX_LINE_BYTES, ServerFrame};
-use crate::net::sanitize::neutralize;
+use crate::chat::protocol::ServerFrame;
 
 use crate::chat::server::event::Event;
 
 use super::Known;
-use super::entry::{Entry, News, Origin};
+use super::entry::{Entry, News, Origin, clean};
 use super::setup::ClusterSetup;
 use super::store::{Store, field, why};
 
@@ -122,27 +121,10 @@ pub fn parse(entry: &StreamId) -> Option<Entry> {
     Some(Entry::Notice { frame, origin })
 }
 
-/// What a server of the room wrote is clean already; what else may be in Redis is made so: one
-/// line, no terminal controls, no longer than a line may be.
-fn clean(text: &str) -> String {
-    let mut text = if text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
-        text.to_string()
-    } else {
-        neutralize(&text.replace(['\n', '\r'], " ")).into_owned()
-    };
-    if text.len() > MAX_LINE_BYTES {
-        let mut end = MAX_LINE_BYTES;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::protocol::MAX_LINE_BYTES;
 
     fn entry(fields: &[(&str, &str)]) -> StreamId {
         StreamId {
