@@ -523,13 +523,15 @@ fn a_burst_longer_than_the_stream_keeps_reaches_every_server_whole() {
             "off",
         ];
         Serve::new(&args)
-            .env("SOQUETE_CLUSTER_STREAM_LEN", "2000")
+            .env("SOQUETE_CLUSTER_STREAM_LEN", "8")
             .start()
     };
+    // Trimmed to the length asked, not to Redis's nodes of 100 entries.
+    redis.cli(&["CONFIG", "SET", "stream-node-max-entries", "4"]);
     let ((_a, a_addr), (_b, b_addr)) = (start(), start());
     let mut listener = Member::join(b_addr, "far", false);
     let mut sender = Member::join(a_addr, "near", false);
-    let count = 6000;
+    let count = 3000;
     let burst: String = (0..count).map(|n| format!("m-{n}\n")).collect();
     std::io::Write::write_all(&mut sender.peer.writer, burst.as_bytes()).unwrap();
     let heard = listener.heard(count);

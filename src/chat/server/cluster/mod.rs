@@ -119,7 +119,18 @@ pub fn join(setup: &ClusterSetup, fresh: &str, history: usize) -> Result<Joined>
     let guests = presence
         .guest_block()
         .map_err(|err| Error::io("reading the room", std::io::Error::other(store::why(&err))))?;
-    let entries = loaded.entries.iter().filter_map(reader::parse).collect();
+    let mut entries: Vec<Entry> = loaded.entries.iter().flat_map(reader::parse).collect();
+    // Entries hold several messages: only the last `history` are kept.
+    let messages = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Msg { .. }))
+        .count();
+    let mut extra = messages.saturating_sub(history);
+    entries.retain(|e| {
+        let drop = extra > 0 && matches!(e, Entry::Msg { .. });
+        extra -= usize::from(drop);
+        !drop
+    });
     let reader = reader
         .for_reading()
         .map_err(|err| Error::io("reading the room", std::io::Error::other(store::why(&err))))?;

@@ -53,7 +53,7 @@ pub fn follow(
                 }
                 let Some(last) = ids.last() else { continue };
                 last_id = last.id.clone();
-                let entries: Vec<Entry> = ids.iter().filter_map(parse).collect();
+                let entries: Vec<Entry> = ids.iter().flat_map(parse).collect();
                 for entry in &entries {
                     if let Entry::Msg { seq, .. } = entry {
                         room.read(*seq);
@@ -82,23 +82,51 @@ fn lost_error(err: &redis::RedisError) -> crate::error::Error {
 }
 
 /// An entry as the hub takes it; None for one that is not ours (left out).
-pub fn parse(entry: &StreamId) -> Option<Entry> {
+pub fn parse(entry: &StreamId) -> Vec<Entry> {
+    match field(entry, "msgs") {
+        Some(msgs) => messages(entry, &msgs).unwrap_or_default(),
+        None => notice(entry).into_iter().collect(),
+    }
+}
+
+/// An entry of messages: `seq` the first one's number, `n` how many, `msgs` a JSON array of
+/// `[from, text, action, client]`; nothing when it is not one as the servers write them.
+fn messages(entry: &StreamId, msgs: &str) -> Option<Vec<Entry>> {
+    let time = DateTime::parse_from_rfc3339(&field(entry, "time")?).ok()?;
+    let server = field(entry, "server")?;
+    let first: u64 = field(entry, "seq")?.parse().ok()?;
+    let n: usize = field(entry, "n")?.parse().ok()?;
+    let msgs: Vec<(String, String, bool, u64)> = serde_json::from_str(msgs).ok()?;
+    if msgs.len() != n || n == 0 {
+        return None;
+    }
+    let entries = msgs
+        .into_iter()
+        .zip(first..)
+        .map(|((from, text, action, client), seq)| Entry::Msg {
+            seq,
+            time,
+            from: clean(&from),
+            text: clean(&text),
+            action,
+            origin: Origin {
+                server: server.clone(),
+                client,
+            },
+        })
+        .collect();
+    Some(entries)
+}
+
+/// A join, leave or nick entry.
+fn notice(entry: &StreamId) -> Option<Entry> {
     let text = |name: &str| field(entry, name).map(|value| clean(&value));
     let time = DateTime::parse_from_rfc3339(&field(entry, "time")?).ok()?;
     let origin = Origin {
         server: field(entry, "server")?,
         client: field(entry, "client")?.parse().ok()?,
     };
-    let Some(kind) = field(entry, "kind") else {
-        return Some(Entry::Msg {
-            seq: field(entry, "seq")?.parse().ok()?,
-            time,
-            from: text("from")?,
-            text: text("text")?,
-            action: field(entry, "action").as_deref() == Some("1"),
-            origin,
-        });
-    };
+    let kind = field(entry, "kind")?;
     let (a, b) = (text("a")?, text("b")?);
     let frame = match kind.as_str() {
         "join" => ServerFrame::Join {
@@ -145,45 +173,58 @@ mod tests {
     const TIME: (&str, &str) = ("time", "2026-11-30T16:00:00+00:00");
 
     #[test]
-    fn a_message_entry_is_read_with_its_origin_and_cleaned_for_a_terminal() {
+    fn an_entry_of_messages_is_read_with_their_numbers_and_cleaned_for_a_terminal() {
+        let long = "x".repeat(MAX_LINE_BYTES * 2);
+        let msgs = serde_json::json!([
+            ["ana", "oi\u{1b}]0;pwned\u{7}\ntchau", true, 3],
+            ["bia", long, false, 4]
+        ])
+        .to_string();
         let read = parse(&entry(&[
             ("seq", "7"),
+            ("n", "2"),
             TIME,
             ("server", "ab12"),
-            ("client", "3"),
-            ("from", "ana"),
-            ("text", "oi\u{1b}]0;pwned\u{7}\ntchau"),
-            ("action", "1"),
+            ("msgs", &msgs),
         ]));
-        let Some(Entry::Msg {
-            seq,
-            text,
-            action,
-            origin,
-            ..
-        }) = read
+        let [
+            Entry::Msg {
+                seq,
+                text,
+                action,
+                origin,
+                ..
+            },
+            Entry::Msg {
+                seq: second,
+                text: cut,
+                ..
+            },
+        ] = &read[..]
         else {
             panic!("{read:?}");
         };
-        assert_eq!((seq, action), (7, true));
+        assert_eq!((*seq, *action, *second), (7, true, 8));
         assert_eq!(
             origin,
-            Origin {
+            &Origin {
                 server: "ab12".into(),
                 client: 3
             }
         );
         assert!(!text.contains('\u{1b}') && !text.contains('\n'), "{text:?}");
-        let long = "x".repeat(MAX_LINE_BYTES * 2);
-        let read = parse(&entry(&[
-            ("seq", "8"),
+        assert_eq!(cut.len(), MAX_LINE_BYTES);
+        let short = [
+            ("seq", "7"),
+            ("n", "3"),
             TIME,
-            ("server", "ab12"),
-            ("client", "3"),
-            ("from", "ana"),
-            ("text", &long),
-        ]));
-        assert!(matches!(read, Some(Entry::Msg { text, .. }) if text.len() == MAX_LINE_BYTES));
+            ("server", "s"),
+            ("msgs", &msgs),
+        ];
+        assert!(
+            parse(&entry(&short)).is_empty(),
+            "n says 3, the array has 2"
+        );
     }
 
     #[test]
@@ -198,8 +239,8 @@ mod tests {
             ("c", "raw"),
         ]));
         assert!(matches!(
-            join,
-            Some(Entry::Notice { frame: ServerFrame::Join { ref name, .. }, .. }) if name == "ana"
+            &join[..],
+            [Entry::Notice { frame: ServerFrame::Join { name, .. }, .. }] if name == "ana"
         ));
         for fields in [
             &[
@@ -232,7 +273,7 @@ mod tests {
                 ("text", "t"),
             ],
         ] {
-            assert_eq!(parse(&entry(fields)), None, "{fields:?}");
+            assert!(parse(&entry(fields)).is_empty(), "{fields:?}");
         }
     }
 }

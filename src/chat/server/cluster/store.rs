@@ -25,22 +25,28 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const READ_BLOCK: Duration = Duration::from_millis(1000);
 /// Most entries one `XREAD` returns: one event for the hub, bounded.
 pub const READ_COUNT: usize = 512;
-/// The stream keeps at least this many entries (`MAXLEN ~`), however small `--history` is: a
-/// server behind (each publisher waits for its own reader beyond `publisher::WINDOW`) still
-/// finds what it has not read. Some 20 MB in Redis for chat lines.
-pub const MIN_STREAM_LEN: usize = 100_000;
+/// The stream keeps at least this many entries (`MAXLEN ~`; each holds one message or more, up
+/// to [`PACK`]), however small `--history` is: a server behind (each publisher waits for its
+/// own reader beyond `publisher::WINDOW` messages) still finds what it has not read.
+pub const MIN_STREAM_LEN: usize = 65_536;
 /// Tests shorten [`MIN_STREAM_LEN`] with this variable (entries); the face reads it.
 pub const STREAM_LEN_ENV: &str = "SOQUETE_CLUSTER_STREAM_LEN";
+
+/// Most messages in one entry of the stream.
+pub const PACK: usize = 256;
 
 /// Guest numbers a server takes at start: its guests are `guest-N` for N in its own block.
 pub const GUEST_BLOCK: u64 = 10_000;
 
-/// Stamps a round: numbers each `msg` (`HINCRBY meta seq`) and appends it and the round's
-/// notices to the stream, once per round of a server (a retried round is skipped). KEYS: meta,
-/// log, the server's round key. ARGV: server, round, maxlen, time, the highest `seq` this server
-/// knows and the room's epoch (a Redis that lost the room, restarted without persistence, takes
-/// them back: numbers are never given twice), then five per line (kind, a, b, c, client).
-/// Returns the last `seq` stamped (0 when none), -1 for a round stored already.
+/// Stamps a round: numbers its messages (`HINCRBY meta seq N`) and appends them and the round's
+/// notices to the stream, in order, once per round of a server (a retried round is skipped).
+/// Consecutive messages go in one entry (`seq` the first one's number, `n` how many, `msgs` a
+/// JSON array of `[from, text, action, client]`): one `XADD` for up to [`PACK`] messages. KEYS:
+/// meta, log, the server's round key. ARGV: server, round, maxlen, time, the highest `seq` this
+/// server knows and the room's epoch (a Redis that lost the room, restarted without
+/// persistence, takes them back: numbers are never given twice), then five per item (`msgs`,
+/// the JSON array, its length, '', '', or a notice's kind, a, b, c, client). Returns the last
+/// `seq` stamped (0 when none), -1 for a round stored already.
 const STAMP: &str = r"
 local server, round = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -52,11 +58,11 @@ if tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') < tonumber(ARGV[5]) then
 end
 local seq = 0
 for i = 7, #ARGV, 5 do
-  if ARGV[i] == 'msg' then
-    seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq, 'time', ARGV[4],
-      'server', server, 'client', ARGV[i+4], 'from', ARGV[i+1], 'text', ARGV[i+2],
-      'action', ARGV[i+3])
+  if ARGV[i] == 'msgs' then
+    local n = tonumber(ARGV[i+2])
+    seq = redis.call('HINCRBY', KEYS[1], 'seq', n)
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'seq', seq - n + 1, 'n', n,
+      'time', ARGV[4], 'server', server, 'msgs', ARGV[i+1])
   else
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'kind', ARGV[i], 'time', ARGV[4],
       'server', server, 'client', ARGV[i+4], 'a', ARGV[i+1], 'b', ARGV[i+2], 'c', ARGV[i+3])
@@ -187,10 +193,26 @@ impl Store {
         eval.arg(STAMP).arg(keys.len()).arg(&keys);
         eval.arg(server).arg(number).arg(maxlen);
         eval.arg(round.time.to_rfc3339()).arg(known).arg(epoch);
+        let mut msgs: Vec<(&str, &str, bool, u64)> = Vec::new();
         for line in &round.lines {
+            if let Line::Msg {
+                from,
+                text,
+                action,
+                client,
+            } = line
+            {
+                msgs.push((from, text, *action, *client));
+                if msgs.len() == PACK {
+                    pack(&mut eval, &mut msgs);
+                }
+                continue;
+            }
+            pack(&mut eval, &mut msgs);
             let (kind, a, b, c, client) = line.fields();
             eval.arg(kind).arg(a).arg(b).arg(c).arg(client);
         }
+        pack(&mut eval, &mut msgs);
         eval.query(&mut self.con)
     }
 
@@ -240,16 +262,21 @@ pub fn field(entry: &StreamId, name: &str) -> Option<String> {
     }
 }
 
-/// Lines of a round for the script: what each line puts in the stream.
+/// Consecutive messages as one item of the script (one entry of the stream), if any.
+fn pack(eval: &mut redis::Cmd, msgs: &mut Vec<(&str, &str, bool, u64)>) {
+    if msgs.is_empty() {
+        return;
+    }
+    let json = serde_json::to_string(&*msgs).expect("strings always serialize");
+    eval.arg("msgs").arg(json).arg(msgs.len()).arg("").arg("");
+    msgs.clear();
+}
+
+/// A notice of a round for the script: what it puts in the stream.
 impl Line {
     fn fields(&self) -> (&str, &str, &str, &str, u64) {
         match self {
-            Line::Msg {
-                from,
-                text,
-                action,
-                client,
-            } => ("msg", from, text, if *action { "1" } else { "0" }, *client),
+            Line::Msg { .. } => unreachable!("messages are packed"),
             Line::Join {
                 name,
                 addr,
