@@ -225,8 +225,16 @@ fn run(
                 asked.push((*id, key.clone(), None, String::new()));
             }
             Op::Claim { id: None, key } => {
+                // A guest's name, or one this server holds already: never taken from another.
                 let value = format!("{server} -");
-                set_px(&mut pipe, &keys.key(&format!("name:{key}")), &value, ttl);
+                let name = keys.key(&format!("name:{key}"));
+                pipe.cmd("SET")
+                    .arg(&name)
+                    .arg(&value)
+                    .arg("PX")
+                    .arg(ttl)
+                    .arg("NX")
+                    .ignore();
                 held.names.insert(key.clone(), (value, false));
             }
             Op::Release { key, digest } => {

@@ -236,7 +236,8 @@ impl Hub {
         loop {
             self.guests += 1;
             let name = format!("guest-{}", self.guests);
-            if self.name_taken(&name, u64::MAX).is_none() {
+            let elsewhere = self.waiting.remote.iter().any(|m| m.name == name);
+            if !elsewhere && self.name_taken(&name, u64::MAX).is_none() {
                 return name;
             }
         }
