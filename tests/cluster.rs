@@ -415,7 +415,25 @@ fn a_name_in_use_on_one_server_is_refused_on_another_and_who_lists_both() {
     raw.send("/nick zeca");
     let line = raw.line_where(|l| l.contains("zeca"));
     assert!(line.contains("taken"), "{line}");
-    drop((zeca, ana));
+
+    // A name free in the whole room is had by /nick on B, and is then taken on A.
+    raw.send("/nick livre");
+    raw.line_where(|l| l.contains("is now known as livre"));
+    let mut late = Peer::connect(a_addr);
+    late.send_json(serde_json::json!({"type": "hello", "version": 1, "name": "livre"}));
+    let error = late.frame_where(|f| f["type"] == "error");
+    assert_eq!(error["code"], "name_taken", "{error}");
+
+    // zeca quits on A: the name comes free on B (as soon as A has told Redis).
+    let mut zeca = zeca;
+    zeca.say("/quit");
+    let free = crate::support::poll(LIMIT, || {
+        raw.send("/nick zeca");
+        let line = raw.line_where(|l| l.contains("zeca"));
+        line.contains("is now known as zeca").then_some(())
+    });
+    assert!(free.is_some(), "zeca's name never came free");
+    drop(ana);
 }
 
 #[test]
