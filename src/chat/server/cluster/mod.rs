@@ -53,6 +53,11 @@ impl Known {
         self.saw(seq);
     }
 
+    /// The last `seq` this server's reader has read.
+    fn read_so_far(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
     /// How far the room's numbering is ahead of what this server's reader has read.
     fn unread(&self) -> u64 {
         let seq = self.seq.load(Ordering::Relaxed);
@@ -179,9 +184,9 @@ impl Joined {
             read: AtomicU64::new(self.seq),
             epoch: self.epoch.clone(),
         });
-        let room = Arc::clone(&known);
+        let (room, id) = (Arc::clone(&known), server.clone());
         super::spawn("cluster-reader", move || {
-            reader::follow(&setup, (reader, &room), last_id, &to_hub)
+            reader::follow(&setup, (reader, &room, &id), last_id, &to_hub)
         })?;
         let (setup, to_hub, id) = (Arc::clone(&self.setup), events.clone(), server.clone());
         let store = self.publisher;

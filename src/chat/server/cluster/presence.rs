@@ -415,6 +415,10 @@ fn beat(
     }
     if !dead.is_empty() {
         read.cmd("HDEL").arg(&servers).arg(&dead).ignore();
+        read.cmd("HDEL")
+            .arg(keys.key("readers"))
+            .arg(&dead)
+            .ignore();
     }
     let lists: Vec<HashMap<String, String>> = read.query(&mut store.con)?;
     let mut remote: Vec<Member> = lists

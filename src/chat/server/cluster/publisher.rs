@@ -14,15 +14,15 @@ use crate::chat::server::event::Event;
 use super::Known;
 use super::entry::{Line, News, Round};
 use super::setup::ClusterSetup;
-use super::store::{Store, why};
+use super::store::{READER_FRESH, Store, why};
 
 /// Rounds waiting for the publisher: beyond them, the hub reports a round as not delivered
 /// rather than wait for Redis.
 pub const QUEUE: usize = 1024;
 /// Most lines stored in one call (the rounds waiting are merged up to this).
 const MERGE_LINES: usize = 4096;
-/// Most messages the room's numbering may be ahead of this server's reader before the next
-/// round is stored (the stream keeps [`MIN_STREAM_LEN`]: several servers' windows).
+/// Most messages the room's numbering may be ahead of a live server's reader before the next
+/// call is stored (the stream keeps [`MIN_STREAM_LEN`] entries: several windows).
 ///
 /// [`MIN_STREAM_LEN`]: super::store::MIN_STREAM_LEN
 pub const WINDOW: u64 = 8192;
@@ -89,20 +89,23 @@ pub fn publish(
             };
             lines = rest;
             number += 1;
-            // A burst is stored no faster than this server reads it back: the stream keeps
-            // every entry until the readers have it (its length is several windows).
+            // A burst is stored no faster than this server reads it back (and the script waits
+            // for every live server's reader): the stream keeps every entry until the readers
+            // have it (its length is several windows).
             for _ in 0..WINDOW_WAITS {
                 if room.unread() <= window(maxlen) {
                     break;
                 }
                 std::thread::sleep(WINDOW_PAUSE);
             }
+            let limits = (window(maxlen), READER_FRESH.as_millis() as u64);
+            let call = (number, &call);
             if !store_call(
                 setup,
                 (server, room),
-                (maxlen, number),
+                (maxlen, limits),
                 &mut store,
-                &call,
+                call,
                 events,
             ) {
                 return;
@@ -115,18 +118,31 @@ pub fn publish(
 fn store_call(
     setup: &ClusterSetup,
     (server, room): (&str, &Known),
-    (maxlen, number): (usize, u64),
+    (maxlen, (window, ttl)): (usize, (u64, u64)),
     store: &mut Option<Store>,
-    call: &Round,
+    (number, call): (u64, &Round),
     events: &Sender<Event>,
 ) -> bool {
     let mut pause = RETRY_FIRST;
+    let mut waits = 0;
     loop {
         if store.is_none() {
             *store = Store::open(setup).ok();
         }
         if let Some(open) = store.as_mut() {
-            match open.stamp(server, number, maxlen, room.now(), call) {
+            // A reader that does not catch up in WINDOW_WAITS pauses is not waited for longer
+            // (its server is alive but stuck): it will say what it lost.
+            let window = if waits < WINDOW_WAITS {
+                window
+            } else {
+                u64::MAX / 2
+            };
+            match open.stamp(server, number, maxlen, room.now(), (window, ttl), call) {
+                Ok(-2) => {
+                    waits += 1;
+                    std::thread::sleep(WINDOW_PAUSE);
+                    continue;
+                }
                 Ok(seq) => {
                     room.saw(u64::try_from(seq).unwrap_or(0));
                     return true;

@@ -26,10 +26,11 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// and connects again (with pauses), going on from the same entry: nothing is skipped.
 pub fn follow(
     setup: &ClusterSetup,
-    (store, room): (Store, &Known),
+    (store, room, server): (Store, &Known, &str),
     mut last_id: String,
     events: &Sender<Event>,
 ) {
+    // Where this reader is, told to Redis with every read (the publishers wait for it).
     let mut store = Some(store);
     let mut pause = RETRY_FIRST;
     let mut lost = false;
@@ -43,7 +44,8 @@ pub fn follow(
             }
             continue;
         };
-        match reading.read_after(&last_id) {
+        let mark = (server, room.read_so_far());
+        match reading.read_after(&last_id, mark) {
             Ok(ids) => {
                 pause = RETRY_FIRST;
                 if std::mem::take(&mut lost)

@@ -32,6 +32,19 @@ pub const MIN_STREAM_LEN: usize = 65_536;
 /// Tests shorten [`MIN_STREAM_LEN`] with this variable (entries); the face reads it.
 pub const STREAM_LEN_ENV: &str = "SOQUETE_CLUSTER_STREAM_LEN";
 
+/// Says where a server's reader is (KEYS: the readers hash; ARGV: the server, the last `seq` it
+/// read), with Redis's clock: "SEQ MS".
+const MARK: &str = r"
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. now)
+";
+
+/// How recent a reader's mark must be for the publishers to wait for it: a reader marks at
+/// each read, at least every [`READ_BLOCK`]; one that stopped (its server crashed or is stuck)
+/// is not waited for.
+pub const READER_FRESH: Duration = Duration::from_secs(3);
+
 /// Most messages in one entry of the stream.
 pub const PACK: usize = 256;
 
@@ -46,18 +59,30 @@ pub const GUEST_BLOCK: u64 = 10_000;
 /// server knows and the room's epoch (a Redis that lost the room, restarted without
 /// persistence, takes them back: numbers are never given twice), then five per item (`msgs`,
 /// the JSON array, its length, '', '', or a notice's kind, a, b, c, client). Returns the last
-/// `seq` stamped (0 when none), -1 for a round stored already.
+/// `seq` stamped (0 when none), -1 for a round stored already, -2 when a live server's reader
+/// (KEYS[4]: each server's last `seq` read and when, by Redis's clock; live when that is less
+/// than ARGV[8] ms ago) is more than ARGV[7] messages behind: nothing is stored, the publisher
+/// tries again in a moment, so that no live server's reader loses what the stream trims.
 const STAMP: &str = r"
 local server, round = ARGV[1], tonumber(ARGV[2])
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 if round <= last then return -1 end
+local window, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local current = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local readers = redis.call('HGETALL', KEYS[4])
+for i = 2, #readers, 2 do
+  local read, at = string.match(readers[i], '^(%d+) (%d+)$')
+  if read and now - tonumber(at) < ttl and current - tonumber(read) > window then return -2 end
+end
 redis.call('SET', KEYS[3], ARGV[2], 'EX', 86400)
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[6])
 if tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') < tonumber(ARGV[5]) then
   redis.call('HSET', KEYS[1], 'seq', ARGV[5])
 end
 local seq = 0
-for i = 7, #ARGV, 5 do
+for i = 9, #ARGV, 5 do
   if ARGV[i] == 'msgs' then
     local n = tonumber(ARGV[i+2])
     seq = redis.call('HINCRBY', KEYS[1], 'seq', n)
@@ -182,17 +207,20 @@ impl Store {
         number: u64,
         maxlen: usize,
         (known, epoch): (u64, &str),
+        (window, ttl): (u64, u64),
         round: &Round,
     ) -> redis::RedisResult<i64> {
         let keys = [
             self.keys.key("meta"),
             self.keys.key("log"),
             self.keys.key(&format!("round:{server}")),
+            self.keys.key("readers"),
         ];
         let mut eval = redis::cmd("EVAL");
         eval.arg(STAMP).arg(keys.len()).arg(&keys);
         eval.arg(server).arg(number).arg(maxlen);
         eval.arg(round.time.to_rfc3339()).arg(known).arg(epoch);
+        eval.arg(window).arg(ttl);
         let mut msgs: Vec<(&str, &str, bool, u64)> = Vec::new();
         for line in &round.lines {
             if let Line::Msg {
@@ -217,13 +245,28 @@ impl Store {
     }
 
     /// The entries after `last_id`, waiting up to [`READ_BLOCK`] for one; empty when none came.
-    pub fn read_after(&mut self, last_id: &str) -> redis::RedisResult<Vec<StreamId>> {
+    /// Says where this server's reader is (`(server, seq)`, in the same round trip): the
+    /// publishers wait for the slowest live reader.
+    pub fn read_after(
+        &mut self,
+        last_id: &str,
+        (server, seq): (&str, u64),
+    ) -> redis::RedisResult<Vec<StreamId>> {
         let options = StreamReadOptions::default()
             .count(READ_COUNT)
             .block(READ_BLOCK.as_millis() as usize);
         let log = self.keys.key("log");
-        let reply: Option<StreamReadReply> =
-            self.con.xread_options(&[&log], &[last_id], &options)?;
+        let mut pipe = redis::pipe();
+        let readers = self.keys.key("readers");
+        pipe.cmd("EVAL")
+            .arg(MARK)
+            .arg(1)
+            .arg(readers)
+            .arg(server)
+            .arg(seq)
+            .ignore();
+        pipe.xread_options(&[&log], &[last_id], &options);
+        let (reply,): (Option<StreamReadReply>,) = pipe.query(&mut self.con)?;
         Ok(reply
             .map(|reply| reply.keys.into_iter().flat_map(|key| key.ids).collect())
             .unwrap_or_default())
