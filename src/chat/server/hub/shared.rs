@@ -11,7 +11,6 @@ use crate::net::clock::now;
 
 use crate::chat::protocol::{Member, name_key, validate_name};
 use crate::chat::server::cluster::{Entry, Line, News, Op, Round, Verdict};
-use crate::chat::server::config::Mode;
 use crate::chat::server::event::Kind;
 
 use super::Hub;
@@ -179,31 +178,15 @@ impl Hub {
         else {
             return;
         };
-        let broker = self.settings.mode == Mode::Broker;
-        let (mut json, mut text) = (Vec::new(), String::new());
-        let count = lines.len() as u32;
-        for (seq, line, action) in lines {
-            let start = json.len();
-            encoder.json_line(seq, &line, action, &mut json);
-            self.keep(seq, json[start..].into());
-            if broker {
-                text.push_str(&line);
-                text.push('\n');
-            } else {
-                encoder.text_line(&line, action, &mut text);
-            }
-        }
-        if !broker {
-            self.console.push(text.clone());
-        }
+        let (json, text, count) = self.encode_run(&encoder, lines);
         let author_saw_it = author
             .and_then(|id| self.clients.get(&id))
             .is_some_and(|client| client.kind != Kind::Structured);
         self.round.add(Piece {
             author: author.unwrap_or(u64::MAX),
             author_saw_it,
-            json: json.into(),
-            text: text.into_bytes().into(),
+            json,
+            text,
             lines: count,
         });
     }
