@@ -5,7 +5,8 @@
 //! Keys, all with the room's name in braces (one Redis Cluster slot for a room):
 //! `soquete:{ROOM}:log` the stream of messages and notices, `soquete:{ROOM}:meta` a hash (`seq`,
 //! the last message's number; `epoch`, set once), `soquete:{ROOM}:round:SERVER` the last round
-//! a server stored (so a retried round is stored once).
+//! a server stored (so a retried round is stored once), `soquete:{ROOM}:readers` where each
+//! server's reader is (so that no burst outruns a live reader).
 
 use std::time::Duration;
 
