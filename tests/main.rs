@@ -5,6 +5,7 @@
 mod brute_force;
 mod chat;
 mod cli;
+mod cluster;
 mod ddns;
 mod door;
 mod failover;

@@ -4,10 +4,11 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, ValueEnum};
 
-use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource};
+use crate::chat::protocol::{HEARTBEAT_INTERVAL, PasswordSource, Secret};
 use crate::chat::server::{
-    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, Mode,
-    NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, RateLimit,
+    self as serve, DDNS_INTERVAL, DDNS_INTERVAL_ENV, Ddns, HEARTBEAT_INTERVAL_ENV, MIN_STREAM_LEN,
+    Mode, NAME_RESERVE, NAME_RESERVE_ENV, PASSWORD_DELAY_ENV, PASSWORD_FIRST_DELAY, PRESENCE_TTL,
+    PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV, RateLimit, STREAM_LEN_ENV,
 };
 use crate::net::clock::millis_from_env;
 use crate::net::stun;
@@ -62,8 +63,16 @@ pub enum ServeMode {
         soquete serve --mode single --sync            lab 07-01: strict question and answer\n  \
         soquete serve --mode broker --port 9000       relay lines among nc clients, as ncat --broker\n  \
         soquete serve --bind 0.0.0.0 --ddns lab07.ddns.example   warn when the name goes stale\n  \
+        soquete serve --bind 0.0.0.0 --cluster redis://10.0.0.5:6379 --room sala\n                                                one room across every server on that Redis\n  \
         soquete serve --bind 0.0.0.0 --tls --tls-name chat.example.org\n                                                TLS with a self-signed certificate; read\n                                                its fingerprint out to the students\n  \
         soquete serve --bind 0.0.0.0 --tls-cert /etc/letsencrypt/live/chat.example.org/fullchain.pem \\\n                --tls-key /etc/letsencrypt/live/chat.example.org/privkey.pem\n\n\
+        Rooms across servers (--cluster, docs/CLUSTER.md): every server started with the same \
+        Redis and --room serves one room, its messages in a Redis stream: one order and one seq \
+        for all, names unique across the servers, /who lists them all, and a client resumes on \
+        any of them with its token and what it missed. A crashed server's members leave /who after \
+        30 s (SOQUETE_CLUSTER_TTL_MS, tests). While Redis is away the room is paused (members are \
+        told): what they say is delivered, in order, when it is back. Redis is trusted (docs/SECURITY.md): give it a password \
+        (SOQUETE_REDIS_PASSWORD, never printed) and rediss:// off your own network.\n\n\
         TLS (docs/SECURITY.md): a plain client (nc, telnet) on a TLS port reads one line saying \
         how to connect with TLS (soquete chat --tls, ncat --ssl, openssl s_client), then the \
         connection closes; --tls-optional serves both on one port, told apart by the first byte. \
@@ -181,6 +190,19 @@ pub struct ServeArgs {
     /// nameservers through /etc/resolv.conf (a hidden primary; tests use their own server)
     #[arg(long = "ddns-authority", value_name = "IP[:PORT]", requires = "ddns", value_parser = parse_dns_server)]
     pub ddns_authority: Option<std::net::SocketAddr>,
+
+    /// Share the room with every server started with the same Redis and --room: one order, one
+    /// numbering, one history, and resume on any of them (group and broker mode; docs/CLUSTER.md)
+    ///
+    /// URL: redis://HOST:PORT[/DB], or rediss:// for TLS to Redis. A password goes in the URL
+    /// (redis://:PASSWORD@HOST:PORT) or, better, in SOQUETE_REDIS_PASSWORD (ps shows a command
+    /// line); it is never printed. Redis keeps the room's messages: not with --log.
+    #[arg(long = "cluster", value_name = "URL", requires = "room")]
+    pub cluster: Option<String>,
+
+    /// The room's name in --cluster's Redis: 1 to 64 letters, digits, '-', '_' or '.'
+    #[arg(long = "room", value_name = "NAME", requires = "cluster")]
+    pub room: Option<String>,
 }
 
 /// `HOST:PORT` (`[IPv6]:PORT` for an IPv6 literal), checked before anything is sent.
@@ -263,6 +285,20 @@ impl From<ServeMode> for Mode {
 impl From<ServeArgs> for serve::Config {
     fn from(args: ServeArgs) -> serve::Config {
         let tls = args.tls_setup();
+        let cluster = args.cluster.map(|url| serve::ClusterSetup {
+            url: Secret::new(url),
+            room: args.room.unwrap_or_default(),
+            password: std::env::var(REDIS_PASSWORD_ENV)
+                .ok()
+                .filter(|p| !p.is_empty())
+                .map(Secret::new),
+            ttl: millis_from_env(PRESENCE_TTL_ENV).unwrap_or(PRESENCE_TTL),
+            stream_len: std::env::var(STREAM_LEN_ENV)
+                .ok()
+                .and_then(|n| n.trim().parse().ok())
+                .filter(|&n: &usize| n > 0)
+                .unwrap_or(MIN_STREAM_LEN),
+        });
         serve::Config {
             listen: std::net::SocketAddr::new(args.bind, args.port),
             mode: args.mode.into(),
@@ -284,6 +320,7 @@ impl From<ServeArgs> for serve::Config {
                 authority: args.ddns_authority,
                 interval: millis_from_env(DDNS_INTERVAL_ENV).unwrap_or(DDNS_INTERVAL),
             }),
+            cluster,
         }
     }
 }

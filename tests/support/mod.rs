@@ -12,6 +12,7 @@ pub mod peer;
 pub mod ports;
 pub mod proc;
 pub mod process;
+pub mod redis;
 pub mod resolver;
 pub mod serve;
 pub mod sockets;

@@ -9,6 +9,7 @@ use crate::chat::protocol::{PasswordSource, quoted_name, validate_name};
 use crate::error::{Error, Result};
 use crate::net::tls::server::TlsSetup;
 
+use super::cluster::ClusterSetup;
 use super::ddns::Ddns;
 use super::throttle::{DEFAULT_RATE_LIMIT, RateLimit};
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub password_delay: Duration,
     /// `--ddns`: check the server's own public name (off: no such traffic at all).
     pub ddns: Option<Ddns>,
+    /// `--cluster URL --room NAME`: one room shared with every server on that Redis.
+    pub cluster: Option<ClusterSetup>,
 }
 
 impl Config {
@@ -101,6 +104,22 @@ impl Config {
             return Err(Error::Usage(
                 "--log keeps the room's messages: use it in group or broker mode".into(),
             ));
+        }
+        if let Some(cluster) = &self.cluster {
+            if !self.mode.is_room() {
+                return Err(Error::Usage(format!(
+                    "--cluster shares a room among servers: use it in group or broker mode, not {}",
+                    self.mode.name()
+                )));
+            }
+            if self.log.is_some() {
+                return Err(Error::Usage(
+                    "--log and --cluster: with --cluster the room's messages are kept in Redis \
+                     (its own persistence, AOF or RDB, keeps them); leave --log out"
+                        .into(),
+                ));
+            }
+            cluster.check().map_err(Error::Usage)?;
         }
         Ok(name)
     }
@@ -170,6 +189,7 @@ mod tests {
             password: PasswordSource::None,
             password_delay: Duration::from_millis(500),
             ddns: None,
+            cluster: None,
         }
     }
 
@@ -198,6 +218,39 @@ mod tests {
         };
         assert!(log(Mode::Broker).console_name().is_ok());
         assert!(log(Mode::Echo).console_name().is_err());
+    }
+
+    #[test]
+    fn a_cluster_is_a_room_of_group_or_broker_mode_without_a_log_of_its_own() {
+        let cluster = |mode, url: &str, log: Option<&str>| Config {
+            cluster: Some(ClusterSetup {
+                url: crate::chat::protocol::Secret::new(url.into()),
+                room: "sala".into(),
+                password: None,
+                ttl: std::time::Duration::from_secs(30),
+                stream_len: 100_000,
+            }),
+            log: log.map(Into::into),
+            ..config(mode)
+        };
+        let ok = "redis://:pw@127.0.0.1:6379";
+        assert!(cluster(Mode::Group, ok, None).console_name().is_ok());
+        assert!(cluster(Mode::Broker, ok, None).console_name().is_ok());
+        for mode in [Mode::Single, Mode::Echo] {
+            let err = cluster(mode, ok, None).console_name().unwrap_err();
+            assert_eq!(err.exit_code(), crate::error::EXIT_USAGE);
+            assert!(err.to_string().contains("group or broker"), "{err}");
+        }
+        let err = cluster(Mode::Group, ok, Some("room.log")).console_name();
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .starts_with("--log and --cluster")
+        );
+        let err = cluster(Mode::Group, "http://:pw@h", None)
+            .console_name()
+            .unwrap_err();
+        assert!(!err.to_string().contains("pw@"), "{err}");
     }
 
     #[test]

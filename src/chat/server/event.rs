@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{Greeting, TelnetRequests};
 
+use super::cluster::entry::{Entry, News};
 use super::outbox::{Outgoing, Stats};
 
 /// Everything the hub hears about, from every thread.
@@ -53,6 +54,10 @@ pub enum Event {
     Vanished { peer: SocketAddr },
     /// A line typed at the server console.
     Console(String),
+    /// `--cluster`: entries of the room's stream, every server's, in the stream's order.
+    Shared(Vec<Entry>),
+    /// `--cluster`: news of Redis itself (lost, back, a round not stored).
+    Cluster(News),
     /// Ctrl-C.
     Shutdown,
 }

@@ -79,6 +79,16 @@ impl History {
         &self.epoch
     }
 
+    /// Takes the epoch of a room kept elsewhere (`--cluster`: Redis's), if it is one as we
+    /// write them; says whether it was.
+    pub fn set_epoch(&mut self, epoch: &str) -> bool {
+        let fine = is_epoch(epoch);
+        if fine {
+            self.epoch = epoch.to_string();
+        }
+        fine
+    }
+
     /// Opens (or creates) the log at `path`, keeps its last messages and its epoch (or writes
     /// ours into a log that has none), and appends to it from now on. A torn last line is cut
     /// off; other unreadable lines are skipped and counted.

@@ -16,6 +16,7 @@
 mod accept;
 mod access;
 mod attempts;
+mod cluster;
 mod config;
 mod connection;
 mod console;
@@ -35,6 +36,10 @@ mod token;
 mod writer;
 
 pub use attempts::FIRST_DELAY as PASSWORD_FIRST_DELAY;
+pub use cluster::{
+    ClusterSetup, MIN_STREAM_LEN, PRESENCE_TTL, PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV,
+    STREAM_LEN_ENV,
+};
 pub use config::{Config, HEARTBEAT_INTERVAL_ENV, Mode, PASSWORD_DELAY_ENV};
 pub use ddns::{Ddns, INTERVAL as DDNS_INTERVAL, INTERVAL_ENV as DDNS_INTERVAL_ENV};
 pub use throttle::{DEFAULT_RATE_LIMIT, RateLimit};
@@ -71,9 +76,25 @@ pub fn run(config: &Config) -> Result<()> {
         .load()?
         .map(|password| Arc::new(access::Access::new(password, config.password_delay)));
     let mut history = History::new(config.history);
-    let last_seq = match &config.log {
+    let mut last_seq = match &config.log {
         Some(path) => reload(&mut history, path)?,
         None => 0,
+    };
+    // `--cluster`: the room is Redis's (its epoch, numbering and last messages), reached before
+    // anything listens, so that an unreachable Redis is one line and no half-started server.
+    let joined = match &config.cluster {
+        Some(setup) => {
+            let joined = cluster::join(setup, history.epoch(), config.history)?;
+            history.set_epoch(&joined.epoch);
+            for entry in &joined.entries {
+                if let Some((seq, json)) = entry.json_line() {
+                    history.record(seq, json.into());
+                }
+            }
+            last_seq = joined.seq;
+            Some(joined)
+        }
+        None => None,
     };
     // One file per client: let the server hold as many as the system allows it.
     if let Err(err) = raise_open_files_limit() {
@@ -97,6 +118,19 @@ pub fn run(config: &Config) -> Result<()> {
     })
     .map_err(|err| Error::Unsupported(format!("cannot catch Ctrl-C and SIGTERM: {err}")))?;
 
+    // The room's threads start before the address is printed: whoever reads it finds this
+    // server, and its console, in the room.
+    let cluster = match joined {
+        Some(joined) => {
+            let ttl = joined.ttl();
+            let timing = cluster::Timing {
+                ttl,
+                session: config.name_reserve.max(ttl),
+            };
+            Some(joined.start(&events, config.history, timing, (&name, listening))?)
+        }
+        None => None,
+    };
     let tls = match &config.tls {
         Some(setup) => Some(Arc::new(ServerTls::open(setup, listening.ip())?)),
         None => None,
@@ -173,6 +207,7 @@ pub fn run(config: &Config) -> Result<()> {
         name_reserve: config.name_reserve,
         tls: tls.clone(),
         ddns: ddns_report,
+        cluster,
     };
     let hub = Hub::new(settings, console, room_wakes, history, last_seq);
     let connected = hub.connected();

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Receiver;
 
+use crate::chat::server::cluster::{Link, Op, Publisher, Round};
 use crate::chat::server::config::Mode;
 use crate::chat::server::console::Console;
 use crate::chat::server::event::{Accepted, Kind};
@@ -35,9 +36,27 @@ pub fn hub_in(mode: Mode) -> Hub {
         tls: None,
         name_reserve: Duration::from_secs(60),
         ddns: None,
+        cluster: None,
     };
     let (_room, room_wakes) = crossbeam_channel::bounded(1);
     Hub::new(settings, console, room_wakes, History::new(100), 0)
+}
+
+/// A hub in group mode sharing its room (`--cluster`) as server `ours`: what it hands the
+/// publisher and the presence thread arrives on the two receivers.
+pub fn shared_hub(ours: &str) -> (Hub, Receiver<Round>, Receiver<Op>) {
+    let mut hub = hub();
+    let (rounds, published) = crossbeam_channel::unbounded();
+    let (presence, asked) = crossbeam_channel::unbounded();
+    hub.settings.cluster = Some(Link {
+        server: ours.into(),
+        publisher: Publisher::new(rounds),
+        presence,
+        shown: "redis://127.0.0.1:6379".into(),
+        guests: 0,
+        remote: Vec::new(),
+    });
+    (hub, published, asked)
 }
 
 /// Adds a client (named unless `name` is empty); returns the queue its writer would read.

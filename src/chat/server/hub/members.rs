@@ -11,6 +11,7 @@ use crate::chat::protocol::{
 };
 use crate::net::clock::now;
 
+use crate::chat::server::cluster::{Line, Verdict};
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Accepted, Ending, Input, Kind};
 use crate::chat::server::outbox::Outgoing;
@@ -54,6 +55,16 @@ impl Hub {
     pub(super) fn first_line(&mut self, id: u64, greeting: Greeting) {
         // What was said before this line goes out (or, to this connection, is kept for it) first.
         self.flush_round();
+        // A shared room asks Redis first (and may wait for its reader): then this goes on.
+        let Some(greeting) = self.admit(id, greeting) else {
+            return;
+        };
+        self.first_line_now(id, greeting);
+        self.admission_done(id);
+    }
+
+    /// The first line, handled (once a shared room's Redis has had its say).
+    fn first_line_now(&mut self, id: u64, greeting: Greeting) {
         let Some(client) = self.clients.get_mut(&id) else {
             return;
         };
@@ -121,7 +132,10 @@ impl Hub {
         // the history, after the welcome).
         self.flush_round();
         let name = match wish.map(validate_name) {
-            Some(Ok(name)) => match self.name_taken(&name, id) {
+            Some(Ok(name)) => match self
+                .name_taken(&name, id)
+                .or_else(|| self.taken_elsewhere(id, &name))
+            {
                 None => name,
                 Some(held) => {
                     self.send(id, &name_taken(&name, &held));
@@ -158,6 +172,13 @@ impl Hub {
                     "connected {peer} → {local} ({name}, {})",
                     kind.label()
                 ));
+                self.notice_shared(Line::Join {
+                    name: name.clone(),
+                    addr: peer.to_string(),
+                    kind: kind.label().into(),
+                    client: id,
+                });
+                self.joined_shared(id);
                 if self.names.len() <= ANNOUNCE_LIMIT {
                     let frame = ServerFrame::Join {
                         time: now(),
@@ -191,7 +212,7 @@ impl Hub {
             server: format!("soquete {}", env!("CARGO_PKG_VERSION")),
             mode: self.settings.mode.name().into(),
             name: client.name.clone(),
-            room_size: self.names.len(),
+            room_size: self.names.len() + self.remote_members(),
             last_seq: self.seq,
             epoch: Some(self.history.epoch().to_string()),
             missed: (missed > 0).then_some(missed),
@@ -215,10 +236,35 @@ impl Hub {
         loop {
             self.guests += 1;
             let name = format!("guest-{}", self.guests);
-            if self.name_taken(&name, u64::MAX).is_none() {
+            let elsewhere = self.waiting.remote.iter().any(|m| m.name == name);
+            if !elsewhere && self.name_taken(&name, u64::MAX).is_none() {
                 return name;
             }
         }
+    }
+
+    /// `name`, which a shared room's Redis says another server holds, as this client's hello
+    /// asked for it.
+    fn taken_elsewhere(&self, id: u64, name: &str) -> Option<String> {
+        let admission = self.waiting.admitted.get(&id)?;
+        let asked = admission.key.as_deref() == Some(name_key(name).as_str());
+        matches!(admission.verdict, Some(Verdict::Taken))
+            .then_some(name.to_string())
+            .filter(|_| asked)
+    }
+
+    /// Members of the other servers of a shared room (their consoles not counted).
+    fn remote_members(&self) -> usize {
+        self.waiting
+            .remote
+            .iter()
+            .filter(|m| m.kind != "console")
+            .count()
+    }
+
+    /// True when `name` looks like one in use or reserved on this server.
+    pub(super) fn name_taken_here(&self, name: &str, except: u64) -> bool {
+        self.name_taken(name, except).is_some()
     }
 
     /// The name in use or reserved that `name` looks like (the same [`name_key`]), if any: a
@@ -236,8 +282,16 @@ impl Hub {
             .or_else(|| self.reserved.held(&wanted).map(str::to_string))
     }
 
-    /// `/nick`: unique without regard to case; everyone hears of the change.
+    /// `/nick`: unique without regard to case (in a shared room, asked of Redis first); everyone
+    /// hears of the change.
     pub(super) fn nick(&mut self, id: u64, wish: &str) {
+        if !self.ask_nick(id, wish) {
+            self.nick_now(id, wish);
+        }
+    }
+
+    /// `/nick`, once a shared room's Redis has had its say.
+    pub(super) fn nick_now(&mut self, id: u64, wish: &str) {
         let name = match validate_name(wish) {
             Ok(name) => name,
             Err(message) => return self.refuse(id, "bad_name", &message),
@@ -254,6 +308,7 @@ impl Hub {
         }
         self.names.remove(&name_key(&old));
         self.names.insert(name_key(&name), id);
+        self.renamed_shared(id, &old);
         self.log_session(id);
         let frame = ServerFrame::Nick {
             time: now(),
@@ -262,6 +317,14 @@ impl Hub {
         };
         self.console.message(&frame);
         if self.settings.mode.is_room() {
+            if let ServerFrame::Nick { old, new, .. } = &frame {
+                let (old, new) = (old.clone(), new.clone());
+                self.notice_shared(Line::Nick {
+                    old,
+                    new,
+                    client: id,
+                });
+            }
             self.broadcast(&frame, None);
         } else {
             self.send(id, &frame);
@@ -282,6 +345,7 @@ impl Hub {
                     .filter(|c| c.named())
                     .map(Client::member),
             )
+            .chain(self.waiting.remote.iter().cloned())
             .collect()
     }
 
@@ -290,6 +354,7 @@ impl Hub {
         // What the room said before this client left is still its to read (a graceful ending
         // drains the outbox).
         self.flush_round();
+        self.admission_gone(id);
         let Some(mut client) = self.clients.remove(&id) else {
             return;
         };
@@ -317,11 +382,19 @@ impl Hub {
             // Counted with the one leaving, as its join was counted with it.
             let announce = self.names.len() <= ANNOUNCE_LIMIT;
             self.names.remove(&name_key(&client.name));
+            self.left_shared(&client);
             self.reserve_name(&mut client);
             self.console.event(&format!(
                 "disconnected {peer} → {local} ({}: {reason})",
                 client.name
             ));
+            if self.settings.mode.is_room() {
+                self.notice_shared(Line::Leave {
+                    name: client.name.clone(),
+                    reason: reason.into(),
+                    client: id,
+                });
+            }
             if self.settings.mode.is_room() && announce {
                 let frame = ServerFrame::Leave {
                     time: now(),
@@ -338,7 +411,7 @@ impl Hub {
 }
 
 /// The error for a name someone has already, or one that looks like it (`held`).
-fn name_taken(name: &str, held: &str) -> ServerFrame {
+pub(super) fn name_taken(name: &str, held: &str) -> ServerFrame {
     let message = if name == held {
         format!("the name {name} is taken (names are unique, whatever their case)")
     } else {

@@ -9,6 +9,7 @@
 //! readers), `operator` (the console's lines), `single` (single mode's line). The plain state
 //! they keep is in `client`, `round` and `session`, which import none of them.
 
+mod admit;
 mod client;
 mod commands;
 mod congestion;
@@ -18,7 +19,9 @@ mod resume;
 mod room;
 mod round;
 mod session;
+mod shared;
 mod single;
+mod waiting;
 
 #[cfg(test)]
 mod fixture;
@@ -36,6 +39,7 @@ use crate::chat::protocol::{ByeCode, MAX_LINE_BYTES, ServerFrame};
 use crate::net::clock::now;
 use crate::net::tls::server::ServerTls;
 
+use super::cluster::{Line, Link};
 use super::config::Mode;
 use super::console::Console;
 use super::ddns::Report;
@@ -48,6 +52,7 @@ use super::token::Reservations;
 use client::Client;
 use round::RoomBatch;
 use session::Session;
+use waiting::Waiting;
 
 /// How long, at Ctrl-C, the writers get to deliver `bye` before the process exits.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -78,6 +83,8 @@ pub struct Settings {
     pub name_reserve: Duration,
     /// `--ddns`: the last check of the server's name, for `/status`.
     pub ddns: Option<Report>,
+    /// `--cluster`: the room is shared through Redis; the hub stamps nothing itself.
+    pub cluster: Option<Link>,
 }
 
 /// The owner of the room.
@@ -120,6 +127,10 @@ pub struct Hub {
     round: RoomBatch,
     /// Connections turned away at the door lately, per address: the console's lines collapsed.
     denials: Denials,
+    /// `--cluster`: what this round said, for the publisher, and its weight in bytes.
+    unpublished: (Vec<Line>, usize),
+    /// `--cluster`: hellos and `/nick`s waiting for Redis or the reader; the other servers' members.
+    waiting: Waiting,
 }
 
 impl Hub {
@@ -151,6 +162,8 @@ impl Hub {
             last_stall_check: Instant::now(),
             round: RoomBatch::default(),
             denials: Denials::default(),
+            unpublished: (Vec::new(), 0),
+            waiting: Waiting::default(),
             history,
             connected: Arc::default(),
             settings,
@@ -162,6 +175,7 @@ impl Hub {
             console,
             session: Session::default(),
         };
+        hub.shared_start();
         // Until when, in the log: another restart gives them only what is left.
         for (digest, until) in hub.reserved.ends() {
             hub.log_reserved(&digest, until);
@@ -198,6 +212,7 @@ impl Hub {
                 self.single_idle_check();
                 self.expire_reservations();
                 self.held_denials();
+                self.caught_up();
             }
         }
         self.shutdown(events);
@@ -209,7 +224,8 @@ impl Hub {
     fn handle_waiting(&mut self, events: &Receiver<Event>) -> bool {
         let mut shutdown = false;
         for _ in 0..ROUND_EVENTS {
-            if self.round.bytes >= ROUND_BYTES || !self.congested.is_empty() {
+            let bytes = self.round.bytes + self.unpublished.1;
+            if bytes >= ROUND_BYTES || !self.congested.is_empty() {
                 break;
             }
             match events.try_recv() {
@@ -221,6 +237,7 @@ impl Hub {
                 Err(_) => break,
             }
         }
+        self.publish_round();
         self.flush_round();
         shutdown
     }
@@ -241,11 +258,15 @@ impl Hub {
                 self.first_line(id, greeting);
             }
             Event::Silent { id } => {
-                if self.clients.get(&id).is_some_and(|c| !c.named()) {
+                let waits = self.waiting.admitting.contains_key(&id);
+                if !waits && self.clients.get(&id).is_some_and(|c| !c.named()) {
                     self.join(id, None);
                 }
             }
-            Event::Input { id, inputs } => {
+            Event::Input { id, mut inputs } => {
+                if self.keep_while_admitted(id, &mut inputs) {
+                    return;
+                }
                 self.single_heard(id);
                 self.inputs(id, inputs);
             }
@@ -288,6 +309,8 @@ impl Hub {
                 self.settings.listening
             )),
             Event::Console(line) => self.console_line(&line),
+            Event::Shared(entries) => self.shared(entries),
+            Event::Cluster(news) => self.cluster_news(news),
             Event::Shutdown => {}
         }
     }

@@ -54,6 +54,18 @@ impl Hub {
             _ if self.settings.mode == Mode::Echo => self
                 .console
                 .event("! echo mode: the console only runs /status, /who and /help"),
+            Some(Command::Me(action)) if !action.is_empty() && self.is_shared() => {
+                let name = self.settings.name.clone();
+                self.said_shared(super::shared::CONSOLE, &name, vec![(action, true)]);
+            }
+            None if !line.trim().is_empty() && self.is_shared() => {
+                let name = self.settings.name.clone();
+                self.said_shared(
+                    super::shared::CONSOLE,
+                    &name,
+                    vec![(line.to_string(), false)],
+                );
+            }
             Some(Command::Me(action)) if !action.is_empty() => {
                 let frame = self.msg(self.settings.name.clone(), action, true);
                 let json = self.record(&frame);

@@ -11,6 +11,7 @@
 use chrono::{DateTime, FixedOffset};
 
 use crate::chat::protocol::{ByeCode, Secret, ServerFrame, name_key, validate_name};
+use crate::chat::server::cluster::{Op, Verdict};
 use crate::chat::server::event::Ending;
 use crate::chat::server::token::{Digest, Reserve, Resumable, SessionLine, Source, new_token};
 
@@ -41,11 +42,20 @@ impl Hub {
             client.resume = last_seq.map(|seq| if here { seq } else { 0 });
             return;
         }
-        match new_token() {
+        // A shared room made the token when it asked Redis for the name.
+        let fresh = self
+            .waiting
+            .admitted
+            .get_mut(&id)
+            .and_then(|a| a.fresh.take());
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        match fresh.or_else(|| new_token().map(|(token, digest)| (Secret::new(token), digest))) {
             Some((token, digest)) => {
                 client.token = Some(Resumable {
                     digest,
-                    reveal: Some(Secret::new(token)),
+                    reveal: Some(token),
                 })
             }
             None => self.console.event(&format!(
@@ -72,7 +82,7 @@ impl Hub {
                 }
                 same
             }
-            None => self.reserved.claim(&key, &digest),
+            None => self.reserved.claim(&key, &digest) || self.resumed_elsewhere(id),
         };
         if let Some(client) = self.clients.get_mut(&id).filter(|_| resumed) {
             client.token = Some(Resumable {
@@ -109,12 +119,30 @@ impl Hub {
         token
     }
 
-    /// Logs the name of this client's session (it began, or it was renamed).
+    /// True when a shared room's Redis said this client's token resumes its session (held on
+    /// another server, or reserved there).
+    fn resumed_elsewhere(&self, id: u64) -> bool {
+        let admission = self.waiting.admitted.get(&id);
+        admission.is_some_and(|a| a.verdict == Some(Verdict::Resumed))
+    }
+
+    /// Logs the name of this client's session (it began, or it was renamed); a shared room's
+    /// Redis learns it too (a token resumes it on any server of the room).
     pub(super) fn log_session(&mut self, id: u64) {
         let Some(client) = self.clients.get(&id) else {
             return;
         };
         if let Some(token) = &client.token {
+            // What Redis's admission did already (a resume, a new name) is not done again.
+            let key = name_key(&client.name);
+            let admitted = self.waiting.admitted.get(&id).is_some_and(|a| {
+                a.key.as_ref() == Some(&key)
+                    && matches!(a.verdict, Some(Verdict::Resumed | Verdict::Claimed))
+            });
+            if !admitted {
+                let digest = token.digest.hex();
+                self.presence(Op::Session { digest, key });
+            }
             let line = SessionLine::Session {
                 name: client.name.clone(),
                 token_sha256: token.digest.hex(),
@@ -126,6 +154,9 @@ impl Hub {
     /// The client quits: its session ends, and its name is free at once.
     pub(super) fn end_session(&mut self, id: u64) {
         if let Some(token) = self.clients.get_mut(&id).and_then(|c| c.token.take()) {
+            self.presence(Op::EndSession {
+                digest: token.digest.hex(),
+            });
             self.log_session_end(&token.digest);
         }
     }
@@ -137,12 +168,25 @@ impl Hub {
             return;
         };
         let source = Source::of(client.peer.ip());
+        let (key, digest) = (name_key(&client.name), token.digest.hex());
         match self
             .reserved
             .reserve(client.name.clone(), token.digest, source)
         {
-            Reserve::Kept { until } => self.log_reserved(&token.digest, until),
-            Reserve::NotKept => self.log_session_end(&token.digest),
+            Reserve::Kept { until } => {
+                self.presence(Op::Dropped { key, digest });
+                self.log_reserved(&token.digest, until)
+            }
+            Reserve::NotKept => {
+                self.presence(Op::EndSession {
+                    digest: digest.clone(),
+                });
+                self.presence(Op::Release {
+                    key,
+                    digest: Some(digest),
+                });
+                self.log_session_end(&token.digest)
+            }
         }
     }
 
@@ -159,6 +203,14 @@ impl Hub {
     /// Frees the names whose reservation ran out: their sessions are over.
     pub(super) fn expire_reservations(&mut self) {
         for over in self.reserved.expire() {
+            let digest = over.digest.hex();
+            self.presence(Op::EndSession {
+                digest: digest.clone(),
+            });
+            self.presence(Op::Release {
+                key: name_key(&over.name),
+                digest: Some(digest),
+            });
             self.log_session_end(&over.digest);
         }
     }

@@ -28,16 +28,44 @@ impl Hub {
             return;
         }
         let (from, structured) = (client.name.clone(), client.kind == Kind::Structured);
+        if self.is_shared() {
+            return self.said_shared(id, &from, lines);
+        }
         let encoder = MsgEncoder::new(&now(), &from);
+        let numbered = lines
+            .into_iter()
+            .map(|(line, action)| {
+                self.seq += 1;
+                (self.seq, line, action)
+            })
+            .collect();
+        let (json, text, count) = self.encode_run(&encoder, numbered);
+        self.round.add(Piece {
+            author: id,
+            // Raw clients (nc, telnet) already see what they typed; structured clients get
+            // their own messages back, stamped, as the confirmation of their order.
+            author_saw_it: !structured,
+            json,
+            text,
+            lines: count,
+        });
+    }
+
+    /// One author's numbered messages `(seq, text, action)`: kept, shown on the console, and
+    /// encoded once per flavour (a broker's raw clients get them bare); with their count.
+    pub(super) fn encode_run(
+        &mut self,
+        encoder: &MsgEncoder,
+        lines: Vec<(u64, String, bool)>,
+    ) -> (Bytes, Bytes, u32) {
         // A broker relays the lines bare and logs connections, not the traffic.
         let broker = self.settings.mode == Mode::Broker;
         let (mut json, mut text) = (Vec::new(), String::new());
         let count = lines.len() as u32;
-        for (line, action) in lines {
-            self.seq += 1;
+        for (seq, line, action) in lines {
             let start = json.len();
-            encoder.json_line(self.seq, &line, action, &mut json);
-            self.keep(self.seq, json[start..].into());
+            encoder.json_line(seq, &line, action, &mut json);
+            self.keep(seq, json[start..].into());
             if broker {
                 text.push_str(&line);
                 text.push('\n');
@@ -48,15 +76,7 @@ impl Hub {
         if !broker {
             self.console.push(text.clone());
         }
-        self.round.add(Piece {
-            author: id,
-            // Raw clients (nc, telnet) already see what they typed; structured clients get
-            // their own messages back, stamped, as the confirmation of their order.
-            author_saw_it: !structured,
-            json: json.into(),
-            text: text.into_bytes().into(),
-            lines: count,
-        });
+        (json.into(), text.into_bytes().into(), count)
     }
 
     /// A stamped message with the room's next sequence number.
@@ -81,7 +101,7 @@ impl Hub {
     }
 
     /// Keeps message `seq` (its JSON line) in the history and the log.
-    fn keep(&mut self, seq: u64, json: Bytes) {
+    pub(super) fn keep(&mut self, seq: u64, json: Bytes) {
         log_failed(self.history.record(seq, json));
     }
 
