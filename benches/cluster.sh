@@ -13,7 +13,7 @@
 #      each), LAT_REPEAT runs each
 #   3. failover and reconnect storm: FAILOVER_CLIENTS real `soquete chat A B --json` processes
 #      on server A while a raw talker on B numbers its lines at 200/s; kill -9 A; the time until
-#      every client has resumed on B, the Redis commands issued meanwhile (INFO commandstats),
+#      every client has resumed on B, the Redis commands issued meanwhile (redis-cli MONITOR),
 #      and every client's lines checked: none missing, none twice (benches/cluster_failover.py)
 # Needs: cargo, python3, redis-server, redis-cli, ss. Environment: REPEAT (default 5),
 # LAT_REPEAT (2), LAT_SECS (10), FAILOVER_CLIENTS (1000), SOQUETE_BIN=path measures that binary
@@ -43,6 +43,7 @@ REDIS_PORT=$(free_port)
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$WORK" >"$WORK/redis.log" 2>&1 &
 SERVERS+=("$!")
+disown "$!" # killed by the cleanup, without bash's "Killed" line
 for _ in $(seq 100); do
     redis-cli -p "$REDIS_PORT" PING 2>/dev/null | grep -q PONG && break
     sleep 0.05
