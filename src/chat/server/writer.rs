@@ -60,11 +60,11 @@ pub fn write_loop(
         };
         // Work after a wait: the stall clock starts now, not at the last write.
         stats.touch();
-        let (mut size, mut parts) = (first.len(), first.parts.len());
+        let (mut size, mut parts) = (first.len(), first.parts.most());
         batch.push(first);
         while size < WRITE_BATCH && parts < WRITE_PARTS {
             let Ok(next) = queue.try_recv() else { break };
-            (size, parts) = (size + next.len(), parts + next.parts.len());
+            (size, parts) = (size + next.len(), parts + next.parts.most());
             batch.push(next);
         }
         let written = write_patiently(link, &batch, stats);
@@ -131,7 +131,7 @@ fn peer_gone(err: &io::Error) -> bool {
 fn write_patiently(link: &Link, items: &[Outgoing], stats: &Stats) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = items
         .iter()
-        .flat_map(|item| &item.parts)
+        .flat_map(|item| item.parts.iter())
         .filter(|part| !part.is_empty())
         .map(|part| IoSlice::new(part))
         .collect();
