@@ -26,10 +26,8 @@ pub type Bytes = Arc<[u8]>;
 /// One item of a client's outbox.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    /// Written one after another. The room's messages of one round of the hub are one item
-    /// whose parts every member's outbox shares (each member's without its own lines if it
-    /// already saw them), so the writer sends them with one vectored write, copying nothing.
-    pub parts: Vec<Bytes>,
+    /// Written one after another, copying nothing.
+    pub parts: Parts,
     /// Lines in `parts`.
     pub lines: u32,
     /// Counted against the outbox's bounds. A replay of the history is not: its bytes are the
@@ -37,11 +35,59 @@ pub struct Outgoing {
     pub counted: bool,
 }
 
+/// Pieces of encoded bytes, written one after another.
+#[derive(Debug, Clone)]
+pub enum Parts {
+    /// One piece: a reply, a notice, a ping.
+    One(Bytes),
+    /// One member's own list (the lines kept for a connection until it joined).
+    List(Vec<Bytes>),
+    /// The room's messages of one round of the hub, one list shared by every member of a flavour
+    /// (the hub allocates it once per round, a writer frees nothing but a reference), less the
+    /// pieces of `without`, which saw its own lines as it typed them.
+    Round {
+        pieces: Arc<[Part]>,
+        without: Option<u64>,
+    },
+}
+
+/// One author's piece of a round.
+#[derive(Debug, Clone)]
+pub struct Part {
+    pub bytes: Bytes,
+    /// The author, when it saw these lines as it typed them and is not sent them back.
+    pub seen_by: Option<u64>,
+}
+
+impl Parts {
+    /// The pieces, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        let (list, pieces, without): (&[Bytes], &[Part], _) = match self {
+            Parts::One(bytes) => (std::slice::from_ref(bytes), &[], None),
+            Parts::List(list) => (list, &[], None),
+            Parts::Round { pieces, without } => (&[], pieces, *without),
+        };
+        let round = pieces
+            .iter()
+            .filter(move |part| part.seen_by.is_none() || part.seen_by != without);
+        list.iter().chain(round.map(|part| &part.bytes))
+    }
+
+    /// At most this many pieces (a bound on the slices of a vectored write).
+    pub fn most(&self) -> usize {
+        match self {
+            Parts::One(_) => 1,
+            Parts::List(list) => list.len(),
+            Parts::Round { pieces, .. } => pieces.len(),
+        }
+    }
+}
+
 impl Outgoing {
     /// One encoded piece.
     pub fn one(bytes: Bytes, lines: u32, counted: bool) -> Outgoing {
         Outgoing {
-            parts: vec![bytes],
+            parts: Parts::One(bytes),
             lines,
             counted,
         }
@@ -55,7 +101,10 @@ impl Outgoing {
     /// All the parts in one buffer (the writer never copies them).
     #[cfg(test)]
     pub fn concat(&self) -> Vec<u8> {
-        self.parts.concat()
+        self.parts
+            .iter()
+            .flat_map(|part| part.iter().copied())
+            .collect()
     }
 }
 

@@ -12,7 +12,7 @@ use crate::net::clock::now;
 
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::Kind;
-use crate::chat::server::outbox::{Bytes, Outgoing};
+use crate::chat::server::outbox::{Bytes, Outgoing, Parts};
 
 use super::Hub;
 use super::round::{Piece, bare_line};
@@ -190,6 +190,8 @@ impl Hub {
         let round = std::mem::take(&mut self.round);
         let keeps = self.settings.mode.is_room();
         let mut overflowing = Vec::new();
+        // One list per flavour, made once the first member of that flavour needs it.
+        let (mut json, mut text) = (None, None);
         for (&id, client) in &mut self.clients {
             if keeps && !client.named() && client.kind == Kind::Pending {
                 for piece in &round.pieces {
@@ -203,22 +205,21 @@ impl Hub {
                 continue;
             }
             let structured = client.kind == Kind::Structured;
-            let mut lines = 0;
-            let parts: Vec<Bytes> = round
+            let list = if structured { &mut json } else { &mut text };
+            let pieces = Arc::clone(list.get_or_insert_with(|| round.parts(structured)));
+            let own: u32 = round
                 .pieces
                 .iter()
-                .filter(|piece| !(piece.author_saw_it && piece.author == id))
-                .map(|piece| {
-                    lines += piece.lines;
-                    Arc::clone(if structured { &piece.json } else { &piece.text })
-                })
-                .collect();
-            if parts.is_empty() {
+                .filter(|piece| piece.author_saw_it && piece.author == id)
+                .map(|piece| piece.lines)
+                .sum();
+            if own == round.lines {
                 continue;
             }
+            let without = (own > 0).then_some(id);
             let outgoing = Outgoing {
-                parts,
-                lines,
+                parts: Parts::Round { pieces, without },
+                lines: round.lines - own,
                 counted: true,
             };
             if client.offer(outgoing) {
@@ -250,7 +251,7 @@ impl Hub {
             return;
         }
         let outgoing = Outgoing {
-            parts: unheard.parts,
+            parts: Parts::List(unheard.parts),
             lines: unheard.lines,
             counted: true,
         };

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::chat::server::outbox::{Bytes, OUTBOX_BYTES};
+use crate::chat::server::outbox::{Bytes, OUTBOX_BYTES, Part};
 
 /// The room's messages of one round of the hub, in order.
 #[derive(Default)]
@@ -12,13 +12,27 @@ pub struct RoomBatch {
     pub pieces: Vec<Piece>,
     /// Bytes of the larger flavour (JSON), to bound a round.
     pub bytes: usize,
+    /// Lines in all the pieces.
+    pub lines: u32,
 }
 
 impl RoomBatch {
     /// Adds one author's lines to the round.
     pub fn add(&mut self, piece: Piece) {
         self.bytes += piece.json.len().max(piece.text.len());
+        self.lines += piece.lines;
         self.pieces.push(piece);
+    }
+
+    /// The round's pieces in one flavour, as every member of that flavour shares them.
+    pub fn parts(&self, structured: bool) -> Arc<[Part]> {
+        self.pieces
+            .iter()
+            .map(|piece| Part {
+                bytes: Arc::clone(if structured { &piece.json } else { &piece.text }),
+                seen_by: piece.author_saw_it.then_some(piece.author),
+            })
+            .collect()
     }
 }
 

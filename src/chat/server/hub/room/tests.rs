@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use crate::chat::protocol::Greeting;
 use crate::chat::server::config::Mode;
 use crate::chat::server::event::{Ending, Event, Input, Kind};
-use crate::chat::server::outbox::{OUTBOX_BYTES, Outgoing};
+use crate::chat::server::outbox::{OUTBOX_BYTES, Outgoing, Parts};
 
 use super::super::Hub;
 use super::super::fixture::{add, hub, hub_in, text_of};
@@ -42,7 +42,8 @@ fn a_broadcast_is_encoded_once_per_flavour_and_shared() {
     let ana = add(&mut hub, 3, "ana", Kind::Structured);
     let frame = hub.msg("server".into(), "oi".into(), false);
     hub.broadcast(&frame, None);
-    let [nc, py, ana] = [nc, py, ana].map(|queue| queue.recv().unwrap().parts.remove(0));
+    let [nc, py, ana] =
+        [nc, py, ana].map(|queue| queue.recv().unwrap().parts.iter().next().cloned().unwrap());
     assert!(Arc::ptr_eq(&nc, &py), "one text encoding, shared");
     assert!(nc.ends_with(b"<server> oi\n"));
     assert!(ana.starts_with(b"{\"type\":\"msg\",\"seq\":1,"));
@@ -68,6 +69,30 @@ fn an_outbox_over_its_bounds_congests_the_hub_and_nothing_is_dropped() {
     assert!(hub.clients.contains_key(&1), "kept: it may still catch up");
     assert!(hub.clients[&1].stats.congested.load(Ordering::Relaxed));
     assert_eq!(sleeper.len(), sent, "every message is queued");
+}
+
+#[test]
+fn a_round_is_one_list_per_flavour_shared_by_its_members_authors_included() {
+    let mut hub = hub();
+    let nc = add(&mut hub, 1, "nc", Kind::Raw);
+    let py = add(&mut hub, 2, "py", Kind::Raw);
+    let ana = add(&mut hub, 3, "ana", Kind::Structured);
+    let bia = add(&mut hub, 4, "bia", Kind::Structured);
+    for (id, line) in [(1, "one"), (3, "two"), (1, "three")] {
+        let inputs = vec![Input::Text(line.into())];
+        hub.handle(Event::Input { id, inputs });
+    }
+    hub.flush_round();
+    let list = |queue: &Receiver<Outgoing>| match queue.try_recv().unwrap().parts {
+        Parts::Round { pieces, without } => (pieces, without),
+        other => panic!("not a shared round: {other:?}"),
+    };
+    let [(nc, nc_without), (py, py_without), (ana, _), (bia, _)] =
+        [nc, py, ana, bia].map(|q| list(&q));
+    assert!(Arc::ptr_eq(&nc, &py), "one text list, the author's too");
+    assert!(Arc::ptr_eq(&ana, &bia), "one JSON list");
+    assert_eq!((nc_without, py_without), (Some(1), None));
+    assert_eq!(nc.len(), 3);
 }
 
 #[test]
