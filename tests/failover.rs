@@ -313,3 +313,36 @@ fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_sessi
         "{notes:#?}"
     );
 }
+
+#[test]
+fn servers_that_welcome_and_drop_the_client_meet_the_backoff_and_the_attempt_limit() {
+    let servers = [FakeServer::start(), FakeServer::start()];
+    let mut client = ana(
+        &[&servers[0].target(), &servers[1].target()],
+        &["--reconnect-attempts", "3"],
+    );
+    let errors = client.stderr_lines();
+    // The first connection and three attempts, each welcomed and dropped at once.
+    for turn in 0..4 {
+        let mut peer = servers[turn % 2].next_peer();
+        peer.hello();
+        peer.send(&welcome("e1", 0, "0123456789abcdef0123456789abcdef"));
+        drop(peer);
+    }
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
+    let notes: Vec<String> = errors.iter().collect();
+    let attempts: Vec<&String> = notes.iter().filter(|l| l.contains("(attempt ")).collect();
+    assert_eq!(attempts.len(), 3, "{notes:#?}");
+    assert!(
+        attempts[0].ends_with("now, to the next server (attempt 1)"),
+        "{notes:#?}"
+    );
+    assert!(
+        attempts[1].contains(" s (attempt 2)"),
+        "a pause: {notes:#?}"
+    );
+    assert!(
+        notes.last().unwrap().contains("gave up after 3 attempts"),
+        "{notes:#?}"
+    );
+}

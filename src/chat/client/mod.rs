@@ -74,6 +74,13 @@ pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(2);
 /// After a re-join, how long the replay of missed messages may take to show its end before
 /// the lines typed meanwhile are sent anyway.
 pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection must stay up after its welcome for its loss to count as a new one:
+/// the move to the next server at once, and the backoff from its start. A server that welcomes
+/// and drops us sooner counts as a failed attempt (the backoff grows, `--reconnect-attempts`
+/// counts it), so servers that accept and close never make the client loop.
+pub const STEADY_AFTER: Duration = Duration::from_secs(10);
+/// Overrides [`STEADY_AFTER`] (milliseconds), for tests that cannot wait 10 s.
+pub const STEADY_AFTER_ENV: &str = "SOQUETE_STEADY_AFTER_MS";
 /// Idle time before TCP keepalive probes start, so a server that vanished (a cloud instance
 /// stopped, a cable pulled) is noticed even when nobody speaks, and by a `--raw` client too.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
@@ -144,6 +151,7 @@ pub fn run(config: &Config) -> Result<()> {
     let heartbeat = (!config.raw).then(heartbeat_timeout);
     let mut driver = Driver {
         quit_timeout: millis_from_env(QUIT_TIMEOUT_ENV).unwrap_or(QUIT_TIMEOUT),
+        steady_after: millis_from_env(STEADY_AFTER_ENV).unwrap_or(STEADY_AFTER),
         session: Session::new(settings),
         link,
         timers: Vec::new(),
@@ -387,6 +395,8 @@ struct Driver {
     input_open: bool,
     /// [`QUIT_TIMEOUT`], or its test override.
     quit_timeout: Duration,
+    /// [`STEADY_AFTER`], or its test override.
+    steady_after: Duration,
 }
 
 impl Driver {
@@ -434,6 +444,7 @@ impl Driver {
                         self.start_timer(self.quit_timeout, Event::QuitTimeout);
                     }
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::AwaitSteady => self.start_timer(self.steady_after, Event::Steady),
                     Action::AwaitPrompt => {
                         self.start_timer(password::FIRST_LINE_WAIT, Event::PromptTimeout);
                     }

@@ -42,6 +42,9 @@ pub enum Event {
     WelcomeTimeout,
     /// After a re-join, the replay of missed messages did not visibly end in time.
     ReplayTimeout,
+    /// The connection has stayed up [`Action::AwaitSteady`]'s while since its welcome: a loss
+    /// from now on starts the backoff afresh.
+    Steady,
 }
 
 /// What the client must do in answer to an event, in order.
@@ -64,6 +67,9 @@ pub enum Action {
     AwaitPrompt,
     /// We re-joined and the server replays what we missed: wait a bounded time for its end.
     AwaitReplay,
+    /// Welcomed: send [`Event::Steady`] if the connection is still up after a while
+    /// (`STEADY_AFTER`), so that only a connection that held resets the backoff.
+    AwaitSteady,
     /// Drop the connection (if any is left) and connect again after this pause.
     Reconnect(Duration),
     /// Wait for the server's heartbeat (true), or stop (false): a server that does not speak

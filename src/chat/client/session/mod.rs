@@ -73,7 +73,8 @@ pub struct Session {
     /// Welcomed once at least: from then on each new connection is a re-join, which resumes
     /// (until then, refused by a full server say, a connection joins fresh).
     joined: bool,
-    /// Failed attempts in a row since the connection was lost.
+    /// Failed attempts in a row since the last connection that held (`Event::Steady`): a
+    /// connection welcomed and lost soon after counts as failed.
     attempt: u32,
     /// The highest sequence number shown (or the room's at our first welcome): a message at or
     /// below it is never shown again, and a re-join asks for what follows it.
@@ -232,6 +233,7 @@ impl Session {
                 }
             }
             Event::PromptTimeout => self.prompt_overdue(&mut actions),
+            Event::Steady => self.steady(),
             Event::ReplayTimeout => {
                 if self.resume_until.is_some() {
                     self.resumed(&mut actions);
@@ -492,6 +494,7 @@ impl Session {
         if std::mem::take(&mut self.welcome_overdue) {
             actions.push(Action::Heartbeat(true));
         }
+        actions.push(Action::AwaitSteady);
         if !self.names.contains(&name) {
             self.names.push(name.clone());
         }
@@ -505,7 +508,6 @@ impl Session {
             self.last_seq = self.last_seq.max(room_last_seq);
             if self.connections > 1 {
                 // Refused before (a full server): what was typed meanwhile goes now.
-                self.attempt = 0;
                 self.resumed(actions);
             }
             return;

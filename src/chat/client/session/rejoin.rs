@@ -61,7 +61,6 @@ impl Session {
         missed: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
-        self.attempt = 0;
         self.awaiting_answer = false;
         if let Some(count) = missed.filter(|&count| count > 0) {
             let human = if count == 1 {
@@ -108,7 +107,6 @@ impl Session {
         new_room: bool,
         actions: &mut Vec<Action>,
     ) {
-        self.attempt = 0;
         self.awaiting_answer = false;
         if new_room {
             actions.push(self.new_room_note("from now on"));
@@ -206,6 +204,18 @@ impl Session {
         self.welcomed = false;
         self.resume_until = None;
         true
+    }
+
+    /// The connection has held since its welcome ([`Event::Steady`]): the next loss is a new
+    /// one, met at once by the next server and then by the backoff from its start. Until then a
+    /// server that welcomes and drops us counts as a failed attempt: the backoff goes on growing
+    /// and `--reconnect-attempts` counts it.
+    ///
+    /// [`Event::Steady`]: super::Event::Steady
+    pub(super) fn steady(&mut self) {
+        if self.up && self.welcomed {
+            self.attempt = 0;
+        }
     }
 
     /// Schedules the next attempt to connect, or gives up past the limit.

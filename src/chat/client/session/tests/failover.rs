@@ -149,3 +149,49 @@ fn a_server_of_another_room_is_joined_fresh_and_told_as_another_room() {
     );
     assert!(!actions.contains(&Action::AwaitReplay), "nothing replayed");
 }
+
+#[test]
+fn servers_that_welcome_and_drop_at_once_meet_a_growing_backoff_and_the_limit() {
+    let mut session = Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: Some(3),
+            failover: true,
+        }),
+        ..Settings::ana()
+    });
+    let mut pauses = Vec::new();
+    let mut last = Vec::new();
+    for (n, server) in [A, B, A, B].into_iter().enumerate() {
+        connect_to(&mut session, server);
+        session.handle(welcome("one", 0, TOKEN));
+        last = session.handle(Event::ServerClosed);
+        if n < 3 {
+            pauses.push(pause(&last).expect("another attempt"));
+        }
+    }
+    assert_eq!(
+        pauses[0],
+        Duration::ZERO,
+        "the first loss: the next server at once"
+    );
+    assert!(pauses[1] >= Duration::from_millis(250), "{pauses:?}");
+    assert!(pauses[2] >= Duration::from_millis(500), "{pauses:?}");
+    assert!(
+        matches!(last.last(), Some(Action::Finish(End::Lost(error))) if error.starts_with("gave up after 3 attempts")),
+        "{last:?}"
+    );
+
+    // A connection that stayed up a while: the next loss moves at once again.
+    let (mut session, _) = lost_a(true);
+    session.handle(Event::ReconnectFailed("no server answered".into()));
+    let actions = connect_to(&mut session, B);
+    let welcomed = session.handle(welcome("one", 3, TOKEN));
+    assert!(welcomed.contains(&Action::AwaitSteady), "{welcomed:?}");
+    let _ = actions;
+    session.handle(Event::Steady);
+    assert_eq!(
+        pause(&session.handle(Event::ServerClosed)),
+        Some(Duration::ZERO)
+    );
+}
