@@ -346,3 +346,31 @@ fn servers_that_welcome_and_drop_the_client_meet_the_backoff_and_the_attempt_lim
         "{notes:#?}"
     );
 }
+
+#[test]
+fn a_server_that_never_welcomes_is_skipped_with_one_line_and_lines_typed_arrive_on_the_next() {
+    let silent = FakeServer::start(); // accepts, says nothing: nc -l
+    let (_server, addr) = start_server(&[]);
+    let mut bia = Peer::structured(addr, "bia");
+    let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
+    let (first, second) = (silent.target(), addr.to_string());
+    args.extend([first.as_str(), second.as_str()]);
+    let mut client = Running::start_with_stdin_env(&args, &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")]);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    let _held = silent.next_peer();
+    stdin.write_all(b"typed early\n").unwrap();
+    let said = bia.frame_where(|f| f["type"] == "msg" && f["from"] == "ana");
+    assert_eq!(said["text"], "typed early");
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let notes: Vec<String> = errors.iter().collect();
+    let skipped: Vec<&String> = notes.iter().filter(|l| l.contains("no welcome")).collect();
+    assert_eq!(skipped.len(), 1, "{notes:#?}");
+    assert!(
+        skipped[0].starts_with(&format!(
+            "* {first}: no welcome in time (not a soquete server?) — skipped"
+        )),
+        "{notes:#?}"
+    );
+}

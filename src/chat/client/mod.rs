@@ -71,6 +71,8 @@ pub const QUIT_TIMEOUT_ENV: &str = "SOQUETE_QUIT_TIMEOUT_MS";
 /// lines and no welcome by then does not speak the protocol: the client says so and talks
 /// plain lines to it; a silent one gets a hint.
 pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(2);
+/// Overrides [`WELCOME_TIMEOUT`] (milliseconds), for tests.
+pub const WELCOME_TIMEOUT_ENV: &str = "SOQUETE_WELCOME_TIMEOUT_MS";
 /// After a re-join, how long the replay of missed messages may take to show its end before
 /// the lines typed meanwhile are sent anyway.
 pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -152,6 +154,7 @@ pub fn run(config: &Config) -> Result<()> {
     let mut driver = Driver {
         quit_timeout: millis_from_env(QUIT_TIMEOUT_ENV).unwrap_or(QUIT_TIMEOUT),
         steady_after: millis_from_env(STEADY_AFTER_ENV).unwrap_or(STEADY_AFTER),
+        welcome_timeout: millis_from_env(WELCOME_TIMEOUT_ENV).unwrap_or(WELCOME_TIMEOUT),
         session: Session::new(settings),
         link,
         timers: Vec::new(),
@@ -161,7 +164,7 @@ pub fn run(config: &Config) -> Result<()> {
         input_open: true,
     };
     if !config.raw {
-        driver.start_timer(WELCOME_TIMEOUT, Event::WelcomeTimeout);
+        driver.start_timer(driver.welcome_timeout, Event::WelcomeTimeout);
     }
     let result = driver.run(
         Event::Connected { local, remote },
@@ -397,6 +400,8 @@ struct Driver {
     quit_timeout: Duration,
     /// [`STEADY_AFTER`], or its test override.
     steady_after: Duration,
+    /// [`WELCOME_TIMEOUT`], or its test override.
+    welcome_timeout: Duration,
 }
 
 impl Driver {
@@ -444,6 +449,9 @@ impl Driver {
                         self.start_timer(self.quit_timeout, Event::QuitTimeout);
                     }
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::AwaitWelcome => {
+                        self.start_timer(self.welcome_timeout, Event::WelcomeTimeout);
+                    }
                     Action::AwaitSteady => self.start_timer(self.steady_after, Event::Steady),
                     Action::AwaitPrompt => {
                         self.start_timer(password::FIRST_LINE_WAIT, Event::PromptTimeout);

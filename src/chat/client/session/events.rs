@@ -67,6 +67,9 @@ pub enum Action {
     AwaitPrompt,
     /// We re-joined and the server replays what we missed: wait a bounded time for its end.
     AwaitReplay,
+    /// Connected again with several servers: send [`Event::WelcomeTimeout`] if no welcome comes
+    /// in time (the server is then skipped).
+    AwaitWelcome,
     /// Welcomed: send [`Event::Steady`] if the connection is still up after a while
     /// (`STEADY_AFTER`), so that only a connection that held resets the backoff.
     AwaitSteady,

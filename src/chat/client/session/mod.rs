@@ -150,6 +150,13 @@ impl Session {
         }
     }
 
+    /// True with several servers to go round (failover).
+    fn failover(&self) -> bool {
+        self.settings
+            .reconnect
+            .is_some_and(|policy| policy.failover)
+    }
+
     /// True when lines go as plain text: `--raw`, or a server found not to speak soquete.
     fn plain(&self) -> bool {
         self.settings.raw || self.foreign
@@ -217,7 +224,9 @@ impl Session {
                 }
             }
             Event::WelcomeTimeout => {
-                if !self.welcomed && self.up && !self.plain() {
+                if !self.welcomed && self.up && !self.plain() && self.failover() {
+                    self.skip_unwelcoming(&mut actions);
+                } else if !self.welcomed && self.up && !self.plain() {
                     self.welcome_overdue = true;
                     if self.plain_line_seen {
                         self.go_foreign(&mut actions);
@@ -274,6 +283,9 @@ impl Session {
             ));
         }
         if !self.settings.raw {
+            if self.connections > 1 && self.failover() {
+                actions.push(Action::AwaitWelcome);
+            }
             self.greet(actions);
         }
     }

@@ -183,6 +183,19 @@ impl Session {
         }
     }
 
+    /// With several servers, one that gave no welcome in time (`nc -l`, a server that only
+    /// sends text) is skipped as one that refused: the next is tried, as after a loss; lines
+    /// typed meanwhile wait for the welcome elsewhere.
+    pub(super) fn skip_unwelcoming(&mut self, actions: &mut Vec<Action>) {
+        let server = self
+            .remote
+            .map_or_else(|| "the server".to_string(), |remote| remote.to_string());
+        let error = format!("{server}: no welcome in time (not a soquete server?)");
+        if self.drop_connection(&error, false, actions) {
+            self.schedule(&format!("{error} — skipped; reconnecting"), &error, actions);
+        }
+    }
+
     /// The connection is gone: ends the session (false), or readies it to connect again (true).
     fn drop_connection(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) -> bool {
         let reconnects = !self.plain() && self.settings.reconnect.is_some();
@@ -236,10 +249,14 @@ impl Session {
         };
         self.attempt += 1;
         if policy.exhausted(self.attempt) {
-            let error = format!(
+            let mut error = format!(
                 "gave up after {} to reconnect ({error})",
                 plural(self.attempt - 1, "attempt")
             );
+            let waiting = self.pending.waiting();
+            if waiting > 0 {
+                error.push_str(&format!(": {} not sent", lines(waiting)));
+            }
             self.lose(actions, &error);
             return;
         }

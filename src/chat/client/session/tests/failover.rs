@@ -195,3 +195,83 @@ fn servers_that_welcome_and_drop_at_once_meet_a_growing_backoff_and_the_limit() 
         Some(Duration::ZERO)
     );
 }
+
+#[test]
+fn a_server_that_gives_no_welcome_in_time_is_skipped_and_lines_typed_go_to_the_next() {
+    let mut session = Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: None,
+            failover: true,
+        }),
+        ..Settings::ana()
+    });
+    connect_to(&mut session, A);
+    session.handle(Event::Typed {
+        text: "early".into(),
+        terminated: true,
+    });
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert_eq!(pause(&actions), Some(Duration::ZERO), "{actions:?}");
+    assert!(
+        shown(&actions)[0].starts_with(&format!(
+            "* {A}: no welcome in time (not a soquete server?) — skipped"
+        )),
+        "{actions:?}"
+    );
+    // The next one is silent too: skipped in its turn, after a pause.
+    let actions = connect_to(&mut session, B);
+    assert!(actions.contains(&Action::AwaitWelcome), "{actions:?}");
+    session.handle(Event::Typed {
+        text: "held".into(),
+        terminated: true,
+    });
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert!(pause(&actions).unwrap() > Duration::ZERO, "{actions:?}");
+    connect_to(&mut session, A);
+    let actions = session.handle(welcome("one", 0, TOKEN));
+    let said: Vec<String> = sent(&actions)
+        .into_iter()
+        .filter(|line| line.contains(r#""type":"msg""#))
+        .collect();
+    assert_eq!(said.len(), 2, "{actions:?}");
+    assert!(
+        said[0].contains("early") && said[1].contains("held"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn with_one_server_a_missing_welcome_is_waited_for_as_before() {
+    let (mut session, _) = lost_a(false);
+    connect_to(&mut session, A);
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert_eq!(pause(&actions), None, "{actions:?}");
+}
+
+#[test]
+fn giving_up_with_typed_lines_waiting_says_how_many_were_not_sent() {
+    let mut session = Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: Some(1),
+            failover: true,
+        }),
+        ..Settings::ana()
+    });
+    connect_to(&mut session, A);
+    session.handle(welcome("one", 0, TOKEN));
+    session.handle(Event::ServerClosed);
+    for text in ["one", "two"] {
+        session.handle(Event::Typed {
+            text: text.into(),
+            terminated: true,
+        });
+    }
+    let actions = session.handle(Event::ReconnectFailed("no server answered".into()));
+    assert!(
+        matches!(actions.last(), Some(Action::Finish(End::Lost(error)))
+            if error.ends_with("(no server answered): 2 typed lines not sent")),
+        "{actions:?}"
+    );
+}
