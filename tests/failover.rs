@@ -272,7 +272,7 @@ fn welcomed_over_tls(targets: &[String], state: &str) -> (Running, Receiver<Stri
 }
 
 #[test]
-fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_session() {
+fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_is_skipped_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let a_state = dir.path().join("a");
     let (mut a_server, a, a_print) = tls_server(&a_state, 0);
@@ -298,18 +298,59 @@ fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_sessi
     drop(stdin);
     assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
 
-    // Only A remembered: B's certificate is refused when the client gets there, loudly, and
-    // the session ends rather than talk to a server nobody vouched for.
+    // Only A remembered: B's certificate is refused when the client gets there, loudly, and B
+    // is never talked to; the client goes on round the list and resumes on A once it is back.
     let (a_again, _, print_again) = tls_server(&a_state, a.port());
     assert_eq!(print_again, a_print, "A serves the certificate it kept");
     let state = known_hosts(dir.path(), "only-a", &[a_line]);
-    let (mut client, errors, _stdin) = welcomed_over_tls(&targets, &state);
+    let (mut client, errors, stdin) = welcomed_over_tls(&targets, &state);
     drop(a_again); // killed
+    let refused = wait_line(&errors, LIMIT, |l| l.contains("skipped, never talked to"))
+        .expect("B's refusal is said");
+    assert!(
+        refused.starts_with(&format!(
+            "* {b} presents a certificate no trusted CA signed"
+        )),
+        "{refused}"
+    );
+    let (_a_back, _, _) = tls_server(&a_state, a.port());
+    wait_line(&errors, LIMIT, |l| l.starts_with("* reconnected")).expect("back on A");
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    drop(b_server);
+}
+
+#[test]
+fn with_tls_a_first_server_not_trusted_is_skipped_and_the_next_joined_and_none_trusted_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a_server, a, a_print) = tls_server(&dir.path().join("a"), 0);
+    let (_b_server, b, _) = tls_server(&dir.path().join("b"), 0);
+    let state = known_hosts(dir.path(), "only-a", &[format!("{a} {a_print}")]);
+    let targets = [b.to_string(), a.to_string()];
+    let (mut client, errors, stdin) = welcomed_over_tls(&targets, &state);
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let notes: Vec<String> = errors.iter().collect();
+    assert!(
+        notes[0].contains(&format!("{b} presents a certificate no trusted CA signed"))
+            && notes[0].ends_with("— skipped, never talked to"),
+        "{notes:#?}"
+    );
+
+    // Neither trusted: one error, exit 1.
+    let nobody = known_hosts(dir.path(), "none", &[]);
+    let mut client = ana(
+        &[&targets[0], &targets[1]],
+        &["--tls", "--state-dir", &nobody],
+    );
+    let errors = client.stderr_lines();
     assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
     let notes: Vec<String> = errors.iter().collect();
-    let last = notes.last().expect("an error");
     assert!(
-        last.contains(&format!("{b} presents a certificate no trusted CA signed")),
+        notes
+            .last()
+            .unwrap()
+            .starts_with("soquete: no server answered: "),
         "{notes:#?}"
     );
 }

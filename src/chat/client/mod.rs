@@ -53,7 +53,7 @@ use crate::net::tls::client::{ClientTls, Refusal};
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
 use connection::{Connection, Dialer, Failure, refused};
 use servers::Server;
-use session::{Action, End, Event, Session, Settings};
+use session::{Action, End, Event, Output, Session, Settings};
 use terminal::Screen;
 
 pub use config::{Config, GiveUp, TlsOptions};
@@ -220,7 +220,9 @@ enum Wire {
     Server { conn: u64, event: Event },
     /// The outcome of an attempt to connect again, and the server it reached.
     Dialed(std::result::Result<(Connection, Server), String>),
-    /// The server's certificate was refused on a reconnection: the session ends.
+    /// Servers a round skipped for their certificates: a loud line each, to show.
+    Skipped(Vec<String>),
+    /// Every server's certificate was refused on a reconnection: the session ends.
     Refused(Refusal),
 }
 
@@ -290,7 +292,11 @@ impl Link {
             .name("chat-reconnect".into())
             .spawn(move || {
                 thread::sleep(delay);
-                let report = match dialer.round(last) {
+                let (skipped, dialed) = dialer.round(last);
+                if !skipped.is_empty() {
+                    let _ = wire.send(Wire::Skipped(skipped));
+                }
+                let report = match dialed {
                     Ok(reached) => Wire::Dialed(Ok(reached)),
                     Err(Failure::Unreachable(err)) => Wire::Dialed(Err(err.to_string())),
                     Err(Failure::Refused(refusal)) => Wire::Refused(refusal),
@@ -535,6 +541,11 @@ impl Driver {
                             return Ok(event);
                         }
                     }
+                    Ok(Wire::Skipped(lines)) => {
+                        for line in lines {
+                            screen.show(&Output::Note(line)).context("writing output")?;
+                        }
+                    }
                     Ok(Wire::Dialed(Ok((stream, server)))) => {
                         self.link.server = Some(server);
                         return Ok(match self.link.adopt(stream) {
@@ -547,7 +558,13 @@ impl Driver {
                     }
                     Ok(Wire::Dialed(Err(error))) => return Ok(Event::ReconnectFailed(error)),
                     // Never a silent downgrade, never a retry with a certificate refused.
-                    Ok(Wire::Refused(refusal)) => return Err(refused(refusal.to_string())),
+                    Ok(Wire::Refused(refusal)) => {
+                        let mut why = refusal.to_string();
+                        if let Some(unsent) = self.session.unsent() {
+                            why.push_str(&format!(": {unsent}"));
+                        }
+                        return Err(refused(why));
+                    }
                     // The driver holds a sender itself: this cannot happen.
                     Err(_) => return Ok(Event::Lost("the connection's reader ended".into())),
                 },

@@ -7,7 +7,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use super::connection::{Connection, Dialer, Failure};
+use super::connection::{Connection, Dialer, Failure, refused};
 use super::reconnect;
 use crate::error::{Error, Result};
 use crate::net::target::Target;
@@ -58,7 +58,8 @@ pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
 impl Dialer {
     /// The first connection: to the first server that answers, in order; each one that does not
     /// (refused, unreachable, no answer within the connect timeout) is skipped with one line on
-    /// stderr. A refused certificate ends it there (never a quiet move to another server).
+    /// stderr. A refused certificate is never talked to: with one server it ends there; with
+    /// several, it is skipped with a loud line, and the session ends only if none is acceptable.
     /// With the connection and its server, how many servers there are.
     pub fn start(&self) -> Result<(Connection, Server, usize)> {
         let (servers, unresolved) = resolve(&self.targets);
@@ -68,39 +69,62 @@ impl Dialer {
         for err in &unresolved {
             eprintln!("* {err}: skipped");
         }
+        let several = servers.len() > 1;
         let mut failures = Vec::new();
         for (index, server) in servers.iter().enumerate() {
-            match self.first(server)? {
-                Ok(connection) => return Ok((connection, server.clone(), servers.len())),
-                Err(err) => {
-                    if let Some(next) = servers.get(index + 1) {
-                        eprintln!("* {err} — trying {}", next.label());
-                    }
-                    failures.push(err);
+            let err = match self.first(server) {
+                Ok(Ok(connection)) => return Ok((connection, server.clone(), servers.len())),
+                Ok(Err(err)) => err,
+                Err(refusal) if several => {
+                    eprintln!("* {refusal} — {NEVER_TALKED_TO}");
+                    failures.push(refusal);
+                    continue;
                 }
+                Err(refusal) => return Err(refusal),
+            };
+            if let Some(next) = servers.get(index + 1) {
+                eprintln!("* {err} — trying {}", next.label());
             }
+            failures.push(err);
         }
         Err(none_answered(failures))
     }
 
     /// One attempt after a loss: every server in turn, from the one after `last` (the address
-    /// the client was on) and ending with it, until one answers.
-    pub fn round(
-        &self,
-        last: Option<SocketAddr>,
-    ) -> std::result::Result<(Connection, Server), Failure> {
+    /// the client was on) and ending with it, until one answers. A server whose certificate is
+    /// refused is skipped, never talked to (a loud line for each, to show, comes first with the
+    /// outcome); only when every server's certificate is refused does the attempt end in a
+    /// refusal.
+    pub fn round(&self, last: Option<SocketAddr>) -> (Vec<String>, Dialed) {
         let (servers, mut failures) = resolve(&self.targets);
         let last = last.and_then(|addr| servers.iter().position(|server| server.addr == addr));
+        let mut skipped = Vec::new();
+        let mut refusals = Vec::new();
         for index in reconnect::rotation(servers.len(), last) {
             match self.dial(&servers[index]) {
-                Ok((connection, _)) => return Ok((connection, servers[index].clone())),
+                Ok((connection, _)) => return (skipped, Ok((connection, servers[index].clone()))),
                 Err(Failure::Unreachable(err)) => failures.push(err),
-                Err(refused) => return Err(refused),
+                Err(Failure::Refused(refusal)) => {
+                    skipped.push(format!("* {refusal} — {NEVER_TALKED_TO}"));
+                    failures.push(refused(refusal.to_string()));
+                    refusals.push(refusal);
+                }
             }
         }
-        Err(Failure::Unreachable(none_answered(failures)))
+        if !servers.is_empty() && refusals.len() == servers.len() {
+            // Said once, as the session's end.
+            skipped.clear();
+            return (skipped, Err(Failure::Refused(refusals.swap_remove(0))));
+        }
+        (skipped, Err(Failure::Unreachable(none_answered(failures))))
     }
 }
+
+/// The outcome of a round: a connection and its server, or why none.
+pub type Dialed = std::result::Result<(Connection, Server), Failure>;
+
+/// What follows a server's refused certificate, with several servers.
+const NEVER_TALKED_TO: &str = "skipped, never talked to";
 
 /// Why no server answered: the one failure as it was (one server: as it always read), or each
 /// in one line.

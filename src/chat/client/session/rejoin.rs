@@ -153,6 +153,13 @@ impl Session {
         self.leave_when_delivered = true;
     }
 
+    /// `N typed lines not sent` while lines wait for the server: said when the session ends
+    /// without a server to take them (a refused certificate).
+    pub fn unsent(&self) -> Option<String> {
+        let waiting = self.pending.waiting();
+        (waiting > 0).then(|| format!("{} not sent", lines(waiting)))
+    }
+
     /// Ctrl-C while disconnected: no waiting for the server.
     pub(super) fn give_up_now(&mut self, actions: &mut Vec<Action>) {
         let waiting = self.pending.waiting();
