@@ -415,3 +415,31 @@ fn a_server_that_never_welcomes_is_skipped_with_one_line_and_lines_typed_arrive_
         "{notes:#?}"
     );
 }
+
+#[test]
+fn with_json_each_server_skipped_at_start_is_an_event() {
+    let closed = ClosedPort::hold();
+    let first = format!("127.0.0.1:{}", closed.port());
+    let (_server, addr) = start_server(&[]);
+    let mut client = ana(&[&first, &addr.to_string()], &["--json"]);
+    let stdin = client.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut client);
+    out.wait_for("the welcome", |l| l.contains(r#""type":"welcome""#));
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let events: Vec<Value> = out
+        .all()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(events[0]["type"], "skipped", "{events:#?}");
+    assert_eq!(events[0]["server"], first.as_str(), "{events:#?}");
+    assert!(
+        events[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("cannot connect to {first}: ")),
+        "{events:#?}"
+    );
+    assert_eq!(events[1]["type"], "connected", "{events:#?}");
+}

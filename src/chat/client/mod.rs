@@ -21,7 +21,7 @@
 //! stdout; connection state (connected, lost and reconnecting, half-closed, closed) and the
 //! client's own notes go to stderr. With `--json` every received line is one JSON line on stdout
 //! (the server's frames as received, `ping` excepted; `{"type":"line","text":…}` for text lines),
-//! plus the client's `connected`, `reconnecting`, `reconnected`, `missed`, `half_closed`,
+//! plus the client's `skipped`, `connected`, `reconnecting`, `reconnected`, `missed`, `half_closed`,
 //! `closed` and `lost` events. With a line editor on a terminal, everything is printed above the
 //! line being typed.
 //!
@@ -112,7 +112,12 @@ pub fn run(config: &Config) -> Result<()> {
     let dialer = Dialer { targets, tls };
     let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
-    let (stream, server, servers) = dialer.start()?;
+    let servers::Started {
+        connection: stream,
+        server,
+        servers,
+        skipped,
+    } = dialer.start()?;
     // A person at a terminal is asked for the room's password, before the line editor starts,
     // when the server's first line asks for one. The reader that read that line goes on to
     // read the connection (with TLS it may hold bytes of the next records).
@@ -141,6 +146,13 @@ pub fn run(config: &Config) -> Result<()> {
     };
     let (local, remote) = link.adopt(stream)?;
     let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
+    for event in skipped
+        .iter()
+        .filter(|_| config.json)
+        .map(servers::Skipped::event)
+    {
+        screen.show(&event).context("writing output")?;
+    }
 
     let settings = Settings {
         raw: config.raw,

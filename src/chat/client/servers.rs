@@ -9,6 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::connection::{Connection, Dialer, Failure, refused};
 use super::reconnect;
+use super::session::{LocalEvent, Output};
 use crate::error::{Error, Result};
 use crate::net::target::Target;
 
@@ -33,8 +34,8 @@ impl Server {
 }
 
 /// Every address of every target, in order, each once (under the first target that gave it);
-/// and why the targets that did not resolve did not.
-pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
+/// and the targets that did not resolve, with why.
+pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<(String, Error)>) {
     let mut servers: Vec<Server> = Vec::new();
     let mut unresolved = Vec::new();
     for target in targets {
@@ -49,7 +50,7 @@ pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
                     }
                 }
             }
-            Err(err) => unresolved.push(err),
+            Err(err) => unresolved.push((target.to_string(), err)),
         }
     }
     (servers, unresolved)
@@ -60,23 +61,36 @@ impl Dialer {
     /// (refused, unreachable, no answer within the connect timeout) is skipped with one line on
     /// stderr. A refused certificate is never talked to: with one server it ends there; with
     /// several, it is skipped with a loud line, and the session ends only if none is acceptable.
-    /// With the connection and its server, how many servers there are.
-    pub fn start(&self) -> Result<(Connection, Server, usize)> {
+    /// With the connection and its server, how many servers there are, and each skipped (for
+    /// `--json`'s `skipped` events).
+    pub fn start(&self) -> Result<Started> {
         let (servers, unresolved) = resolve(&self.targets);
         if servers.is_empty() {
-            return Err(none_answered(unresolved));
+            return Err(none_answered(
+                unresolved.into_iter().map(|(_, err)| err).collect(),
+            ));
         }
-        for err in &unresolved {
+        let mut skipped = Vec::new();
+        for (target, err) in unresolved {
             eprintln!("* {err}: skipped");
+            skipped.push(Skipped::new(target, &err));
         }
         let several = servers.len() > 1;
         let mut failures = Vec::new();
         for (index, server) in servers.iter().enumerate() {
             let err = match self.first(server) {
-                Ok(Ok(connection)) => return Ok((connection, server.clone(), servers.len())),
+                Ok(Ok(connection)) => {
+                    return Ok(Started {
+                        connection,
+                        server: server.clone(),
+                        servers: servers.len(),
+                        skipped,
+                    });
+                }
                 Ok(Err(err)) => err,
                 Err(refusal) if several => {
                     eprintln!("* {refusal} — {NEVER_TALKED_TO}");
+                    skipped.push(Skipped::new(server.addr.to_string(), &refusal));
                     failures.push(refusal);
                     continue;
                 }
@@ -85,6 +99,7 @@ impl Dialer {
             if let Some(next) = servers.get(index + 1) {
                 eprintln!("* {err} — trying {}", next.label());
             }
+            skipped.push(Skipped::new(server.addr.to_string(), &err));
             failures.push(err);
         }
         Err(none_answered(failures))
@@ -96,7 +111,8 @@ impl Dialer {
     /// outcome); only when every server's certificate is refused does the attempt end in a
     /// refusal.
     pub fn round(&self, last: Option<SocketAddr>) -> (Vec<String>, Dialed) {
-        let (servers, mut failures) = resolve(&self.targets);
+        let (servers, unresolved) = resolve(&self.targets);
+        let mut failures: Vec<Error> = unresolved.into_iter().map(|(_, err)| err).collect();
         let last = last.and_then(|addr| servers.iter().position(|server| server.addr == addr));
         let mut skipped = Vec::new();
         let mut refusals = Vec::new();
@@ -123,18 +139,63 @@ impl Dialer {
 /// The outcome of a round: a connection and its server, or why none.
 pub type Dialed = std::result::Result<(Connection, Server), Failure>;
 
+/// The first connection, made.
+pub struct Started {
+    pub connection: Connection,
+    pub server: Server,
+    /// How many servers there are.
+    pub servers: usize,
+    /// The servers skipped before it, in order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A server skipped at start: `IP:PORT` (the target, for a name that did not resolve), and why.
+pub struct Skipped {
+    pub server: String,
+    pub error: String,
+}
+
+impl Skipped {
+    fn new(server: String, error: &Error) -> Skipped {
+        Skipped {
+            server,
+            error: error.to_string(),
+        }
+    }
+
+    /// `--json`'s `skipped` event (stderr said it as it happened).
+    pub fn event(&self) -> Output {
+        let json = LocalEvent::Skipped {
+            server: &self.server,
+            error: &self.error,
+        }
+        .to_json();
+        Output::State { human: None, json }
+    }
+}
+
 /// What follows a server's refused certificate, with several servers.
 const NEVER_TALKED_TO: &str = "skipped, never talked to";
 
-/// Why no server answered: the one failure as it was (one server: as it always read), or each
-/// in one line.
+/// How many servers' failures [`none_answered`] spells out; the rest are counted.
+const NAMED_FAILURES: usize = 3;
+
+/// Why no server answered: the one failure as it was (one server: as it always read), or the
+/// first few in one line and how many more (a hundred servers make no 7 KB line).
 fn none_answered(mut failures: Vec<Error>) -> Error {
     if failures.len() <= 1 {
         return failures
             .pop()
             .unwrap_or_else(|| Error::Internal("no server to connect to".into()));
     }
-    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    let mut each: Vec<String> = failures
+        .iter()
+        .take(NAMED_FAILURES)
+        .map(ToString::to_string)
+        .collect();
+    if failures.len() > NAMED_FAILURES {
+        each.push(format!("and {} more", failures.len() - NAMED_FAILURES));
+    }
     Error::io("no server answered", io::Error::other(each.join("; ")))
 }
 
@@ -188,5 +249,13 @@ mod tests {
             "{two}"
         );
         assert!(!two.contains('\n'));
+        let many: Vec<Error> = (0..100).map(|n| refused(&format!("S{n}"))).collect();
+        let many = none_answered(many).to_string();
+        assert!(
+            many.contains("cannot connect to S2: ")
+                && !many.contains("S3")
+                && many.ends_with("; and 97 more"),
+            "{many}"
+        );
     }
 }

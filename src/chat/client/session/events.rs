@@ -115,6 +115,9 @@ pub enum Output {
 pub enum LocalEvent<'a> {
     /// The connection is up: both ends, as `IP:PORT`.
     Connected { local: String, remote: String },
+    /// A server skipped at start (several servers): its `IP:PORT` (or the name that did not
+    /// resolve), and why.
+    Skipped { server: &'a str, error: &'a str },
     /// A line that is not a frame: everything in `--raw`, and a server's plain-text greeting.
     /// `partial`: the text ends without a newline (a prompt such as `Name: `, or the last
     /// bytes before the server closed); the rest of that line, if any, comes as the next `line`.
