@@ -253,13 +253,14 @@ impl Session {
     }
 
     /// True while typed lines must wait: no connection, or a re-join not complete yet (the
-    /// replay of what we missed comes first, and our unconfirmed messages go before new ones).
+    /// replay of what we missed comes first, and our unconfirmed messages go before new ones),
+    /// or, with several servers, no welcome yet (a server that never sends one is skipped).
     fn holding(&self) -> bool {
         !self.plain()
             && (!self.up
                 || self.awaiting_prompt
                 || self.resume_until.is_some()
-                || (self.connections > 1 && !self.welcomed))
+                || ((self.connections > 1 || self.failover()) && !self.welcomed))
     }
 
     fn connected(&mut self, local: SocketAddr, remote: SocketAddr, actions: &mut Vec<Action>) {
@@ -518,8 +519,9 @@ impl Session {
         if !std::mem::replace(&mut self.joined, true) {
             // Messages from before we joined are not ours to see, nor to ask for on a re-join.
             self.last_seq = self.last_seq.max(room_last_seq);
-            if self.connections > 1 {
-                // Refused before (a full server): what was typed meanwhile goes now.
+            if self.connections > 1 || self.failover() {
+                // Refused or skipped before, or one of several servers (each may be `nc -l`):
+                // what was typed meanwhile goes now.
                 self.resumed(actions);
             }
             return;

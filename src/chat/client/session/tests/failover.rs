@@ -275,3 +275,29 @@ fn giving_up_with_typed_lines_waiting_says_how_many_were_not_sent() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn with_several_servers_lines_typed_before_the_first_welcome_wait_for_it() {
+    let mut session = Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts: None,
+            failover: true,
+        }),
+        ..Settings::ana()
+    });
+    connect_to(&mut session, A);
+    let actions = session.handle(Event::Typed {
+        text: "early".into(),
+        terminated: true,
+    });
+    assert!(
+        sent(&actions).is_empty(),
+        "not to a server that may be nc -l: {actions:?}"
+    );
+    let actions = session.handle(welcome("one", 0, TOKEN));
+    assert!(
+        sent(&actions).iter().any(|line| line.contains("early")),
+        "{actions:?}"
+    );
+}
