@@ -443,3 +443,37 @@ fn with_json_each_server_skipped_at_start_is_an_event() {
     );
     assert_eq!(events[1]["type"], "connected", "{events:#?}");
 }
+
+#[test]
+fn after_a_move_a_server_that_never_welcomes_is_skipped_and_the_lines_held_go_to_the_next() {
+    let (a, silent) = (FakeServer::start(), FakeServer::start());
+    let token = "0123456789abcdef0123456789abcdef";
+    let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
+    let (first, second) = (a.target(), silent.target());
+    args.extend([first.as_str(), second.as_str()]);
+    let mut client = Running::start_with_stdin_env(&args, &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")]);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    let mut on_a = a.next_peer();
+    on_a.hello();
+    on_a.send(&welcome("e1", 0, token));
+    wait_line(&errors, LIMIT, |l| l.starts_with("* connected")).expect("on A");
+    on_a.reset();
+    let _held = silent.next_peer();
+    stdin.write_all(b"typed on the silent one\n").unwrap();
+    let skipped = wait_line(&errors, LIMIT, |l| l.contains("no welcome"))
+        .expect("the silent server is skipped");
+    assert!(
+        skipped.starts_with(&format!("* {second}: no welcome in time")),
+        "{skipped}"
+    );
+    let mut again = a.next_peer();
+    let hello = again.hello();
+    assert_eq!(hello["token"], token, "{hello}");
+    again.send(&welcome("e1", 0, token));
+    let said = again.frame();
+    assert_eq!(said["text"], "typed on the silent one", "{said}");
+    drop(stdin);
+    assert_eq!(again.said_until_quit(), Vec::<String>::new());
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+}
