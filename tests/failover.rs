@@ -21,10 +21,24 @@ use crate::support::{LIMIT, require};
 
 /// `soquete chat --name ana ARGS…` with stdin a pipe, pausing at most 0.2 s between rounds.
 fn ana(targets: &[&str], flags: &[&str]) -> Running {
+    ana_env(targets, flags, &[])
+}
+
+/// As [`ana`], with these variables added to the environment.
+fn ana_env(targets: &[&str], flags: &[&str], env: &[(&str, &str)]) -> Running {
     let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     args.extend_from_slice(flags);
     args.extend_from_slice(targets);
-    Running::start_with_stdin(&args)
+    Running::start_with_stdin_env(&args, env)
+}
+
+/// [`ana`] to `first` and `second`, giving each 0.3 s to welcome it.
+fn ana_waiting_300_ms(first: &str, second: &str) -> Running {
+    ana_env(
+        &[first, second],
+        &[],
+        &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")],
+    )
 }
 
 /// A welcome to room `epoch` at `last_seq`, giving `token`.
@@ -393,10 +407,8 @@ fn a_server_that_never_welcomes_is_skipped_with_one_line_and_lines_typed_arrive_
     let silent = FakeServer::start(); // accepts, says nothing: nc -l
     let (_server, addr) = start_server(&[]);
     let mut bia = Peer::structured(addr, "bia");
-    let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     let (first, second) = (silent.target(), addr.to_string());
-    args.extend([first.as_str(), second.as_str()]);
-    let mut client = Running::start_with_stdin_env(&args, &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")]);
+    let mut client = ana_waiting_300_ms(&first, &second);
     let errors = client.stderr_lines();
     let mut stdin = client.child.stdin.take().unwrap();
     let _held = silent.next_peer();
@@ -448,10 +460,8 @@ fn with_json_each_server_skipped_at_start_is_an_event() {
 fn after_a_move_a_server_that_never_welcomes_is_skipped_and_the_lines_held_go_to_the_next() {
     let (a, silent) = (FakeServer::start(), FakeServer::start());
     let token = "0123456789abcdef0123456789abcdef";
-    let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     let (first, second) = (a.target(), silent.target());
-    args.extend([first.as_str(), second.as_str()]);
-    let mut client = Running::start_with_stdin_env(&args, &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")]);
+    let mut client = ana_waiting_300_ms(&first, &second);
     let errors = client.stderr_lines();
     let mut stdin = client.child.stdin.take().unwrap();
     let mut on_a = a.next_peer();

@@ -42,6 +42,18 @@ fn json(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
+/// A session with several servers to go round, giving up after `attempts`.
+fn several(attempts: Option<u32>) -> Session {
+    Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts,
+            failover: true,
+        }),
+        ..Settings::ana()
+    })
+}
+
 /// On server A of room `one`, welcomed with [`TOKEN`], having seen messages 1 to 3; then A
 /// went away.
 fn lost_a(failover: bool) -> (Session, Vec<Action>) {
@@ -152,14 +164,7 @@ fn a_server_of_another_room_is_joined_fresh_and_told_as_another_room() {
 
 #[test]
 fn servers_that_welcome_and_drop_at_once_meet_a_growing_backoff_and_the_limit() {
-    let mut session = Session::new(Settings {
-        reconnect: Some(Reconnect {
-            max_delay: Duration::from_secs(30),
-            attempts: Some(3),
-            failover: true,
-        }),
-        ..Settings::ana()
-    });
+    let mut session = several(Some(3));
     let mut pauses = Vec::new();
     let mut last = Vec::new();
     for (n, server) in [A, B, A, B].into_iter().enumerate() {
@@ -198,14 +203,7 @@ fn servers_that_welcome_and_drop_at_once_meet_a_growing_backoff_and_the_limit() 
 
 #[test]
 fn a_server_that_gives_no_welcome_in_time_is_skipped_and_lines_typed_go_to_the_next() {
-    let mut session = Session::new(Settings {
-        reconnect: Some(Reconnect {
-            max_delay: Duration::from_secs(30),
-            attempts: None,
-            failover: true,
-        }),
-        ..Settings::ana()
-    });
+    let mut session = several(None);
     connect_to(&mut session, A);
     session.handle(Event::Typed {
         text: "early".into(),
@@ -251,14 +249,7 @@ fn with_one_server_a_missing_welcome_is_waited_for_as_before() {
 
 #[test]
 fn giving_up_with_typed_lines_waiting_says_how_many_were_not_sent() {
-    let mut session = Session::new(Settings {
-        reconnect: Some(Reconnect {
-            max_delay: Duration::from_secs(30),
-            attempts: Some(1),
-            failover: true,
-        }),
-        ..Settings::ana()
-    });
+    let mut session = several(Some(1));
     connect_to(&mut session, A);
     session.handle(welcome("one", 0, TOKEN));
     session.handle(Event::ServerClosed);
@@ -278,14 +269,7 @@ fn giving_up_with_typed_lines_waiting_says_how_many_were_not_sent() {
 
 #[test]
 fn with_several_servers_lines_typed_before_the_first_welcome_wait_for_it() {
-    let mut session = Session::new(Settings {
-        reconnect: Some(Reconnect {
-            max_delay: Duration::from_secs(30),
-            attempts: None,
-            failover: true,
-        }),
-        ..Settings::ana()
-    });
+    let mut session = several(None);
     connect_to(&mut session, A);
     let actions = session.handle(Event::Typed {
         text: "early".into(),
