@@ -21,10 +21,24 @@ use crate::support::{LIMIT, require};
 
 /// `soquete chat --name ana ARGS…` with stdin a pipe, pausing at most 0.2 s between rounds.
 fn ana(targets: &[&str], flags: &[&str]) -> Running {
+    ana_env(targets, flags, &[])
+}
+
+/// As [`ana`], with these variables added to the environment.
+fn ana_env(targets: &[&str], flags: &[&str], env: &[(&str, &str)]) -> Running {
     let mut args = vec!["chat", "--name", "ana", "--reconnect-max", "0.2"];
     args.extend_from_slice(flags);
     args.extend_from_slice(targets);
-    Running::start_with_stdin(&args)
+    Running::start_with_stdin_env(&args, env)
+}
+
+/// [`ana`] to `first` and `second`, giving each 0.3 s to welcome it.
+fn ana_waiting_300_ms(first: &str, second: &str) -> Running {
+    ana_env(
+        &[first, second],
+        &[],
+        &[("SOQUETE_WELCOME_TIMEOUT_MS", "300")],
+    )
 }
 
 /// A welcome to room `epoch` at `last_seq`, giving `token`.
@@ -272,7 +286,7 @@ fn welcomed_over_tls(targets: &[String], state: &str) -> (Running, Receiver<Stri
 }
 
 #[test]
-fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_session() {
+fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_is_skipped_loudly() {
     let dir = tempfile::tempdir().unwrap();
     let a_state = dir.path().join("a");
     let (mut a_server, a, a_print) = tls_server(&a_state, 0);
@@ -298,18 +312,178 @@ fn with_tls_each_server_is_verified_as_itself_and_one_not_trusted_ends_the_sessi
     drop(stdin);
     assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
 
-    // Only A remembered: B's certificate is refused when the client gets there, loudly, and
-    // the session ends rather than talk to a server nobody vouched for.
+    // Only A remembered: B's certificate is refused when the client gets there, loudly, and B
+    // is never talked to; the client goes on round the list and resumes on A once it is back.
     let (a_again, _, print_again) = tls_server(&a_state, a.port());
     assert_eq!(print_again, a_print, "A serves the certificate it kept");
     let state = known_hosts(dir.path(), "only-a", &[a_line]);
-    let (mut client, errors, _stdin) = welcomed_over_tls(&targets, &state);
+    let (mut client, errors, stdin) = welcomed_over_tls(&targets, &state);
     drop(a_again); // killed
-    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
-    let notes: Vec<String> = errors.iter().collect();
-    let last = notes.last().expect("an error");
+    let refused = wait_line(&errors, LIMIT, |l| l.contains("skipped, never talked to"))
+        .expect("B's refusal is said");
     assert!(
-        last.contains(&format!("{b} presents a certificate no trusted CA signed")),
+        refused.starts_with(&format!(
+            "* {b} presents a certificate no trusted CA signed"
+        )),
+        "{refused}"
+    );
+    let (_a_back, _, _) = tls_server(&a_state, a.port());
+    wait_line(&errors, LIMIT, |l| l.starts_with("* reconnected")).expect("back on A");
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    drop(b_server);
+}
+
+#[test]
+fn with_tls_a_first_server_not_trusted_is_skipped_and_the_next_joined_and_none_trusted_is_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_a_server, a, a_print) = tls_server(&dir.path().join("a"), 0);
+    let (_b_server, b, _) = tls_server(&dir.path().join("b"), 0);
+    let state = known_hosts(dir.path(), "only-a", &[format!("{a} {a_print}")]);
+    let targets = [b.to_string(), a.to_string()];
+    let (mut client, errors, stdin) = welcomed_over_tls(&targets, &state);
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let notes: Vec<String> = errors.iter().collect();
+    assert!(
+        notes[0].contains(&format!("{b} presents a certificate no trusted CA signed"))
+            && notes[0].ends_with("— skipped, never talked to"),
         "{notes:#?}"
     );
+
+    // Neither trusted: one error, exit 1.
+    let nobody = known_hosts(dir.path(), "none", &[]);
+    let mut client = ana(
+        &[&targets[0], &targets[1]],
+        &["--tls", "--state-dir", &nobody],
+    );
+    let errors = client.stderr_lines();
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
+    let notes: Vec<String> = errors.iter().collect();
+    assert!(
+        notes
+            .last()
+            .unwrap()
+            .starts_with("soquete: no server answered: "),
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn servers_that_welcome_and_drop_the_client_meet_the_backoff_and_the_attempt_limit() {
+    let servers = [FakeServer::start(), FakeServer::start()];
+    let mut client = ana(
+        &[&servers[0].target(), &servers[1].target()],
+        &["--reconnect-attempts", "3"],
+    );
+    let errors = client.stderr_lines();
+    // The first connection and three attempts, each welcomed and dropped at once.
+    for turn in 0..4 {
+        let mut peer = servers[turn % 2].next_peer();
+        peer.hello();
+        peer.send(&welcome("e1", 0, "0123456789abcdef0123456789abcdef"));
+        drop(peer);
+    }
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(1));
+    let notes: Vec<String> = errors.iter().collect();
+    let attempts: Vec<&String> = notes.iter().filter(|l| l.contains("(attempt ")).collect();
+    assert_eq!(attempts.len(), 3, "{notes:#?}");
+    assert!(
+        attempts[0].ends_with("now, to the next server (attempt 1)"),
+        "{notes:#?}"
+    );
+    assert!(
+        attempts[1].contains(" s (attempt 2)"),
+        "a pause: {notes:#?}"
+    );
+    assert!(
+        notes.last().unwrap().contains("gave up after 3 attempts"),
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn a_server_that_never_welcomes_is_skipped_with_one_line_and_lines_typed_arrive_on_the_next() {
+    let silent = FakeServer::start(); // accepts, says nothing: nc -l
+    let (_server, addr) = start_server(&[]);
+    let mut bia = Peer::structured(addr, "bia");
+    let (first, second) = (silent.target(), addr.to_string());
+    let mut client = ana_waiting_300_ms(&first, &second);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    let _held = silent.next_peer();
+    stdin.write_all(b"typed early\n").unwrap();
+    let said = bia.frame_where(|f| f["type"] == "msg" && f["from"] == "ana");
+    assert_eq!(said["text"], "typed early");
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let notes: Vec<String> = errors.iter().collect();
+    let skipped: Vec<&String> = notes.iter().filter(|l| l.contains("no welcome")).collect();
+    assert_eq!(skipped.len(), 1, "{notes:#?}");
+    assert!(
+        skipped[0].starts_with(&format!(
+            "* {first}: no welcome in time (not a soquete server?) — skipped"
+        )),
+        "{notes:#?}"
+    );
+}
+
+#[test]
+fn with_json_each_server_skipped_at_start_is_an_event() {
+    let closed = ClosedPort::hold();
+    let first = format!("127.0.0.1:{}", closed.port());
+    let (_server, addr) = start_server(&[]);
+    let mut client = ana(&[&first, &addr.to_string()], &["--json"]);
+    let stdin = client.child.stdin.take().unwrap();
+    let mut out = Transcript::of(&mut client);
+    out.wait_for("the welcome", |l| l.contains(r#""type":"welcome""#));
+    drop(stdin);
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
+    let events: Vec<Value> = out
+        .all()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(events[0]["type"], "skipped", "{events:#?}");
+    assert_eq!(events[0]["server"], first.as_str(), "{events:#?}");
+    assert!(
+        events[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("cannot connect to {first}: ")),
+        "{events:#?}"
+    );
+    assert_eq!(events[1]["type"], "connected", "{events:#?}");
+}
+
+#[test]
+fn after_a_move_a_server_that_never_welcomes_is_skipped_and_the_lines_held_go_to_the_next() {
+    let (a, silent) = (FakeServer::start(), FakeServer::start());
+    let token = "0123456789abcdef0123456789abcdef";
+    let (first, second) = (a.target(), silent.target());
+    let mut client = ana_waiting_300_ms(&first, &second);
+    let errors = client.stderr_lines();
+    let mut stdin = client.child.stdin.take().unwrap();
+    let mut on_a = a.next_peer();
+    on_a.hello();
+    on_a.send(&welcome("e1", 0, token));
+    wait_line(&errors, LIMIT, |l| l.starts_with("* connected")).expect("on A");
+    on_a.reset();
+    let _held = silent.next_peer();
+    stdin.write_all(b"typed on the silent one\n").unwrap();
+    let skipped = wait_line(&errors, LIMIT, |l| l.contains("no welcome"))
+        .expect("the silent server is skipped");
+    assert!(
+        skipped.starts_with(&format!("* {second}: no welcome in time")),
+        "{skipped}"
+    );
+    let mut again = a.next_peer();
+    let hello = again.hello();
+    assert_eq!(hello["token"], token, "{hello}");
+    again.send(&welcome("e1", 0, token));
+    let said = again.frame();
+    assert_eq!(said["text"], "typed on the silent one", "{said}");
+    drop(stdin);
+    assert_eq!(again.said_until_quit(), Vec::<String>::new());
+    assert_eq!(client.wait_exit(LIMIT).and_then(|s| s.code()), Some(0));
 }

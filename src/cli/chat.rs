@@ -30,9 +30,15 @@ use crate::chat::protocol::PasswordSource;
         (the one lost last), then all again after each pause as above, and re-joins there as on \
         any reconnection, with its session's token, last message number and room epoch (connected \
         to another server: … (after A went away)). A server of another room takes it as a \
-        newcomer, and says so. With --tls, each is verified for its own HOST:PORT (known_hosts, \
-        --tls-fingerprint: servers sharing one pin share one certificate); a self-signed one first \
-        met on a move is refused, never asked about mid-session: connect to each once before. \
+        newcomer, and says so. List only servers of one room: the one moved to receives the \
+        session's resume token (and the room's password if it asks), and every address of a name \
+        counts as listed. With --tls, each is verified for its own HOST:PORT first (known_hosts, \
+        --tls-fingerprint: servers sharing one pin share one certificate); one whose certificate \
+        is refused is skipped with a loud line and never talked to, and the session ends only \
+        when none is acceptable (a self-signed one is asked about only at start, never \
+        mid-session: connect to each once before). A server that sends no welcome within 2 s \
+        (nc -l) is skipped as one that refused. A server that welcomes and drops the client \
+        within 10 s counts as a failed attempt: the pauses go on growing. \
         With --raw: the first that answers, and only it, as nc. Lines typed meanwhile are sent \
         after the re-join, in order, and messages the server never confirmed are sent again. \
         --no-reconnect exits 1 instead.\n\n\
@@ -47,7 +53,8 @@ use crate::chat::protocol::PasswordSource;
         confirms the change.\n\n\
         Exit status: 0 when the session ends normally (you left, the server said bye, a raw \
         server closed), 1 when the connection fails, or is lost and not reconnected, or the \
-        server's certificate is refused (expired, another name, unknown, changed), 64 bad \
+        server's certificate (every server's, with several) is refused (expired, another name, \
+        unknown, changed), 64 bad \
         usage.\n\n\
         Examples:\n  soquete chat                          the course's server, 127.0.0.1:65432\n  \
         soquete chat --sync lab.ddns.net      question/answer with a server in the cloud\n  \

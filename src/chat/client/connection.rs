@@ -1,7 +1,8 @@
 //! One connection to the server, plain TCP or TLS, and the dialer that makes it, to one address
 //! of one target at a time (`servers` says which): with `--tls`, every connection (the first and
-//! each reconnection) is verified for the name that target gave, and a refused certificate ends
-//! the session; there is no plain-text fallback. On the first connection only, a self-signed
+//! each reconnection) is verified for the name that target gave, and a server whose certificate
+//! is refused is never talked to (`servers` skips it, or ends the session when no server is
+//! left); there is no plain-text fallback. On the first connection only, a self-signed
 //! certificate never seen before is shown to the user, on a terminal, to accept.
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};

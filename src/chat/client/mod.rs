@@ -21,7 +21,7 @@
 //! stdout; connection state (connected, lost and reconnecting, half-closed, closed) and the
 //! client's own notes go to stderr. With `--json` every received line is one JSON line on stdout
 //! (the server's frames as received, `ping` excepted; `{"type":"line","text":…}` for text lines),
-//! plus the client's `connected`, `reconnecting`, `reconnected`, `missed`, `half_closed`,
+//! plus the client's `skipped`, `connected`, `reconnecting`, `reconnected`, `missed`, `half_closed`,
 //! `closed` and `lost` events. With a line editor on a terminal, everything is printed above the
 //! line being typed.
 //!
@@ -53,7 +53,7 @@ use crate::net::tls::client::{ClientTls, Refusal};
 use crate::platform::sockopt::{DeadPeerDetection, detect_dead_peers};
 use connection::{Connection, Dialer, Failure, refused};
 use servers::Server;
-use session::{Action, End, Event, Session, Settings};
+use session::{Action, End, Event, Output, Session, Settings};
 use terminal::Screen;
 
 pub use config::{Config, GiveUp, TlsOptions};
@@ -71,9 +71,18 @@ pub const QUIT_TIMEOUT_ENV: &str = "SOQUETE_QUIT_TIMEOUT_MS";
 /// lines and no welcome by then does not speak the protocol: the client says so and talks
 /// plain lines to it; a silent one gets a hint.
 pub const WELCOME_TIMEOUT: Duration = Duration::from_secs(2);
+/// Overrides [`WELCOME_TIMEOUT`] (milliseconds), for tests.
+pub const WELCOME_TIMEOUT_ENV: &str = "SOQUETE_WELCOME_TIMEOUT_MS";
 /// After a re-join, how long the replay of missed messages may take to show its end before
 /// the lines typed meanwhile are sent anyway.
 pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a connection must stay up after its welcome for its loss to count as a new one:
+/// the move to the next server at once, and the backoff from its start. A server that welcomes
+/// and drops us sooner counts as a failed attempt (the backoff grows, `--reconnect-attempts`
+/// counts it), so servers that accept and close never make the client loop.
+pub const STEADY_AFTER: Duration = Duration::from_secs(10);
+/// Overrides [`STEADY_AFTER`] (milliseconds), for tests that cannot wait 10 s.
+pub const STEADY_AFTER_ENV: &str = "SOQUETE_STEADY_AFTER_MS";
 /// Idle time before TCP keepalive probes start, so a server that vanished (a cloud instance
 /// stopped, a cable pulled) is noticed even when nobody speaks, and by a `--raw` client too.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
@@ -103,7 +112,12 @@ pub fn run(config: &Config) -> Result<()> {
     let dialer = Dialer { targets, tls };
     let mut password = config.password.load()?;
     // The first connection must succeed: reconnecting is for a server that was there.
-    let (stream, server, servers) = dialer.start()?;
+    let servers::Started {
+        connection: stream,
+        server,
+        servers,
+        skipped,
+    } = dialer.start()?;
     // A person at a terminal is asked for the room's password, before the line editor starts,
     // when the server's first line asks for one. The reader that read that line goes on to
     // read the connection (with TLS it may hold bytes of the next records).
@@ -132,6 +146,13 @@ pub fn run(config: &Config) -> Result<()> {
     };
     let (local, remote) = link.adopt(stream)?;
     let mut screen = Screen::open(config.json, &name, user).context("opening the terminal")?;
+    for event in skipped
+        .iter()
+        .filter(|_| config.json)
+        .map(servers::Skipped::event)
+    {
+        screen.show(&event).context("writing output")?;
+    }
 
     let settings = Settings {
         raw: config.raw,
@@ -144,6 +165,8 @@ pub fn run(config: &Config) -> Result<()> {
     let heartbeat = (!config.raw).then(heartbeat_timeout);
     let mut driver = Driver {
         quit_timeout: millis_from_env(QUIT_TIMEOUT_ENV).unwrap_or(QUIT_TIMEOUT),
+        steady_after: millis_from_env(STEADY_AFTER_ENV).unwrap_or(STEADY_AFTER),
+        welcome_timeout: millis_from_env(WELCOME_TIMEOUT_ENV).unwrap_or(WELCOME_TIMEOUT),
         session: Session::new(settings),
         link,
         timers: Vec::new(),
@@ -153,7 +176,7 @@ pub fn run(config: &Config) -> Result<()> {
         input_open: true,
     };
     if !config.raw {
-        driver.start_timer(WELCOME_TIMEOUT, Event::WelcomeTimeout);
+        driver.start_timer(driver.welcome_timeout, Event::WelcomeTimeout);
     }
     let result = driver.run(
         Event::Connected { local, remote },
@@ -209,7 +232,9 @@ enum Wire {
     Server { conn: u64, event: Event },
     /// The outcome of an attempt to connect again, and the server it reached.
     Dialed(std::result::Result<(Connection, Server), String>),
-    /// The server's certificate was refused on a reconnection: the session ends.
+    /// Servers a round skipped for their certificates: a loud line each, to show.
+    Skipped(Vec<String>),
+    /// Every server's certificate was refused on a reconnection: the session ends.
     Refused(Refusal),
 }
 
@@ -279,7 +304,11 @@ impl Link {
             .name("chat-reconnect".into())
             .spawn(move || {
                 thread::sleep(delay);
-                let report = match dialer.round(last) {
+                let (skipped, dialed) = dialer.round(last);
+                if !skipped.is_empty() {
+                    let _ = wire.send(Wire::Skipped(skipped));
+                }
+                let report = match dialed {
                     Ok(reached) => Wire::Dialed(Ok(reached)),
                     Err(Failure::Unreachable(err)) => Wire::Dialed(Err(err.to_string())),
                     Err(Failure::Refused(refusal)) => Wire::Refused(refusal),
@@ -387,6 +416,10 @@ struct Driver {
     input_open: bool,
     /// [`QUIT_TIMEOUT`], or its test override.
     quit_timeout: Duration,
+    /// [`STEADY_AFTER`], or its test override.
+    steady_after: Duration,
+    /// [`WELCOME_TIMEOUT`], or its test override.
+    welcome_timeout: Duration,
 }
 
 impl Driver {
@@ -434,6 +467,10 @@ impl Driver {
                         self.start_timer(self.quit_timeout, Event::QuitTimeout);
                     }
                     Action::AwaitReplay => self.start_timer(REPLAY_TIMEOUT, Event::ReplayTimeout),
+                    Action::AwaitWelcome => {
+                        self.start_timer(self.welcome_timeout, Event::WelcomeTimeout);
+                    }
+                    Action::AwaitSteady => self.start_timer(self.steady_after, Event::Steady),
                     Action::AwaitPrompt => {
                         self.start_timer(password::FIRST_LINE_WAIT, Event::PromptTimeout);
                     }
@@ -516,6 +553,11 @@ impl Driver {
                             return Ok(event);
                         }
                     }
+                    Ok(Wire::Skipped(lines)) => {
+                        for line in lines {
+                            screen.show(&Output::Note(line)).context("writing output")?;
+                        }
+                    }
                     Ok(Wire::Dialed(Ok((stream, server)))) => {
                         self.link.server = Some(server);
                         return Ok(match self.link.adopt(stream) {
@@ -528,7 +570,13 @@ impl Driver {
                     }
                     Ok(Wire::Dialed(Err(error))) => return Ok(Event::ReconnectFailed(error)),
                     // Never a silent downgrade, never a retry with a certificate refused.
-                    Ok(Wire::Refused(refusal)) => return Err(refused(refusal.to_string())),
+                    Ok(Wire::Refused(refusal)) => {
+                        let mut why = refusal.to_string();
+                        if let Some(unsent) = self.session.unsent() {
+                            why.push_str(&format!(": {unsent}"));
+                        }
+                        return Err(refused(why));
+                    }
                     // The driver holds a sender itself: this cannot happen.
                     Err(_) => return Ok(Event::Lost("the connection's reader ended".into())),
                 },

@@ -7,8 +7,9 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use super::connection::{Connection, Dialer, Failure};
+use super::connection::{Connection, Dialer, Failure, refused};
 use super::reconnect;
+use super::session::{LocalEvent, Output};
 use crate::error::{Error, Result};
 use crate::net::target::Target;
 
@@ -33,8 +34,8 @@ impl Server {
 }
 
 /// Every address of every target, in order, each once (under the first target that gave it);
-/// and why the targets that did not resolve did not.
-pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
+/// and the targets that did not resolve, with why.
+pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<(String, Error)>) {
     let mut servers: Vec<Server> = Vec::new();
     let mut unresolved = Vec::new();
     for target in targets {
@@ -49,7 +50,7 @@ pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
                     }
                 }
             }
-            Err(err) => unresolved.push(err),
+            Err(err) => unresolved.push((target.to_string(), err)),
         }
     }
     (servers, unresolved)
@@ -58,59 +59,143 @@ pub fn resolve(targets: &[Target]) -> (Vec<Server>, Vec<Error>) {
 impl Dialer {
     /// The first connection: to the first server that answers, in order; each one that does not
     /// (refused, unreachable, no answer within the connect timeout) is skipped with one line on
-    /// stderr. A refused certificate ends it there (never a quiet move to another server).
-    /// With the connection and its server, how many servers there are.
-    pub fn start(&self) -> Result<(Connection, Server, usize)> {
+    /// stderr. A refused certificate is never talked to: with one server it ends there; with
+    /// several, it is skipped with a loud line, and the session ends only if none is acceptable.
+    /// With the connection and its server, how many servers there are, and each skipped (for
+    /// `--json`'s `skipped` events).
+    pub fn start(&self) -> Result<Started> {
         let (servers, unresolved) = resolve(&self.targets);
         if servers.is_empty() {
-            return Err(none_answered(unresolved));
+            return Err(none_answered(
+                unresolved.into_iter().map(|(_, err)| err).collect(),
+            ));
         }
-        for err in &unresolved {
+        let mut skipped = Vec::new();
+        for (target, err) in unresolved {
             eprintln!("* {err}: skipped");
+            skipped.push(Skipped::new(target, &err));
         }
+        let several = servers.len() > 1;
         let mut failures = Vec::new();
         for (index, server) in servers.iter().enumerate() {
-            match self.first(server)? {
-                Ok(connection) => return Ok((connection, server.clone(), servers.len())),
-                Err(err) => {
-                    if let Some(next) = servers.get(index + 1) {
-                        eprintln!("* {err} — trying {}", next.label());
-                    }
-                    failures.push(err);
+            let err = match self.first(server) {
+                Ok(Ok(connection)) => {
+                    return Ok(Started {
+                        connection,
+                        server: server.clone(),
+                        servers: servers.len(),
+                        skipped,
+                    });
                 }
+                Ok(Err(err)) => err,
+                Err(refusal) if several => {
+                    eprintln!("* {refusal} — {NEVER_TALKED_TO}");
+                    skipped.push(Skipped::new(server.addr.to_string(), &refusal));
+                    failures.push(refusal);
+                    continue;
+                }
+                Err(refusal) => return Err(refusal),
+            };
+            if let Some(next) = servers.get(index + 1) {
+                eprintln!("* {err} — trying {}", next.label());
             }
+            skipped.push(Skipped::new(server.addr.to_string(), &err));
+            failures.push(err);
         }
         Err(none_answered(failures))
     }
 
     /// One attempt after a loss: every server in turn, from the one after `last` (the address
-    /// the client was on) and ending with it, until one answers.
-    pub fn round(
-        &self,
-        last: Option<SocketAddr>,
-    ) -> std::result::Result<(Connection, Server), Failure> {
-        let (servers, mut failures) = resolve(&self.targets);
+    /// the client was on) and ending with it, until one answers. A server whose certificate is
+    /// refused is skipped, never talked to (a loud line for each, to show, comes first with the
+    /// outcome); only when every server's certificate is refused does the attempt end in a
+    /// refusal.
+    pub fn round(&self, last: Option<SocketAddr>) -> (Vec<String>, Dialed) {
+        let (servers, unresolved) = resolve(&self.targets);
+        let mut failures: Vec<Error> = unresolved.into_iter().map(|(_, err)| err).collect();
         let last = last.and_then(|addr| servers.iter().position(|server| server.addr == addr));
+        let mut skipped = Vec::new();
+        let mut refusals = Vec::new();
         for index in reconnect::rotation(servers.len(), last) {
             match self.dial(&servers[index]) {
-                Ok((connection, _)) => return Ok((connection, servers[index].clone())),
+                Ok((connection, _)) => return (skipped, Ok((connection, servers[index].clone()))),
                 Err(Failure::Unreachable(err)) => failures.push(err),
-                Err(refused) => return Err(refused),
+                Err(Failure::Refused(refusal)) => {
+                    skipped.push(format!("* {refusal} — {NEVER_TALKED_TO}"));
+                    failures.push(refused(refusal.to_string()));
+                    refusals.push(refusal);
+                }
             }
         }
-        Err(Failure::Unreachable(none_answered(failures)))
+        if !servers.is_empty() && refusals.len() == servers.len() {
+            // Said once, as the session's end.
+            skipped.clear();
+            return (skipped, Err(Failure::Refused(refusals.swap_remove(0))));
+        }
+        (skipped, Err(Failure::Unreachable(none_answered(failures))))
     }
 }
 
-/// Why no server answered: the one failure as it was (one server: as it always read), or each
-/// in one line.
+/// The outcome of a round: a connection and its server, or why none.
+pub type Dialed = std::result::Result<(Connection, Server), Failure>;
+
+/// The first connection, made.
+pub struct Started {
+    pub connection: Connection,
+    pub server: Server,
+    /// How many servers there are.
+    pub servers: usize,
+    /// The servers skipped before it, in order.
+    pub skipped: Vec<Skipped>,
+}
+
+/// A server skipped at start: `IP:PORT` (the target, for a name that did not resolve), and why.
+pub struct Skipped {
+    pub server: String,
+    pub error: String,
+}
+
+impl Skipped {
+    fn new(server: String, error: &Error) -> Skipped {
+        Skipped {
+            server,
+            error: error.to_string(),
+        }
+    }
+
+    /// `--json`'s `skipped` event (stderr said it as it happened).
+    pub fn event(&self) -> Output {
+        let json = LocalEvent::Skipped {
+            server: &self.server,
+            error: &self.error,
+        }
+        .to_json();
+        Output::State { human: None, json }
+    }
+}
+
+/// What follows a server's refused certificate, with several servers.
+const NEVER_TALKED_TO: &str = "skipped, never talked to";
+
+/// How many servers' failures [`none_answered`] spells out; the rest are counted.
+const NAMED_FAILURES: usize = 3;
+
+/// Why no server answered: the one failure as it was (one server: as it always read), or the
+/// first few in one line and how many more (a hundred servers make no 7 KB line).
 fn none_answered(mut failures: Vec<Error>) -> Error {
     if failures.len() <= 1 {
         return failures
             .pop()
             .unwrap_or_else(|| Error::Internal("no server to connect to".into()));
     }
-    let each: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    let mut each: Vec<String> = failures
+        .iter()
+        .take(NAMED_FAILURES)
+        .map(ToString::to_string)
+        .collect();
+    if failures.len() > NAMED_FAILURES {
+        each.push(format!("and {} more", failures.len() - NAMED_FAILURES));
+    }
     Error::io("no server answered", io::Error::other(each.join("; ")))
 }
 
@@ -164,5 +249,13 @@ mod tests {
             "{two}"
         );
         assert!(!two.contains('\n'));
+        let many: Vec<Error> = (0..100).map(|n| refused(&format!("S{n}"))).collect();
+        let many = none_answered(many).to_string();
+        assert!(
+            many.contains("cannot connect to S2: ")
+                && !many.contains("S3")
+                && many.ends_with("; and 97 more"),
+            "{many}"
+        );
     }
 }

@@ -72,7 +72,7 @@ impl Session {
                 )));
             }
         }
-        if self.connections == 1 && !self.joined {
+        if self.connections == 1 && !self.joined && !self.failover() {
             // Lines typed while the hello waited go now, after it.
             self.resumed(actions);
         }

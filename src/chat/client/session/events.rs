@@ -42,6 +42,9 @@ pub enum Event {
     WelcomeTimeout,
     /// After a re-join, the replay of missed messages did not visibly end in time.
     ReplayTimeout,
+    /// The connection has stayed up [`Action::AwaitSteady`]'s while since its welcome: a loss
+    /// from now on starts the backoff afresh.
+    Steady,
 }
 
 /// What the client must do in answer to an event, in order.
@@ -64,6 +67,12 @@ pub enum Action {
     AwaitPrompt,
     /// We re-joined and the server replays what we missed: wait a bounded time for its end.
     AwaitReplay,
+    /// Connected again with several servers: send [`Event::WelcomeTimeout`] if no welcome comes
+    /// in time (the server is then skipped).
+    AwaitWelcome,
+    /// Welcomed: send [`Event::Steady`] if the connection is still up after a while
+    /// (`STEADY_AFTER`), so that only a connection that held resets the backoff.
+    AwaitSteady,
     /// Drop the connection (if any is left) and connect again after this pause.
     Reconnect(Duration),
     /// Wait for the server's heartbeat (true), or stop (false): a server that does not speak
@@ -106,6 +115,9 @@ pub enum Output {
 pub enum LocalEvent<'a> {
     /// The connection is up: both ends, as `IP:PORT`.
     Connected { local: String, remote: String },
+    /// A server skipped at start (several servers): its `IP:PORT` (or the name that did not
+    /// resolve), and why.
+    Skipped { server: &'a str, error: &'a str },
     /// A line that is not a frame: everything in `--raw`, and a server's plain-text greeting.
     /// `partial`: the text ends without a newline (a prompt such as `Name: `, or the last
     /// bytes before the server closed); the rest of that line, if any, comes as the next `line`.

@@ -73,7 +73,8 @@ pub struct Session {
     /// Welcomed once at least: from then on each new connection is a re-join, which resumes
     /// (until then, refused by a full server say, a connection joins fresh).
     joined: bool,
-    /// Failed attempts in a row since the connection was lost.
+    /// Failed attempts in a row since the last connection that held (`Event::Steady`): a
+    /// connection welcomed and lost soon after counts as failed.
     attempt: u32,
     /// The highest sequence number shown (or the room's at our first welcome): a message at or
     /// below it is never shown again, and a re-join asks for what follows it.
@@ -149,6 +150,13 @@ impl Session {
         }
     }
 
+    /// True with several servers to go round (failover).
+    fn failover(&self) -> bool {
+        self.settings
+            .reconnect
+            .is_some_and(|policy| policy.failover)
+    }
+
     /// True when lines go as plain text: `--raw`, or a server found not to speak soquete.
     fn plain(&self) -> bool {
         self.settings.raw || self.foreign
@@ -216,7 +224,9 @@ impl Session {
                 }
             }
             Event::WelcomeTimeout => {
-                if !self.welcomed && self.up && !self.plain() {
+                if !self.welcomed && self.up && !self.plain() && self.failover() {
+                    self.skip_unwelcoming(&mut actions);
+                } else if !self.welcomed && self.up && !self.plain() {
                     self.welcome_overdue = true;
                     if self.plain_line_seen {
                         self.go_foreign(&mut actions);
@@ -232,6 +242,7 @@ impl Session {
                 }
             }
             Event::PromptTimeout => self.prompt_overdue(&mut actions),
+            Event::Steady => self.steady(),
             Event::ReplayTimeout => {
                 if self.resume_until.is_some() {
                     self.resumed(&mut actions);
@@ -242,13 +253,14 @@ impl Session {
     }
 
     /// True while typed lines must wait: no connection, or a re-join not complete yet (the
-    /// replay of what we missed comes first, and our unconfirmed messages go before new ones).
+    /// replay of what we missed comes first, and our unconfirmed messages go before new ones),
+    /// or, with several servers, no welcome yet (a server that never sends one is skipped).
     fn holding(&self) -> bool {
         !self.plain()
             && (!self.up
                 || self.awaiting_prompt
                 || self.resume_until.is_some()
-                || (self.connections > 1 && !self.welcomed))
+                || ((self.connections > 1 || self.failover()) && !self.welcomed))
     }
 
     fn connected(&mut self, local: SocketAddr, remote: SocketAddr, actions: &mut Vec<Action>) {
@@ -272,6 +284,9 @@ impl Session {
             ));
         }
         if !self.settings.raw {
+            if self.connections > 1 && self.failover() {
+                actions.push(Action::AwaitWelcome);
+            }
             self.greet(actions);
         }
     }
@@ -492,6 +507,7 @@ impl Session {
         if std::mem::take(&mut self.welcome_overdue) {
             actions.push(Action::Heartbeat(true));
         }
+        actions.push(Action::AwaitSteady);
         if !self.names.contains(&name) {
             self.names.push(name.clone());
         }
@@ -503,9 +519,9 @@ impl Session {
         if !std::mem::replace(&mut self.joined, true) {
             // Messages from before we joined are not ours to see, nor to ask for on a re-join.
             self.last_seq = self.last_seq.max(room_last_seq);
-            if self.connections > 1 {
-                // Refused before (a full server): what was typed meanwhile goes now.
-                self.attempt = 0;
+            if self.connections > 1 || self.failover() {
+                // Refused or skipped before, or one of several servers (each may be `nc -l`):
+                // what was typed meanwhile goes now.
                 self.resumed(actions);
             }
             return;

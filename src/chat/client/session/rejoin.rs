@@ -61,7 +61,6 @@ impl Session {
         missed: Option<u64>,
         actions: &mut Vec<Action>,
     ) {
-        self.attempt = 0;
         self.awaiting_answer = false;
         if let Some(count) = missed.filter(|&count| count > 0) {
             let human = if count == 1 {
@@ -108,7 +107,6 @@ impl Session {
         new_room: bool,
         actions: &mut Vec<Action>,
     ) {
-        self.attempt = 0;
         self.awaiting_answer = false;
         if new_room {
             actions.push(self.new_room_note("from now on"));
@@ -155,6 +153,13 @@ impl Session {
         self.leave_when_delivered = true;
     }
 
+    /// `N typed lines not sent` while lines wait for the server: said when the session ends
+    /// without a server to take them (a refused certificate).
+    pub fn unsent(&self) -> Option<String> {
+        let waiting = self.pending.waiting();
+        (waiting > 0).then(|| format!("{} not sent", lines(waiting)))
+    }
+
     /// Ctrl-C while disconnected: no waiting for the server.
     pub(super) fn give_up_now(&mut self, actions: &mut Vec<Action>) {
         let waiting = self.pending.waiting();
@@ -185,6 +190,19 @@ impl Session {
         }
     }
 
+    /// With several servers, one that gave no welcome in time (`nc -l`, a server that only
+    /// sends text) is skipped as one that refused: the next is tried, as after a loss; lines
+    /// typed meanwhile wait for the welcome elsewhere.
+    pub(super) fn skip_unwelcoming(&mut self, actions: &mut Vec<Action>) {
+        let server = self
+            .remote
+            .map_or_else(|| "the server".to_string(), |remote| remote.to_string());
+        let error = format!("{server}: no welcome in time (not a soquete server?)");
+        if self.drop_connection(&error, false, actions) {
+            self.schedule(&format!("{error} — skipped; reconnecting"), &error, actions);
+        }
+    }
+
     /// The connection is gone: ends the session (false), or readies it to connect again (true).
     fn drop_connection(&mut self, error: &str, closed: bool, actions: &mut Vec<Action>) -> bool {
         let reconnects = !self.plain() && self.settings.reconnect.is_some();
@@ -208,6 +226,18 @@ impl Session {
         true
     }
 
+    /// The connection has held since its welcome ([`Event::Steady`]): the next loss is a new
+    /// one, met at once by the next server and then by the backoff from its start. Until then a
+    /// server that welcomes and drops us counts as a failed attempt: the backoff goes on growing
+    /// and `--reconnect-attempts` counts it.
+    ///
+    /// [`Event::Steady`]: super::Event::Steady
+    pub(super) fn steady(&mut self) {
+        if self.up && self.welcomed {
+            self.attempt = 0;
+        }
+    }
+
     /// Schedules the next attempt to connect, or gives up past the limit.
     pub(super) fn retry(&mut self, error: &str, actions: &mut Vec<Action>) {
         self.schedule(
@@ -226,10 +256,14 @@ impl Session {
         };
         self.attempt += 1;
         if policy.exhausted(self.attempt) {
-            let error = format!(
+            let mut error = format!(
                 "gave up after {} to reconnect ({error})",
                 plural(self.attempt - 1, "attempt")
             );
+            let waiting = self.pending.waiting();
+            if waiting > 0 {
+                error.push_str(&format!(": {} not sent", lines(waiting)));
+            }
             self.lose(actions, &error);
             return;
         }

@@ -42,6 +42,18 @@ fn json(actions: &[Action]) -> Vec<String> {
         .collect()
 }
 
+/// A session with several servers to go round, giving up after `attempts`.
+fn several(attempts: Option<u32>) -> Session {
+    Session::new(Settings {
+        reconnect: Some(Reconnect {
+            max_delay: Duration::from_secs(30),
+            attempts,
+            failover: true,
+        }),
+        ..Settings::ana()
+    })
+}
+
 /// On server A of room `one`, welcomed with [`TOKEN`], having seen messages 1 to 3; then A
 /// went away.
 fn lost_a(failover: bool) -> (Session, Vec<Action>) {
@@ -148,4 +160,128 @@ fn a_server_of_another_room_is_joined_fresh_and_told_as_another_room() {
         "{notes:?}"
     );
     assert!(!actions.contains(&Action::AwaitReplay), "nothing replayed");
+}
+
+#[test]
+fn servers_that_welcome_and_drop_at_once_meet_a_growing_backoff_and_the_limit() {
+    let mut session = several(Some(3));
+    let mut pauses = Vec::new();
+    let mut last = Vec::new();
+    for (n, server) in [A, B, A, B].into_iter().enumerate() {
+        connect_to(&mut session, server);
+        session.handle(welcome("one", 0, TOKEN));
+        last = session.handle(Event::ServerClosed);
+        if n < 3 {
+            pauses.push(pause(&last).expect("another attempt"));
+        }
+    }
+    assert_eq!(
+        pauses[0],
+        Duration::ZERO,
+        "the first loss: the next server at once"
+    );
+    assert!(pauses[1] >= Duration::from_millis(250), "{pauses:?}");
+    assert!(pauses[2] >= Duration::from_millis(500), "{pauses:?}");
+    assert!(
+        matches!(last.last(), Some(Action::Finish(End::Lost(error))) if error.starts_with("gave up after 3 attempts")),
+        "{last:?}"
+    );
+
+    // A connection that stayed up a while: the next loss moves at once again.
+    let (mut session, _) = lost_a(true);
+    session.handle(Event::ReconnectFailed("no server answered".into()));
+    let actions = connect_to(&mut session, B);
+    let welcomed = session.handle(welcome("one", 3, TOKEN));
+    assert!(welcomed.contains(&Action::AwaitSteady), "{welcomed:?}");
+    let _ = actions;
+    session.handle(Event::Steady);
+    assert_eq!(
+        pause(&session.handle(Event::ServerClosed)),
+        Some(Duration::ZERO)
+    );
+}
+
+#[test]
+fn a_server_that_gives_no_welcome_in_time_is_skipped_and_lines_typed_go_to_the_next() {
+    let mut session = several(None);
+    connect_to(&mut session, A);
+    session.handle(Event::Typed {
+        text: "early".into(),
+        terminated: true,
+    });
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert_eq!(pause(&actions), Some(Duration::ZERO), "{actions:?}");
+    assert!(
+        shown(&actions)[0].starts_with(&format!(
+            "* {A}: no welcome in time (not a soquete server?) — skipped"
+        )),
+        "{actions:?}"
+    );
+    // The next one is silent too: skipped in its turn, after a pause.
+    let actions = connect_to(&mut session, B);
+    assert!(actions.contains(&Action::AwaitWelcome), "{actions:?}");
+    session.handle(Event::Typed {
+        text: "held".into(),
+        terminated: true,
+    });
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert!(pause(&actions).unwrap() > Duration::ZERO, "{actions:?}");
+    connect_to(&mut session, A);
+    let actions = session.handle(welcome("one", 0, TOKEN));
+    let said: Vec<String> = sent(&actions)
+        .into_iter()
+        .filter(|line| line.contains(r#""type":"msg""#))
+        .collect();
+    assert_eq!(said.len(), 2, "{actions:?}");
+    assert!(
+        said[0].contains("early") && said[1].contains("held"),
+        "{said:?}"
+    );
+}
+
+#[test]
+fn with_one_server_a_missing_welcome_is_waited_for_as_before() {
+    let (mut session, _) = lost_a(false);
+    connect_to(&mut session, A);
+    let actions = session.handle(Event::WelcomeTimeout);
+    assert_eq!(pause(&actions), None, "{actions:?}");
+}
+
+#[test]
+fn giving_up_with_typed_lines_waiting_says_how_many_were_not_sent() {
+    let mut session = several(Some(1));
+    connect_to(&mut session, A);
+    session.handle(welcome("one", 0, TOKEN));
+    session.handle(Event::ServerClosed);
+    for text in ["one", "two"] {
+        session.handle(Event::Typed {
+            text: text.into(),
+            terminated: true,
+        });
+    }
+    let actions = session.handle(Event::ReconnectFailed("no server answered".into()));
+    assert!(
+        matches!(actions.last(), Some(Action::Finish(End::Lost(error)))
+            if error.ends_with("(no server answered): 2 typed lines not sent")),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn with_several_servers_lines_typed_before_the_first_welcome_wait_for_it() {
+    let mut session = several(None);
+    connect_to(&mut session, A);
+    let actions = session.handle(Event::Typed {
+        text: "early".into(),
+        terminated: true,
+    });
+    assert!(
+        sent(&actions).is_empty(),
+        "not to a server that may be nc -l: {actions:?}"
+    );
+    let actions = session.handle(welcome("one", 0, TOKEN));
+    assert!(
+        sent(&actions).iter().any(|line| line.contains("early")),
+        "{actions:?}"
+    );
 }
