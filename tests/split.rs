@@ -37,9 +37,15 @@ impl Side {
 
     /// Every member is told the room is split.
     fn told_split(&mut self, server: &Running) {
-        server
-            .wait_for(LIMIT, |line| line.contains("the room is split"))
-            .expect("the console says the room is split");
+        let mut console = Vec::new();
+        let said = server.wait_for(LIMIT, |line| {
+            console.push(line.to_string());
+            line.contains("the room is split")
+        });
+        assert!(
+            said.is_some(),
+            "the console says the room is split: {console:?}"
+        );
         for raw in &mut self.raws {
             raw.line_where(|line| line.contains("the room is split"));
         }
@@ -183,6 +189,10 @@ fn a_split_room_keeps_each_servers_members_talking_and_rejoins_with_nothing_lost
     drop(side_a);
     let (mut ajson, welcome) = Peer::resume(b_addr, "ajson", 0, &token);
     assert_eq!(welcome["name"], "ajson", "{welcome}");
+    assert!(
+        welcome.get("token").is_none_or(|t| t == token.as_str()),
+        "the session resumed, not a new one (B asked Redis, back): {welcome}"
+    );
     let replay = messages(&mut ajson, 7);
     let numbers: Vec<u64> = replay.iter().map(|(s, _)| *s).collect();
     assert_eq!(numbers, (1..=7).collect::<Vec<_>>(), "{replay:?}");
