@@ -407,11 +407,9 @@ impl Session {
                 }
                 return;
             }
-            // A replay overlaps what we saw before the loss: each message is shown once. A
-            // provisional one (a split room's, `held`) has no number yet: always shown.
-            ServerFrame::Msg {
-                seq, held: false, ..
-            } if *seq <= self.last_seq => return,
+            // A replay overlaps what we saw before the loss: each message is shown once (a held
+            // one, of a split room, has no number yet: always shown).
+            ServerFrame::Msg { seq, held, .. } if !held && *seq <= self.last_seq => return,
             _ => {}
         }
         let human = String::from_utf8_lossy(&frame.to_text_line())
