@@ -29,6 +29,7 @@ mod sockets_fidelity;
 mod sockets_habits;
 mod sockets_info;
 mod sockets_terminal;
+mod split;
 mod support;
 mod telnet;
 mod terminal;

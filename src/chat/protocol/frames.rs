@@ -94,6 +94,10 @@ pub enum ServerFrame {
         /// True for `/me` actions.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         action: bool,
+        /// True for a provisional message of a split room (`--cluster`, Redis away): `seq` is 0,
+        /// the room numbers it when it is whole again (PROTOCOL.md section 11).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        held: bool,
     },
     /// Someone joined.
     Join {
@@ -249,6 +253,14 @@ impl MsgEncoder {
         json.extend_from_slice(b"}\n");
     }
 
+    /// Appends the message as a provisional JSON line to `json`: held while the room is split,
+    /// without a number (`"seq":0,"held":true`).
+    pub fn json_held(&self, message: &str, action: bool, json: &mut Vec<u8>) {
+        self.json_line(0, message, action, json);
+        json.truncate(json.len() - 2);
+        json.extend_from_slice(b",\"held\":true}\n");
+    }
+
     /// Appends the message as a text line to `text`.
     pub fn text_line(&self, message: &str, action: bool, text: &mut String) {
         text.push_str(&self.text_prefixes[usize::from(action)]);
@@ -384,6 +396,7 @@ mod tests {
                     from: longest_name(),
                     text: text.clone(),
                     action: true,
+                    held: false,
                 },
                 ServerFrame::Error {
                     code: "unknown_command".into(),
@@ -463,6 +476,7 @@ mod tests {
             from: "ana".into(),
             text: "oi pessoal".into(),
             action: false,
+            held: false,
         };
         let json: serde_json::Value = serde_json::from_slice(&frame.to_json_line()).unwrap();
         assert_eq!(json["type"], "msg");
@@ -488,6 +502,7 @@ mod tests {
                 from: "ana \"a\" ção".into(),
                 text: message.into(),
                 action,
+                held: false,
             };
             let (mut json, mut text) = (Vec::new(), String::new());
             encoder.json_line(seq, message, action, &mut json);

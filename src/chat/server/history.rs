@@ -257,6 +257,7 @@ mod tests {
             from: "ana".into(),
             text: format!("m{seq}"),
             action: false,
+            held: false,
         }
         .to_json_line()
         .into()
@@ -337,6 +338,7 @@ mod tests {
             from: "server".into(),
             text: "x".repeat(MAX_FRAME_BYTES),
             action: false,
+            held: false,
         }
         .to_json_line();
         std::fs::write(&path, [&msg(1)[..], &long].concat()).unwrap();

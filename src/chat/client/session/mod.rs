@@ -422,8 +422,9 @@ impl Session {
                 }
                 return;
             }
-            // A replay overlaps what we saw before the loss: each message is shown once.
-            ServerFrame::Msg { seq, .. } if *seq <= self.last_seq => return,
+            // A replay overlaps what we saw before the loss: each message is shown once (a held
+            // one, of a split room, has no number yet: always shown).
+            ServerFrame::Msg { seq, held, .. } if !held && *seq <= self.last_seq => return,
             _ => {}
         }
         let human = String::from_utf8_lossy(&frame.to_text_line())
@@ -457,9 +458,12 @@ impl Session {
                 from,
                 text,
                 action,
+                held,
                 ..
             } => {
-                self.last_seq = seq;
+                if !held {
+                    self.last_seq = seq;
+                }
                 if self.names.contains(&from) {
                     // Our own message coming back is not the other side's answer, but it
                     // confirms that message and every one we sent before it.
@@ -467,7 +471,7 @@ impl Session {
                 } else {
                     self.answered(actions);
                 }
-                if self.resume_until.is_some_and(|until| seq >= until) {
+                if !held && self.resume_until.is_some_and(|until| seq >= until) {
                     self.resumed(actions);
                 }
             }

@@ -24,6 +24,9 @@ pub enum Line {
         text: String,
         action: bool,
         client: u64,
+        /// Delivered already to this server's members, while the room was split (docs/CLUSTER.md):
+        /// not sent to them again when the stream gives it back.
+        held: bool,
     },
     Join {
         name: String,
@@ -81,6 +84,8 @@ pub enum Entry {
         text: String,
         action: bool,
         origin: Origin,
+        /// Its server's members heard it while the room was split (see [`Line::Msg`]).
+        held: bool,
     },
     /// A join, leave or nick notice (no `seq`: PROTOCOL.md section 6).
     Notice { frame: ServerFrame, origin: Origin },

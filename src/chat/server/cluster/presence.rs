@@ -126,10 +126,21 @@ pub fn serve(
         let verdicts = match store.as_mut().filter(|_| !batch.is_empty()) {
             Some(open) => match run(open, server, timing, &batch, &mut held) {
                 Ok(verdicts) => verdicts,
-                Err(_) => {
-                    store = None;
-                    unknown(&batch)
-                }
+                // The connection may be one Redis dropped when it restarted: the batch goes once
+                // more on a new one (each request is idempotent) before the hub decides alone.
+                Err(_) => match Store::open(setup).ok().map(|mut open| {
+                    let done = run(&mut open, server, timing, &batch, &mut held);
+                    (open, done)
+                }) {
+                    Some((open, Ok(verdicts))) => {
+                        store = Some(open);
+                        verdicts
+                    }
+                    _ => {
+                        store = None;
+                        unknown(&batch)
+                    }
+                },
             },
             None => unknown(&batch),
         };

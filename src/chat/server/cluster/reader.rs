@@ -92,33 +92,41 @@ pub fn parse(entry: &StreamId) -> Vec<Entry> {
 }
 
 /// An entry of messages: `seq` the first one's number, `n` how many, `msgs` a JSON array of
-/// `[from, text, action, client]`; nothing when it is not one as the servers write them.
+/// `[from, text, action, client, held]` (`held` may be missing: false); nothing when it is not
+/// one as the servers write them.
 fn messages(entry: &StreamId, msgs: &str) -> Option<Vec<Entry>> {
     let time = DateTime::parse_from_rfc3339(&field(entry, "time")?).ok()?;
     let server = field(entry, "server")?;
     let first: u64 = field(entry, "seq")?.parse().ok()?;
     let n: usize = field(entry, "n")?.parse().ok()?;
-    let msgs: Vec<(String, String, bool, u64)> = serde_json::from_str(msgs).ok()?;
+    let msgs: Vec<Packed> = serde_json::from_str(msgs).ok()?;
     if msgs.len() != n || n == 0 {
         return None;
     }
     let entries = msgs
         .into_iter()
         .zip(first..)
-        .map(|((from, text, action, client), seq)| Entry::Msg {
-            seq,
-            time,
-            from: clean(&from),
-            text: clean(&text),
-            action,
-            origin: Origin {
-                server: server.clone(),
-                client,
+        .map(
+            |(Packed(from, text, action, client, held), seq)| Entry::Msg {
+                seq,
+                held,
+                time,
+                from: clean(&from),
+                text: clean(&text),
+                action,
+                origin: Origin {
+                    server: server.clone(),
+                    client,
+                },
             },
-        })
+        )
         .collect();
     Some(entries)
 }
+
+/// One message of an entry as the reader takes it (a fifth element, `held`, may be missing).
+#[derive(serde::Deserialize)]
+struct Packed(String, String, bool, u64, #[serde(default)] bool);
 
 /// A join, leave or nick entry.
 fn notice(entry: &StreamId) -> Option<Entry> {
@@ -226,6 +234,30 @@ mod tests {
         assert!(
             parse(&entry(&short)).is_empty(),
             "n says 3, the array has 2"
+        );
+        assert!(
+            read.iter()
+                .all(|e| matches!(e, Entry::Msg { held: false, .. })),
+            "four elements: not held"
+        );
+        let held = serde_json::json!([["ana", "oi", false, 3, true]]).to_string();
+        let read = parse(&entry(&[
+            ("seq", "9"),
+            ("n", "1"),
+            TIME,
+            ("server", "ab12"),
+            ("msgs", &held),
+        ]));
+        assert!(
+            matches!(
+                &read[..],
+                [Entry::Msg {
+                    seq: 9,
+                    held: true,
+                    ..
+                }]
+            ),
+            "{read:?}"
         );
     }
 

@@ -222,16 +222,17 @@ impl Store {
         eval.arg(server).arg(number).arg(maxlen);
         eval.arg(round.time.to_rfc3339()).arg(known).arg(epoch);
         eval.arg(window).arg(ttl);
-        let mut msgs: Vec<(&str, &str, bool, u64)> = Vec::new();
+        let mut msgs: Vec<Packed> = Vec::new();
         for line in &round.lines {
             if let Line::Msg {
                 from,
                 text,
                 action,
                 client,
+                held,
             } = line
             {
-                msgs.push((from, text, *action, *client));
+                msgs.push(Packed(from, text, *action, *client, *held));
                 if msgs.len() == PACK {
                     pack(&mut eval, &mut msgs);
                 }
@@ -307,7 +308,11 @@ pub fn field(entry: &StreamId, name: &str) -> Option<String> {
 }
 
 /// Consecutive messages as one item of the script (one entry of the stream), if any.
-fn pack(eval: &mut redis::Cmd, msgs: &mut Vec<(&str, &str, bool, u64)>) {
+/// One message in an entry's `msgs` array: `[from, text, action, client, held]`.
+#[derive(serde::Serialize)]
+struct Packed<'a>(&'a str, &'a str, bool, u64, bool);
+
+fn pack(eval: &mut redis::Cmd, msgs: &mut Vec<Packed>) {
     if msgs.is_empty() {
         return;
     }

@@ -88,6 +88,7 @@ impl Hub {
             from,
             text,
             action,
+            held: false,
         }
     }
 

@@ -20,6 +20,12 @@ use super::round::Piece;
 /// The client id of the console in the room's entries (clients are numbered from 1).
 pub const CONSOLE: u64 = 0;
 
+/// What the members hear when the room splits, and when it is whole again.
+pub const SPLIT: &str = "the room is split: its servers cannot reach their store (Redis) \
+                         (this server's members still hear each other; the others' lines come \
+                         when it is back)";
+pub const WHOLE: &str = "the room is whole again: what the other servers said meanwhile follows";
+
 /// Consecutive messages of the stream from one author at one time, fanned out as one piece.
 struct Run {
     /// The client of this server that said them (None: another server's, or the console's).
@@ -54,6 +60,7 @@ impl Hub {
                 text,
                 action,
                 client: id,
+                held: self.waiting.split,
             };
             self.unpublished.1 += line.weight();
             self.unpublished.0.push(line);
@@ -79,10 +86,71 @@ impl Hub {
             return;
         }
         let round = Round { time: now(), lines };
+        let held = self.waiting.split.then(|| round.clone());
         if let Err(round) = link.publisher.offer(round) {
             let why = "the room's store (Redis) is not keeping up".to_string();
             let clients = crate::chat::server::cluster::authors(&round.lines);
             self.not_delivered(&clients, &why);
+        } else if let Some(held) = held {
+            self.provisional(held);
+        }
+    }
+
+    /// A round said while the room is split, held for the stream: its messages are delivered at
+    /// once to this server's members, provisional (`"seq":0,"held":true`, kept in no history),
+    /// a run of one author's lines as one piece.
+    fn provisional(&mut self, round: Round) {
+        let broker = self.settings.mode == crate::chat::server::config::Mode::Broker;
+        let mut lines = round.lines.into_iter().peekable();
+        while let Some(line) = lines.next() {
+            let Line::Msg {
+                from,
+                text,
+                action,
+                client,
+                ..
+            } = line
+            else {
+                continue;
+            };
+            let encoder = MsgEncoder::new(&round.time, &from);
+            let (mut json, mut shown, mut count) = (Vec::new(), String::new(), 0);
+            let mut next = Some((text, action));
+            while let Some((text, action)) = next.take() {
+                encoder.json_held(&text, action, &mut json);
+                if broker {
+                    shown.push_str(&text);
+                    shown.push('\n');
+                } else {
+                    encoder.text_line(&text, action, &mut shown);
+                }
+                count += 1;
+                if let Some(Line::Msg {
+                    from: same,
+                    client: by,
+                    ..
+                }) = lines.peek()
+                    && *by == client
+                    && *same == from
+                    && let Some(Line::Msg { text, action, .. }) = lines.next()
+                {
+                    next = Some((text, action));
+                }
+            }
+            if !broker {
+                self.console.push(shown.clone());
+            }
+            let author_saw_it = self
+                .clients
+                .get(&client)
+                .is_some_and(|c| c.kind != Kind::Structured);
+            self.round.add(Piece {
+                author: if client == CONSOLE { u64::MAX } else { client },
+                author_saw_it,
+                json: json.into(),
+                text: shown.into_bytes().into(),
+                lines: count,
+            });
         }
     }
 
@@ -101,6 +169,7 @@ impl Hub {
                     text,
                     action,
                     origin,
+                    held,
                 } => {
                     if seq <= self.seq {
                         continue;
@@ -113,6 +182,15 @@ impl Hub {
                     }
                     self.seq = seq;
                     let author = (Some(&origin.server) == ours.as_ref()).then_some(origin.client);
+                    if held && author.is_some() {
+                        // Said here while the room was split: this server's members heard it
+                        // then. Kept with its number (a resume replays it), not sent again.
+                        self.heard(run.take());
+                        let mut json = Vec::new();
+                        MsgEncoder::new(&time, &from).json_line(seq, &text, action, &mut json);
+                        self.keep(seq, json.into());
+                        continue;
+                    }
                     let same = run
                         .as_ref()
                         .is_some_and(|r| r.author == author && r.time == time && r.from == from);
@@ -201,18 +279,19 @@ impl Hub {
             .unwrap_or_default();
         match news {
             News::ReaderLost(why) => {
+                self.waiting.split = true;
                 self.console.event(&format!(
-                    "! lost Redis at {shown} ({why}): the room is paused until it is back"
+                    "! lost Redis at {shown} ({why}): the room is split until it is back"
                 ));
-                let text = "the room is paused: its servers cannot reach their store (Redis); \
-                            what you say is kept, and delivered in order when it is back"
-                    .to_string();
+                let text = SPLIT.to_string();
                 self.broadcast(&ServerFrame::Notice { text }, None);
             }
             News::ReaderBack => {
-                self.console
-                    .event(&format!("Redis at {shown} is back: the room goes on"));
-                let text = "the room goes on: what was said while it was paused follows".into();
+                self.waiting.split = false;
+                self.console.event(&format!(
+                    "Redis at {shown} is back: the room is whole again"
+                ));
+                let text = WHOLE.to_string();
                 self.broadcast(&ServerFrame::Notice { text }, None);
             }
             News::Unpublished { clients, why } => self.not_delivered(&clients, &why),

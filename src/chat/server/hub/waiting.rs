@@ -42,6 +42,9 @@ pub struct Waiting {
     pub remote: Vec<Member>,
     /// Clients gone before Redis answered them: what to give back when it does.
     pub orphans: HashMap<u64, Orphan>,
+    /// The room is split (the reader lost Redis): this server's lines are delivered to its
+    /// members at once, provisional, and held for the stream (docs/CLUSTER.md).
+    pub split: bool,
 }
 
 /// What a client gone while Redis was asked may be given, to give back.

@@ -429,3 +429,27 @@ fn a_full_server_ends_a_session_that_does_not_reconnect_exit_1() {
         Some(End::Lost("the server is full (--max-clients)".into()))
     );
 }
+
+#[test]
+fn a_held_message_of_a_split_room_is_shown_but_moves_no_number() {
+    let mut session = resuming();
+    for seq in 1..=3 {
+        session.handle(msg(seq, "bia", &format!("m{seq}")));
+    }
+    let held = r#"{"type":"msg","seq":0,"time":"2026-11-26T14:03:08-03:00","from":"caio","text":"still here","held":true}"#;
+    for _ in 0..2 {
+        let actions = session.handle(Event::Received(held.into()));
+        assert_eq!(
+            actions[0],
+            Action::Show(Output::Data {
+                human: "[14:03:08] <caio> still here".into(),
+                json: held.into()
+            }),
+            "shown each time, never dropped for its seq; --json carries held"
+        );
+    }
+    // The re-join still asks for what follows the last numbered message.
+    session.handle(Event::Lost("Connection reset by peer".into()));
+    let actions = reconnect(&mut session);
+    assert!(sent(&actions)[0].contains(r#""last_seq":3"#), "{actions:?}");
+}

@@ -14,6 +14,7 @@ use super::super::fixture::{add, shared_hub, text_of};
 
 fn msg(seq: u64, server: &str, client: u64, text: &str) -> Entry {
     Entry::Msg {
+        held: false,
         seq,
         time: DateTime::parse_from_rfc3339("2026-11-30T16:00:00+00:00").unwrap(),
         from: "ana".into(),
@@ -127,5 +128,77 @@ fn a_resume_ahead_of_the_reader_waits_for_it() {
     assert!(
         after.contains("three") && !after.contains(r#""text":"two""#),
         "{after}"
+    );
+}
+
+#[test]
+fn a_split_room_delivers_its_own_lines_at_once_and_not_again_when_whole() {
+    let (mut hub, published, _) = shared_hub("me");
+    let nc = add(&mut hub, 1, "ana", Kind::Raw);
+    let py = add(&mut hub, 2, "bia", Kind::Structured);
+    let other = add(&mut hub, 3, "caio", Kind::Raw);
+    hub.cluster_news(News::ReaderLost("connection refused".into()));
+    hub.flush_round();
+    assert!(text_of(&nc).contains("the room is split"));
+    let _ = (text_of(&py), text_of(&other));
+
+    hub.inputs(1, vec![Input::Text("oi".into())]);
+    hub.inputs(1, vec![Input::Text("tudo bem".into())]);
+    hub.publish_round();
+    hub.flush_round();
+    // Held for the stream, in order, marked as heard here.
+    let round = published.try_recv().expect("a round for the publisher");
+    assert!(
+        round
+            .lines
+            .iter()
+            .all(|l| matches!(l, Line::Msg { held: true, .. })),
+        "{round:?}"
+    );
+    // Delivered at once, provisional: no number, no history; the raw author not echoed.
+    assert!(nothing_for(&nc), "the raw author saw it as it typed");
+    let raw = text_of(&other);
+    assert!(
+        raw.contains("<ana> oi") && raw.contains("<ana> tudo bem"),
+        "{raw}"
+    );
+    let json = text_of(&py);
+    assert_eq!(json.matches(r#""seq":0"#).count(), 2, "{json}");
+    assert_eq!(json.matches(r#""held":true"#).count(), 2, "{json}");
+    assert_eq!(hub.seq, 0);
+
+    hub.cluster_news(News::ReaderBack);
+    hub.flush_round();
+    assert!(text_of(&other).contains("the room is whole again"));
+    let _ = (text_of(&py), text_of(&nc));
+    // The stream gives them back numbered, with the other side's line of the split: this
+    // server's held lines are kept (a resume replays them) but not sent again; the other
+    // server's, held there, come once.
+    let held = |seq, server: &str, client, text: &str| {
+        let mut entry = msg(seq, server, client, text);
+        if let Entry::Msg { held, .. } = &mut entry {
+            *held = true;
+        }
+        entry
+    };
+    hub.shared(vec![
+        held(5, "me", 1, "oi"),
+        held(6, "other", 9, "hey"),
+        held(7, "me", 1, "tudo bem"),
+    ]);
+    hub.flush_round();
+    let raw = text_of(&other);
+    assert!(!raw.contains("oi") && !raw.contains("tudo bem"), "{raw}");
+    assert!(raw.contains("<ana> hey"), "{raw}");
+    let json = text_of(&py);
+    assert!(
+        !json.contains(r#""seq":5"#) && json.contains(r#""seq":6"#) && !json.contains(r#""seq":7"#),
+        "{json}"
+    );
+    assert_eq!(hub.seq, 7);
+    assert_eq!(
+        hub.history.since(4, 7).0.len(),
+        3,
+        "all kept for resumes, numbered"
     );
 }
