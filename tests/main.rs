@@ -6,6 +6,7 @@ mod brute_force;
 mod chat;
 mod cli;
 mod cluster;
+mod cluster_chat;
 mod ddns;
 mod door;
 mod failover;
