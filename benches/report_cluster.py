@@ -5,7 +5,7 @@ import os
 import statistics
 import sys
 
-from benchmarks_doc import write_section
+from benchmarks_doc import latency_row, write_section
 
 HEADING = "## soquete serve --cluster (rooms across servers)"
 LABELS = {
@@ -57,18 +57,8 @@ def latency_lines(results, env):
     for server, label in LABELS.items():
         good = [r["result"] for r in results if r["case"] == "latency" and r["server"] == server
                 and "latency" in r["result"]]
-        lost = sum(int(g.get("lost", 0)) + int(g.get("corrupted", 0)) for g in good)
-        p50 = [float(g["latency"]["p50_ms"]) for g in good]
-        p99 = [float(g["latency"]["p99_ms"]) for g in good]
-        med[server] = (
-            statistics.median(p50) if p50 else float("nan"),
-            statistics.median(p99) if p99 else float("nan"),
-        )
-        rows.append(
-            f"| {label} | {med[server][0]:.3f} | {med[server][1]:.3f} | "
-            f"{', '.join(f'{a:.3f} / {b:.3f}' for a, b in zip(p50, p99))} | "
-            f"{sum(int(g['latency']['count']) for g in good):,} | {lost} |"
-        )
+        row, med[server] = latency_row(label, good)
+        rows.append(row)
     return [
         "",
         f"### 2. Latency at {int(env['LAT_RATE']):,} msgs/s",

@@ -5,7 +5,7 @@ import os
 import statistics
 import sys
 
-from benchmarks_doc import write_section
+from benchmarks_doc import latency_row, write_section
 
 HEADING = "## soquete serve over TLS"
 LABELS = {
@@ -46,18 +46,8 @@ def latency_lines(results, env):
     rows = []
     for case, label in (("tls_latency", "soquete --tls-cert"), ("plain_latency", "soquete, plain TCP")):
         good = [r["result"] for r in results if r["case"] == case and "latency" in r["result"]]
-        lost = sum(int(g.get("lost", 0)) + int(g.get("corrupted", 0)) for g in good)
-        p50 = [float(g["latency"]["p50_ms"]) for g in good]
-        p99 = [float(g["latency"]["p99_ms"]) for g in good]
-        med[case] = (
-            statistics.median(p50) if p50 else float("nan"),
-            statistics.median(p99) if p99 else float("nan"),
-        )
-        rows.append(
-            f"| {label} | {med[case][0]:.3f} | {med[case][1]:.3f} | "
-            f"{', '.join(f'{a:.3f} / {b:.3f}' for a, b in zip(p50, p99))} | "
-            f"{sum(int(g['latency']['count']) for g in good):,} | {lost} |"
-        )
+        row, med[case] = latency_row(label, good)
+        rows.append(row)
     r50 = med["tls_latency"][0] / med["plain_latency"][0]
     r99 = med["tls_latency"][1] / med["plain_latency"][1]
     met = "met" if max(r50, r99) <= 1.2 else "not met"
