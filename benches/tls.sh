@@ -3,11 +3,11 @@
 # generator's TLS clients (benches/chat.rs --tls: rustls, any certificate accepted), and write
 # the figures into docs/BENCHMARKS.md (section "soquete serve over TLS").
 #
-#   bash benches/tls.sh            # run from anywhere; about 4 minutes
+#   bash benches/tls.sh            # run from anywhere; about 5 minutes
 #
 # Scenarios (only 127.0.0.1; every phase bounded; a fresh server for each run; one ECDSA P-256
 # certificate made by openssl for both servers):
-#   1. fan-out: 50 TLS clients x 1000 lines, everyone reading (REPEAT runs per server,
+#   1. fan-out: 50 TLS clients x 1000 lines, everyone reading (FANOUT_REPEAT runs per server,
 #      alternating, medians): soquete in group and broker mode, ncat --ssl --broker; and soquete
 #      broker mode over plain TCP in the same run, for the cost of TLS itself
 #   2. handshakes: HANDSHAKES sequential TLS connects (python3's ssl: connect, handshake, close),
@@ -18,12 +18,15 @@
 #      files), then plain TCP beside it: server RSS and threads from /proc. serve
 #      runs 2 threads per client: IDLE_CLIENTS is lowered (and the report says so) when that
 #      many threads would not fit in kernel.pid_max with what already runs
-# Needs: cargo, python3, ncat, openssl, ss. Environment: REPEAT (default 5), HANDSHAKES
-# (default 1000), LAT_REPEAT (2), LAT_SECS (10), IDLE_CLIENTS (10000), SOQUETE_BIN=path
-# measures that binary instead of building one.
+# A fan-out run lasts about 0.2 s on 2 cores shared with the generator, and single runs spread
+# by a third either way (ncat most): the fan-out takes more runs than the rest for its medians.
+# Needs: cargo, python3, ncat, openssl, ss. Environment: FANOUT_REPEAT (default 11), REPEAT
+# (default 5; the handshakes), HANDSHAKES (default 1000), LAT_REPEAT (2), LAT_SECS (10),
+# IDLE_CLIENTS (10000), SOQUETE_BIN=path measures that binary instead of building one.
 set -euo pipefail
 
 REPEAT=${REPEAT:-5}
+FANOUT_REPEAT=${FANOUT_REPEAT:-11}
 HANDSHAKES=${HANDSHAKES:-1000}
 LAT_REPEAT=${LAT_REPEAT:-2}
 LAT_SECS=${LAT_SECS:-10}
@@ -51,7 +54,7 @@ NCAT_TLS=(--ssl --ssl-cert "$CERT" --ssl-key "$KEY")
 FANOUT=(fanout --clients 50 --lines "$FANOUT_LINES" --size 64 --threads "$FANOUT_THREADS")
 
 # --- 1. fan-out ------------------------------------------------------------------------------
-for ((r = 1; r <= REPEAT; r++)); do
+for ((r = 1; r <= FANOUT_REPEAT; r++)); do
     run_case tls_fanout soquete "fanout$r" --flags "${SOQ_TLS[@]}" -- "${FANOUT[@]}" --tls
     run_case tls_fanout broker "fanout$r" --flags "${SOQ_TLS[@]}" -- "${FANOUT[@]}" --tls
     run_case tls_fanout ncat "fanout$r" --flags "${NCAT_TLS[@]}" -- "${FANOUT[@]}" --tls
@@ -118,7 +121,7 @@ run_case plain_idle soquete plain_idle "${IDLE[@]}"
 
 # --- report ------------------------------------------------------------------------------------
 LOAD_END=$(cut -d' ' -f1 /proc/loadavg)
-export RESULTS HANDSHAKE_RESULTS COMMIT LOAD_START LOAD_END REPEAT FANOUT_LINES FANOUT_THREADS
+export RESULTS HANDSHAKE_RESULTS COMMIT LOAD_START LOAD_END REPEAT FANOUT_REPEAT FANOUT_LINES FANOUT_THREADS
 export LAT_REPEAT LAT_SECS LAT_RATE IDLE_ASKED IDLE_CLIENTS IDLE_RATE
 export HANDSHAKES DATE=$(date -u +%F) NPROC=$(nproc) KERNEL=$(uname -r)
 export CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')

@@ -69,6 +69,8 @@ pub struct Client {
     /// When its next line is due, in the phase (paced runs).
     pub next_due: Duration,
     pub bytes_in: u64,
+    /// Bytes read from the socket: with TLS, the records with their headers and tags.
+    pub wire_in: u64,
     /// Bytes the socket took from it.
     pub bytes_out: u64,
     pub lines_in: u64,
@@ -215,6 +217,7 @@ impl Bench {
             next_seq: 0,
             next_due: Duration::ZERO,
             bytes_in: 0,
+            wire_in: 0,
             bytes_out: 0,
             lines_in: 0,
             closed_at: None,
@@ -395,7 +398,10 @@ impl Bench {
             }
             let ended = match session.read_tls(&mut c.stream) {
                 Ok(0) => true,
-                Ok(_) => false,
+                Ok(n) => {
+                    c.wire_in += n as u64;
+                    false
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     self.buf = buf;
                     return;
@@ -451,6 +457,7 @@ impl Bench {
                 Ok(n) => {
                     let now = self.stamp(Instant::now());
                     self.clients[i].bytes_in += n as u64;
+                    self.clients[i].wire_in += n as u64;
                     self.take_bytes(i, &buf[..n], now);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

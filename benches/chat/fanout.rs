@@ -51,6 +51,8 @@ pub struct FanoutReport {
     pub generator_waits: i64,
     pub generator_preempted: i64,
     pub bytes_in: u64,
+    /// What came off the sockets: `bytes_in` plus TLS's record headers and tags.
+    pub wire_bytes_in: u64,
     pub samples: Vec<String>,
 }
 
@@ -68,6 +70,7 @@ pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
     let cpu0 = server.server_pid.and_then(server_cpu_secs);
     let usage0 = own_usage();
     let bytes0: u64 = b.clients.iter().map(|c| c.bytes_in).sum();
+    let wire0: u64 = b.clients.iter().map(|c| c.wire_in).sum();
     let shards = b.split(args.threads).map_err(|e| e.to_string())?;
     let start = Instant::now();
     let ran: Vec<Result<(Bench, &str), String>> = std::thread::scope(|scope| {
@@ -104,6 +107,7 @@ pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
     let cpu1 = server.server_pid.and_then(server_cpu_secs);
     let usage1 = own_usage();
     let bytes_in = b.clients.iter().map(|c| c.bytes_in).sum::<u64>() - bytes0;
+    let wire_bytes_in = b.clients.iter().map(|c| c.wire_in).sum::<u64>() - wire0;
     let expected = b.finish_tally(args.clients);
     let endings = Endings::of(&b.clients[..args.clients]);
     let OwnUsage {
@@ -136,6 +140,7 @@ pub fn run(args: &FanoutArgs) -> Result<FanoutReport, String> {
         generator_waits: waits,
         generator_preempted: preempted,
         bytes_in,
+        wire_bytes_in,
         samples: t.samples,
     })
 }
