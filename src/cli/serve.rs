@@ -11,7 +11,9 @@ use crate::chat::server::{
     PRESENCE_TTL_ENV, REDIS_PASSWORD_ENV, RateLimit, STREAM_LEN_ENV,
 };
 use crate::net::clock::millis_from_env;
+use crate::net::sanitize::neutralize;
 use crate::net::stun;
+use crate::net::tls::self_signed::check_name;
 use crate::net::tls::server::{Source, TLS_RELOAD_ENV, TlsSetup, WATCH_EVERY};
 
 /// How `soquete serve` serves.
@@ -142,7 +144,7 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 
     /// A name the self-signed certificate is for (repeatable: the DDNS name, say)
-    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls", value_parser = TlsName)]
     pub tls_names: Vec<String>,
 
     /// Make a new self-signed certificate, even if the kept one would do, and say the old and new
@@ -233,6 +235,32 @@ fn parse_host_port(text: &str) -> Result<String, String> {
 fn parse_ddns_name(text: &str) -> Result<String, String> {
     crate::net::target::host_name(text)?;
     Ok(text.to_string())
+}
+
+/// `--tls-name NAME`: a DNS name or an IP address, as a certificate names them. Refused in words
+/// of its own rather than clap's, which quote the value as given: a newline or a terminal
+/// escape in it would reach the terminal; here it is shown escaped.
+#[derive(Clone)]
+struct TlsName;
+
+impl clap::builder::TypedValueParser for TlsName {
+    type Value = String;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<String, clap::Error> {
+        let name = value.to_string_lossy();
+        check_name(&name).map(|()| name.to_string()).map_err(|why| {
+            let shown = neutralize(&format!("{name:?}")).into_owned();
+            cmd.clone().error(
+                clap::error::ErrorKind::ValueValidation,
+                format!("--tls-name {shown} is no DNS name: {why}"),
+            )
+        })
+    }
 }
 
 /// A DNS server's address: `IP`, `IP:PORT` or `[IPv6]:PORT` (port 53 by default).

@@ -102,6 +102,9 @@ impl Certs {
         let key_file = self.dir.path().join(format!("{file}.key"));
         std::fs::write(&cert, pem).expect("certificate written");
         std::fs::write(&key_file, key.serialize_pem()).expect("key written");
+        // As a CA's client leaves a key: its owner's alone (the server warns otherwise).
+        let private = std::os::unix::fs::PermissionsExt::from_mode(0o600);
+        std::fs::set_permissions(&key_file, private).expect("key made private");
         Pair {
             cert,
             key: key_file,

@@ -5,13 +5,16 @@
 // Files import downwards only: `roots` (the provider, a client's CAs), `fingerprint`,
 // `certificate`, `known_hosts` and `stream` import nothing of `tls/`; `judged` → `roots`;
 // `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's `server` (its
-// configuration and reloads) → `self_signed` (the certificate it keeps), `roots`.
+// configuration and reloads) → `self_signed` (the certificate it keeps), `roots`, and both →
+// `pem_file` (reading a PEM file, bounded) and `key_access` (who else may touch the key).
 pub mod certificate;
 pub mod client;
 mod fingerprint;
 pub mod inspect;
 mod judged;
+mod key_access;
 pub mod known_hosts;
+mod pem_file;
 pub mod roots;
 pub mod self_signed;
 pub mod server;

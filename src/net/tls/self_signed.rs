@@ -2,17 +2,21 @@
 //! names the server is reached by, kept in soquete's data directory with its key (mode 0600) and
 //! the list of names it was made for, and reused on every later start, so its fingerprint stays
 //! the one people were told. Asked for a name it lacks, the server refuses to start and says
-//! which; `--tls-renew` makes a new one (and says both fingerprints).
+//! which; `--tls-renew` makes a new one (and says both fingerprints). A kept key another user
+//! could read or replace (the folder or key theirs, or writable by others) is refused
+//! (`key_access`), before it is read and before a new one is written.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
 
 use super::Fingerprint;
+use super::key_access::refuse_exposed_kept;
+use super::pem_file::read_pem;
 
 use crate::error::{Context, Error, Result};
 use crate::net::state::default_state_dir;
@@ -37,6 +41,18 @@ pub fn state_dir(chosen: Option<&Path>) -> Result<PathBuf> {
                     .into(),
             )
         }),
+    }
+}
+
+/// Checks a name asked for (`--tls-name`): a DNS name as a certificate carries one (letters,
+/// digits, '-' and '_' in dot-separated labels, as rustls accepts it), or an IP address.
+pub fn check_name(name: &str) -> std::result::Result<(), String> {
+    match ServerName::try_from(name) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(
+            "a certificate names a DNS name (letters, digits, '-' and '_' in labels of 1 to 63, split by '.') or an IP address"
+                .into(),
+        ),
     }
 }
 
@@ -80,6 +96,7 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
         dir.join(KEY_FILE),
         dir.join(NAMES_FILE),
     );
+    refuse_exposed_kept(&dir, &key)?;
     let kept_names = read_if_present(&list)?.map(|text| {
         String::from_utf8_lossy(&text)
             .lines()
@@ -126,6 +143,8 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
     }
     let made = generate(&all, SystemTime::now())?;
     create_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // The folder may have been there already, or made by another user meanwhile.
+    refuse_exposed_kept(&dir, &key)?;
     for path in [&cert, &key, &list] {
         match fs::remove_file(path) {
             Err(err) if err.kind() != io::ErrorKind::NotFound => {
@@ -186,7 +205,7 @@ fn generate(names: &[String], now: SystemTime) -> Result<SelfSigned> {
 
 /// The file's bytes, or None when it does not exist.
 fn read_if_present(path: &Path) -> Result<Option<Vec<u8>>> {
-    match fs::read(path) {
+    match read_pem(path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(Error::io(format!("reading {}", path.display()), err)),
@@ -242,6 +261,29 @@ mod tests {
             renewed.names,
             ["localhost", "127.0.0.1", "chat.example.org", "::1"]
         );
+    }
+
+    #[test]
+    fn a_name_asked_for_is_a_dns_name_or_an_address() {
+        for good in [
+            "chat.example.org",
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "lab_07.example",
+        ] {
+            assert_eq!(check_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "a\nb.example",
+            "x\u{1b}[31m.example",
+            "a b",
+            "a..b",
+            "*.example",
+        ] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

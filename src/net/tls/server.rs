@@ -15,6 +15,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Fingerprint;
+use super::key_access::exposed_key_warning;
+use super::pem_file::{describe_pem_error, read_pem};
 use super::roots::provider;
 use super::self_signed::{self, SelfSigned, Wanted};
 use crate::error::{Error, Result};
@@ -93,7 +95,7 @@ impl ServerTls {
         let (identity, files, origin) = match &setup.source {
             Source::Files { cert, key } => {
                 let stamp = stamp(cert, key);
-                let identity = load_files(cert, key).map_err(Error::Usage)?;
+                let identity = load_files(cert, key)?;
                 let origin = format!("from {}", cert.display());
                 (
                     identity,
@@ -158,8 +160,26 @@ impl ServerTls {
                     Reloaded::New(current.fingerprint)
                 }
             }
-            Err(err) => Reloaded::Kept(err),
+            Err(err) => Reloaded::Kept(err.to_string()),
         }
+    }
+
+    /// What a reload did, in lines for the console: [`describe_reload`], then the warning of
+    /// [`ServerTls::key_warning`] if it applies.
+    pub fn reload_lines(&self, reloaded: &Reloaded) -> Vec<String> {
+        let warning = self
+            .key_warning()
+            .map(|warning| format!("tls: warning: {warning}"));
+        [describe_reload(reloaded)]
+            .into_iter()
+            .chain(warning)
+            .collect()
+    }
+
+    /// With `--tls-key`: a warning when anyone on this machine may read or write the key file.
+    pub fn key_warning(&self) -> Option<String> {
+        let (_, key, _) = self.files.as_ref()?;
+        exposed_key_warning(key)
     }
 
     /// Reloads when the files have changed since they were last read (None: unchanged).
@@ -239,14 +259,17 @@ fn stamp(cert: &Path, key: &Path) -> Stamp {
     })
 }
 
-/// A certificate chain and its key from PEM files, checked to belong together.
-pub fn load_files(cert: &Path, key: &Path) -> std::result::Result<Identity, String> {
-    let cert_pem = fs::read(cert)
-        .map_err(|err| format!("cannot read --tls-cert {}: {err}", cert.display()))?;
-    let key_pem =
-        fs::read(key).map_err(|err| format!("cannot read --tls-key {}: {err}", key.display()))?;
+/// A certificate chain and its key from PEM files, checked to belong together. A file that
+/// cannot be read (missing, a FIFO, larger than 1 MiB) is an I/O error; what it holds, a usage
+/// error.
+pub fn load_files(cert: &Path, key: &Path) -> Result<Identity> {
+    let read = |flag: &str, path: &Path| {
+        read_pem(path)
+            .map_err(|err| Error::io(format!("cannot read {flag} {}", path.display()), err))
+    };
+    let (cert_pem, key_pem) = (read("--tls-cert", cert)?, read("--tls-key", key)?);
     identity(&cert_pem, &key_pem)
-        .map_err(|err| format!("{} and {}: {err}", cert.display(), key.display()))
+        .map_err(|err| Error::Usage(format!("{} and {}: {err}", cert.display(), key.display())))
 }
 
 /// A certificate chain (leaf first, as `fullchain.pem` is) and its private key (PKCS#8, RSA or
@@ -254,13 +277,17 @@ pub fn load_files(cert: &Path, key: &Path) -> std::result::Result<Identity, Stri
 pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity, String> {
     let chain = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|err| format!("not a PEM certificate: {err}"))?;
+        .map_err(|err| format!("not a PEM certificate: {}", describe_pem_error(&err)))?;
     let Some(leaf) = chain.first() else {
         return Err("no certificate (-----BEGIN CERTIFICATE-----) in the certificate file".into());
     };
     let fingerprint = Fingerprint::of_der(leaf);
-    let key = PrivateKeyDer::from_pem_slice(key_pem)
-        .map_err(|err| format!("no private key (PKCS#8, RSA or EC) in the key file: {err}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| {
+        format!(
+            "no private key (PKCS#8, RSA or EC) in the key file: {}",
+            describe_pem_error(&err)
+        )
+    })?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?

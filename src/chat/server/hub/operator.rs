@@ -4,7 +4,6 @@
 use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{Command, ServerFrame, parse_command};
-use crate::net::tls::server::describe_reload;
 use crate::output::Style;
 
 use crate::chat::server::config::Mode;
@@ -19,13 +18,16 @@ impl Hub {
     pub(super) fn console_line(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim() == "/reload" {
-            let reloaded = match &self.settings.tls {
-                Some(tls) => describe_reload(&tls.reload()),
-                None => {
-                    "! /reload reads --tls-cert and --tls-key again: this server has no TLS".into()
-                }
+            let said = match &self.settings.tls {
+                Some(tls) => tls.reload_lines(&tls.reload()),
+                None => vec![
+                    "! /reload reads --tls-cert and --tls-key again: this server has no TLS".into(),
+                ],
             };
-            return self.console.event(&reloaded);
+            for line in said {
+                self.console.event(&line);
+            }
+            return;
         }
         match parse_command(line) {
             Some(Command::Status) => {

@@ -1,0 +1,130 @@
+//! Who besides the server's user may touch its private key, judged as ssh judges its keys: the
+//! self-signed key soquete keeps is refused when another user could read it or put their own in
+//! its place; a CA's key (`--tls-key`) that others may read or write is only warned about, since
+//! where it lives is the CA client's choice.
+
+use std::io;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::platform::files::{Access, access};
+
+/// Refuses the kept certificate's folder `dir` and its `key` (either may be absent: nothing kept
+/// yet) when they belong to another user, when others than their owner may write them, or when
+/// others may read the key: one line naming the path, what is wrong and the fix.
+pub fn refuse_exposed_kept(dir: &Path, key: &Path) -> Result<()> {
+    for (path, is_key) in [(dir, false), (key, true)] {
+        let seen = match access(path) {
+            Ok(seen) => seen,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
+            Err(err) => return Err(Error::io(format!("reading {}", path.display()), err)),
+        };
+        if let Some(trouble) = kept_trouble(path, is_key, &seen) {
+            return Err(Error::io(
+                format!("refusing the server's key kept in {}", dir.display()),
+                io::Error::new(io::ErrorKind::PermissionDenied, trouble),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a kept folder or key, and the fix, in words.
+fn kept_trouble(path: &Path, is_key: bool, seen: &Access) -> Option<String> {
+    let shown = path.display();
+    let (chmod, what) = if is_key {
+        ("600", "the key")
+    } else {
+        ("700", "the folder")
+    };
+    if let Some(uid) = seen.other_owner {
+        return Some(format!(
+            "{shown} belongs to user {uid}, who could put their own key there: remove {what} (a new certificate is made) or chown it to this user"
+        ));
+    }
+    let writers = who(seen.group_writes, seen.others_write);
+    let readers = who(seen.group_reads, seen.others_read).filter(|_| is_key);
+    let (verb, whom) = match (writers, readers) {
+        (Some(whom), _) => ("writable", whom),
+        (None, Some(whom)) => ("readable", whom),
+        (None, None) => return None,
+    };
+    Some(format!(
+        "{shown} is {verb} by {whom} (mode {:04o}): another user could read or replace the server's key; chmod {chmod} {shown}",
+        seen.mode
+    ))
+}
+
+/// "its group", "others", or both.
+fn who(group: bool, others: bool) -> Option<&'static str> {
+    match (group, others) {
+        (true, true) => Some("its group and others"),
+        (true, false) => Some("its group"),
+        (false, true) => Some("others"),
+        (false, false) => None,
+    }
+}
+
+/// A warning when anyone on this machine may read or write the key file of `--tls-key` (its
+/// group may: a CA's `ssl-cert` group), with the fix; None when it cannot be looked at (reading
+/// it says why).
+pub fn exposed_key_warning(key: &Path) -> Option<String> {
+    let seen = access(key).ok()?;
+    let how = match (seen.others_read, seen.others_write) {
+        (true, true) => "readable and writable",
+        (true, false) => "readable",
+        (false, true) => "writable",
+        (false, false) => return None,
+    };
+    let shown = key.display();
+    Some(format!(
+        "the private key {shown} is {how} by others (mode {:04o}): anyone on this machine could read it and pose as this server; chmod 600 {shown} (or 640 with a group of its own)",
+        seen.mode
+    ))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn a_kept_key_is_refused_when_others_may_touch_it_and_a_cas_only_warned_about() {
+        let state = tempfile::tempdir().unwrap();
+        let dir = state.path().join("tls");
+        let key = dir.join("server-key.pem");
+        assert!(refuse_exposed_kept(&dir, &key).is_ok(), "nothing kept yet");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(&key, b"key").unwrap();
+        chmod(&dir, 0o700);
+        chmod(&key, 0o600);
+        assert!(refuse_exposed_kept(&dir, &key).is_ok());
+        assert_eq!(exposed_key_warning(&key), None);
+        chmod(&key, 0o640);
+        let err = refuse_exposed_kept(&dir, &key).unwrap_err().to_string();
+        assert!(
+            err.contains("is readable by its group (mode 0640)"),
+            "{err}"
+        );
+        assert!(
+            err.ends_with(&format!("chmod 600 {}", key.display())),
+            "{err}"
+        );
+        assert_eq!(exposed_key_warning(&key), None, "its group may read a CA's");
+        chmod(&key, 0o600);
+        chmod(&dir, 0o757);
+        let err = refuse_exposed_kept(&dir, &key).unwrap_err().to_string();
+        assert!(err.contains("is writable by others (mode 0757)"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+        chmod(&key, 0o606);
+        let warned = exposed_key_warning(&key).unwrap();
+        assert!(
+            warned.contains("is readable and writable by others (mode 0606)"),
+            "{warned}"
+        );
+    }
+}
