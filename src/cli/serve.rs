@@ -132,6 +132,10 @@ pub struct ServeArgs {
 
     /// Serve TLS with a self-signed certificate, made once for --tls-name and the --bind
     /// address, kept in the state directory and reused; its SHA-256 fingerprint is printed
+    ///
+    /// Kept in the state directory's tls folder (mode 0700, the key 0600): as ssh does, the
+    /// server refuses to start when that folder or the key belongs to another user or may be
+    /// written by others, or the key read by others, and says the fix (chmod 700 …).
     #[arg(long = "tls")]
     pub tls: bool,
 
@@ -140,10 +144,15 @@ pub struct ServeArgs {
     pub tls_cert: Option<PathBuf>,
 
     /// The private key of --tls-cert (PEM: PKCS#8, RSA or EC; a CA's privkey.pem)
+    ///
+    /// Both files must be regular files (or links to them) of at most 1 MiB. A key that others
+    /// than its owner and group may read or write is served with a warning, at start and on
+    /// every reload.
     #[arg(long = "tls-key", value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// A name the self-signed certificate is for (repeatable: the DDNS name, say)
+    /// A DNS name or IP address the self-signed certificate is for (repeatable: the DDNS name,
+    /// say)
     #[arg(long = "tls-name", value_name = "NAME", requires = "tls", value_parser = TlsName)]
     pub tls_names: Vec<String>,
 
