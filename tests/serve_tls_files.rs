@@ -40,6 +40,20 @@ fn one_line_refusal(args: &[&str], code: i32) -> String {
     stderr[0].clone()
 }
 
+/// A server with `--tls-cert` and `--tls-key` (a new certificate), its console a pipe, looking
+/// at its files every `reload_ms`, once it has printed its certificate.
+fn files_server(reload_ms: &str) -> (Certs, Pair, Running) {
+    let certs = Certs::new();
+    let pair = certs.self_signed("server", &["localhost"]);
+    let first = fingerprint_of(&pair.cert);
+    let (server, _) = Serve::new(&["--tls-cert", text(&pair.cert), "--tls-key", text(&pair.key)])
+        .env("SOQUETE_TLS_RELOAD_MS", reload_ms)
+        .console()
+        .start();
+    console_line(&server, |line| line.contains(&first));
+    (certs, pair, server)
+}
+
 /// The fingerprint a TLS server printed at start.
 fn printed_fingerprint(server: &Running) -> String {
     let line = console_line(server, |line| line.starts_with("tls: certificate "));
@@ -201,14 +215,7 @@ fn certificate_files_are_regular_files_of_at_most_1_mib_and_links_to_them_work()
 
 #[test]
 fn a_fifo_or_a_huge_file_on_reload_keeps_the_old_certificate_and_later_renewals_are_served() {
-    let certs = Certs::new();
-    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
-    let first = fingerprint_of(&cert);
-    let (mut server, _) = Serve::new(&["--tls-cert", text(&cert), "--tls-key", text(&key)])
-        .env("SOQUETE_TLS_RELOAD_MS", "50")
-        .console()
-        .start();
-    console_line(&server, |line| line.contains(&first));
+    let (certs, Pair { cert, .. }, mut server) = files_server("50");
     // Each new file is made aside and renamed into place, so the watcher sees it whole.
     let aside = certs.dir.path().join("aside");
     mkfifo(&aside);
@@ -270,14 +277,7 @@ fn a_tls_name_that_is_no_dns_name_nor_address_is_a_usage_error_shown_neutralised
 
 #[test]
 fn a_half_written_certificate_is_said_in_words() {
-    let certs = Certs::new();
-    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
-    let first = fingerprint_of(&cert);
-    let (mut server, _) = Serve::new(&["--tls-cert", text(&cert), "--tls-key", text(&key)])
-        .env("SOQUETE_TLS_RELOAD_MS", "3600000")
-        .console()
-        .start();
-    console_line(&server, |line| line.contains(&first));
+    let (_certs, Pair { cert, key }, mut server) = files_server("3600000");
     let pem = std::fs::read(&cert).unwrap();
     std::fs::write(&cert, &pem[..pem.len() / 2]).unwrap();
     type_at_console(&mut server, "/reload");
