@@ -83,48 +83,39 @@ pub fn exposed_key_warning(key: &Path) -> Option<String> {
     ))
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    fn chmod(path: &Path, mode: u32) {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    fn seen(mode: u32, other_owner: Option<u32>) -> Access {
+        Access {
+            other_owner,
+            group_reads: mode & 0o040 != 0,
+            group_writes: mode & 0o020 != 0,
+            others_read: mode & 0o004 != 0,
+            others_write: mode & 0o002 != 0,
+            mode,
+        }
     }
 
     #[test]
-    fn a_kept_key_is_refused_when_others_may_touch_it_and_a_cas_only_warned_about() {
-        let state = tempfile::tempdir().unwrap();
-        let dir = state.path().join("tls");
-        let key = dir.join("server-key.pem");
-        assert!(refuse_exposed_kept(&dir, &key).is_ok(), "nothing kept yet");
-        std::fs::create_dir(&dir).unwrap();
-        std::fs::write(&key, b"key").unwrap();
-        chmod(&dir, 0o700);
-        chmod(&key, 0o600);
-        assert!(refuse_exposed_kept(&dir, &key).is_ok());
-        assert_eq!(exposed_key_warning(&key), None);
-        chmod(&key, 0o640);
-        let err = refuse_exposed_kept(&dir, &key).unwrap_err().to_string();
-        assert!(
-            err.contains("is readable by its group (mode 0640)"),
-            "{err}"
+    fn a_kept_key_is_refused_when_another_user_could_read_or_replace_it() {
+        let (dir, key) = (Path::new("/s/tls"), Path::new("/s/tls/server-key.pem"));
+        assert_eq!(kept_trouble(dir, false, &seen(0o700, None)), None);
+        assert_eq!(kept_trouble(dir, false, &seen(0o755, None)), None);
+        assert_eq!(kept_trouble(key, true, &seen(0o600, None)), None);
+        let said = kept_trouble(dir, false, &seen(0o777, None)).unwrap();
+        assert_eq!(
+            said,
+            "/s/tls is writable by its group and others (mode 0777): another user could read or replace the server's key; chmod 700 /s/tls"
         );
+        let said = kept_trouble(key, true, &seen(0o640, None)).unwrap();
         assert!(
-            err.ends_with(&format!("chmod 600 {}", key.display())),
-            "{err}"
+            said.contains("is readable by its group (mode 0640)"),
+            "{said}"
         );
-        assert_eq!(exposed_key_warning(&key), None, "its group may read a CA's");
-        chmod(&key, 0o600);
-        chmod(&dir, 0o757);
-        let err = refuse_exposed_kept(&dir, &key).unwrap_err().to_string();
-        assert!(err.contains("is writable by others (mode 0757)"), "{err}");
-        assert!(!err.contains('\n'), "{err}");
-        chmod(&key, 0o606);
-        let warned = exposed_key_warning(&key).unwrap();
-        assert!(
-            warned.contains("is readable and writable by others (mode 0606)"),
-            "{warned}"
-        );
+        assert!(said.ends_with("chmod 600 /s/tls/server-key.pem"), "{said}");
+        let said = kept_trouble(dir, false, &seen(0o700, Some(1001))).unwrap();
+        assert!(said.starts_with("/s/tls belongs to user 1001"), "{said}");
     }
 }
