@@ -106,7 +106,35 @@ impl Lobby {
     /// A place at the prompt for a connection from `ip`, or why there is none.
     pub fn enter(self: &Arc<Self>, ip: IpAddr) -> Result<Place, Crowded> {
         let key = key(ip);
+        self.take(&mut self.lock(), key)
+    }
+
+    /// A place for a connection from `ip`, or, when its address has [`MAX_PER_ADDRESS`] at the
+    /// prompt already, a place in line (its `waiter` runs once a place is given back to that
+    /// address); or why there is neither (then `waiter` is dropped, unrun). Looked at and taken
+    /// under one lock: a connection waits only while its address's places are all taken, so
+    /// one of them given back always starts it.
+    pub fn enter_or_wait(self: &Arc<Self>, ip: IpAddr, waiter: Waiter) -> Result<Entry, Crowded> {
+        let key = key(ip);
         let mut counts = self.lock();
+        match self.take(&mut counts, key) {
+            Ok(place) => Ok(Entry::In(place, waiter)),
+            Err(Crowded::Door) => Err(Crowded::Door),
+            Err(Crowded::Address) if counts.waiting_total >= MAX_WAITING => Err(Crowded::Door),
+            Err(Crowded::Address) => {
+                let line = counts.waiting.entry(key).or_default();
+                if line.len() >= MAX_WAITING_PER_ADDRESS {
+                    return Err(Crowded::Address);
+                }
+                line.push_back(waiter);
+                counts.waiting_total += 1;
+                Ok(Entry::Waiting)
+            }
+        }
+    }
+
+    /// A place at the prompt for `key`'s address, counted in `counts`, or why there is none.
+    fn take(self: &Arc<Self>, counts: &mut Counts, key: IpAddr) -> Result<Place, Crowded> {
         if counts.total >= MAX_AT_DOOR {
             return Err(Crowded::Door);
         }
@@ -121,31 +149,6 @@ impl Lobby {
             key,
             at_prompt: true,
         })
-    }
-
-    /// A place for a connection from `ip`, or, when its address has [`MAX_PER_ADDRESS`] at the
-    /// prompt already, a place in line (its `waiter` runs once a place is given back to that
-    /// address); or why there is neither (then `waiter` is dropped, unrun).
-    pub fn enter_or_wait(self: &Arc<Self>, ip: IpAddr, waiter: Waiter) -> Result<Entry, Crowded> {
-        match self.enter(ip) {
-            Ok(place) => Ok(Entry::In(place, waiter)),
-            Err(Crowded::Door) => Err(Crowded::Door),
-            Err(Crowded::Address) => {
-                let key = key(ip);
-                let mut counts = self.lock();
-                let counts = &mut *counts;
-                let line = counts.waiting.entry(key).or_default();
-                if line.len() >= MAX_WAITING_PER_ADDRESS || counts.waiting_total >= MAX_WAITING {
-                    if line.is_empty() {
-                        counts.waiting.remove(&key);
-                    }
-                    return Err(Crowded::Address);
-                }
-                line.push_back(waiter);
-                counts.waiting_total += 1;
-                Ok(Entry::Waiting)
-            }
-        }
     }
 
     /// Connections at the door now, and at the prompt from `ip`'s address.
