@@ -24,6 +24,7 @@ mod resets;
 mod serve;
 mod serve_tls;
 mod serve_tls_files;
+mod serve_tls_handshakes;
 mod serve_tls_password;
 mod single;
 mod sockets;

@@ -3,7 +3,9 @@
 //! threads, and the hub's first word of it. Both threads share the one socket (one file
 //! descriptor per client), through its [`Link`] (plain, or TLS), and run on small stacks, so ten
 //! thousand clients fit. On a TLS port with a password, the handshake comes first: the password
-//! is asked for, and given, inside TLS.
+//! is asked for, and given, inside TLS. On a TLS port without one, the handshake (or, with
+//! `--tls-optional`, the wait for the first byte) is done on that thread too, before the hub
+//! hears of the connection: until it is done, the connection takes no seat of `--max-clients`.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -42,10 +44,11 @@ pub const UNACKED_TIMEOUT: Duration = Duration::from_secs(30);
 /// door, when it has a password.
 pub type Serving = (Policy, Option<(Arc<ServerConfig>, bool)>, Option<Door>);
 
-/// A connection at a password room's door: the check, its place there (given back once it is
-/// let in or turned away), and the seats of `--max-clients` it takes one of once let in.
+/// A connection held before it takes a seat: at a password room's door (`access`, the check),
+/// or in its TLS handshake (no password); its place there (given back once it is let in or
+/// turned away), and the seats of `--max-clients` it takes one of once let in.
 pub struct Door {
-    pub access: Arc<Access>,
+    pub access: Option<Arc<Access>>,
     pub place: Place,
     pub seats: Seats,
 }
@@ -77,9 +80,10 @@ impl Seats {
 /// A connection about to join: its id, socket, transport and addresses.
 type Joining = (u64, Arc<TcpStream>, Arc<Link>, SocketAddr, SocketAddr);
 
-/// Sets up the socket and starts its writer and reader; the hub hears of it first. With a
-/// password (`door`), a thread of its own checks it first, and the hub hears of the
-/// connection only once it is right and a seat is free (or, turned away, as [`Event::Denied`]).
+/// Sets up the socket and starts its writer and reader; the hub hears of it first. At a `door`
+/// (a password, or a TLS handshake), a thread of its own does the handshake and checks the
+/// password first, and the hub hears of the connection only once it is right and a seat is free
+/// (or, turned away, as [`Event::Denied`]; one that fails its handshake, as [`Event::Vanished`]).
 /// An error means the hub never heard of the connection; a thread that cannot start is
 /// reported to the hub as the client's end.
 pub fn start(
@@ -111,10 +115,18 @@ pub fn start(
     };
     let (events, room) = (events.clone(), room.clone());
     spawn_small(&format!("door-{id}"), READER_STACK, move || {
-        let turned_away = |reason: String, failures| Event::Denied {
-            peer,
-            reason,
-            failures,
+        let checked = access.is_some();
+        // Without a password, one that never got as far as a line is a probe, as on any port.
+        let turned_away = |reason: String, failures| {
+            if checked {
+                Event::Denied {
+                    peer,
+                    reason,
+                    failures,
+                }
+            } else {
+                Event::Vanished { peer, reason }
+            }
         };
         // On a TLS port the handshake comes first (a plain client is told to use TLS, and
         // never asked for the password): the password crosses inside TLS.
@@ -124,7 +136,10 @@ pub fn start(
                 reason: "closed without a word".into(),
                 failures: None,
             }),
-            Begin::Ready { .. } => Some(access.admit(&link, peer.ip(), policy.telnet, &mut place)),
+            Begin::Ready { silent } => Some(match &access {
+                Some(access) => access.admit(&link, peer.ip(), policy.telnet, &mut place),
+                None => Admission::In(Start::Begun { silent }),
+            }),
             Begin::Ended(reason) => {
                 let _ = events.send(turned_away(reason, None));
                 None
@@ -136,6 +151,7 @@ pub fn start(
             Ok(None) => {}
             Ok(Some(Admission::In(start))) if !seats.take() => {
                 let reason = Seats::full_reason(seats.max.unwrap_or_default());
+                // Not having said what it is (no password asked), it is told in a line.
                 let structured = matches!(&start, Start::Admitted { first: Some(_), .. });
                 let _ = events.send(Event::Refused { peer });
                 access::tell_full(&link, structured, reason);

@@ -50,8 +50,9 @@ pub enum Event {
         reason: String,
         failures: Option<u32>,
     },
-    /// A connection was reset before it could be set up (a port probe).
-    Vanished { peer: SocketAddr },
+    /// A connection ended before it could be set up (a port probe), or before its TLS handshake
+    /// was done: why.
+    Vanished { peer: SocketAddr, reason: String },
     /// A line typed at the server console.
     Console(String),
     /// `--cluster`: entries of the room's stream, every server's, in the stream's order.

@@ -15,6 +15,7 @@
 
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,9 @@ const TOLD_LINGER: Duration = Duration::from_secs(2);
 const TOLD_DRAIN: usize = 64 * 1024;
 /// Bytes read from the socket at once for rustls.
 const RAW_READ: usize = 4096;
+/// Why a connection taken as plain is closed when its first byte is a TLS handshake's.
+const LATE_HELLO: &str =
+    "a TLS handshake after the wait, on a connection taken as plain text (--tls-optional): closed";
 /// How long a writer waits at once for the first byte to decide what a connection is.
 const DECIDE_TICK: Duration = Duration::from_millis(50);
 
@@ -60,6 +64,9 @@ struct Secure {
     /// The configuration current when the connection arrived (a reload does not change it).
     config: Arc<ServerConfig>,
     optional: bool,
+    /// Taken as plain for saying nothing in the wait (`--tls-optional`), its first byte not
+    /// looked at yet: a TLS client late with its ClientHello is closed, never read as text.
+    unlooked: AtomicBool,
 }
 
 /// A client's transport.
@@ -112,6 +119,7 @@ impl Link {
                 owed: Mutex::new(Vec::new()),
                 config,
                 optional,
+                unlooked: AtomicBool::new(false),
             }),
             version: OnceLock::new(),
             handshake_limit: HANDSHAKE_TIMEOUT,
@@ -147,15 +155,26 @@ impl Link {
                 "spoke plain text to a TLS port: told the server needs TLS".into()
             });
         }
+        secure.unlooked.store(silent, Ordering::Relaxed);
         self.decide(State::Plain);
         Begin::Ready { silent }
     }
 
     /// Reads plain text: the client's bytes, decrypted on a TLS connection. End of stream is
     /// `Ok(0)`, with or without the client's close_notify (a chat line has nothing to truncate).
+    /// A connection taken as plain whose first byte is a TLS handshake's (a TLS client late with
+    /// its ClientHello: never the start of text) fails (`InvalidData`), nothing of it read.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         let Some(secure) = self.secure.as_ref().filter(|_| self.is_tls()) else {
-            return (&*self.socket).read(buf);
+            let n = (&*self.socket).read(buf)?;
+            if n > 0
+                && let Some(secure) = &self.secure
+                && secure.unlooked.swap(false, Ordering::Relaxed)
+                && buf[0] == TLS_HANDSHAKE
+            {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, LATE_HELLO));
+            }
+            return Ok(n);
         };
         let mut raw = [0u8; RAW_READ];
         loop {
@@ -485,6 +504,11 @@ impl Link {
             }
         }
     }
+}
+
+/// Whether a read failed for a TLS client late with its ClientHello (see [`Link::read`]).
+pub fn is_late_hello(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::InvalidData && err.to_string() == LATE_HELLO
 }
 
 /// The socket, written without waiting (what it cannot take at once is `WouldBlock`), so the

@@ -11,7 +11,7 @@ use crate::chat::protocol::{ClientFrame, Greeting, Incoming, LineReader, classif
 
 use super::config::Policy;
 use super::event::{Ending, Event, Input};
-use super::link::{Begin, Link};
+use super::link::{Begin, Link, is_late_hello};
 use super::outbox::Stats;
 
 /// Most lines a reader hands the hub in one event (what already arrived, never waiting for
@@ -37,6 +37,9 @@ pub enum Start {
     /// At its first byte.
     #[default]
     Fresh,
+    /// After its TLS handshake (or, with `--tls-optional`, the wait for its first byte, `silent`
+    /// when nothing came), done before it took a seat.
+    Begun { silent: bool },
     /// After the room's password was checked (`access`): `first` is the `hello` of a soquete
     /// client (None: a raw client, which joins at once), `leftover` what was read after it.
     Admitted {
@@ -92,6 +95,7 @@ pub fn read_loop(
     // this first, when there is one).
     let begun = match start {
         Start::Fresh => link.begin(),
+        Start::Begun { silent } => Begin::Ready { silent },
         Start::Admitted { .. } => Begin::Ready { silent: false },
     };
     let mut waited = match begun {
@@ -279,6 +283,8 @@ pub fn read_loop(
                     continue;
                 }
             }
+            // A TLS client late with its ClientHello, taken as plain: nothing it sent is read.
+            Err(err) if is_late_hello(&err) => break (err.to_string(), Ending::Forced),
             // What arrived before a reset is what the client said: read to its end, the last
             // line even unfinished, as after a clean close. (When the writer meets the reset
             // first, this reader sees a clean end of stream: the same words arrive either way.)

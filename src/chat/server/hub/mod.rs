@@ -294,8 +294,8 @@ impl Hub {
             Event::Idle { id } => self.idle(id),
             Event::Closed { id, reason, ending } => self.remove(id, &reason, ending),
             Event::WriterDone => self.live_writers = self.live_writers.saturating_sub(1),
-            Event::Vanished { peer } => self.console.event(&format!(
-                "probe {peer} → {}: closed without a word, without joining{}",
+            Event::Vanished { peer, reason } => self.console.event(&format!(
+                "probe {peer} → {}: {reason}, without joining{}",
                 self.settings.listening,
                 self.whose(peer)
             )),
