@@ -6,7 +6,7 @@ use std::net::TcpListener;
 
 use serde_json::Value;
 
-use crate::support::process::soquete;
+use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
 use crate::support::tls::{Certs, TlsServer, Validity, dripping_server};
 use crate::support::{LIMIT, require, tool};
@@ -264,4 +264,46 @@ fn chat_without_tls_against_a_tls_only_server_says_to_add_tls() {
     assert_eq!(output.status.code(), Some(4), "{doc}");
     let address = &doc["targets"][0]["addresses"][0];
     assert_eq!(address["chat"]["found"], "needs_tls", "{address}");
+}
+
+#[test]
+fn chat_without_tls_against_a_tls_only_server_ends_at_once_saying_to_add_tls() {
+    let state = tempfile::tempdir().unwrap();
+    let (_serve, addr) = start_server(&["--tls", "--state-dir", state.path().to_str().unwrap()]);
+    let target = addr.to_string();
+    // Input stays open: only the server's line can end the client, and at once (no rounds of
+    // reconnection).
+    let mut chat = Running::start_with_stdin(&["chat", &target]);
+    let stderr = chat.stderr_lines();
+    let status = chat.wait_exit(LIMIT).expect("the client ends by itself");
+    assert_eq!(status.code(), Some(1));
+    let said = everything(&stderr);
+    assert!(
+        said.iter()
+            .any(|line| line == &format!("soquete: the server at {target} needs TLS: add --tls")),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|line| line.contains("reconnecting")),
+        "{said:?}"
+    );
+    // --raw shows the server's line itself, and ends when the server closes, without a retry.
+    let mut raw = Running::start_with_stdin(&["chat", "--raw", &target]);
+    raw.wait_for(LIMIT, |line| line.starts_with("* this server needs TLS"))
+        .expect("--raw shows the server's line");
+    let stderr = raw.stderr_lines();
+    assert!(
+        raw.wait_exit(LIMIT).is_some(),
+        "--raw ends when the server closes"
+    );
+    let said = everything(&stderr);
+    assert!(
+        !said.iter().any(|line| line.contains("reconnecting")),
+        "{said:?}"
+    );
+}
+
+/// Every line of `channel` until its writer ends (bounded by [`LIMIT`] a line).
+fn everything(channel: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    std::iter::from_fn(|| channel.recv_timeout(LIMIT).ok()).collect()
 }
