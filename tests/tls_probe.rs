@@ -307,3 +307,85 @@ fn chat_without_tls_against_a_tls_only_server_ends_at_once_saying_to_add_tls() {
 fn everything(channel: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
     std::iter::from_fn(|| channel.recv_timeout(LIMIT).ok()).collect()
 }
+
+/// `soquete probe --tls ARGS` with `SSL_CERT_FILE` as the system's roots: (exit code, stdout).
+fn probe_with_roots(roots: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = soquete()
+        .args(["probe", "--tls"])
+        .args(args)
+        .env("SSL_CERT_FILE", roots)
+        .env_remove("SSL_CERT_DIR")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn a_self_signed_certificate_is_said_so_in_words_even_when_a_root_bears_its_name() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    // As `serve --tls` makes one on loopback (ECDSA, CN=localhost), and Debian's snakeoil root
+    // (RSA, CN=localhost) among the system's.
+    let server = TlsServer::openssl(&certs.self_signed("self", &["localhost", "127.0.0.1"]));
+    let decoy = certs.decoy_rsa_root("localhost");
+    let target = server.addr.to_string();
+    let (code, text) = probe_with_roots(&decoy, &[&target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(
+            "verified: NO, against the system's roots: it is self-signed: no CA vouches for it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Context"), "no debug text: {text}");
+    let (_, stdout) = probe_with_roots(&decoy, &["--json", &target]);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        tls_of(&doc)["problem"],
+        "it is self-signed: no CA vouches for it",
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_server_that_sends_no_intermediate_is_told_to_serve_the_full_chain() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.leaf_without_intermediate("leaf", &["127.0.0.1"]));
+    let target = server.addr.to_string();
+    let wanted = "the server sent no intermediate certificate (its issuer is CN=soquete test \
+                  intermediate): the server should serve the full chain (fullchain.pem)";
+    let (code, text) = probe_with_roots(&certs.ca(), &[&target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains(wanted), "{text}");
+    assert!(text.contains("chain: 1 certificate sent"), "{text}");
+    assert!(!text.contains("self-signed"), "{text}");
+    let (_, stdout) = probe_with_roots(&certs.ca(), &["--json", &target]);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(tls_of(&doc)["chain_incomplete"], true, "{doc}");
+    assert_eq!(tls_of(&doc)["chain_length"], 1, "{doc}");
+    // The chat client says the same, and does not offer to pin what renews every 90 days.
+    let state = tempfile::tempdir().unwrap();
+    let output = soquete()
+        .args(["chat", "--raw", "--tls", "--state-dir"])
+        .arg(state.path())
+        .arg(&target)
+        .env("SSL_CERT_FILE", certs.ca())
+        .env_remove("SSL_CERT_DIR")
+        .write_stdin("never sent\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(wanted), "{stderr}");
+    assert!(!stderr.contains("--tls-fingerprint"), "{stderr}");
+}

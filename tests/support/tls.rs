@@ -121,6 +121,50 @@ impl Certs {
         path
     }
 
+    /// A certificate for `names` signed by an intermediate CA (`CN=soquete test intermediate`)
+    /// that the CA signed, written alone as `FILE.pem` (the leaf without its chain: the classic
+    /// mistake of serving `cert.pem` instead of `fullchain.pem`) and `FILE.key`.
+    pub fn leaf_without_intermediate(&self, file: &str, names: &[&str]) -> Pair {
+        let key = KeyPair::generate().expect("a key");
+        let mut middle = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        middle.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        middle
+            .distinguished_name
+            .push(DnType::CommonName, "soquete test intermediate");
+        middle.signed_by(&key, &self.issuer).expect("the CA signs");
+        let intermediate = Issuer::new(middle, key);
+        let key = KeyPair::generate().expect("a key");
+        let cert = params(names, Validity::Current)
+            .signed_by(&key, &intermediate)
+            .expect("the intermediate signs");
+        self.write(file, cert.pem(), &key)
+    }
+
+    /// An RSA root that is nobody's issuer but bears `name`, as Debian's `ssl-cert-snakeoil.pem`
+    /// is (`CN=localhost`, RSA), written as `decoy-rsa.pem` for `SSL_CERT_FILE` (openssl makes
+    /// it: ring makes no RSA key).
+    pub fn decoy_rsa_root(&self, name: &str) -> PathBuf {
+        let (cert, key) = (
+            self.dir.path().join("decoy-rsa.pem"),
+            self.dir.path().join("decoy-rsa.key"),
+        );
+        let status = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+            ])
+            .arg("-subj")
+            .arg(format!("/CN={name}"))
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl req -x509 rsa");
+        cert
+    }
+
     /// A state directory for the client's known_hosts, inside the temporary directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")

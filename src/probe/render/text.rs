@@ -233,6 +233,10 @@ fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
             cert.not_after
         ));
         lines.push(format!("fingerprint: {}", cert.fingerprint));
+        lines.push(match check.chain_length {
+            1 => "chain: 1 certificate sent (the server's own alone)".to_string(),
+            sent => format!("chain: {sent} certificates sent (the server's own first)"),
+        });
     }
     let against = match check.verified_against.as_str() {
         "system" => "the system's roots".to_string(),
@@ -348,6 +352,7 @@ mod tests {
             cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
             certificate: Some(cert),
             chain_length: 1,
+            chain_incomplete: false,
             names_host: Some(false),
             chain_verified: false,
             verified_against: "system".into(),
