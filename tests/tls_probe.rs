@@ -117,6 +117,28 @@ fn a_certificate_for_another_name_exits_4_and_suspects_dns() {
 }
 
 #[test]
+fn a_certificate_that_does_not_name_the_address_probed_says_its_names_not_dns() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.signed("other", &["a.example"], Validity::Current));
+    let ca = certs.ca();
+    let target = server.addr.to_string();
+    let (code, text) = probe(&["--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(
+            "verified: NO, against the CA in {}: it does not name the address 127.0.0.1: it is for a.example (connect by one of them)"
+                .replace("{}", ca.to_str().unwrap())
+                .as_str()
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("DNS"), "{text}");
+}
+
+#[test]
 fn an_expired_certificate_exits_4_and_one_about_to_expire_warns() {
     if !require(tool("openssl"), "openssl") {
         return;
@@ -388,4 +410,22 @@ fn a_server_that_sends_no_intermediate_is_told_to_serve_the_full_chain() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(wanted), "{stderr}");
     assert!(!stderr.contains("--tls-fingerprint"), "{stderr}");
+}
+
+#[test]
+fn escapes_in_a_certificates_names_are_shown_never_dropped() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    // Dropped, the escape would make this read "localhost".
+    let server = TlsServer::openssl(&certs.self_signed("spoof", &["local\u{1b}[mhost"]));
+    let (code, text) = probe(&[&server.addr.to_string()]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(r"certificate: CN=local\x1b[mhost; names: local\x1b[mhost (127.0.0.1 NOT"),
+        "{text}"
+    );
+    assert!(!text.contains("localhost"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
+use crate::net::sanitize::visible;
 use crate::net::tls::certificate::CertificateInfo;
 use crate::net::tls::client::{chain_incomplete, explain};
 use crate::net::tls::inspect::inspect;
@@ -154,10 +155,21 @@ fn warnings(
         ));
     }
     if names_host == Some(false) {
-        warnings.push(format!(
-            "the certificate does not name {host}: a classic sign of DNS pointing at an old \
-             address (another server answers there now)"
-        ));
+        warnings.push(match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            // An address probed: no DNS involved.
+            Ok(ip) => format!(
+                "the certificate does not name the address {ip}: it is for {} (connect by one \
+                 of them)",
+                match cert.names.is_empty() {
+                    true => "no name at all".to_string(),
+                    false => visible(&cert.names.join(", ")).into_owned(),
+                }
+            ),
+            Err(_) => format!(
+                "the certificate does not name {host}: a classic sign of DNS pointing at an old \
+                 address (another server answers there now)"
+            ),
+        });
     }
     // Self-signed and verified: it is the `--tls-ca` file's own certificate.
     if cert.self_signed && !chain_verified {

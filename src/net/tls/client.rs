@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::CertificateError;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::certificate::CertificateInfo;
 use super::judged::{Judge, connection};
@@ -20,7 +20,7 @@ pub use super::roots::Roots;
 use super::stream::TlsStream;
 use super::{Fingerprint, describe_error};
 use crate::error::{Context, Error, Result};
-use crate::net::sanitize::neutralize;
+use crate::net::sanitize::visible;
 
 /// How long the whole TLS handshake may take (after the TCP connection).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -355,21 +355,34 @@ pub fn explain(
             "it is not valid yet (is this machine's clock right?)".into()
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            let expected = match error {
-                CertificateError::NotValidForNameContext { expected, .. } => {
-                    format!(", not {}", expected.to_str())
-                }
-                _ => String::new(),
-            };
             let names = if names.is_empty() {
                 "no name at all".to_string()
             } else {
-                neutralize(&names.join(", ")).into_owned()
+                visible(&names.join(", ")).into_owned()
             };
-            format!(
-                "it is for {names}{expected}: a classic sign of DNS pointing at an old address \
-                 (another server there now), or of a name the certificate does not list"
-            )
+            match error {
+                // An address typed: no DNS involved, only a name the certificate carries works.
+                CertificateError::NotValidForNameContext {
+                    expected: ServerName::IpAddress(ip),
+                    ..
+                } => format!(
+                    "it does not name the address {}: it is for {names} (connect by one of them)",
+                    std::net::IpAddr::from(*ip)
+                ),
+                _ => {
+                    let expected = match error {
+                        CertificateError::NotValidForNameContext { expected, .. } => {
+                            format!(", not {}", expected.to_str())
+                        }
+                        _ => String::new(),
+                    };
+                    format!(
+                        "it is for {names}{expected}: a classic sign of DNS pointing at an old \
+                         address (another server there now), or of a name the certificate does \
+                         not list"
+                    )
+                }
+            }
         }
         _ if private_ca
             && (no_ca_vouches(error, cert) || matches!(error, CertificateError::Other(_))) =>
@@ -382,7 +395,7 @@ pub fn explain(
         _ if chain_incomplete(error, cert, sent) => format!(
             "the server sent no intermediate certificate (its issuer is {}): the server should \
              serve the full chain (fullchain.pem)",
-            cert.map_or("?", |cert| cert.issuer.as_str())
+            cert.map_or("?".into(), |cert| visible(&cert.issuer))
         ),
         CertificateError::UnknownIssuer => "no trusted CA issued it (unknown issuer)".into(),
         other => in_words(other),
