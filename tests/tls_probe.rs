@@ -429,3 +429,81 @@ fn escapes_in_a_certificates_names_are_shown_never_dropped() {
     assert!(!text.contains("localhost"), "{text}");
     assert!(!text.contains('\u{1b}'), "{text}");
 }
+
+#[test]
+fn an_expired_self_signed_certificate_is_not_offered_for_pinning() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let old = certs.self_signed_for("old", &["127.0.0.1"], Validity::Expired);
+    let server = TlsServer::openssl(&old);
+    let (code, text) = probe(&[&server.addr.to_string()]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert!(
+        !text.contains("--tls-fingerprint"),
+        "chat would refuse it: {text}"
+    );
+    assert!(text.contains("--tls-renew"), "{text}");
+}
+
+#[test]
+fn a_plain_server_that_speaks_first_is_said_to_answer_in_plain_text() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    // An ssh server: its banner first, whatever the client says; open until the client leaves.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let _ = std::io::Write::write_all(&mut stream, b"SSH-2.0-OpenSSH_9.6\x1b[31m\r\n");
+            std::thread::spawn(move || {
+                let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            });
+        }
+    });
+    let (code, text) = probe(&["--timeout", "3", &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("tls: handshake failed: the server answered in plain text, not TLS: \"SSH-2.0-OpenSSH_9.6"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn a_tls_ca_file_that_cannot_be_used_is_a_usage_error_naming_it_in_chat_and_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    for (file, why) in [
+        (&missing, "cannot be read: No such file or directory"),
+        (&empty, "holds no PEM certificate"),
+    ] {
+        let file = file.to_str().unwrap();
+        for args in [
+            &["chat", "--tls", "--tls-ca", file, "127.0.0.1:9"][..],
+            &["probe", "--tls", "--tls-ca", file, "127.0.0.1:9"][..],
+        ] {
+            let output = soquete()
+                .args(args)
+                .write_stdin("")
+                .timeout(LIMIT)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+            assert_eq!(
+                stderr.trim_end(),
+                format!("soquete: --tls-ca {file} {why}")
+                    + if why.starts_with("cannot") {
+                        " (os error 2)"
+                    } else {
+                        " (-----BEGIN CERTIFICATE-----)"
+                    },
+                "{args:?}"
+            );
+        }
+    }
+}

@@ -172,7 +172,14 @@ fn warnings(
         });
     }
     // Self-signed and verified: it is the `--tls-ca` file's own certificate.
-    if cert.self_signed && !chain_verified {
+    if cert.self_signed && !chain_verified && cert.days_left < 0 {
+        // A pin would be refused too: dates are checked even for a pinned certificate.
+        warnings.push(
+            "self-signed and expired: no client accepts it, pinned or not; the server must make \
+             a new one (`soquete serve --tls --tls-renew`, or its own tools)"
+                .into(),
+        );
+    } else if cert.self_signed && !chain_verified {
         warnings.push(
             "self-signed: compare its fingerprint with the one the server printed at start, then \
              give it to `soquete chat --tls --tls-fingerprint`"

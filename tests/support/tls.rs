@@ -67,8 +67,13 @@ impl Certs {
     /// A self-signed certificate for `names`, as `serve --tls` makes one (made again under the
     /// same `file`: a renewal).
     pub fn self_signed(&self, file: &str, names: &[&str]) -> Pair {
+        self.self_signed_for(file, names, Validity::Current)
+    }
+
+    /// A self-signed certificate for `names`, valid over `validity`.
+    pub fn self_signed_for(&self, file: &str, names: &[&str], validity: Validity) -> Pair {
         let key = KeyPair::generate().expect("a key");
-        let cert = params(names, Validity::Current)
+        let cert = params(names, validity)
             .self_signed(&key)
             .expect("signs itself");
         self.write(file, cert.pem(), &key)
