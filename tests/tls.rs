@@ -11,7 +11,9 @@ use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, Pair, TlsServer, Validity, chat_as_ana, dripping_server};
+use crate::support::tls::{
+    Certs, Pair, TlsServer, Validity, chat_as_ana, dripping_server, openssl_with_signed,
+};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
@@ -128,11 +130,9 @@ fn refusal_with_private_ca(make: impl FnOnce(&Certs) -> Pair) -> Option<String> 
 
 #[test]
 fn a_certificate_for_another_name_is_refused_and_dns_is_suspected() {
-    if !require(tool("openssl"), "openssl") {
+    let Some((certs, server)) = openssl_with_signed(&["other.example"]) else {
         return;
-    }
-    let certs = Certs::new();
-    let server = TlsServer::openssl(&certs.signed("other", &["other.example"], Validity::Current));
+    };
     let ca = certs.ca();
     let target = format!("localhost:{}", server.addr.port());
     let (code, stderr) = refused_at(&certs, &target, &["--tls-ca", ca.to_str().unwrap()]);

@@ -86,19 +86,14 @@ impl Certs {
             self.dir.path().join(format!("{file}.pem")),
             self.dir.path().join(format!("{file}.key")),
         );
-        let status = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
-            .args(["-subj", "/CN=soquete test", "-addext"])
-            .arg(format!("subjectAltName={names}"))
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl req -x509");
+        let san = format!("subjectAltName={names}");
+        let key_type = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        openssl_req(
+            &key_type,
+            "/CN=soquete test",
+            &["-addext", &san],
+            (&cert, &key),
+        );
         Pair { cert, key }
     }
 
@@ -153,20 +148,7 @@ impl Certs {
             self.dir.path().join("decoy-rsa.pem"),
             self.dir.path().join("decoy-rsa.key"),
         );
-        let status = std::process::Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-            ])
-            .arg("-subj")
-            .arg(format!("/CN={name}"))
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl req -x509 rsa");
+        openssl_req(&["rsa:2048"], &format!("/CN={name}"), &[], (&cert, &key));
         cert
     }
 
@@ -174,6 +156,17 @@ impl Certs {
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
+}
+
+/// `openssl s_server` with a certificate for `names` from a new test CA (`certs.ca()`); None
+/// when openssl is missing (and CI does not require it).
+pub fn openssl_with_signed(names: &[&str]) -> Option<(Certs, TlsServer)> {
+    if !super::require(super::tool("openssl"), "openssl") {
+        return None;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.signed("signed", names, Validity::Current));
+    Some((certs, server))
 }
 
 /// `soquete chat --tls` as `ana` to `target`, trusting the certificate `print` names and
@@ -199,6 +192,24 @@ pub fn fingerprint_of(path: &Path) -> String {
     use rustls_pki_types::pem::PemObject;
     let der = CertificateDer::from_pem_file(path).expect("a PEM certificate");
     soquete::net::tls::Fingerprint::of_der(&der).to_string()
+}
+
+/// `openssl req -x509` for 30 days: a new key of `key_type` (`-newkey`'s arguments), the
+/// certificate for `subject` with `extra` arguments, written to `files` (certificate, key).
+fn openssl_req(key_type: &[&str], subject: &str, extra: &[&str], files: (&Path, &Path)) {
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30", "-newkey"])
+        .args(key_type)
+        .args(["-subj", subject])
+        .args(extra)
+        .arg("-out")
+        .arg(files.0)
+        .arg("-keyout")
+        .arg(files.1)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl req -x509 -newkey {key_type:?}");
 }
 
 fn params(names: &[&str], validity: Validity) -> CertificateParams {
