@@ -11,7 +11,9 @@ use crate::support::fake_server::FakeServer;
 use crate::support::ports::listening_port;
 use crate::support::process::{Running, soquete, wait_line};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, Pair, TlsServer, Validity, chat_as_ana, dripping_server};
+use crate::support::tls::{
+    Certs, Pair, TlsServer, Validity, chat_as_ana, dripping_server, openssl_with_signed,
+};
 use crate::support::tmux::{Tmux, in_shell};
 use crate::support::{LIMIT, require, tool};
 
@@ -128,14 +130,39 @@ fn refusal_with_private_ca(make: impl FnOnce(&Certs) -> Pair) -> Option<String> 
 
 #[test]
 fn a_certificate_for_another_name_is_refused_and_dns_is_suspected() {
-    let make = |certs: &Certs| certs.signed("other", &["other.example"], Validity::Current);
+    let Some((certs, server)) = openssl_with_signed(&["other.example"]) else {
+        return;
+    };
+    let ca = certs.ca();
+    let target = format!("localhost:{}", server.addr.port());
+    let (code, stderr) = refused_at(&certs, &target, &["--tls-ca", ca.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("it is for other.example, not localhost") && stderr.contains("DNS"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_certificate_that_does_not_name_the_address_typed_says_its_names_not_dns() {
+    // An address typed involves no DNS; and a name's escape is shown, never dropped.
+    let make = |certs: &Certs| {
+        certs.signed(
+            "other",
+            &["evil\u{1b}[31m.example", "b.example"],
+            Validity::Current,
+        )
+    };
     let Some(stderr) = refusal_with_private_ca(make) else {
         return;
     };
     assert!(
-        stderr.contains("it is for other.example, not 127.0.0.1") && stderr.contains("DNS"),
+        stderr.contains(
+            r"it does not name the address 127.0.0.1: it is for evil\x1b[31m.example, b.example (connect by one of them)"
+        ),
         "{stderr}"
     );
+    assert!(!stderr.contains("DNS"), "{stderr}");
 }
 
 #[test]

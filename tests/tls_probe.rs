@@ -6,9 +6,9 @@ use std::net::TcpListener;
 
 use serde_json::Value;
 
-use crate::support::process::soquete;
+use crate::support::process::{Running, soquete};
 use crate::support::serve::start_server;
-use crate::support::tls::{Certs, TlsServer, Validity, dripping_server};
+use crate::support::tls::{Certs, TlsServer, Validity, dripping_server, openssl_with_signed};
 use crate::support::{LIMIT, require, tool};
 use crate::tls::openssl_fingerprint;
 
@@ -114,6 +114,26 @@ fn a_certificate_for_another_name_exits_4_and_suspects_dns() {
         (&Value::Bool(false), &Value::Bool(true), &Value::Bool(false))
     );
     assert_eq!(doc["targets"][0]["tls_ok"], false);
+}
+
+#[test]
+fn a_certificate_that_does_not_name_the_address_probed_says_its_names_not_dns() {
+    let Some((certs, server)) = openssl_with_signed(&["a.example"]) else {
+        return;
+    };
+    let ca = certs.ca();
+    let target = server.addr.to_string();
+    let (code, text) = probe(&["--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(
+            "verified: NO, against the CA in {}: it does not name the address 127.0.0.1: it is for a.example (connect by one of them)"
+                .replace("{}", ca.to_str().unwrap())
+                .as_str()
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("DNS"), "{text}");
 }
 
 #[test]
@@ -264,4 +284,217 @@ fn chat_without_tls_against_a_tls_only_server_says_to_add_tls() {
     assert_eq!(output.status.code(), Some(4), "{doc}");
     let address = &doc["targets"][0]["addresses"][0];
     assert_eq!(address["chat"]["found"], "needs_tls", "{address}");
+}
+
+#[test]
+fn chat_without_tls_against_a_tls_only_server_ends_at_once_saying_to_add_tls() {
+    let state = tempfile::tempdir().unwrap();
+    let (_serve, addr) = start_server(&["--tls", "--state-dir", state.path().to_str().unwrap()]);
+    let target = addr.to_string();
+    // Input stays open: only the server's line can end the client, and at once (no rounds of
+    // reconnection).
+    let mut chat = Running::start_with_stdin(&["chat", &target]);
+    let stderr = chat.stderr_lines();
+    let status = chat.wait_exit(LIMIT).expect("the client ends by itself");
+    assert_eq!(status.code(), Some(1));
+    let said = everything(&stderr);
+    assert!(
+        said.iter()
+            .any(|line| line == &format!("soquete: the server at {target} needs TLS: add --tls")),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|line| line.contains("reconnecting")),
+        "{said:?}"
+    );
+    // --raw shows the server's line itself, and ends when the server closes, without a retry.
+    let mut raw = Running::start_with_stdin(&["chat", "--raw", &target]);
+    raw.wait_for(LIMIT, |line| line.starts_with("* this server needs TLS"))
+        .expect("--raw shows the server's line");
+    let stderr = raw.stderr_lines();
+    assert!(
+        raw.wait_exit(LIMIT).is_some(),
+        "--raw ends when the server closes"
+    );
+    let said = everything(&stderr);
+    assert!(
+        !said.iter().any(|line| line.contains("reconnecting")),
+        "{said:?}"
+    );
+}
+
+/// Every line of `channel` until its writer ends (bounded by [`LIMIT`] a line).
+fn everything(channel: &std::sync::mpsc::Receiver<String>) -> Vec<String> {
+    std::iter::from_fn(|| channel.recv_timeout(LIMIT).ok()).collect()
+}
+
+/// `soquete probe --tls ARGS` with `SSL_CERT_FILE` as the system's roots: (exit code, stdout).
+fn probe_with_roots(roots: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let output = soquete()
+        .args(["probe", "--tls"])
+        .args(args)
+        .env("SSL_CERT_FILE", roots)
+        .env_remove("SSL_CERT_DIR")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[test]
+fn a_self_signed_certificate_is_said_so_in_words_even_when_a_root_bears_its_name() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    // As `serve --tls` makes one on loopback (ECDSA, CN=localhost), and Debian's snakeoil root
+    // (RSA, CN=localhost) among the system's.
+    let server = TlsServer::openssl(&certs.self_signed("self", &["localhost", "127.0.0.1"]));
+    let decoy = certs.decoy_rsa_root("localhost");
+    let target = server.addr.to_string();
+    let (code, text) = probe_with_roots(&decoy, &[&target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(
+            "verified: NO, against the system's roots: it is self-signed: no CA vouches for it"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("Context"), "no debug text: {text}");
+    let (_, stdout) = probe_with_roots(&decoy, &["--json", &target]);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        tls_of(&doc)["problem"],
+        "it is self-signed: no CA vouches for it",
+        "{doc}"
+    );
+}
+
+#[test]
+fn a_server_that_sends_no_intermediate_is_told_to_serve_the_full_chain() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.leaf_without_intermediate("leaf", &["127.0.0.1"]));
+    let target = server.addr.to_string();
+    let wanted = "the server sent no intermediate certificate (its issuer is CN=soquete test \
+                  intermediate): the server should serve the full chain (fullchain.pem)";
+    let (code, text) = probe_with_roots(&certs.ca(), &[&target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains(wanted), "{text}");
+    assert!(text.contains("chain: 1 certificate sent"), "{text}");
+    assert!(!text.contains("self-signed"), "{text}");
+    let (_, stdout) = probe_with_roots(&certs.ca(), &["--json", &target]);
+    let doc: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(tls_of(&doc)["chain_incomplete"], true, "{doc}");
+    assert_eq!(tls_of(&doc)["chain_length"], 1, "{doc}");
+    // The chat client says the same, and does not offer to pin what renews every 90 days.
+    let state = tempfile::tempdir().unwrap();
+    let output = soquete()
+        .args(["chat", "--raw", "--tls", "--state-dir"])
+        .arg(state.path())
+        .arg(&target)
+        .env("SSL_CERT_FILE", certs.ca())
+        .env_remove("SSL_CERT_DIR")
+        .write_stdin("never sent\n")
+        .timeout(LIMIT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(wanted), "{stderr}");
+    assert!(!stderr.contains("--tls-fingerprint"), "{stderr}");
+}
+
+#[test]
+fn escapes_in_a_certificates_names_are_shown_never_dropped() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    // Dropped, the escape would make this read "localhost".
+    let server = TlsServer::openssl(&certs.self_signed("spoof", &["local\u{1b}[mhost"]));
+    let (code, text) = probe(&[&server.addr.to_string()]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains(r"certificate: CN=local\x1b[mhost; names: local\x1b[mhost (127.0.0.1 NOT"),
+        "{text}"
+    );
+    assert!(!text.contains("localhost"), "{text}");
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn an_expired_self_signed_certificate_is_not_offered_for_pinning() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let old = certs.self_signed_for("old", &["127.0.0.1"], Validity::Expired);
+    let server = TlsServer::openssl(&old);
+    let (code, text) = probe(&[&server.addr.to_string()]);
+    assert_eq!(code, 4, "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert!(
+        !text.contains("--tls-fingerprint"),
+        "chat would refuse it: {text}"
+    );
+    assert!(text.contains("--tls-renew"), "{text}");
+}
+
+#[test]
+fn a_plain_server_that_speaks_first_is_said_to_answer_in_plain_text() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = listener.local_addr().unwrap().to_string();
+    // An ssh server: its banner first, whatever the client says; open until the client leaves.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let _ = std::io::Write::write_all(&mut stream, b"SSH-2.0-OpenSSH_9.6\x1b[31m\r\n");
+            std::thread::spawn(move || {
+                let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
+            });
+        }
+    });
+    let (code, text) = probe(&["--timeout", "3", &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("tls: handshake failed: the server answered in plain text, not TLS: \"SSH-2.0-OpenSSH_9.6"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "{text}");
+}
+
+#[test]
+fn a_tls_ca_file_that_cannot_be_used_is_a_usage_error_naming_it_in_chat_and_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.pem");
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "no certificate here\n").unwrap();
+    for (file, why) in [
+        (&missing, "cannot be read: No such file or directory"),
+        (&empty, "holds no PEM certificate"),
+    ] {
+        let file = file.to_str().unwrap();
+        for args in [
+            &["chat", "--tls", "--tls-ca", file, "127.0.0.1:9"][..],
+            &["probe", "--tls", "--tls-ca", file, "127.0.0.1:9"][..],
+        ] {
+            let output = soquete()
+                .args(args)
+                .write_stdin("")
+                .timeout(LIMIT)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8(output.stderr).unwrap();
+            assert_eq!(output.status.code(), Some(64), "{args:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+            let wanted = format!("soquete: --tls-ca {file} {why}");
+            assert!(stderr.starts_with(&wanted), "{args:?}: {stderr}");
+        }
+    }
 }

@@ -112,12 +112,14 @@ pub struct ChatArgs {
     /// shown (its SHA-256 fingerprint) and, on a terminal, accepted with y; without a terminal
     /// give --tls-fingerprint. It is then remembered in known_hosts (see --state-dir), and a
     /// later connection (reconnections too) with another certificate is refused, with both
-    /// fingerprints. An expired certificate, one for another name, or one --tls-ca did not
-    /// sign is refused: exit 1.
+    /// fingerprints. An expired certificate, one for another name, one --tls-ca did not
+    /// sign, or one sent without its intermediate (the server should serve fullchain.pem) is
+    /// refused: exit 1. A soquete server on a TLS port reached without --tls: exit 1 at once.
     #[arg(long = "tls")]
     pub tls: bool,
 
-    /// With --tls: trust the CA certificates of this PEM file (a private CA) instead of the system's
+    /// With --tls: trust the CA certificates of this PEM file (a private CA) instead of the
+    /// system's. A file that cannot be read or holds no certificate: exit 64
     #[arg(long = "tls-ca", value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<std::path::PathBuf>,
 

@@ -84,7 +84,8 @@ pub struct ProbeArgs {
     #[arg(long = "tls")]
     pub tls: bool,
 
-    /// With --tls: verify against the CA certificates of this PEM file instead of the system's
+    /// With --tls: verify against the CA certificates of this PEM file instead of the system's.
+    /// A file that cannot be read or holds no certificate: exit 64
     #[arg(long = "tls-ca", value_name = "FILE", requires = "tls")]
     pub tls_ca: Option<std::path::PathBuf>,
 

@@ -49,6 +49,28 @@ pub fn neutralize(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Makes text that names something safe and faithful for a terminal: every control character
+/// (tab, escape and the rest of C0, DEL, C1) and every bidi control that reorders is shown as
+/// its escape (`\x1b`, `\u{202e}`), a backslash as `\\`, so that two different strings
+/// never look the same: for a certificate's subject, issuer and names, where `neutralize`
+/// would make `local\x1b[mhost` read `localhost`. Text without any comes back borrowed.
+pub fn visible(text: &str) -> Cow<'_, str> {
+    let shown = |c: char| c.is_control() || reorders(c) || c == '\\';
+    if !text.chars().any(shown) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x100 && shown(c) => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if shown(c) => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// A bidi control that opens or closes a directional run (embedding, override, isolate): it
 /// can make a line show its characters in another order than they are read. The marks (LRM,
 /// RLM, ALM) only place their neighbours, as any right-to-left letter does, and are kept.
@@ -129,5 +151,24 @@ mod tests {
         ] {
             assert_eq!(neutralize(text), text);
         }
+    }
+
+    #[test]
+    fn visible_shows_every_control_so_two_names_never_look_the_same() {
+        let cases = [
+            ("localhost", "localhost"),
+            ("local\u{1b}[mhost", "local\\x1b[mhost"),
+            ("evil\u{1b}[31m.example", "evil\\x1b[31m.example"),
+            ("tab\there\r\u{7f}\u{9b}", "tab\\x09here\\x0d\\x7f\\x9b"),
+            ("a\u{202e}b", "a\\u{202e}b"),
+            ("back\\x1b", "back\\\\x1b"),
+            ("olá ✓", "olá ✓"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(visible(input), expected, "{input:?}");
+            // Nothing a terminal would act on is left, so neutralize leaves it as it is.
+            assert_eq!(neutralize(&visible(input)), visible(input), "{input:?}");
+        }
+        assert!(matches!(visible("nada"), Cow::Borrowed(_)));
     }
 }

@@ -9,8 +9,8 @@ use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::chat::protocol::{
-    ClientFrame, MAX_LINE_BYTES, NEEDS_TLS, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION,
-    ServerFrame,
+    ClientFrame, MAX_LINE_BYTES, PASSWORD_PROMPT, PASSWORD_REQUIRED, PROTOCOL_VERSION, ServerFrame,
+    says_needs_tls,
 };
 use crate::net::clock::millis;
 use crate::net::tls::stream::TlsStream;
@@ -304,7 +304,7 @@ fn check_chat_over(
         {
             return ChatCheck::PasswordRequired;
         }
-        if first_line.is_none() && text.starts_with(NEEDS_TLS) {
+        if first_line.is_none() && says_needs_tls(&text) {
             return ChatCheck::NeedsTls;
         }
         first_line.get_or_insert_with(|| printable(text.trim_end()));

@@ -11,8 +11,9 @@ use serde::Serialize;
 
 use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
+use crate::net::sanitize::visible;
 use crate::net::tls::certificate::CertificateInfo;
-use crate::net::tls::client::explain;
+use crate::net::tls::client::{chain_incomplete, explain};
 use crate::net::tls::inspect::inspect;
 use crate::net::tls::roots::Roots;
 
@@ -34,6 +35,9 @@ pub struct TlsCheck {
     pub certificate: Option<CertificateInfo>,
     /// How many certificates the server sent (its own included).
     pub chain_length: usize,
+    /// The server sent its certificate alone, though a CA (not itself) issued it and no root is
+    /// that CA: the intermediate is missing (`cert.pem` served instead of `fullchain.pem`).
+    pub chain_incomplete: bool,
     /// The certificate names the host probed.
     pub names_host: Option<bool>,
     /// The chain leads to a trusted root (and is within its dates).
@@ -68,6 +72,7 @@ pub fn check(
         cipher: None,
         certificate: None,
         chain_length: 0,
+        chain_incomplete: false,
         names_host: None,
         chain_verified: false,
         verified_against: verified_against.clone(),
@@ -102,7 +107,10 @@ pub fn check(
         )
     );
     let private_ca = roots.private_ca.is_some();
-    let problem = objection.map(|error| explain(error, private_ca, certificate.as_ref()));
+    let sent = inspection.chain.len();
+    let problem = objection.map(|error| explain(error, private_ca, certificate.as_ref(), sent));
+    let chain_incomplete = !private_ca
+        && objection.is_some_and(|error| chain_incomplete(error, certificate.as_ref(), sent));
     // A name the verification refused is said in the problem already.
     let name_warning = names_host.filter(|_| !(chain_verified && problem.is_some()));
     let warnings = warnings(certificate.as_ref(), name_warning, host, chain_verified);
@@ -111,7 +119,8 @@ pub fn check(
         handshake_ms: Some(handshake_ms),
         version: Some(inspection.negotiated.version),
         cipher: Some(inspection.negotiated.cipher),
-        chain_length: inspection.chain.len(),
+        chain_length: sent,
+        chain_incomplete,
         names_host,
         chain_verified,
         verified_against,
@@ -146,13 +155,31 @@ fn warnings(
         ));
     }
     if names_host == Some(false) {
-        warnings.push(format!(
-            "the certificate does not name {host}: a classic sign of DNS pointing at an old \
-             address (another server answers there now)"
-        ));
+        warnings.push(match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            // An address probed: no DNS involved.
+            Ok(ip) => format!(
+                "the certificate does not name the address {ip}: it is for {} (connect by one \
+                 of them)",
+                match cert.names.is_empty() {
+                    true => "no name at all".to_string(),
+                    false => visible(&cert.names.join(", ")).into_owned(),
+                }
+            ),
+            Err(_) => format!(
+                "the certificate does not name {host}: a classic sign of DNS pointing at an old \
+                 address (another server answers there now)"
+            ),
+        });
     }
     // Self-signed and verified: it is the `--tls-ca` file's own certificate.
-    if cert.self_signed && !chain_verified {
+    if cert.self_signed && !chain_verified && cert.days_left < 0 {
+        // A pin would be refused too: dates are checked even for a pinned certificate.
+        warnings.push(
+            "self-signed and expired: no client accepts it, pinned or not; the server must make \
+             a new one (`soquete serve --tls --tls-renew`, or its own tools)"
+                .into(),
+        );
+    } else if cert.self_signed && !chain_verified {
         warnings.push(
             "self-signed: compare its fingerprint with the one the server printed at start, then \
              give it to `soquete chat --tls --tls-fingerprint`"

@@ -67,8 +67,13 @@ impl Certs {
     /// A self-signed certificate for `names`, as `serve --tls` makes one (made again under the
     /// same `file`: a renewal).
     pub fn self_signed(&self, file: &str, names: &[&str]) -> Pair {
+        self.self_signed_for(file, names, Validity::Current)
+    }
+
+    /// A self-signed certificate for `names`, valid over `validity`.
+    pub fn self_signed_for(&self, file: &str, names: &[&str], validity: Validity) -> Pair {
         let key = KeyPair::generate().expect("a key");
-        let cert = params(names, Validity::Current)
+        let cert = params(names, validity)
             .self_signed(&key)
             .expect("signs itself");
         self.write(file, cert.pem(), &key)
@@ -81,19 +86,14 @@ impl Certs {
             self.dir.path().join(format!("{file}.pem")),
             self.dir.path().join(format!("{file}.key")),
         );
-        let status = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "30"])
-            .args(["-subj", "/CN=soquete test", "-addext"])
-            .arg(format!("subjectAltName={names}"))
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("openssl runs");
-        assert!(status.success(), "openssl req -x509");
+        let san = format!("subjectAltName={names}");
+        let key_type = ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        openssl_req(
+            &key_type,
+            "/CN=soquete test",
+            &["-addext", &san],
+            (&cert, &key),
+        );
         Pair { cert, key }
     }
 
@@ -124,10 +124,52 @@ impl Certs {
         path
     }
 
+    /// A certificate for `names` signed by an intermediate CA (`CN=soquete test intermediate`)
+    /// that the CA signed, written alone as `FILE.pem` (the leaf without its chain: the classic
+    /// mistake of serving `cert.pem` instead of `fullchain.pem`) and `FILE.key`.
+    pub fn leaf_without_intermediate(&self, file: &str, names: &[&str]) -> Pair {
+        let key = KeyPair::generate().expect("a key");
+        let mut middle = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        middle.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        middle
+            .distinguished_name
+            .push(DnType::CommonName, "soquete test intermediate");
+        middle.signed_by(&key, &self.issuer).expect("the CA signs");
+        let intermediate = Issuer::new(middle, key);
+        let key = KeyPair::generate().expect("a key");
+        let cert = params(names, Validity::Current)
+            .signed_by(&key, &intermediate)
+            .expect("the intermediate signs");
+        self.write(file, cert.pem(), &key)
+    }
+
+    /// An RSA root that is nobody's issuer but bears `name`, as Debian's `ssl-cert-snakeoil.pem`
+    /// is (`CN=localhost`, RSA), written as `decoy-rsa.pem` for `SSL_CERT_FILE` (openssl makes
+    /// it: ring makes no RSA key).
+    pub fn decoy_rsa_root(&self, name: &str) -> PathBuf {
+        let (cert, key) = (
+            self.dir.path().join("decoy-rsa.pem"),
+            self.dir.path().join("decoy-rsa.key"),
+        );
+        openssl_req(&["rsa:2048"], &format!("/CN={name}"), &[], (&cert, &key));
+        cert
+    }
+
     /// A state directory for the client's known_hosts, inside the temporary directory.
     pub fn state_dir(&self) -> PathBuf {
         self.dir.path().join("state")
     }
+}
+
+/// `openssl s_server` with a certificate for `names` from a new test CA (`certs.ca()`); None
+/// when openssl is missing (and CI does not require it).
+pub fn openssl_with_signed(names: &[&str]) -> Option<(Certs, TlsServer)> {
+    if !super::require(super::tool("openssl"), "openssl") {
+        return None;
+    }
+    let certs = Certs::new();
+    let server = TlsServer::openssl(&certs.signed("signed", names, Validity::Current));
+    Some((certs, server))
 }
 
 /// `soquete chat --tls` as `ana` to `target`, trusting the certificate `print` names and
@@ -153,6 +195,24 @@ pub fn fingerprint_of(path: &Path) -> String {
     use rustls_pki_types::pem::PemObject;
     let der = CertificateDer::from_pem_file(path).expect("a PEM certificate");
     soquete::net::tls::Fingerprint::of_der(&der).to_string()
+}
+
+/// `openssl req -x509` for 30 days: a new key of `key_type` (`-newkey`'s arguments), the
+/// certificate for `subject` with `extra` arguments, written to `files` (certificate, key).
+fn openssl_req(key_type: &[&str], subject: &str, extra: &[&str], files: (&Path, &Path)) {
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-nodes", "-days", "30", "-newkey"])
+        .args(key_type)
+        .args(["-subj", subject])
+        .args(extra)
+        .arg("-out")
+        .arg(files.0)
+        .arg("-keyout")
+        .arg(files.1)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl req -x509 -newkey {key_type:?}");
 }
 
 fn params(names: &[&str], validity: Validity) -> CertificateParams {

@@ -149,6 +149,14 @@ impl Link {
         )
     }
 
+    pub(super) fn needs_tls_error(&self) -> Error {
+        let remote = self.remote_text();
+        Error::io(
+            format!("the server at {remote} needs TLS"),
+            io::Error::other("add --tls"),
+        )
+    }
+
     pub(super) fn lost_error(&self, error: String) -> Error {
         let remote = self.remote_text();
         Error::io(

@@ -296,6 +296,7 @@ impl Driver {
                     }
                     Action::Finish(End::Done) => return Ok(()),
                     Action::Finish(End::Lost(error)) => return Err(self.link.lost_error(error)),
+                    Action::Finish(End::NeedsTls) => return Err(self.link.needs_tls_error()),
                     Action::Finish(End::Denied(reason)) => {
                         return Err(self.link.denied_error(reason));
                     }

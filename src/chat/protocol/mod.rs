@@ -39,3 +39,9 @@ pub const HEARTBEAT_INTERVAL: std::time::Duration = std::time::Duration::from_se
 pub const HEARTBEAT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 /// How the line a plain client reads on a TLS-only port begins (`probe --chat` knows it by this).
 pub const NEEDS_TLS: &str = "* this server needs TLS";
+
+/// Whether `line` (from a server, before any welcome) is the one a soquete server on a TLS-only
+/// port says to a plain client: `probe --chat` and `chat` without `--tls` both know it by this.
+pub fn says_needs_tls(line: &str) -> bool {
+    line.starts_with(NEEDS_TLS)
+}

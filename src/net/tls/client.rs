@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::CertificateError;
-use rustls::pki_types::{CertificateDer, UnixTime};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::certificate::CertificateInfo;
 use super::judged::{Judge, connection};
@@ -20,7 +20,7 @@ pub use super::roots::Roots;
 use super::stream::TlsStream;
 use super::{Fingerprint, describe_error};
 use crate::error::{Context, Error, Result};
-use crate::net::sanitize::neutralize;
+use crate::net::sanitize::visible;
 
 /// How long the whole TLS handshake may take (after the TCP connection).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -257,9 +257,11 @@ struct Verifier {
 }
 
 impl Verifier {
+    /// Decides on `end_entity`, sent in a chain of `sent` certificates (its own included).
     fn decide(
         &self,
         end_entity: &CertificateDer<'_>,
+        sent: usize,
         standard: std::result::Result<(), rustls::Error>,
     ) -> Decision {
         let presented = Fingerprint::of_der(end_entity);
@@ -275,23 +277,12 @@ impl Verifier {
             Err(rustls::Error::InvalidCertificate(error)) => error,
             Err(other) => return Decision::Refuse(Why::Certificate(other.to_string())),
         };
-        // No CA vouches for it: an unknown issuer, or a self-signed certificate (which webpki
-        // calls a CA used as end entity when it says CA:TRUE, as `openssl req -x509` makes it,
-        // and whose signature it checks against a root that bears the same name, when one
-        // does: Debian's snakeoil root is `CN=localhost`, as `serve --tls` names its own).
-        let no_ca = match error {
-            CertificateError::UnknownIssuer => true,
-            CertificateError::Other(_)
-            | CertificateError::BadSignature
-            | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
-            | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
-                CertificateInfo::parse(end_entity).is_some_and(|info| info.self_signed)
-            }
-            _ => false,
-        };
-        if !no_ca || self.private_ca {
-            let cert = CertificateInfo::parse(end_entity);
-            let why = explain(&error, self.private_ca, cert.as_ref());
+        let cert = CertificateInfo::parse(end_entity);
+        // A CA's certificate sent without its intermediate is no case for a pin (it changes
+        // at every renewal): the server's chain is to be fixed; one pinned already still works.
+        let incomplete = self.pin.is_none() && chain_incomplete(&error, cert.as_ref(), sent);
+        if !no_ca_vouches(&error, cert.as_ref()) || self.private_ca || incomplete {
+            let why = explain(&error, self.private_ca, cert.as_ref(), sent);
             return Decision::Refuse(Why::Certificate(why));
         }
         match self.pin {
@@ -308,11 +299,45 @@ impl Verifier {
     }
 }
 
-/// A certificate error in the words a user acts on; `cert`: the certificate, as far as it reads.
+/// Whether `error` only says that no CA vouches for `cert`: an unknown issuer, or a self-signed
+/// certificate (which webpki calls a CA used as end entity when it says CA:TRUE, as `openssl req
+/// -x509` makes it, and whose signature it checks against a root that bears the same name, when
+/// one does: Debian's snakeoil root is `CN=localhost`, RSA, as `serve --tls` names its own).
+/// The chat client trusts such a certificate on first use; the probe says it is self-signed.
+pub fn no_ca_vouches(error: &CertificateError, cert: Option<&CertificateInfo>) -> bool {
+    match error {
+        CertificateError::UnknownIssuer => true,
+        CertificateError::Other(_)
+        | CertificateError::BadSignature
+        | CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            cert.is_some_and(|cert| cert.self_signed)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the server sent its certificate alone (`sent`: the chain's length) though a CA, not
+/// itself, issued it, and no root is that CA: the intermediate certificate is missing (a server
+/// given `cert.pem` instead of `fullchain.pem`). Not with `--tls-ca`, whose CA may sign leaves
+/// itself: there it is a certificate that CA did not sign.
+pub fn chain_incomplete(
+    error: &CertificateError,
+    cert: Option<&CertificateInfo>,
+    sent: usize,
+) -> bool {
+    sent == 1
+        && matches!(error, CertificateError::UnknownIssuer)
+        && cert.is_some_and(|cert| !cert.self_signed)
+}
+
+/// A certificate error in the words a user acts on, never rustls's debug text; `cert`: the
+/// certificate, as far as it reads; `sent`: how many certificates the server sent.
 pub fn explain(
     error: &CertificateError,
     private_ca: bool,
     cert: Option<&CertificateInfo>,
+    sent: usize,
 ) -> String {
     let names = cert.map_or(&[][..], |cert| &cert.names[..]);
     let self_signed = cert.is_some_and(|cert| cert.self_signed);
@@ -330,30 +355,77 @@ pub fn explain(
             "it is not valid yet (is this machine's clock right?)".into()
         }
         CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            let expected = match error {
-                CertificateError::NotValidForNameContext { expected, .. } => {
-                    format!(", not {}", expected.to_str())
-                }
-                _ => String::new(),
-            };
             let names = if names.is_empty() {
                 "no name at all".to_string()
             } else {
-                neutralize(&names.join(", ")).into_owned()
+                visible(&names.join(", ")).into_owned()
             };
-            format!(
-                "it is for {names}{expected}: a classic sign of DNS pointing at an old address \
-                 (another server there now), or of a name the certificate does not list"
-            )
+            match error {
+                // An address typed: no DNS involved, only a name the certificate carries works.
+                CertificateError::NotValidForNameContext {
+                    expected: ServerName::IpAddress(ip),
+                    ..
+                } => format!(
+                    "it does not name the address {}: it is for {names} (connect by one of them)",
+                    std::net::IpAddr::from(*ip)
+                ),
+                _ => {
+                    let expected = match error {
+                        CertificateError::NotValidForNameContext { expected, .. } => {
+                            format!(", not {}", expected.to_str())
+                        }
+                        _ => String::new(),
+                    };
+                    format!(
+                        "it is for {names}{expected}: a classic sign of DNS pointing at an old \
+                         address (another server there now), or of a name the certificate does \
+                         not list"
+                    )
+                }
+            }
         }
-        CertificateError::UnknownIssuer | CertificateError::Other(_) if private_ca => {
+        _ if private_ca
+            && (no_ca_vouches(error, cert) || matches!(error, CertificateError::Other(_))) =>
+        {
             "it was not issued by the CA given with --tls-ca".into()
         }
-        CertificateError::UnknownIssuer | CertificateError::Other(_) if self_signed => {
+        _ if self_signed && no_ca_vouches(error, cert) => {
             "it is self-signed: no CA vouches for it".into()
         }
+        _ if chain_incomplete(error, cert, sent) => format!(
+            "the server sent no intermediate certificate (its issuer is {}): the server should \
+             serve the full chain (fullchain.pem)",
+            cert.map_or("?".into(), |cert| visible(&cert.issuer))
+        ),
         CertificateError::UnknownIssuer => "no trusted CA issued it (unknown issuer)".into(),
-        other => other.to_string(),
+        other => in_words(other),
+    }
+}
+
+/// The certificate errors [`explain`] has no more to say about, in words.
+fn in_words(error: &CertificateError) -> String {
+    use CertificateError::*;
+    match error {
+        BadEncoding => "it is not a well-formed certificate".into(),
+        Revoked => "its CA revoked it".into(),
+        UnhandledCriticalExtension => "it has a critical extension no client knows".into(),
+        UnknownRevocationStatus => "its revocation status is unknown".into(),
+        ExpiredRevocationList | ExpiredRevocationListContext { .. } => {
+            "its CA's revocation list has expired".into()
+        }
+        BadSignature
+        | UnsupportedSignatureAlgorithmContext { .. }
+        | UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "its signature does not verify with the key of the CA it names (another CA with \
+             that name, or a forged certificate)"
+                .into()
+        }
+        InvalidPurpose | InvalidPurposeContext { .. } => {
+            "it is not meant for a TLS server (its extended key usage)".into()
+        }
+        InvalidOcspResponse => "the server's OCSP response is invalid".into(),
+        Other(other) => format!("it is refused: {other}"),
+        _ => "it fails the standard certificate check".into(),
     }
 }
 
@@ -370,10 +442,10 @@ impl Judge for Verifier {
     fn judge(
         &self,
         end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
+        intermediates: &[CertificateDer<'_>],
         standard: std::result::Result<(), rustls::Error>,
     ) -> bool {
-        let decision = self.decide(end_entity, standard);
+        let decision = self.decide(end_entity, 1 + intermediates.len(), standard);
         let trusted = matches!(decision, Decision::Trust(_));
         if let Ok(mut slot) = self.decision.lock() {
             *slot = Some(decision);
@@ -413,7 +485,7 @@ mod tests {
         let checked = standard
             .verify_server_cert(cert, &[], &name, &[], UnixTime::now())
             .map(|_| ());
-        verifier.decide(cert, checked)
+        verifier.decide(cert, 1, checked)
     }
 
     #[test]
@@ -450,6 +522,42 @@ mod tests {
         match decide(&verifier(Some(Pin::Known(print, 1))), &expired) {
             Decision::Refuse(Why::Certificate(why)) => assert!(why.contains("expired"), "{why}"),
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_certificate_error_is_said_in_words_never_as_debug_text() {
+        let cert = CertificateInfo::parse(&self_signed(-1, 5)).unwrap();
+        let id = || {
+            rustls::pki_types::AlgorithmIdentifier::from_slice(&[6, 8])
+                .as_ref()
+                .to_vec()
+        };
+        let errors = [
+            CertificateError::BadEncoding,
+            CertificateError::Revoked,
+            CertificateError::UnhandledCriticalExtension,
+            CertificateError::UnknownRevocationStatus,
+            CertificateError::BadSignature,
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                signature_algorithm_id: id(),
+                public_key_algorithm_id: id(),
+            },
+            CertificateError::InvalidPurpose,
+            CertificateError::InvalidOcspResponse,
+            CertificateError::ApplicationVerificationFailure,
+        ];
+        for error in &errors {
+            let said = explain(error, false, None, 2);
+            assert!(!said.contains(['{', '[', ':']), "{error:?}: {said}");
+            assert!(said.starts_with("it") || said.starts_with("the"), "{said}");
+        }
+        // A self-signed certificate is that, whatever the roots made of its signature.
+        for error in &errors[4..6] {
+            assert_eq!(
+                explain(error, false, Some(&cert), 1),
+                "it is self-signed: no CA vouches for it"
+            );
         }
     }
 }

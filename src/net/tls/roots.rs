@@ -15,7 +15,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, Error as TlsError, RootCertStore};
 use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate};
 
-use crate::error::{Context, Error, Result};
+use crate::error::{Error, Result};
 
 /// The certificate authorities a client trusts.
 #[derive(Clone)]
@@ -44,24 +44,24 @@ impl Roots {
         let mut store = RootCertStore::empty();
         let mut given = Vec::new();
         match ca_file {
+            // A file that cannot be used is the user's to fix, said in one line naming it.
             Some(file) => {
-                let context = || format!("reading the CA file {}", file.display());
-                let certs = CertificateDer::pem_file_iter(file)
-                    .and_then(|certs| certs.collect::<std::result::Result<Vec<_>, _>>())
-                    .map_err(|err| std::io::Error::other(err.to_string()))
-                    .with_context(context)?;
+                let bad = |why: String| Error::Usage(format!("--tls-ca {} {why}", file.display()));
+                let pem =
+                    std::fs::read(file).map_err(|err| bad(format!("cannot be read: {err}")))?;
+                let certs = CertificateDer::pem_slice_iter(&pem)
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|err| bad(format!("is not valid PEM: {err}")))?;
                 for cert in certs {
                     given.push(cert.clone());
-                    store
-                        .add(cert)
-                        .map_err(|err| std::io::Error::other(err.to_string()))
-                        .with_context(context)?;
+                    store.add(cert).map_err(|err| {
+                        bad(format!("holds a certificate that cannot be read: {err}"))
+                    })?;
                 }
                 if store.is_empty() {
-                    return Err(Error::Usage(format!(
-                        "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                        file.display()
-                    )));
+                    return Err(bad(
+                        "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+                    ));
                 }
             }
             // Roots that fail to load are skipped: a self-signed server still works by its

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use rustls::ClientConnection;
 
+use crate::net::sanitize::neutralize;
+
 /// How many bytes one read from the socket takes (a TLS record is at most ~16 KiB).
 const READ_CHUNK: usize = 18 * 1024;
 
@@ -41,6 +43,7 @@ impl TlsStream {
             tcp: &tcp,
             deadline: Instant::now() + limit,
             received: 0,
+            start: Vec::new(),
         };
         while conn.is_handshaking() {
             match conn.complete_io(&mut io) {
@@ -69,7 +72,7 @@ impl TlsStream {
                     };
                     return Err(io::Error::new(io::ErrorKind::TimedOut, why));
                 }
-                Err(err) => return Err(err),
+                Err(err) => return Err(plain_text(err, &io.start)),
             }
         }
         tcp.set_read_timeout(read_timeout)?;
@@ -144,6 +147,33 @@ struct Deadlined<'a> {
     deadline: Instant,
     /// Bytes read so far: none means no TLS answer at all.
     received: usize,
+    /// The first of them (at most [`START_BYTES`]), to show what a plain-text server said.
+    start: Vec<u8>,
+}
+
+/// How much of a server's first bytes is kept to show it answered in plain text.
+const START_BYTES: usize = 64;
+
+/// A handshake error, or when the server's first bytes were no TLS record (an ssh banner, a
+/// web server's error page), what it said instead: its first line, neutralised.
+fn plain_text(err: io::Error, start: &[u8]) -> io::Error {
+    let not_tls = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|inner| matches!(inner, rustls::Error::InvalidMessage(_)));
+    if !not_tls || start.is_empty() {
+        return err;
+    }
+    let text = String::from_utf8_lossy(start);
+    let line = text.split(['\r', '\n']).next().unwrap_or_default();
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "the server answered in plain text, not TLS: \"{}\" (is TLS on at its end? for a \
+             plain server, connect without --tls)",
+            neutralize(line)
+        ),
+    )
 }
 
 impl Deadlined<'_> {
@@ -162,6 +192,8 @@ impl Read for Deadlined<'_> {
         self.tcp.set_read_timeout(Some(self.left()?))?;
         let n = (&mut &*self.tcp).read(buf)?;
         self.received += n;
+        let keep = n.min(START_BYTES - self.start.len());
+        self.start.extend_from_slice(&buf[..keep]);
         Ok(n)
     }
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use super::Renderer;
 use crate::error::Result;
-use crate::net::sanitize::neutralize;
+use crate::net::sanitize::{neutralize, visible};
 use crate::probe::connect::ChatCheck;
 use crate::probe::report::{Event, Report, TargetReport, round3};
 use crate::probe::resolve::DnsAnswer;
@@ -199,6 +199,8 @@ fn target_host(target: &str) -> String {
 /// What `--tls` found, a line each; the certificate's text is the server's, so neutralised.
 fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
     let safe = |text: &str| neutralize(text).into_owned();
+    // A certificate's names shown as they are, escapes included: two never look the same.
+    let shown = |text: &str| visible(text).into_owned();
     if let Some(error) = &check.error {
         return vec![format!("tls: handshake failed: {}", safe(error))];
     }
@@ -212,7 +214,7 @@ fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
         let names = if cert.names.is_empty() {
             "no names".to_string()
         } else {
-            safe(&cert.names.join(", "))
+            shown(&cert.names.join(", "))
         };
         let among = match check.names_host {
             Some(true) => format!("{host} among them"),
@@ -220,7 +222,7 @@ fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
         };
         lines.push(format!(
             "certificate: {}; names: {names} ({among})",
-            safe(&cert.subject)
+            shown(&cert.subject)
         ));
         let expiry = if cert.days_left < 0 {
             format!("expired {} days ago", -cert.days_left)
@@ -229,10 +231,14 @@ fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
         };
         lines.push(format!(
             "issuer: {}; valid until {} ({expiry})",
-            safe(&cert.issuer),
+            shown(&cert.issuer),
             cert.not_after
         ));
         lines.push(format!("fingerprint: {}", cert.fingerprint));
+        lines.push(match check.chain_length {
+            1 => "chain: 1 certificate sent (the server's own alone)".to_string(),
+            sent => format!("chain: {sent} certificates sent (the server's own first)"),
+        });
     }
     let against = match check.verified_against.as_str() {
         "system" => "the system's roots".to_string(),
@@ -348,6 +354,7 @@ mod tests {
             cipher: Some("TLS13_AES_128_GCM_SHA256".into()),
             certificate: Some(cert),
             chain_length: 1,
+            chain_incomplete: false,
             names_host: Some(false),
             chain_verified: false,
             verified_against: "system".into(),

@@ -91,6 +91,9 @@ pub enum End {
     Lost(String),
     /// The server would not let us in (a wrong or missing password): its reason. Exit code 1.
     Denied(String),
+    /// A soquete server on a TLS-only port said so: connecting again without TLS is pointless.
+    /// Exit code 1.
+    NeedsTls,
 }
 
 /// Something to show the user, in both renderings: one for people and one for `--json`.

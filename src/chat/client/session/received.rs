@@ -5,7 +5,7 @@
 use super::{Action, End, LocalEvent, Output, Session, state};
 use crate::chat::protocol::{
     BAD_PASSWORD, ByeCode, PASSWORD_ENV, PASSWORD_PROMPT, PASSWORD_REQUIRED, ServerFrame,
-    TOO_MANY_TRIES,
+    TOO_MANY_TRIES, says_needs_tls,
 };
 use crate::net::sanitize::neutralize;
 
@@ -13,6 +13,21 @@ impl Session {
     pub(super) fn received(&mut self, line: &str, actions: &mut Vec<Action>) {
         if self.plain() {
             self.received_plain(line, actions);
+            return;
+        }
+        // A soquete server on a TLS-only port: it closes, and so would every attempt again.
+        if !self.welcomed && says_needs_tls(line) {
+            actions.push(Action::Show(Output::State {
+                human: None,
+                json: LocalEvent::Line {
+                    text: line,
+                    partial: false,
+                }
+                .to_json(),
+            }));
+            actions.push(state(None, LocalEvent::Lost { error: "needs TLS" }));
+            actions.push(Action::Finish(End::NeedsTls));
+            self.finished = true;
             return;
         }
         if self.first_line(line, actions) {
