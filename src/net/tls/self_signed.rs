@@ -94,7 +94,7 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
     let mut replaced = None;
     if let Some((names, cert_pem, key_pem)) = kept {
         let missing: Vec<&str> = (wanted.required.iter())
-            .filter(|name| !name.is_empty() && !names.contains(name))
+            .filter(|name| !name.is_empty() && !names_it(&names, name))
             .map(String::as_str)
             .collect();
         let old = fingerprint_of(&cert_pem);
@@ -120,7 +120,7 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
     }
     let mut all = kept_names.unwrap_or_default();
     for name in wanted.required.iter().chain(wanted.also) {
-        if !name.is_empty() && !all.contains(name) {
+        if !name.is_empty() && !names_it(&all, name) {
             all.push(name.clone());
         }
     }
@@ -145,6 +145,22 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
         created: true,
         replaced,
         ..made
+    })
+}
+
+/// Whether `name` is among `names` as TLS compares them: an address by its value (`::1` is
+/// `0:0::1`), a DNS name whatever its case and trailing dot.
+fn names_it(names: &[String], name: &str) -> bool {
+    let dns = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
+    names.iter().any(|kept| {
+        match (
+            kept.parse::<std::net::IpAddr>(),
+            name.parse::<std::net::IpAddr>(),
+        ) {
+            (Ok(kept), Ok(name)) => kept == name,
+            (Err(_), Err(_)) => dns(kept) == dns(name),
+            _ => false,
+        }
     })
 }
 
@@ -242,6 +258,20 @@ mod tests {
             renewed.names,
             ["localhost", "127.0.0.1", "chat.example.org", "::1"]
         );
+    }
+
+    #[test]
+    fn names_compare_as_dns_does_whatever_their_case_or_trailing_dot() {
+        let state = tempfile::tempdir().unwrap();
+        let first = load_or_create(state.path(), &wanted(&["CHAT.Example.org".into()], false));
+        let first = first.unwrap();
+        for same in ["chat.example.org", "chat.example.org.", "Chat.EXAMPLE.org"] {
+            let again = load_or_create(state.path(), &wanted(&[same.into()], false));
+            let again = again.unwrap_or_else(|err| panic!("{same}: {err}"));
+            assert_eq!(again.cert_pem, first.cert_pem, "{same}");
+        }
+        let renewed = load_or_create(state.path(), &wanted(&["chat.example.org".into()], true));
+        assert_eq!(renewed.unwrap().names, ["CHAT.Example.org"]);
     }
 
     #[test]
