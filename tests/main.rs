@@ -23,6 +23,7 @@ mod refusals;
 mod resets;
 mod serve;
 mod serve_tls;
+mod serve_tls_operator;
 mod serve_tls_password;
 mod single;
 mod sockets;

@@ -213,7 +213,7 @@ fn reload_at_the_console_keeps_the_old_certificate_when_the_new_pair_is_bad() {
     type_at_console(&mut server, "/reload");
     let said = console_line(&server, |line| line.starts_with("tls: "));
     assert!(
-        said.contains("old certificate is still served") && said.contains("does not fit"),
+        said.contains("old certificate is still served") && said.contains("does not belong"),
         "{said}"
     );
     assert_eq!(tls_client::connect(addr).1, first);

@@ -56,7 +56,7 @@ use std::thread;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use crate::error::{Context, Error, Result};
-use crate::net::tls::server::{ServerTls, describe_reload};
+use crate::net::tls::server::{ServerTls, reload_lines};
 use crate::platform::limits::raise_open_files_limit;
 use crate::platform::terminal::SavedTerminal;
 
@@ -144,6 +144,9 @@ pub fn run(config: &Config) -> Result<()> {
         .and_then(|()| stdout.flush())
         .context("writing output")?;
     drop(stdout);
+    for warning in tls.iter().flat_map(|tls| tls.warnings()) {
+        eprintln!("soquete: warning: {warning}");
+    }
     if access.is_some() && !config.tls_enabled() {
         let warning = if config.tls.is_some() {
             "this room has a password, but plain clients are served too (--tls-optional): a \
@@ -261,7 +264,9 @@ fn tls_line(tls: &ServerTls) -> String {
 fn watch_certificate(tls: &ServerTls, console: &console::Console, stop: &Receiver<()>) {
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(tls.watch_every) {
         if let Some(reloaded) = tls.reload_if_changed() {
-            console.event(&describe_reload(&reloaded));
+            for line in reload_lines(tls, &reloaded) {
+                console.event(&line);
+            }
         }
     }
 }

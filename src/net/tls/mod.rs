@@ -5,7 +5,8 @@
 // Files import downwards only: `roots` (the provider, a client's CAs), `fingerprint`,
 // `certificate`, `known_hosts` and `stream` import nothing of `tls/`; `judged` → `roots`;
 // `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's `server` (its
-// configuration and reloads) → `self_signed` (the certificate it keeps), `roots`.
+// configuration and reloads) → `self_signed` (the certificate it keeps), `served` (what the
+// operator is told about the pair served: → `certificate`, `roots`), `roots`.
 pub mod certificate;
 pub mod client;
 mod fingerprint;
@@ -14,6 +15,7 @@ mod judged;
 pub mod known_hosts;
 pub mod roots;
 pub mod self_signed;
+pub mod served;
 pub mod server;
 pub mod stream;
 

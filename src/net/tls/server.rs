@@ -17,6 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use super::Fingerprint;
 use super::roots::provider;
 use super::self_signed::{self, SelfSigned, Wanted};
+use super::served;
 use crate::error::{Error, Result};
 
 /// Tests shorten how often the certificate files are looked at with this variable
@@ -56,6 +57,8 @@ pub struct TlsSetup {
 pub struct Identity {
     pub config: Arc<ServerConfig>,
     pub fingerprint: Fingerprint,
+    /// The certificates served, its own first: for [`served::warnings`].
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// What a reload did.
@@ -151,7 +154,8 @@ impl ServerTls {
         match load_files(cert, key) {
             Ok(loaded) => {
                 let mut current = self.lock();
-                if current.fingerprint == loaded.fingerprint {
+                // The same leaf with another chain (the intermediate added) is new too.
+                if current.chain == loaded.chain {
                     Reloaded::Same(loaded.fingerprint)
                 } else {
                     *current = loaded;
@@ -169,6 +173,12 @@ impl ServerTls {
             return None;
         }
         Some(self.reload())
+    }
+
+    /// The warnings about the certificate served to new connections (it expires soon, its
+    /// chain is missing): one line each, for the console.
+    pub fn warnings(&self) -> Vec<String> {
+        served::warnings(&self.lock().chain)
     }
 
     /// Whether there are files to watch.
@@ -189,6 +199,16 @@ pub fn describe_reload(reloaded: &Reloaded) -> String {
         Reloaded::Kept(why) => format!("tls: the new certificate files cannot be used, the old certificate is still served: {why}"),
         Reloaded::NoFiles => "tls: a self-signed certificate (--tls) has no files to reload; --tls-cert and --tls-key do".into(),
     }
+}
+
+/// The console's lines after a reload: what it did, then, when it read a pair it serves, the
+/// warnings about that pair.
+pub fn reload_lines(tls: &ServerTls, reloaded: &Reloaded) -> Vec<String> {
+    let mut lines = vec![describe_reload(reloaded)];
+    if let Reloaded::New(_) | Reloaded::Same(_) = reloaded {
+        lines.extend(tls.warnings());
+    }
+    lines
 }
 
 /// The guarded value, even if a thread panicked holding it (it is only ever replaced whole).
@@ -259,17 +279,21 @@ pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity
         return Err("no certificate (-----BEGIN CERTIFICATE-----) in the certificate file".into());
     };
     let fingerprint = Fingerprint::of_der(leaf);
+    if let Some(why) = served::encrypted_key(key_pem) {
+        return Err(why);
+    }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|err| format!("no private key (PKCS#8, RSA or EC) in the key file: {err}"))?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|err| format!("the key does not fit the certificate: {err}"))?;
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(|err| served::misfit(&chain, &key, &err))?;
     Ok(Identity {
         config: Arc::new(config),
         fingerprint,
+        chain,
     })
 }
 
@@ -290,7 +314,7 @@ mod tests {
         let err = identity(cert.as_bytes(), other_key.as_bytes())
             .err()
             .unwrap();
-        assert!(err.contains("does not fit"), "{err}");
+        assert!(err.contains("does not belong"), "{err}");
         let err = identity(b"", key.as_bytes()).err().unwrap();
         assert!(err.contains("no certificate"), "{err}");
         let err = identity(cert.as_bytes(), b"junk").err().unwrap();

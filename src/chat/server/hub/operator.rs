@@ -4,7 +4,7 @@
 use crossbeam_channel::Sender;
 
 use crate::chat::protocol::{Command, ServerFrame, parse_command};
-use crate::net::tls::server::describe_reload;
+use crate::net::tls::server::reload_lines;
 use crate::output::Style;
 
 use crate::chat::server::config::Mode;
@@ -19,13 +19,13 @@ impl Hub {
     pub(super) fn console_line(&mut self, line: &str) {
         let line = line.trim_end_matches(['\r', '\n']);
         if line.trim() == "/reload" {
-            let reloaded = match &self.settings.tls {
-                Some(tls) => describe_reload(&tls.reload()),
-                None => {
-                    "! /reload reads --tls-cert and --tls-key again: this server has no TLS".into()
-                }
+            let lines = match &self.settings.tls {
+                Some(tls) => reload_lines(tls, &tls.reload()),
+                None => vec![
+                    "! /reload reads --tls-cert and --tls-key again: this server has no TLS".into(),
+                ],
             };
-            return self.console.event(&reloaded);
+            return lines.iter().for_each(|line| self.console.event(line));
         }
         match parse_command(line) {
             Some(Command::Status) => {

@@ -1,0 +1,108 @@
+//! What `soquete serve` tells its operator about the certificate it serves, at start and on
+//! every reload: a certificate that ends soon, a leaf served without its chain; a chain in the
+//! wrong order or a passphrase on the key, refused in words; `/status` and the console's line
+//! for a handshake that failed.
+
+use std::path::Path;
+
+use crate::support::process::soquete;
+use crate::support::serve::{Serve, console_line, type_at_console};
+use crate::support::tls::{Certs, Pair, Validity};
+use crate::support::{LIMIT, require, tool};
+
+/// `serve --tls-cert CERT --tls-key KEY EXTRA` run to its end: its exit code and stderr.
+fn refused(cert: &Path, key: &Path) -> (Option<i32>, String) {
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let args = ["serve", "--port", "0", "--tls-cert", cert, "--tls-key", key];
+    let output = soquete().args(args).timeout(LIMIT).output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_ending_certificate_without_its_chain_is_served_with_a_warning_at_start_and_on_reload() {
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.signed("leaf", &["localhost"], Validity::Days(4));
+    let leaf = std::fs::read_to_string(&cert).unwrap();
+    let ca = std::fs::read_to_string(certs.ca()).unwrap();
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ];
+    let (mut server, _) = Serve::new(&args)
+        .env("SOQUETE_TLS_RELOAD_MS", "3600000")
+        .console()
+        .start();
+    let stderr = server.stderr_lines();
+    let mut warned = Vec::new();
+    while warned.len() < 2 {
+        warned.push(stderr.recv_timeout(LIMIT).expect("two warnings at start"));
+    }
+    assert!(
+        warned[0].starts_with("soquete: warning: tls: the certificate expires in 3 days (")
+            || warned[0].starts_with("soquete: warning: tls: the certificate expires in 4 days ("),
+        "{warned:?}"
+    );
+    assert_eq!(
+        warned[1],
+        "soquete: warning: tls: only the server's certificate, no intermediate (issuer CN=soquete \
+         test CA): clients will not verify it; serve the full chain (fullchain.pem)"
+    );
+
+    // The full chain (the same leaf, a new chain): served, the date warned about again, no other.
+    std::fs::write(&cert, format!("{leaf}{ca}")).unwrap();
+    type_at_console(&mut server, "/reload");
+    console_line(&server, |line| line.starts_with("tls: new certificate"));
+    let said = console_line(&server, |line| line.starts_with("tls: "));
+    assert!(said.contains("the certificate expires in"), "{said}");
+    // The CA first: refused in words, the old pair still served.
+    std::fs::write(&cert, format!("{ca}{leaf}")).unwrap();
+    type_at_console(&mut server, "/reload");
+    let said = console_line(&server, |line| line.starts_with("tls: "));
+    assert!(
+        said.contains("still served")
+            && said.contains("the server's own certificate must come first in the file"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_chain_in_the_wrong_order_or_a_key_with_a_passphrase_is_refused_at_start_in_words() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.signed("leaf", &["localhost"], Validity::Current);
+    let leaf = std::fs::read_to_string(&cert).unwrap();
+    let ca = std::fs::read_to_string(certs.ca()).unwrap();
+    let ca_first = certs.dir.path().join("ca-first.pem");
+    std::fs::write(&ca_first, format!("{ca}{leaf}")).unwrap();
+    let (code, stderr) = refused(&ca_first, &key);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the server's own certificate must come first in the file (leaf first, then the chain)"
+        ) && !stderr.contains("KeyMismatch"),
+        "{stderr}"
+    );
+
+    let locked = certs.dir.path().join("locked.key");
+    let status = std::process::Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout", "pass:secret", "-in"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&locked)
+        .status()
+        .expect("openssl runs");
+    assert!(status.success());
+    let (code, stderr) = refused(&cert, &locked);
+    assert_ne!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the key file is passphrase-protected: give an unencrypted key"),
+        "{stderr}"
+    );
+}
