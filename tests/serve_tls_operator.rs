@@ -106,3 +106,41 @@ fn a_chain_in_the_wrong_order_or_a_key_with_a_passphrase_is_refused_at_start_in_
         "{stderr}"
     );
 }
+
+#[test]
+fn status_says_plain_for_a_plain_client_and_a_failed_handshake_is_said_in_words() {
+    if !require(tool("openssl"), "openssl") {
+        return;
+    }
+    let certs = Certs::new();
+    let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
+    let args = [
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+        "--tls-optional",
+    ];
+    let (mut server, addr) = Serve::new(&args).console().start();
+    let mut plain = crate::support::peer::Peer::connect(addr);
+    plain.send("a plain one");
+    console_line(&server, |line| line.ends_with("> a plain one"));
+    type_at_console(&mut server, "/status");
+    let row = console_line(&server, |line| line.contains("guest-1"));
+    assert!(row.split_whitespace().any(|cell| cell == "plain"), "{row}");
+
+    // A client that offers TLS 1.1 at most: said so, not in rustls's names.
+    let connect = format!("127.0.0.1:{}", addr.port());
+    let _old = std::process::Command::new("openssl")
+        .args(["s_client", "-tls1_1", "-connect", &connect])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl runs");
+    let said = console_line(&server, |line| line.contains("handshake"));
+    assert!(
+        said.contains("TLS handshake failed: the client offers only TLS 1.1 or older"),
+        "{said}"
+    );
+}
