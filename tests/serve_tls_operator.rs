@@ -144,3 +144,56 @@ fn status_says_plain_for_a_plain_client_and_a_failed_handshake_is_said_in_words(
         "{said}"
     );
 }
+
+/// The fingerprint in a TLS server's start-up line.
+fn fingerprint_at_start(server: &crate::support::process::Running) -> String {
+    let line = console_line(server, |line| line.starts_with("tls: certificate "));
+    line.split_whitespace().nth(2).unwrap().to_string()
+}
+
+#[test]
+fn a_kept_certificate_that_lacks_the_address_listened_on_is_served_with_a_warning() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    let (mut server, _) = Serve::new(&["-b", "127.0.0.1", "--tls", "--state-dir", dir]).start();
+    let made = fingerprint_at_start(&server);
+    assert!(server.interrupt(LIMIT).is_some());
+    // The machine's address changed (a cloud VM's new IP): served, and said, not refused.
+    let (mut server, _) = Serve::new(&["-b", "127.0.0.2", "--tls", "--state-dir", dir]).start();
+    assert_eq!(fingerprint_at_start(&server), made);
+    let warning = server
+        .stderr_lines()
+        .recv_timeout(LIMIT)
+        .expect("a warning");
+    assert!(
+        warning.starts_with("soquete: warning: tls: the certificate kept in ")
+            && warning.contains("does not name 127.0.0.2, which this server listens on")
+            && warning.contains("--tls-renew would add it"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn a_certificate_made_for_a_wildcard_names_the_machines_addresses() {
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap();
+    let (server, _) = Serve::new(&["-b", "0.0.0.0", "--tls", "--state-dir", dir]).start();
+    let line = console_line(&server, |line| line.starts_with("tls: certificate "));
+    let names = std::fs::read_to_string(state.path().join("tls/server-names")).unwrap();
+    let names: Vec<&str> = names.lines().collect();
+    let networks = sysinfo::Networks::new_with_refreshed_list().unwrap();
+    let ipv4 = networks
+        .values()
+        .flat_map(|data| data.ip_networks().iter().map(|network| network.addr))
+        .filter(std::net::IpAddr::is_ipv4);
+    for ip in ipv4 {
+        assert!(
+            names.contains(&ip.to_string().as_str()),
+            "{ip} in {names:?}"
+        );
+        assert!(line.contains(&ip.to_string()), "{ip} in {line}");
+    }
+    for also in ["localhost", "127.0.0.1", "::1"] {
+        assert!(names.contains(&also), "{also} in {names:?}");
+    }
+}

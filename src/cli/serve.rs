@@ -130,6 +130,10 @@ pub struct ServeArgs {
 
     /// Serve TLS with a self-signed certificate, made once for --tls-name and the --bind
     /// address, kept in the state directory and reused; its SHA-256 fingerprint is printed
+    ///
+    /// On a wildcard --bind (0.0.0.0, ::) it names the machine's interface addresses as they are
+    /// when it is made. A later start on an address it does not name serves it all the same and
+    /// warns (--tls-renew would add the address).
     #[arg(long = "tls")]
     pub tls: bool,
 
@@ -148,8 +152,9 @@ pub struct ServeArgs {
     /// Make a new self-signed certificate, even if the kept one would do, and say the old and new
     /// fingerprints: clients that remembered the old one refuse until they trust the new one
     ///
-    /// Needed when --tls-name (or the address listened on) asks for a name the kept certificate
-    /// lacks: without it the server refuses to start, rather than change its fingerprint quietly.
+    /// Needed when --tls-name asks for a name the kept certificate lacks (names compare whatever
+    /// their case): without it the server refuses to start, rather than change its fingerprint
+    /// quietly. It also adds the addresses listened on that the kept certificate lacks.
     #[arg(long = "tls-renew", requires = "tls")]
     pub tls_renew: bool,
 

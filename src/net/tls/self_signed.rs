@@ -57,6 +57,8 @@ pub struct SelfSigned {
     pub created: bool,
     /// With `--tls-renew`: the fingerprint of the certificate this one replaced.
     pub replaced: Option<Fingerprint>,
+    /// Addresses listened on that the kept certificate does not name.
+    pub unnamed: Vec<String>,
 }
 
 /// What a server asks of its self-signed certificate.
@@ -64,6 +66,9 @@ pub struct Wanted<'a> {
     /// Names it must have (`--tls-name`, and the address listened on unless it is a wildcard):
     /// a kept certificate that lacks one is not used.
     pub required: &'a [String],
+    /// The addresses the server listens on (the machine's, on a wildcard): a new one names
+    /// them; a kept one that lacks one is used all the same, and says which ([`SelfSigned::unnamed`]).
+    pub listening: &'a [String],
     /// Names a new one is made for besides (localhost and the loopback addresses).
     pub also: &'a [String],
     /// `--tls-renew`: make a new one even if the kept one would do.
@@ -107,6 +112,10 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
                     missing.join(", ")
                 )));
             }
+            let unnamed = (wanted.listening.iter())
+                .filter(|address| !names_it(&names, address))
+                .cloned()
+                .collect();
             return Ok(SelfSigned {
                 cert_pem,
                 key_pem,
@@ -114,12 +123,14 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
                 names,
                 created: false,
                 replaced: None,
+                unnamed,
             });
         }
         replaced = old;
     }
     let mut all = kept_names.unwrap_or_default();
-    for name in wanted.required.iter().chain(wanted.also) {
+    let wanted_names = wanted.required.iter().chain(wanted.listening);
+    for name in wanted_names.chain(wanted.also) {
         if !name.is_empty() && !names_it(&all, name) {
             all.push(name.clone());
         }
@@ -197,6 +208,7 @@ fn generate(names: &[String], now: SystemTime) -> Result<SelfSigned> {
         names: names.to_vec(),
         created: true,
         replaced: None,
+        unnamed: Vec::new(),
     })
 }
 
@@ -217,6 +229,7 @@ mod tests {
     fn wanted(required: &[String], renew: bool) -> Wanted<'_> {
         Wanted {
             required,
+            listening: &[],
             also: &[],
             renew,
         }

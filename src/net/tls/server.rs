@@ -15,6 +15,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Fingerprint;
+use super::addresses;
 use super::roots::provider;
 use super::self_signed::{self, SelfSigned, Wanted};
 use super::served;
@@ -77,6 +78,9 @@ pub enum Reloaded {
 /// The certificate being served, and where it came from.
 pub struct ServerTls {
     current: Mutex<Identity>,
+    /// Warnings that hold as long as the server runs (a kept certificate that lacks an
+    /// address listened on).
+    notes: Vec<String>,
     /// The files to reload from, with what they looked like when last read.
     files: Option<(PathBuf, PathBuf, Mutex<Stamp>)>,
     /// Serves plain clients too.
@@ -93,6 +97,7 @@ impl ServerTls {
     /// Loads the certificate (making the self-signed one on its first use), for a server that
     /// listens on `listening`.
     pub fn open(setup: &TlsSetup, listening: IpAddr) -> Result<ServerTls> {
+        let mut notes = Vec::new();
         let (identity, files, origin) = match &setup.source {
             Source::Files { cert, key } => {
                 let stamp = stamp(cert, key);
@@ -110,9 +115,14 @@ impl ServerTls {
                 renew,
             } => {
                 let state = self_signed::state_dir(state.as_deref())?;
-                let (required, also) = with_address(names, listening);
+                let interfaces = match listening.is_unspecified() {
+                    true => addresses::interfaces(),
+                    false => Vec::new(),
+                };
+                let (listened, also) = with_address(names, listening, &interfaces);
                 let wanted = Wanted {
-                    required: &required,
+                    required: names,
+                    listening: &listened,
                     also: &also,
                     renew: *renew,
                 };
@@ -123,11 +133,13 @@ impl ServerTls {
                         made.dir.display()
                     ))
                 })?;
+                notes.extend(unnamed_line(&made));
                 (identity, None, describe(&made))
             }
         };
         Ok(ServerTls {
             current: Mutex::new(identity),
+            notes,
             files,
             optional: setup.optional,
             origin,
@@ -178,7 +190,9 @@ impl ServerTls {
     /// The warnings about the certificate served to new connections (it expires soon, its
     /// chain is missing): one line each, for the console.
     pub fn warnings(&self) -> Vec<String> {
-        served::warnings(&self.lock().chain)
+        let mut lines = self.notes.clone();
+        lines.extend(served::warnings(&self.lock().chain));
+        lines
     }
 
     /// Whether there are files to watch.
@@ -218,14 +232,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The names a self-signed certificate must have (those asked for, and the address listened on
-/// unless it is a wildcard, which is no name), and those a new one gets besides (on loopback or a
-/// wildcard, `localhost`; on a wildcard, both loopback addresses).
-fn with_address(names: &[String], listening: IpAddr) -> (Vec<String>, Vec<String>) {
-    let mut required = names.to_vec();
-    if !listening.is_unspecified() && !required.contains(&listening.to_string()) {
-        required.push(listening.to_string());
-    }
+/// The addresses a self-signed certificate names for a server listening on `listening` (the
+/// machine's `interfaces` on a wildcard), and the names a new one gets besides: on loopback or
+/// a wildcard, `localhost`; on a wildcard, both loopback addresses. Both leave out `names`
+/// (`--tls-name`), which are required.
+fn with_address(
+    names: &[String],
+    listening: IpAddr,
+    interfaces: &[IpAddr],
+) -> (Vec<String>, Vec<String>) {
+    let mut listened: Vec<String> = addresses::reached_by(listening, interfaces)
+        .iter()
+        .map(IpAddr::to_string)
+        .collect();
+    listened.retain(|address| !names.contains(address));
     let mut also = Vec::new();
     if listening.is_loopback() || listening.is_unspecified() {
         also.push("localhost".to_string());
@@ -233,8 +253,24 @@ fn with_address(names: &[String], listening: IpAddr) -> (Vec<String>, Vec<String
     if listening.is_unspecified() {
         also.extend(["127.0.0.1".to_string(), "::1".to_string()]);
     }
-    also.retain(|name| !required.contains(name));
-    (required, also)
+    also.retain(|name| !names.contains(name) && !listened.contains(name));
+    (listened, also)
+}
+
+/// The warning for a kept certificate that does not name every address listened on: served
+/// all the same (clients that connect by name are unaffected), renewal left to the operator.
+fn unnamed_line(made: &SelfSigned) -> Option<String> {
+    let (first, rest) = made.unnamed.split_first()?;
+    let (listed, it) = match rest {
+        [] => (first.clone(), "it"),
+        _ => (made.unnamed.join(", "), "them"),
+    };
+    Some(format!(
+        "tls: the certificate kept in {} does not name {listed}, which this server listens on: \
+         clients that connect by that address will refuse it; --tls-renew would add {it} (a new \
+         fingerprint, which clients that remembered the old one refuse until they trust it)",
+        made.dir.display()
+    ))
 }
 
 /// Where a self-signed certificate came from, for the start-up line (a renewal names the
