@@ -3,10 +3,11 @@
 //! a person: the certificate's fingerprint.
 
 // Files import downwards only: `roots` (the provider, a client's CAs), `fingerprint`,
-// `certificate`, `known_hosts`, `failure`, `addresses` and `stream` import nothing of `tls/`; `judged` → `roots`;
-// `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's `server` (its
-// configuration and reloads) → `addresses`, `self_signed` (the certificate it keeps), `served` (what the
-// operator is told about the pair served: → `certificate`, `roots`), `roots`.
+// `certificate`, `known_hosts`, `failure`, `addresses` and `stream` import nothing of `tls/`;
+// `judged` → `roots`; `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's
+// `server` (its configuration and reloads) → `addresses`, `self_signed` (the certificate it
+// keeps), `served` (what the operator is told about the pair served: → `certificate`, `roots`),
+// `roots`.
 pub mod addresses;
 pub mod certificate;
 pub mod client;
