@@ -13,7 +13,7 @@ use crate::support::tls_client::{self, type_line};
 use crate::support::{LIMIT, poll, require, tool};
 
 /// A server started with `--tls-cert` and `--tls-key` for these files, and `extra` flags.
-fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Serve {
+pub(crate) fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Serve {
     let files = [
         "--tls-cert",
         cert.to_str().unwrap(),

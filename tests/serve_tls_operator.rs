@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use crate::serve_tls::tls_server;
 use crate::support::process::soquete;
 use crate::support::serve::{Serve, console_line, type_at_console};
 use crate::support::tls::{Certs, Pair, Validity};
@@ -27,13 +28,7 @@ fn an_ending_certificate_without_its_chain_is_served_with_a_warning_at_start_and
     let Pair { cert, key } = certs.signed("leaf", &["localhost"], Validity::Days(4));
     let leaf = std::fs::read_to_string(&cert).unwrap();
     let ca = std::fs::read_to_string(certs.ca()).unwrap();
-    let args = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-    ];
-    let (mut server, _) = Serve::new(&args)
+    let (mut server, _) = tls_server(&cert, &key, &[])
         .env("SOQUETE_TLS_RELOAD_MS", "3600000")
         .console()
         .start();
@@ -114,14 +109,9 @@ fn status_says_plain_for_a_plain_client_and_a_failed_handshake_is_said_in_words(
     }
     let certs = Certs::new();
     let Pair { cert, key } = certs.self_signed("server", &["localhost"]);
-    let args = [
-        "--tls-cert",
-        cert.to_str().unwrap(),
-        "--tls-key",
-        key.to_str().unwrap(),
-        "--tls-optional",
-    ];
-    let (mut server, addr) = Serve::new(&args).console().start();
+    let (mut server, addr) = tls_server(&cert, &key, &["--tls-optional"])
+        .console()
+        .start();
     let mut plain = crate::support::peer::Peer::connect(addr);
     plain.send("a plain one");
     console_line(&server, |line| line.ends_with("> a plain one"));
