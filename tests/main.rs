@@ -25,6 +25,7 @@ mod serve;
 mod serve_tls;
 mod serve_tls_files;
 mod serve_tls_handshakes;
+mod serve_tls_operator;
 mod serve_tls_password;
 mod single;
 mod sockets;

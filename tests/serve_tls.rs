@@ -13,7 +13,7 @@ use crate::support::tls_client::{self, type_line};
 use crate::support::{LIMIT, poll, require, tool};
 
 /// A server started with `--tls-cert` and `--tls-key` for these files, and `extra` flags.
-fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Serve {
+pub(crate) fn tls_server(cert: &Path, key: &Path, extra: &[&str]) -> Serve {
     let files = [
         "--tls-cert",
         cert.to_str().unwrap(),
@@ -213,7 +213,7 @@ fn reload_at_the_console_keeps_the_old_certificate_when_the_new_pair_is_bad() {
     type_at_console(&mut server, "/reload");
     let said = console_line(&server, |line| line.starts_with("tls: "));
     assert!(
-        said.contains("old certificate is still served") && said.contains("does not fit"),
+        said.contains("old certificate is still served") && said.contains("does not belong"),
         "{said}"
     );
     assert_eq!(tls_client::connect(addr).1, first);

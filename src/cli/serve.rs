@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// Kept in the state directory's tls folder (mode 0700, the key 0600): as ssh does, the
     /// server refuses to start when that folder or the key belongs to another user or may be
     /// written by others, or the key read by others, and says the fix (chmod 700 …).
+    ///
+    /// On a wildcard --bind (0.0.0.0, ::) it names the machine's interface addresses as they are
+    /// when it is made. A later start on an address it does not name serves it all the same and
+    /// warns (--tls-renew would add the address).
     #[arg(long = "tls")]
     pub tls: bool,
 
@@ -159,8 +163,9 @@ pub struct ServeArgs {
     /// Make a new self-signed certificate, even if the kept one would do, and say the old and new
     /// fingerprints: clients that remembered the old one refuse until they trust the new one
     ///
-    /// Needed when --tls-name (or the address listened on) asks for a name the kept certificate
-    /// lacks: without it the server refuses to start, rather than change its fingerprint quietly.
+    /// Needed when --tls-name asks for a name the kept certificate lacks (names compare whatever
+    /// their case): without it the server refuses to start, rather than change its fingerprint
+    /// quietly. It also adds the addresses listened on that the kept certificate lacks.
     #[arg(long = "tls-renew", requires = "tls")]
     pub tls_renew: bool,
 

@@ -431,7 +431,7 @@ impl Link {
                     Err(err) => failed = Some(err.to_string()),
                 }
                 if let Err(err) = session.process_new_packets() {
-                    failed = Some(err.to_string());
+                    failed = Some(crate::net::tls::failure::describe(&err));
                 }
             }
             // The handshake's answer, or the alert that ends it.

@@ -144,7 +144,9 @@ pub fn run(config: &Config) -> Result<()> {
         .and_then(|()| stdout.flush())
         .context("writing output")?;
     drop(stdout);
-    if let Some(warning) = tls.as_deref().and_then(ServerTls::key_warning) {
+    let key_warning = tls.as_deref().and_then(ServerTls::key_warning);
+    let pair_warnings = tls.iter().flat_map(|tls| tls.warnings());
+    for warning in pair_warnings.chain(key_warning) {
         eprintln!("soquete: warning: {warning}");
     }
     if access.is_some() && !config.tls_enabled() {

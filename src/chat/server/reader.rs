@@ -289,6 +289,7 @@ pub fn read_loop(
             // line even unfinished, as after a clean close. (When the writer meets the reset
             // first, this reader sees a clean end of stream: the same words arrive either way.)
             Err(err) => {
+                let err = crate::net::tls::failure::describe_io(&err);
                 stats.lose(format!("connection lost: {err}"));
                 reader.finish();
                 continue;

@@ -3,12 +3,16 @@
 //! a person: the certificate's fingerprint.
 
 // Files import downwards only: `roots` (the provider, a client's CAs), `fingerprint`,
-// `certificate`, `known_hosts` and `stream` import nothing of `tls/`; `judged` → `roots`;
-// `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's `server` (its
-// configuration and reloads) → `self_signed` (the certificate it keeps), `roots`, and both →
-// `pem_file` (reading a PEM file, bounded) and `key_access` (who else may touch the key).
+// `certificate`, `known_hosts`, `failure`, `addresses` and `stream` import nothing of `tls/`;
+// `judged` → `roots`; `client` → those; `inspect` → `judged`, `roots`, `stream`; the server's
+// `server` (its configuration and reloads) → `addresses`, `self_signed` (the certificate it
+// keeps), `served` (what the operator is told about the pair served: → `certificate`, `roots`),
+// `roots`, and `server` and `self_signed` both → `pem_file` (reading a PEM file, bounded) and
+// `key_access` (who else may touch the key).
+pub mod addresses;
 pub mod certificate;
 pub mod client;
+pub mod failure;
 mod fingerprint;
 pub mod inspect;
 mod judged;
@@ -17,6 +21,7 @@ pub mod known_hosts;
 mod pem_file;
 pub mod roots;
 pub mod self_signed;
+pub mod served;
 pub mod server;
 pub mod stream;
 

@@ -73,6 +73,8 @@ pub struct SelfSigned {
     pub created: bool,
     /// With `--tls-renew`: the fingerprint of the certificate this one replaced.
     pub replaced: Option<Fingerprint>,
+    /// Addresses listened on that the kept certificate does not name.
+    pub unnamed: Vec<String>,
 }
 
 /// What a server asks of its self-signed certificate.
@@ -80,6 +82,9 @@ pub struct Wanted<'a> {
     /// Names it must have (`--tls-name`, and the address listened on unless it is a wildcard):
     /// a kept certificate that lacks one is not used.
     pub required: &'a [String],
+    /// The addresses the server listens on (the machine's, on a wildcard): a new one names
+    /// them; a kept one that lacks one is used all the same, and says which ([`SelfSigned::unnamed`]).
+    pub listening: &'a [String],
     /// Names a new one is made for besides (localhost and the loopback addresses).
     pub also: &'a [String],
     /// `--tls-renew`: make a new one even if the kept one would do.
@@ -111,7 +116,7 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
     let mut replaced = None;
     if let Some((names, cert_pem, key_pem)) = kept {
         let missing: Vec<&str> = (wanted.required.iter())
-            .filter(|name| !name.is_empty() && !names.contains(name))
+            .filter(|name| !name.is_empty() && !names_it(&names, name))
             .map(String::as_str)
             .collect();
         let old = fingerprint_of(&cert_pem);
@@ -124,6 +129,10 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
                     missing.join(", ")
                 )));
             }
+            let unnamed = (wanted.listening.iter())
+                .filter(|address| !names_it(&names, address))
+                .cloned()
+                .collect();
             return Ok(SelfSigned {
                 cert_pem,
                 key_pem,
@@ -131,13 +140,15 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
                 names,
                 created: false,
                 replaced: None,
+                unnamed,
             });
         }
         replaced = old;
     }
     let mut all = kept_names.unwrap_or_default();
-    for name in wanted.required.iter().chain(wanted.also) {
-        if !name.is_empty() && !all.contains(name) {
+    let wanted_names = wanted.required.iter().chain(wanted.listening);
+    for name in wanted_names.chain(wanted.also) {
+        if !name.is_empty() && !names_it(&all, name) {
             all.push(name.clone());
         }
     }
@@ -164,6 +175,22 @@ pub fn load_or_create(state: &Path, wanted: &Wanted) -> Result<SelfSigned> {
         created: true,
         replaced,
         ..made
+    })
+}
+
+/// Whether `name` is among `names` as TLS compares them: an address by its value (`::1` is
+/// `0:0::1`), a DNS name whatever its case and trailing dot.
+fn names_it(names: &[String], name: &str) -> bool {
+    let dns = |name: &str| name.trim_end_matches('.').to_ascii_lowercase();
+    names.iter().any(|kept| {
+        match (
+            kept.parse::<std::net::IpAddr>(),
+            name.parse::<std::net::IpAddr>(),
+        ) {
+            (Ok(kept), Ok(name)) => kept == name,
+            (Err(_), Err(_)) => dns(kept) == dns(name),
+            _ => false,
+        }
     })
 }
 
@@ -200,6 +227,7 @@ fn generate(names: &[String], now: SystemTime) -> Result<SelfSigned> {
         names: names.to_vec(),
         created: true,
         replaced: None,
+        unnamed: Vec::new(),
     })
 }
 
@@ -220,6 +248,7 @@ mod tests {
     fn wanted(required: &[String], renew: bool) -> Wanted<'_> {
         Wanted {
             required,
+            listening: &[],
             also: &[],
             renew,
         }
@@ -284,6 +313,20 @@ mod tests {
         ] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_compare_as_dns_does_whatever_their_case_or_trailing_dot() {
+        let state = tempfile::tempdir().unwrap();
+        let first = load_or_create(state.path(), &wanted(&["CHAT.Example.org".into()], false));
+        let first = first.unwrap();
+        for same in ["chat.example.org", "chat.example.org.", "Chat.EXAMPLE.org"] {
+            let again = load_or_create(state.path(), &wanted(&[same.into()], false));
+            let again = again.unwrap_or_else(|err| panic!("{same}: {err}"));
+            assert_eq!(again.cert_pem, first.cert_pem, "{same}");
+        }
+        let renewed = load_or_create(state.path(), &wanted(&["chat.example.org".into()], true));
+        assert_eq!(renewed.unwrap().names, ["CHAT.Example.org"]);
     }
 
     #[test]

@@ -15,10 +15,12 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Fingerprint;
+use super::addresses;
 use super::key_access::exposed_key_warning;
 use super::pem_file::{describe_pem_error, read_pem};
 use super::roots::provider;
 use super::self_signed::{self, SelfSigned, Wanted};
+use super::served;
 use crate::error::{Error, Result};
 
 /// Tests shorten how often the certificate files are looked at with this variable
@@ -58,6 +60,8 @@ pub struct TlsSetup {
 pub struct Identity {
     pub config: Arc<ServerConfig>,
     pub fingerprint: Fingerprint,
+    /// The certificates served, its own first: for [`served::warnings`].
+    pub chain: Vec<CertificateDer<'static>>,
 }
 
 /// What a reload did.
@@ -76,6 +80,9 @@ pub enum Reloaded {
 /// The certificate being served, and where it came from.
 pub struct ServerTls {
     current: Mutex<Identity>,
+    /// Warnings that hold as long as the server runs (a kept certificate that lacks an
+    /// address listened on).
+    notes: Vec<String>,
     /// The files to reload from, with what they looked like when last read.
     files: Option<(PathBuf, PathBuf, Mutex<Stamp>)>,
     /// Serves plain clients too.
@@ -92,6 +99,7 @@ impl ServerTls {
     /// Loads the certificate (making the self-signed one on its first use), for a server that
     /// listens on `listening`.
     pub fn open(setup: &TlsSetup, listening: IpAddr) -> Result<ServerTls> {
+        let mut notes = Vec::new();
         let (identity, files, origin) = match &setup.source {
             Source::Files { cert, key } => {
                 let stamp = stamp(cert, key);
@@ -109,9 +117,14 @@ impl ServerTls {
                 renew,
             } => {
                 let state = self_signed::state_dir(state.as_deref())?;
-                let (required, also) = with_address(names, listening);
+                let interfaces = match listening.is_unspecified() {
+                    true => addresses::interfaces(),
+                    false => Vec::new(),
+                };
+                let (listened, also) = with_address(names, listening, &interfaces);
                 let wanted = Wanted {
-                    required: &required,
+                    required: names,
+                    listening: &listened,
                     also: &also,
                     renew: *renew,
                 };
@@ -122,11 +135,13 @@ impl ServerTls {
                         made.dir.display()
                     ))
                 })?;
+                notes.extend(unnamed_line(&made));
                 (identity, None, describe(&made))
             }
         };
         Ok(ServerTls {
             current: Mutex::new(identity),
+            notes,
             files,
             optional: setup.optional,
             origin,
@@ -153,7 +168,8 @@ impl ServerTls {
         match load_files(cert, key) {
             Ok(loaded) => {
                 let mut current = self.lock();
-                if current.fingerprint == loaded.fingerprint {
+                // The same leaf with another chain (the intermediate added) is new too.
+                if current.chain == loaded.chain {
                     Reloaded::Same(loaded.fingerprint)
                 } else {
                     *current = loaded;
@@ -164,16 +180,19 @@ impl ServerTls {
         }
     }
 
-    /// What a reload did, in lines for the console: [`describe_reload`], then the warning of
+    /// What a reload did, in lines for the console: [`describe_reload`]; when it read a pair it
+    /// serves, the warnings about that pair ([`ServerTls::warnings`]); then the warning of
     /// [`ServerTls::key_warning`] if it applies.
     pub fn reload_lines(&self, reloaded: &Reloaded) -> Vec<String> {
-        let warning = self
-            .key_warning()
-            .map(|warning| format!("tls: warning: {warning}"));
-        [describe_reload(reloaded)]
-            .into_iter()
-            .chain(warning)
-            .collect()
+        let mut lines = vec![describe_reload(reloaded)];
+        if let Reloaded::New(_) | Reloaded::Same(_) = reloaded {
+            lines.extend(self.warnings());
+        }
+        lines.extend(
+            self.key_warning()
+                .map(|warning| format!("tls: warning: {warning}")),
+        );
+        lines
     }
 
     /// With `--tls-key`: a warning when anyone on this machine may read or write the key file.
@@ -189,6 +208,14 @@ impl ServerTls {
             return None;
         }
         Some(self.reload())
+    }
+
+    /// The warnings about the certificate served to new connections (it expires soon, its
+    /// chain is missing): one line each, for the console.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut lines = self.notes.clone();
+        lines.extend(served::warnings(&self.lock().chain));
+        lines
     }
 
     /// Whether there are files to watch.
@@ -218,14 +245,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The names a self-signed certificate must have (those asked for, and the address listened on
-/// unless it is a wildcard, which is no name), and those a new one gets besides (on loopback or a
-/// wildcard, `localhost`; on a wildcard, both loopback addresses).
-fn with_address(names: &[String], listening: IpAddr) -> (Vec<String>, Vec<String>) {
-    let mut required = names.to_vec();
-    if !listening.is_unspecified() && !required.contains(&listening.to_string()) {
-        required.push(listening.to_string());
-    }
+/// The addresses a self-signed certificate names for a server listening on `listening` (the
+/// machine's `interfaces` on a wildcard), and the names a new one gets besides: on loopback or
+/// a wildcard, `localhost`; on a wildcard, both loopback addresses. Both leave out `names`
+/// (`--tls-name`), which are required.
+fn with_address(
+    names: &[String],
+    listening: IpAddr,
+    interfaces: &[IpAddr],
+) -> (Vec<String>, Vec<String>) {
+    let mut listened: Vec<String> = addresses::reached_by(listening, interfaces)
+        .iter()
+        .map(IpAddr::to_string)
+        .collect();
+    listened.retain(|address| !names.contains(address));
     let mut also = Vec::new();
     if listening.is_loopback() || listening.is_unspecified() {
         also.push("localhost".to_string());
@@ -233,8 +266,24 @@ fn with_address(names: &[String], listening: IpAddr) -> (Vec<String>, Vec<String
     if listening.is_unspecified() {
         also.extend(["127.0.0.1".to_string(), "::1".to_string()]);
     }
-    also.retain(|name| !required.contains(name));
-    (required, also)
+    also.retain(|name| !names.contains(name) && !listened.contains(name));
+    (listened, also)
+}
+
+/// The warning for a kept certificate that does not name every address listened on: served
+/// all the same (clients that connect by name are unaffected), renewal left to the operator.
+fn unnamed_line(made: &SelfSigned) -> Option<String> {
+    let (first, rest) = made.unnamed.split_first()?;
+    let (listed, it) = match rest {
+        [] => (first.clone(), "it"),
+        _ => (made.unnamed.join(", "), "them"),
+    };
+    Some(format!(
+        "tls: the certificate kept in {} does not name {listed}, which this server listens on: \
+         clients that connect by that address will refuse it; --tls-renew would add {it} (a new \
+         fingerprint, which clients that remembered the old one refuse until they trust it)",
+        made.dir.display()
+    ))
 }
 
 /// Where a self-signed certificate came from, for the start-up line (a renewal names the
@@ -282,6 +331,9 @@ pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity
         return Err("no certificate (-----BEGIN CERTIFICATE-----) in the certificate file".into());
     };
     let fingerprint = Fingerprint::of_der(leaf);
+    if let Some(why) = served::encrypted_key(key_pem) {
+        return Err(why);
+    }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|err| {
         format!(
             "no private key (PKCS#8, RSA or EC) in the key file: {}",
@@ -292,11 +344,12 @@ pub fn identity(cert_pem: &[u8], key_pem: &[u8]) -> std::result::Result<Identity
         .with_safe_default_protocol_versions()
         .map_err(|err| err.to_string())?
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|err| format!("the key does not fit the certificate: {err}"))?;
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(|err| served::misfit(&chain, &key, &err))?;
     Ok(Identity {
         config: Arc::new(config),
         fingerprint,
+        chain,
     })
 }
 
@@ -317,7 +370,7 @@ mod tests {
         let err = identity(cert.as_bytes(), other_key.as_bytes())
             .err()
             .unwrap();
-        assert!(err.contains("does not fit"), "{err}");
+        assert!(err.contains("does not belong"), "{err}");
         let err = identity(b"", key.as_bytes()).err().unwrap();
         assert!(err.contains("no certificate"), "{err}");
         let err = identity(cert.as_bytes(), b"junk").err().unwrap();

@@ -114,7 +114,12 @@ impl Hub {
                     "-".into()
                 },
                 kind: client.kind.label().into(),
-                tls: stats.tls.get().unwrap_or(&"-").to_string(),
+                tls: match stats.tls.get() {
+                    Some(version) => version.to_string(),
+                    // With --tls-optional: a client that came in plain text.
+                    None if self.settings.tls.is_some() => "plain".into(),
+                    None => "-".into(),
+                },
                 since: client.since,
                 traffic: Some(Traffic {
                     msgs_in: Stats::get(&stats.msgs_in),
