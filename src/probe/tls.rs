@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::connect::{ChatCheck, check_chat_tls};
 use crate::net::clock::millis;
 use crate::net::sanitize::visible;
-use crate::net::tls::certificate::CertificateInfo;
+use crate::net::tls::certificate::{CertificateInfo, days};
 use crate::net::tls::client::{chain_incomplete, explain};
 use crate::net::tls::inspect::inspect;
 use crate::net::tls::roots::Roots;
@@ -145,13 +145,13 @@ fn warnings(
     let mut warnings = Vec::new();
     if cert.days_left < 0 {
         warnings.push(format!(
-            "the certificate expired {} days ago",
-            -cert.days_left
+            "the certificate expired {} ago",
+            days(-cert.days_left)
         ));
     } else if cert.days_left < EXPIRY_WARNING_DAYS {
         warnings.push(format!(
-            "the certificate expires in {} days: renew it",
-            cert.days_left
+            "the certificate expires in {}: renew it",
+            days(cert.days_left)
         ));
     }
     if names_host == Some(false) {

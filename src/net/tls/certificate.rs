@@ -31,6 +31,15 @@ pub struct CertificateInfo {
     pub fingerprint: String,
 }
 
+/// `n` days in words: "1 day", "3 days".
+pub fn days(n: i64) -> String {
+    if n.abs() == 1 {
+        format!("{n} day")
+    } else {
+        format!("{n} days")
+    }
+}
+
 impl CertificateInfo {
     /// Reads a DER certificate; None when it does not parse.
     pub fn parse(der: &[u8]) -> Option<CertificateInfo> {
@@ -133,5 +142,13 @@ mod tests {
         for host in ["example.org", "a.b.ddns.net", "ddns.net", "127.0.0.2"] {
             assert!(!cert.names_host(host), "{host}");
         }
+    }
+
+    #[test]
+    fn one_day_is_said_as_one() {
+        assert_eq!(days(1), "1 day");
+        assert_eq!(days(-1), "-1 day");
+        assert_eq!(days(0), "0 days");
+        assert_eq!(days(14), "14 days");
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::certificate::CertificateInfo;
+use super::certificate::{CertificateInfo, days};
 use super::roots::provider;
 use crate::net::sanitize::neutralize;
 
@@ -30,8 +30,7 @@ pub fn warnings(chain: &[CertificateDer<'_>]) -> Vec<String> {
     } else if leaf.days_left < EXPIRY_WARNING_DAYS {
         let when = match leaf.days_left {
             0 => "in less than a day".to_string(),
-            1 => "in 1 day".to_string(),
-            n => format!("in {n} days"),
+            n => format!("in {}", days(n)),
         };
         lines.push(format!(
             "tls: the certificate expires {when} ({day}): renew it"

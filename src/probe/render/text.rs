@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use super::Renderer;
 use crate::error::Result;
 use crate::net::sanitize::{neutralize, visible};
+use crate::net::tls::certificate::days;
 use crate::probe::connect::ChatCheck;
 use crate::probe::report::{Event, Report, TargetReport, round3};
 use crate::probe::resolve::DnsAnswer;
@@ -225,9 +226,9 @@ fn tls_lines(check: &TlsCheck, host: &str) -> Vec<String> {
             shown(&cert.subject)
         ));
         let expiry = if cert.days_left < 0 {
-            format!("expired {} days ago", -cert.days_left)
+            format!("expired {} ago", days(-cert.days_left))
         } else {
-            format!("{} days left", cert.days_left)
+            format!("{} left", days(cert.days_left))
         };
         lines.push(format!(
             "issuer: {}; valid until {} ({expiry})",
