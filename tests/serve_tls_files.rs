@@ -94,6 +94,18 @@ fn a_kept_key_another_user_could_swap_or_read_is_refused_with_the_fix() {
     );
 
     chmod(&tls, 0o700);
+    // The state folder itself: whoever may rename what it holds may put a tls folder of their
+    // own, with their own key, in place of the server's.
+    let said = one_line_refusal(&args, 1);
+    assert!(
+        said.contains(&format!("{} is writable by", dir.display()))
+            && said.contains(&format!("chmod 700 {}", dir.display())),
+        "{said}"
+    );
+    chmod(&dir, 0o1777);
+    let (mut server, _) = Serve::new(&args).start();
+    assert!(server.interrupt(LIMIT).is_some(), "sticky, as /tmp: served");
+    chmod(&dir, 0o755);
     let (mut server, _) = Serve::new(&args).start();
     let made = printed_fingerprint(&server);
     assert!(server.interrupt(LIMIT).is_some());

@@ -16,6 +16,8 @@ pub struct Access {
     pub group_writes: bool,
     pub others_read: bool,
     pub others_write: bool,
+    /// The sticky bit (a folder such as /tmp): only a name's owner may rename or remove it.
+    pub sticky: bool,
     /// Its permission bits (`0o644`), for messages.
     pub mode: u32,
 }
@@ -34,6 +36,7 @@ pub fn access(path: &Path) -> io::Result<Access> {
             group_writes: mode & 0o020 != 0,
             others_read: mode & 0o004 != 0,
             others_write: mode & 0o002 != 0,
+            sticky: mode & 0o1000 != 0,
             mode,
         })
     }

@@ -26,7 +26,39 @@ pub fn refuse_exposed_kept(dir: &Path, key: &Path) -> Result<()> {
             ));
         }
     }
+    // Whoever may rename entries of the folder that holds `dir` may put a folder of their own,
+    // with their own key, in its place, however private `dir` itself is.
+    let Some(holder) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let seen = match access(holder) {
+        Ok(seen) => seen,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(Error::io(format!("reading {}", holder.display()), err)),
+    };
+    if let Some(trouble) = holder_trouble(holder, &seen) {
+        return Err(Error::io(
+            format!("refusing the server's key kept in {}", dir.display()),
+            io::Error::new(io::ErrorKind::PermissionDenied, trouble),
+        ));
+    }
     Ok(())
+}
+
+/// What is wrong with the folder that holds the kept folder (the state directory): another
+/// user's, or one where others may rename entries (writable, and not sticky as /tmp is).
+fn holder_trouble(holder: &Path, seen: &Access) -> Option<String> {
+    let shown = holder.display();
+    if let Some(uid) = seen.other_owner {
+        return Some(format!(
+            "{shown} belongs to user {uid}, who could put a folder with their own key in place of the server's: use a --state-dir of this user's"
+        ));
+    }
+    let whom = who(seen.group_writes, seen.others_write).filter(|_| !seen.sticky)?;
+    Some(format!(
+        "{shown} is writable by {whom} (mode {:04o}): another user could put a folder with their own key in place of the server's; chmod 700 {shown}",
+        seen.mode
+    ))
 }
 
 /// What is wrong with a kept folder or key, and the fix, in words.
@@ -94,8 +126,28 @@ mod tests {
             group_writes: mode & 0o020 != 0,
             others_read: mode & 0o004 != 0,
             others_write: mode & 0o002 != 0,
+            sticky: mode & 0o1000 != 0,
             mode,
         }
+    }
+
+    #[test]
+    fn the_state_folder_is_refused_when_others_could_rename_what_it_holds() {
+        let holder = Path::new("/s");
+        assert_eq!(holder_trouble(holder, &seen(0o755, None)), None);
+        assert_eq!(holder_trouble(holder, &seen(0o700, None)), None);
+        // /tmp: anyone writes, only a name's owner renames it.
+        assert_eq!(holder_trouble(holder, &seen(0o1777, None)), None);
+        let said = holder_trouble(holder, &seen(0o777, None)).unwrap();
+        assert!(
+            said.contains("/s is writable by its group and others (mode 0777)"),
+            "{said}"
+        );
+        assert!(said.ends_with("chmod 700 /s"), "{said}");
+        let said = holder_trouble(holder, &seen(0o775, None)).unwrap();
+        assert!(said.contains("writable by its group (mode 0775)"), "{said}");
+        let said = holder_trouble(holder, &seen(0o700, Some(1000))).unwrap();
+        assert!(said.contains("/s belongs to user 1000"), "{said}");
     }
 
     #[test]
