@@ -307,16 +307,19 @@ fn chat_without_tls_against_a_tls_only_server_ends_at_once_saying_to_add_tls() {
         !said.iter().any(|line| line.contains("reconnecting")),
         "{said:?}"
     );
-    // --raw shows the server's line itself, and ends when the server closes, without a retry.
+    // --raw shows the server's line itself, then ends as without --raw: exit 1, the same hint.
     let mut raw = Running::start_with_stdin(&["chat", "--raw", &target]);
     raw.wait_for(LIMIT, |line| line.starts_with("* this server needs TLS"))
         .expect("--raw shows the server's line");
     let stderr = raw.stderr_lines();
-    assert!(
-        raw.wait_exit(LIMIT).is_some(),
-        "--raw ends when the server closes"
-    );
+    let status = raw.wait_exit(LIMIT).expect("--raw ends by itself");
+    assert_eq!(status.code(), Some(1));
     let said = everything(&stderr);
+    assert!(
+        said.iter()
+            .any(|line| line == &format!("soquete: the server at {target} needs TLS: add --tls")),
+        "{said:?}"
+    );
     assert!(
         !said.iter().any(|line| line.contains("reconnecting")),
         "{said:?}"

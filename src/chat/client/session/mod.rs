@@ -104,6 +104,10 @@ pub struct Session {
     welcome_overdue: bool,
     /// `--raw`: the start of the line being received, to see a line that is exactly `exit`.
     raw_line: Vec<u8>,
+    /// `--raw`: the server's first bytes, up to the length of the line a soquete server on a
+    /// TLS-only port says, and whether they were looked at (only once, on the first bytes).
+    raw_start: Vec<u8>,
+    raw_start_seen: bool,
     /// Holding a password, the `hello` waits for the server's first line: is it the prompt?
     awaiting_prompt: bool,
     /// The password went in this connection's `hello`.
@@ -141,6 +145,8 @@ impl Session {
             plain_line_seen: false,
             welcome_overdue: false,
             raw_line: Vec::new(),
+            raw_start: Vec::new(),
+            raw_start_seen: false,
             awaiting_prompt: false,
             password_sent: false,
             warned_in_clear: false,

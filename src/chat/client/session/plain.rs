@@ -3,6 +3,7 @@
 //! the labs' `exit` that ends a session from either side.
 
 use super::{Action, End, LocalEvent, Output, Session, state};
+use crate::chat::protocol::NEEDS_TLS;
 
 impl Session {
     /// Bytes from a `--raw` server: shown as they are; a line that is exactly `exit` ends the
@@ -22,11 +23,36 @@ impl Session {
         if bytes.is_empty() {
             return;
         }
+        let needs_tls = self.raw_start_says_needs_tls(&bytes);
         actions.push(Action::Show(Output::Raw(bytes)));
+        if needs_tls {
+            // A soquete server on a TLS-only port: shown as it came, and said as without --raw.
+            actions.push(state(None, LocalEvent::Lost { error: "needs TLS" }));
+            actions.push(Action::Finish(End::NeedsTls));
+            self.finished = true;
+            return;
+        }
         self.answered(actions);
         if exit && !self.finished {
             self.server_said_exit(actions);
         }
+    }
+
+    /// Whether the server's first bytes, once there are enough of them, are the line a soquete
+    /// server on a TLS-only port says to a plain client.
+    fn raw_start_says_needs_tls(&mut self, bytes: &[u8]) -> bool {
+        let wanted = NEEDS_TLS.as_bytes();
+        if self.raw_start_seen {
+            return false;
+        }
+        let room = wanted.len() - self.raw_start.len();
+        self.raw_start
+            .extend_from_slice(&bytes[..bytes.len().min(room)]);
+        if self.raw_start.len() < wanted.len() {
+            return false;
+        }
+        self.raw_start_seen = true;
+        self.raw_start == wanted
     }
 
     /// A line from a server that does not speak soquete (found out after connecting).
