@@ -395,6 +395,16 @@ fn a_server_that_sends_no_intermediate_is_told_to_serve_the_full_chain() {
     let doc: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(tls_of(&doc)["chain_incomplete"], true, "{doc}");
     assert_eq!(tls_of(&doc)["chain_length"], 1, "{doc}");
+    // With the root given as --tls-ca, it is not "not issued by" that CA: the intermediate is
+    // what is missing.
+    let ca = certs.ca();
+    let (code, text) = probe_with_roots(&ca, &["--tls-ca", ca.to_str().unwrap(), &target]);
+    assert_eq!(code, 4, "{text}");
+    assert!(
+        text.contains("the server sent no intermediate certificate (its issuer is CN=soquete test intermediate)")
+            && text.contains("fullchain.pem"),
+        "{text}"
+    );
     // The chat client says the same, and does not offer to pin what renews every 90 days.
     let state = tempfile::tempdir().unwrap();
     let output = soquete()

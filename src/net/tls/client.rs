@@ -387,7 +387,17 @@ pub fn explain(
         _ if private_ca
             && (no_ca_vouches(error, cert) || matches!(error, CertificateError::Other(_))) =>
         {
-            "it was not issued by the CA given with --tls-ca".into()
+            if chain_incomplete(error, cert, sent) {
+                // The CA may have issued it through an intermediate the server did not send.
+                format!(
+                    "the CA given with --tls-ca did not issue it itself, and the server sent no \
+                     intermediate certificate (its issuer is {}): the server should serve the \
+                     full chain (fullchain.pem), or the certificate is another CA's",
+                    cert.map_or("?".into(), |cert| visible(&cert.issuer))
+                )
+            } else {
+                "it was not issued by the CA given with --tls-ca".into()
+            }
         }
         _ if self_signed && no_ca_vouches(error, cert) => {
             "it is self-signed: no CA vouches for it".into()
