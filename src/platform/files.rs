@@ -22,6 +22,22 @@ pub struct Access {
     pub mode: u32,
 }
 
+impl Access {
+    /// What Unix permission bits `mode` (`0o1777`) allow besides the owner, for a file that
+    /// `other_owner` owns (None: this user or root).
+    pub fn of_mode(mode: u32, other_owner: Option<u32>) -> Access {
+        Access {
+            other_owner,
+            group_reads: mode & 0o040 != 0,
+            group_writes: mode & 0o020 != 0,
+            others_read: mode & 0o004 != 0,
+            others_write: mode & 0o002 != 0,
+            sticky: mode & 0o1000 != 0,
+            mode,
+        }
+    }
+}
+
 /// Who besides its owner may touch the file or folder at `path` (a link is followed).
 pub fn access(path: &Path) -> io::Result<Access> {
     let meta = fs::metadata(path)?;
@@ -30,15 +46,8 @@ pub fn access(path: &Path) -> io::Result<Access> {
         use std::os::unix::fs::MetadataExt;
         let me = rustix::process::geteuid().as_raw();
         let mode = meta.mode() & 0o7777;
-        Ok(Access {
-            other_owner: Some(meta.uid()).filter(|&uid| uid != me && uid != 0),
-            group_reads: mode & 0o040 != 0,
-            group_writes: mode & 0o020 != 0,
-            others_read: mode & 0o004 != 0,
-            others_write: mode & 0o002 != 0,
-            sticky: mode & 0o1000 != 0,
-            mode,
-        })
+        let other_owner = Some(meta.uid()).filter(|&uid| uid != me && uid != 0);
+        Ok(Access::of_mode(mode, other_owner))
     }
     #[cfg(not(unix))]
     {

@@ -120,15 +120,7 @@ mod tests {
     use super::*;
 
     fn seen(mode: u32, other_owner: Option<u32>) -> Access {
-        Access {
-            other_owner,
-            group_reads: mode & 0o040 != 0,
-            group_writes: mode & 0o020 != 0,
-            others_read: mode & 0o004 != 0,
-            others_write: mode & 0o002 != 0,
-            sticky: mode & 0o1000 != 0,
-            mode,
-        }
+        Access::of_mode(mode, other_owner)
     }
 
     #[test]
