@@ -13,36 +13,45 @@ use crate::platform::files::{Access, access};
 /// yet) when they belong to another user, when others than their owner may write them, or when
 /// others may read the key: one line naming the path, what is wrong and the fix.
 pub fn refuse_exposed_kept(dir: &Path, key: &Path) -> Result<()> {
-    for (path, is_key) in [(dir, false), (key, true)] {
+    // Whoever may rename entries of the folder that holds `dir` may put a folder of their own,
+    // with their own key, in its place, however private `dir` itself is.
+    let holder = dir.parent().filter(|parent| !parent.as_os_str().is_empty());
+    let checks = [
+        (Some(dir), Kept::Folder),
+        (Some(key), Kept::Key),
+        (holder, Kept::Holder),
+    ];
+    for (path, kept) in checks {
+        let Some(path) = path else { continue };
         let seen = match access(path) {
             Ok(seen) => seen,
             Err(err) if err.kind() == io::ErrorKind::NotFound => continue,
             Err(err) => return Err(Error::io(format!("reading {}", path.display()), err)),
         };
-        if let Some(trouble) = kept_trouble(path, is_key, &seen) {
+        let trouble = match kept {
+            Kept::Folder => kept_trouble(path, false, &seen),
+            Kept::Key => kept_trouble(path, true, &seen),
+            Kept::Holder => holder_trouble(path, &seen),
+        };
+        if let Some(trouble) = trouble {
             return Err(Error::io(
                 format!("refusing the server's key kept in {}", dir.display()),
                 io::Error::new(io::ErrorKind::PermissionDenied, trouble),
             ));
         }
     }
-    // Whoever may rename entries of the folder that holds `dir` may put a folder of their own,
-    // with their own key, in its place, however private `dir` itself is.
-    let Some(holder) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
-        return Ok(());
-    };
-    let seen = match access(holder) {
-        Ok(seen) => seen,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(err) => return Err(Error::io(format!("reading {}", holder.display()), err)),
-    };
-    if let Some(trouble) = holder_trouble(holder, &seen) {
-        return Err(Error::io(
-            format!("refusing the server's key kept in {}", dir.display()),
-            io::Error::new(io::ErrorKind::PermissionDenied, trouble),
-        ));
-    }
     Ok(())
+}
+
+/// What [`refuse_exposed_kept`] looks at.
+#[derive(Clone, Copy)]
+enum Kept {
+    /// The `tls` folder.
+    Folder,
+    /// The key in it.
+    Key,
+    /// The folder that holds `tls` (the state directory).
+    Holder,
 }
 
 /// What is wrong with the folder that holds the kept folder (the state directory): another
