@@ -26,6 +26,10 @@ impl Tmux {
         let tmux = Tmux {
             socket: format!("soquete-{name}-{}", std::process::id()),
         };
+        // The pane must be told to stay after its command ends before that command starts: a
+        // quick one (a table, then `echo`) could otherwise end first, taking the pane, the
+        // session and the tmux server with it, and leave an empty screen. So the pane starts
+        // with a placeholder, and `command` replaces it once the option is set.
         tmux.run(&[
             "new-session",
             "-d",
@@ -35,9 +39,10 @@ impl Tmux {
             &width.to_string(),
             "-y",
             &height.to_string(),
-            command,
+            "sleep 600",
         ]);
         tmux.run(&["set-option", "-t", "chat", "remain-on-exit", "on"]);
+        tmux.run(&["respawn-pane", "-k", "-t", "chat", command]);
         Some(tmux)
     }
 
